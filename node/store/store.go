@@ -1,0 +1,236 @@
+// Package store keeps the node's records in one BadgerDB.
+//
+// Keys are a short ASCII prefix followed by fixed-width big-endian IDs, so that the reads that
+// matter are prefix scans in order: a channel's messages by ID for history pages, a guild's
+// members, a user's read states. Values are JSON. Writes are synced before a commit returns
+// (Badger's SyncWrites), so a write that a client was told succeeded survives kill -9; Badger
+// batches concurrent commits into one fsync, which is what keeps that affordable.
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// ErrNotFound is returned by Get when a key has no value.
+var ErrNotFound = errors.New("store: not found")
+
+// Options configure Open. The zero value is a durable on-disk store.
+type Options struct {
+	// InMemory keeps everything in memory (tests only; nothing survives Close).
+	InMemory bool
+	// Logger receives Badger's warnings and errors. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DB is the node's database.
+type DB struct {
+	db *badger.DB
+}
+
+// Open opens or creates the database in dir.
+func Open(dir string, opts Options) (*DB, error) {
+	bo := badger.DefaultOptions(dir).
+		WithSyncWrites(true).
+		WithLogger(badgerLogger{logger(opts.Logger)}).
+		WithNumVersionsToKeep(1).
+		WithBlockCacheSize(64 << 20).
+		WithIndexCacheSize(32 << 20).
+		WithMemTableSize(32 << 20).
+		WithNumMemtables(3).
+		WithValueThreshold(1 << 10)
+	if opts.InMemory {
+		bo = bo.WithInMemory(true).WithDir("").WithValueDir("")
+	}
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	return &DB{db: db}, nil
+}
+
+// Close flushes and closes the database.
+func (d *DB) Close() error {
+	if err := d.db.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// Badger exposes the underlying database for components that keep their own keys under
+// their own prefix (federation, media). They must not write keys of this package's prefixes.
+func (d *DB) Badger() *badger.DB { return d.db }
+
+// RunGC reclaims value log space; call it periodically from the owner of the DB.
+func (d *DB) RunGC() {
+	for d.db.RunValueLogGC(0.5) == nil {
+	}
+}
+
+// Update runs fn in a read-write transaction and commits it durably. Conflicting
+// transactions are retried a few times.
+func (d *DB) Update(fn func(*Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := d.db.Update(func(txn *badger.Txn) error { return fn(&Tx{txn: txn}) })
+		if errors.Is(err, badger.ErrConflict) && attempt < 5 {
+			continue
+		}
+		return err
+	}
+}
+
+// View runs fn in a read-only transaction.
+func (d *DB) View(fn func(*Tx) error) error {
+	return d.db.View(func(txn *badger.Txn) error { return fn(&Tx{txn: txn}) })
+}
+
+// Tx is a transaction. It is valid only inside the function given to Update or View.
+type Tx struct {
+	txn *badger.Txn
+}
+
+// Get decodes the value at key into v, or returns ErrNotFound.
+func (t *Tx) Get(key []byte, v any) error {
+	item, err := t.txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("store: get: %w", err)
+	}
+	return item.Value(func(b []byte) error {
+		if err := json.Unmarshal(b, v); err != nil {
+			return fmt.Errorf("store: decode %q: %w", key, err)
+		}
+		return nil
+	})
+}
+
+// Has reports whether key exists.
+func (t *Tx) Has(key []byte) (bool, error) {
+	_, err := t.txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Put encodes v as JSON at key.
+func (t *Tx) Put(key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("store: encode %q: %w", key, err)
+	}
+	return t.PutRaw(key, b)
+}
+
+// PutRaw stores b at key as is.
+func (t *Tx) PutRaw(key, b []byte) error {
+	if err := t.txn.Set(key, b); err != nil {
+		return fmt.Errorf("store: set: %w", err)
+	}
+	return nil
+}
+
+// Delete removes key; deleting a missing key is not an error.
+func (t *Tx) Delete(key []byte) error {
+	if err := t.txn.Delete(key); err != nil {
+		return fmt.Errorf("store: delete: %w", err)
+	}
+	return nil
+}
+
+// Scan calls fn for each key with the prefix, in key order (reverse order if reverse is
+// set), starting at start (inclusive; nil means the first or, reversed, the last key of the
+// prefix). fn returns false to stop. The key and value are valid only during the call.
+func (t *Tx) Scan(prefix, start []byte, reverse bool, fn func(key, val []byte) (bool, error)) error {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = prefix
+	opts.Reverse = reverse
+	opts.PrefetchValues = false
+	it := t.txn.NewIterator(opts)
+	defer it.Close()
+	seek := start
+	if seek == nil {
+		seek = prefix
+		if reverse {
+			seek = append(bytes.Clone(prefix), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+		}
+	}
+	for it.Seek(seek); it.ValidForPrefix(prefix); it.Next() {
+		item := it.Item()
+		var goOn bool
+		err := item.Value(func(v []byte) error {
+			var err error
+			goOn, err = fn(item.Key(), v)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if !goOn {
+			return nil
+		}
+	}
+	return nil
+}
+
+// Key builds a key from a prefix and IDs, each as 8 big-endian bytes.
+func Key(prefix string, ids ...uint64) []byte {
+	b := make([]byte, len(prefix), len(prefix)+8*len(ids))
+	copy(b, prefix)
+	for _, id := range ids {
+		b = binary.BigEndian.AppendUint64(b, id)
+	}
+	return b
+}
+
+// KeyString builds a key from a prefix and a string suffix.
+func KeyString(prefix, s string) []byte { return append([]byte(prefix), s...) }
+
+// IDAt returns the big-endian ID at byte offset off of key, or 0 if the key is too short.
+func IDAt(key []byte, off int) uint64 {
+	if len(key) < off+8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(key[off:])
+}
+
+// Key prefixes. Each names one kind of record; the IDs that follow are listed beside it.
+const (
+	PrefixUser        = "u/"   // user → model.User
+	PrefixUsername    = "un/"  // lower-case username → user ID (JSON number)
+	PrefixCredential  = "pw/"  // user → argon2id hash (JSON string)
+	PrefixToken       = "tk/"  // sha256(token) → user ID
+	PrefixGuild       = "g/"   // guild → model.Guild
+	PrefixRole        = "r/"   // guild, role → model.Role
+	PrefixChannel     = "c/"   // channel → model.Channel
+	PrefixMember      = "gm/"  // guild, user → model.Member
+	PrefixBan         = "ban/" // guild, user → model.Ban
+	PrefixInvite      = "inv/" // code → model.Invite
+	PrefixMessage     = "m/"   // channel, message → model.Message
+	PrefixPin         = "pin/" // channel, message → pin time (RFC 3339 string)
+	PrefixReadState   = "rs/"  // user, channel → model.ReadState
+	PrefixPrivateChan = "pc/"  // user, channel → true (the user's DMs and group DMs)
+)
+
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(fmt.Sprintf(f, a...), "component", "badger") }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(fmt.Sprintf(f, a...), "component", "badger") }
+func (b badgerLogger) Infof(string, ...any)        {}
+func (b badgerLogger) Debugf(string, ...any)       {}
+
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.Default()
+	}
+	return l
+}
+
