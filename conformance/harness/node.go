@@ -1,0 +1,241 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Node is one node under test, reached through its public HTTP address.
+//
+// A Node built by Target is a running node the suite does not control: Kill,
+// Restart and Stop answer ErrNotManaged. A Node built by StartNode is a process
+// the suite owns; Stop must be called to release it.
+type Node struct {
+	// BaseURL is the node's HTTP origin, e.g. "http://127.0.0.1:8080", without a
+	// trailing slash.
+	BaseURL string
+
+	binary  string
+	dataDir string
+	addr    string
+	logs    *lockedBuffer
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd exits
+}
+
+// ErrNotManaged is returned by process controls on a node the suite did not start.
+var ErrNotManaged = errors.New("harness: node not started by the suite")
+
+// Target wraps an already running node at baseURL.
+func Target(baseURL string) (*Node, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("harness: target %q is not an http(s) URL", baseURL)
+	}
+	return &Node{BaseURL: strings.TrimRight(baseURL, "/")}, nil
+}
+
+// Managed reports whether the suite started this node and can kill or restart it.
+func (n *Node) Managed() bool { return n.binary != "" }
+
+// WSURL is the node's WebSocket origin ("ws://host:port").
+func (n *Node) WSURL() string {
+	if rest, ok := strings.CutPrefix(n.BaseURL, "https://"); ok {
+		return "wss://" + rest
+	}
+	return "ws://" + strings.TrimPrefix(n.BaseURL, "http://")
+}
+
+// StartNode starts binary as `serve --data-dir dataDir --listen 127.0.0.1:PORT`
+// on a free port and waits until GET /healthz answers 200, for at most timeout.
+func StartNode(ctx context.Context, binary, dataDir string, timeout time.Duration) (*Node, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("harness: start node: %w", err)
+	}
+	n := &Node{BaseURL: "http://" + addr, binary: binary, dataDir: dataDir, addr: addr, logs: &lockedBuffer{}}
+	if err := n.start(ctx, timeout); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("harness: free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func (n *Node) start(ctx context.Context, timeout time.Duration) error {
+	cmd := exec.Command(n.binary, "serve", "--data-dir", n.dataDir, "--listen", n.addr)
+	cmd.Stdout = n.logs
+	cmd.Stderr = n.logs
+	cmd.Env = append(os.Environ(), "HEARTH_DATA_DIR="+n.dataDir)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("harness: start %s: %w", n.binary, err)
+	}
+	done := make(chan struct{})
+	go func() { // owned by the node: ends when the process exits
+		_ = cmd.Wait()
+		close(done)
+	}()
+	n.mu.Lock()
+	n.cmd, n.done = cmd, done
+	n.mu.Unlock()
+
+	client := &http.Client{Timeout: time.Second}
+	err := Eventually(ctx, timeout, func() error {
+		select {
+		case <-done:
+			return Permanent(fmt.Errorf("node exited: %s", n.LogTail(2000)))
+		default:
+		}
+		resp, err := client.Get(n.BaseURL + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("/healthz answered %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if err != nil {
+		n.signal(syscall.SIGKILL)
+		return fmt.Errorf("harness: node %s did not become healthy: %w", n.addr, err)
+	}
+	return nil
+}
+
+func (n *Node) signal(sig os.Signal) (chan struct{}, error) {
+	n.mu.Lock()
+	cmd, done := n.cmd, n.done
+	n.mu.Unlock()
+	if cmd == nil {
+		return nil, ErrNotManaged
+	}
+	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return done, fmt.Errorf("harness: signal node: %w", err)
+	}
+	return done, nil
+}
+
+// Kill sends SIGKILL (a crash) and waits for the process to exit.
+func (n *Node) Kill() error {
+	done, err := n.signal(syscall.SIGKILL)
+	if err != nil {
+		return err
+	}
+	<-done
+	return nil
+}
+
+// Terminate sends SIGTERM (a graceful shutdown) without waiting; Exited reports
+// when the process is gone.
+func (n *Node) Terminate() error {
+	_, err := n.signal(syscall.SIGTERM)
+	return err
+}
+
+// Exited returns a channel closed when the node process has exited, or nil for
+// an unmanaged node.
+func (n *Node) Exited() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.done
+}
+
+// Restart starts the node again on the same address and data dir after it exited
+// (Kill or Terminate), waiting for health up to timeout.
+func (n *Node) Restart(ctx context.Context, timeout time.Duration) error {
+	if !n.Managed() {
+		return ErrNotManaged
+	}
+	select {
+	case <-n.Exited():
+	default:
+		return errors.New("harness: restart: node still running")
+	}
+	return n.start(ctx, timeout)
+}
+
+// Stop shuts the node down: SIGTERM, then SIGKILL if it has not exited within
+// grace. Stopping an unmanaged or already stopped node is a no-op.
+func (n *Node) Stop(grace time.Duration) {
+	done, err := n.signal(syscall.SIGTERM)
+	if err != nil || done == nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = n.Kill()
+	}
+}
+
+// DataDir is the node's data directory ("" for an unmanaged node).
+func (n *Node) DataDir() string { return n.dataDir }
+
+// LogTail returns at most the last max bytes of the node's stdout and stderr.
+func (n *Node) LogTail(max int) string {
+	if n.logs == nil {
+		return ""
+	}
+	return n.logs.tail(max)
+}
+
+// lockedBuffer collects process output; bounded so a chatty node cannot eat memory.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+const maxLog = 1 << 20
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf.Len()+len(p) > maxLog {
+		keep := b.buf.Bytes()[b.buf.Len()/2:]
+		nb := bytes.Buffer{}
+		nb.Write(keep)
+		b.buf = nb
+	}
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) tail(max int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.buf.Bytes()
+	if len(s) > max {
+		s = s[len(s)-max:]
+	}
+	return string(s)
+}
+
+var _ io.Writer = (*lockedBuffer)(nil)
+
+// TempDir makes a fresh data directory under root for node i.
+func TempDir(root string, i int) string { return filepath.Join(root, fmt.Sprintf("node%d", i)) }

@@ -1,0 +1,260 @@
+// Package report turns test results into a per-requirement report: text lines,
+// report.json, report.md and JSON lines, and compares a run with a baseline.
+package report
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hearth-chat/hearth/conformance/runner"
+	"github.com/hearth-chat/hearth/conformance/spec"
+)
+
+// Requirement is one spec requirement with its outcome.
+type Requirement struct {
+	spec.Requirement
+	Status runner.Status `json:"status"`
+	// Tests names the tests that check it.
+	Tests []string `json:"tests,omitempty"`
+	// Failures holds "test: expected …, got …" for each failure.
+	Failures []string `json:"failures,omitempty"`
+	// Reason explains a skip or a not-covered requirement.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Counts summarise a report.
+type Counts struct {
+	Passed     int `json:"passed"`
+	Failed     int `json:"failed"`
+	Skipped    int `json:"skipped"`
+	NotCovered int `json:"not_covered"`
+	// MustFailed counts failed requirements of level MUST or UNMARKED.
+	MustFailed int `json:"must_failed"`
+}
+
+// Report is the whole outcome of a run.
+type Report struct {
+	Target       string          `json:"target"`
+	Started      time.Time       `json:"started"`
+	Duration     time.Duration   `json:"duration_ns"`
+	Requirements []Requirement   `json:"requirements"`
+	Tests        []runner.Result `json:"tests"`
+	Counts       Counts          `json:"counts"`
+	// Unknown lists requirement IDs named by tests or the uncovered list that the
+	// spec does not define.
+	Unknown []string `json:"unknown,omitempty"`
+	// Coverage per level: covered (has a test) over total.
+	Coverage map[spec.Level][2]int `json:"coverage"`
+}
+
+// Fatal reports whether a requirement failure makes the run fail: MUST, and
+// tagged sentences without a keyword, which the spec README makes normative.
+func Fatal(l spec.Level) bool { return l == spec.Must || l == spec.Unmarked }
+
+// Build combines the spec, the results and the uncovered list (ID -> reason).
+func Build(set *spec.Set, results []runner.Result, uncovered map[string]string) *Report {
+	rep := &Report{Tests: results, Coverage: map[spec.Level][2]int{}}
+	byID := map[string][]runner.Result{}
+	unknown := map[string]bool{}
+	for _, r := range results {
+		for _, id := range r.IDs {
+			byID[id] = append(byID[id], r)
+			if _, ok := set.Get(id); !ok {
+				unknown[id] = true
+			}
+		}
+	}
+	for id := range uncovered {
+		if _, ok := set.Get(id); !ok {
+			unknown[id] = true
+		}
+	}
+	for id := range unknown {
+		rep.Unknown = append(rep.Unknown, id)
+	}
+	sort.Strings(rep.Unknown)
+
+	for _, sr := range set.List {
+		req := Requirement{Requirement: sr}
+		rs := byID[sr.ID]
+		cov := rep.Coverage[sr.Level]
+		cov[1]++
+		if len(rs) > 0 {
+			cov[0]++
+		}
+		rep.Coverage[sr.Level] = cov
+		var passed, skipped int
+		for _, r := range rs {
+			req.Tests = append(req.Tests, r.Name)
+			switch r.Status {
+			case runner.Pass:
+				passed++
+			case runner.Skip:
+				skipped++
+				if req.Reason == "" {
+					req.Reason = r.Reason
+				}
+			case runner.Fail:
+				for _, f := range r.Failures {
+					req.Failures = append(req.Failures, r.Name+": "+f)
+				}
+			}
+		}
+		switch {
+		case len(rs) == 0:
+			req.Status = runner.NotCovered
+			req.Reason = uncovered[sr.ID]
+			if req.Reason == "" {
+				req.Reason = "no test and not listed in conformance/uncovered.txt"
+			}
+		case len(req.Failures) > 0:
+			req.Status = runner.Fail
+		case passed > 0:
+			req.Status = runner.Pass
+			req.Reason = ""
+		default:
+			req.Status = runner.Skip
+		}
+		switch req.Status {
+		case runner.Pass:
+			rep.Counts.Passed++
+		case runner.Fail:
+			rep.Counts.Failed++
+			if Fatal(sr.Level) {
+				rep.Counts.MustFailed++
+			}
+		case runner.Skip:
+			rep.Counts.Skipped++
+		case runner.NotCovered:
+			rep.Counts.NotCovered++
+		}
+		rep.Requirements = append(rep.Requirements, req)
+	}
+	return rep
+}
+
+// Row is the one-line form of a requirement's outcome.
+func (r Requirement) Row() string {
+	s := fmt.Sprintf("%-11s %-10s %-8s %s:%d", strings.ToUpper(string(r.Status)), r.ID, r.Level, r.Doc, r.Line)
+	switch {
+	case r.Status == runner.Fail && len(r.Failures) > 0:
+		s += "  " + oneLine(r.Failures[0])
+	case r.Reason != "":
+		s += "  (" + oneLine(r.Reason) + ")"
+	}
+	return s
+}
+
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 240 {
+		s = s[:240] + "…"
+	}
+	return s
+}
+
+// Summary is the closing line: "N passed, N failed, N skipped".
+func (rep *Report) Summary() string {
+	return fmt.Sprintf("%d passed, %d failed, %d skipped", rep.Counts.Passed, rep.Counts.Failed,
+		rep.Counts.Skipped+rep.Counts.NotCovered)
+}
+
+// WriteLines prints one line per requirement, then the summary.
+func (rep *Report) WriteLines(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	for _, r := range rep.Requirements {
+		fmt.Fprintln(bw, r.Row())
+	}
+	for _, id := range rep.Unknown {
+		fmt.Fprintf(bw, "UNKNOWN     %-10s named by a test or uncovered.txt but not defined in spec/\n", id)
+	}
+	fmt.Fprintf(bw, "(%d not covered count as skipped; %d MUST failures)\n", rep.Counts.NotCovered, rep.Counts.MustFailed)
+	fmt.Fprintln(bw, rep.Summary())
+	return bw.Flush()
+}
+
+// WriteJSON writes the report as one JSON document.
+func (rep *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rep); err != nil {
+		return fmt.Errorf("report: json: %w", err)
+	}
+	return nil
+}
+
+// WriteJSONL writes one JSON object per test (test, ids, status, failures…).
+func WriteJSONL(w io.Writer, results []runner.Result) error {
+	enc := json.NewEncoder(w)
+	for _, r := range results {
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("report: jsonl: %w", err)
+		}
+	}
+	return nil
+}
+
+// WriteMarkdown writes report.md: summary, coverage, failures, then every
+// requirement in a table.
+func (rep *Report) WriteMarkdown(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	p := func(format string, a ...any) { fmt.Fprintf(bw, format, a...) }
+	p("# Hearth conformance report\n\n")
+	p("Target: `%s`, started %s, took %s.\n\n", rep.Target, rep.Started.UTC().Format(time.RFC3339), rep.Duration.Round(time.Second))
+	p("**%s** (%d not covered, counted as skipped; %d failures of MUST requirements).\n\n", rep.Summary(), rep.Counts.NotCovered, rep.Counts.MustFailed)
+	p("## Coverage\n\n| level | requirements | with a test |\n|---|---|---|\n")
+	for _, l := range []spec.Level{spec.Must, spec.Unmarked, spec.Should, spec.May, spec.Withdrawn} {
+		c, ok := rep.Coverage[l]
+		if !ok {
+			continue
+		}
+		p("| %s | %d | %d (%.0f%%) |\n", l, c[1], c[0], 100*float64(c[0])/float64(max(c[1], 1)))
+	}
+	p("\nUNMARKED: the sentence carrying the tag has no RFC 2119 keyword; the suite treats it as MUST.\n")
+	p("\n## Failures\n\n")
+	any := false
+	for _, r := range rep.Requirements {
+		if r.Status != runner.Fail {
+			continue
+		}
+		any = true
+		p("### %s (%s, %s:%d)\n\n> %s\n\n", r.ID, r.Level, r.Doc, r.Line, r.Text)
+		for _, f := range r.Failures {
+			p("- %s\n", mdEscape(oneLineLong(f)))
+		}
+		p("\n")
+	}
+	if !any {
+		p("None.\n\n")
+	}
+	if len(rep.Unknown) > 0 {
+		p("## Unknown IDs\n\nNamed by tests or uncovered.txt, not defined in spec/: %s\n\n", strings.Join(rep.Unknown, ", "))
+	}
+	p("## All requirements\n\n| ID | level | status | where | tests / reason |\n|---|---|---|---|---|\n")
+	for _, r := range rep.Requirements {
+		detail := strings.Join(r.Tests, "; ")
+		if r.Reason != "" {
+			if detail != "" {
+				detail += " — "
+			}
+			detail += r.Reason
+		}
+		p("| %s | %s | %s | %s:%d | %s |\n", r.ID, r.Level, r.Status, r.Doc, r.Line, mdEscape(oneLine(detail)))
+	}
+	return bw.Flush()
+}
+
+func oneLineLong(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 1000 {
+		s = s[:1000] + "…"
+	}
+	return s
+}
+
+func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }

@@ -1,0 +1,146 @@
+// Package runner runs conformance tests against an environment, in parallel and
+// isolated, and collects one Result per test.
+package runner
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hearth-chat/hearth/conformance/harness"
+)
+
+// Status of a test or requirement.
+type Status string
+
+// Statuses. NotCovered only applies to requirements.
+const (
+	Pass       Status = "pass"
+	Fail       Status = "fail"
+	Skip       Status = "skip"
+	NotCovered Status = "not-covered"
+)
+
+// Result is the outcome of one test.
+type Result struct {
+	Name     string        `json:"test"`
+	IDs      []string      `json:"ids"`
+	Status   Status        `json:"status"`
+	Failures []string      `json:"failures,omitempty"`
+	Reason   string        `json:"reason,omitempty"` // why skipped
+	Logs     []string      `json:"logs,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Options tune a run.
+type Options struct {
+	// Parallel is how many tests run at once (0 means 4).
+	Parallel int
+	// Binary, if set, is the node binary: tests with Needs.OwnNode get a fresh node
+	// started from it under WorkDir. Empty means target mode.
+	Binary string
+	// WorkDir holds data dirs of nodes started for single tests.
+	WorkDir string
+	// TestTimeout bounds one test (0 means 3 minutes).
+	TestTimeout time.Duration
+	// Progress, if set, is called once per finished test (from several goroutines,
+	// serialised by the runner).
+	Progress func(Result)
+}
+
+// Run runs tests against env and returns their results in the order of tests.
+// Tests that need their own node run in parallel with the others when nodes can
+// be started (Binary set), and alone at the end otherwise.
+func Run(ctx context.Context, env *harness.Env, tests []harness.Test, opts Options) []Result {
+	if opts.Parallel <= 0 {
+		opts.Parallel = 4
+	}
+	if opts.TestTimeout <= 0 {
+		opts.TestTimeout = 3 * time.Minute
+	}
+	results := make([]Result, len(tests))
+	var progressMu sync.Mutex
+	var nodeSeq atomic.Int64
+	runOne := func(i int) {
+		r := runTest(ctx, env, tests[i], opts, &nodeSeq)
+		results[i] = r
+		if opts.Progress != nil {
+			progressMu.Lock()
+			opts.Progress(r)
+			progressMu.Unlock()
+		}
+	}
+
+	var shared, alone []int
+	for i, tc := range tests {
+		if tc.Needs.OwnNode && opts.Binary == "" {
+			alone = append(alone, i)
+		} else {
+			shared = append(shared, i)
+		}
+	}
+	sem := make(chan struct{}, opts.Parallel)
+	var wg sync.WaitGroup
+	for _, i := range shared {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			runOne(i)
+		}()
+	}
+	wg.Wait()
+	for _, i := range alone {
+		runOne(i)
+	}
+	return results
+}
+
+func runTest(ctx context.Context, env *harness.Env, tc harness.Test, opts Options, nodeSeq *atomic.Int64) Result {
+	start := time.Now()
+	res := Result{Name: tc.Name, IDs: tc.IDs}
+	finish := func(st Status) Result {
+		res.Status = st
+		res.Duration = time.Since(start)
+		return res
+	}
+	if need := max(tc.Needs.Nodes, 1); need > len(env.Nodes) {
+		res.Reason = fmt.Sprintf("needs %d nodes, the run has %d (use --nodes)", need, len(env.Nodes))
+		return finish(Skip)
+	}
+	if tc.Needs.Managed && opts.Binary == "" {
+		res.Reason = "needs a node started by the suite (--binary)"
+		return finish(Skip)
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.TestTimeout)
+	defer cancel()
+	node := env.Nodes[0]
+	if tc.Needs.OwnNode && opts.Binary != "" {
+		dir := filepath.Join(opts.WorkDir, fmt.Sprintf("own-%d", nodeSeq.Add(1)))
+		n, err := harness.StartNode(ctx, opts.Binary, dir, 30*time.Second)
+		if err != nil {
+			res.Failures = []string{fmt.Sprintf("could not start a node for this test: %v", err)}
+			return finish(Fail)
+		}
+		defer n.Stop(10 * time.Second)
+		node = n
+	}
+	t := harness.NewT(ctx, tc.Name, env, node)
+	out := t.Run(tc.Run)
+	res.Failures, res.Logs = out.Failures, out.Logs
+	switch {
+	case len(out.Failures) > 0:
+		if ctx.Err() != nil {
+			res.Failures = append(res.Failures, fmt.Sprintf("test timed out after %v", opts.TestTimeout))
+		}
+		return finish(Fail)
+	case out.Skipped != "":
+		res.Reason = out.Skipped
+		return finish(Skip)
+	}
+	return finish(Pass)
+}
