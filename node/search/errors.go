@@ -22,11 +22,11 @@ type Code string
 
 // Error codes, one per kind of client mistake.
 const (
-	CodeSyntax   Code = "syntax"    // the text form does not parse
-	CodeValue    Code = "value"     // a parameter or filter value is malformed
-	CodeRange    Code = "range"     // min/max or dates are out of range or empty
-	CodeLimit    Code = "limit"     // offset, limit, length or count limits exceeded
-	CodeEmpty    Code = "empty"     // nothing to search for
+	CodeSyntax Code = "syntax" // the text form does not parse
+	CodeValue  Code = "value"  // a parameter or filter value is malformed
+	CodeRange  Code = "range"  // min/max or dates are out of range or empty
+	CodeLimit  Code = "limit"  // offset, limit, length or count limits exceeded
+	CodeEmpty  Code = "empty"  // nothing to search for
 )
 
 // QueryError describes a query the node refuses to run.

@@ -443,7 +443,7 @@ func (q *Query) check() error {
 func (q *Query) hasFilter() bool {
 	return len(q.AuthorIDs)+len(q.AuthorNames)+len(q.ChannelIDs)+len(q.ChannelNames)+
 		len(q.MentionIDs)+len(q.MentionNames) > 0 ||
-		q.MentionsEveryone || q.Has != 0 || q.MinID != 0 || q.MaxID != 0 || q.Pinned != nil
+		q.MentionsEveryone || q.Has != 0 || q.MinID != 0 || q.MaxID != 0 || q.Pinned != nil || q.nothing
 }
 
 // Resolve returns a copy of q with every name filter turned into IDs through

@@ -1,0 +1,56 @@
+// Package search is a node's full-text message search: a Bleve (scorch)
+// index fed asynchronously, Discord's search filters in both their REST form
+// and the text form typed into the client's search box, and self-repair
+// against the store. The normative rules are in spec/search.md (SRCH-nnn).
+//
+// # Integration contract
+//
+// The node owns one Index per data directory:
+//
+//	ix, err := search.Open(filepath.Join(dataDir, "search"), search.Options{
+//		Logger:     logger,
+//		Registerer: prometheus.DefaultRegisterer,
+//		Source:     storeSource, // implements search.Source
+//	})
+//	defer ix.Close()
+//
+// Writes. After the store commits a message create or edit, the node calls
+// ix.Index(doc) with the message's current state; after a delete (or a bulk
+// delete, or a channel or guild deletion, once per message) it calls
+// ix.Delete(id). Pins and unpins are edits (Doc.Pinned). Both calls return at
+// once: an owned goroutine batches the queue into the index, so sending a
+// message never waits for indexing. Operations are idempotent; the latest
+// call for an ID wins. Tests call ix.Flush(ctx) to wait until the queue is
+// applied.
+//
+// Reads. GET /api/v10/guilds/{guild.id}/messages/search does:
+//
+//	q, err := search.FromParams(r.URL.Query())     // *QueryError → 400
+//	q.GuildID = guildID
+//	q, err = q.Resolve(ctx, resolver)              // names → IDs
+//	readable := channels the user may VIEW_CHANNEL and READ_MESSAGE_HISTORY in, now
+//	res, err := ix.Search(ctx, q, readable)        // *QueryError → 400
+//
+// then loads each res.Hits[i].ID from the store and answers
+// {"total_results": res.Total, "messages": [[msg], ...]} (Discord's shape:
+// each entry is an array whose element is the hit), adding
+// "partial": true when res.Partial. Any error for which
+// errors.Is(err, search.ErrBadQuery) holds maps to 400 with Discord's error
+// body (code 50035, the QueryError's Field and Msg); other errors are 500.
+// A hit whose message the store no longer has (a delete not yet applied) is
+// skipped, and total_results is left as the index counted it.
+//
+// Search cannot run without the readable set: there is no value meaning
+// "all channels", and an empty set matches nothing. Every hit is checked
+// against the set, whatever the query says.
+//
+// Repair. Source is implemented over the store (Scan in ascending message
+// ID). If the index was not closed cleanly, Open repairs it in the
+// background from Source (progress in the log and the
+// hearth_search_repair_progress_ratio gauge). `hearth admin reindex` calls
+// ix.Rebuild(ctx, src, progress) on an open index and prints progress.
+//
+// Resolver is implemented by the node over guild members (from:, mentions:)
+// and channels (in:); the client usually sends IDs (<@id>, <#id>), which need
+// no lookup.
+package search

@@ -1,0 +1,480 @@
+package search
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	"github.com/blevesearch/bleve/v2/mapping"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options configure an Index. The zero value is usable.
+type Options struct {
+	// Logger receives progress and errors; nil means slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the index's metrics; nil means they are not
+	// exported.
+	Registerer prometheus.Registerer
+	// Source is the store the index repairs itself from after an unclean
+	// shutdown or a format change. Nil means no automatic repair: the index
+	// stays marked unclean until Repair or Rebuild succeeds.
+	Source Source
+	// BatchSize is the most operations written in one index batch; 0 means
+	// 1000.
+	BatchSize int
+	// MaxPending is the most operations queued before new ones are dropped
+	// (and the index marked for repair); 0 means 200,000.
+	MaxPending int
+	// QueryTimeout bounds every search, on top of the caller's context. A
+	// search that reaches it returns what it found with Result.Partial set.
+	// 0 means 2 seconds.
+	QueryTimeout time.Duration
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 1000
+	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = 200_000
+	}
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = 2 * time.Second
+	}
+}
+
+// Index is a node's message search index: a Bleve (scorch) index in its own
+// directory, fed asynchronously by an owned indexer goroutine. All methods
+// are safe for concurrent use. Close stops the goroutines and must be called.
+type Index struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+	met  *metrics
+	m    mapping.IndexMapping
+	an   analyzers
+
+	// mu guards bi and gen: Search and the indexer hold it shared, Rebuild
+	// holds it exclusively while it swaps in a new generation.
+	mu  sync.RWMutex
+	bi  bleve.Index
+	gen int
+
+	// qmu guards the queue and the fields after it.
+	qmu        sync.Mutex
+	pending    map[uint64]op
+	seq        uint64              // operations enqueued so far
+	applied    uint64              // seq covered by applied batches
+	progressed chan struct{}       // closed and replaced when applied moves
+	touched    map[uint64]struct{} // live-op IDs while a repair runs, else nil
+	dirty      bool                // an operation was dropped or failed
+	consistent bool                // the index matched the store at open or after repair
+	closed     bool
+
+	wake        chan struct{}
+	stop        chan struct{}
+	indexerDone chan struct{}
+
+	rebuilding atomic.Bool
+	repairMu   sync.Mutex // one repair or rebuild at a time
+
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
+	closeErr error
+	once     sync.Once
+}
+
+type op struct {
+	doc Doc // doc.ID is always set; the rest only for index operations
+	del bool
+}
+
+// manifest is the index directory's record of which generation is live and
+// whether it was closed cleanly.
+type manifest struct {
+	Format     string `json:"format"`
+	Generation int    `json:"generation"`
+	Clean      bool   `json:"clean"`
+}
+
+const manifestName = "manifest.json"
+
+// Open opens or creates the index in dir. If the index was not closed
+// cleanly, or was written in another format, and opts.Source is set, Open
+// starts a background repair (a full rebuild for a new format) that Close
+// stops. Open never blocks on the store.
+func Open(dir string, opts Options) (*Index, error) {
+	opts.setDefaults()
+	m, err := newMapping()
+	if err != nil {
+		return nil, err
+	}
+	an, err := newAnalyzers(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("search: open: %w", err)
+	}
+	met, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	man, err := readManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	ix := &Index{
+		dir: dir, opts: opts, log: opts.Logger.With("component", "search"), met: met, m: m, an: an,
+		pending:     make(map[uint64]op),
+		progressed:  make(chan struct{}),
+		wake:        make(chan struct{}, 1),
+		stop:        make(chan struct{}),
+		indexerDone: make(chan struct{}),
+	}
+	fresh := man.Format != IndexFormat
+	if !fresh {
+		ix.bi, err = bleve.OpenUsing(ix.genPath(man.Generation), nil)
+		if err != nil {
+			ix.log.Warn("search index unreadable, starting a new one", "err", err)
+			fresh = true
+		}
+	}
+	ix.gen = man.Generation
+	if fresh {
+		if err := ix.newGeneration(); err != nil {
+			return nil, err
+		}
+	}
+	ix.consistent = man.Clean && !fresh
+	if err := ix.writeManifest(false); err != nil {
+		ix.bi.Close()
+		return nil, err
+	}
+	ix.bgCtx, ix.bgCancel = context.WithCancel(context.Background())
+	go ix.indexer()
+	switch {
+	case ix.consistent:
+		ix.log.Info("search index opened", "dir", dir, "generation", ix.gen)
+	case opts.Source == nil:
+		ix.log.Warn("search index may be inconsistent and no source is set to repair it", "dir", dir)
+	default:
+		ix.log.Info("search index needs repair, repairing in the background", "dir", dir, "rebuild", fresh)
+		ix.rebuilding.Store(fresh)
+		ix.bg.Add(1)
+		go func() {
+			defer ix.bg.Done()
+			if _, err := ix.Repair(ix.bgCtx, opts.Source, nil); err != nil && !errors.Is(err, context.Canceled) {
+				ix.log.Error("search index repair failed", "err", err)
+			}
+		}()
+	}
+	return ix, nil
+}
+
+func (ix *Index) genPath(gen int) string {
+	return filepath.Join(ix.dir, fmt.Sprintf("gen-%06d", gen))
+}
+
+// newGeneration creates an empty index in the next generation directory and
+// removes every other generation. The caller holds mu or is Open.
+func (ix *Index) newGeneration() error {
+	ix.gen++
+	path := ix.genPath(ix.gen)
+	if err := os.RemoveAll(path); err != nil {
+		return fmt.Errorf("search: new generation: %w", err)
+	}
+	bi, err := bleve.NewUsing(path, ix.m, scorch.Name, scorch.Name, nil)
+	if err != nil {
+		ix.gen--
+		return fmt.Errorf("search: new generation: %w", err)
+	}
+	old := ix.bi
+	ix.bi = bi
+	if old != nil {
+		if err := old.Close(); err != nil {
+			ix.log.Warn("search: closing old generation", "err", err)
+		}
+	}
+	entries, err := os.ReadDir(ix.dir)
+	if err != nil {
+		return fmt.Errorf("search: new generation: %w", err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "gen-") && filepath.Join(ix.dir, e.Name()) != path {
+			if err := os.RemoveAll(filepath.Join(ix.dir, e.Name())); err != nil {
+				ix.log.Warn("search: cannot remove old generation", "dir", e.Name(), "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+func readManifest(dir string) (manifest, error) {
+	var man manifest
+	b, err := os.ReadFile(filepath.Join(dir, manifestName))
+	if errors.Is(err, os.ErrNotExist) {
+		return man, nil
+	}
+	if err != nil {
+		return man, fmt.Errorf("search: read manifest: %w", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&man); err != nil {
+		// A damaged manifest only costs a rebuild.
+		return manifest{}, nil
+	}
+	return man, nil
+}
+
+// writeManifest durably records the live generation and cleanliness.
+func (ix *Index) writeManifest(clean bool) error {
+	b, err := json.Marshal(manifest{Format: IndexFormat, Generation: ix.gen, Clean: clean})
+	if err != nil {
+		return fmt.Errorf("search: write manifest: %w", err)
+	}
+	tmp := filepath.Join(ix.dir, manifestName+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("search: write manifest: %w", err)
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(ix.dir, manifestName))
+	}
+	if err == nil {
+		err = syncDir(ix.dir)
+	}
+	if err != nil {
+		return fmt.Errorf("search: write manifest: %w", err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Index queues d to be (re-)indexed, replacing any earlier version. It never
+// blocks on indexing: if the queue is full the operation is dropped, counted,
+// and the index is repaired on the next start.
+func (ix *Index) Index(d Doc) error {
+	if err := d.validate(); err != nil {
+		return err
+	}
+	d.Mentions = append([]uint64(nil), d.Mentions...)
+	return ix.enqueue(op{doc: d}, false)
+}
+
+// Delete queues the removal of message id. Deleting an unknown id is not an
+// error.
+func (ix *Index) Delete(id uint64) error {
+	if id == 0 {
+		return fmt.Errorf("search: delete: zero ID")
+	}
+	return ix.enqueue(op{doc: Doc{ID: id}, del: true}, false)
+}
+
+// enqueue adds o to the queue. Repair operations yield to live ones: a
+// repair operation for an ID that saw a live operation since the repair
+// started is dropped, because the live one is newer.
+func (ix *Index) enqueue(o op, repair bool) error {
+	ix.qmu.Lock()
+	defer ix.qmu.Unlock()
+	if ix.closed {
+		return ErrClosed
+	}
+	id := o.doc.ID
+	if repair {
+		if _, ok := ix.touched[id]; ok {
+			return nil
+		}
+	} else if ix.touched != nil {
+		ix.touched[id] = struct{}{}
+	}
+	if _, ok := ix.pending[id]; !ok && len(ix.pending) >= ix.opts.MaxPending && !repair {
+		ix.dirty = true
+		ix.met.dropped.Inc()
+		return nil
+	}
+	ix.pending[id] = o
+	ix.seq++
+	ix.met.queue.Set(float64(len(ix.pending)))
+	select {
+	case ix.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Flush waits until every operation queued before the call is applied (and
+// visible to Search), or ctx ends.
+func (ix *Index) Flush(ctx context.Context) error {
+	ix.qmu.Lock()
+	target := ix.seq
+	ix.qmu.Unlock()
+	return ix.waitApplied(ctx, func() bool { return ix.applied >= target })
+}
+
+// waitApplied waits until cond (called with qmu held) is true.
+func (ix *Index) waitApplied(ctx context.Context, cond func() bool) error {
+	for {
+		ix.qmu.Lock()
+		ok, ch, closed := cond(), ix.progressed, ix.closed
+		ix.qmu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ix.indexerDone:
+			if closed {
+				return ErrClosed
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("search: flush: %w", ctx.Err())
+		}
+	}
+}
+
+// indexer is the goroutine that owns writing: it takes the whole queue,
+// writes it in batches, and repeats. Close stops it after a last drain.
+func (ix *Index) indexer() {
+	defer close(ix.indexerDone)
+	for {
+		select {
+		case <-ix.wake:
+			ix.applyPending()
+		case <-ix.stop:
+			for ix.applyPending() {
+			}
+			return
+		}
+	}
+}
+
+// applyPending writes the queued operations and reports whether there were
+// any.
+func (ix *Index) applyPending() bool {
+	ix.qmu.Lock()
+	ops, target := ix.pending, ix.seq
+	if len(ops) > 0 {
+		ix.pending = make(map[uint64]op, min(len(ops), ix.opts.BatchSize))
+	}
+	ix.qmu.Unlock()
+	if len(ops) > 0 {
+		ix.writeOps(ops)
+	}
+	ix.qmu.Lock()
+	ix.applied = target
+	close(ix.progressed)
+	ix.progressed = make(chan struct{})
+	ix.met.queue.Set(float64(len(ix.pending)))
+	ix.qmu.Unlock()
+	return len(ops) > 0
+}
+
+func (ix *Index) writeOps(ops map[uint64]op) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	b := ix.bi.NewBatch()
+	var nIndex, nDelete int
+	flush := func() {
+		if b.Size() == 0 {
+			return
+		}
+		if err := ix.bi.Batch(b); err != nil {
+			ix.log.Error("search: index batch failed", "ops", b.Size(), "err", err)
+			ix.met.batchErrors.Inc()
+			ix.qmu.Lock()
+			ix.dirty = true
+			ix.qmu.Unlock()
+		} else {
+			ix.met.applied.WithLabelValues("index").Add(float64(nIndex))
+			ix.met.applied.WithLabelValues("delete").Add(float64(nDelete))
+		}
+		nIndex, nDelete = 0, 0
+		b.Reset()
+	}
+	for _, o := range ops {
+		if o.del {
+			b.Delete(docID(o.doc.ID))
+			nDelete++
+		} else {
+			if err := b.IndexAdvanced(ix.an.buildDocument(o.doc)); err != nil {
+				ix.log.Error("search: build document", "id", o.doc.ID, "err", err)
+				continue
+			}
+			nIndex++
+		}
+		if b.Size() >= ix.opts.BatchSize {
+			flush()
+		}
+	}
+	flush()
+}
+
+// Close stops background repair and the indexer (after it writes what is
+// queued), closes the index and, if nothing was lost, marks it clean so the
+// next Open skips repair. Close is idempotent.
+func (ix *Index) Close() error {
+	ix.once.Do(func() {
+		ix.bgCancel()
+		ix.bg.Wait()
+		ix.qmu.Lock()
+		ix.closed = true
+		ix.qmu.Unlock()
+		close(ix.stop)
+		<-ix.indexerDone
+		ix.mu.Lock()
+		defer ix.mu.Unlock()
+		if err := ix.bi.Close(); err != nil {
+			ix.closeErr = fmt.Errorf("search: close: %w", err)
+			return
+		}
+		ix.qmu.Lock()
+		clean := ix.consistent && !ix.dirty
+		ix.qmu.Unlock()
+		ix.closeErr = ix.writeManifest(clean)
+	})
+	return ix.closeErr
+}
+
+// DocCount returns the number of messages in the index (applied operations
+// only).
+func (ix *Index) DocCount() (uint64, error) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	n, err := ix.bi.DocCount()
+	if err != nil {
+		return 0, fmt.Errorf("search: doc count: %w", err)
+	}
+	return n, nil
+}
