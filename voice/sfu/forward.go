@@ -1,0 +1,369 @@
+package sfu
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Source is what a published track carries.
+type Source string
+
+// Sources a session may publish, one track each (VOICE-064).
+const (
+	SourceMicrophone  Source = "microphone"
+	SourceCamera      Source = "camera"
+	SourceScreen      Source = "screen"
+	SourceScreenAudio Source = "screen_audio"
+)
+
+func (s Source) valid() bool {
+	switch s {
+	case SourceMicrophone, SourceCamera, SourceScreen, SourceScreenAudio:
+		return true
+	}
+	return false
+}
+
+// Simulcast layers, lowest first. A track without simulcast has only
+// layerLow.
+const (
+	layerLow = iota
+	layerMedium
+	layerHigh
+	numLayers
+	layerOff = -1
+)
+
+func layerOfRID(rid string) int {
+	switch rid {
+	case "h", "m", "mid", "medium":
+		return layerMedium
+	case "f", "full", "high":
+		return layerHigh
+	}
+	return layerLow
+}
+
+// upTrack is one published track (all its simulcast layers) of one session.
+type upTrack struct {
+	owner  *Session
+	id     string
+	source Source
+	kind   webrtc.RTPCodecType
+	codec  webrtc.RTPCodecCapability
+
+	layers   [numLayers]atomic.Pointer[webrtc.TrackRemote]
+	lastSeen [numLayers]atomic.Int64 // unix nanos of the last packet per layer
+	bitrate  [numLayers]atomic.Int64 // bits/s per layer, updated once a second
+
+	// subs is the copy-on-write list of subscribers; the read loops load it
+	// once per packet without locking.
+	subs atomic.Pointer[[]*downTrack]
+	mu   sync.Mutex // serialises writers of subs
+
+	speaking speakingDetector
+}
+
+func (u *upTrack) addSub(d *downTrack) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	old := u.loadSubs()
+	next := make([]*downTrack, 0, len(old)+1)
+	next = append(next, old...)
+	next = append(next, d)
+	u.subs.Store(&next)
+}
+
+func (u *upTrack) removeSub(d *downTrack) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	old := u.loadSubs()
+	next := make([]*downTrack, 0, len(old))
+	for _, x := range old {
+		if x != d {
+			next = append(next, x)
+		}
+	}
+	u.subs.Store(&next)
+}
+
+func (u *upTrack) loadSubs() []*downTrack {
+	if p := u.subs.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// requestKeyframe asks the publisher for a key frame on one layer (PLI).
+func (u *upTrack) requestKeyframe(layer int) {
+	if layer < 0 || layer >= numLayers {
+		return
+	}
+	t := u.layers[layer].Load()
+	if t == nil {
+		return
+	}
+	_ = u.owner.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}})
+}
+
+// readLoop forwards one layer of the track until the track ends. It is the
+// hot path: no allocation per packet.
+func (u *upTrack) readLoop(layer int, t *webrtc.TrackRemote, audioLevelID uint8) {
+	buf := make([]byte, 1500)
+	var h rtp.Header
+	isVideo := u.kind == webrtc.RTPCodecTypeVideo
+	isH264 := strings.EqualFold(u.codec.MimeType, webrtc.MimeTypeH264)
+	var bytesThisSecond int64
+	secondStart := time.Now()
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				u.owner.sfu.log.Debug("sfu: track read ended", "track", u.id, "err", err)
+			}
+			return
+		}
+		now := time.Now()
+		u.lastSeen[layer].Store(now.UnixNano())
+		bytesThisSecond += int64(n)
+		if el := now.Sub(secondStart); el >= time.Second {
+			u.bitrate[layer].Store(bytesThisSecond * 8 * int64(time.Second) / int64(el))
+			bytesThisSecond, secondStart = 0, now
+		}
+		hl, err := h.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		end := n
+		if h.Padding {
+			pad := int(buf[n-1])
+			if pad == 0 || hl+pad > n {
+				continue
+			}
+			end -= pad
+		}
+		payload := buf[hl:end]
+		if len(payload) == 0 {
+			continue // padding-only probe
+		}
+		if u.owner.serverMute.Load() && !isVideo {
+			continue // VOICE-081, VOICE-074: drop at the SFU, never speaking
+		}
+		if audioLevelID != 0 && u.source == SourceMicrophone {
+			if ext := h.GetExtension(audioLevelID); len(ext) > 0 {
+				u.speaking.observe(ext[0]&0x7f, now)
+			}
+		}
+		key := true
+		if isVideo {
+			if isH264 {
+				key = isH264Keyframe(payload)
+			} else {
+				key = isVP8Keyframe(payload)
+			}
+		}
+		for _, d := range u.loadSubs() {
+			d.write(layer, &h, payload, key, now)
+		}
+	}
+}
+
+// downTrack is one upTrack as one subscriber receives it. It implements
+// webrtc.TrackLocal and rewrites SSRC, payload type, sequence numbers and
+// timestamps so that layer switches stay invisible (VOICE-105).
+type downTrack struct {
+	up  *upTrack
+	sub *Session
+
+	// enabled is false while the subscriber is deaf (audio) or does not
+	// watch (video).
+	enabled atomic.Bool
+	// maxLayer is the highest layer the subscriber asked for; target is the
+	// layer chosen from it and the bandwidth estimate.
+	maxLayer atomic.Int32
+	target   atomic.Int32
+	// lastUpgrade is when the allocator last raised target; guarded by
+	// sfu.mu.
+	lastUpgrade time.Time
+
+	mu       sync.Mutex // guards everything below; writers are per layer
+	writer   webrtc.TrackLocalWriter
+	ssrc     uint32
+	pt       uint8
+	current  int
+	started  bool
+	seqOff   uint16
+	tsOff    uint32
+	lastSeq  uint16
+	lastTS   uint32
+	lastTime time.Time
+	exts     [2]rtp.Extension // room for the TWCC extension the send path adds
+}
+
+// newDownTrack makes a down track. prev, if not nil, is the track that the
+// same sender carried before, so the new one continues its numbering.
+func newDownTrack(up *upTrack, sub *Session, prev *downTrack) *downTrack {
+	d := &downTrack{up: up, sub: sub, current: layerOff}
+	if prev != nil {
+		prev.mu.Lock()
+		d.started, d.lastSeq, d.lastTS, d.lastTime = prev.started, prev.lastSeq, prev.lastTS, prev.lastTime
+		prev.mu.Unlock()
+	}
+	d.maxLayer.Store(layerHigh)
+	d.target.Store(layerLow)
+	return d
+}
+
+// Bind implements webrtc.TrackLocal.
+func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	for _, c := range ctx.CodecParameters() {
+		if strings.EqualFold(c.MimeType, d.up.codec.MimeType) {
+			d.mu.Lock()
+			d.writer, d.ssrc, d.pt = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType)
+			d.mu.Unlock()
+			return c, nil
+		}
+	}
+	return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+}
+
+// Unbind implements webrtc.TrackLocal.
+func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.mu.Lock()
+	d.writer = nil
+	d.mu.Unlock()
+	return nil
+}
+
+// ID implements webrtc.TrackLocal.
+func (d *downTrack) ID() string { return d.up.id }
+
+// RID implements webrtc.TrackLocal; downstream tracks are never simulcast.
+func (d *downTrack) RID() string { return "" }
+
+// StreamID implements webrtc.TrackLocal: the publisher's user ID.
+func (d *downTrack) StreamID() string { return d.up.owner.userID }
+
+// Kind implements webrtc.TrackLocal.
+func (d *downTrack) Kind() webrtc.RTPCodecType { return d.up.kind }
+
+// write forwards one packet of one layer. It switches layers only on a key
+// frame of the target layer (VOICE-104).
+func (d *downTrack) write(layer int, h *rtp.Header, payload []byte, key bool, now time.Time) {
+	if !d.enabled.Load() {
+		return
+	}
+	d.mu.Lock()
+	if d.writer == nil {
+		d.mu.Unlock()
+		return
+	}
+	if layer != d.current {
+		if int32(layer) != d.target.Load() || !key {
+			d.mu.Unlock()
+			return
+		}
+		if d.started {
+			// Continue the output numbering where the old layer stopped.
+			d.seqOff = h.SequenceNumber - d.lastSeq - 1
+			elapsed := uint32(now.Sub(d.lastTime) * time.Duration(d.up.codec.ClockRate) / time.Second)
+			if elapsed == 0 {
+				elapsed = 1
+			}
+			d.tsOff = h.Timestamp - d.lastTS - elapsed
+		} else {
+			d.seqOff, d.tsOff = 0, 0
+		}
+		d.current, d.started = layer, true
+	}
+	out := *h
+	out.SSRC = d.ssrc
+	out.PayloadType = d.pt
+	out.SequenceNumber = h.SequenceNumber - d.seqOff
+	out.Timestamp = h.Timestamp - d.tsOff
+	out.Padding = false
+	out.Extension = false
+	out.Extensions = d.exts[:0]
+	if seqNewer(out.SequenceNumber, d.lastSeq) || d.lastTime.IsZero() {
+		d.lastSeq, d.lastTS, d.lastTime = out.SequenceNumber, out.Timestamp, now
+	}
+	w := d.writer
+	d.mu.Unlock()
+	_, _ = w.WriteRTP(&out, payload)
+}
+
+func seqNewer(a, b uint16) bool { return a != b && a-b < 0x8000 }
+
+// isVP8Keyframe reports whether an RTP payload starts a VP8 key frame
+// (RFC 7741 section 4).
+func isVP8Keyframe(p []byte) bool {
+	if len(p) < 1 {
+		return false
+	}
+	x, s, pid := p[0]&0x80 != 0, p[0]&0x10 != 0, p[0]&0x07
+	if !s || pid != 0 {
+		return false
+	}
+	i := 1
+	if x {
+		if len(p) < 2 {
+			return false
+		}
+		ext := p[1]
+		i = 2
+		if ext&0x80 != 0 { // I: picture ID
+			if len(p) <= i {
+				return false
+			}
+			if p[i]&0x80 != 0 {
+				i += 2
+			} else {
+				i++
+			}
+		}
+		if ext&0x40 != 0 { // L: TL0PICIDX
+			i++
+		}
+		if ext&0x30 != 0 { // T or K: TID/KEYIDX byte
+			i++
+		}
+	}
+	if len(p) <= i {
+		return false
+	}
+	return p[i]&0x01 == 0
+}
+
+// isH264Keyframe reports whether an RTP payload carries an IDR slice or an
+// SPS (RFC 6184), in a single NAL, STAP-A or the first FU-A fragment.
+func isH264Keyframe(p []byte) bool {
+	if len(p) < 1 {
+		return false
+	}
+	switch nal := p[0] & 0x1f; {
+	case nal == 5 || nal == 7:
+		return true
+	case nal == 24: // STAP-A
+		for i := 1; i+2 < len(p); {
+			size := int(p[i])<<8 | int(p[i+1])
+			if i+2 >= len(p) {
+				break
+			}
+			if t := p[i+2] & 0x1f; t == 5 || t == 7 {
+				return true
+			}
+			i += 2 + size
+		}
+	case nal == 28: // FU-A
+		return len(p) > 1 && p[1]&0x80 != 0 && (p[1]&0x1f == 5 || p[1]&0x1f == 7)
+	}
+	return false
+}
