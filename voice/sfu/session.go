@@ -532,4 +532,3 @@ func hasSupportedCodec(m *sdp.MediaDescription, kind string) bool {
 	}
 	return false
 }
-

@@ -109,6 +109,9 @@ func (is *Issuer) Mint(c Claims) (string, error) {
 }
 
 // Verify checks the token's signature and expiry and returns its claims.
+// For an authentic but expired token it returns the claims together with
+// ErrExpired, so that Resume can re-attach a session whose token has aged;
+// every other error returns zero Claims.
 func (is *Issuer) Verify(tok string) (Claims, error) {
 	if len(tok) > maxTokenLen {
 		return Claims{}, ErrMalformed
@@ -137,7 +140,8 @@ func (is *Issuer) Verify(tok string) (Claims, error) {
 	}
 	w.Claims.Expires = time.Unix(w.Exp, 0)
 	if !is.now().Before(w.Claims.Expires) {
-		return Claims{}, ErrExpired
+		// The claims are authentic; Resume may still use them.
+		return w.Claims, ErrExpired
 	}
 	return w.Claims, nil
 }
