@@ -298,7 +298,7 @@ func TestSearchDeadlineIsPartial(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
-	ix, err := Open(t.TempDir(), Options{})
+	ix, err := Open(t.TempDir(), Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
