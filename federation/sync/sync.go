@@ -1,0 +1,348 @@
+// Package sync implements catch-up between nodes (spec/federation.md §4):
+// version vector arithmetic, the /hearth/sync/1.0.0 server, client calls for
+// heads, fetch and history, and a Syncer that exchanges heads on connect,
+// periodically and on demand, fetching exactly the missing events.
+package sync
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	gosync "sync"
+	"time"
+
+	"github.com/hearth-chat/hearth/federation/event"
+	"github.com/hearth-chat/hearth/federation/proto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Limits of [FED-032] and [FED-033].
+const (
+	MaxFetch       = 1000
+	MaxHistory     = 100
+	maxResponseRaw = proto.MaxResponse - 512<<10 // leave room for framing
+)
+
+// Missing returns, for every origin where remote is ahead of local, the
+// inclusive range of sequence numbers local lacks, home origin first and the
+// rest in a stable order.
+func Missing(local map[event.Node]uint64, remote []proto.Head, home event.Node) []proto.Range {
+	var out []proto.Range
+	for _, h := range remote {
+		if have := local[h.Origin]; h.Seq > have {
+			out = append(out, proto.Range{Origin: h.Origin, From: have + 1, To: h.Seq})
+		}
+	}
+	slices.SortFunc(out, func(a, b proto.Range) int {
+		if (a.Origin == home) != (b.Origin == home) {
+			if a.Origin == home {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.Origin, b.Origin)
+	})
+	return out
+}
+
+// Source is what the server reads; the federation service implements it.
+type Source interface {
+	// Allowed reports whether p may sync guild: p is the home node or a
+	// member's node, and this node holds the guild [FED-034].
+	Allowed(guild event.ID, p peer.ID) bool
+	Vector(guild event.ID) (map[event.Node]uint64, error)
+	StateHead(guild event.ID) uint64
+	Range(guild event.ID, origin event.Node, from, to uint64, limit int) ([][]byte, bool, error)
+	History(guild, channel event.ID, before event.HLC, limit int) ([][]byte, error)
+}
+
+// Serve registers the sync protocol handler on h until ctx ends; the caller
+// removes it with h.RemoveStreamHandler(proto.Sync) on shutdown.
+func Serve(ctx context.Context, h host.Host, src Source, log *slog.Logger) {
+	fail := func(e *proto.Error) *proto.SyncResponse { return &proto.SyncResponse{Status: e.Status, Error: e.Msg} }
+	proto.Handle(ctx, h, proto.Sync, log, func(ctx context.Context, from peer.ID, req *proto.SyncRequest) *proto.SyncResponse {
+		if !src.Allowed(req.Guild, from) {
+			return fail(proto.Fail(proto.Forbidden, "not a member node of this guild"))
+		}
+		resp, err := serve(src, req)
+		if err != nil {
+			var pe *proto.Error
+			if errors.As(err, &pe) {
+				return fail(pe)
+			}
+			log.Warn("sync: serve", "op", req.Op, "err", err)
+			return fail(proto.Fail(proto.Unavailable, "internal error"))
+		}
+		return resp
+	}, fail)
+}
+
+func serve(src Source, req *proto.SyncRequest) (*proto.SyncResponse, error) {
+	switch req.Op {
+	case proto.OpHeads:
+		v, err := src.Vector(req.Guild)
+		if err != nil {
+			return nil, err
+		}
+		resp := &proto.SyncResponse{StateHead: src.StateHead(req.Guild)}
+		for o, s := range v {
+			resp.Vector = append(resp.Vector, proto.Head{Origin: o, Seq: s})
+		}
+		slices.SortFunc(resp.Vector, func(a, b proto.Head) int { return cmp.Compare(a.Origin, b.Origin) })
+		return resp, nil
+	case proto.OpFetch:
+		if len(req.Ranges) > 1024 {
+			return nil, proto.Fail(proto.BadRequest, "too many ranges")
+		}
+		resp := &proto.SyncResponse{}
+		size := 0
+		for _, r := range req.Ranges {
+			if r.From == 0 || r.To < r.From {
+				return nil, proto.Fail(proto.BadRequest, "bad range")
+			}
+			left := MaxFetch - len(resp.Events)
+			evs, more, err := src.Range(req.Guild, r.Origin, r.From, r.To, left)
+			if err != nil {
+				return nil, err
+			}
+			for _, raw := range evs {
+				if size+len(raw) > maxResponseRaw {
+					resp.More = true
+					return resp, nil
+				}
+				size += len(raw)
+				resp.Events = append(resp.Events, raw)
+			}
+			if more || len(resp.Events) >= MaxFetch {
+				resp.More = true
+				return resp, nil
+			}
+		}
+		return resp, nil
+	case proto.OpHistory:
+		if req.Channel == "" {
+			return nil, proto.Fail(proto.BadRequest, "history needs a channel")
+		}
+		limit := int(req.Limit)
+		if limit <= 0 || limit > MaxHistory {
+			limit = MaxHistory
+		}
+		evs, err := src.History(req.Guild, req.Channel, req.Before, limit)
+		if err != nil {
+			return nil, err
+		}
+		return &proto.SyncResponse{Events: evs}, nil
+	}
+	return nil, proto.Fail(proto.BadRequest, "unknown op %d", req.Op)
+}
+
+// Heads asks p for its vector and state head of guild.
+func Heads(ctx context.Context, h host.Host, p peer.ID, guild event.ID) ([]proto.Head, uint64, error) {
+	var resp proto.SyncResponse
+	if err := proto.Call(ctx, h, p, proto.Sync, &proto.SyncRequest{Op: proto.OpHeads, Guild: guild}, &resp); err != nil {
+		return nil, 0, fmt.Errorf("sync: heads: %w", err)
+	}
+	return resp.Vector, resp.StateHead, nil
+}
+
+// Fetch asks p for the events in ranges; more reports a truncated answer.
+func Fetch(ctx context.Context, h host.Host, p peer.ID, guild event.ID, ranges []proto.Range) ([][]byte, bool, error) {
+	var resp proto.SyncResponse
+	if err := proto.Call(ctx, h, p, proto.Sync, &proto.SyncRequest{Op: proto.OpFetch, Guild: guild, Ranges: ranges}, &resp); err != nil {
+		return nil, false, fmt.Errorf("sync: fetch: %w", err)
+	}
+	return resp.Events, resp.More, nil
+}
+
+// History asks p for up to limit channel events older than before (0: newest).
+func History(ctx context.Context, h host.Host, p peer.ID, guild, channel event.ID, before event.HLC, limit int) ([][]byte, error) {
+	var resp proto.SyncResponse
+	req := &proto.SyncRequest{Op: proto.OpHistory, Guild: guild, Channel: channel, Before: before, Limit: uint32(limit)}
+	if err := proto.Call(ctx, h, p, proto.Sync, req, &resp); err != nil {
+		return nil, fmt.Errorf("sync: history: %w", err)
+	}
+	return resp.Events, nil
+}
+
+// Applier is what the Syncer drives; the federation service implements it.
+type Applier interface {
+	// Guilds lists the guilds to keep in sync.
+	Guilds() []event.ID
+	// Peers lists the connected peers worth syncing guild with.
+	Peers(guild event.ID) []peer.ID
+	// Home is the guild's home node.
+	Home(guild event.ID) event.Node
+	Vector(guild event.ID) (map[event.Node]uint64, error)
+	// Apply validates and stores fetched events in order and returns how
+	// many were new. Invalid events penalise from; undecidable ones are
+	// skipped and fetched again later [FED-038].
+	Apply(ctx context.Context, guild event.ID, from peer.ID, raws [][]byte) (int, error)
+}
+
+// CatchUp exchanges heads with p and fetches everything p holds above our
+// vector [FED-035], home origin first [FED-037]. It returns the number of
+// events stored.
+func CatchUp(ctx context.Context, h host.Host, p peer.ID, guild event.ID, a Applier) (int, error) {
+	heads, _, err := Heads(ctx, h, p, guild)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for range 1000 { // bounded: each round either stores events or stops
+		local, err := a.Vector(guild)
+		if err != nil {
+			return total, err
+		}
+		ranges := Missing(local, heads, a.Home(guild))
+		if len(ranges) == 0 {
+			return total, nil
+		}
+		raws, _, err := Fetch(ctx, h, p, guild, ranges)
+		if err != nil {
+			return total, err
+		}
+		n, err := a.Apply(ctx, guild, p, raws)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n == 0 {
+			return total, nil // nothing applicable yet; a later round retries
+		}
+	}
+	return total, nil
+}
+
+// Syncer keeps guilds in sync with peers: on every new connection, every
+// Interval, and when Trigger is called (gap detected) [FED-035] [FED-036].
+// Create with NewSyncer, then Run in a goroutine owned by the caller.
+type Syncer struct {
+	h        host.Host
+	a        Applier
+	interval time.Duration
+	log      *slog.Logger
+
+	mu      gosync.Mutex
+	pending map[job]bool
+	wake    chan struct{}
+}
+
+type job struct {
+	guild event.ID
+	peer  peer.ID
+}
+
+// NewSyncer makes a Syncer. interval 0 means 30 s.
+func NewSyncer(h host.Host, a Applier, interval time.Duration, log *slog.Logger) *Syncer {
+	if interval == 0 {
+		interval = 30 * time.Second
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Syncer{h: h, a: a, interval: interval, log: log, pending: map[job]bool{}, wake: make(chan struct{}, 1)}
+}
+
+// Trigger asks for a catch-up of guild with p soon; duplicate requests
+// coalesce. p == "" means every peer of the guild.
+func (s *Syncer) Trigger(guild event.ID, p peer.ID) {
+	s.mu.Lock()
+	s.pending[job{guild, p}] = true
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// notifiee triggers a catch-up of every guild with each newly connected peer.
+type notifiee struct {
+	network.NoopNotifiee
+	s *Syncer
+}
+
+func (n *notifiee) Connected(_ network.Network, c network.Conn) {
+	for _, g := range n.s.a.Guilds() {
+		n.s.Trigger(g, c.RemotePeer())
+	}
+}
+
+// Run works until ctx ends. It runs at most 4 catch-ups at a time.
+func (s *Syncer) Run(ctx context.Context) {
+	nf := &notifiee{s: s}
+	s.h.Network().Notify(nf)
+	defer s.h.Network().StopNotify(nf)
+	tick := time.NewTicker(s.interval)
+	defer tick.Stop()
+	sem := make(chan struct{}, 4)
+	var wg gosync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			for _, g := range s.a.Guilds() {
+				s.Trigger(g, "")
+			}
+		case <-s.wake:
+		}
+		s.mu.Lock()
+		jobs := s.pending
+		s.pending = map[job]bool{}
+		s.mu.Unlock()
+		for j := range jobs {
+			peers := []peer.ID{j.peer}
+			if j.peer == "" {
+				peers = s.a.Peers(j.guild)
+			}
+			for _, p := range peers {
+				if p == s.h.ID() {
+					continue
+				}
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() { <-sem }()
+					n, err := CatchUp(ctx, s.h, p, j.guild, s.a)
+					if err != nil && ctx.Err() == nil {
+						s.log.Debug("sync: catch-up", "guild", j.guild, "peer", p, "err", err)
+					} else if n > 0 {
+						s.log.Debug("sync: caught up", "guild", j.guild, "peer", p, "events", n)
+					}
+				}()
+			}
+		}
+	}
+}
+
+// AddrBytes converts multiaddrs to their binary forms for the wire.
+func AddrBytes(addrs []ma.Multiaddr) [][]byte {
+	out := make([][]byte, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, a.Bytes())
+	}
+	return out
+}
+
+// ParseAddrBytes converts wire addresses back, skipping malformed ones.
+func ParseAddrBytes(bs [][]byte) []ma.Multiaddr {
+	out := make([]ma.Multiaddr, 0, len(bs))
+	for _, b := range bs {
+		if a, err := ma.NewMultiaddrBytes(b); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
