@@ -78,7 +78,7 @@ func (s *Signer) Verify(h Hash, filename string, q url.Values, now time.Time) (e
 	if err != nil || strconv.FormatInt(ex, 16) != exs {
 		return time.Time{}, ErrBadSignature
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(sigs)
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(sigs)
 	if err != nil || !hmac.Equal(sig, s.mac(h, filename, ex)) {
 		return time.Time{}, ErrBadSignature
 	}

@@ -100,17 +100,18 @@ func (s *Store) ParseMessageUpload(r *http.Request, owner uint64, lim UploadLimi
 			break
 		}
 		if err != nil {
-			return nil, files, uploadErr(body, err)
+			return nil, files, uploadErr(body, err, err)
 		}
+		pr := &recordingReader{r: part}
 		name := part.FormName()
 		switch {
 		case name == "payload_json":
 			if payloadJSON != nil {
 				return nil, files, fmt.Errorf("media: upload: %w: payload_json repeated", ErrBadUpload)
 			}
-			payloadJSON, err = io.ReadAll(io.LimitReader(part, lim.MaxPayloadJSON+1))
+			payloadJSON, err = io.ReadAll(io.LimitReader(pr, lim.MaxPayloadJSON+1))
 			if err != nil {
-				return nil, files, uploadErr(body, err)
+				return nil, files, uploadErr(body, pr.err, err)
 			}
 			if int64(len(payloadJSON)) > lim.MaxPayloadJSON {
 				return nil, files, fmt.Errorf("media: upload: %w: payload_json over %d bytes", ErrTooLarge, lim.MaxPayloadJSON)
@@ -128,14 +129,14 @@ func (s *Store) ParseMessageUpload(r *http.Request, owner uint64, lim UploadLimi
 			}
 			seen[n] = true
 			filename := SanitizeFilename(part.FileName())
-			b, charged, err := s.put(r.Context(), part, filename, part.Header.Get("Content-Type"), owner)
+			b, charged, err := s.put(r.Context(), pr, filename, part.Header.Get("Content-Type"), owner)
 			if err != nil {
-				return nil, files, uploadErr(body, err)
+				return nil, files, uploadErr(body, pr.err, err)
 			}
 			files = append(files, Upload{Index: n, Filename: filename, Blob: b, charged: charged})
 		default:
-			if _, err := io.Copy(io.Discard, part); err != nil {
-				return nil, files, uploadErr(body, err)
+			if _, err := io.Copy(io.Discard, pr); err != nil {
+				return nil, files, uploadErr(body, pr.err, err)
 			}
 		}
 	}
@@ -159,19 +160,35 @@ func fileIndex(name string) (int, bool) {
 	return n, true
 }
 
-// uploadErr classifies a read error: hitting the request limit is
-// ErrTooLarge, a malformed body ErrBadUpload; the Store's own errors pass
-// through.
-func uploadErr(body *limitReader, err error) error {
+// uploadErr classifies the error err of a step that read the request:
+// hitting the request limit is ErrTooLarge, a failure to read or parse the
+// body (readErr, the client's fault) ErrBadUpload; the Store's own errors
+// pass through.
+func uploadErr(body *limitReader, readErr, err error) error {
 	switch {
 	case body.exceeded:
-		return fmt.Errorf("media: upload: %w: body over %d bytes", ErrTooLarge, body.limit())
+		return fmt.Errorf("media: upload: %w: body over %d bytes", ErrTooLarge, body.n)
 	case errors.Is(err, ErrTooLarge), errors.Is(err, ErrQuotaExceeded), errors.Is(err, ErrClosed):
 		return err
-	case errors.Is(err, io.ErrUnexpectedEOF), strings.HasPrefix(err.Error(), "multipart:"):
-		return fmt.Errorf("media: upload: %w: %v", ErrBadUpload, err)
+	case readErr != nil:
+		return fmt.Errorf("media: upload: %w: %v", ErrBadUpload, readErr)
 	}
 	return fmt.Errorf("media: upload: %w", err)
+}
+
+// recordingReader remembers the first read error other than io.EOF, so a
+// failure can be blamed on the request rather than the Store.
+type recordingReader struct {
+	r   io.Reader
+	err error
+}
+
+func (rr *recordingReader) Read(p []byte) (int, error) {
+	n, err := rr.r.Read(p)
+	if err != nil && err != io.EOF && rr.err == nil {
+		rr.err = err
+	}
+	return n, err
 }
 
 // Abandon releases the charges ParseMessageUpload made for files, for when
@@ -197,8 +214,6 @@ type limitReader struct {
 }
 
 var errBodyTooLarge = errors.New("request body too large")
-
-func (l *limitReader) limit() int64 { return l.n }
 
 func (l *limitReader) Read(p []byte) (int, error) {
 	if l.read >= l.n {
