@@ -1,0 +1,254 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/hearth-chat/hearth/node/model"
+	"github.com/hearth-chat/hearth/node/perm"
+	"github.com/hearth-chat/hearth/node/store"
+)
+
+// GuildCreatePayload is the full guild sent in GUILD_CREATE: channels the user can view,
+// the first page of members, presences.
+func (s *Service) GuildCreatePayload(gs *guildState, viewer ID) GuildOut {
+	out := guildOut(gs)
+	m := gs.members[viewer]
+	for cid := range gs.channels {
+		c := s.channels[cid]
+		if m != nil && gs.channelPerms(m, c).Has(perm.ViewChannel) {
+			out.Channels = append(out.Channels, s.channelOut(c))
+		}
+	}
+	sortBy(out.Channels, func(a, b ChannelOut) bool { return a.Position < b.Position || (a.Position == b.Position && a.ID < b.ID) })
+	if out.Channels == nil {
+		out.Channels = []ChannelOut{}
+	}
+	const firstPage = 100
+	for _, mem := range gs.members {
+		if len(out.Members) >= firstPage {
+			break
+		}
+		out.Members = append(out.Members, s.memberOut(mem, true))
+	}
+	out.Presences = []PresenceOut{}
+	for uid := range gs.members {
+		if p, ok := s.visiblePresence(uid); ok {
+			out.Presences = append(out.Presences, PresenceOut{User: PresenceUser{ID: uid}, Status: p.Status, Activities: p.Activities, ClientStatus: map[string]string{"web": p.Status}, GuildID: gs.g.ID})
+		}
+		if len(out.Presences) >= 1000 {
+			break
+		}
+	}
+	out.MemberCount = len(gs.members)
+	large := len(gs.members) > 250
+	unavailable := false
+	out.Large, out.Unavailable = &large, &unavailable
+	if m != nil {
+		out.JoinedAt = tsPtr(&m.JoinedAt)
+	}
+	out.VoiceStates = []struct{}{}
+	return out
+}
+
+// CreateGuild creates a guild owned by the actor with Discord's default roles and channels.
+func (s *Service) CreateGuild(ctx context.Context, actor ID, name string) (GuildOut, error) {
+	name = strings.TrimSpace(name)
+	if n := utf8.RuneCountInString(name); n < 2 || n > 100 {
+		return GuildOut{}, invalid("name", "BASE_TYPE_BAD_LENGTH", "Must be between 2 and 100 in length.")
+	}
+	s.lock()
+	defer s.mu.Unlock()
+	now := s.now().UTC()
+	gid := s.ids.Next()
+	gs := &guildState{
+		g:        model.Guild{ID: gid, Name: name, OwnerID: actor, CreatedAt: now},
+		roles:    map[ID]*model.Role{gid: {ID: gid, GuildID: gid, Name: "@everyone", Permissions: perm.DefaultEveryone}},
+		channels: map[ID]struct{}{}, members: map[ID]*model.Member{}, bans: map[ID]*model.Ban{},
+	}
+	textCat := &model.Channel{ID: s.ids.Next(), Type: model.ChannelCategory, GuildID: gid, Name: "Text Channels", Position: 0}
+	voiceCat := &model.Channel{ID: s.ids.Next(), Type: model.ChannelCategory, GuildID: gid, Name: "Voice Channels", Position: 1}
+	general := &model.Channel{ID: s.ids.Next(), Type: model.ChannelText, GuildID: gid, Name: "general", Position: 0, ParentID: &textCat.ID}
+	voice := &model.Channel{ID: s.ids.Next(), Type: model.ChannelVoice, GuildID: gid, Name: "General", Position: 0, ParentID: &voiceCat.ID, Bitrate: 64000}
+	gs.g.SystemChannelID = &general.ID
+	member := &model.Member{GuildID: gid, UserID: actor, Roles: []ID{}, JoinedAt: now}
+	err := s.db.Update(func(tx *store.Tx) error {
+		errs := []error{
+			tx.Put(store.Key(store.PrefixGuild, uint64(gid)), &gs.g),
+			tx.Put(store.Key(store.PrefixRole, uint64(gid), uint64(gid)), gs.roles[gid]),
+			tx.Put(store.Key(store.PrefixMember, uint64(gid), uint64(actor)), member),
+		}
+		for _, c := range []*model.Channel{textCat, voiceCat, general, voice} {
+			errs = append(errs, tx.Put(store.Key(store.PrefixChannel, uint64(c.ID)), c))
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		return GuildOut{}, fmt.Errorf("chat: create guild: %w", err)
+	}
+	for _, c := range []*model.Channel{textCat, voiceCat, general, voice} {
+		s.channels[c.ID] = c
+		gs.channels[c.ID] = struct{}{}
+	}
+	gs.members[actor] = member
+	s.guilds[gid] = gs
+	addTo(s.userGuilds, actor, gid)
+	s.pub.Join(uint64(gid), uint64(actor))
+	payload := s.GuildCreatePayload(gs, actor)
+	s.publishUsers([]ID{actor}, "GUILD_CREATE", IntentGuilds, payload)
+	return payload, nil
+}
+
+// Guild returns a guild the actor is a member of.
+func (s *Service) Guild(actor, guildID ID) (GuildOut, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	gs, _, err := s.guild(actor, guildID)
+	if err != nil {
+		return GuildOut{}, err
+	}
+	out := guildOut(gs)
+	out.MemberCount = len(gs.members)
+	return out, nil
+}
+
+// GuildPatch is the body of PATCH /guilds/{id}. Nil fields are unchanged.
+type GuildPatch struct {
+	Name            *string `json:"name"`
+	Description     *string `json:"description"`
+	Icon            *string `json:"icon"`
+	SystemChannelID *ID     `json:"system_channel_id"`
+}
+
+// ModifyGuild changes guild settings (MANAGE_GUILD).
+func (s *Service) ModifyGuild(ctx context.Context, actor, guildID ID, p GuildPatch) (GuildOut, error) {
+	s.lock()
+	defer s.mu.Unlock()
+	gs, m, err := s.guild(actor, guildID)
+	if err != nil {
+		return GuildOut{}, err
+	}
+	if !gs.basePerms(m).Has(perm.ManageGuild) {
+		return GuildOut{}, ErrMissingPerms
+	}
+	g := gs.g
+	if p.Name != nil {
+		name := strings.TrimSpace(*p.Name)
+		if n := utf8.RuneCountInString(name); n < 2 || n > 100 {
+			return GuildOut{}, invalid("name", "BASE_TYPE_BAD_LENGTH", "Must be between 2 and 100 in length.")
+		}
+		g.Name = name
+	}
+	if p.Description != nil {
+		g.Description = p.Description
+	}
+	if p.Icon != nil {
+		g.Icon = p.Icon
+	}
+	if p.SystemChannelID != nil {
+		if c := s.channels[*p.SystemChannelID]; c == nil || c.GuildID != guildID || c.Type != model.ChannelText {
+			return GuildOut{}, invalid("system_channel_id", "CHANNEL_INVALID", "Not a text channel of this guild.")
+		}
+		g.SystemChannelID = p.SystemChannelID
+	}
+	if err := s.db.Update(func(tx *store.Tx) error { return tx.Put(store.Key(store.PrefixGuild, uint64(guildID)), &g) }); err != nil {
+		return GuildOut{}, fmt.Errorf("chat: modify guild: %w", err)
+	}
+	gs.g = g
+	out := guildOut(gs)
+	s.publishGuild(guildID, "GUILD_UPDATE", IntentGuilds, out)
+	return out, nil
+}
+
+// DeleteGuild deletes a guild and everything in it (owner only).
+func (s *Service) DeleteGuild(ctx context.Context, actor, guildID ID) error {
+	s.lock()
+	defer s.mu.Unlock()
+	gs, _, err := s.guild(actor, guildID)
+	if err != nil {
+		return err
+	}
+	if gs.g.OwnerID != actor {
+		return ErrMissingPerms
+	}
+	err = s.db.Update(func(tx *store.Tx) error {
+		errs := []error{tx.Delete(store.Key(store.PrefixGuild, uint64(guildID)))}
+		for rid := range gs.roles {
+			errs = append(errs, tx.Delete(store.Key(store.PrefixRole, uint64(guildID), uint64(rid))))
+		}
+		for uid := range gs.members {
+			errs = append(errs, tx.Delete(store.Key(store.PrefixMember, uint64(guildID), uint64(uid))))
+		}
+		for uid := range gs.bans {
+			errs = append(errs, tx.Delete(store.Key(store.PrefixBan, uint64(guildID), uint64(uid))))
+		}
+		for cid := range gs.channels {
+			errs = append(errs, tx.Delete(store.Key(store.PrefixChannel, uint64(cid))))
+		}
+		for code, inv := range s.invites {
+			if inv.GuildID == guildID {
+				errs = append(errs, tx.Delete(store.KeyString(store.PrefixInvite, code)))
+			}
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		return fmt.Errorf("chat: delete guild: %w", err)
+	}
+	// Messages of the deleted channels are unreachable now; they are removed in the
+	// background so a large guild does not make this call slow.
+	channels := make([]ID, 0, len(gs.channels))
+	for cid := range gs.channels {
+		delete(s.channels, cid)
+		channels = append(channels, cid)
+	}
+	for code, inv := range s.invites {
+		if inv.GuildID == guildID {
+			delete(s.invites, code)
+		}
+	}
+	members := make([]ID, 0, len(gs.members))
+	for uid := range gs.members {
+		delete(s.userGuilds[uid], guildID)
+		members = append(members, uid)
+	}
+	delete(s.guilds, guildID)
+	s.publishUsers(members, "GUILD_DELETE", IntentGuilds, map[string]any{"id": guildID, "unavailable": false})
+	s.pub.DropGuild(uint64(guildID))
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.purgeMessages(channels) }()
+	return nil
+}
+
+// purgeMessages deletes every stored message of the channels.
+func (s *Service) purgeMessages(channels []ID) {
+	for _, cid := range channels {
+		prefix := store.Key(store.PrefixMessage, uint64(cid))
+		for {
+			var keys [][]byte
+			_ = s.db.View(func(tx *store.Tx) error {
+				return tx.Scan(prefix, nil, false, func(k, _ []byte) (bool, error) {
+					keys = append(keys, append([]byte(nil), k...))
+					return len(keys) < 1000, nil
+				})
+			})
+			if len(keys) == 0 {
+				break
+			}
+			if err := s.db.Update(func(tx *store.Tx) error {
+				for _, k := range keys {
+					if err := tx.Delete(k); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				s.log.Error("purging messages of deleted channel", "channel", cid, "err", err)
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,188 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/hearth-chat/hearth/node/model"
+	"github.com/hearth-chat/hearth/node/perm"
+	"github.com/hearth-chat/hearth/node/store"
+)
+
+// OpenDMRequest is the body of POST /users/@me/channels.
+type OpenDMRequest struct {
+	RecipientID ID   `json:"recipient_id"`
+	Recipients  []ID `json:"recipients"`
+}
+
+// OpenDM returns the DM channel with one recipient (creating it once), or creates a group DM.
+// The recipients must share a guild with the actor.
+func (s *Service) OpenDM(ctx context.Context, actor ID, req OpenDMRequest) (ChannelOut, error) {
+	s.lock()
+	defer s.mu.Unlock()
+	if req.RecipientID != 0 {
+		to := req.RecipientID
+		if to == actor {
+			return ChannelOut{}, ErrCannotDMSelf
+		}
+		if s.users[to] == nil || !s.sharesSomething(actor, to) {
+			return ChannelOut{}, ErrUnknownUser
+		}
+		if id, ok := s.dms[pair(actor, to)]; ok {
+			return s.channelOut(s.channels[id]), nil
+		}
+		c := &model.Channel{ID: s.ids.Next(), Type: model.ChannelDM, RecipientIDs: []ID{actor, to}}
+		return s.createPrivate(c)
+	}
+	members := []ID{actor}
+	for _, u := range req.Recipients {
+		if s.users[u] == nil || !s.sharesSomething(actor, u) {
+			return ChannelOut{}, ErrUnknownUser
+		}
+		if indexOf(members, u) < 0 {
+			members = append(members, u)
+		}
+	}
+	if len(members) > 10 {
+		return ChannelOut{}, ErrMaxGroupDM
+	}
+	if len(members) < 2 {
+		return ChannelOut{}, invalid("recipients", "BASE_TYPE_MIN_LENGTH", "Must have at least 1 recipient.")
+	}
+	return s.createPrivate(&model.Channel{ID: s.ids.Next(), Type: model.ChannelGroupDM, RecipientIDs: members, OwnerID: actor})
+}
+
+// createPrivate stores a new private channel and dispatches CHANNEL_CREATE to its members.
+// Callers hold s.mu.
+func (s *Service) createPrivate(c *model.Channel) (ChannelOut, error) {
+	err := s.db.Update(func(tx *store.Tx) error {
+		errs := []error{tx.Put(store.Key(store.PrefixChannel, uint64(c.ID)), c)}
+		for _, u := range c.RecipientIDs {
+			errs = append(errs, tx.Put(store.Key(store.PrefixPrivateChan, uint64(u), uint64(c.ID)), true))
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		return ChannelOut{}, fmt.Errorf("chat: create private channel: %w", err)
+	}
+	s.channels[c.ID] = c
+	for _, u := range c.RecipientIDs {
+		addTo(s.private, u, c.ID)
+	}
+	if c.Type == model.ChannelDM {
+		s.dms[pair(c.RecipientIDs[0], c.RecipientIDs[1])] = c.ID
+	}
+	out := s.channelOut(c)
+	s.publishUsers(c.RecipientIDs, "CHANNEL_CREATE", IntentDirectMessages, out)
+	return out, nil
+}
+
+// PrivateChannels lists the actor's DMs and group DMs.
+func (s *Service) PrivateChannels(actor ID) []ChannelOut {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.privateChannelsLocked(actor)
+}
+
+func (s *Service) privateChannelsLocked(actor ID) []ChannelOut {
+	out := []ChannelOut{}
+	for cid := range s.private[actor] {
+		out = append(out, s.channelOut(s.channels[cid]))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// readState returns the actor's read state of a channel, creating it. Callers hold s.mu
+// for writing.
+func (s *Service) readState(uid, channelID ID) *model.ReadState {
+	m := s.reads[uid]
+	if m == nil {
+		m = map[ID]*model.ReadState{}
+		s.reads[uid] = m
+	}
+	rs := m[channelID]
+	if rs == nil {
+		rs = &model.ReadState{ChannelID: channelID}
+		m[channelID] = rs
+	}
+	return rs
+}
+
+// Ack marks a channel read up to a message, resets the mention count, and dispatches
+// MESSAGE_ACK to the actor's sessions.
+func (s *Service) Ack(ctx context.Context, actor, channelID, messageID ID) error {
+	s.mu.RLock()
+	_, _, _, err := s.channelAccess(actor, channelID)
+	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	rs := model.ReadState{ChannelID: channelID, LastMessageID: messageID}
+	if err := s.db.Update(func(tx *store.Tx) error {
+		return tx.Put(store.Key(store.PrefixReadState, uint64(actor), uint64(channelID)), &rs)
+	}); err != nil {
+		return fmt.Errorf("chat: ack: %w", err)
+	}
+	s.lock()
+	*s.readState(actor, channelID) = rs
+	s.mu.Unlock()
+	s.publishUsers([]ID{actor}, "MESSAGE_ACK", 0, map[string]any{"channel_id": channelID, "message_id": messageID, "version": 1})
+	return nil
+}
+
+// ReadyState is what READY needs from the domain.
+type ReadyState struct {
+	User            model.User
+	Guilds          []GuildOut
+	PrivateChannels []ChannelOut
+	ReadStates      []model.ReadState
+}
+
+// Ready gathers the READY and GUILD_CREATE payloads for a user.
+func (s *Service) Ready(actor ID) ReadyState {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	rs := ReadyState{User: s.user(actor), PrivateChannels: s.privateChannelsLocked(actor), ReadStates: []model.ReadState{}}
+	for gid := range s.userGuilds[actor] {
+		rs.Guilds = append(rs.Guilds, s.GuildCreatePayload(s.guilds[gid], actor))
+	}
+	sort.Slice(rs.Guilds, func(i, j int) bool { return rs.Guilds[i].ID < rs.Guilds[j].ID })
+	for _, r := range s.reads[actor] {
+		rs.ReadStates = append(rs.ReadStates, *r)
+	}
+	sort.Slice(rs.ReadStates, func(i, j int) bool { return rs.ReadStates[i].ChannelID < rs.ReadStates[j].ChannelID })
+	return rs
+}
+
+// viewersCached returns a fanout filter for a guild channel: the set of users who can view
+// it, computed once per version of the guild state. Callers hold s.mu.
+func (s *Service) viewersCached(channelID ID) func(uint64) bool {
+	gen := s.gen.Load()
+	s.viewMu.Lock()
+	defer s.viewMu.Unlock()
+	if e, ok := s.viewCache[channelID]; ok && e.gen == gen {
+		return e.fn
+	}
+	c := s.channels[channelID]
+	gs := s.guilds[c.GuildID]
+	allowed := make(map[uint64]struct{}, len(gs.members))
+	for uid, m := range gs.members {
+		if gs.channelPerms(m, c).Has(perm.ViewChannel) {
+			allowed[uint64(uid)] = struct{}{}
+		}
+	}
+	fn := func(u uint64) bool { _, ok := allowed[u]; return ok }
+	if s.viewCache == nil || len(s.viewCache) > 10_000 {
+		s.viewCache = map[ID]viewEntry{}
+	}
+	s.viewCache[channelID] = viewEntry{gen: gen, fn: fn}
+	return fn
+}
+
+type viewEntry struct {
+	gen uint64
+	fn  func(uint64) bool
+}
