@@ -327,3 +327,59 @@ func mustJSON(v any) string {
 
 // JSON renders v compactly for messages.
 func JSON(v any) string { return mustJSON(v) }
+
+// OK sends a request, fails the test unless it answers 2xx (the spec leaves
+// 200 vs 201 open for this route), and decodes the body into out (if not nil).
+func (t *T) OK(c *Client, method, path string, body any, out any) *Response {
+	r := t.Call(c, method, path, body)
+	if r.Status < 200 || r.Status > 299 {
+		t.Fatalf("expected 2xx, got %s", r)
+	}
+	if out != nil {
+		if err := r.JSON(out); err != nil {
+			t.Fatalf("%v", err)
+		}
+	}
+	return r
+}
+
+// ErrorBody checks that r is an error answer with status and JSON code, that
+// its body has the error shape, and returns the decoded body. It records a
+// failure (without stopping) when they differ and returns nil.
+func (t *T) ErrorBody(r *Response, status, code int) Obj {
+	var body Obj
+	if r.Status != status {
+		t.Errorf("expected %d with code %d, got %s", status, code, r)
+		return nil
+	}
+	if err := r.JSON(&body); err != nil {
+		t.Errorf("%v", err)
+		return nil
+	}
+	if got := Num(body["code"]); got != float64(code) {
+		t.Errorf("expected error code %d, got %s", code, r)
+		return nil
+	}
+	t.Conform("error", r.Body)
+	return body
+}
+
+// FieldErrors returns the codes in errors.<field>._errors of an error body.
+func FieldErrors(body Obj, field string) []string {
+	list, _ := Get(body, "errors."+field+"._errors").([]any)
+	var codes []string
+	for _, e := range list {
+		codes = append(codes, Str(Get(e, "code")))
+	}
+	return codes
+}
+
+// IDs returns the "id" of each object in a decoded JSON array.
+func IDs(list any) []string {
+	arr, _ := list.([]any)
+	var ids []string
+	for _, o := range arr {
+		ids = append(ids, Str(Get(o, "id")))
+	}
+	return ids
+}
