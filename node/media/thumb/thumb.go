@@ -99,6 +99,9 @@ func Render(ctx context.Context, src io.ReadSeeker, lim Limits, dst io.Writer) (
 	lim = lim.withDefaults()
 	r := &ctxReader{ctx: ctx, r: src}
 	format, w, h, err := Config(r)
+	if cerr := ctx.Err(); cerr != nil {
+		return Result{}, fmt.Errorf("thumb: %w", cerr)
+	}
 	if err != nil {
 		return Result{}, err
 	}
