@@ -1,0 +1,204 @@
+import { useEffect, useReducer, useState } from "preact/hooks";
+import { store, useTopics } from "../store";
+import { api, moveChannel, perf, reconnectNow, setUI, startSession, ui } from "../session";
+import { parse, plainText } from "../markdown";
+import { can, P } from "../perms";
+import { ChannelList } from "./ChannelList";
+import { Composer } from "./Composer";
+import { Dialogs } from "./Dialogs";
+import { GuildRail } from "./GuildRail";
+import { Login } from "./Login";
+import { MemberList } from "./MemberList";
+import { MessageList } from "./MessageList";
+import { SearchBox, SearchResults } from "./Search";
+import { Typing } from "./Typing";
+import { ScreenShares, VoicePanel } from "./Voice";
+
+/** Banner tells the user the gateway dropped, counts down to the next attempt, and offers to retry now. */
+function Banner() {
+  useTopics("ui");
+  const [, tick] = useReducer((x: number) => x + 1, 0);
+  const down = ui.status === "reconnecting" || ui.status === "offline";
+  useEffect(() => {
+    if (!down) return;
+    const t = setInterval(tick, 1000);
+    return () => clearInterval(t);
+  }, [down]);
+  if (!down) return null;
+  const gw = (window as any).__hearthGateway;
+  const secs = gw?.retryAt ? Math.max(0, Math.ceil((gw.retryAt - Date.now()) / 1000)) : 0;
+  return (
+    <div class="banner" role="alert">
+      {ui.status === "offline" ? "Disconnected from the server." : `Connection lost. Reconnecting${secs ? ` in ${secs} s` : "…"}`}
+      <button type="button" onClick={reconnectNow}>
+        Reconnect now
+      </button>
+    </div>
+  );
+}
+
+/** Announcer is a polite live region that reads new messages in the open channel to screen readers. */
+function Announcer() {
+  const [text, setText] = useState("");
+  useEffect(
+    () =>
+      store.on("newmessage", () => {
+        const cm = store.messages.get(ui.channelId);
+        const m = cm?.list[cm.list.length - 1];
+        if (!m || m.author.id === store.me?.id || m.id.startsWith("pending:")) return;
+        const gid = store.channels.get(m.channel_id)?.guild_id;
+        const body = plainText(parse(m.content), (k, id) => (k === "user" ? "@" + store.displayName(id, gid) : "#" + (store.channels.get(id)?.name ?? "")));
+        setText(`${store.displayName(m.author.id, gid)}: ${body.slice(0, 300)}`);
+      }),
+    [],
+  );
+  return (
+    <div class="sr-only" aria-live="polite" aria-atomic="true" id="announcer">
+      {text}
+    </div>
+  );
+}
+
+function ChatHeader() {
+  useTopics("ui", "channels");
+  const c = store.channels.get(ui.channelId);
+  return (
+    <header class="chat-head">
+      <button type="button" class="icon phone-only" aria-label="Show channels" onClick={() => setUI({ pane: "nav" })}>
+        ☰
+      </button>
+      <h2>
+        <span class="hash" aria-hidden="true">
+          #
+        </span>
+        {c?.name ?? ""}
+      </h2>
+      {c?.topic && <span class="topic muted">{c.topic}</span>}
+      <div class="head-actions">
+        <button type="button" class="icon" aria-label="Pinned messages" title="Pinned messages" disabled={!c} onClick={() => c && setUI({ dialog: { kind: "pins", channelId: c.id } })}>
+          📌
+        </button>
+        <button
+          type="button"
+          class="icon"
+          aria-label="Member list"
+          aria-pressed={ui.showMembers}
+          title="Member list"
+          onClick={() => setUI({ showMembers: !ui.showMembers, pane: ui.pane === "members" ? "messages" : "members" })}
+        >
+          👥
+        </button>
+        <SearchBox />
+      </div>
+    </header>
+  );
+}
+
+function UserPanel() {
+  useTopics("me");
+  const me = store.me;
+  return (
+    <div class="user-panel">
+      <span class="avatar" aria-hidden="true">
+        {me?.username.slice(0, 1).toUpperCase()}
+        <span class="status-dot online" />
+      </span>
+      <span class="me-name">{me?.global_name || me?.username}</span>
+      <button type="button" class="icon" aria-label="Settings" title="Settings" onClick={() => setUI({ dialog: { kind: "settings" } })}>
+        ⚙
+      </button>
+    </div>
+  );
+}
+
+function Chat() {
+  useTopics("ui", "channels", "guilds", "members");
+  const c = store.channels.get(ui.channelId);
+  if (!c) {
+    return (
+      <main class="chat" aria-label="Messages">
+        <ChatHeader />
+        <div class="empty-chat">
+          <p class="muted">{store.guildOrder.length ? "Pick a channel." : "Create a server or join one with an invite to start chatting."}</p>
+        </div>
+      </main>
+    );
+  }
+  const gid = c.guild_id;
+  return (
+    <main class="chat" aria-label={`#${c.name}`}>
+      <ChatHeader />
+      <ScreenShares />
+      <MessageList key={c.id} channelId={c.id} canManage={can(gid, c.id, P.MANAGE_MESSAGES)} />
+      <Typing channelId={c.id} />
+      <Composer key={c.id} channelId={c.id} canSend={can(gid, c.id, P.SEND_MESSAGES)} />
+    </main>
+  );
+}
+
+/** onGlobalKey implements the keyboard shortcuts: Ctrl+K switcher, Alt+Up/Down channels, Esc. */
+function onGlobalKey(e: KeyboardEvent) {
+  if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "k") {
+    e.preventDefault();
+    setUI({ dialog: ui.dialog?.kind === "switcher" ? null : { kind: "switcher" } });
+  } else if (e.altKey && (e.key === "ArrowUp" || e.key === "ArrowDown")) {
+    e.preventDefault();
+    moveChannel(e.key === "ArrowUp" ? -1 : 1);
+  } else if (e.key === "Escape") {
+    if (ui.dialog) setUI({ dialog: null });
+    else if (ui.searchResults) setUI({ searchResults: null });
+    else if (ui.replyTo || ui.editing) setUI({ replyTo: null, editing: "" });
+    else document.getElementById("composer-input")?.focus();
+  }
+}
+
+/** App is the whole client: login screen or the four-column chat layout. */
+export function App() {
+  useTopics("me", "ui");
+  useEffect(() => {
+    window.addEventListener("keydown", onGlobalKey);
+    return () => window.removeEventListener("keydown", onGlobalKey);
+  }, []);
+  useEffect(() => {
+    // Opening /invite/CODE shows the join dialog once logged in.
+    const m = /^\/invite\/([A-Za-z0-9_-]+)/.exec(location.pathname);
+    if (m && store.me && !ui.dialog) {
+      sessionStorage.setItem("hearth.invite", location.href);
+      history.replaceState(null, "", "/");
+      setUI({ dialog: { kind: "join" } });
+    }
+  }, [!!store.me]);
+  if (!api.token) return <Login />;
+  if (!store.me) {
+    return (
+      <div class="splash" role="status">
+        <Banner />
+        <p>Connecting to {location.host}…</p>
+      </div>
+    );
+  }
+  return (
+    <div class={"app pane-" + ui.pane + (ui.showMembers ? "" : " no-members")}>
+      <a class="skip" href="#composer-input">
+        Skip to message input
+      </a>
+      <Banner />
+      <GuildRail />
+      <nav class="sidebar" aria-label="Channels">
+        <ChannelList />
+        <VoicePanel />
+        <UserPanel />
+      </nav>
+      <Chat />
+      {ui.searchResults ? <SearchResults /> : ui.showMembers && <MemberList />}
+      <Announcer />
+      <Dialogs />
+    </div>
+  );
+}
+
+/** boot starts the session when a token is stored and records when the app started. */
+export function boot() {
+  perf.boot = performance.now();
+  if (api.token) startSession();
+}

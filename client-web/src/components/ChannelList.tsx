@@ -1,0 +1,132 @@
+import { useState } from "preact/hooks";
+import type { Channel } from "../api";
+import { store, useTopics } from "../store";
+import { selectChannel, setUI, ui } from "../session";
+import { joinVoice, voice } from "../voice";
+
+function TextChannel({ c }: { c: Channel }) {
+  const unread = store.unread(c.id);
+  const mentions = store.mentions(c.id);
+  const active = c.id === ui.channelId;
+  const label = `${c.name}${mentions ? `, ${mentions} mention${mentions > 1 ? "s" : ""}` : unread ? ", unread" : ""}`;
+  return (
+    <li class={"chan" + (active ? " active" : "") + (unread ? " unread" : "")}>
+      <button type="button" aria-label={label} aria-current={active ? "page" : undefined} onClick={() => selectChannel(c.id)}>
+        <span class="hash" aria-hidden="true">
+          #
+        </span>
+        <span class="chan-name">{c.name}</span>
+        {mentions > 0 && (
+          <span class="badge" aria-hidden="true">
+            {mentions}
+          </span>
+        )}
+      </button>
+    </li>
+  );
+}
+
+function VoiceChannel({ c }: { c: Channel }) {
+  const states = [...(store.voice.get(c.guild_id!)?.values() ?? [])].filter((v) => v.channel_id === c.id);
+  const here = voice.channelId === c.id;
+  return (
+    <li class={"chan voice" + (here ? " active" : "")}>
+      <button type="button" aria-label={`${c.name}, voice channel, ${states.length} connected${here ? ", you are connected" : ""}`} onClick={() => joinVoice(c.guild_id!, c.id)}>
+        <span class="hash" aria-hidden="true">
+          🔊
+        </span>
+        <span class="chan-name">{c.name}</span>
+      </button>
+      {states.length > 0 && (
+        <ul class="voice-users" aria-label={`Connected to ${c.name}`}>
+          {states.map((v) => {
+            const speaking = voice.speaking.has(v.user_id);
+            return (
+              <li key={v.user_id} class={speaking ? "speaking" : ""}>
+                <span class="avatar small" aria-hidden="true">
+                  {store.displayName(v.user_id, c.guild_id).slice(0, 1).toUpperCase()}
+                </span>
+                <span>{store.displayName(v.user_id, c.guild_id)}</span>
+                {speaking && <span class="sr-only">, speaking</span>}
+                {(v.self_mute || v.mute) && <span title="Muted" aria-label="muted"> 🎙̸</span>}
+                {(v.self_deaf || v.deaf) && <span title="Deafened" aria-label="deafened"> 🔇</span>}
+                {v.self_stream && <span class="live" aria-label="sharing screen">LIVE</span>}
+              </li>
+            );
+          })}
+        </ul>
+      )}
+    </li>
+  );
+}
+
+/** ChannelList shows the selected guild's channels grouped by category, with unread and mention badges. */
+export function ChannelList() {
+  useTopics("channels", "reads", "ui", "voice", "guilds", "members");
+  const [collapsed, setCollapsed] = useState<Record<string, boolean>>({});
+  const g = store.guilds.get(ui.guildId);
+  if (!g) {
+    return (
+      <div class="channels empty">
+        <p class="muted">Create a server or join one with an invite to start.</p>
+      </div>
+    );
+  }
+  const all = store.channelsOf(g.id);
+  const cats = all.filter((c) => c.type === 4);
+  const item = (c: Channel) => (c.type === 2 ? <VoiceChannel key={c.id} c={c} /> : c.type === 0 ? <TextChannel key={c.id} c={c} /> : null);
+  const loose = all.filter((c) => c.type !== 4 && !c.parent_id);
+  return (
+    <div class="channels">
+      <div class="guild-head">
+        <h2>{g.name}</h2>
+        <button type="button" class="icon" aria-label="Invite people" title="Invite people" onClick={() => {
+          const first = all.find((c) => c.type === 0);
+          if (first) setUI({ dialog: { kind: "invite", channelId: ui.channelId || first.id } });
+        }}>
+          👤+
+        </button>
+        <button type="button" class="icon" aria-label="Create role" title="Create role" onClick={() => setUI({ dialog: { kind: "create-role", guildId: g.id } })}>
+          🛡
+        </button>
+      </div>
+      <div class="chan-scroll">
+        <ul role="list" class="chan-list">
+          {loose.map(item)}
+        </ul>
+        {cats.map((cat) => {
+          const kids = all.filter((c) => c.parent_id === cat.id);
+          const open = !collapsed[cat.id];
+          return (
+            <section key={cat.id} class="category" aria-label={cat.name}>
+              <div class="cat-head">
+                <button type="button" class="cat-toggle" aria-expanded={open} onClick={() => setCollapsed({ ...collapsed, [cat.id]: open })}>
+                  <span aria-hidden="true">{open ? "▾" : "▸"}</span> {cat.name}
+                </button>
+                <button
+                  type="button"
+                  class="icon"
+                  aria-label={`Create channel in ${cat.name}`}
+                  title="Create channel"
+                  onClick={() => setUI({ dialog: { kind: "create-channel", guildId: g.id, type: kids.some((k) => k.type === 2) ? 2 : 0, parentId: cat.id } })}
+                >
+                  +
+                </button>
+              </div>
+              {open && (
+                <ul role="list" class="chan-list">
+                  {kids.map(item)}
+                </ul>
+              )}
+              {!open && (
+                <ul role="list" class="chan-list">
+                  {kids.filter((c) => c.id === ui.channelId || store.unread(c.id)).map(item)}
+                </ul>
+              )}
+            </section>
+          );
+        })}
+      </div>
+    </div>
+  );
+}

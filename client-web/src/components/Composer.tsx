@@ -1,0 +1,185 @@
+import { useRef, useState } from "preact/hooks";
+import { byName, EMOJI } from "../emoji";
+import { store, useTopics } from "../store";
+import { resetTypingThrottle, sendMessage, setUI, typing, ui } from "../session";
+
+interface Suggestion {
+  label: string;
+  detail: string;
+  insert: string;
+}
+
+/** suggest returns autocomplete choices for the word being typed before the caret. */
+function suggest(text: string, caret: number, gid: string | undefined): { from: number; items: Suggestion[] } | null {
+  const before = text.slice(0, caret);
+  const m = /(^|\s)([@#:])([\w.@-]*)$/.exec(before);
+  if (!m) return null;
+  const sigil = m[2];
+  const q = m[3].toLowerCase();
+  const from = caret - m[3].length - 1;
+  let items: Suggestion[] = [];
+  if (sigil === "@") {
+    const mm = gid ? [...(store.members.get(gid)?.values() ?? [])] : [];
+    items = mm
+      .filter((x) => x.user.username.toLowerCase().startsWith(q) || (x.nick ?? x.user.global_name ?? "").toLowerCase().startsWith(q))
+      .slice(0, 8)
+      .map((x) => ({ label: store.displayName(x.user.id, gid), detail: x.user.username, insert: "@" + x.user.username + " " }));
+    for (const s of ["everyone", "here"]) if (s.startsWith(q)) items.push({ label: "@" + s, detail: "notify everyone", insert: "@" + s + " " });
+    const roles = gid ? store.guilds.get(gid)?.roles ?? [] : [];
+    for (const r of roles) if (r.id !== gid && r.name.toLowerCase().startsWith(q)) items.push({ label: "@" + r.name, detail: "role", insert: "@" + r.name + " " });
+  } else if (sigil === "#") {
+    items = (gid ? store.channelsOf(gid) : [])
+      .filter((c) => c.type === 0 && c.name!.startsWith(q))
+      .slice(0, 8)
+      .map((c) => ({ label: "#" + c.name, detail: "channel", insert: "#" + c.name + " " }));
+  } else if (q.length >= 2) {
+    items = EMOJI.filter(([n]) => n.startsWith(q))
+      .slice(0, 8)
+      .map(([n, e]) => ({ label: e + " :" + n + ":", detail: "emoji", insert: e }));
+  }
+  return items.length ? { from, items } : null;
+}
+
+/** encode turns the friendly "@username", "#channel" and ":emoji:" forms into Discord's wire syntax. */
+export function encode(text: string, gid: string | undefined): string {
+  // Leave code spans and blocks as typed.
+  return text
+    .split(/(```[\s\S]*?```|`[^`]*`)/)
+    .map((part, i) => {
+      if (i % 2 === 1) return part;
+      let s = part;
+      if (gid) {
+        const members = [...(store.members.get(gid)?.values() ?? [])].sort((a, b) => b.user.username.length - a.user.username.length);
+        for (const m of members) {
+          const re = new RegExp("(^|\\s)@" + m.user.username.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + "(?![\\w.@-])", "gi");
+          s = s.replace(re, `$1<@${m.user.id}>`);
+        }
+        const roles = store.guilds.get(gid)?.roles ?? [];
+        for (const r of roles) {
+          if (r.id === gid) continue;
+          const re = new RegExp("(^|\\s)@" + r.name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + "(?![\\w-])", "g");
+          s = s.replace(re, `$1<@&${r.id}>`);
+        }
+        for (const c of store.channelsOf(gid)) {
+          if (c.type !== 0) continue;
+          const re = new RegExp("(^|\\s)#" + c.name!.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + "(?![\\w-])", "g");
+          s = s.replace(re, `$1<#${c.id}>`);
+        }
+      }
+      return s.replace(/:([a-z0-9_]+):/g, (all, n) => byName.get(n) ?? all);
+    })
+    .join("");
+}
+
+/** Composer is the message input: Enter sends, Shift+Enter breaks the line, Up edits the last own message. */
+export function Composer({ channelId, canSend }: { channelId: string; canSend: boolean }) {
+  useTopics("ui", "members");
+  const c = store.channels.get(channelId);
+  const gid = c?.guild_id;
+  const [text, setText] = useState("");
+  const [sel, setSel] = useState(0);
+  const [sugg, setSugg] = useState<{ from: number; items: Suggestion[] } | null>(null);
+  const ta = useRef<HTMLTextAreaElement>(null);
+
+  const update = (v: string) => {
+    setText(v);
+    const el = ta.current!;
+    setSugg(suggest(v, el.selectionStart, gid));
+    setSel(0);
+    if (v.trim()) typing(channelId);
+  };
+  const apply = (s: Suggestion) => {
+    if (!sugg) return;
+    const el = ta.current!;
+    const caret = el.selectionStart;
+    const v = text.slice(0, sugg.from) + s.insert + text.slice(caret);
+    setText(v);
+    setSugg(null);
+    const pos = sugg.from + s.insert.length;
+    requestAnimationFrame(() => el.setSelectionRange(pos, pos));
+  };
+  const send = () => {
+    const v = text.trim();
+    if (!v) return;
+    if ([...v].length > 2000) return;
+    setText("");
+    setSugg(null);
+    resetTypingThrottle();
+    void sendMessage(channelId, encode(v, gid));
+  };
+  const onKey = (e: KeyboardEvent) => {
+    if (sugg) {
+      if (e.key === "ArrowDown") return (e.preventDefault(), setSel((sel + 1) % sugg.items.length));
+      if (e.key === "ArrowUp") return (e.preventDefault(), setSel((sel - 1 + sugg.items.length) % sugg.items.length));
+      if (e.key === "Enter" || e.key === "Tab") return (e.preventDefault(), apply(sugg.items[sel]));
+      if (e.key === "Escape") return (e.stopPropagation(), setSugg(null));
+    }
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      send();
+    } else if (e.key === "ArrowUp" && text === "" && store.me) {
+      const list = store.msgs(channelId).list;
+      for (let i = list.length - 1; i >= 0; i--) {
+        if (list[i].author.id === store.me.id && !list[i].id.startsWith("pending:")) {
+          e.preventDefault();
+          setUI({ editing: list[i].id });
+          break;
+        }
+      }
+    } else if (e.key === "Escape" && ui.replyTo) {
+      e.stopPropagation();
+      setUI({ replyTo: null });
+    }
+  };
+  const count = [...text].length;
+  return (
+    <div class="composer">
+      {ui.replyTo && (
+        <div class="replying">
+          <span>
+            Replying to <strong>{store.displayName(ui.replyTo.author.id, gid)}</strong>
+          </span>
+          <button type="button" class="icon" aria-label="Cancel reply" onClick={() => setUI({ replyTo: null })}>
+            ✕
+          </button>
+        </div>
+      )}
+      {sugg && (
+        <ul class="autocomplete" role="listbox" id="composer-suggestions" aria-label="Suggestions">
+          {sugg.items.map((s, i) => (
+            <li
+              key={s.insert + i}
+              id={"sugg-" + i}
+              role="option"
+              aria-selected={i === sel}
+              class={i === sel ? "sel" : ""}
+              onMouseDown={(e) => (e.preventDefault(), apply(s))}
+            >
+              <span>{s.label}</span> <span class="muted">{s.detail}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+      <textarea
+        id="composer-input"
+        ref={ta}
+        rows={1}
+        aria-autocomplete="list"
+        aria-controls={sugg ? "composer-suggestions" : undefined}
+        aria-activedescendant={sugg ? "sugg-" + sel : undefined}
+        aria-label={`Message #${c?.name ?? ""}`}
+        placeholder={canSend ? `Message #${c?.name ?? ""}` : "You do not have permission to send messages here"}
+        disabled={!canSend}
+        value={text}
+        onInput={(e) => update(e.currentTarget.value)}
+        onKeyDown={onKey}
+        style={{ height: Math.min(200, 22 * Math.max(1, text.split("\n").length) + 20) + "px" }}
+      />
+      {count > 1800 && (
+        <span class={count > 2000 ? "counter error" : "counter"} aria-live="polite">
+          {2000 - count}
+        </span>
+      )}
+    </div>
+  );
+}

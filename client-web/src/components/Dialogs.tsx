@@ -1,0 +1,420 @@
+import type { ComponentChildren } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { ApiError, type Channel, type Guild, type Invite, type Message, type Role } from "../api";
+import { store, useTopics } from "../store";
+import { api, deleteMessage, jumpTo, logout, selectChannel, selectGuild, setTheme, setUI, ui } from "../session";
+import { parse, plainText } from "../markdown";
+import { Modal } from "./Modal";
+import { QuickSwitcher } from "./QuickSwitcher";
+import { VoiceSettings } from "./Voice";
+
+const close = () => setUI({ dialog: null });
+
+function errText(e: unknown): string {
+  const a = e as ApiError;
+  const f = Object.values(a.fields ?? {});
+  return f.length ? f.join(" ") : a.message ?? String(e);
+}
+
+/** Form wraps a dialog form with an error line and a busy state. */
+function Form(props: { onSubmit: () => Promise<void>; submit: string; children: ComponentChildren }) {
+  const [err, setErr] = useState("");
+  const [busy, setBusy] = useState(false);
+  return (
+    <form
+      onSubmit={async (e) => {
+        e.preventDefault();
+        setBusy(true);
+        setErr("");
+        try {
+          await props.onSubmit();
+        } catch (x) {
+          setErr(errText(x));
+        } finally {
+          setBusy(false);
+        }
+      }}
+    >
+      {props.children}
+      {err && (
+        <p class="error" role="alert">
+          {err}
+        </p>
+      )}
+      <div class="modal-actions">
+        <button type="button" onClick={close}>
+          Cancel
+        </button>
+        <button type="submit" class="primary" disabled={busy}>
+          {props.submit}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function CreateGuild() {
+  const [name, setName] = useState(`${store.me?.username ?? "my"}'s server`);
+  return (
+    <Modal title="Create a server" onClose={close}>
+      <Form
+        submit="Create"
+        onSubmit={async () => {
+          const g = await api.post<Guild>("/guilds", { name: name.trim() });
+          close();
+          // GUILD_CREATE arrives on the gateway; select once it is there.
+          const wait = (n: number) => (store.guilds.has(g.id) ? selectGuild(g.id) : n > 0 && setTimeout(() => wait(n - 1), 100));
+          wait(50);
+        }}
+      >
+        <label>
+          Server name
+          <input value={name} required minLength={2} maxLength={100} onInput={(e) => setName(e.currentTarget.value)} />
+        </label>
+      </Form>
+    </Modal>
+  );
+}
+
+/** inviteCode extracts an invite code from a pasted link ("https://host/invite/CODE") or a bare code. */
+export function parseInvite(s: string): { code: string; origin: string } | null {
+  const t = s.trim();
+  if (!t) return null;
+  try {
+    const u = new URL(t);
+    const m = /\/invite\/([A-Za-z0-9_-]+)\/?$/.exec(u.pathname);
+    if (m) return { code: m[1], origin: u.origin };
+  } catch {
+    // not a URL: a bare code
+  }
+  return /^[A-Za-z0-9_-]+$/.test(t) ? { code: t, origin: location.origin } : null;
+}
+
+function JoinGuild() {
+  const [link, setLink] = useState(() => {
+    const v = sessionStorage.getItem("hearth.invite") ?? "";
+    sessionStorage.removeItem("hearth.invite");
+    return v;
+  });
+  const [preview, setPreview] = useState<Invite | null>(null);
+  const parsed = parseInvite(link);
+  const remote = parsed && parsed.origin !== location.origin;
+  useEffect(() => {
+    setPreview(null);
+    if (!parsed || remote) return;
+    const t = setTimeout(() => {
+      api.get<Invite>(`/invites/${parsed.code}`).then(setPreview, () => setPreview(null));
+    }, 250);
+    return () => clearTimeout(t);
+  }, [link]);
+  return (
+    <Modal title="Join a server" onClose={close}>
+      <Form
+        submit="Join"
+        onSubmit={async () => {
+          if (!parsed) throw new Error("Paste an invite link or code.");
+          // A link from another node is passed whole: the node resolves it over federation.
+          const code = remote ? encodeURIComponent(link.trim()) : parsed.code;
+          const inv = await api.post<Invite>(`/invites/${code}`, {});
+          close();
+          const gid = inv.guild?.id;
+          const wait = (n: number) => (gid && store.guilds.has(gid) ? selectGuild(gid) : n > 0 && setTimeout(() => wait(n - 1), 100));
+          wait(100);
+        }}
+      >
+        <label>
+          Invite link or code
+          <input value={link} required placeholder="https://hearth.example/invite/hTKzmak" onInput={(e) => setLink(e.currentTarget.value)} />
+        </label>
+        {preview?.guild && <p class="muted">You are invited to {preview.guild.name}.</p>}
+        {remote && <p class="muted">This invite is for a server on {new URL(parsed!.origin).host}; your node joins it for you.</p>}
+      </Form>
+    </Modal>
+  );
+}
+
+function CreateChannel({ guildId, type, parentId }: { guildId: string; type: number; parentId?: string }) {
+  const [name, setName] = useState("");
+  const [kind, setKind] = useState(type);
+  const cats = store.channelsOf(guildId).filter((c) => c.type === 4);
+  const [parent, setParent] = useState(parentId ?? "");
+  return (
+    <Modal title="Create channel" onClose={close}>
+      <Form
+        submit="Create channel"
+        onSubmit={async () => {
+          const c = await api.post<Channel>(`/guilds/${guildId}/channels`, { name: name.trim(), type: kind, parent_id: parent || undefined });
+          close();
+          if (kind === 0) {
+            const wait = (n: number) => (store.channels.has(c.id) ? selectChannel(c.id) : n > 0 && setTimeout(() => wait(n - 1), 100));
+            wait(50);
+          }
+        }}
+      >
+        <fieldset>
+          <legend>Channel type</legend>
+          {[
+            [0, "Text"],
+            [2, "Voice"],
+            [4, "Category"],
+          ].map(([v, l]) => (
+            <label class="radio" key={v}>
+              <input type="radio" name="kind" checked={kind === v} onChange={() => setKind(v as number)} /> {l}
+            </label>
+          ))}
+        </fieldset>
+        <label>
+          Channel name
+          <input value={name} required maxLength={100} onInput={(e) => setName(e.currentTarget.value)} placeholder="new-channel" />
+        </label>
+        {kind !== 4 && (
+          <label>
+            Category
+            <select value={parent} onChange={(e) => setParent(e.currentTarget.value)}>
+              <option value="">No category</option>
+              {cats.map((c) => (
+                <option key={c.id} value={c.id}>
+                  {c.name}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
+      </Form>
+    </Modal>
+  );
+}
+
+const ROLE_PERMS: Array<[string, bigint]> = [
+  ["Administrator", 1n << 3n],
+  ["Manage channels", 1n << 4n],
+  ["Manage server", 1n << 5n],
+  ["Manage roles", 1n << 28n],
+  ["Manage messages", 1n << 13n],
+  ["Kick members", 1n << 1n],
+  ["Ban members", 1n << 2n],
+  ["Mute members", 1n << 22n],
+  ["Move members", 1n << 24n],
+  ["Mention everyone", 1n << 17n],
+];
+
+function CreateRole({ guildId }: { guildId: string }) {
+  useTopics("guilds", "members");
+  const g = store.guilds.get(guildId);
+  const [name, setName] = useState("");
+  const [color, setColor] = useState("#3ba55c");
+  const [hoist, setHoist] = useState(true);
+  const [mentionable, setMentionable] = useState(true);
+  const [perms, setPerms] = useState(0n);
+  const [assign, setAssign] = useState<Record<string, boolean>>({});
+  const members = [...(store.members.get(guildId)?.values() ?? [])];
+  const roles = (g?.roles ?? []).filter((r) => r.id !== guildId).sort((a, b) => b.position - a.position);
+  return (
+    <Modal title="Roles" onClose={close} wide>
+      {roles.length > 0 && (
+        <ul class="role-list" aria-label="Existing roles">
+          {roles.map((r) => (
+            <li key={r.id}>
+              <span class="role-dot" style={{ background: r.color ? "#" + r.color.toString(16).padStart(6, "0") : "var(--muted)" }} aria-hidden="true" />
+              {r.name} <span class="muted">({members.filter((m) => m.roles.includes(r.id)).length} members)</span>
+            </li>
+          ))}
+        </ul>
+      )}
+      <Form
+        submit="Create role"
+        onSubmit={async () => {
+          const r = await api.post<Role>(`/guilds/${guildId}/roles`, {
+            name: name.trim(),
+            color: parseInt(color.slice(1), 16),
+            hoist,
+            mentionable,
+            permissions: String(perms),
+          });
+          for (const [uid, on] of Object.entries(assign)) if (on) await api.put(`/guilds/${guildId}/members/${uid}/roles/${r.id}`);
+          close();
+        }}
+      >
+        <label>
+          Role name
+          <input value={name} required maxLength={100} onInput={(e) => setName(e.currentTarget.value)} />
+        </label>
+        <label>
+          Colour
+          <input type="color" value={color} onInput={(e) => setColor(e.currentTarget.value)} />
+        </label>
+        <label class="check">
+          <input type="checkbox" checked={hoist} onChange={(e) => setHoist(e.currentTarget.checked)} /> Show members separately in the member list
+        </label>
+        <label class="check">
+          <input type="checkbox" checked={mentionable} onChange={(e) => setMentionable(e.currentTarget.checked)} /> Anyone can @mention this role
+        </label>
+        <fieldset>
+          <legend>Permissions</legend>
+          {ROLE_PERMS.map(([l, bit]) => (
+            <label class="check" key={l}>
+              <input type="checkbox" checked={(perms & bit) !== 0n} onChange={(e) => setPerms(e.currentTarget.checked ? perms | bit : perms & ~bit)} /> {l}
+            </label>
+          ))}
+        </fieldset>
+        <fieldset>
+          <legend>Give this role to</legend>
+          {members.map((m) => (
+            <label class="check" key={m.user.id}>
+              <input type="checkbox" checked={!!assign[m.user.id]} onChange={(e) => setAssign({ ...assign, [m.user.id]: e.currentTarget.checked })} />{" "}
+              {store.displayName(m.user.id, guildId)}
+            </label>
+          ))}
+        </fieldset>
+      </Form>
+    </Modal>
+  );
+}
+
+function InviteDialog({ channelId }: { channelId: string }) {
+  const [inv, setInv] = useState<Invite | null>(null);
+  const [err, setErr] = useState("");
+  const [copied, setCopied] = useState(false);
+  const [maxAge, setMaxAge] = useState(86400);
+  const make = async (age: number) => {
+    setErr("");
+    try {
+      setInv(await api.post<Invite>(`/channels/${channelId}/invites`, { max_age: age, max_uses: 0 }));
+    } catch (e) {
+      setErr(errText(e));
+    }
+  };
+  useEffect(() => {
+    void make(maxAge);
+  }, [maxAge]);
+  const link = inv ? `${location.origin}/invite/${inv.code}` : "";
+  return (
+    <Modal title={`Invite friends to ${store.guilds.get(store.channels.get(channelId)?.guild_id ?? "")?.name ?? "the server"}`} onClose={close}>
+      <label>
+        Invite link
+        <input readOnly value={link} id="invite-link" onFocus={(e) => e.currentTarget.select()} />
+      </label>
+      <button
+        type="button"
+        class="primary"
+        disabled={!inv}
+        onClick={() => {
+          navigator.clipboard?.writeText(link).then(() => setCopied(true), () => setCopied(false));
+        }}
+      >
+        {copied ? "Copied" : "Copy link"}
+      </button>
+      <label>
+        Expire after
+        <select value={maxAge} onChange={(e) => setMaxAge(Number(e.currentTarget.value))}>
+          <option value={3600}>1 hour</option>
+          <option value={86400}>1 day</option>
+          <option value={604800}>7 days</option>
+          <option value={0}>Never</option>
+        </select>
+      </label>
+      {err && (
+        <p class="error" role="alert">
+          {err}
+        </p>
+      )}
+    </Modal>
+  );
+}
+
+function Settings() {
+  useTopics("ui", "me");
+  return (
+    <Modal title="Settings" onClose={close} wide>
+      <section aria-labelledby="set-appearance">
+        <h3 id="set-appearance">Appearance</h3>
+        <fieldset>
+          <legend>Theme</legend>
+          {(["dark", "light"] as const).map((t) => (
+            <label class="radio" key={t}>
+              <input type="radio" name="theme" checked={ui.theme === t} onChange={() => setTheme(t)} /> {t === "dark" ? "Dark" : "Light"}
+            </label>
+          ))}
+        </fieldset>
+      </section>
+      <VoiceSettings />
+      <section aria-labelledby="set-account">
+        <h3 id="set-account">Account</h3>
+        <p>
+          Logged in as <strong>{store.me?.username}</strong>
+        </p>
+        <button type="button" class="danger" onClick={() => void logout()}>
+          Log out
+        </button>
+      </section>
+    </Modal>
+  );
+}
+
+function Pins({ channelId }: { channelId: string }) {
+  const [pins, setPins] = useState<Message[] | null>(null);
+  useEffect(() => {
+    api.get<Message[]>(`/channels/${channelId}/pins`).then(setPins, () => setPins([]));
+  }, [channelId]);
+  const gid = store.channels.get(channelId)?.guild_id;
+  return (
+    <Modal title="Pinned messages" onClose={close}>
+      {pins === null && <p role="status">Loading…</p>}
+      {pins?.length === 0 && <p class="muted">No pinned messages in this channel yet.</p>}
+      <ul class="result-list">
+        {pins?.map((m) => (
+          <li key={m.id}>
+            <button type="button" class="result" onClick={() => (close(), void jumpTo(channelId, m.id))}>
+              <strong>{store.displayName(m.author.id, gid)}</strong> <span>{plainText(parse(m.content), (k, id) => (k === "user" ? "@" + store.displayName(id, gid) : "#" + (store.channels.get(id)?.name ?? "")))}</span>
+            </button>
+          </li>
+        ))}
+      </ul>
+    </Modal>
+  );
+}
+
+function ConfirmDelete({ message }: { message: Message }) {
+  return (
+    <Modal title="Delete message" onClose={close}>
+      <p>Are you sure you want to delete this message?</p>
+      <blockquote class="muted">{message.content.slice(0, 300)}</blockquote>
+      <Form
+        submit="Delete"
+        onSubmit={async () => {
+          await deleteMessage(message);
+          close();
+        }}
+      >
+        {null}
+      </Form>
+    </Modal>
+  );
+}
+
+/** Dialogs shows the open dialog, if any. */
+export function Dialogs() {
+  useTopics("ui");
+  const d = ui.dialog;
+  if (!d) return null;
+  switch (d.kind) {
+    case "create-guild":
+      return <CreateGuild />;
+    case "join":
+      return <JoinGuild />;
+    case "create-channel":
+      return <CreateChannel guildId={d.guildId} type={d.type} parentId={d.parentId} />;
+    case "create-role":
+      return <CreateRole guildId={d.guildId} />;
+    case "invite":
+      return <InviteDialog channelId={d.channelId} />;
+    case "settings":
+      return <Settings />;
+    case "switcher":
+      return <QuickSwitcher />;
+    case "pins":
+      return <Pins channelId={d.channelId} />;
+    case "confirm-delete":
+      return <ConfirmDelete message={d.message} />;
+  }
+}

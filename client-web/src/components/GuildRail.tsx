@@ -1,0 +1,60 @@
+import { store, useTopics } from "../store";
+import { selectGuild, setUI, ui } from "../session";
+
+/** initials gives a guild's short label for its icon. */
+export function initials(name: string): string {
+  return name
+    .split(/\s+/)
+    .filter(Boolean)
+    .slice(0, 3)
+    .map((w) => [...w][0])
+    .join("")
+    .toUpperCase();
+}
+
+/** GuildRail lists the user's guilds with unread dots and mention counts, plus create and join. */
+export function GuildRail() {
+  useTopics("guilds", "reads", "channels", "ui");
+  return (
+    <nav class="rail" aria-label="Servers">
+      <ul role="list">
+        {store.guildOrder.map((gid) => {
+          const g = store.guilds.get(gid);
+          if (!g) return null;
+          const { unread, mentions } = store.guildUnread(gid);
+          const label =
+            g.name + (mentions ? `, ${mentions} mention${mentions > 1 ? "s" : ""}` : unread ? ", unread messages" : "");
+          return (
+            <li key={gid} class={"rail-item" + (gid === ui.guildId ? " active" : "") + (unread ? " unread" : "")}>
+              <button
+                type="button"
+                class="guild-icon"
+                aria-label={label}
+                aria-current={gid === ui.guildId ? "page" : undefined}
+                title={g.name}
+                onClick={() => selectGuild(gid)}
+              >
+                {initials(g.name)}
+              </button>
+              {mentions > 0 && (
+                <span class="badge" aria-hidden="true">
+                  {mentions > 99 ? "99+" : mentions}
+                </span>
+              )}
+            </li>
+          );
+        })}
+        <li class="rail-item">
+          <button type="button" class="guild-icon add" aria-label="Create a server" title="Create a server" onClick={() => setUI({ dialog: { kind: "create-guild" } })}>
+            +
+          </button>
+        </li>
+        <li class="rail-item">
+          <button type="button" class="guild-icon add" aria-label="Join a server with an invite" title="Join a server" onClick={() => setUI({ dialog: { kind: "join" } })}>
+            ⤵
+          </button>
+        </li>
+      </ul>
+    </nav>
+  );
+}

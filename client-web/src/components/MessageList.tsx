@@ -1,0 +1,394 @@
+// MessageList is the virtualised message pane: only the messages in and near the viewport are in
+// the DOM, heights are measured as they render and estimated for the rest, and the scroll position
+// stays anchored to the message the user is reading while older pages load above it.
+
+import { useEffect, useLayoutEffect, useReducer, useRef, useState } from "preact/hooks";
+import type { Message } from "../api";
+import { snowflakeTime } from "../api";
+import { parse, type MdNode } from "../markdown";
+import { renderNodes } from "../render";
+import { store, useTopics } from "../store";
+import { editMessage, jumpTo, loadNewer, loadOlder, perf, setPinned, setUI, toggleReaction, ui } from "../session";
+import { EmojiPicker } from "./EmojiPicker";
+
+/** OVERSCAN is how many pixels above and below the viewport are rendered. */
+const OVERSCAN = 600;
+const EST_HEAD = 46;
+const EST_CONT = 24;
+/** GROUP_MS: a message from the same author within this time continues the group without a header. */
+const GROUP_MS = 7 * 60 * 1000;
+
+const astCache = new WeakMap<Message, MdNode[]>();
+function ast(m: Message): MdNode[] {
+  let a = astCache.get(m);
+  if (!a) astCache.set(m, (a = parse(m.content)));
+  return a;
+}
+
+function msgTime(m: Message): number {
+  if (!m.id.startsWith("pending:")) return snowflakeTime(m.id);
+  return Date.parse(m.timestamp);
+}
+
+function continues(prev: Message | undefined, m: Message): boolean {
+  return !!prev && prev.author.id === m.author.id && !m.referenced_message && msgTime(m) - msgTime(prev) < GROUP_MS;
+}
+
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+function colorOf(n: number): string | undefined {
+  return n ? "#" + n.toString(16).padStart(6, "0") : undefined;
+}
+
+/** MessageItem renders one message with its header (unless grouped), reply preview, body, reactions and actions. */
+function MessageItem(props: { m: Message; grouped: boolean; gid?: string; highlight: boolean; canManage: boolean }) {
+  const { m, grouped, gid } = props;
+  const [picker, setPicker] = useState(false);
+  const mine = store.me?.id === m.author.id;
+  const pending = m.id.startsWith("pending:");
+  const failed = (m as any).failed as string | undefined;
+  const editing = ui.editing === m.id;
+  const name = store.displayName(m.author.id, gid);
+  const t = new Date(msgTime(m));
+  const mentioned = !mine && store.me && (m.mention_everyone || m.mentions?.some((u) => u.id === store.me!.id));
+  const ref = m.referenced_message;
+  return (
+    <article
+      class={"msg" + (grouped ? " grouped" : "") + (props.highlight ? " flash" : "") + (mentioned ? " mentioned" : "") + (pending ? " pending" : "")}
+      data-id={m.id}
+      tabIndex={-1}
+      aria-label={`${name}, ${dateFmt.format(t)}`}
+    >
+      {ref && (
+        <button type="button" class="reply-preview" aria-label={`Reply to ${store.displayName(ref.author.id, gid)}: ${ref.content.slice(0, 80)}`} onClick={() => void jumpTo(ref.channel_id, ref.id)}>
+          <span class="reply-arrow" aria-hidden="true">↱</span>
+          <strong>{store.displayName(ref.author.id, gid)}</strong> <span class="muted">{ref.content.slice(0, 120)}</span>
+        </button>
+      )}
+      {!grouped && (
+        <header class="msg-head">
+          <span class="avatar" aria-hidden="true" style={{ background: colorOf(store.roleColor(m.author.id, gid)) }}>
+            {name.slice(0, 1).toUpperCase()}
+          </span>
+          <span class="author" style={{ color: colorOf(store.roleColor(m.author.id, gid)) }}>
+            {name}
+          </span>
+          <time dateTime={t.toISOString()} title={dateFmt.format(t)}>
+            {dateFmt.format(t)}
+          </time>
+        </header>
+      )}
+      {grouped && (
+        <time class="side-time" dateTime={t.toISOString()} aria-hidden="true">
+          {timeFmt.format(t)}
+        </time>
+      )}
+      {editing ? (
+        <EditBox m={m} />
+      ) : (
+        <div class="content">
+          {renderNodes(ast(m), gid)}
+          {m.edited_timestamp && <span class="edited muted"> (edited)</span>}
+          {m.pinned && <span class="edited muted" aria-label="pinned"> 📌</span>}
+        </div>
+      )}
+      {failed && (
+        <p class="error" role="alert">
+          Not sent: {failed}
+        </p>
+      )}
+      {!!m.reactions?.length && (
+        <div class="reactions" role="group" aria-label="Reactions">
+          {m.reactions.map((r) => (
+            <button
+              type="button"
+              key={r.emoji.name}
+              class={"reaction" + (r.me ? " me" : "")}
+              aria-pressed={r.me}
+              aria-label={`${r.emoji.name} ${r.count} reaction${r.count > 1 ? "s" : ""}${r.me ? ", press to remove yours" : ", press to add yours"}`}
+              onClick={() => void toggleReaction(m, r.emoji.name)}
+            >
+              {r.emoji.name} <span>{r.count}</span>
+            </button>
+          ))}
+        </div>
+      )}
+      {!pending && !editing && (
+        <div class="msg-actions" role="toolbar" aria-label="Message actions">
+          <button type="button" class="icon" aria-label="Add reaction" title="Add reaction" aria-expanded={picker} onClick={() => setPicker(!picker)}>
+            ☺
+          </button>
+          <button type="button" class="icon" aria-label="Reply" title="Reply" onClick={() => {
+            setUI({ replyTo: m });
+            document.getElementById("composer-input")?.focus();
+          }}>
+            ↩
+          </button>
+          {mine && (
+            <button type="button" class="icon" aria-label="Edit message" title="Edit" onClick={() => setUI({ editing: m.id })}>
+              ✎
+            </button>
+          )}
+          {props.canManage && (
+            <button type="button" class="icon" aria-label={m.pinned ? "Unpin message" : "Pin message"} title={m.pinned ? "Unpin" : "Pin"} onClick={() => void setPinned(m, !m.pinned)}>
+              📌
+            </button>
+          )}
+          {(mine || props.canManage) && (
+            <button type="button" class="icon danger" aria-label="Delete message" title="Delete" onClick={() => setUI({ dialog: { kind: "confirm-delete", message: m } })}>
+              🗑
+            </button>
+          )}
+        </div>
+      )}
+      {picker && (
+        <EmojiPicker
+          onPick={(e) => {
+            setPicker(false);
+            void toggleReaction(m, e);
+          }}
+          onClose={() => setPicker(false)}
+        />
+      )}
+    </article>
+  );
+}
+
+function EditBox({ m }: { m: Message }) {
+  const [v, setV] = useState(m.content);
+  const ref = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => {
+    ref.current?.focus();
+  }, []);
+  const save = async () => {
+    const c = v.trim();
+    setUI({ editing: "" });
+    if (!c) setUI({ dialog: { kind: "confirm-delete", message: m } });
+    else if (c !== m.content) await editMessage(m, c);
+    document.getElementById("composer-input")?.focus();
+  };
+  return (
+    <div class="edit-box">
+      <textarea
+        ref={ref}
+        aria-label="Edit message"
+        value={v}
+        rows={Math.min(8, v.split("\n").length)}
+        onInput={(e) => setV(e.currentTarget.value)}
+        onKeyDown={(e) => {
+          if (e.key === "Enter" && !e.shiftKey) {
+            e.preventDefault();
+            void save();
+          } else if (e.key === "Escape") {
+            e.stopPropagation();
+            setUI({ editing: "" });
+            document.getElementById("composer-input")?.focus();
+          }
+        }}
+      />
+      <p class="hint muted">Enter to save · Esc to cancel</p>
+    </div>
+  );
+}
+
+interface Anchor {
+  id: string;
+  delta: number;
+}
+
+/** MessageList renders the visible slice of a channel's loaded messages. */
+export function MessageList({ channelId, canManage }: { channelId: string; canManage: boolean }) {
+  useTopics("messages:" + channelId, "members", "ui");
+  const cm = store.msgs(channelId);
+  const list = cm.list;
+  const c = store.channels.get(channelId);
+  const gid = c?.guild_id;
+  const scroller = useRef<HTMLDivElement>(null);
+  const heights = useRef(new Map<string, number>());
+  const atBottom = useRef(true);
+  const anchor = useRef<Anchor | null>(null);
+  const [flash, setFlash] = useState("");
+  const [, rerender] = useReducer((x: number) => x + 1, 0);
+  const viewport = useRef({ top: 0, height: 800 });
+  const listEl = useRef<HTMLDivElement>(null);
+  /** base is the list's offset inside the scroller (the channel header and loading line sit above it). */
+  const base = useRef(0);
+
+  // A new channel starts at the bottom.
+  useLayoutEffect(() => {
+    atBottom.current = true;
+    anchor.current = null;
+    heights.current = new Map();
+  }, [channelId]);
+
+  // Offsets: prefix sums of measured or estimated heights.
+  const n = list.length;
+  const offsets = new Float64Array(n + 1);
+  const grouped: boolean[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const m = list[i];
+    grouped[i] = continues(list[i - 1], m);
+    const h = heights.current.get(m.id) ?? (grouped[i] ? EST_CONT : EST_HEAD);
+    offsets[i + 1] = offsets[i] + h;
+  }
+  const total = offsets[n];
+  const top = viewport.current.top - base.current;
+  const height = viewport.current.height;
+  // Binary search for the first item that ends below the rendered window's top.
+  const lo = Math.max(0, top - OVERSCAN);
+  const hi = top + height + OVERSCAN;
+  let a = 0;
+  let b = n;
+  while (a < b) {
+    const mid = (a + b) >> 1;
+    if (offsets[mid + 1] <= lo) a = mid + 1;
+    else b = mid;
+  }
+  const start = a;
+  let end = start;
+  while (end < n && offsets[end] < hi) end++;
+  if (atBottom.current) {
+    // While pinned to the bottom, always render the newest items.
+    end = n;
+  }
+
+  const indexOf = (id: string) => {
+    for (let i = 0; i < n; i++) if (list[i].id === id) return i;
+    return -1;
+  };
+
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    // Measure what rendered.
+    let changed = false;
+    el.querySelectorAll<HTMLElement>(".msg-slot").forEach((node) => {
+      const id = node.dataset.id!;
+      const h = node.offsetHeight;
+      if (heights.current.get(id) !== h) {
+        heights.current.set(id, h);
+        changed = true;
+      }
+    });
+    if (cm.jumpTo) {
+      const i = indexOf(cm.jumpTo);
+      if (i >= 0) {
+        atBottom.current = false;
+        anchor.current = { id: cm.jumpTo, delta: -el.clientHeight / 3 };
+        setFlash(cm.jumpTo);
+        window.setTimeout(() => setFlash(""), 2000);
+      }
+      cm.jumpTo = undefined;
+      changed = true;
+    }
+    const b = listEl.current?.offsetTop ?? 0;
+    if (b !== base.current) {
+      base.current = b;
+      changed = true;
+    }
+    if (changed) {
+      rerender(0);
+      return;
+    }
+    if (atBottom.current) {
+      el.scrollTop = el.scrollHeight;
+    } else if (anchor.current) {
+      const i = indexOf(anchor.current.id);
+      if (i >= 0) {
+        const want = Math.max(0, base.current + offsets[i] + anchor.current.delta);
+        if (Math.abs(el.scrollTop - want) > 1) el.scrollTop = want;
+      }
+    }
+    viewport.current = { top: el.scrollTop, height: el.clientHeight };
+    if (n > 0 && perf.messagesShown === undefined) {
+      perf.messagesShown = performance.now();
+    }
+    if (perf.switchStart !== undefined) {
+      const s = perf.switchStart;
+      delete perf.switchStart;
+      requestAnimationFrame(() => {
+        perf.lastSwitchMs = performance.now() - s;
+      });
+    }
+  });
+
+  const onScroll = () => {
+    const el = scroller.current!;
+    const st = el.scrollTop;
+    const rel = st - base.current;
+    atBottom.current = el.scrollHeight - st - el.clientHeight < 4;
+    // Record the first visible message as the anchor.
+    let i = 0;
+    let j = n;
+    while (i < j) {
+      const mid = (i + j) >> 1;
+      if (offsets[mid + 1] <= rel) i = mid + 1;
+      else j = mid;
+    }
+    if (i < n) anchor.current = { id: list[i].id, delta: rel - offsets[i] };
+    viewport.current = { top: st, height: el.clientHeight };
+    if (st < 1500 && cm.hasBefore && !cm.loading) void loadOlder(channelId);
+    if (cm.hasAfter && el.scrollHeight - st - el.clientHeight < 1500 && !cm.loading) void loadNewer(channelId);
+    rerender(0);
+  };
+
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const ro = new ResizeObserver(() => {
+      viewport.current = { top: el.scrollTop, height: el.clientHeight };
+      rerender(0);
+    });
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+
+  // The spacer keeps the scrollbar proportional to the whole loaded history.
+  const padTop = offsets[start];
+  const padBottom = total - offsets[end];
+  const items = [];
+  for (let i = start; i < end; i++) {
+    const m = list[i];
+    items.push(
+      <div class="msg-slot" data-id={m.id} key={m.id} role="listitem">
+        <MessageItem m={m} grouped={grouped[i]} gid={gid} highlight={flash === m.id} canManage={canManage} />
+      </div>,
+    );
+  }
+  return (
+    <div
+      class="scroller"
+      ref={scroller}
+      onScroll={onScroll}
+      tabIndex={0}
+      aria-label={`Messages in ${c?.name ?? "channel"}`}
+      onKeyDown={(e) => {
+        if (e.key === "Escape" && cm.hasAfter) {
+          // Esc in a jumped-to window goes back to the present.
+          store.messages.delete(channelId);
+          void loadOlder(channelId);
+        }
+      }}
+    >
+      {!cm.hasBefore && (
+        <div class="chan-start">
+          <h3>Welcome to #{c?.name}</h3>
+          <p class="muted">This is the start of the #{c?.name} channel.</p>
+        </div>
+      )}
+      {cm.loading && cm.hasBefore && <p class="loading muted" role="status">Loading messages…</p>}
+      <div role="list" ref={listEl} aria-label="Messages" style={{ paddingTop: padTop + "px", paddingBottom: padBottom + "px" }}>
+        {items}
+      </div>
+      {cm.hasAfter && (
+        <button type="button" class="jump-present" onClick={() => {
+          store.messages.delete(channelId);
+          void loadOlder(channelId);
+        }}>
+          You are viewing older messages — jump to present
+        </button>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,187 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import { store, useTopics } from "../store";
+import { leaveVoice, saveSettings, setMeterVisible, settings, sharers, toggleDeaf, toggleMute, toggleShare, voice, watch } from "../voice";
+
+/** VoicePanel sits under the channel list while connected: status, mute, deafen, share, leave, volumes. */
+export function VoicePanel() {
+  useTopics("voice", "channels");
+  const [showVolumes, setShowVolumes] = useState(false);
+  if (!voice.channelId) return null;
+  const c = store.channels.get(voice.channelId);
+  const g = store.guilds.get(voice.guildId);
+  const others = [...(store.voice.get(voice.guildId)?.values() ?? [])].filter((v) => v.channel_id === voice.channelId && v.user_id !== store.me?.id);
+  return (
+    <section class="voice-panel" aria-label="Voice connection">
+      <div class="voice-status">
+        <span class={"vs-dot " + voice.status} aria-hidden="true" />
+        <div>
+          <strong role="status">{voice.status === "connected" ? "Voice connected" : voice.status === "connecting" ? "Connecting…" : "Voice"}</strong>
+          <div class="muted small">
+            {c?.name} / {g?.name}
+          </div>
+        </div>
+      </div>
+      {voice.error && (
+        <p class="error small" role="alert">
+          {voice.error}
+        </p>
+      )}
+      <div class="voice-buttons">
+        <button type="button" class={"icon" + (voice.selfMute ? " on" : "")} aria-pressed={voice.selfMute} aria-label="Mute microphone" title="Mute" onClick={toggleMute}>
+          {voice.selfMute ? "🔇" : "🎙"}
+        </button>
+        <button type="button" class={"icon" + (voice.selfDeaf ? " on" : "")} aria-pressed={voice.selfDeaf} aria-label="Deafen" title="Deafen" onClick={toggleDeaf}>
+          {voice.selfDeaf ? "🙉" : "🎧"}
+        </button>
+        <button type="button" class={"icon" + (voice.sharing ? " on" : "")} aria-pressed={voice.sharing} aria-label="Share your screen" title="Share screen" onClick={() => void toggleShare()}>
+          🖥
+        </button>
+        <button type="button" class="icon" aria-expanded={showVolumes} aria-label="User volumes" title="User volumes" onClick={() => setShowVolumes(!showVolumes)}>
+          🔉
+        </button>
+        <button type="button" class="icon danger" aria-label="Disconnect from voice" title="Disconnect" onClick={leaveVoice}>
+          ☎
+        </button>
+      </div>
+      {showVolumes && (
+        <div class="volumes">
+          {others.length === 0 && <p class="muted small">Nobody else is here.</p>}
+          {others.map((v) => {
+            const name = store.displayName(v.user_id, voice.guildId);
+            return (
+              <label key={v.user_id} class="small">
+                {name}
+                <input
+                  type="range"
+                  min={0}
+                  max={100}
+                  value={settings.volumes[v.user_id] ?? 100}
+                  aria-label={`Volume for ${name}`}
+                  onInput={(e) => saveSettings({ volumes: { ...settings.volumes, [v.user_id]: Number(e.currentTarget.value) } })}
+                />
+              </label>
+            );
+          })}
+        </div>
+      )}
+    </section>
+  );
+}
+
+function Video({ stream }: { stream: MediaStream }) {
+  const ref = useRef<HTMLVideoElement>(null);
+  useEffect(() => {
+    if (ref.current && ref.current.srcObject !== stream) ref.current.srcObject = stream;
+  }, [stream]);
+  return <video ref={ref} autoPlay playsInline muted aria-label="Screen share" class="screen-video" />;
+}
+
+/** ScreenShares lists the shares in the current voice channel and shows the one being watched. */
+export function ScreenShares() {
+  useTopics("voice");
+  if (!voice.channelId) return null;
+  const who = sharers();
+  if (!who.length && !voice.watching) return null;
+  const watched = voice.remote.find((r) => r.userId === voice.watching && r.source === "screen");
+  return (
+    <section class="screens" aria-label="Screen shares">
+      <div class="screen-list">
+        {who.map((u) => (
+          <button type="button" key={u} aria-pressed={voice.watching === u} onClick={() => watch(voice.watching === u ? "" : u)}>
+            {voice.watching === u ? "Stop watching" : "Watch"} {store.displayName(u, voice.guildId)}’s screen
+          </button>
+        ))}
+      </div>
+      {voice.watching && (watched ? <Video stream={watched.stream} /> : <p role="status" class="muted">Waiting for the stream…</p>)}
+    </section>
+  );
+}
+
+/** VoiceSettings is the voice part of the settings dialog. */
+export function VoiceSettings() {
+  useTopics("voice");
+  const [devices, setDevices] = useState<MediaDeviceInfo[]>([]);
+  const [capturing, setCapturing] = useState(false);
+  useEffect(() => {
+    navigator.mediaDevices?.enumerateDevices().then(setDevices, () => setDevices([]));
+    setMeterVisible(true);
+    return () => setMeterVisible(false);
+  }, []);
+  useEffect(() => {
+    if (!capturing) return;
+    const on = (e: KeyboardEvent) => {
+      e.preventDefault();
+      e.stopPropagation();
+      if (e.code !== "Escape") saveSettings({ pttKey: e.code });
+      setCapturing(false);
+    };
+    window.addEventListener("keydown", on, { capture: true, once: true });
+    return () => window.removeEventListener("keydown", on, { capture: true });
+  }, [capturing]);
+  const inputs = devices.filter((d) => d.kind === "audioinput");
+  const outputs = devices.filter((d) => d.kind === "audiooutput");
+  const level = Math.max(0, Math.min(100, voice.inputLevel + 100));
+  return (
+    <section aria-labelledby="set-voice">
+      <h3 id="set-voice">Voice</h3>
+      <label>
+        Input device
+        <select value={settings.inputDevice} onChange={(e) => saveSettings({ inputDevice: e.currentTarget.value })}>
+          <option value="">Default</option>
+          {inputs.map((d, i) => (
+            <option key={d.deviceId} value={d.deviceId}>
+              {d.label || `Microphone ${i + 1}`}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Output device
+        <select value={settings.outputDevice} onChange={(e) => saveSettings({ outputDevice: e.currentTarget.value })}>
+          <option value="">Default</option>
+          {outputs.map((d, i) => (
+            <option key={d.deviceId} value={d.deviceId}>
+              {d.label || `Speaker ${i + 1}`}
+            </option>
+          ))}
+        </select>
+      </label>
+      <fieldset>
+        <legend>Input mode</legend>
+        <label class="radio">
+          <input type="radio" name="vmode" checked={settings.mode === "vad"} onChange={() => saveSettings({ mode: "vad" })} /> Voice activity
+        </label>
+        <label class="radio">
+          <input type="radio" name="vmode" checked={settings.mode === "ptt"} onChange={() => saveSettings({ mode: "ptt" })} /> Push to talk
+        </label>
+      </fieldset>
+      {settings.mode === "ptt" && (
+        <p>
+          Push-to-talk key: <kbd>{settings.pttKey}</kbd>{" "}
+          <button type="button" onClick={() => setCapturing(true)} aria-live="polite">
+            {capturing ? "Press a key…" : "Change key"}
+          </button>
+        </p>
+      )}
+      <label>
+        Input sensitivity ({settings.sensitivity} dB)
+        <input type="range" min={-100} max={0} value={settings.sensitivity} onInput={(e) => saveSettings({ sensitivity: Number(e.currentTarget.value) })} />
+      </label>
+      {voice.channelId && (
+        <div class="meter" role="meter" aria-label="Input level" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(level)}>
+          <span style={{ width: level + "%" }} />
+          <i style={{ left: settings.sensitivity + 100 + "%" }} />
+        </div>
+      )}
+      <label class="check">
+        <input type="checkbox" checked={settings.echoCancellation} onChange={(e) => saveSettings({ echoCancellation: e.currentTarget.checked })} /> Echo cancellation
+      </label>
+      <label class="check">
+        <input type="checkbox" checked={settings.noiseSuppression} onChange={(e) => saveSettings({ noiseSuppression: e.currentTarget.checked })} /> Noise suppression
+      </label>
+      <label class="check">
+        <input type="checkbox" checked={settings.autoGainControl} onChange={(e) => saveSettings({ autoGainControl: e.currentTarget.checked })} /> Automatic gain control
+      </label>
+    </section>
+  );
+}

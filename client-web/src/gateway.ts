@@ -1,0 +1,175 @@
+// gateway keeps one WebSocket session to the node's gateway (spec/client-api.md §3): heartbeats,
+// Identify, Resume after a drop, and reconnection with backoff. It hands every dispatch to onDispatch.
+
+/** Every intent group the client needs (guilds, members, presences, voice, messages, reactions, typing, DMs, content). */
+export const INTENTS =
+  (1 << 0) | (1 << 1) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 15);
+
+/** Connection status shown in the UI banner. */
+export type GatewayStatus = "connecting" | "connected" | "reconnecting" | "offline";
+
+/** Close codes after which resuming or reconnecting makes no sense (bad token, bad intents, bad version). */
+const FATAL = new Set([4004, 4010, 4011, 4012, 4013, 4014]);
+
+/** Gateway owns its socket and timers; close() stops them all. */
+export class Gateway {
+  private ws: WebSocket | null = null;
+  private seq: number | null = null;
+  private sessionId: string | null = null;
+  private resumeUrl: string | null = null;
+  private hbTimer: number | undefined;
+  private retryTimer: number | undefined;
+  private acked = true;
+  private attempts = 0;
+  private stopped = false;
+  /** retryAt is when the next reconnect attempt happens (ms epoch), 0 when none is scheduled. */
+  retryAt = 0;
+
+  constructor(
+    private readonly url: string,
+    private readonly token: string,
+    private readonly onDispatch: (t: string, d: any) => void,
+    private readonly onStatus: (s: GatewayStatus) => void,
+    private readonly onFatal: (code: number) => void,
+  ) {}
+
+  /** start opens the first connection. */
+  start() {
+    this.stopped = false;
+    window.addEventListener("online", this.onOnline);
+    this.connect(false);
+  }
+
+  /** close ends the session for good (logout); no reconnect follows. */
+  close() {
+    this.stopped = true;
+    window.removeEventListener("online", this.onOnline);
+    clearInterval(this.hbTimer);
+    clearTimeout(this.retryTimer);
+    this.ws?.close(1000);
+    this.ws = null;
+  }
+
+  /** reconnectNow skips the backoff wait (the banner's "Reconnect now" button). */
+  reconnectNow() {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) return;
+    clearTimeout(this.retryTimer);
+    this.connect(true);
+  }
+
+  /** dropForTest closes the socket as a network failure would, so the resume path can be exercised. */
+  dropForTest() {
+    this.ws?.close(4999);
+  }
+
+  /** send writes a frame when connected; frames sent while disconnected are dropped (the state is re-sent on resume). */
+  send(op: number, d: unknown) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ op, d }));
+  }
+
+  private onOnline = () => this.reconnectNow();
+
+  private connect(resuming: boolean) {
+    this.retryAt = 0;
+    this.onStatus(resuming ? "reconnecting" : "connecting");
+    const base = resuming && this.resumeUrl ? this.resumeUrl : this.url;
+    const sep = base.includes("?") ? "&" : "?";
+    const ws = new WebSocket(base.replace(/\/$/, "").replace(/\/gateway$/, "") + "/gateway" + sep + "v=10&encoding=json");
+    this.ws = ws;
+    ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;
+      let f: any;
+      try {
+        f = JSON.parse(ev.data as string);
+      } catch {
+        return;
+      }
+      this.frame(f);
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      clearInterval(this.hbTimer);
+      if (this.stopped) return;
+      if (FATAL.has(ev.code)) {
+        this.onStatus("offline");
+        this.onFatal(ev.code);
+        return;
+      }
+      this.scheduleReconnect();
+    };
+  }
+
+  private scheduleReconnect() {
+    this.onStatus("reconnecting");
+    const delay = Math.min(30000, 500 * 2 ** this.attempts) * (0.8 + Math.random() * 0.4);
+    this.attempts++;
+    this.retryAt = Date.now() + delay;
+    this.retryTimer = window.setTimeout(() => this.connect(true), delay);
+  }
+
+  private frame(f: { op: number; d: any; s?: number | null; t?: string | null }) {
+    switch (f.op) {
+      case 10: {
+        const iv = Number(f.d?.heartbeat_interval) || 41250;
+        this.acked = true;
+        clearInterval(this.hbTimer);
+        this.hbTimer = window.setInterval(() => this.heartbeat(), iv);
+        if (this.sessionId && this.seq !== null) {
+          this.send(6, { token: this.token, session_id: this.sessionId, seq: this.seq });
+        } else {
+          this.identify();
+        }
+        break;
+      }
+      case 11:
+        this.acked = true;
+        break;
+      case 1:
+        this.send(1, this.seq);
+        break;
+      case 7:
+        this.ws?.close(4000);
+        break;
+      case 9:
+        if (!f.d) {
+          this.sessionId = null;
+          this.seq = null;
+        }
+        // Discord asks clients to wait 1–5 s before identifying again.
+        window.setTimeout(() => (f.d ? this.ws?.close(4000) : this.identify()), 1000 + Math.random() * 1000);
+        break;
+      case 0:
+        if (typeof f.s === "number") this.seq = f.s;
+        if (f.t === "READY") {
+          this.sessionId = f.d.session_id;
+          this.resumeUrl = f.d.resume_gateway_url || null;
+        }
+        if (f.t === "READY" || f.t === "RESUMED") {
+          this.attempts = 0;
+          this.onStatus("connected");
+        }
+        if (f.t) this.onDispatch(f.t, f.d);
+        break;
+    }
+  }
+
+  private identify() {
+    this.send(2, {
+      token: this.token,
+      intents: INTENTS,
+      properties: { os: navigator.platform || "web", browser: "hearth-web", device: "hearth-web" },
+      presence: { status: "online", since: null, activities: [], afk: false },
+    });
+  }
+
+  private heartbeat() {
+    if (!this.acked) {
+      // No ACK for a whole interval: the connection is a zombie. Drop it and resume.
+      this.ws?.close(4000);
+      return;
+    }
+    this.acked = false;
+    this.send(1, this.seq);
+  }
+}

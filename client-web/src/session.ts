@@ -1,0 +1,354 @@
+// session ties the REST client, the gateway and the store together: login, navigation, history
+// loading, and the message actions the UI calls. UI-only state (selection, theme, dialogs) lives in ui.
+
+import { Api, ApiError, type Message, snowflakeCmp } from "./api";
+import { Gateway, type GatewayStatus } from "./gateway";
+import { store, findIdx } from "./store";
+
+/** Dialogs the app can show; null is none. */
+export type Dialog =
+  | null
+  | { kind: "create-guild" }
+  | { kind: "join" }
+  | { kind: "create-channel"; guildId: string; type: number; parentId?: string }
+  | { kind: "create-role"; guildId: string }
+  | { kind: "invite"; channelId: string }
+  | { kind: "settings" }
+  | { kind: "switcher" }
+  | { kind: "pins"; channelId: string }
+  | { kind: "confirm-delete"; message: Message };
+
+/** UI state; "" selection means none. */
+export const ui = {
+  guildId: "",
+  channelId: "",
+  status: "connecting" as GatewayStatus,
+  dialog: null as Dialog,
+  replyTo: null as Message | null,
+  editing: "",
+  theme: (localStorage.getItem("hearth.theme") as "dark" | "light" | null) ??
+    (matchMedia?.("(prefers-color-scheme: light)").matches ? "light" : "dark"),
+  /** pane is what a phone-width screen shows: the navigation, the messages, or the member list. */
+  pane: "messages" as "nav" | "messages" | "members",
+  showMembers: true,
+  searchResults: null as null | { query: string; total: number; messages: Message[]; error?: string },
+};
+
+export const api = new Api();
+let gateway: Gateway | null = null;
+
+export function setUI(patch: Partial<typeof ui>) {
+  Object.assign(ui, patch);
+  store.emit("ui");
+}
+
+export function setTheme(t: "dark" | "light") {
+  localStorage.setItem("hearth.theme", t);
+  document.documentElement.dataset.theme = t;
+  setUI({ theme: t });
+}
+
+/** perf records timings the end-to-end test reads (page open to messages shown, channel switch to paint). */
+export const perf: Record<string, number> = {};
+(window as any).__hearthPerf = perf;
+
+// ---- authentication ----
+
+export async function login(username: string, password: string) {
+  const r = await api.post<{ token: string }>("/auth/login", { login: username, password });
+  api.setToken(r.token);
+  startSession();
+}
+
+export async function register(username: string, password: string) {
+  const r = await api.post<{ token: string }>("/auth/register", { username, password });
+  api.setToken(r.token);
+  startSession();
+}
+
+export async function logout() {
+  try {
+    await api.post("/auth/logout");
+  } catch {
+    // The token is forgotten locally either way.
+  }
+  endSession();
+}
+
+function endSession() {
+  gateway?.close();
+  gateway = null;
+  api.setToken(null);
+  store.me = null;
+  store.reset();
+  setUI({ guildId: "", channelId: "", dialog: null });
+  store.emit("me", "guilds", "channels");
+}
+
+api.onUnauthorized = endSession;
+
+/** startSession connects the gateway with the stored token. */
+export function startSession() {
+  if (!api.token) return;
+  gateway?.close();
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  gateway = new Gateway(
+    `${proto}//${location.host}`,
+    api.token,
+    onDispatch,
+    (s) => setUI({ status: s }),
+    (code) => {
+      if (code === 4004) endSession();
+    },
+  );
+  gateway.start();
+  (window as any).__hearthGateway = gateway;
+}
+
+export function reconnectNow() {
+  gateway?.reconnectNow();
+}
+
+export function sendGateway(op: number, d: unknown) {
+  gateway?.send(op, d);
+}
+
+/** dispatchHooks lets other modules (voice) observe dispatches without the store knowing them. */
+export const dispatchHooks: Array<(t: string, d: any) => void> = [];
+
+function onDispatch(t: string, d: any) {
+  store.apply(t, d);
+  for (const h of dispatchHooks) h(t, d);
+  if (t === "READY") {
+    store.emit("ui");
+    // After a fresh session (not a resume) caches are gone: reopen the channel we were in.
+    const want = ui.channelId || localStorage.getItem("hearth.channel") || "";
+    queueMicrotask(() => restoreSelection(want));
+  }
+  if (t === "GUILD_CREATE" && !ui.guildId) {
+    restoreSelection(localStorage.getItem("hearth.channel") || "");
+  }
+  if (t === "GUILD_DELETE" && d.id === ui.guildId) {
+    setUI({ guildId: store.guildOrder[0] ?? "", channelId: "" });
+    if (store.guildOrder[0]) selectGuild(store.guildOrder[0]);
+  }
+  if (t === "MESSAGE_CREATE" && d.channel_id === ui.channelId && document.hasFocus()) {
+    scheduleAck(d.channel_id);
+  }
+}
+
+function restoreSelection(cid: string) {
+  const c = store.channels.get(cid);
+  if (c?.guild_id && store.guilds.has(c.guild_id)) {
+    ui.guildId = c.guild_id;
+    selectChannel(cid);
+  } else if (store.guildOrder.length && store.guilds.has(store.guildOrder[0])) {
+    selectGuild(ui.guildId && store.guilds.has(ui.guildId) ? ui.guildId : store.guildOrder[0]);
+  } else if (ui.channelId && store.channels.has(ui.channelId)) {
+    selectChannel(ui.channelId);
+  }
+}
+
+// ---- navigation ----
+
+const lastChannelOfGuild = new Map<string, string>();
+
+/** selectGuild opens the guild at its last viewed channel, else its first text channel. */
+export function selectGuild(gid: string) {
+  const last = lastChannelOfGuild.get(gid);
+  const first = store.channelsOf(gid).find((c) => c.type === 0);
+  const cid = last && store.channels.has(last) ? last : first?.id ?? "";
+  setUI({ guildId: gid, pane: cid ? "messages" : "nav" });
+  if (cid) selectChannel(cid);
+  else setUI({ channelId: "" });
+}
+
+/** selectChannel shows a text channel and loads its newest messages if none are loaded. */
+export function selectChannel(cid: string) {
+  const c = store.channels.get(cid);
+  if (!c) return;
+  perf.switchStart = performance.now();
+  if (c.guild_id) lastChannelOfGuild.set(c.guild_id, cid);
+  localStorage.setItem("hearth.channel", cid);
+  setUI({ channelId: cid, guildId: c.guild_id ?? ui.guildId, replyTo: null, editing: "", pane: "messages", searchResults: ui.searchResults });
+  const cm = store.msgs(cid);
+  if (cm.list.length === 0 && !cm.loading) void loadOlder(cid);
+  scheduleAck(cid);
+}
+
+/** moveChannel selects the previous (-1) or next (+1) text channel of the current guild (Alt+Up/Down). */
+export function moveChannel(dir: number) {
+  const list = orderedTextChannels(ui.guildId);
+  if (!list.length) return;
+  const i = list.findIndex((c) => c.id === ui.channelId);
+  const next = list[(i + dir + list.length) % list.length];
+  selectChannel(next.id);
+}
+
+/** orderedTextChannels lists text channels in the order the channel list shows them. */
+export function orderedTextChannels(gid: string) {
+  const all = store.channelsOf(gid);
+  const cats = all.filter((c) => c.type === 4);
+  const out = all.filter((c) => c.type === 0 && !c.parent_id);
+  for (const cat of cats) out.push(...all.filter((c) => c.type === 0 && c.parent_id === cat.id));
+  return out;
+}
+
+// ---- history ----
+
+const PAGE = 50;
+
+/** loadOlder fetches the page before the oldest loaded message. */
+export async function loadOlder(cid: string) {
+  const cm = store.msgs(cid);
+  if (cm.loading || !cm.hasBefore) return;
+  cm.loading = true;
+  store.emit("messages:" + cid);
+  const oldest = cm.list.find((m) => !m.id.startsWith("pending:"));
+  try {
+    const page = await api.get<Message[]>(`/channels/${cid}/messages?limit=${PAGE}` + (oldest ? `&before=${oldest.id}` : ""));
+    cm.hasBefore = page.length === PAGE;
+    store.mergePage(cid, page);
+  } catch (e) {
+    cm.hasBefore = false;
+    console.warn("hearth: history", e);
+  } finally {
+    cm.loading = false;
+    store.emit("messages:" + cid);
+  }
+}
+
+/** loadNewer fetches the page after the newest loaded message when the window does not reach the end. */
+export async function loadNewer(cid: string) {
+  const cm = store.msgs(cid);
+  if (cm.loading || !cm.hasAfter || !cm.list.length) return;
+  cm.loading = true;
+  try {
+    const newest = cm.list[cm.list.length - 1];
+    const page = await api.get<Message[]>(`/channels/${cid}/messages?limit=${PAGE}&after=${newest.id}`);
+    cm.hasAfter = page.length === PAGE;
+    store.mergePage(cid, page);
+  } finally {
+    cm.loading = false;
+    store.emit("messages:" + cid);
+  }
+}
+
+/** jumpTo opens a channel at a given message (a search hit or a reply's original). */
+export async function jumpTo(cid: string, mid: string) {
+  const c = store.channels.get(cid);
+  if (!c) return;
+  const cm = store.msgs(cid);
+  if (findIdx(cm.list, mid) < 0) {
+    const page = await api.get<Message[]>(`/channels/${cid}/messages?limit=${PAGE}&around=${mid}`);
+    cm.list = [];
+    cm.hasBefore = true;
+    cm.hasAfter = page.length > 0 && (!c.last_message_id || page.every((m) => snowflakeCmp(m.id, c.last_message_id!) < 0));
+    store.mergePage(cid, page);
+  }
+  cm.jumpTo = mid;
+  selectChannel(cid);
+  store.emit("messages:" + cid);
+}
+
+// ---- read states ----
+
+let ackTimer: number | undefined;
+
+function scheduleAck(cid: string) {
+  clearTimeout(ackTimer);
+  ackTimer = window.setTimeout(() => void ack(cid), 300);
+}
+
+async function ack(cid: string) {
+  const c = store.channels.get(cid);
+  const last = c?.last_message_id;
+  if (!last || !store.unread(cid) && store.mentions(cid) === 0) return;
+  store.reads.set(cid, { lastRead: last, mentions: 0 });
+  store.emit("reads", "channels");
+  try {
+    await api.post(`/channels/${cid}/messages/${last}/ack`, {});
+  } catch (e) {
+    console.warn("hearth: ack", e);
+  }
+}
+
+// ---- messages ----
+
+let nonceSeq = 0;
+
+/** sendMessage shows the message at once (pending) and replaces it with the node's copy. */
+export async function sendMessage(cid: string, content: string) {
+  const nonce = String(Date.now()) + String(nonceSeq++).padStart(3, "0");
+  const replyTo = ui.replyTo;
+  const pending: Message = {
+    id: "pending:" + nonce,
+    channel_id: cid,
+    author: store.me!,
+    content,
+    timestamp: new Date().toISOString(),
+    nonce,
+    referenced_message: replyTo,
+    type: replyTo ? 19 : 0,
+  };
+  const cm = store.msgs(cid);
+  cm.list = [...cm.list, pending];
+  setUI({ replyTo: null });
+  store.emit("messages:" + cid);
+  const body: any = { content, nonce };
+  if (replyTo) body.message_reference = { message_id: replyTo.id, channel_id: cid };
+  try {
+    const m = await api.post<Message>(`/channels/${cid}/messages`, body);
+    // The gateway copy usually arrived first; if not, put the answer in place of the pending one.
+    const i = cm.list.findIndex((x) => x.id === pending.id);
+    if (i >= 0) {
+      cm.list = cm.list.filter((x) => x.id !== pending.id);
+      store.mergePage(cid, [m]);
+    }
+  } catch (e) {
+    store.editMessage(cid, pending.id, (m) => ({ ...m, failed: (e as ApiError).message } as Message));
+  }
+}
+
+export async function editMessage(m: Message, content: string) {
+  await api.patch(`/channels/${m.channel_id}/messages/${m.id}`, { content });
+}
+
+export async function deleteMessage(m: Message) {
+  if (m.id.startsWith("pending:")) {
+    const cm = store.msgs(m.channel_id);
+    cm.list = cm.list.filter((x) => x.id !== m.id);
+    store.emit("messages:" + m.channel_id);
+    return;
+  }
+  await api.del(`/channels/${m.channel_id}/messages/${m.id}`);
+}
+
+/** toggleReaction adds the reaction, or removes it when the user already reacted with it. */
+export async function toggleReaction(m: Message, emoji: string) {
+  const mine = m.reactions?.find((r) => r.emoji.name === emoji)?.me;
+  const path = `/channels/${m.channel_id}/messages/${m.id}/reactions/${encodeURIComponent(emoji)}/@me`;
+  if (mine) await api.del(path);
+  else await api.put(path);
+}
+
+export async function setPinned(m: Message, pinned: boolean) {
+  const path = `/channels/${m.channel_id}/pins/${m.id}`;
+  if (pinned) await api.put(path);
+  else await api.del(path);
+  store.editMessage(m.channel_id, m.id, (x) => ({ ...x, pinned }));
+}
+
+let lastTyping = 0;
+
+/** typing tells the node the user is typing, at most every 8 seconds (TYPING_START lasts 10). */
+export function typing(cid: string) {
+  const now = Date.now();
+  if (now - lastTyping < 8000) return;
+  lastTyping = now;
+  api.post(`/channels/${cid}/typing`).catch(() => {});
+}
+
+export function resetTypingThrottle() {
+  lastTyping = 0;
+}

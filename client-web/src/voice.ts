@@ -1,0 +1,522 @@
+// voice is the client side of spec/voice.md: gateway op 4 to join, the voice WebSocket
+// (hearth-voice/1) for signaling, one RTCPeerConnection to the node's SFU, local voice activity
+// detection or push-to-talk, per-user volume, mute/deafen, and screen share.
+
+import { store } from "./store";
+import { dispatchHooks, sendGateway } from "./session";
+
+/** Voice settings, persisted in localStorage; the processing toggles default to on. */
+export interface VoiceSettings {
+  mode: "vad" | "ptt";
+  /** pttKey is a KeyboardEvent.code, e.g. "KeyV" or "Backquote". */
+  pttKey: string;
+  /** sensitivity is the input level in dBFS above which voice activity opens the microphone. */
+  sensitivity: number;
+  echoCancellation: boolean;
+  noiseSuppression: boolean;
+  autoGainControl: boolean;
+  /** inputDevice and outputDevice are device IDs; "" is the system default. */
+  inputDevice: string;
+  outputDevice: string;
+  /** volumes maps user ID to playback volume in percent (0–200); absent is 100. */
+  volumes: Record<string, number>;
+}
+
+const defaults: VoiceSettings = {
+  mode: "vad",
+  pttKey: "KeyV",
+  sensitivity: -50,
+  echoCancellation: true,
+  noiseSuppression: true,
+  autoGainControl: true,
+  inputDevice: "",
+  outputDevice: "",
+  volumes: {},
+};
+
+export const settings: VoiceSettings = { ...defaults, ...JSON.parse(localStorage.getItem("hearth.voice") || "{}") };
+
+export function saveSettings(patch: Partial<VoiceSettings>) {
+  const micChanged = ["echoCancellation", "noiseSuppression", "autoGainControl", "inputDevice"].some((k) => k in patch);
+  Object.assign(settings, patch);
+  localStorage.setItem("hearth.voice", JSON.stringify(settings));
+  applyVolumes();
+  if (micChanged && conn) void conn.restartMic();
+  store.emit("voice");
+}
+
+/** A received track and what it carries, from the Track Map (op 105). */
+interface RemoteTrack {
+  userId: string;
+  source: string;
+  stream: MediaStream;
+  track: MediaStreamTrack;
+}
+
+/** Voice UI state; channelId "" means not in voice. */
+export const voice = {
+  guildId: "",
+  channelId: "",
+  status: "idle" as "idle" | "connecting" | "connected",
+  selfMute: false,
+  selfDeaf: false,
+  /** speaking holds the users the SFU reports speaking, plus the local user from local detection. */
+  speaking: new Set<string>(),
+  /** inputLevel is the local microphone level in dBFS, for the sensitivity meter. */
+  inputLevel: -100,
+  sharing: false,
+  /** watching is the user whose screen share is shown, "" for none. */
+  watching: "",
+  remote: [] as RemoteTrack[],
+  error: "",
+};
+
+const emit = () => store.emit("voice");
+
+/** Connection owns the voice WebSocket, the PeerConnection, the microphone and their timers. */
+class Connection {
+  ws: WebSocket | null = null;
+  pc: RTCPeerConnection | null = null;
+  mic: MediaStream | null = null;
+  micSender: RTCRtpSender | null = null;
+  screen: MediaStream | null = null;
+  screenSenders: RTCRtpSender[] = [];
+  audioCtx: AudioContext | null = null;
+  analyser: AnalyserNode | null = null;
+  hb: number | undefined;
+  vadTimer: number | undefined;
+  lastVoice = 0;
+  pttDown = false;
+  trackMap: Array<{ user_id: string; stream_id: string; track_id: string; kind: string; source: string; mid: string }> = [];
+  pendingTracks: RTCTrackEvent[] = [];
+  audioEls = new Map<string, HTMLAudioElement>();
+  closed = false;
+  resumeDeadline = 0;
+  ready = false;
+
+  constructor(
+    public endpoint: string,
+    public token: string,
+    public guildId: string,
+  ) {}
+
+  open(resume: boolean) {
+    const url = this.endpoint.replace(/\/$/, "") + (this.endpoint.includes("?") ? "&" : "?") + "v=1";
+    const ws = new WebSocket(url);
+    this.ws = ws;
+    ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;
+      let f: any;
+      try {
+        f = JSON.parse(ev.data as string);
+      } catch {
+        return;
+      }
+      void this.frame(f, resume);
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws || this.closed) return;
+      clearInterval(this.hb);
+      this.ws = null;
+      // Resumable: the SFU keeps the session 15 s (VOICE-040).
+      if ((ev.code === 4009 || ev.code === 4015 || ev.code < 4000) && this.ready) {
+        if (!this.resumeDeadline) this.resumeDeadline = Date.now() + 14000;
+        if (Date.now() < this.resumeDeadline) {
+          voice.status = "connecting";
+          emit();
+          setTimeout(() => !this.closed && this.open(true), 1000);
+          return;
+        }
+      }
+      voice.error = ev.code >= 4000 ? `Voice disconnected (${ev.code}${ev.reason ? ": " + ev.reason : ""})` : "";
+      leaveVoice();
+    };
+  }
+
+  send(op: number, d: unknown) {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ op, d }));
+  }
+
+  async frame(f: { op: number; d: any }, resume: boolean) {
+    switch (f.op) {
+      case 8: {
+        const iv = Number(f.d?.heartbeat_interval) || 13750;
+        clearInterval(this.hb);
+        this.hb = window.setInterval(() => this.send(3, { t: Date.now() }), iv);
+        const id = { server_id: this.guildId, user_id: store.me!.id, session_id: store.sessionId, token: this.token };
+        this.send(resume ? 7 : 0, id);
+        break;
+      }
+      case 2:
+        await this.startMedia(f.d?.ice_servers ?? []);
+        break;
+      case 9:
+        this.resumeDeadline = 0;
+        voice.status = "connected";
+        emit();
+        break;
+      case 4:
+        if (this.pc && this.pc.signalingState === "have-local-offer") {
+          await this.pc.setRemoteDescription({ type: "answer", sdp: f.d.sdp });
+          this.ready = true;
+          voice.status = "connected";
+          emit();
+        }
+        break;
+      case 100:
+        await this.serverOffer(f.d);
+        break;
+      case 103:
+        if (this.pc && f.d?.candidate) {
+          await this.pc.addIceCandidate({ candidate: f.d.candidate, sdpMid: f.d.sdp_mid, sdpMLineIndex: f.d.sdp_mline_index }).catch(() => {});
+        }
+        break;
+      case 5:
+        if (f.d?.user_id) {
+          if (f.d.speaking) voice.speaking.add(f.d.user_id);
+          else voice.speaking.delete(f.d.user_id);
+          emit();
+        }
+        break;
+      case 105:
+        this.trackMap = f.d?.tracks ?? [];
+        this.mapTracks();
+        break;
+      case 13:
+        voice.speaking.delete(f.d?.user_id);
+        emit();
+        break;
+      case 107:
+        voice.channelId = f.d?.channel_id ?? voice.channelId;
+        voice.speaking.clear();
+        emit();
+        break;
+      case 109:
+        voice.error = String(f.d?.message ?? "voice error");
+        emit();
+        break;
+    }
+  }
+
+  micConstraints(): MediaTrackConstraints {
+    return {
+      echoCancellation: settings.echoCancellation,
+      noiseSuppression: settings.noiseSuppression,
+      autoGainControl: settings.autoGainControl,
+      deviceId: settings.inputDevice ? { exact: settings.inputDevice } : undefined,
+    };
+  }
+
+  async startMedia(iceServers: RTCIceServer[]) {
+    if (this.pc) return;
+    const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+    this.pc = pc;
+    pc.onicecandidate = (e) => {
+      this.send(103, e.candidate ? { candidate: e.candidate.candidate, sdp_mid: e.candidate.sdpMid, sdp_mline_index: e.candidate.sdpMLineIndex } : { candidate: "" });
+    };
+    pc.ontrack = (e) => {
+      this.pendingTracks.push(e);
+      this.mapTracks();
+    };
+    try {
+      this.mic = await navigator.mediaDevices.getUserMedia({ audio: this.micConstraints() });
+    } catch (e) {
+      voice.error = "Microphone unavailable: " + (e as Error).message;
+      emit();
+    }
+    const track = this.mic?.getAudioTracks()[0];
+    const tr = pc.addTransceiver(track ?? "audio", { direction: "sendrecv", streams: this.mic ? [this.mic] : [] });
+    this.micSender = tr.sender;
+    this.startVAD();
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    this.send(1, { protocol: "webrtc", data: { type: "offer", sdp: pc.localDescription!.sdp, sources: this.sources() } });
+  }
+
+  /** sources names what each of our sending transceivers carries (Hearth's "sources" addition). */
+  sources(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const t of this.pc?.getTransceivers() ?? []) {
+      if (!t.mid) continue;
+      if (t.sender === this.micSender) out[t.mid] = "microphone";
+      else if (this.screenSenders.includes(t.sender)) out[t.mid] = t.sender.track?.kind === "audio" || t.receiver.track.kind === "audio" ? "screen_audio" : "screen";
+    }
+    return out;
+  }
+
+  async serverOffer(d: { sdp: string; revision: number }) {
+    const pc = this.pc;
+    if (!pc) return;
+    const hadOffer = pc.signalingState === "have-local-offer";
+    if (hadOffer) await pc.setLocalDescription({ type: "rollback" });
+    await pc.setRemoteDescription({ type: "offer", sdp: d.sdp });
+    const ans = await pc.createAnswer();
+    await pc.setLocalDescription(ans);
+    this.send(101, { type: "answer", sdp: pc.localDescription!.sdp, revision: d.revision });
+    this.ready = true;
+    voice.status = "connected";
+    emit();
+    // Glare: our offer was rolled back; send it again (VOICE-053).
+    if (hadOffer) await this.clientOffer();
+  }
+
+  async clientOffer() {
+    const pc = this.pc;
+    if (!pc || pc.signalingState !== "stable") return;
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    this.send(102, { type: "offer", sdp: pc.localDescription!.sdp, sources: this.sources() });
+  }
+
+  /** mapTracks pairs received tracks with the Track Map to know whose voice or screen each one is. */
+  mapTracks() {
+    const remote: RemoteTrack[] = [];
+    for (const e of this.pendingTracks) {
+      if (e.track.readyState === "ended") continue;
+      const mid = e.transceiver?.mid;
+      const info = this.trackMap.find((t) => (mid && t.mid === mid) || t.track_id === e.track.id);
+      if (!info) continue;
+      remote.push({ userId: info.user_id, source: info.source, stream: e.streams[0] ?? new MediaStream([e.track]), track: e.track });
+    }
+    voice.remote = remote;
+    for (const r of remote) {
+      if (r.track.kind !== "audio") continue;
+      const key = r.userId + ":" + r.source;
+      let el = this.audioEls.get(key);
+      if (!el) {
+        el = new Audio();
+        el.autoplay = true;
+        this.audioEls.set(key, el);
+      }
+      if (el.srcObject !== r.stream) el.srcObject = new MediaStream([r.track]);
+      void el.play().catch(() => {});
+    }
+    applyVolumes();
+    emit();
+  }
+
+  async restartMic() {
+    if (!this.micSender) return;
+    this.mic?.getTracks().forEach((t) => t.stop());
+    try {
+      this.mic = await navigator.mediaDevices.getUserMedia({ audio: this.micConstraints() });
+      await this.micSender.replaceTrack(this.mic.getAudioTracks()[0]);
+      this.startVAD();
+    } catch (e) {
+      voice.error = "Microphone unavailable: " + (e as Error).message;
+      emit();
+    }
+  }
+
+  /** startVAD measures the microphone and opens it only while voice is active (or push-to-talk is held). */
+  startVAD() {
+    clearInterval(this.vadTimer);
+    if (!this.mic) return;
+    this.audioCtx ??= new AudioContext();
+    const src = this.audioCtx.createMediaStreamSource(this.mic);
+    this.analyser = this.audioCtx.createAnalyser();
+    this.analyser.fftSize = 1024;
+    src.connect(this.analyser);
+    const buf = new Float32Array(this.analyser.fftSize);
+    let wasOpen = false;
+    this.vadTimer = window.setInterval(() => {
+      this.analyser!.getFloatTimeDomainData(buf);
+      let sum = 0;
+      for (let i = 0; i < buf.length; i++) sum += buf[i] * buf[i];
+      const db = 10 * Math.log10(sum / buf.length + 1e-12);
+      voice.inputLevel = Math.max(-100, db);
+      const now = Date.now();
+      if (db > settings.sensitivity) this.lastVoice = now;
+      const active = settings.mode === "ptt" ? this.pttDown : now - this.lastVoice < 300;
+      const open = active && !voice.selfMute && !voice.selfDeaf;
+      const t = this.mic?.getAudioTracks()[0];
+      if (t) t.enabled = open;
+      if (open !== wasOpen) {
+        wasOpen = open;
+        const me = store.me?.id;
+        if (me) open ? voice.speaking.add(me) : voice.speaking.delete(me);
+        this.send(5, { speaking: open ? 1 : 0, delay: 0, ssrc: 0 });
+        emit();
+      } else if (settingsOpen) emit();
+    }, 50);
+  }
+
+  async startShare() {
+    if (!this.pc) return;
+    const s = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 30, width: { max: 1920 }, height: { max: 1080 } }, audio: true });
+    this.screen = s;
+    const v = s.getVideoTracks()[0];
+    const tv = this.pc.addTransceiver(v, {
+      direction: "sendonly",
+      streams: [s],
+      sendEncodings: [
+        { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 300_000 },
+        { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 1_000_000 },
+        { rid: "f", maxBitrate: 3_000_000 },
+      ],
+    });
+    this.screenSenders = [tv.sender];
+    const a = s.getAudioTracks()[0];
+    if (a) this.screenSenders.push(this.pc.addTransceiver(a, { direction: "sendonly", streams: [s] }).sender);
+    v.onended = () => void this.stopShare();
+    voice.sharing = true;
+    emit();
+    await this.clientOffer();
+  }
+
+  async stopShare() {
+    if (!this.pc || !this.screen) return;
+    this.screen.getTracks().forEach((t) => t.stop());
+    for (const s of this.screenSenders) this.pc.removeTrack(s);
+    this.screenSenders = [];
+    this.screen = null;
+    voice.sharing = false;
+    emit();
+    await this.clientOffer();
+  }
+
+  close() {
+    this.closed = true;
+    clearInterval(this.hb);
+    clearInterval(this.vadTimer);
+    this.ws?.close(1000);
+    this.pc?.close();
+    this.mic?.getTracks().forEach((t) => t.stop());
+    this.screen?.getTracks().forEach((t) => t.stop());
+    this.audioEls.forEach((el) => (el.srcObject = null));
+    void this.audioCtx?.close();
+  }
+}
+
+let conn: Connection | null = null;
+/** settingsOpen makes the level meter update while the settings dialog shows it. */
+let settingsOpen = false;
+export function setMeterVisible(v: boolean) {
+  settingsOpen = v;
+}
+
+function applyVolumes() {
+  if (!conn) return;
+  for (const [key, el] of conn.audioEls) {
+    const uid = key.split(":")[0];
+    el.volume = Math.min(1, (settings.volumes[uid] ?? 100) / 100);
+    el.muted = voice.selfDeaf;
+    const sink = (el as any).setSinkId;
+    if (settings.outputDevice && sink) void sink.call(el, settings.outputDevice).catch(() => {});
+  }
+}
+
+function sendState() {
+  sendGateway(4, { guild_id: voice.guildId, channel_id: voice.channelId || null, self_mute: voice.selfMute, self_deaf: voice.selfDeaf });
+}
+
+/** joinVoice asks the node to put the user in a voice channel (or move them there). */
+export function joinVoice(gid: string, cid: string) {
+  if (voice.channelId === cid) return;
+  voice.error = "";
+  voice.guildId = gid;
+  voice.channelId = cid;
+  voice.status = "connecting";
+  voice.speaking.clear();
+  sendState();
+  emit();
+}
+
+/** leaveVoice leaves the voice channel and releases the microphone and the PeerConnection. */
+export function leaveVoice() {
+  const gid = voice.guildId;
+  conn?.close();
+  conn = null;
+  if (gid && voice.channelId) sendGateway(4, { guild_id: gid, channel_id: null, self_mute: false, self_deaf: false });
+  Object.assign(voice, { guildId: "", channelId: "", status: "idle", sharing: false, watching: "", remote: [] });
+  voice.speaking.clear();
+  emit();
+}
+
+export function toggleMute() {
+  voice.selfMute = !voice.selfMute;
+  if (!voice.selfMute && voice.selfDeaf) voice.selfDeaf = false;
+  if (voice.channelId) sendState();
+  applyVolumes();
+  emit();
+}
+
+export function toggleDeaf() {
+  voice.selfDeaf = !voice.selfDeaf;
+  if (voice.channelId) sendState();
+  applyVolumes();
+  emit();
+}
+
+export async function toggleShare() {
+  try {
+    if (voice.sharing) await conn?.stopShare();
+    else await conn?.startShare();
+  } catch (e) {
+    voice.error = "Screen share failed: " + (e as Error).message;
+    emit();
+  }
+}
+
+/** watch opts in to one member's screen share (VOICE-100), or out with "". */
+export function watch(uid: string) {
+  if (!conn) return;
+  if (voice.watching && voice.watching !== uid) conn.send(108, { user_id: voice.watching, watch: false });
+  voice.watching = uid;
+  if (uid) {
+    conn.send(108, { user_id: uid, watch: true });
+    conn.send(104, { user_id: uid, source: "screen", max_layer: "high" });
+  }
+  emit();
+}
+
+/** sharers lists users in the current voice channel with a screen share. */
+export function sharers(): string[] {
+  const out = new Set<string>();
+  for (const v of store.voice.get(voice.guildId)?.values() ?? []) if (v.channel_id === voice.channelId && v.self_stream) out.add(v.user_id);
+  for (const t of conn?.trackMap ?? []) if (t.source === "screen") out.add(t.user_id);
+  if (voice.sharing && store.me) out.delete(store.me.id);
+  return [...out];
+}
+
+dispatchHooks.push((t, d) => {
+  if (t === "VOICE_SERVER_UPDATE") {
+    if (!voice.channelId || d.guild_id !== voice.guildId) return;
+    if (conn && conn.ws && conn.guildId === d.guild_id && conn.ready) {
+      // Same node: switch rooms on the same PeerConnection (VOICE-090).
+      conn.token = d.token;
+      conn.send(106, { token: d.token });
+      return;
+    }
+    conn?.close();
+    conn = new Connection(d.endpoint, d.token, d.guild_id);
+    conn.open(false);
+  } else if (t === "VOICE_STATE_UPDATE" && store.me && d.user_id === store.me.id && d.session_id === store.sessionId) {
+    if (!d.channel_id && voice.channelId && conn) {
+      // Moved out or disconnected by a moderator.
+      leaveVoice();
+    }
+  } else if (t === "READY") {
+    // A fresh gateway session: voice state on the node is gone.
+    if (voice.channelId) {
+      conn?.close();
+      conn = null;
+      const { guildId, channelId } = voice;
+      voice.channelId = "";
+      joinVoice(guildId, channelId);
+    }
+  }
+});
+
+window.addEventListener("keydown", (e) => {
+  if (conn && settings.mode === "ptt" && e.code === settings.pttKey && !isTyping(e)) conn.pttDown = true;
+});
+window.addEventListener("keyup", (e) => {
+  if (conn && e.code === settings.pttKey) conn.pttDown = false;
+});
+window.addEventListener("blur", () => conn && (conn.pttDown = false));
+
+function isTyping(e: KeyboardEvent): boolean {
+  const t = e.target as HTMLElement | null;
+  return !!t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA") && settings.pttKey.startsWith("Key");
+}
