@@ -67,6 +67,10 @@ func (s *Store) ensure(ctx context.Context, h Hash) (meta, error) {
 		return meta{}, fmt.Errorf("media: %v is remote and no fetcher is set: %w", h, ErrNotFound)
 	}
 	ch := s.flight.DoChan("f"+h.String(), func() (any, error) {
+		if !s.track() {
+			return nil, ErrClosed
+		}
+		defer s.wg.Done()
 		return s.fetch(h, m)
 	})
 	select {

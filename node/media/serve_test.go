@@ -6,8 +6,8 @@ import (
 	"hash/crc32"
 	"image"
 	"net/http"
-	"strconv"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,7 +101,6 @@ func TestServeAttachment(t *testing.T) {
 	})
 }
 
-
 // bombPNG returns a tiny PNG whose header declares w×h pixels.
 func bombPNG(t testing.TB, w, h uint32) []byte {
 	b := pngBytes(t, 1, 1, true)
@@ -168,4 +167,3 @@ func TestThumbnails(t *testing.T) {
 		t.Errorf("bomb thumb state = %d, want failed (never retried)", m.Thumb)
 	}
 }
-

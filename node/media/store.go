@@ -65,10 +65,14 @@ type Store struct {
 	locks  [256]sync.Mutex
 	flight singleflight.Group
 
-	thumbQ    chan Hash
-	ctx       context.Context // ends at Close; parent of background work
-	cancel    context.CancelFunc
+	thumbQ chan Hash
+	ctx    context.Context // ends at Close; parent of background work
+	cancel context.CancelFunc
+	// wg counts background goroutines (thumbnail workers, shared fetches
+	// and renders); Close waits for them. Add only through track.
 	wg        sync.WaitGroup
+	mu        sync.Mutex
+	closed    bool
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -119,7 +123,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.thumbQ = make(chan Hash, 1024)
 	for range opts.ThumbWorkers {
-		s.wg.Add(1)
+		s.track()
 		go s.thumbWorker()
 	}
 	return s, nil
@@ -129,6 +133,9 @@ func Open(dir string, opts Options) (*Store, error) {
 // database if Open opened one. Uploads and requests still running fail.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
 		s.cancel()
 		s.wg.Wait()
 		if s.ownDB {
@@ -138,6 +145,18 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+// track registers one background goroutine with Close, or reports false if
+// the Store is closed and the goroutine must not start its work.
+func (s *Store) track() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
 }
 
 // Signer returns the signer of the Store's URLs.

@@ -46,7 +46,13 @@ func (s *Store) thumbnail(ctx context.Context, h Hash) (meta, error) {
 	default:
 		return meta{}, fmt.Errorf("media: thumbnail %v: %w", h, ErrNotFound)
 	}
-	ch := s.flight.DoChan("t"+h.String(), func() (any, error) { return s.render(h) })
+	ch := s.flight.DoChan("t"+h.String(), func() (any, error) {
+		if !s.track() {
+			return nil, ErrClosed
+		}
+		defer s.wg.Done()
+		return s.render(h)
+	})
 	select {
 	case res := <-ch:
 		if res.Err != nil {

@@ -149,7 +149,7 @@ func Open(dir string, opts Options) (*Index, error) {
 	}
 	fresh := man.Format != IndexFormat
 	if !fresh {
-		ix.bi, err = bleve.OpenUsing(ix.genPath(man.Generation), nil)
+		ix.bi, err = bleve.OpenUsing(ix.genPath(man.Generation), scorchConfig())
 		if err != nil {
 			ix.log.Warn("search index unreadable, starting a new one", "err", err)
 			fresh = true
@@ -187,6 +187,14 @@ func Open(dir string, opts Options) (*Index, error) {
 	return ix, nil
 }
 
+// scorchConfig is the index engine's configuration. Batches do not wait
+// for their segment to reach disk (unsafe_batch): durability comes from the
+// store and repair, not from the index, and waiting would cap indexing at
+// the disk's sync rate.
+func scorchConfig() map[string]any {
+	return map[string]any{"unsafe_batch": true}
+}
+
 func (ix *Index) genPath(gen int) string {
 	return filepath.Join(ix.dir, fmt.Sprintf("gen-%06d", gen))
 }
@@ -199,7 +207,7 @@ func (ix *Index) newGeneration() error {
 	if err := os.RemoveAll(path); err != nil {
 		return fmt.Errorf("search: new generation: %w", err)
 	}
-	bi, err := bleve.NewUsing(path, ix.m, scorch.Name, scorch.Name, nil)
+	bi, err := bleve.NewUsing(path, ix.m, scorch.Name, scorch.Name, scorchConfig())
 	if err != nil {
 		ix.gen--
 		return fmt.Errorf("search: new generation: %w", err)
@@ -455,16 +463,50 @@ func (ix *Index) Close() error {
 		<-ix.indexerDone
 		ix.mu.Lock()
 		defer ix.mu.Unlock()
+		persisted := ix.waitPersisted()
 		if err := ix.bi.Close(); err != nil {
 			ix.closeErr = fmt.Errorf("search: close: %w", err)
 			return
 		}
 		ix.qmu.Lock()
-		clean := ix.consistent && !ix.dirty
+		clean := ix.consistent && !ix.dirty && persisted
 		ix.qmu.Unlock()
 		ix.closeErr = ix.writeManifest(clean)
 	})
 	return ix.closeErr
+}
+
+// closePersistTimeout bounds how long Close waits for the index to reach
+// disk before giving up and leaving the index marked for repair.
+const closePersistTimeout = 30 * time.Second
+
+// waitPersisted writes a last, empty batch and waits until the engine
+// reports it (and so every earlier batch) persisted. Batches do not wait for
+// disk (see scorchConfig), so this is what makes a clean Close durable.
+func (ix *Index) waitPersisted() bool {
+	done := make(chan error, 1)
+	b := ix.bi.NewBatch()
+	b.SetInternal([]byte("hearth_closed_at"), []byte(time.Now().UTC().Format(time.RFC3339)))
+	b.SetPersistedCallback(func(err error) {
+		select {
+		case done <- err:
+		default:
+		}
+	})
+	if err := ix.bi.Batch(b); err != nil {
+		ix.log.Error("search: final batch", "err", err)
+		return false
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			ix.log.Error("search: persisting index", "err", err)
+		}
+		return err == nil
+	case <-time.After(closePersistTimeout):
+		ix.log.Error("search: index not persisted in time, it will be repaired on next start")
+		return false
+	}
 }
 
 // DocCount returns the number of messages in the index (applied operations

@@ -1,0 +1,443 @@
+package gateway
+
+import (
+	"bytes"
+	"compress/zlib"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/hearth-chat/hearth/node/chat"
+	"github.com/hearth-chat/hearth/node/fanout"
+	"github.com/hearth-chat/hearth/node/snowflake"
+)
+
+// resumedEvent is dispatched after a resume's replay.
+var resumedEvent = &fanout.Event{Type: "RESUMED", Data: []byte(`{"_trace":["hearth"]}`)}
+
+type counters struct {
+	slow atomic.Uint64
+}
+
+func (c *counters) slowClosed() { c.slow.Add(1) }
+
+// conn is one WebSocket connection. The reader goroutine owns reads; at most one writer
+// goroutine at a time drains control frames and the session's unsent dispatches.
+type conn struct {
+	gw   *Gateway
+	ws   *websocket.Conn
+	zlib bool
+
+	mu      sync.Mutex
+	sess    *Session
+	control [][]byte // frames to send before dispatches
+	writing bool
+	closed  bool
+	zw      *zlib.Writer
+	zbuf    bytes.Buffer
+
+	frames      int       // client frames in the current minute
+	windowStart time.Time // start of that minute
+}
+
+// ServeHTTP upgrades the request and serves the gateway protocol on it.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	v := q.Get("v")
+	if q.Get("encoding") != "" && q.Get("encoding") != "json" {
+		http.Error(w, "only encoding=json is supported", http.StatusBadRequest)
+		return
+	}
+	ws, err := g.up.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	c := &conn{gw: g, ws: ws, zlib: q.Get("compress") == "zlib-stream", windowStart: time.Now()}
+	g.mu.Lock()
+	if g.closing {
+		g.mu.Unlock()
+		c.closeNow(1012, "server restarting")
+		return
+	}
+	g.conns[c] = struct{}{}
+	g.wg.Add(1)
+	g.mu.Unlock()
+	if v != "" && v != "10" && v != "9" {
+		c.closeNow(CloseInvalidAPIVersion, "invalid API version")
+		g.forget(c)
+		return
+	}
+	go c.readLoop(resumeURL(g, r))
+}
+
+func resumeURL(g *Gateway, r *http.Request) string {
+	if g.opts.ResumeURL != "" {
+		return g.opts.ResumeURL
+	}
+	scheme := "ws"
+	if r.TLS != nil {
+		scheme = "wss"
+	}
+	return scheme + "://" + r.Host + "/gateway"
+}
+
+func (g *Gateway) forget(c *conn) {
+	g.mu.Lock()
+	delete(g.conns, c)
+	g.mu.Unlock()
+	g.wg.Done()
+}
+
+func (c *conn) readLoop(resumeURL string) {
+	g := c.gw
+	defer g.forget(c)
+	defer func() {
+		c.mu.Lock()
+		s := c.sess
+		c.mu.Unlock()
+		if s != nil {
+			g.detach(s, c)
+		}
+	}()
+	c.ws.SetReadLimit(MaxFrame)
+	hb := g.opts.HeartbeatInterval
+	_ = c.ws.SetReadDeadline(time.Now().Add(hb * 3 / 2))
+	c.send(controlFrame(OpHello, map[string]any{"heartbeat_interval": hb.Milliseconds()}))
+	for {
+		typ, msg, err := c.ws.ReadMessage()
+		if err != nil {
+			var ne interface{ Timeout() bool }
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
+				c.closeNow(CloseSessionTimedOut, "session timed out")
+			case errors.Is(err, websocket.ErrReadLimit):
+				c.closeNow(CloseDecodeError, "frame too large")
+			default:
+				c.closeNow(websocket.CloseNormalClosure, "")
+			}
+			return
+		}
+		if !c.allowFrame() {
+			c.closeNow(CloseRateLimited, "rate limited")
+			return
+		}
+		if typ != websocket.TextMessage {
+			c.closeNow(CloseDecodeError, "binary frames are not accepted")
+			return
+		}
+		f, err := DecodeFrame(msg)
+		if err != nil {
+			c.closeNow(CloseDecodeError, "decode error")
+			return
+		}
+		if code := c.handle(f, resumeURL); code != 0 {
+			c.closeNow(code, closeReason(code))
+			return
+		}
+	}
+}
+
+// allowFrame counts a client frame against FrameLimit per minute.
+func (c *conn) allowFrame() bool {
+	now := time.Now()
+	if now.Sub(c.windowStart) >= time.Minute {
+		c.windowStart, c.frames = now, 0
+	}
+	c.frames++
+	return c.frames <= c.gw.opts.FrameLimit
+}
+
+// handle processes one client frame and returns a close code, or 0 to go on.
+func (c *conn) handle(f Frame, resumeURL string) int {
+	g := c.gw
+	c.mu.Lock()
+	s := c.sess
+	c.mu.Unlock()
+	switch *f.Op {
+	case OpHeartbeat:
+		_ = c.ws.SetReadDeadline(time.Now().Add(g.opts.HeartbeatInterval * 3 / 2))
+		c.send(controlFrame(OpHeartbeatACK, nil))
+		return 0
+	case OpIdentify:
+		if s != nil {
+			return CloseAlreadyAuthenticated
+		}
+		s, ready, code := g.identify(f.D)
+		if code != 0 {
+			return code
+		}
+		g.readyEvents(s, ready, resumeURL)
+		c.attach(s, 0)
+		return 0
+	case OpResume:
+		if s != nil {
+			return CloseAlreadyAuthenticated
+		}
+		rs, seq, ok := g.resume(f.D)
+		if !ok {
+			c.send(controlFrame(OpInvalidSession, false))
+			return 0
+		}
+		c.attach(rs, seq)
+		rs.Deliver(resumedEvent)
+		return 0
+	}
+	if s == nil {
+		switch *f.Op {
+		case OpPresenceUpdate, OpVoiceStateUpdate, OpRequestGuildMembers:
+			return CloseNotAuthenticated
+		}
+		return CloseUnknownOpcode
+	}
+	return g.command(s, f, c)
+}
+
+// command handles the ops that need an identified session (WebSocket or long poll); c is nil
+// for long polling.
+func (g *Gateway) command(s *Session, f Frame, c *conn) int {
+	uid := snowflake.ID(s.user)
+	switch *f.Op {
+	case OpHeartbeat:
+		return 0
+	case OpPresenceUpdate:
+		var p chat.Presence
+		if err := json.Unmarshal(f.D, &p); err != nil || !chat.ValidStatus(p.Status) {
+			return CloseDecodeError
+		}
+		g.dom.SetPresence(uid, p)
+		return 0
+	case OpVoiceStateUpdate:
+		if g.opts.Voice == nil {
+			g.log.Debug("voice state update ignored: voice is not enabled", "user", uid)
+			return 0
+		}
+		if err := g.opts.Voice(context.Background(), uid, s.id, f.D); err != nil {
+			g.log.Info("voice state update refused", "user", uid, "err", err)
+		}
+		return 0
+	case OpRequestGuildMembers:
+		var req struct {
+			GuildID   snowflake.ID   `json:"guild_id"`
+			Query     string         `json:"query"`
+			Limit     int            `json:"limit"`
+			UserIDs   []snowflake.ID `json:"user_ids"`
+			Presences bool           `json:"presences"`
+			Nonce     string         `json:"nonce"`
+		}
+		if err := json.Unmarshal(f.D, &req); err != nil {
+			return CloseDecodeError
+		}
+		members, pres, err := g.dom.SearchMembers(uid, req.GuildID, req.Query, req.UserIDs, req.Limit)
+		if err != nil {
+			members = []chat.MemberOut{}
+		}
+		if members == nil {
+			members = []chat.MemberOut{}
+		}
+		d := map[string]any{"guild_id": req.GuildID, "members": members, "chunk_index": 0, "chunk_count": 1, "not_found": []any{}}
+		if req.Presences {
+			if pres == nil {
+				pres = []chat.PresenceOut{}
+			}
+			d["presences"] = pres
+		}
+		if req.Nonce != "" {
+			d["nonce"] = req.Nonce
+		}
+		s.Deliver(&fanout.Event{Type: "GUILD_MEMBERS_CHUNK", Data: mustJSON(d)})
+		return 0
+	}
+	return CloseUnknownOpcode
+}
+
+// attach binds the connection to a session and starts writing what it has not sent.
+func (c *conn) attach(s *Session, sent uint64) {
+	s.mu.Lock()
+	if old := s.out; old != nil && old != c {
+		defer old.close(CloseUnknownError, "session resumed elsewhere")
+	}
+	s.out = c
+	s.sent = sent
+	if s.expiry != nil {
+		s.expiry.Stop()
+	}
+	s.mu.Unlock()
+	c.mu.Lock()
+	c.sess = s
+	c.mu.Unlock()
+	c.wake()
+}
+
+// send queues a control frame.
+func (c *conn) send(b []byte) {
+	c.mu.Lock()
+	c.control = append(c.control, b)
+	c.mu.Unlock()
+	c.wake()
+}
+
+// wake starts the writer if it is not running.
+func (c *conn) wake() {
+	c.mu.Lock()
+	if c.writing || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.writing = true
+	c.mu.Unlock()
+	c.gw.wg.Add(1)
+	go c.writeLoop()
+}
+
+// writeLoop writes control frames and unsent dispatches until there are none, then exits.
+func (c *conn) writeLoop() {
+	defer c.gw.wg.Done()
+	var buf []byte
+	for {
+		c.mu.Lock()
+		control := c.control
+		c.control = nil
+		s := c.sess
+		c.mu.Unlock()
+		var pending []entry
+		withContent := false
+		if s != nil {
+			s.mu.Lock()
+			if s.out == c {
+				var ok bool
+				pending, ok = s.since(s.sent, 256)
+				if !ok {
+					s.mu.Unlock()
+					c.close(CloseUnknownError, "resume buffer overrun")
+					c.stopWriting()
+					return
+				}
+				if len(pending) > 0 {
+					s.sent = pending[len(pending)-1].seq
+				}
+			}
+			withContent = s.withContent()
+			s.mu.Unlock()
+		}
+		if len(control) == 0 && len(pending) == 0 {
+			c.mu.Lock()
+			// Re-check under the lock so a wake between the reads above and here is not lost.
+			if len(c.control) == 0 && (c.sess == nil || !c.sess.hasUnsent(c)) {
+				c.writing = false
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Unlock()
+			continue
+		}
+		_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		for _, b := range control {
+			if err := c.write(b); err != nil {
+				c.fail(err)
+				return
+			}
+		}
+		for _, e := range pending {
+			buf = appendDispatch(buf[:0], e.ev, e.seq, withContent)
+			if err := c.write(buf); err != nil {
+				c.fail(err)
+				return
+			}
+		}
+	}
+}
+
+// hasUnsent reports whether c is s's connection and s has dispatches c has not written.
+func (s *Session) hasUnsent(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.out == c && s.seq > s.sent
+}
+
+func (c *conn) stopWriting() {
+	c.mu.Lock()
+	c.writing = false
+	c.mu.Unlock()
+}
+
+func (c *conn) fail(err error) {
+	c.gw.log.Debug("gateway write failed", "err", err)
+	c.stopWriting()
+	c.closeNow(websocket.CloseAbnormalClosure, "")
+}
+
+// write sends one payload, compressed into the connection's zlib stream if asked for.
+func (c *conn) write(b []byte) error {
+	if !c.zlib {
+		return c.ws.WriteMessage(websocket.TextMessage, b)
+	}
+	c.zbuf.Reset()
+	if c.zw == nil {
+		c.zw = zlib.NewWriter(&c.zbuf)
+	}
+	if _, err := c.zw.Write(b); err != nil {
+		return err
+	}
+	if err := c.zw.Flush(); err != nil { // sync flush: ends with 00 00 ff ff
+		return err
+	}
+	return c.ws.WriteMessage(websocket.BinaryMessage, c.zbuf.Bytes())
+}
+
+// close sends a close frame with code and closes the connection; safe from any goroutine.
+func (c *conn) close(code int, reason string) { c.closeNow(code, reason) }
+
+func (c *conn) closeNow(code int, reason string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.mu.Unlock()
+	if code != websocket.CloseAbnormalClosure {
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	}
+	_ = c.ws.Close()
+}
+
+// reconnect asks the client to reconnect and resume (server shutdown): it queues op 7,
+// gives the writer up to a second to send it, then closes with 1012 (resumable).
+func (c *conn) reconnect() {
+	c.send(controlFrame(OpReconnect, nil))
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		idle := !c.writing && len(c.control) == 0
+		c.mu.Unlock()
+		if idle {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.closeNow(1012, "server restarting")
+}
+
+func closeReason(code int) string {
+	switch code {
+	case CloseUnknownOpcode:
+		return "unknown opcode"
+	case CloseDecodeError:
+		return "decode error"
+	case CloseNotAuthenticated:
+		return "not authenticated"
+	case CloseAuthenticationFailed:
+		return "authentication failed"
+	case CloseAlreadyAuthenticated:
+		return "already authenticated"
+	case CloseInvalidIntents:
+		return "invalid intents"
+	}
+	return ""
+}

@@ -1,0 +1,205 @@
+// Command searchbench measures the search index on a synthetic history:
+// indexing throughput through the live Index path, index size on disk,
+// memory with the index open, and query latency for a mix of term, phrase,
+// author and date-filtered queries. See node/search/BENCHMARKS.md.
+//
+//	go run ./node/search/cmd/searchbench -n 1000000 -dir /tmp/searchbench
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hearth-chat/hearth/node/search"
+	"github.com/hearth-chat/hearth/node/search/internal/corpus"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "searchbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		dir      = flag.String("dir", filepath.Join(os.TempDir(), "hearth-searchbench"), "index directory")
+		n        = flag.Int("n", 1_000_000, "messages")
+		guilds   = flag.Int("guilds", 1, "guilds the messages are spread over")
+		channels = flag.Int("channels", 50, "channels per guild")
+		queries  = flag.Int("queries", 5000, "queries to time")
+		reuse    = flag.Bool("reuse", false, "reuse an index already built in -dir with the same flags")
+		flushAt  = flag.Int("flush", 20_000, "flush the queue after this many Index calls (backpressure)")
+		batch    = flag.Int("batch", 0, "Options.BatchSize (0: the default)")
+		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the queries to this file")
+	)
+	flag.Parse()
+	c := corpus.New(corpus.Config{Messages: *n, Guilds: *guilds, ChannelsPerGuild: *channels})
+	ctx := context.Background()
+	opts := search.Options{BatchSize: *batch, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+
+	if !*reuse {
+		if err := os.RemoveAll(*dir); err != nil {
+			return err
+		}
+		ix, err := search.Open(*dir, opts)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		for i := range c.Len() {
+			if err := ix.Index(c.Doc(i)); err != nil {
+				return err
+			}
+			if (i+1)%*flushAt == 0 {
+				if err := ix.Flush(ctx); err != nil {
+					return err
+				}
+			}
+			if (i+1)%100_000 == 0 {
+				fmt.Fprintf(os.Stderr, "indexed %d in %s\n", i+1, time.Since(start).Round(time.Millisecond))
+			}
+		}
+		if err := ix.Flush(ctx); err != nil {
+			return err
+		}
+		el := time.Since(start)
+		fmt.Printf("indexing: %d messages in %s = %.0f msgs/s (Index + Flush every %d)\n",
+			c.Len(), el.Round(time.Millisecond), float64(c.Len())/el.Seconds(), *flushAt)
+		if err := ix.Close(); err != nil {
+			return err
+		}
+	}
+	size, err := dirSize(*dir)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("disk: %.1f MiB for %d messages = %.1f MiB per million\n",
+		float64(size)/(1<<20), c.Len(), float64(size)/(1<<20)/float64(c.Len())*1e6)
+
+	runtime.GC()
+	debug.FreeOSMemory()
+	rssBefore := rss()
+	start := time.Now()
+	ix, err := search.Open(*dir, opts)
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	fmt.Printf("open: %s\n", time.Since(start).Round(time.Millisecond))
+
+	qs := c.Queries(*queries+200, 42)
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	lat := make(map[string][]time.Duration)
+	totals := make(map[string]int)
+	partial := 0
+	for k, bq := range qs {
+		q, err := search.ParseQuery(bq.Text)
+		if err != nil {
+			return fmt.Errorf("query %q: %w", bq.Text, err)
+		}
+		q.GuildID = bq.GuildID
+		t0 := time.Now()
+		res, err := ix.Search(ctx, q, bq.Readable)
+		d := time.Since(t0)
+		if err != nil {
+			return fmt.Errorf("query %q: %w", bq.Text, err)
+		}
+		if res.Total == 0 {
+			return fmt.Errorf("query %q found nothing", bq.Text)
+		}
+		if res.Partial {
+			partial++
+		}
+		if k < 200 { // warm-up
+			continue
+		}
+		lat[bq.Kind] = append(lat[bq.Kind], d)
+		lat["all"] = append(lat["all"], d)
+		totals[bq.Kind] += res.Total
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("memory with the index open, after the queries: Go heap in use %.1f MiB, process RSS %.1f MiB (%.1f MiB before Open)\n",
+		float64(ms.HeapInuse)/(1<<20), float64(rss())/(1<<20), float64(rssBefore)/(1<<20))
+	fmt.Printf("queries: %d timed after 200 warm-up, sequential, %d partial\n\n", *queries, partial)
+	fmt.Println("| kind | queries | mean hits | p50 | p90 | p99 | max |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	for _, kind := range append(slices.Clone(corpus.Kinds), "all") {
+		l := lat[kind]
+		slices.Sort(l)
+		if len(l) == 0 {
+			continue
+		}
+		hits := ""
+		if kind != "all" {
+			hits = strconv.Itoa(totals[kind] / len(l))
+		}
+		fmt.Printf("| %s | %d | %s | %s | %s | %s | %s |\n", kind, len(l), hits,
+			pct(l, 50), pct(l, 90), pct(l, 99), fmtDur(l[len(l)-1]))
+	}
+	return nil
+}
+
+func pct(l []time.Duration, p int) string {
+	i := (len(l)*p + 99) / 100
+	return fmtDur(l[min(len(l)-1, max(0, i-1))])
+}
+
+func fmtDur(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
+
+func dirSize(dir string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			total += info.Size()
+		}
+		return nil
+	})
+	return total, err
+}
+
+// rss returns the resident set size from /proc (0 where unavailable).
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
