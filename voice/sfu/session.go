@@ -41,6 +41,11 @@ type Session struct {
 	sources            map[string]Source
 	selfMute           bool
 
+	// needNeg is set when senders changed and the client must get a new
+	// offer. Atomic because it is set under sfu.mu, which must not be held
+	// while taking negMu.
+	needNeg atomic.Bool
+
 	serverMute atomic.Bool
 	serverDeaf atomic.Bool
 	selfDeaf   atomic.Bool
@@ -48,7 +53,6 @@ type Session struct {
 	negMu       sync.Mutex
 	started     bool // first offer answered
 	outstanding bool // a server offer awaits its answer
-	needNeg     bool
 	revision    int
 	lastOffer   *webrtc.SessionDescription
 
@@ -189,7 +193,9 @@ func (s *Session) HandleOffer(ctx context.Context, offer webrtc.SessionDescripti
 	if err := s.pc.SetLocalDescription(answer); err != nil {
 		return webrtc.SessionDescription{}, fmt.Errorf("%w: set answer: %v", ErrBadSDP, err)
 	}
-	s.needNeg = s.needNeg || s.unnegotiatedLocked()
+	if s.unnegotiatedLocked() {
+		s.needNeg.Store(true)
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -254,7 +260,7 @@ func (s *Session) AddICECandidate(c webrtc.ICECandidateInit) error {
 func (s *Session) renegotiate() {
 	s.negMu.Lock()
 	defer s.negMu.Unlock()
-	if !s.started || s.outstanding || !s.needNeg {
+	if !s.started || s.outstanding || !s.needNeg.Load() {
 		return
 	}
 	select {
@@ -262,7 +268,7 @@ func (s *Session) renegotiate() {
 		return
 	default:
 	}
-	s.needNeg = false
+	s.needNeg.Store(false)
 	offer, err := s.pc.CreateOffer(nil)
 	if err == nil {
 		err = s.pc.SetLocalDescription(offer)
@@ -276,13 +282,6 @@ func (s *Session) renegotiate() {
 	ld := *s.pc.LocalDescription()
 	s.lastOffer = &ld
 	s.send(Offer{SDP: ld, Revision: s.revision})
-}
-
-// markNeedNeg records that the senders changed and renegotiates later.
-func (s *Session) markNeedNeg() {
-	s.negMu.Lock()
-	s.needNeg = true
-	s.negMu.Unlock()
 }
 
 func (s *Session) sendTracks() {

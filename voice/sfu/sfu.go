@@ -244,13 +244,11 @@ func (s *SFU) afterChangeLocked(se *Session) {
 		defer se.wg.Done()
 		se.negMu.Lock()
 		idle := se.started && !se.outstanding
-		se.needNeg = se.needNeg || se.unnegotiatedLocked()
-		need := se.needNeg
 		se.negMu.Unlock()
 		if !idle {
-			return
+			return // the pending negotiation will pick the change up
 		}
-		if need {
+		if se.needNeg.Load() {
 			se.renegotiate()
 		} else {
 			se.sendTracks()
@@ -299,6 +297,7 @@ func (s *SFU) subscribeLocked(sub *Session, up *upTrack) {
 			s.log.Warn("sfu: add track", "user", sub.userID, "err", err)
 			return
 		}
+		sub.needNeg.Store(true)
 		sl = &slot{sender: sender, kind: up.kind}
 		sub.slots = append(sub.slots, sl)
 		sub.wg.Add(1)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -188,7 +189,6 @@ func (c *conn) writeLoop() {
 // run is the read loop: it owns c.sess and ends on any error.
 func (c *conn) run(ctx context.Context) {
 	hb := c.h.heartbeat()
-	c.ws.SetReadLimit(MaxFrame)
 	idTimeout := c.h.IdentifyTimeout
 	if idTimeout == 0 {
 		idTimeout = 10 * time.Second
@@ -196,11 +196,11 @@ func (c *conn) run(ctx context.Context) {
 	_ = c.ws.SetReadDeadline(time.Now().Add(idTimeout))
 	_ = c.sendOp(OpHello, map[string]any{"heartbeat_interval": hb.Milliseconds(), "v": 1})
 	for {
-		_, b, err := c.ws.ReadMessage()
+		b, err := c.readFrame()
 		if err != nil {
 			var ne interface{ Timeout() bool }
 			switch {
-			case errors.Is(err, websocket.ErrReadLimit):
+			case errors.Is(err, errTooLarge):
 				c.Close(closeWith(CloseDecode, "frame too large"))
 			case errors.As(err, &ne) && ne.Timeout() && c.sess == nil:
 				c.Close(closeWith(CloseNotAuthenticated, "identify timeout"))
@@ -238,6 +238,26 @@ func (c *conn) run(ctx context.Context) {
 	}
 }
 
+var errTooLarge = errors.New("signal: frame too large")
+
+// readFrame reads one message, never buffering more than MaxFrame+1 bytes
+// (VOICE-020). gorilla's own read limit would close with 1009 instead of
+// the spec's 4002.
+func (c *conn) readFrame() ([]byte, error) {
+	_, r, err := c.ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(r, MaxFrame+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxFrame {
+		return nil, errTooLarge
+	}
+	return b, nil
+}
+
 // handle processes one client frame; a returned error closes the
 // connection with its code.
 func (c *conn) handle(ctx context.Context, f Frame, hb time.Duration) error {
@@ -260,6 +280,15 @@ func (c *conn) handle(ctx context.Context, f Frame, hb time.Duration) error {
 		if err != nil || cl.UserID != id.UserID || cl.GuildID != id.ServerID {
 			return closeWith(CloseAuthFailed, "authentication failed")
 		}
+		ice := c.h.ICEServers
+		if ice == nil {
+			ice = []webrtc.ICEServer{}
+		}
+		// Ready goes first so that it precedes what the room sends.
+		if err := c.sendOp(OpReady, map[string]any{"ssrc": 0, "ip": "", "port": 0,
+			"modes": []string{"webrtc"}, "ice_servers": ice, "heartbeat_interval": hb.Milliseconds()}); err != nil {
+			return err
+		}
 		s, err := c.h.SFU.Join(ctx, sfu.JoinRequest{UserID: cl.UserID, GuildID: cl.GuildID,
 			ChannelID: cl.ChannelID, SessionID: cl.SessionID, Peer: c})
 		if err != nil {
@@ -267,12 +296,7 @@ func (c *conn) handle(ctx context.Context, f Frame, hb time.Duration) error {
 		}
 		c.sess = s
 		_ = c.ws.SetReadDeadline(time.Now().Add(2 * hb))
-		ice := c.h.ICEServers
-		if ice == nil {
-			ice = []webrtc.ICEServer{}
-		}
-		return c.sendOp(OpReady, map[string]any{"ssrc": 0, "ip": "", "port": 0,
-			"modes": []string{"webrtc"}, "ice_servers": ice, "heartbeat_interval": hb.Milliseconds()})
+		return nil
 	case OpResume:
 		if c.sess != nil {
 			return closeWith(CloseAlreadyAuth, "already authenticated")
