@@ -23,7 +23,9 @@ func (s *Service) GuildCreatePayload(gs *guildState, viewer ID) GuildOut {
 			out.Channels = append(out.Channels, s.channelOut(c))
 		}
 	}
-	sortBy(out.Channels, func(a, b ChannelOut) bool { return a.Position < b.Position || (a.Position == b.Position && a.ID < b.ID) })
+	sortBy(out.Channels, func(a, b ChannelOut) bool {
+		return a.Position < b.Position || (a.Position == b.Position && a.ID < b.ID)
+	})
 	if out.Channels == nil {
 		out.Channels = []ChannelOut{}
 	}

@@ -100,11 +100,11 @@ type guildState struct {
 func New(db *store.DB, pub Publisher, opts Options) (*Service, error) {
 	s := &Service{
 		db: db, pub: pub, ids: snowflake.New(opts.Worker), log: opts.Logger, pw: opts.Password, now: opts.Now,
-		login:     auth.NewGuard(10, 15*time.Minute),
-		users:     map[ID]*model.User{}, usernames: map[string]ID{}, tokens: map[[32]byte]ID{},
-		guilds:    map[ID]*guildState{}, channels: map[ID]*model.Channel{}, userGuilds: map[ID]map[ID]struct{}{},
-		private:   map[ID]map[ID]struct{}{}, dms: map[[2]ID]ID{}, invites: map[string]*model.Invite{},
-		reads:     map[ID]map[ID]*model.ReadState{}, presence: map[ID]Presence{},
+		login: auth.NewGuard(10, 15*time.Minute),
+		users: map[ID]*model.User{}, usernames: map[string]ID{}, tokens: map[[32]byte]ID{},
+		guilds: map[ID]*guildState{}, channels: map[ID]*model.Channel{}, userGuilds: map[ID]map[ID]struct{}{},
+		private: map[ID]map[ID]struct{}{}, dms: map[[2]ID]ID{}, invites: map[string]*model.Invite{},
+		reads: map[ID]map[ID]*model.ReadState{}, presence: map[ID]Presence{},
 	}
 	if s.log == nil {
 		s.log = slog.Default()

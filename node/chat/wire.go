@@ -61,14 +61,14 @@ type GuildOut struct {
 	NSFWLevel                   int           `json:"nsfw_level"`
 	PremiumTier                 int           `json:"premium_tier"`
 
-	Channels    []ChannelOut `json:"channels,omitempty"`
-	Members     []MemberOut  `json:"members,omitempty"`
-	MemberCount int          `json:"member_count,omitempty"`
-	JoinedAt    *Timestamp   `json:"joined_at,omitempty"`
-	Large       *bool        `json:"large,omitempty"`
-	Unavailable *bool        `json:"unavailable,omitempty"`
+	Channels    []ChannelOut  `json:"channels,omitempty"`
+	Members     []MemberOut   `json:"members,omitempty"`
+	MemberCount int           `json:"member_count,omitempty"`
+	JoinedAt    *Timestamp    `json:"joined_at,omitempty"`
+	Large       *bool         `json:"large,omitempty"`
+	Unavailable *bool         `json:"unavailable,omitempty"`
 	Presences   []PresenceOut `json:"presences,omitempty"`
-	VoiceStates []struct{}   `json:"voice_states,omitempty"`
+	VoiceStates []struct{}    `json:"voice_states,omitempty"`
 }
 
 // PartialGuild is the element of GET /users/@me/guilds.
@@ -83,9 +83,9 @@ type PartialGuild struct {
 
 // ReactionOut is one reaction on the wire, seen by one user.
 type ReactionOut struct {
-	Count int        `json:"count"`
-	Me    bool       `json:"me"`
-	Emoji EmojiOut   `json:"emoji"`
+	Count int      `json:"count"`
+	Me    bool     `json:"me"`
+	Emoji EmojiOut `json:"emoji"`
 }
 
 // EmojiOut is a Unicode emoji.

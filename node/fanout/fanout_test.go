@@ -73,4 +73,4 @@ func BenchmarkPublish10k(b *testing.B) {
 type nopSession uint64
 
 func (n nopSession) UserID() uint64 { return uint64(n) }
-func (nopSession) Deliver(*Event)  {}
+func (nopSession) Deliver(*Event)   {}

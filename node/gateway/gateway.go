@@ -171,7 +171,7 @@ func (g *Gateway) readyEvents(s *Session, ready chat.ReadyState, resumeURL strin
 	payload := map[string]any{
 		"v": 10, "user": ready.User, "guilds": stubs, "session_id": s.id, "resume_gateway_url": resumeURL,
 		"private_channels": ready.PrivateChannels, "relationships": []any{}, "user_settings": map[string]any{},
-		"read_state": map[string]any{"entries": readStates, "partial": false, "version": 1},
+		"read_state":  map[string]any{"entries": readStates, "partial": false, "version": 1},
 		"application": map[string]any{"id": ready.User.ID, "flags": 0}, "session_type": "normal",
 		"shard": []int{0, 1},
 	}

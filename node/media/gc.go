@@ -1,7 +1,6 @@
 package media
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -161,11 +160,18 @@ func (s *Store) sweep(ctx context.Context, cutoff time.Time) (int, error) {
 		}
 	}
 	for _, d := range []string{dirBlobs, dirThumbs} {
-		for i := range 256 {
+		shards, err := os.ReadDir(filepath.Join(s.dir, d))
+		if err != nil {
+			return n, err
+		}
+		for _, sh := range shards {
 			if err := ctx.Err(); err != nil {
 				return n, err
 			}
-			shard := filepath.Join(s.dir, d, fmt.Sprintf("%02x", i))
+			if !sh.IsDir() {
+				continue
+			}
+			shard := filepath.Join(s.dir, d, sh.Name())
 			entries, err := os.ReadDir(shard)
 			if err != nil {
 				return n, err
@@ -175,7 +181,7 @@ func (s *Store) sweep(ctx context.Context, cutoff time.Time) (int, error) {
 					continue
 				}
 				h, err := ParseHash(e.Name())
-				if err != nil || !bytes.Equal(h[:1], []byte{byte(i)}) {
+				if err != nil || h.String()[:2] != sh.Name() {
 					continue // not ours; leave it
 				}
 				removed, err := s.removeIfUnknown(h, filepath.Join(shard, e.Name()))

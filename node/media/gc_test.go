@@ -33,6 +33,7 @@ func TestGC(t *testing.T) {
 		s.blobPath(hashOf([]byte("orphan"))),
 	}
 	for _, p := range stray {
+		os.MkdirAll(filepath.Dir(p), 0o750)
 		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -41,6 +42,7 @@ func TestGC(t *testing.T) {
 	fresh := filepath.Join(s.dir, dirTmp, "up-in-progress")
 	os.WriteFile(fresh, []byte("x"), 0o600)
 	os.Chtimes(fresh, clk.Now(), clk.Now())
+	os.Mkdir(filepath.Join(s.dir, dirBlobs, "00"), 0o750)
 	foreign := filepath.Join(s.dir, dirBlobs, "00", "README")
 	os.WriteFile(foreign, []byte("x"), 0o600)
 	os.Chtimes(foreign, old, old)

@@ -91,15 +91,10 @@ const (
 func Open(dir string, opts Options) (*Store, error) {
 	opts = opts.withDefaults()
 	s := &Store{dir: dir, opts: opts, db: opts.DB, log: opts.Logger.With("component", "media")}
-	for _, d := range []string{dirBlobs, dirThumbs} {
-		for i := range 256 {
-			if err := os.MkdirAll(filepath.Join(dir, d, fmt.Sprintf("%02x", i)), 0o750); err != nil {
-				return nil, fmt.Errorf("media: open: %w", err)
-			}
+	for _, d := range []string{dirBlobs, dirThumbs, dirTmp} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o750); err != nil {
+			return nil, fmt.Errorf("media: open: %w", err)
 		}
-	}
-	if err := os.MkdirAll(filepath.Join(dir, dirTmp), 0o750); err != nil {
-		return nil, fmt.Errorf("media: open: %w", err)
 	}
 	key := opts.SigningKey
 	if key == nil {
@@ -205,6 +200,19 @@ func writeFileSync(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// ensureDir creates the shard folder dir if missing, durably (fsync of its
+// parent), so that a file renamed into it survives a crash.
+func ensureDir(dir string) error {
+	err := os.Mkdir(dir, 0o750)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(dir))
 }
 
 func syncDir(dir string) error {
@@ -358,6 +366,9 @@ func (s *Store) place(sp spooled, m meta, owner uint64) (meta, bool, error) {
 	_, statErr := os.Stat(final)
 	onDisk := statErr == nil
 	if !onDisk {
+		if err := ensureDir(filepath.Dir(final)); err != nil {
+			return meta{}, false, err
+		}
 		if err := os.Rename(sp.path, final); err != nil {
 			return meta{}, false, err
 		}

@@ -111,6 +111,9 @@ func (s *Store) render(h Hash) (meta, error) {
 	unlock := s.lock(h)
 	defer unlock()
 	if renderErr == nil {
+		if err := ensureDir(filepath.Dir(s.thumbPath(h))); err != nil {
+			return meta{}, fmt.Errorf("media: thumbnail %v: %w", h, err)
+		}
 		if err := os.Rename(tmp.Name(), s.thumbPath(h)); err != nil {
 			return meta{}, fmt.Errorf("media: thumbnail %v: %w", h, err)
 		}
