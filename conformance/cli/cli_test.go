@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestMainAgainstBrokenNode runs the whole suite against a server that answers
+// 404 to everything: every test fails fast, and the reports and exit status say so.
+func TestMainAgainstBrokenNode(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	out := t.TempDir()
+	jsonl := filepath.Join(out, "run.jsonl")
+	var stdout, stderr bytes.Buffer
+	code := Main(t.Context(), []string{"--target", srv.URL, "--spec", "../../spec", "--out", out, "--jsonl", jsonl, "--wait", "1s"}, &stdout, &stderr)
+	if code != ExitFailed {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, ExitFailed, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if !regexp.MustCompile(`^\d+ passed, \d+ failed, \d+ skipped$`).MatchString(lines[len(lines)-1]) {
+		t.Fatalf("last line %q", lines[len(lines)-1])
+	}
+	if !strings.Contains(stdout.String(), "FAIL        CAPI-006") {
+		t.Errorf("CAPI-006 (healthz) not reported failing:\n%s", stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "NOT-COVERED CAPI-012") {
+		t.Errorf("CAPI-012 not reported as not covered")
+	}
+	for _, f := range []string{"report.json", "report.md", "run.jsonl"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s not written: %v", f, err)
+		}
+	}
+
+	// The same failures against their own baseline are not new: exit 0.
+	stdout.Reset()
+	code = Main(t.Context(), []string{"--target", srv.URL, "--spec", "../../spec", "--out", out, "--baseline", jsonl, "--wait", "1s", "--run", "healthz"}, &stdout, &stderr)
+	if code != ExitOK || !strings.Contains(stdout.String(), "0 new failures") {
+		t.Fatalf("with baseline: exit %d, output:\n%s", code, stdout.String())
+	}
+}
+
+func TestMainUsage(t *testing.T) {
+	for _, args := range [][]string{{}, {"--target", "x", "--binary", "y"}, {"--target", "ftp://x"}, {"--binary", "x", "--nodes", "0"}} {
+		var o, e bytes.Buffer
+		if code := Main(t.Context(), append(args, "--spec", "../../spec", "--out", t.TempDir()), &o, &e); code != ExitUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, ExitUsage)
+		}
+	}
+}
