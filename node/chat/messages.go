@@ -294,9 +294,6 @@ type HistoryQuery struct {
 
 // Messages returns a page of a channel's history, newest first (READ_MESSAGE_HISTORY).
 func (s *Service) Messages(actor, channelID ID, q HistoryQuery) ([]MessageOut, error) {
-	if q.Limit == 0 {
-		q.Limit = 50
-	}
 	if q.Limit < 1 || q.Limit > 100 {
 		return nil, invalid("limit", "NUMBER_TYPE_MAX", "Must be between 1 and 100.")
 	}
