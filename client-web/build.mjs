@@ -6,7 +6,7 @@ import * as esbuild from "esbuild";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, mkdirSync, writeFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
+import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 
@@ -19,6 +19,7 @@ const arg = (name) => {
 
 /** build writes a complete build of entry into outDir and returns the file names and gzipped JS size. */
 export async function build(outDir, entry = join(root, "src/main.tsx")) {
+  outDir = resolve(outDir);
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(join(outDir, "assets"), { recursive: true });
   const res = await esbuild.build({

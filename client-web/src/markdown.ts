@@ -220,6 +220,8 @@ function findClose(s: string, d: string, from: number): number {
         }
       }
       if (d.length === 1 && /\s/.test(s[j - 1])) continue;
+      // In a run like "***", the closing "**" is the last two, so "***x***" is bold italic.
+      if (d.length === 2) while (s[j + 2] === d[0]) j++;
       return j;
     }
   }

@@ -2,12 +2,12 @@
 // the DOM, heights are measured as they render and estimated for the rest, and the scroll position
 // stays anchored to the message the user is reading while older pages load above it.
 
-import { useEffect, useLayoutEffect, useReducer, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useMemo, useReducer, useRef, useState } from "preact/hooks";
 import type { Message } from "../api";
 import { snowflakeTime } from "../api";
 import { parse, type MdNode } from "../markdown";
 import { renderNodes } from "../render";
-import { store, useTopics } from "../store";
+import { findIdx, store, useTopics } from "../store";
 import { editMessage, jumpTo, loadNewer, loadOlder, perf, setPinned, setUI, toggleReaction, ui } from "../session";
 import { EmojiPicker } from "./EmojiPicker";
 
@@ -25,9 +25,16 @@ function ast(m: Message): MdNode[] {
   return a;
 }
 
+const timeCache = new Map<string, number>();
 function msgTime(m: Message): number {
-  if (!m.id.startsWith("pending:")) return snowflakeTime(m.id);
-  return Date.parse(m.timestamp);
+  if (m.id.startsWith("pending:")) return Date.parse(m.timestamp);
+  let t = timeCache.get(m.id);
+  if (t === undefined) {
+    t = snowflakeTime(m.id);
+    if (timeCache.size > 200000) timeCache.clear();
+    timeCache.set(m.id, t);
+  }
+  return t;
 }
 
 function continues(prev: Message | undefined, m: Message): boolean {
@@ -222,19 +229,25 @@ export function MessageList({ channelId, canManage }: { channelId: string; canMa
     heights.current = new Map();
   }, [channelId]);
 
-  // Offsets: prefix sums of measured or estimated heights.
+  // Grouping depends only on the list; offsets (prefix sums of measured or estimated heights) on
+  // the list and the measurements. Both are recomputed only when those change, not per scroll frame.
   const n = list.length;
-  const offsets = new Float64Array(n + 1);
-  const grouped: boolean[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const m = list[i];
-    grouped[i] = continues(list[i - 1], m);
-    const h = heights.current.get(m.id) ?? (grouped[i] ? EST_CONT : EST_HEAD);
-    offsets[i + 1] = offsets[i] + h;
-  }
+  const grouped = useMemo(() => {
+    const g = new Uint8Array(n);
+    for (let i = 1; i < n; i++) g[i] = continues(list[i - 1], list[i]) ? 1 : 0;
+    return g;
+  }, [list]);
+  const [heightsVersion, bumpHeights] = useReducer((x: number) => x + 1, 0);
+  const offsets = useMemo(() => {
+    const o = new Float64Array(n + 1);
+    const hs = heights.current;
+    for (let i = 0; i < n; i++) o[i + 1] = o[i] + (hs.get(list[i].id) ?? (grouped[i] ? EST_CONT : EST_HEAD));
+    return o;
+  }, [list, grouped, heightsVersion]);
   const total = offsets[n];
-  const top = viewport.current.top - base.current;
   const height = viewport.current.height;
+  // While pinned to the bottom, the window is the last screenful whatever scrollTop says.
+  const top = atBottom.current ? total - height : viewport.current.top - base.current;
   // Binary search for the first item that ends below the rendered window's top.
   const lo = Math.max(0, top - OVERSCAN);
   const hi = top + height + OVERSCAN;
@@ -248,15 +261,9 @@ export function MessageList({ channelId, canManage }: { channelId: string; canMa
   const start = a;
   let end = start;
   while (end < n && offsets[end] < hi) end++;
-  if (atBottom.current) {
-    // While pinned to the bottom, always render the newest items.
-    end = n;
-  }
+  if (atBottom.current) end = n;
 
-  const indexOf = (id: string) => {
-    for (let i = 0; i < n; i++) if (list[i].id === id) return i;
-    return -1;
-  };
+  const indexOf = (id: string) => findIdx(list, id);
 
   useLayoutEffect(() => {
     const el = scroller.current;
@@ -288,7 +295,7 @@ export function MessageList({ channelId, canManage }: { channelId: string; canMa
       changed = true;
     }
     if (changed) {
-      rerender(0);
+      bumpHeights(0);
       return;
     }
     if (atBottom.current) {
@@ -352,7 +359,7 @@ export function MessageList({ channelId, canManage }: { channelId: string; canMa
     const m = list[i];
     items.push(
       <div class="msg-slot" data-id={m.id} key={m.id} role="listitem">
-        <MessageItem m={m} grouped={grouped[i]} gid={gid} highlight={flash === m.id} canManage={canManage} />
+        <MessageItem m={m} grouped={grouped[i] === 1} gid={gid} highlight={flash === m.id} canManage={canManage} />
       </div>,
     );
   }
