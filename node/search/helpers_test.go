@@ -136,12 +136,14 @@ func flush(t testing.TB, ix *Index) {
 	}
 }
 
+// mustParse parses text as a search in guildA.
 func mustParse(t testing.TB, text string) Query {
 	t.Helper()
 	q, err := ParseQuery(text)
 	if err != nil {
 		t.Fatalf("ParseQuery(%q): %v", text, err)
 	}
+	q.GuildID = guildA
 	return q
 }
 

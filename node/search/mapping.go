@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis"
@@ -21,7 +22,7 @@ import (
 
 // IndexFormat names the on-disk layout and analysis of the index. An index
 // written with another format is discarded and rebuilt on Open.
-const IndexFormat = "hearth-search-index/1"
+const IndexFormat = "hearth-search-index/2"
 
 // textAnalyzer is the analyzer of message content: accents folded to ASCII,
 // Unicode word segmentation, full-width forms normalised, lower case, English
@@ -34,13 +35,13 @@ const textAnalyzer = "hearth_text"
 const (
 	fContent = "content" // analyzed text, with positions for phrases
 	fKey     = "k"       // hex(id) + hex(fingerprint), doc values: sort and repair
-	fChannel = "ch"      // hex(channel), doc values: the readable filter
+	fChannel = "ch"      // hex(guild) + hex(channel), doc values: the readable filter
 	fGuild   = "g"       // hex(guild)
 	fAuthor  = "a"       // hex(author)
 	fMention = "m"       // hex(user) per mention, and "everyone"
 	fHas     = "has"     // has: names
 	fPinned  = "pin"     // "t" or "f"
-	fTime    = "ts"      // milliseconds since the Discord epoch, numeric
+	fTime    = "t"       // day buckets (see timeTerms)
 )
 
 func newMapping() (*mapping.IndexMappingImpl, error) {
@@ -62,15 +63,12 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	text.Store, text.IncludeInAll, text.DocValues = false, false, false
 	text.IncludeTermVectors = true
 	dm.AddFieldMappingsAt(fContent, text)
-	for _, f := range []string{fKey, fChannel, fGuild, fAuthor, fMention, fHas, fPinned} {
+	for _, f := range []string{fKey, fChannel, fGuild, fAuthor, fMention, fHas, fPinned, fTime} {
 		kw := bleve.NewKeywordFieldMapping()
 		kw.Store, kw.IncludeInAll, kw.IncludeTermVectors = false, false, false
 		kw.DocValues = f == fKey || f == fChannel
 		dm.AddFieldMappingsAt(f, kw)
 	}
-	num := bleve.NewNumericFieldMapping()
-	num.Store, num.IncludeInAll, num.DocValues = false, false, false
-	dm.AddFieldMappingsAt(fTime, num)
 	m.DefaultMapping = dm
 	m.DefaultAnalyzer = textAnalyzer
 	m.StoreDynamic, m.IndexDynamic, m.DocValuesDynamic = false, false, false
@@ -174,7 +172,7 @@ func (a analyzers) buildDocument(d Doc) *document.Document {
 	putHex(key[:16], d.ID)
 	putHex(key[16:], fingerprint(d))
 	kw(fKey, string(key[:]), index.IndexField|index.DocValues)
-	kw(fChannel, hex16(d.ChannelID), index.IndexField|index.DocValues)
+	kw(fChannel, channelTerm(d.GuildID, d.ChannelID), index.IndexField|index.DocValues)
 	if d.GuildID != 0 {
 		kw(fGuild, hex16(d.GuildID), index.IndexField)
 	}
@@ -193,6 +191,52 @@ func (a analyzers) buildDocument(d Doc) *document.Document {
 		pin = "t"
 	}
 	kw(fPinned, pin, index.IndexField)
-	doc.AddField(document.NewNumericFieldWithIndexingOptions(fTime, nil, float64(d.ID>>22), index.IndexField))
+	day := snowflakeDay(d.ID)
+	for level := range bucketLevels {
+		kw(fTime, bucketTerm(level, day>>(3*level)), index.IndexField)
+	}
 	return doc
+}
+
+// channelTerm is the indexed channel value: the guild first, so that the
+// channels of a guild are one prefix of the term dictionary.
+func channelTerm(guild, channel uint64) string { return hex16(guild) + hex16(channel) }
+
+// Time is indexed as day buckets at bucketLevels levels: days, 8 days, 64
+// days and 512 days since the Discord epoch. Any day range is the union of
+// at most a few dozen buckets (see coverDays), so a date filter costs a small
+// disjunction, and a document carries four time terms where a numeric field
+// carries sixteen.
+const bucketLevels = 4
+
+const dayMillis = 24 * 60 * 60 * 1000
+
+// maxDay is the last day a snowflake can name.
+const maxDay = maxSnowflakeMillis / dayMillis
+
+func snowflakeDay(id uint64) uint64 { return (id >> 22) / dayMillis }
+
+// firstID returns the smallest snowflake of day.
+func firstID(day uint64) uint64 { return day * dayMillis << 22 }
+
+func bucketTerm(level int, n uint64) string {
+	return string(rune('a'+level)) + strconv.FormatUint(n, 16)
+}
+
+// coverDays returns the bucket terms whose union is exactly the days
+// lo..hi (inclusive), using the largest buckets that fit.
+func coverDays(lo, hi uint64) []string {
+	var out []string
+	for lo <= hi {
+		level := bucketLevels - 1
+		for ; level > 0; level-- {
+			size := uint64(1) << (3 * level)
+			if lo%size == 0 && lo+size-1 <= hi {
+				break
+			}
+		}
+		out = append(out, bucketTerm(level, lo>>(3*level)))
+		lo += 1 << (3 * level)
+	}
+	return out
 }

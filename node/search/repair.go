@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/blevesearch/bleve/v2/search"
-	"github.com/blevesearch/bleve/v2/search/query"
 )
 
 // Source lists the messages the index should hold. The node implements it
@@ -197,10 +196,7 @@ func (ix *Index) heldRange(ctx context.Context, lo, hi uint64) (map[uint64]uint6
 		return nil, fmt.Errorf("held range: %w", err)
 	}
 	defer reader.Close()
-	min, max := float64(lo>>22), float64(hi>>22)
-	yes := true
-	r := query.NewNumericRangeInclusiveQuery(&min, &max, &yes, &yes)
-	r.SetField(fTime)
+	r := anyOf(fTime, coverDays(snowflakeDay(lo+1), snowflakeDay(hi)))
 	searcher, err := r.Searcher(ctx, reader, ix.m, search.SearcherOptions{Score: "none"})
 	if err != nil {
 		return nil, fmt.Errorf("held range: %w", err)

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"bytes"
 	"container/heap"
 	"context"
 	"errors"
@@ -10,22 +11,28 @@ import (
 
 	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
+	index "github.com/blevesearch/bleve_index_api"
 )
-
-// channelClauseMax is the largest readable set put into the index query as
-// a channel disjunction; larger sets are only checked per hit, which is
-// cheaper than a disjunction over many terms.
-const channelClauseMax = 16
 
 // checkEvery is how many hits pass between deadline checks.
 const checkEvery = 256
 
+// smallTotal is the match count up to which a time-sorted search reads the
+// IDs of all matches instead of searching window by window.
+const smallTotal = 1024
+
 // Search runs q over the messages of the channels in readable, the set the
 // searcher may read at query time as computed by the node. There is no way
-// to search without it: an empty readable set matches nothing. A query that
-// reaches its deadline (the context's or Options.QueryTimeout) returns what
-// it found with Partial set; a cancelled context returns an error. Query
-// problems are *QueryError (errors.Is(err, ErrBadQuery)).
+// to search without it: an empty readable set matches nothing, and every hit
+// returned is checked against it. A query that reaches its deadline (the
+// context's or Options.QueryTimeout) returns what it found with Partial set;
+// a cancelled context returns an error. Query problems are *QueryError
+// (errors.Is(err, ErrBadQuery)).
+//
+// Cost: Search counts all matches from the posting lists alone, then reads
+// message IDs only for the hits near the requested end of the time order
+// (window by window) or, for relevance, only for the page. It never scans
+// documents that match no clause.
 func (ix *Index) Search(ctx context.Context, q Query, readable []uint64) (Result, error) {
 	start := time.Now()
 	defer func() { ix.met.querySeconds.Observe(time.Since(start).Seconds()) }()
@@ -42,29 +49,21 @@ func (ix *Index) Search(ctx context.Context, q Query, readable []uint64) (Result
 	for _, c := range readable {
 		allowed[c] = struct{}{}
 	}
-	channels := readable
 	if len(q.ChannelIDs) > 0 {
-		channels = nil
+		asked := make(map[uint64]struct{}, len(q.ChannelIDs))
 		for _, c := range q.ChannelIDs {
 			if _, ok := allowed[c]; ok {
-				channels = append(channels, c)
+				asked[c] = struct{}{}
 			}
 		}
-		// Only the channels asked for may appear.
-		allowed = make(map[uint64]struct{}, len(channels))
-		for _, c := range channels {
-			allowed[c] = struct{}{}
-		}
+		allowed = asked
 	}
 	res := Result{Hits: []Hit{}, Partial: ix.rebuilding.Load()}
-	if len(channels) == 0 || q.nothing {
+	if len(allowed) == 0 || q.nothing {
 		return res, nil
 	}
-	bq, err := ix.buildQuery(q, channels)
-	if err != nil {
-		return Result{}, err
-	}
-	if bq == nil { // the words analyse to nothing, e.g. only punctuation
+	clauses, ok := ix.clauses(q)
+	if !ok { // the words analyse to nothing, e.g. only punctuation
 		return res, nil
 	}
 
@@ -87,79 +86,43 @@ func (ix *Index) Search(ctx context.Context, q Query, readable []uint64) (Result
 		return Result{}, fmt.Errorf("search: reader: %w", err)
 	}
 	defer reader.Close()
-	scoring := "none"
-	if q.SortBy == SortRelevance {
-		scoring = ""
-	}
-	searcher, err := bq.Searcher(ctx, reader, ix.m, search.SearcherOptions{Score: scoring})
+	chq, any, err := channelClause(reader, q, allowed)
 	if err != nil {
-		return Result{}, fmt.Errorf("search: searcher: %w", err)
+		return Result{}, err
 	}
-	defer searcher.Close()
+	if !any {
+		return res, nil
+	}
 	dv, err := reader.DocValueReader([]string{fKey, fChannel})
 	if err != nil {
 		return Result{}, fmt.Errorf("search: doc values: %w", err)
 	}
-
-	window := q.Offset + q.limit()
-	top := &hitHeap{less: hitLess(q.SortBy, q.SortOrder)}
-	var cur Hit
-	var ok bool
-	visit := func(field string, term []byte) {
-		switch field {
-		case fKey:
-			if len(term) == 32 {
-				cur.ID, ok = parseHex16(term[:16])
-			}
-		case fChannel:
-			cur.ChannelID, _ = parseHex16(term)
-		}
+	r := &run{
+		ix: ix, ctx: ctx, reader: reader, dv: dv, q: q, allowed: allowed,
+		base:   append(clauses, chq),
+		window: q.Offset + q.limit(),
+		span:   newIDSpan(q),
 	}
-	sctx := &search.SearchContext{
-		DocumentMatchPool: search.NewDocumentMatchPool(searcher.DocumentMatchPoolSize()+1, 0),
-		IndexReader:       reader,
+	var hits []Hit
+	if q.SortBy == SortRelevance {
+		hits, err = r.byRelevance()
+	} else {
+		hits, err = r.byTime()
 	}
-	seen := 0
-	for {
-		if seen%checkEvery == 0 && ctx.Err() != nil {
-			break
-		}
-		seen++
-		dm, err := searcher.Next(sctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			return Result{}, fmt.Errorf("search: next: %w", err)
-		}
-		if dm == nil {
-			break
-		}
-		cur, ok = Hit{Score: dm.Score}, false
-		if err := dv.VisitDocValues(dm.IndexInternalID, visit); err != nil {
-			return Result{}, fmt.Errorf("search: doc values: %w", err)
-		}
-		sctx.DocumentMatchPool.Put(dm)
-		if !ok || cur.ID <= q.MinID || (q.MaxID != 0 && cur.ID >= q.MaxID) {
-			continue
-		}
-		if _, ok := allowed[cur.ChannelID]; !ok {
-			continue
-		}
-		if q.SortBy != SortRelevance {
-			cur.Score = 0
-		}
-		res.Total++
-		top.offer(cur, window)
-	}
-	if err := ctx.Err(); err != nil {
+	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return Result{}, fmt.Errorf("search: %w", err)
 		}
+		return Result{}, err
+	}
+	res.Total = r.total
+	if r.cut {
 		res.Partial = true
 		ix.met.partial.Inc()
 	}
-	res.Hits = top.page(q.Offset)
+	if q.Offset < len(hits) {
+		res.Hits = hits[q.Offset:]
+	}
 	return res, nil
 }
 
@@ -170,12 +133,12 @@ func (q *Query) limit() int {
 	return q.Limit
 }
 
-// buildQuery turns q into a Bleve query. Words and phrases are analysed
-// here and become term and phrase queries, so no query string syntax, fuzzy
-// or wildcard matching is ever run. It returns nil when nothing can match.
-func (ix *Index) buildQuery(q Query, channels []uint64) (query.Query, error) {
-	var must []query.Query
-	contentClauses := 0
+// clauses turns the words, phrases and filters of q into Bleve queries that
+// must all match. Words and phrases are analysed here and become term and
+// phrase queries, so no query string syntax, fuzzy or wildcard matching is
+// ever run. ok is false when the query can match nothing.
+func (ix *Index) clauses(q Query) (must []query.Query, ok bool) {
+	content := 0
 	for _, text := range append(slices.Clone(q.Words), q.Phrases...) {
 		terms := ix.analyze(text)
 		switch len(terms) {
@@ -186,27 +149,17 @@ func (ix *Index) buildQuery(q Query, channels []uint64) (query.Query, error) {
 		default:
 			must = append(must, query.NewPhraseQuery(terms, fContent))
 		}
-		contentClauses++
+		content++
 	}
-	if contentClauses == 0 && !q.hasFilter() {
-		return nil, nil
+	if content == 0 && !q.hasFilter() {
+		return nil, false
 	}
-	ids := func(field string, vals []uint64) {
-		if len(vals) == 0 {
-			return
-		}
-		var any []query.Query
-		for _, v := range vals {
-			any = append(any, term(field, hex16(v)))
-		}
-		if len(any) == 1 {
-			must = append(must, any[0])
-		} else {
-			must = append(must, query.NewDisjunctionQuery(any))
-		}
+	if len(q.AuthorIDs) > 0 {
+		must = append(must, anyOf(fAuthor, hexAll(q.AuthorIDs)))
 	}
-	ids(fAuthor, q.AuthorIDs)
-	ids(fMention, q.MentionIDs)
+	if len(q.MentionIDs) > 0 {
+		must = append(must, anyOf(fMention, hexAll(q.MentionIDs)))
+	}
 	if q.MentionsEveryone {
 		must = append(must, term(fMention, everyoneMentionID))
 	}
@@ -220,34 +173,85 @@ func (ix *Index) buildQuery(q Query, channels []uint64) (query.Query, error) {
 		}
 		must = append(must, term(fPinned, v))
 	}
-	if q.MinID != 0 || q.MaxID != 0 {
-		// Milliseconds bound the range coarsely; the exact bounds are
-		// applied per hit.
-		lo, hi := float64(q.MinID>>22), float64(maxSnowflakeMillis)
-		if q.MaxID != 0 {
-			hi = float64(q.MaxID >> 22)
+	return must, true
+}
+
+// channelClause returns the query clause that limits results to the allowed
+// channels. For a guild search without explicit channels it reads the
+// guild's indexed channels from the term dictionary and picks the cheaper
+// form: the guild alone (everything readable), the guild minus the few
+// unreadable channels, or the readable channels. any is false when no
+// allowed channel has messages.
+func channelClause(reader index.IndexReader, q Query, allowed map[uint64]struct{}) (query.Query, bool, error) {
+	if q.GuildID == 0 || len(q.ChannelIDs) > 0 {
+		var terms []string
+		for c := range allowed {
+			terms = append(terms, channelTerm(q.GuildID, c))
 		}
-		yes := true
-		r := query.NewNumericRangeInclusiveQuery(&lo, &hi, &yes, &yes)
-		r.SetField(fTime)
-		must = append(must, r)
+		slices.Sort(terms)
+		return anyOf(fChannel, terms), true, nil
 	}
-	if len(q.ChannelIDs) > 0 || len(channels) <= channelClauseMax || q.GuildID == 0 {
-		ids(fChannel, channels)
+	prefix := hex16(q.GuildID)
+	dict, err := reader.FieldDictPrefix(fChannel, []byte(prefix))
+	if err != nil {
+		return nil, false, fmt.Errorf("search: channels: %w", err)
 	}
-	if len(must) == 0 {
-		must = append(must, term(fGuild, hex16(q.GuildID)))
+	defer dict.Close()
+	var yes, no []string
+	for {
+		e, err := dict.Next()
+		if err != nil {
+			return nil, false, fmt.Errorf("search: channels: %w", err)
+		}
+		if e == nil {
+			break
+		}
+		c, ok := parseHex16([]byte(e.Term[len(prefix):]))
+		if !ok {
+			continue
+		}
+		if _, ok := allowed[c]; ok {
+			yes = append(yes, e.Term)
+		} else {
+			no = append(no, e.Term)
+		}
 	}
-	if len(must) == 1 {
-		return must[0], nil
+	switch {
+	case len(yes) == 0:
+		return nil, false, nil
+	case len(no) == 0:
+		return term(fGuild, prefix), true, nil
+	case len(no) < len(yes):
+		return query.NewBooleanQuery([]query.Query{term(fGuild, prefix)}, nil, []query.Query{anyOf(fChannel, no)}), true, nil
+	default:
+		return anyOf(fChannel, yes), true, nil
 	}
-	return query.NewConjunctionQuery(must), nil
 }
 
 func term(field, v string) *query.TermQuery {
 	t := query.NewTermQuery(v)
 	t.SetField(field)
 	return t
+}
+
+// anyOf matches documents whose field holds one of terms.
+func anyOf(field string, terms []string) query.Query {
+	if len(terms) == 1 {
+		return term(field, terms[0])
+	}
+	qs := make([]query.Query, len(terms))
+	for i, t := range terms {
+		qs[i] = term(field, t)
+	}
+	return query.NewDisjunctionQuery(qs)
+}
+
+func hexAll(ids []uint64) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = hex16(id)
+	}
+	return out
 }
 
 // analyze returns the index terms of text, in order.
@@ -257,6 +261,365 @@ func (ix *Index) analyze(text string) []string {
 		out = append(out, string(tok.Term))
 	}
 	return out
+}
+
+// idSpan is the query's ID range as days: whole days inside it, and the at
+// most two days it covers only in part.
+type idSpan struct {
+	lo, hi         uint64 // inclusive ID bounds
+	loDay, hiDay   uint64 // days of lo and hi
+	fullLo, fullHi int64  // whole days; none when fullLo > fullHi
+	partial        []uint64
+	bounded        bool // the query limits IDs or dates at all
+}
+
+func newIDSpan(q Query) idSpan {
+	s := idSpan{lo: q.MinID + 1, hi: ^uint64(0), bounded: q.MinID != 0 || q.MaxID != 0}
+	if q.MaxID != 0 {
+		s.hi = q.MaxID - 1
+	}
+	s.loDay, s.hiDay = snowflakeDay(s.lo), snowflakeDay(s.hi)
+	s.fullLo, s.fullHi = int64(s.loDay), int64(s.hiDay)
+	if s.lo != firstID(s.loDay) {
+		s.partial = append(s.partial, s.loDay)
+		s.fullLo++
+	}
+	if s.hi < lastID(s.hiDay) {
+		if len(s.partial) == 0 || s.partial[0] != s.hiDay {
+			s.partial = append(s.partial, s.hiDay)
+		}
+		s.fullHi--
+	}
+	return s
+}
+
+// lastID returns the largest snowflake of day.
+func lastID(day uint64) uint64 {
+	if day >= maxDay {
+		return ^uint64(0)
+	}
+	return firstID(day+1) - 1
+}
+
+func (s idSpan) hasFull() bool { return s.fullLo <= s.fullHi }
+
+// run is one search in progress.
+type run struct {
+	ix      *Index
+	ctx     context.Context
+	reader  index.IndexReader
+	dv      index.DocValueReader
+	q       Query
+	allowed map[uint64]struct{}
+	base    []query.Query
+	window  int
+	span    idSpan
+	total   int
+	cut     bool // stopped by the deadline
+}
+
+// withDays returns the base clauses limited to days lo..hi.
+func (r *run) withDays(lo, hi uint64) query.Query {
+	must := slices.Clone(r.base)
+	must = append(must, anyOf(fTime, coverDays(lo, hi)))
+	return query.NewConjunctionQuery(must)
+}
+
+func (r *run) all() query.Query {
+	if len(r.base) == 1 {
+		return r.base[0]
+	}
+	return query.NewConjunctionQuery(r.base)
+}
+
+// each runs bq and calls fn for every match until fn returns false or the
+// deadline passes (r.cut).
+func (r *run) each(bq query.Query, score bool, fn func(dm *search.DocumentMatch) bool) error {
+	if r.cut {
+		return nil
+	}
+	scoring := "none"
+	if score {
+		scoring = ""
+	}
+	s, err := bq.Searcher(r.ctx, r.reader, r.ix.m, search.SearcherOptions{Score: scoring})
+	if err != nil {
+		return fmt.Errorf("search: searcher: %w", err)
+	}
+	defer s.Close()
+	sctx := &search.SearchContext{
+		DocumentMatchPool: search.NewDocumentMatchPool(s.DocumentMatchPoolSize()+1, 0),
+		IndexReader:       r.reader,
+	}
+	for n := 0; ; n++ {
+		if n%checkEvery == 0 && r.ctx.Err() != nil {
+			break
+		}
+		dm, err := s.Next(sctx)
+		if err != nil {
+			if r.ctx.Err() != nil {
+				break
+			}
+			return fmt.Errorf("search: next: %w", err)
+		}
+		if dm == nil {
+			return nil
+		}
+		more := fn(dm)
+		sctx.DocumentMatchPool.Put(dm)
+		if !more {
+			return nil
+		}
+	}
+	if err := r.ctx.Err(); errors.Is(err, context.Canceled) {
+		return err
+	}
+	r.cut = true
+	return nil
+}
+
+// hit reads a match's ID and channel; ok is false if it lies outside the
+// ID range or the allowed channels.
+func (r *run) hit(iid index.IndexInternalID) (Hit, bool, error) {
+	var h Hit
+	var idOK, chOK bool
+	err := r.dv.VisitDocValues(iid, func(field string, t []byte) {
+		switch field {
+		case fKey:
+			if len(t) == 32 {
+				h.ID, idOK = parseHex16(t[:16])
+			}
+		case fChannel:
+			if len(t) == 32 {
+				var g uint64
+				g, chOK = parseHex16(t[:16])
+				h.ChannelID, _ = parseHex16(t[16:])
+				chOK = chOK && (r.q.GuildID == 0 || g == r.q.GuildID)
+			}
+		}
+	})
+	if err != nil {
+		return h, false, fmt.Errorf("search: doc values: %w", err)
+	}
+	if !idOK || h.ID < r.span.lo || h.ID > r.span.hi {
+		return h, false, nil
+	}
+	if _, ok := r.allowed[h.ChannelID]; !ok || !chOK {
+		// The channel clause should have excluded it: never return it.
+		r.ix.log.Error("search: hit outside the readable set", "id", h.ID, "channel", h.ChannelID)
+		return h, false, nil
+	}
+	return h, true, nil
+}
+
+// count adds the number of matches to r.total. Whole days are counted from
+// posting lists alone; the partial days at the ends of an ID range are
+// checked hit by hit.
+func (r *run) count() error {
+	if !r.span.bounded {
+		return r.each(r.all(), false, func(*search.DocumentMatch) bool { r.total++; return true })
+	}
+	if r.span.hasFull() {
+		err := r.each(r.withDays(uint64(r.span.fullLo), uint64(r.span.fullHi)), false, func(*search.DocumentMatch) bool { r.total++; return true })
+		if err != nil {
+			return err
+		}
+	}
+	for _, d := range r.span.partial {
+		var ferr error
+		err := r.each(r.withDays(d, d), false, func(dm *search.DocumentMatch) bool {
+			_, ok, err := r.hit(dm.IndexInternalID)
+			if ok {
+				r.total++
+			}
+			ferr = err
+			return err == nil
+		})
+		if err == nil {
+			err = ferr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// collect adds every in-range match of bq to top and returns how many.
+func (r *run) collect(bq query.Query, top *hitHeap) (int, error) {
+	n := 0
+	var ferr error
+	err := r.each(bq, false, func(dm *search.DocumentMatch) bool {
+		h, ok, err := r.hit(dm.IndexInternalID)
+		if err != nil {
+			ferr = err
+			return false
+		}
+		if ok {
+			n++
+			top.offer(h, r.window)
+		}
+		return true
+	})
+	if err == nil {
+		err = ferr
+	}
+	return n, err
+}
+
+// byTime returns the first window hits in time order. After counting, it
+// reads IDs window by window from the requested end of the time range,
+// widening the window, until it has enough: every hit outside the windows
+// read is then further from that end than all hits kept.
+func (r *run) byTime() ([]Hit, error) {
+	if err := r.count(); err != nil {
+		return nil, err
+	}
+	kept := &hitHeap{less: hitLess(SortTimestamp, r.q.SortOrder)}
+	if r.total == 0 {
+		return nil, nil
+	}
+	if r.total <= smallTotal {
+		bq := r.all()
+		if r.span.bounded {
+			bq = r.withDays(r.span.loDay, r.span.hiDay)
+		}
+		if _, err := r.collect(bq, kept); err != nil {
+			return nil, err
+		}
+		return kept.sorted(), nil
+	}
+	lo, hi := r.span.loDay, r.span.hiDay
+	// Guess a width that holds about twice the window, if matches were
+	// spread evenly over the last few years; grow it fourfold each round.
+	width := max(uint64(2*r.window)*min(hi-lo+1, 3*365)/uint64(r.total), 1)
+	found := 0
+	if r.q.SortOrder == SortDesc {
+		top, bottom := hi, hi
+		if r.q.MaxID == 0 { // the first window also takes any future days
+			bottom = min(hi, snowflakeDay(SnowflakeAt(time.Now())))
+		}
+		for !r.cut {
+			start := lo
+			if bottom-lo+1 > width {
+				start = bottom - width + 1
+			}
+			n, err := r.collect(r.withDays(start, top), kept)
+			if err != nil {
+				return nil, err
+			}
+			found += n
+			if found >= r.window || start == lo {
+				break
+			}
+			top, bottom, width = start-1, start-1, width*4
+		}
+	} else {
+		for bottom := lo; !r.cut; {
+			end := hi
+			if hi-bottom+1 > width {
+				end = bottom + width - 1
+			}
+			n, err := r.collect(r.withDays(bottom, end), kept)
+			if err != nil {
+				return nil, err
+			}
+			found += n
+			if found >= r.window || end == hi {
+				break
+			}
+			bottom, width = end+1, width*4
+		}
+	}
+	return kept.sorted(), nil
+}
+
+// byRelevance scores every match, keeps the best window by score, and reads
+// IDs for those only.
+func (r *run) byRelevance() ([]Hit, error) {
+	type scored struct {
+		score float64
+		iid   index.IndexInternalID
+	}
+	better := func(a, b scored) bool {
+		if a.score != b.score {
+			return (a.score > b.score) == (r.q.SortOrder == SortDesc)
+		}
+		return bytes.Compare(a.iid, b.iid) > 0
+	}
+	var best []scored // kept sorted, best first; at most window long
+	add := func(dm *search.DocumentMatch) {
+		s := scored{dm.Score, slices.Clone(dm.IndexInternalID)}
+		if len(best) == r.window && !better(s, best[len(best)-1]) {
+			return
+		}
+		i, _ := slices.BinarySearchFunc(best, s, func(x, y scored) int {
+			if better(x, y) {
+				return -1
+			}
+			return 1
+		})
+		best = slices.Insert(best, i, s)
+		if len(best) > r.window {
+			best = best[:r.window]
+		}
+	}
+	var ferr error
+	if !r.span.bounded {
+		if err := r.each(r.all(), true, func(dm *search.DocumentMatch) bool { r.total++; add(dm); return true }); err != nil {
+			return nil, err
+		}
+	} else {
+		if r.span.hasFull() {
+			err := r.each(r.withDays(uint64(r.span.fullLo), uint64(r.span.fullHi)), true, func(dm *search.DocumentMatch) bool {
+				r.total++
+				add(dm)
+				return true
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		for _, d := range r.span.partial {
+			err := r.each(r.withDays(d, d), true, func(dm *search.DocumentMatch) bool {
+				_, ok, err := r.hit(dm.IndexInternalID)
+				if ok {
+					r.total++
+					add(dm)
+				}
+				ferr = err
+				return err == nil
+			})
+			if err == nil {
+				err = ferr
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	out := make([]Hit, 0, len(best))
+	for _, s := range best {
+		h, ok, err := r.hit(s.iid)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			h.Score = s.score
+			out = append(out, h)
+		}
+	}
+	less := hitLess(SortRelevance, r.q.SortOrder)
+	slices.SortStableFunc(out, func(a, b Hit) int {
+		if less(a, b) {
+			return -1
+		}
+		if less(b, a) {
+			return 1
+		}
+		return 0
+	})
+	return out, nil
 }
 
 // hitLess reports whether a ranks before b.
@@ -310,8 +673,8 @@ func (h *hitHeap) offer(x Hit, window int) {
 	}
 }
 
-// page returns the hits after offset, best first.
-func (h *hitHeap) page(offset int) []Hit {
+// sorted returns the hits, best first.
+func (h *hitHeap) sorted() []Hit {
 	slices.SortFunc(h.hits, func(a, b Hit) int {
 		if h.less(a, b) {
 			return -1
@@ -321,8 +684,5 @@ func (h *hitHeap) page(offset int) []Hit {
 		}
 		return 0
 	})
-	if offset >= len(h.hits) {
-		return []Hit{}
-	}
-	return h.hits[offset:]
+	return h.hits
 }

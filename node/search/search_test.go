@@ -15,6 +15,7 @@ const (
 	guildA, guildB          = 100, 200
 	general, secret, random = 11, 12, 13
 	otherGuildChan          = 21
+	dmChannel               = 31
 	alice, bob, carol       = 1, 2, 3
 )
 
@@ -30,8 +31,9 @@ var (
 	m9  = Doc{ID: sf(7, 2), GuildID: guildA, ChannelID: general, AuthorID: bob, Content: "Naïve RÉSUMÉ"}
 	m10 = Doc{ID: sf(8, 1), GuildID: guildA, ChannelID: general, AuthorID: alice, Content: "boundary test"}
 	m11 = Doc{ID: sf(8, 2), GuildID: guildA, ChannelID: general, AuthorID: alice, Content: "boundary test"}
+	m12 = Doc{ID: sf(9, 1), ChannelID: dmChannel, AuthorID: bob, Content: "running in a direct message"}
 
-	fixture      = []Doc{m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11}
+	fixture      = []Doc{m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12}
 	readAlice    = []uint64{general, secret, random}
 	readBob      = []uint64{general, random}
 	testResolver = fakeResolver{
@@ -121,7 +123,7 @@ func TestSearch(t *testing.T) {
 		{name: "offset past the end", params: url.Values{"author_id": {"1"}, "offset": {"10"}}, want: nil, total: 5},
 		{name: "channel_id param", params: url.Values{"channel_id": {"11"}, "content": {"fox"}}, want: []Doc{m7, m6}},
 		{name: "content with filters", params: url.Values{"content": {"from:bob fox"}}, want: []Doc{m6}},
-		{name: "dm scope", text: "running", dm: true, readable: []uint64{general}, want: []Doc{m2, m1}},
+		{name: "dm scope", text: "running", dm: true, readable: []uint64{general, dmChannel}, want: []Doc{m12}},
 		{name: "many readable channels", text: "running", readable: manyChannels(secret), want: []Doc{m3}},
 	}
 	for _, tc := range tests {
@@ -183,7 +185,7 @@ func TestSearch(t *testing.T) {
 // including only c of the fixture's.
 func manyChannels(c uint64) []uint64 {
 	out := []uint64{c}
-	for i := range uint64(channelClauseMax + 5) {
+	for i := range uint64(20) {
 		out = append(out, 1000+i)
 	}
 	return out
@@ -208,6 +210,7 @@ func TestSearchRelevance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	q.GuildID = guildA
 	res, err := ix.Search(context.Background(), q, []uint64{general})
 	if err != nil {
 		t.Fatal(err)
@@ -226,11 +229,7 @@ func TestEditAndDelete(t *testing.T) {
 	ix := fixtureIndex(t)
 	search := func(text string) []uint64 {
 		t.Helper()
-		res, err := ix.Search(context.Background(), mustParse(t, text), readAlice)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ids(res.Hits)
+		return searchIDs(t, ix, text, readAlice)
 	}
 	edited := m6
 	edited.Content = "slow green turtle"
