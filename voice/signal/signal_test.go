@@ -2,6 +2,7 @@ package signal
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/hearth-chat/hearth/voice/internal/voiceclient"
 	"github.com/hearth-chat/hearth/voice/sfu"
 	"github.com/hearth-chat/hearth/voice/token"
 	"github.com/pion/webrtc/v4"
@@ -49,6 +51,35 @@ type env struct {
 	api    *webrtc.API
 }
 
+func opusPackets(t testing.TB) [][]byte {
+	t.Helper()
+	p, err := voiceclient.OpusPackets("testdata/speech.ogg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (e *env) url() string { return "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/voice" }
+
+func (e *env) connect(user, guild, tok string) *voiceclient.Client {
+	e.t.Helper()
+	c, err := voiceclient.Dial(context.Background(), e.url(), e.api, user, guild, tok, voiceclient.Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+func dialVoice(t testing.TB, srv *httptest.Server) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/voice", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws
+}
+
 // newEnv starts an SFU and the voice WebSocket on 127.0.0.1 and, at
 // cleanup, checks that every goroutine they started has ended.
 func newEnv(t testing.TB, cfg sfu.Config) *env {
@@ -68,7 +99,11 @@ func newEnv(t testing.TB, cfg sfu.Config) *env {
 	mux := http.NewServeMux()
 	mux.Handle("/voice", &Handler{SFU: s, Tokens: is, HeartbeatInterval: time.Second, IdentifyTimeout: 2 * time.Second})
 	srv := httptest.NewServer(mux)
-	e := &env{t: t, sfu: s, tokens: is, srv: srv, events: rec, api: newClientAPI(t)}
+	api, err := voiceclient.NewAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, sfu: s, tokens: is, srv: srv, events: rec, api: api}
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
 			t.Errorf("sfu close: %v", err)
@@ -92,9 +127,9 @@ func (e *env) token(user, guild, channel string) string {
 	return tok
 }
 
-func (e *env) join(user, channel string) *testClient {
-	c := connect(e.t, e.srv, e.api, user, "g1", e.token(user, "g1", channel))
-	e.t.Cleanup(c.close)
+func (e *env) join(user, channel string) *voiceclient.Client {
+	c := e.connect(user, "g1", e.token(user, "g1", channel))
+	e.t.Cleanup(c.Close)
 	return c
 }
 
@@ -124,19 +159,19 @@ func growing(n func() int64) bool {
 
 func TestAudioFlowsBothWaysAndSpeaking(t *testing.T) {
 	e := newEnv(t, sfu.Config{SpeakingHangover: 300 * time.Millisecond})
-	pkts := opusPackets(t, "testdata/speech.ogg")
+	pkts := opusPackets(t)
 	a := e.join("1", "c1")
 	b := e.join("2", "c1")
 	stop := make(chan struct{})
 	start := time.Now()
 	var wg sync.WaitGroup
-	for _, c := range []*testClient{a, b} {
+	for _, c := range []*voiceclient.Client{a, b} {
 		wg.Add(1)
-		go func() { defer wg.Done(); c.publish(pkts, stop, false) }()
+		go func() { defer wg.Done(); c.Publish(pkts, stop, false) }()
 	}
 	defer func() { close(stop); wg.Wait() }()
 	waitFor(t, 10*time.Second, func() string {
-		if n, m := b.receivedFrom("1"), a.receivedFrom("2"); n < 50 || m < 50 {
+		if n, m := b.ReceivedFrom("1"), a.ReceivedFrom("2"); n < 50 || m < 50 {
 			return fmt.Sprintf("B got %d packets from A, A got %d from B", n, m)
 		}
 		return ""
@@ -144,14 +179,14 @@ func TestAudioFlowsBothWaysAndSpeaking(t *testing.T) {
 	// The file is 1 s tone, 1 s silence, 1 s tone: A must be seen to start
 	// and stop speaking, without flicker inside the tone.
 	waitFor(t, 10*time.Second, func() string {
-		sp := b.speakingOf("1")
+		sp := b.Speaking("1")
 		if len(sp) < 2 {
 			return fmt.Sprintf("speaking changes of A seen by B: %v", sp)
 		}
 		return ""
 	})
 	time.Sleep(2 * time.Second)
-	sp := b.speakingOf("1")
+	sp := b.Speaking("1")
 	for i, v := range sp {
 		if v != (i%2 == 0) {
 			t.Fatalf("speaking changes %v do not alternate from true", sp)
@@ -171,14 +206,14 @@ func TestAudioFlowsBothWaysAndSpeaking(t *testing.T) {
 
 func TestServerMuteAndDeafen(t *testing.T) {
 	e := newEnv(t, sfu.Config{})
-	pkts := opusPackets(t, "testdata/speech.ogg")
+	pkts := opusPackets(t)
 	a := e.join("1", "c1")
 	b := e.join("2", "c1")
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	go func() { defer close(done); a.publish(pkts, stop, true) }()
+	go func() { defer close(done); a.Publish(pkts, stop, true) }()
 	defer func() { close(stop); <-done }()
-	fromA := func() int64 { return b.receivedFrom("1") }
+	fromA := func() int64 { return b.ReceivedFrom("1") }
 	waitFor(t, 10*time.Second, func() string {
 		if fromA() < 20 {
 			return "B receives nothing from A"
@@ -198,7 +233,7 @@ func TestServerMuteAndDeafen(t *testing.T) {
 	if st, _ := e.events.last("1"); !st.Mute {
 		t.Fatalf("state after mute = %+v", st)
 	}
-	if sp := b.speakingOf("1"); len(sp) > 0 && sp[len(sp)-1] {
+	if sp := b.Speaking("1"); len(sp) > 0 && sp[len(sp)-1] {
 		t.Fatalf("muted member still speaking: %v", sp)
 	}
 	if err := e.sfu.SetServerMute("g1", "1", false); err != nil {
@@ -242,47 +277,45 @@ func TestServerMuteAndDeafen(t *testing.T) {
 
 func TestChannelSwitchKeepsPeerConnection(t *testing.T) {
 	e := newEnv(t, sfu.Config{})
-	pkts := opusPackets(t, "testdata/speech.ogg")
+	pkts := opusPackets(t)
 	a := e.join("1", "c1")
 	b := e.join("2", "c1")
 	c := e.join("3", "c2")
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for _, x := range []*testClient{a, b, c} {
+	for _, x := range []*voiceclient.Client{a, b, c} {
 		wg.Add(1)
-		go func() { defer wg.Done(); x.publish(pkts, stop, true) }()
+		go func() { defer wg.Done(); x.Publish(pkts, stop, true) }()
 	}
 	defer func() { close(stop); wg.Wait() }()
 	waitFor(t, 10*time.Second, func() string {
-		if a.receivedFrom("2") < 20 || b.receivedFrom("1") < 20 {
+		if a.ReceivedFrom("2") < 20 || b.ReceivedFrom("1") < 20 {
 			return "A and B do not hear each other"
 		}
 		return ""
 	})
-	if a.receivedFrom("3") != 0 {
+	if a.ReceivedFrom("3") != 0 {
 		t.Fatal("A hears C across channels")
 	}
 	var states []webrtc.PeerConnectionState
 	var mu sync.Mutex
-	a.pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+	a.PC().OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		mu.Lock()
 		states = append(states, s)
 		mu.Unlock()
 	})
-	a.sendOp(OpChannelSwitch, channelSwitch{Token: e.token("1", "g1", "c2")})
+	a.Send(OpChannelSwitch, channelSwitch{Token: e.token("1", "g1", "c2")})
 	waitFor(t, 10*time.Second, func() string {
-		a.mu.Lock()
-		sw := a.switched
-		a.mu.Unlock()
+		sw := a.Switched()
 		if len(sw) != 1 || sw[0] != "c2" {
 			return fmt.Sprintf("switched = %v", sw)
 		}
-		if a.receivedFrom("3") < 20 {
+		if a.ReceivedFrom("3") < 20 {
 			return "A does not hear C after the switch"
 		}
 		return ""
 	})
-	if growing(func() int64 { return b.receivedFrom("1") }) {
+	if growing(func() int64 { return b.ReceivedFrom("1") }) {
 		t.Fatal("B still hears A after A left c1")
 	}
 	mu.Lock()
@@ -292,15 +325,15 @@ func TestChannelSwitchKeepsPeerConnection(t *testing.T) {
 			t.Fatalf("A's PeerConnection went through %v during the switch", states)
 		}
 	}
-	if a.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
-		t.Fatalf("A's PeerConnection is %v", a.pc.ConnectionState())
+	if a.PC().ConnectionState() != webrtc.PeerConnectionStateConnected {
+		t.Fatalf("A's PeerConnection is %v", a.PC().ConnectionState())
 	}
 	// A moderator moves A back and then disconnects it.
 	if err := e.sfu.Move("g1", "1", "c1"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, func() string {
-		if !growing(func() int64 { return b.receivedFrom("1") }) {
+		if !growing(func() int64 { return b.ReceivedFrom("1") }) {
 			return "B does not hear A after the move back"
 		}
 		return ""
@@ -309,14 +342,11 @@ func TestChannelSwitchKeepsPeerConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-a.closed:
+	case <-a.Closed():
 	case <-time.After(5 * time.Second):
 		t.Fatal("voice WebSocket not closed after disconnect")
 	}
-	a.mu.Lock()
-	code := a.closeCode
-	a.mu.Unlock()
-	if code != 4014 {
+	if code := a.CloseCode(); code != 4014 {
 		t.Fatalf("close code %d, want 4014", code)
 	}
 	if st, _ := e.events.last("1"); st.ChannelID != "" {
@@ -399,37 +429,30 @@ func TestRenegotiationFloodCloses(t *testing.T) {
 	e := newEnv(t, sfu.Config{})
 	a := e.join("1", "c1")
 	for i := 0; i < 15; i++ {
-		offer, err := a.pc.CreateOffer(nil)
-		if err != nil {
-			break
-		}
-		a.sendOp(OpClientOffer, sessionDesc{Type: "offer", SDP: offer.SDP})
+		a.Send(OpClientOffer, sessionDesc{Type: "offer", SDP: a.PC().LocalDescription().SDP})
 	}
 	select {
-	case <-a.closed:
+	case <-a.Closed():
 	case <-time.After(10 * time.Second):
 		t.Fatal("flood did not close the connection")
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closeCode != 4103 {
-		t.Fatalf("close code %d, want 4103", a.closeCode)
+	if code := a.CloseCode(); code != 4103 {
+		t.Fatalf("close code %d, want 4103", code)
 	}
 }
 
 func TestResume(t *testing.T) {
 	e := newEnv(t, sfu.Config{})
-	pkts := opusPackets(t, "testdata/speech.ogg")
+	pkts := opusPackets(t)
 	tok := e.token("1", "g1", "c1")
-	a := connect(t, e.srv, e.api, "1", "g1", tok)
-	t.Cleanup(a.close)
+	a := e.connect("1", "g1", tok)
+	t.Cleanup(a.Close)
 	b := e.join("2", "c1")
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	go func() { defer close(done); a.publish(pkts, stop, true) }()
+	go func() { defer close(done); a.Publish(pkts, stop, true) }()
 	defer func() { close(stop); <-done }()
-	_ = a.ws.Close()
-	<-a.closed
+	a.DropSocket()
 	ws := dialVoice(t, e.srv)
 	defer ws.Close()
 	_ = ws.WriteJSON(op(OpResume, identify{ServerID: "g1", SessionID: "gw-1", Token: tok}))
@@ -447,7 +470,7 @@ func TestResume(t *testing.T) {
 		t.Fatalf("ops %v, want Hello then Resumed", got)
 	}
 	waitFor(t, 5*time.Second, func() string {
-		if !growing(func() int64 { return b.receivedFrom("1") }) {
+		if !growing(func() int64 { return b.ReceivedFrom("1") }) {
 			return "media stopped across resume"
 		}
 		return ""

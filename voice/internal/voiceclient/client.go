@@ -1,0 +1,478 @@
+// Package voiceclient is a Go WebRTC voice client that speaks to a Hearth
+// node only through the voice WebSocket, as a browser does. The voice
+// tests and the voicebench command use it; it encodes the wire format on
+// its own (from spec/voice.md), so a drift in the server shows up.
+package voiceclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// Opcodes the client uses (spec/voice.md section 3.1).
+const (
+	OpIdentify        = 0
+	OpSelectProtocol  = 1
+	OpReady           = 2
+	OpHeartbeat       = 3
+	OpSessionDesc     = 4
+	OpSpeaking        = 5
+	OpHello           = 8
+	OpServerOffer     = 100
+	OpClientAnswer    = 101
+	OpClientOffer     = 102
+	OpICECandidate    = 103
+	OpTrackMap        = 105
+	OpChannelSwitch   = 106
+	OpChannelSwitched = 107
+)
+
+// NewAPI returns a pion API for clients: Opus with the audio-level
+// extension, VP8, default interceptors, loopback candidates only.
+func NewAPI() (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1;usedtx=1",
+	}, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
+		RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}},
+	}, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, err
+	}
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI},
+		webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
+}
+
+// Options are optional hooks. Hooks run on client goroutines and must be
+// quick.
+type Options struct {
+	// OnRTP sees every received RTP packet with the sender's user ID (from
+	// the track map; empty if not yet known).
+	OnRTP func(userID string, p *rtp.Packet)
+	// OnSpeaking sees every Speaking (5) message.
+	OnSpeaking func(userID string, on bool)
+}
+
+// Client is one connected voice client.
+type Client struct {
+	UserID string
+	opts   Options
+	ws     *websocket.Conn
+	wsMu   sync.Mutex
+	pc     *webrtc.PeerConnection
+	mic    *webrtc.TrackLocalStaticRTP
+	micExt uint8
+	seq    uint16
+	ts     uint32
+
+	mu        sync.Mutex
+	answered  chan error
+	speaking  map[string][]bool
+	midUser   map[string]string
+	switched  []string
+	closeCode int
+	received  map[string]*atomic.Int64 // by mid
+	closed    chan struct{}
+	wg        sync.WaitGroup
+}
+
+type frame struct {
+	Op int             `json:"op"`
+	D  json.RawMessage `json:"d"`
+}
+
+// Dial opens the voice WebSocket at url, identifies with the token,
+// publishes a microphone track and completes the first offer/answer.
+func Dial(ctx context.Context, url string, api *webrtc.API, userID, guildID, tok string, opts Options) (*Client, error) {
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("voiceclient: dial: %w", err)
+	}
+	c := &Client{UserID: userID, opts: opts, ws: ws, answered: make(chan error, 16),
+		speaking: map[string][]bool{}, midUser: map[string]string{}, received: map[string]*atomic.Int64{},
+		closed: make(chan struct{})}
+	fail := func(err error) (*Client, error) {
+		_ = ws.Close()
+		if c.pc != nil {
+			_ = c.pc.Close()
+		}
+		return nil, fmt.Errorf("voiceclient: %s: %w", userID, err)
+	}
+	if f, err := c.read(); err != nil || f.Op != OpHello {
+		return fail(fmt.Errorf("hello: op %d, %v", f.Op, err))
+	}
+	c.Send(OpIdentify, map[string]string{"server_id": guildID, "user_id": userID, "session_id": "gw-" + userID, "token": tok})
+	if f, err := c.read(); err != nil || f.Op != OpReady {
+		return fail(fmt.Errorf("ready: op %d, %v", f.Op, err))
+	}
+	if c.pc, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		return fail(err)
+	}
+	c.mic, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus,
+		ClockRate: 48000, Channels: 2}, "mic", userID)
+	if err != nil {
+		return fail(err)
+	}
+	sender, err := c.pc.AddTrack(c.mic)
+	if err != nil {
+		return fail(err)
+	}
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := sender.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	c.pc.OnTrack(c.onTrack)
+	offer, err := c.pc.CreateOffer(nil)
+	if err != nil {
+		return fail(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(c.pc)
+	if err := c.pc.SetLocalDescription(offer); err != nil {
+		return fail(err)
+	}
+	<-gathered
+	c.Send(OpSelectProtocol, map[string]any{"protocol": "webrtc",
+		"data": map[string]string{"type": "offer", "sdp": c.pc.LocalDescription().SDP}})
+	c.wg.Add(1)
+	go c.readLoop()
+	select {
+	case err := <-c.answered:
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+	case <-c.closed:
+		c.Close()
+		return nil, fmt.Errorf("voiceclient: %s: closed with %d before answer", userID, c.CloseCode())
+	case <-time.After(10 * time.Second):
+		c.Close()
+		return nil, fmt.Errorf("voiceclient: %s: no session description", userID)
+	}
+	for _, e := range sender.GetParameters().HeaderExtensions {
+		if e.URI == sdp.AudioLevelURI {
+			c.micExt = uint8(e.ID)
+		}
+	}
+	return c, nil
+}
+
+func (c *Client) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+	mid := ""
+	for _, x := range c.pc.GetTransceivers() {
+		if x.Receiver() == r {
+			mid = x.Mid()
+		}
+	}
+	c.mu.Lock()
+	n := c.received[mid]
+	if n == nil {
+		n = &atomic.Int64{}
+		c.received[mid] = n
+	}
+	c.mu.Unlock()
+	for {
+		p, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		n.Add(1)
+		if c.opts.OnRTP != nil {
+			c.mu.Lock()
+			u := c.midUser[mid]
+			c.mu.Unlock()
+			c.opts.OnRTP(u, p)
+		}
+	}
+}
+
+// PC returns the client's PeerConnection.
+func (c *Client) PC() *webrtc.PeerConnection { return c.pc }
+
+// Send writes one frame.
+func (c *Client) Send(op int, d any) {
+	c.wsMu.Lock()
+	defer c.wsMu.Unlock()
+	_ = c.ws.WriteJSON(map[string]any{"op": op, "d": d})
+}
+
+func (c *Client) read() (frame, error) {
+	_ = c.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var f frame
+	_, b, err := c.ws.ReadMessage()
+	if err != nil {
+		return f, err
+	}
+	err = json.Unmarshal(b, &f)
+	return f, err
+}
+
+func (c *Client) readLoop() {
+	defer c.wg.Done()
+	defer close(c.closed)
+	hb := time.NewTicker(500 * time.Millisecond)
+	defer hb.Stop()
+	stopHB := make(chan struct{})
+	defer close(stopHB)
+	go func() {
+		for {
+			select {
+			case <-stopHB:
+				return
+			case <-hb.C:
+				c.Send(OpHeartbeat, map[string]int64{"t": time.Now().UnixMilli()})
+			}
+		}
+	}()
+	for {
+		_ = c.ws.SetReadDeadline(time.Time{})
+		_, b, err := c.ws.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				c.mu.Lock()
+				c.closeCode = ce.Code
+				c.mu.Unlock()
+			}
+			return
+		}
+		var f frame
+		if json.Unmarshal(b, &f) != nil {
+			continue
+		}
+		c.handle(f)
+	}
+}
+
+type desc struct {
+	Type     string `json:"type"`
+	SDP      string `json:"sdp"`
+	Revision int    `json:"revision"`
+}
+
+func (c *Client) handle(f frame) {
+	switch f.Op {
+	case OpSessionDesc:
+		var sd desc
+		_ = json.Unmarshal(f.D, &sd)
+		if c.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
+			return // an answer to a raw offer a test sent
+		}
+		c.answered <- c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sd.SDP})
+	case OpServerOffer:
+		var sd desc
+		_ = json.Unmarshal(f.D, &sd)
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sd.SDP}); err != nil {
+			return
+		}
+		ans, err := c.pc.CreateAnswer(nil)
+		if err == nil {
+			err = c.pc.SetLocalDescription(ans)
+		}
+		if err != nil {
+			return
+		}
+		c.Send(OpClientAnswer, desc{Type: "answer", SDP: ans.SDP, Revision: sd.Revision})
+	case OpICECandidate:
+		var ic struct {
+			Candidate     string  `json:"candidate"`
+			SDPMid        *string `json:"sdp_mid"`
+			SDPMLineIndex *uint16 `json:"sdp_mline_index"`
+		}
+		_ = json.Unmarshal(f.D, &ic)
+		if ic.Candidate != "" {
+			_ = c.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: ic.Candidate, SDPMid: ic.SDPMid, SDPMLineIndex: ic.SDPMLineIndex})
+		}
+	case OpSpeaking:
+		var sp struct {
+			UserID   string `json:"user_id"`
+			Speaking int    `json:"speaking"`
+		}
+		_ = json.Unmarshal(f.D, &sp)
+		if c.opts.OnSpeaking != nil {
+			c.opts.OnSpeaking(sp.UserID, sp.Speaking == 1)
+		}
+		c.mu.Lock()
+		c.speaking[sp.UserID] = append(c.speaking[sp.UserID], sp.Speaking == 1)
+		c.mu.Unlock()
+	case OpTrackMap:
+		var tm struct {
+			Tracks []struct {
+				UserID string `json:"user_id"`
+				Mid    string `json:"mid"`
+			} `json:"tracks"`
+		}
+		_ = json.Unmarshal(f.D, &tm)
+		c.mu.Lock()
+		c.midUser = map[string]string{}
+		for _, t := range tm.Tracks {
+			c.midUser[t.Mid] = t.UserID
+		}
+		c.mu.Unlock()
+	case OpChannelSwitched:
+		var cs struct {
+			ChannelID string `json:"channel_id"`
+		}
+		_ = json.Unmarshal(f.D, &cs)
+		c.mu.Lock()
+		c.switched = append(c.switched, cs.ChannelID)
+		c.mu.Unlock()
+	}
+}
+
+// ReceivedFrom counts packets received on the tracks the track map
+// currently attributes to userID.
+func (c *Client) ReceivedFrom(userID string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int64
+	for mid, u := range c.midUser {
+		if r := c.received[mid]; u == userID && r != nil {
+			n += r.Load()
+		}
+	}
+	return n
+}
+
+// Speaking returns the speaking changes reported for userID, in order.
+func (c *Client) Speaking(userID string) []bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]bool(nil), c.speaking[userID]...)
+}
+
+// Switched returns the channel IDs of every Channel Switched received.
+func (c *Client) Switched() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.switched...)
+}
+
+// CloseCode is the WebSocket close code received, 0 if none yet.
+func (c *Client) CloseCode() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeCode
+}
+
+// Closed is closed when the voice WebSocket has ended.
+func (c *Client) Closed() <-chan struct{} { return c.closed }
+
+// DropSocket closes the voice WebSocket but keeps the PeerConnection, as a
+// network blip would.
+func (c *Client) DropSocket() {
+	_ = c.ws.Close()
+	<-c.closed
+}
+
+// WriteAudio sends one 20 ms Opus frame with an RFC 6464 audio level
+// (0 loudest, 127 silence). Not safe for concurrent use.
+func (c *Client) WriteAudio(payload []byte, level uint8) error {
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: c.seq,
+		Timestamp: c.ts, SSRC: 1}, Payload: payload}
+	if c.micExt != 0 {
+		if err := pkt.Header.SetExtension(c.micExt, []byte{level}); err != nil {
+			return err
+		}
+	}
+	c.seq++
+	c.ts += 960
+	return c.mic.WriteRTP(pkt)
+}
+
+// Publish sends pkts as 20 ms frames in a loop until stop is closed. The
+// audio level comes from the frame size (Go has no Opus decoder; in the
+// test file tone frames are over 60 bytes, silence frames under 50), or is
+// always loud with loudOnly.
+func (c *Client) Publish(pkts [][]byte, stop <-chan struct{}, loudOnly bool) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		p := pkts[i%len(pkts)]
+		level := uint8(127)
+		if len(p) > 60 || loudOnly {
+			level = 20
+		}
+		_ = c.WriteAudio(p, level)
+	}
+}
+
+// Close ends the client and waits for its goroutines.
+func (c *Client) Close() {
+	_ = c.pc.Close()
+	_ = c.ws.Close()
+	c.wg.Wait()
+}
+
+// OpusPackets returns the Opus packets of an Ogg Opus file, without the
+// two header packets (RFC 7845).
+func OpusPackets(path string) ([][]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var pkts [][]byte
+	var cur []byte
+	for len(b) >= 27 {
+		if string(b[:4]) != "OggS" {
+			return nil, errors.New("voiceclient: bad ogg page")
+		}
+		nseg := int(b[26])
+		if len(b) < 27+nseg {
+			return nil, errors.New("voiceclient: truncated ogg page")
+		}
+		table, data := b[27:27+nseg], b[27+nseg:]
+		off := 0
+		for _, l := range table {
+			if off+int(l) > len(data) {
+				return nil, errors.New("voiceclient: truncated ogg page")
+			}
+			cur = append(cur, data[off:off+int(l)]...)
+			off += int(l)
+			if l < 255 {
+				pkts = append(pkts, cur)
+				cur = nil
+			}
+		}
+		b = data[off:]
+	}
+	if len(pkts) < 3 {
+		return nil, errors.New("voiceclient: no opus packets")
+	}
+	return pkts[2:], nil
+}
