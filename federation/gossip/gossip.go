@@ -67,9 +67,14 @@ type Gossip struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
+	mu     sync.Mutex // guards guilds; held across pubsub calls
 	guilds map[event.ID]*guildTopics
-	scores map[peer.ID]float64
+
+	// scoreMu guards scores and penalties. It is separate from mu because
+	// pubsub's event loop calls appScore while Join holds mu and waits for
+	// that loop.
+	scoreMu sync.Mutex
+	scores  map[peer.ID]float64
 	// penalties are application penalties (sync misbehaviour) with the time
 	// they were last raised; they halve every minute.
 	penalties map[peer.ID]penalty
@@ -157,8 +162,8 @@ func topicScoreParams() *pubsub.TopicScoreParams {
 }
 
 func (g *Gossip) appScore(p peer.ID) float64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.scoreMu.Lock()
+	defer g.scoreMu.Unlock()
 	pen, ok := g.penalties[p]
 	if !ok {
 		return 0
@@ -169,8 +174,8 @@ func (g *Gossip) appScore(p peer.ID) float64 {
 // Penalize lowers p's score for misbehaviour outside gossip (bad sync
 // responses). points are in score units; 300 graylists a neutral peer.
 func (g *Gossip) Penalize(p peer.ID, points float64) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.scoreMu.Lock()
+	defer g.scoreMu.Unlock()
 	cur := g.penalties[p]
 	decayed := cur.points * math.Pow(0.5, time.Since(cur.at).Minutes())
 	g.penalties[p] = penalty{points: decayed + points, at: time.Now()}
@@ -181,15 +186,15 @@ func (g *Gossip) inspect(m map[peer.ID]*pubsub.PeerScoreSnapshot) {
 	for p, s := range m {
 		scores[p] = s.Score
 	}
-	g.mu.Lock()
+	g.scoreMu.Lock()
 	g.scores = scores
-	g.mu.Unlock()
+	g.scoreMu.Unlock()
 }
 
 // Score returns p's gossipsub score as of the last inspection (every second).
 func (g *Gossip) Score(p peer.ID) float64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.scoreMu.Lock()
+	defer g.scoreMu.Unlock()
 	return g.scores[p]
 }
 

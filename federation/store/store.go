@@ -245,6 +245,44 @@ func (s *Store) MaxSeq(guild event.ID, origin event.Node) (uint64, error) {
 	return max, nil
 }
 
+// VectorEntry returns the highest contiguous seq held from origin in guild.
+func (s *Store) VectorEntry(guild event.ID, origin event.Node) (uint64, error) {
+	var v uint64
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		v, err = getUint(txn, originKey(pVector, guild, origin))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: vector entry: %w", err)
+	}
+	return v, nil
+}
+
+// Each calls fn with every stored event of guild, per origin in seq order,
+// stopping at the first error fn returns.
+func (s *Store) Each(guild event.ID, fn func(raw []byte) error) error {
+	prefix := append([]byte(pOrigin), guild...)
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 100})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			raw, err := s.rawIn(txn, it.Item())
+			if err != nil {
+				return err
+			}
+			if err := fn(raw); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: each: %w", err)
+	}
+	return nil
+}
+
 // Vector returns the guild's version vector: origin to highest contiguous seq.
 func (s *Store) Vector(guild event.ID) (map[event.Node]uint64, error) {
 	v := map[event.Node]uint64{}

@@ -1,0 +1,244 @@
+package fed
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hearth-chat/hearth/federation/event"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+func send(t testing.TB, n *tnode, g, ch event.ID, content string) *event.Event {
+	t.Helper()
+	ev, err := n.svc.Publish(ctx(t), g, ch, n.name, event.KindMessageCreate, &event.MessageCreate{Content: content})
+	if err != nil {
+		t.Fatalf("%s publish: %v", n.name, err)
+	}
+	return ev
+}
+
+// TestInviteJoinChat: Alice creates a guild and an invite, Bob and Carol
+// join from their own nodes, and all three chat in real time.
+func TestInviteJoinChat(t *testing.T) {
+	alice, bob, carol := startNode(t, "alice"), startNode(t, "bob"), startNode(t, "carol")
+	g, ch := guildOf(t, alice, bob, carol)
+
+	st, _ := bob.svc.Guild(g)
+	if st.Info().Home != alice.svc.Node() || !st.IsMember(event.User{Node: bob.svc.Node(), Name: "bob"}) {
+		t.Fatal("bob's state does not show him as a member of alice's guild")
+	}
+	for i, n := range []*tnode{alice, bob, carol} {
+		send(t, n, g, ch, fmt.Sprintf("hello from %s %d", n.name, i))
+	}
+	waitFor(t, 10*time.Second, func() string { return converged(ch, 3, alice, bob, carol) })
+
+	// Edit and delete rules travel too: Bob may edit his own message only.
+	bobs := send(t, bob, g, ch, "typo")
+	waitFor(t, 10*time.Second, func() string { return converged(ch, 4, alice, bob, carol) })
+	if _, err := carol.svc.Publish(ctx(t), g, ch, "carol", event.KindMessageEdit, &event.MessageEdit{Target: bobs.ID, Content: "x"}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("carol edited bob's message: %v", err)
+	}
+	if _, err := bob.svc.Publish(ctx(t), g, ch, "bob", event.KindMessageEdit, &event.MessageEdit{Target: bobs.ID, Content: "fixed"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*tnode{alice, bob, carol} {
+		if d := n.duplicates(); len(d) > 0 {
+			t.Errorf("%s got %d events twice", n.name, len(d))
+		}
+	}
+}
+
+// TestModerationRequest: a remote moderator's ban goes to the home node as a
+// request and comes back to everyone as a state event; the banned user's
+// node can no longer post.
+func TestModerationRequest(t *testing.T) {
+	alice, bob, carol := startNode(t, "alice"), startNode(t, "bob"), startNode(t, "carol")
+	g, ch := guildOf(t, alice, bob, carol)
+	bobU := event.User{Node: bob.svc.Node(), Name: "bob"}
+	carolU := event.User{Node: carol.svc.Node(), Name: "carol"}
+
+	// Bob is not a moderator yet: forbidden.
+	if _, err := bob.svc.Moderate(ctx(t), g, "bob", event.KindBanAdd, "", &event.BanAdd{User: carolU}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("unprivileged ban: %v", err)
+	}
+	mod, err := alice.svc.Moderate(ctx(t), g, "alice", event.KindRoleCreate, "", &event.RoleCreate{Name: "mod", Permissions: 1 << 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.svc.Moderate(ctx(t), g, "alice", event.KindMemberRoles, "", &event.MemberRoles{User: bobU, Roles: []event.ID{mod}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() string {
+		st, _ := bob.svc.Guild(g)
+		if m, _ := st.Member(bobU); len(m.Roles) != 1 {
+			return "bob's node has not seen his role"
+		}
+		return ""
+	})
+	if _, err := bob.svc.Moderate(ctx(t), g, "bob", event.KindBanAdd, "", &event.BanAdd{User: carolU, Reason: "spam"}); err != nil {
+		t.Fatalf("moderator ban: %v", err)
+	}
+	waitFor(t, 10*time.Second, func() string {
+		for _, n := range []*tnode{alice, bob, carol} {
+			if st, _ := n.svc.Guild(g); !st.Banned(carolU) {
+				return n.name + " has not seen the ban"
+			}
+		}
+		return ""
+	})
+	if _, err := carol.svc.Publish(ctx(t), g, ch, "carol", event.KindMessageCreate, &event.MessageCreate{Content: "still here?"}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("banned user published: %v", err)
+	}
+}
+
+// TestPartitionHeal cuts Bob off while everyone keeps writing, then heals:
+// every node ends with the same messages, none lost, none twice.
+func TestPartitionHeal(t *testing.T) {
+	alice, bob, carol := startNode(t, "alice"), startNode(t, "bob"), startNode(t, "carol")
+	g, ch := guildOf(t, alice, bob, carol)
+
+	partition := func() {
+		bob.gater.block(alice.svc.ID(), carol.svc.ID())
+		alice.gater.block(bob.svc.ID())
+		carol.gater.block(bob.svc.ID())
+		for _, p := range []peer.ID{alice.svc.ID(), carol.svc.ID()} {
+			_ = bob.svc.Host().Network().ClosePeer(p)
+		}
+	}
+	partition()
+	waitFor(t, 5*time.Second, func() string {
+		if len(bob.svc.Host().Network().Peers()) != 0 {
+			return "bob still connected"
+		}
+		return ""
+	})
+	const perNode = 15
+	for i := range perNode {
+		send(t, alice, g, ch, fmt.Sprintf("alice %02d", i))
+		send(t, bob, g, ch, fmt.Sprintf("bob %02d", i))
+		send(t, carol, g, ch, fmt.Sprintf("carol %02d", i))
+	}
+	waitFor(t, 10*time.Second, func() string { return converged(ch, 2*perNode, alice, carol) })
+	if got := len(bob.messages(ch)); got != perNode {
+		t.Fatalf("bob saw %d messages during the partition, want only his %d", got, perNode)
+	}
+
+	for _, n := range []*tnode{alice, bob, carol} {
+		n.gater.unblockAll()
+	}
+	waitFor(t, 20*time.Second, func() string { return converged(ch, 3*perNode, alice, bob, carol) })
+	for _, n := range []*tnode{alice, bob, carol} {
+		if d := n.duplicates(); len(d) > 0 {
+			t.Errorf("%s delivered %d events twice", n.name, len(d))
+		}
+	}
+	// Vectors agree too.
+	va, _ := alice.svc.Vector(g)
+	for _, n := range []*tnode{bob, carol} {
+		v, _ := n.svc.Vector(g)
+		for o, s := range va {
+			if v[o] != s {
+				t.Errorf("%s vector[%s] = %d, alice has %d", n.name, o, v[o], s)
+			}
+		}
+	}
+}
+
+// TestHomeDown: with the home node gone, the other members keep chatting;
+// when it returns it catches up.
+func TestHomeDown(t *testing.T) {
+	alice, bob, carol := startNode(t, "alice"), startNode(t, "bob"), startNode(t, "carol")
+	g, ch := guildOf(t, alice, bob, carol)
+	waitFor(t, 10*time.Second, func() string {
+		if bob.svc.Host().Network().Connectedness(carol.svc.ID()) != 1 {
+			return "bob and carol are not connected directly"
+		}
+		return ""
+	})
+	alice.stop()
+	for i := range 5 {
+		send(t, bob, g, ch, fmt.Sprintf("bob %d", i))
+		send(t, carol, g, ch, fmt.Sprintf("carol %d", i))
+	}
+	waitFor(t, 10*time.Second, func() string { return converged(ch, 10, bob, carol) })
+
+	// Alice restarts from her data dir: same identity, same guild, and she
+	// fetches what she missed.
+	alice.start()
+	alice.mu.Lock()
+	alice.events, alice.seen = nil, map[event.ID]int{}
+	alice.mu.Unlock()
+	waitFor(t, 20*time.Second, func() string {
+		if got := len(alice.messages(ch)); got != 10 {
+			return fmt.Sprintf("alice has %d of 10 messages after restart", got)
+		}
+		return ""
+	})
+}
+
+// TestHistoryBackfill: a node that joined late fetches older history on
+// demand.
+func TestHistoryBackfill(t *testing.T) {
+	alice, bob := startNode(t, "alice"), startNode(t, "bob")
+	g, err := alice.svc.CreateGuild(ctx(t), "alice", "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := general(t, alice, g)
+	for i := range 120 {
+		send(t, alice, g, ch, fmt.Sprintf("old %03d", i))
+	}
+	inv, err := alice.svc.CreateInvite(ctx(t), g, "alice", 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := bob.svc.Join(ctx(t), inv, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Recent) != RecentPerChannel || len(snap.Channels) != 1 || len(snap.Members) != 2 {
+		t.Fatalf("snapshot: %d recent, %d channels, %d members", len(snap.Recent), len(snap.Channels), len(snap.Members))
+	}
+	oldest := snap.Recent[0].TS
+	page, err := bob.svc.History(ctx(t), g, ch, oldest, 50)
+	if err != nil || len(page) != 50 {
+		t.Fatalf("history page: %d %v", len(page), err)
+	}
+	if page[0].TS >= oldest || page[0].TS < page[49].TS {
+		t.Fatal("history is not older-than-before, newest first")
+	}
+	// The invite had one use.
+	if _, err := startNode(t, "carol").svc.Join(ctx(t), inv, "carol"); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("used-up invite: %v", err)
+	}
+}
+
+// TestPresence: presence crosses nodes in batches and expires when the
+// publishing node vanishes.
+func TestPresence(t *testing.T) {
+	alice, bob := startNode(t, "alice"), startNode(t, "bob")
+	g, _ := guildOf(t, alice, bob)
+	_ = g
+	bob.svc.SetPresence("bob", event.StatusOnline)
+	bobU := event.User{Node: bob.svc.Node(), Name: "bob"}
+	waitFor(t, 10*time.Second, func() string {
+		alice.mu.Lock()
+		defer alice.mu.Unlock()
+		if alice.pres[bobU] != event.StatusOnline {
+			return "alice does not see bob online"
+		}
+		return ""
+	})
+	bob.svc.SetPresence("bob", event.StatusIdle)
+	waitFor(t, 10*time.Second, func() string {
+		alice.mu.Lock()
+		defer alice.mu.Unlock()
+		if alice.pres[bobU] != event.StatusIdle {
+			return "alice does not see bob idle"
+		}
+		return ""
+	})
+	// Expiry is exercised with a fake clock in TestPresenceExpiry.
+}

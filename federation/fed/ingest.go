@@ -1,0 +1,328 @@
+package fed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hearth-chat/hearth/federation/event"
+	"github.com/hearth-chat/hearth/federation/gossip"
+	"github.com/hearth-chat/hearth/federation/guild"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+)
+
+// Errors that classify why an event was not accepted. Ingest returns them
+// wrapped; errReject-class errors penalise the delivering peer.
+var (
+	errReject = errors.New("fed: rejected")
+	errIgnore = errors.New("fed: ignored")
+)
+
+func reject(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errReject, fmt.Sprintf(format, args...))
+}
+
+func ignore(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errIgnore, fmt.Sprintf(format, args...))
+}
+
+// handleGossip is the topic validator: it validates, stores and delivers
+// persistent events, and validates and delivers ephemeral ones [FED-013].
+func (s *Service) handleGossip(ctx context.Context, guildID event.ID, from peer.ID, raw []byte, ephemeral bool) gossip.Verdict {
+	if from == s.h.ID() {
+		// Our own publication: persistent events were stored before
+		// publishing, ephemeral ones are never delivered to ourselves.
+		return gossip.Accept
+	}
+	var err error
+	if ephemeral {
+		err = s.ingestEphemeral(guildID, raw)
+	} else {
+		_, err = s.ingest(guildID, from, raw, true)
+	}
+	switch {
+	case err == nil:
+		return gossip.Accept
+	case errors.Is(err, errIgnore):
+		return gossip.Ignore
+	default:
+		s.log.Debug("fed: rejected gossip", "guild", guildID, "from", from, "err", err)
+		return gossip.Reject
+	}
+}
+
+// ingest validates one persistent event for guildID delivered by from and,
+// if valid and new, stores it and calls OnEvent. live selects the gossip
+// path: the past clock window and per-author rate limits apply only there.
+// It returns the event when it was newly stored.
+func (s *Service) ingest(guildID event.ID, from peer.ID, raw []byte, live bool) (*event.Event, error) {
+	ev, err := event.Decode(raw)
+	if err != nil {
+		return nil, reject("%v", err)
+	}
+	if ev.GuildID() != guildID {
+		return nil, reject("event of another guild")
+	}
+	if ev.Kind.Class() == event.ClassEphemeral {
+		return nil, reject("ephemeral event on the persistent path")
+	}
+	now := s.now()
+	if ts := ev.TS.Time(); ts.After(now.Add(MaxFutureSkew)) {
+		return nil, reject("ts %v is in the future", ts) // [EVT-031]
+	} else if live && ts.Before(now.Add(-LiveWindow)) {
+		return nil, ignore("ts %v is outside the live window", ts) // [EVT-032]
+	}
+	rt := s.guild(guildID)
+	if rt == nil {
+		return nil, ignore("unknown guild")
+	}
+	if have, err := s.store.Has(ev.ID); err != nil {
+		return nil, err
+	} else if have {
+		return nil, ignore("already stored") // replay or duplicate
+	}
+	if err := ev.Verify(); err != nil {
+		return nil, reject("%v", err)
+	}
+
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if have, err := s.store.Has(ev.ID); err != nil {
+		return nil, err
+	} else if have {
+		return nil, ignore("already stored")
+	}
+	if other, err := s.store.BySeq(guildID, ev.Origin, ev.Seq); err != nil {
+		return nil, err
+	} else if other != "" {
+		return nil, reject("equivocation: origin reused seq %d", ev.Seq) // [EVT-014]
+	}
+	switch ev.Kind.Class() {
+	case event.ClassState:
+		if err := classify(rt.st.Apply(ev)); err != nil {
+			if errors.Is(err, errIgnore) {
+				s.syncLater(guildID, from)
+			}
+			return nil, err
+		}
+	case event.ClassMessage:
+		if err := s.checkMessage(rt, ev); err != nil {
+			if errors.Is(err, errIgnore) {
+				s.syncLater(guildID, from)
+			}
+			return nil, err
+		}
+		if live && !rt.allow(ev.Author, s.cfg.AuthorRate, s.cfg.AuthorBurst) {
+			return nil, reject("author %s exceeds the rate limit", ev.Author)
+		}
+	}
+	if err := s.commit(rt, ev); err != nil {
+		return nil, err
+	}
+	if have, err := s.store.VectorEntry(guildID, ev.Origin); err == nil && have < ev.Seq {
+		s.syncLater(guildID, from) // a gap below this event [FED-036]
+	}
+	return ev, nil
+}
+
+// commit stores a validated event, advances the clock and delivers it.
+// The caller holds rt.mu.
+func (s *Service) commit(rt *guildRT, ev *event.Event) error {
+	fresh, err := s.store.Put(ev)
+	if err != nil {
+		return fmt.Errorf("fed: %w", err)
+	}
+	if !fresh[0] {
+		return ignore("already stored")
+	}
+	s.clock.Observe(ev.TS)
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(ev)
+	}
+	return nil
+}
+
+// classify maps guild package errors to reject or ignore.
+func classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, guild.ErrNotYet):
+		return ignore("%v", err)
+	case errors.Is(err, guild.ErrStale):
+		return reject("conflicting state event: %v", err) // same sn, different ID
+	default:
+		return reject("%v", err)
+	}
+}
+
+// checkMessage applies [EVT-070]..[EVT-073]. The caller holds rt.mu.
+func (s *Service) checkMessage(rt *guildRT, ev *event.Event) error {
+	if err := classify(rt.st.CheckMessage(ev)); err != nil {
+		return err
+	}
+	var target event.ID
+	switch b := ev.Body.(type) {
+	case *event.MessageEdit:
+		target = b.Target
+	case *event.Target:
+		target = b.Target
+	case *event.Reaction:
+		target = b.Target
+	default:
+		return nil
+	}
+	t, err := s.store.Get(target)
+	if err != nil {
+		return ignore("target %s not held yet", target) // [EVT-073]
+	}
+	if t.Kind != event.KindMessageCreate || t.Guild != ev.Guild || t.Channel != ev.Channel {
+		return reject("target is not a message of this channel")
+	}
+	switch ev.Kind {
+	case event.KindMessageEdit:
+		if t.Author != ev.Author {
+			return reject("edit of another author's message") // [EVT-072]
+		}
+	case event.KindMessageDelete:
+		if t.Author != ev.Author && rt.st.Permissions(ev.Author, ev.Channel)&guild.PermManageMessages == 0 {
+			return reject("delete without MANAGE_MESSAGES")
+		}
+	}
+	return nil
+}
+
+func (rt *guildRT) allow(u event.User, r float64, burst int) bool {
+	l := rt.limiters[u]
+	if l == nil {
+		if len(rt.limiters) > 100_000 {
+			clear(rt.limiters) // bound memory; limits restart, which is harmless
+		}
+		l = rate.NewLimiter(rate.Limit(r), burst)
+		rt.limiters[u] = l
+	}
+	return l.Allow()
+}
+
+// syncLater schedules a catch-up of guild with the peer that showed us it
+// knows more than we do.
+func (s *Service) syncLater(guildID event.ID, from peer.ID) {
+	if s.syncer != nil && from != "" && from != s.h.ID() {
+		s.syncer.Trigger(guildID, from)
+	}
+}
+
+// ingestEphemeral validates a presence or typing batch and delivers it.
+func (s *Service) ingestEphemeral(guildID event.ID, raw []byte) error {
+	ev, err := event.Decode(raw)
+	if err != nil {
+		return reject("%v", err)
+	}
+	if ev.Kind.Class() != event.ClassEphemeral || ev.Guild != guildID {
+		return reject("not an ephemeral event of this guild")
+	}
+	now := s.now()
+	if ts := ev.TS.Time(); ts.After(now.Add(MaxFutureSkew)) {
+		return reject("ts in the future")
+	} else if ts.Before(now.Add(-time.Minute)) {
+		return ignore("stale batch")
+	}
+	rt := s.guild(guildID)
+	if rt == nil {
+		return ignore("unknown guild")
+	}
+	if err := ev.Verify(); err != nil {
+		return reject("%v", err)
+	}
+	if err := classify(rt.st.CheckEphemeral(ev)); err != nil {
+		return err
+	}
+	s.pres.receive(guildID, ev)
+	return nil
+}
+
+// applier adapts Service to sync.Applier.
+type applier Service
+
+func (a *applier) Guilds() []event.ID { return (*Service)(a).Guilds() }
+
+func (a *applier) Peers(guildID event.ID) []peer.ID { return (*Service)(a).syncPeers(guildID) }
+
+func (a *applier) Home(guildID event.ID) event.Node {
+	if rt := (*Service)(a).guild(guildID); rt != nil {
+		return rt.st.Info().Home
+	}
+	return ""
+}
+
+func (a *applier) Vector(guildID event.ID) (map[event.Node]uint64, error) {
+	return (*Service)(a).store.Vector(guildID)
+}
+
+// Apply ingests fetched events; rejected ones penalise the peer that served
+// them, since it must have validated them itself.
+func (a *applier) Apply(ctx context.Context, guildID event.ID, from peer.ID, raws [][]byte) (int, error) {
+	s := (*Service)(a)
+	n := 0
+	for _, raw := range raws {
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		_, err := s.ingest(guildID, from, raw, false)
+		switch {
+		case err == nil:
+			n++
+		case errors.Is(err, errReject):
+			s.gossip.Penalize(from, 100)
+			s.log.Debug("fed: rejected fetched event", "guild", guildID, "from", from, "err", err)
+		case errors.Is(err, errIgnore):
+		default:
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// syncPeers lists connected peers that are member nodes of the guild.
+func (s *Service) syncPeers(guildID event.ID) []peer.ID {
+	rt := s.guild(guildID)
+	if rt == nil {
+		return nil
+	}
+	var out []peer.ID
+	for _, p := range s.h.Network().Peers() {
+		if rt.st.HasNode(event.Node(p)) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// source adapts Service to sync.Source.
+type source Service
+
+func (src *source) Allowed(guildID event.ID, p peer.ID) bool {
+	rt := (*Service)(src).guild(guildID)
+	return rt != nil && rt.st.HasNode(event.Node(p))
+}
+
+func (src *source) Vector(guildID event.ID) (map[event.Node]uint64, error) {
+	return src.store.Vector(guildID)
+}
+
+func (src *source) StateHead(guildID event.ID) uint64 {
+	if rt := (*Service)(src).guild(guildID); rt != nil {
+		return rt.st.Info().SN
+	}
+	return 0
+}
+
+func (src *source) Range(guildID event.ID, origin event.Node, from, to uint64, limit int) ([][]byte, bool, error) {
+	return src.store.Range(guildID, origin, from, to, limit)
+}
+
+func (src *source) History(guildID, channel event.ID, before event.HLC, limit int) ([][]byte, error) {
+	return src.store.History(guildID, channel, before, limit)
+}

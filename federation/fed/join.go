@@ -1,0 +1,334 @@
+package fed
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hearth-chat/hearth/federation/event"
+	"github.com/hearth-chat/hearth/federation/guild"
+	"github.com/hearth-chat/hearth/federation/proto"
+	fsync "github.com/hearth-chat/hearth/federation/sync"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// InvitePrefix starts every invite code [FED-050].
+const InvitePrefix = "hearth:"
+
+// Invite is a decoded invite code: what a node needs to reach the home node
+// and join the guild.
+type Invite struct {
+	Guild event.ID       `cbor:"0,keyasint"`
+	Code  string         `cbor:"1,keyasint"`
+	Home  event.Node     `cbor:"2,keyasint"`
+	Addrs [][]byte       `cbor:"3,keyasint"`
+	addrs []ma.Multiaddr `cbor:"-"`
+}
+
+// String encodes the invite as "hearth:" + base64url(CBOR).
+func (inv Invite) String() string {
+	b, err := event.Marshal(&inv)
+	if err != nil {
+		return ""
+	}
+	return InvitePrefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// HomeAddrs are the home node's addresses carried by the invite.
+func (inv Invite) HomeAddrs() []ma.Multiaddr { return inv.addrs }
+
+// ParseInvite decodes an invite code.
+func ParseInvite(s string) (Invite, error) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(s), InvitePrefix)
+	if !ok {
+		return Invite{}, fmt.Errorf("fed: invite: missing %q prefix", InvitePrefix)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil {
+		return Invite{}, fmt.Errorf("fed: invite: %w", err)
+	}
+	var inv Invite
+	if err := event.UnmarshalCanonical(b, &inv); err != nil {
+		return Invite{}, fmt.Errorf("fed: invite: %w", err)
+	}
+	inv.addrs = fsync.ParseAddrBytes(inv.Addrs)
+	if len(inv.addrs) == 0 || inv.Code == "" {
+		return Invite{}, errors.New("fed: invite: no home address or code")
+	}
+	return inv, nil
+}
+
+// CreateInvite creates an invite code on behalf of the local user actor.
+// maxUses 0 is unlimited; expiresMs 0 (unix ms) never expires.
+func (s *Service) CreateInvite(ctx context.Context, guildID event.ID, actor string, maxUses uint32, expiresMs uint64) (string, error) {
+	rt := s.guild(guildID)
+	if rt == nil {
+		return "", ErrUnknownGuild
+	}
+	var rnd [10]byte
+	_, _ = rand.Read(rnd[:])
+	code := strings.ToLower(strings.TrimRight(b32(rnd[:]), "="))
+	if _, err := s.Moderate(ctx, guildID, actor, event.KindInviteCreate, "", &event.InviteCreate{Code: code, MaxUses: maxUses, Expires: expiresMs}); err != nil {
+		return "", err
+	}
+	home := rt.st.Info().Home
+	var addrs []ma.Multiaddr
+	if home == s.self {
+		addrs = s.h.Addrs()
+	} else {
+		addrs = s.h.Peerstore().Addrs(peer.ID(home))
+	}
+	return Invite{Guild: guildID, Code: code, Home: home, Addrs: fsync.AddrBytes(addrs)}.String(), nil
+}
+
+func b32(b []byte) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+	var sb strings.Builder
+	var acc uint32
+	bits := 0
+	for _, c := range b {
+		acc = acc<<8 | uint32(c)
+		bits += 8
+		for bits >= 5 {
+			sb.WriteByte(alphabet[(acc>>(bits-5))&31])
+			bits -= 5
+		}
+	}
+	if bits > 0 {
+		sb.WriteByte(alphabet[(acc<<(5-bits))&31])
+	}
+	return sb.String()
+}
+
+// Snapshot is what Join returns: enough to show the guild at once
+// (spec/federation.md §6). Members holds the first page only; read more from
+// the Guild state.
+type Snapshot struct {
+	Info     guild.Info
+	Channels []guild.Channel
+	Roles    []guild.Role
+	Members  []guild.Member
+	// Recent are recent message events of the guild's channels, oldest
+	// first per channel.
+	Recent []*event.Event
+}
+
+// SnapshotMembers is the size of the first page of members in a Snapshot.
+const SnapshotMembers = 100
+
+// Join joins the guild of an invite for the local user name: it asks the
+// home node to admit the user, verifies and stores the state chain and
+// recent messages it returns, connects to the member nodes and subscribes
+// to the guild's topics [FED-052]..[FED-055].
+func (s *Service) Join(ctx context.Context, invite, name string) (*Snapshot, error) {
+	inv, err := ParseInvite(invite)
+	if err != nil {
+		return nil, err
+	}
+	home := peer.ID(inv.Home)
+	s.h.Peerstore().AddAddrs(home, inv.addrs, peerstore.PermanentAddrTTL)
+	if err := s.h.Connect(ctx, peer.AddrInfo{ID: home}); err != nil {
+		return nil, fmt.Errorf("fed: join: reach home node: %w", err)
+	}
+	var resp proto.JoinResponse
+	req := &proto.JoinRequest{Guild: inv.Guild, Code: inv.Code, Name: name, NodeName: s.cfg.NodeName, Addrs: fsync.AddrBytes(s.h.Addrs())}
+	if err := proto.Call(ctx, s.h, home, proto.Join, req, &resp); err != nil {
+		var pe *proto.Error
+		if errors.As(err, &pe) && pe.Status == proto.Forbidden {
+			return nil, fmt.Errorf("%w: %s", ErrForbidden, pe.Msg)
+		}
+		return nil, fmt.Errorf("fed: join: %w", err)
+	}
+	if err := s.adoptState(inv.Guild, inv.Home, resp.State); err != nil {
+		return nil, err
+	}
+	rt := s.guild(inv.Guild)
+	var recent []*event.Event
+	for _, raw := range resp.Recent {
+		ev, err := s.ingest(inv.Guild, home, raw, false)
+		if err == nil {
+			recent = append(recent, ev)
+		} else if !errors.Is(err, errIgnore) {
+			s.log.Debug("fed: join: recent event", "err", err)
+		}
+	}
+	for _, p := range resp.Peers {
+		if pid := peer.ID(p.ID); pid != s.h.ID() {
+			s.h.Peerstore().AddAddrs(pid, fsync.ParseAddrBytes(p.Addrs), peerstore.PermanentAddrTTL)
+		}
+	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.connectMembers(s.ctx) }()
+	s.syncer.Trigger(inv.Guild, home)
+	return &Snapshot{Info: rt.st.Info(), Channels: rt.st.Channels(), Roles: rt.st.Roles(),
+		Members: rt.st.Members(event.User{}, SnapshotMembers), Recent: recent}, nil
+}
+
+// adoptState verifies a state chain from the home node and applies what is
+// new: all of it for a guild we did not hold, the tail otherwise.
+func (s *Service) adoptState(guildID event.ID, home event.Node, chain [][]byte) error {
+	if len(chain) == 0 {
+		return errors.New("fed: join: empty state chain")
+	}
+	rt := s.guild(guildID)
+	if rt == nil {
+		gen, err := event.Decode(chain[0])
+		if err != nil {
+			return fmt.Errorf("fed: join: genesis: %w", err)
+		}
+		if err := gen.Verify(); err != nil {
+			return fmt.Errorf("fed: join: genesis: %w", err)
+		}
+		if gen.ID != guildID || gen.Origin != home {
+			return errors.New("fed: join: genesis does not match the invite") // [FED-054]
+		}
+		st, err := guild.New(gen)
+		if err != nil {
+			return fmt.Errorf("fed: join: %w", err)
+		}
+		if _, err := s.store.Put(gen); err != nil {
+			return fmt.Errorf("fed: join: %w", err)
+		}
+		if s.cfg.OnEvent != nil {
+			s.cfg.OnEvent(gen)
+		}
+		if err := s.addGuild(st); err != nil {
+			return err
+		}
+	}
+	for _, raw := range chain[1:] {
+		if _, err := s.ingest(guildID, peer.ID(home), raw, false); err != nil && !errors.Is(err, errIgnore) {
+			return fmt.Errorf("fed: join: state: %w", err)
+		}
+	}
+	return nil
+}
+
+// serveJoin admits users with valid invites on the home node [FED-051]..[FED-053].
+func (s *Service) serveJoin() {
+	fail := func(e *proto.Error) *proto.JoinResponse { return &proto.JoinResponse{Status: e.Status, Error: e.Msg} }
+	proto.Handle(s.ctx, s.h, proto.Join, s.log, func(ctx context.Context, from peer.ID, req *proto.JoinRequest) *proto.JoinResponse {
+		rt := s.guild(req.Guild)
+		if rt == nil || rt.st.Info().Home != s.self {
+			return fail(proto.Fail(proto.NotFound, "not the home node of this guild"))
+		}
+		user := event.User{Node: event.Node(from), Name: req.Name}
+		if !event.ValidName(req.Name) {
+			return fail(proto.Fail(proto.BadRequest, "invalid name"))
+		}
+		if len(req.Addrs) > event.MaxAddrs {
+			req.Addrs = req.Addrs[:event.MaxAddrs]
+		}
+		if !rt.st.IsMember(user) {
+			if err := s.admit(ctx, rt, user, req); err != nil {
+				return fail(err)
+			}
+		}
+		return s.joinResponse(rt, from)
+	}, fail)
+}
+
+func (s *Service) admit(ctx context.Context, rt *guildRT, user event.User, req *proto.JoinRequest) *proto.Error {
+	inv, ok := rt.st.Invite(req.Code)
+	switch {
+	case !ok:
+		return proto.Fail(proto.Forbidden, "unknown or revoked invite")
+	case inv.Expires != 0 && uint64(s.now().UnixMilli()) >= inv.Expires:
+		return proto.Fail(proto.Forbidden, "invite expired")
+	case inv.MaxUses != 0 && inv.Uses >= inv.MaxUses:
+		return proto.Fail(proto.Forbidden, "invite used up")
+	case rt.st.Banned(user):
+		return proto.Fail(proto.Forbidden, "banned")
+	}
+	body := &event.MemberJoin{User: user, NodeName: req.NodeName, Addrs: req.Addrs, Invite: req.Code}
+	if len(body.NodeName) > event.MaxNodeNameLen {
+		body.NodeName = body.NodeName[:event.MaxNodeNameLen]
+	}
+	if _, err := s.issue(ctx, rt, user, event.KindMemberJoin, "", body); err != nil {
+		return proto.Fail(proto.BadRequest, "%v", err)
+	}
+	return nil
+}
+
+// RecentPerChannel is how many recent messages per channel a join carries.
+const RecentPerChannel = 50
+
+func (s *Service) joinResponse(rt *guildRT, to peer.ID) *proto.JoinResponse {
+	chain, err := s.store.StateChain(rt.id, 1)
+	if err != nil {
+		return &proto.JoinResponse{Status: proto.Unavailable, Error: "state unavailable"}
+	}
+	resp := &proto.JoinResponse{State: chain}
+	for _, c := range rt.st.Channels() {
+		evs, err := s.store.History(rt.id, c.ID, 0, RecentPerChannel)
+		if err != nil {
+			continue
+		}
+		for i := len(evs) - 1; i >= 0; i-- { // oldest first
+			resp.Recent = append(resp.Recent, evs[i])
+		}
+	}
+	for _, n := range rt.st.Nodes() {
+		p := peer.ID(n.ID)
+		if p == to || p == s.h.ID() {
+			continue
+		}
+		addrs := n.Addrs
+		if known := s.h.Peerstore().Addrs(p); len(known) > 0 {
+			addrs = fsync.AddrBytes(known)
+		}
+		resp.Peers = append(resp.Peers, proto.PeerAddrs{ID: n.ID, Addrs: addrs})
+	}
+	return resp
+}
+
+// History returns up to limit message events of a channel older than
+// before (0: the newest), newest first. It reads the local store and, when
+// that has fewer than limit, asks connected member nodes for older history,
+// validating and storing what they return (backfill on demand).
+func (s *Service) History(ctx context.Context, guildID, channel event.ID, before event.HLC, limit int) ([]*event.Event, error) {
+	if limit <= 0 || limit > fsync.MaxHistory {
+		limit = fsync.MaxHistory
+	}
+	rt := s.guild(guildID)
+	if rt == nil {
+		return nil, ErrUnknownGuild
+	}
+	raws, err := s.store.History(guildID, channel, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("fed: history: %w", err)
+	}
+	if len(raws) < limit {
+		for _, p := range s.syncPeers(guildID) {
+			remote, err := fsync.History(ctx, s.h, p, guildID, channel, before, limit)
+			if err != nil {
+				continue
+			}
+			for _, raw := range remote {
+				if _, err := s.ingest(guildID, p, raw, false); errors.Is(err, errReject) {
+					s.gossip.Penalize(p, 100)
+				}
+			}
+			if raws, err = s.store.History(guildID, channel, before, limit); err != nil {
+				return nil, fmt.Errorf("fed: history: %w", err)
+			}
+			if len(raws) >= limit {
+				break
+			}
+		}
+	}
+	out := make([]*event.Event, 0, len(raws))
+	for _, raw := range raws {
+		ev, err := event.Decode(raw)
+		if err != nil {
+			return nil, fmt.Errorf("fed: history: %w", err)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}

@@ -1,0 +1,365 @@
+// Package fed is the federation service the node uses: one value that owns
+// the libp2p host, gossip, sync, validation, guild state and presence, and
+// exposes what the node needs (publish, moderate, invites, join, history,
+// presence). See package federation for the integration contract.
+package fed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/hearth-chat/hearth/federation/event"
+	"github.com/hearth-chat/hearth/federation/gossip"
+	"github.com/hearth-chat/hearth/federation/guild"
+	fhost "github.com/hearth-chat/hearth/federation/host"
+	"github.com/hearth-chat/hearth/federation/proto"
+	"github.com/hearth-chat/hearth/federation/store"
+	fsync "github.com/hearth-chat/hearth/federation/sync"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+	"golang.org/x/time/rate"
+)
+
+// Clock limits of spec/events.md §4.
+const (
+	// MaxFutureSkew is how far ahead of our clock an event may be [EVT-031].
+	MaxFutureSkew = 30 * time.Second
+	// LiveWindow is how old an event may be on the gossip path [EVT-032].
+	LiveWindow = 10 * time.Minute
+)
+
+// Config configures a Service. DB is required; everything else has a default.
+type Config struct {
+	// DB is the node's Badger database; federation keys live under "f/".
+	// The node opens it (with SyncWrites) and closes it after Close.
+	DB *badger.DB
+	// Host configures the libp2p host (data dir for the key, addresses).
+	Host fhost.Config
+	// NodeName is this node's display name, shown as name@NodeName.
+	NodeName string
+	// Bootstrap lists full multiaddrs (/…/p2p/<id>) to dial at start.
+	Bootstrap []string
+
+	// OnEvent receives every newly stored persistent event exactly once per
+	// process, after it is durable, in acceptance order within a guild
+	// [FED-016]. It runs under the guild's write lock: it must not block
+	// for long and must not call back into the Service for the same guild.
+	// Nil discards. Use Replay at start to recover anything missed by a crash.
+	OnEvent func(ev *event.Event)
+	// OnPresence receives presence changes of remote users, including
+	// offline when an entry expires. Nil discards.
+	OnPresence func(guild event.ID, user event.User, status uint8)
+	// OnTyping receives typing notices of remote users. Nil discards.
+	OnTyping func(guild, channel event.ID, user event.User)
+
+	// SyncInterval is the periodic heads exchange; 0 means 30 s [FED-035].
+	SyncInterval time.Duration
+	// BatchInterval is the presence and typing batching period; 0 means 1 s [FED-060].
+	BatchInterval time.Duration
+	// AuthorRate and AuthorBurst limit live events per author; 0 means 10/s
+	// with a burst of 50. Exceeding them is rejected as abuse.
+	AuthorRate  float64
+	AuthorBurst int
+	// Now is the wall clock; nil means time.Now.
+	Now func() time.Time
+	// Log receives diagnostics; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// Service is a running federation node. Create with New, stop with Close.
+// All methods are safe for concurrent use.
+type Service struct {
+	cfg    Config
+	log    *slog.Logger
+	h      host.Host
+	signer *event.Signer
+	self   event.Node
+	store  *store.Store
+	gossip *gossip.Gossip
+	syncer *fsync.Syncer
+	clock  event.Clock
+	pres   *presence
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.RWMutex
+	guilds map[event.ID]*guildRT
+}
+
+// guildRT is the runtime of one guild this node takes part in.
+type guildRT struct {
+	id event.ID
+	st *guild.Guild
+	// mu serialises writes: validation decisions that depend on the store,
+	// storing, state application, local seq assignment and OnEvent.
+	mu       sync.Mutex
+	localSeq uint64
+	limiters map[event.User]*rate.Limiter
+}
+
+// New starts the service: the host, gossip, stream handlers, sync and
+// presence loops, and every guild found in the database.
+func New(cfg Config) (*Service, error) {
+	if cfg.DB == nil {
+		return nil, errors.New("fed: Config.DB is required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.AuthorRate == 0 {
+		cfg.AuthorRate, cfg.AuthorBurst = 10, 50
+	}
+	if cfg.BatchInterval == 0 {
+		cfg.BatchInterval = time.Second
+	}
+	h, key, err := fhost.New(cfg.Host)
+	if err != nil {
+		return nil, fmt.Errorf("fed: %w", err)
+	}
+	signer, err := event.NewSigner(key)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("fed: %w", err)
+	}
+	g, err := gossip.New(h, cfg.Log)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("fed: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{cfg: cfg, log: cfg.Log, h: h, signer: signer, self: signer.Origin(), store: store.New(cfg.DB),
+		gossip: g, ctx: ctx, cancel: cancel, guilds: map[event.ID]*guildRT{}}
+	s.clock.Now = cfg.Now
+	s.pres = newPresence(s)
+	if err := s.load(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.syncer = fsync.NewSyncer(h, (*applier)(s), cfg.SyncInterval, cfg.Log)
+	fsync.Serve(ctx, h, (*source)(s), cfg.Log)
+	s.serveJoin()
+	s.serveMod()
+	s.wg.Add(3)
+	go func() { defer s.wg.Done(); s.syncer.Run(ctx) }()
+	go func() { defer s.wg.Done(); s.pres.run(ctx) }()
+	go func() { defer s.wg.Done(); s.maintain(ctx) }()
+	return s, nil
+}
+
+func (s *Service) now() time.Time {
+	if s.cfg.Now != nil {
+		return s.cfg.Now()
+	}
+	return time.Now()
+}
+
+// load rebuilds every stored guild's state from its state chain.
+func (s *Service) load() error {
+	ids, err := s.store.Guilds()
+	if err != nil {
+		return fmt.Errorf("fed: load: %w", err)
+	}
+	for _, id := range ids {
+		chain, err := s.store.StateChain(id, 1)
+		if err != nil {
+			return fmt.Errorf("fed: load %s: %w", id, err)
+		}
+		if len(chain) == 0 {
+			return fmt.Errorf("fed: load %s: no genesis", id)
+		}
+		var st *guild.Guild
+		for i, raw := range chain {
+			ev, err := event.Decode(raw)
+			if err != nil {
+				return fmt.Errorf("fed: load %s: %w", id, err)
+			}
+			s.clock.Observe(ev.TS)
+			if i == 0 {
+				st, err = guild.New(ev)
+			} else {
+				err = st.Apply(ev)
+			}
+			if err != nil {
+				return fmt.Errorf("fed: load %s at sn %d: %w", id, i+1, err)
+			}
+		}
+		if err := s.addGuild(st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addGuild registers a guild runtime and joins its topics.
+func (s *Service) addGuild(st *guild.Guild) error {
+	id := st.Info().ID
+	seq, err := s.store.MaxSeq(id, s.self)
+	if err != nil {
+		return fmt.Errorf("fed: %w", err)
+	}
+	rt := &guildRT{id: id, st: st, localSeq: seq, limiters: map[event.User]*rate.Limiter{}}
+	s.mu.Lock()
+	if _, ok := s.guilds[id]; ok {
+		s.mu.Unlock()
+		return nil
+	}
+	s.guilds[id] = rt
+	s.mu.Unlock()
+	if err := s.store.AddGuild(id); err != nil {
+		return fmt.Errorf("fed: %w", err)
+	}
+	if err := s.gossip.Join(id, s.handleGossip); err != nil {
+		return fmt.Errorf("fed: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) guild(id event.ID) *guildRT {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.guilds[id]
+}
+
+// ErrUnknownGuild is returned for guilds this node does not take part in.
+var ErrUnknownGuild = errors.New("fed: unknown guild")
+
+// Close stops every loop and the host. The database stays open.
+func (s *Service) Close() error {
+	s.cancel()
+	for _, p := range []protocol.ID{proto.Join, proto.Sync, proto.Mod} {
+		s.h.RemoveStreamHandler(p)
+	}
+	s.wg.Wait()
+	s.gossip.Close()
+	if err := s.h.Close(); err != nil {
+		return fmt.Errorf("fed: close host: %w", err)
+	}
+	return nil
+}
+
+// ID is this node's peer ID.
+func (s *Service) ID() peer.ID { return s.h.ID() }
+
+// Node is this node's ID as carried in events.
+func (s *Service) Node() event.Node { return s.self }
+
+// Host exposes the libp2p host (for metrics and tests); do not close it.
+func (s *Service) Host() host.Host { return s.h }
+
+// Addrs are this node's dialable addresses, each ending in /p2p/<id>.
+func (s *Service) Addrs() []ma.Multiaddr {
+	info := peer.AddrInfo{ID: s.h.ID(), Addrs: s.h.Addrs()}
+	out, _ := peer.AddrInfoToP2pAddrs(&info)
+	return out
+}
+
+// Guilds lists the guilds this node takes part in.
+func (s *Service) Guilds() []event.ID {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]event.ID, 0, len(s.guilds))
+	for id := range s.guilds {
+		out = append(out, id)
+	}
+	return out
+}
+
+// Guild returns a guild's folded state for reading (channels, roles,
+// members, permissions). Callers must not call Apply on it.
+func (s *Service) Guild(id event.ID) (*guild.Guild, bool) {
+	rt := s.guild(id)
+	if rt == nil {
+		return nil, false
+	}
+	return rt.st, true
+}
+
+// Event returns a stored event by ID (store.ErrNotFound if absent).
+func (s *Service) Event(id event.ID) (*event.Event, error) { return s.store.Get(id) }
+
+// Replay calls fn with every stored event of guild (per origin, in seq
+// order). The node calls it at start to rebuild anything an OnEvent missed
+// because of a crash; fn must be idempotent by event ID.
+func (s *Service) Replay(guild event.ID, fn func(*event.Event) error) error {
+	return s.store.Each(guild, func(raw []byte) error {
+		ev, err := event.Decode(raw)
+		if err != nil {
+			return err
+		}
+		return fn(ev)
+	})
+}
+
+// Vector returns the guild's version vector (origin → contiguous seq).
+func (s *Service) Vector(guild event.ID) (map[event.Node]uint64, error) {
+	return s.store.Vector(guild)
+}
+
+// maintain keeps connections to the member nodes of every guild, so gossip
+// continues when the home node is unreachable [FED-055].
+func (s *Service) maintain(ctx context.Context) {
+	s.connectBootstrap(ctx)
+	interval := s.cfg.SyncInterval
+	if interval == 0 {
+		interval = 30 * time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.connectMembers(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) connectBootstrap(ctx context.Context) {
+	if len(s.cfg.Bootstrap) == 0 {
+		return
+	}
+	infos, err := fhost.ParseAddrInfos(s.cfg.Bootstrap)
+	if err != nil {
+		s.log.Warn("fed: bootstrap", "err", err)
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := fhost.Connect(cctx, s.h, infos); err != nil {
+		s.log.Info("fed: bootstrap", "err", err)
+	}
+}
+
+func (s *Service) connectMembers(ctx context.Context) {
+	var infos []peer.AddrInfo
+	for _, id := range s.Guilds() {
+		rt := s.guild(id)
+		for _, n := range rt.st.Nodes() {
+			p := peer.ID(n.ID)
+			if p == s.h.ID() || s.h.Network().Connectedness(p) == network.Connected {
+				continue
+			}
+			addrs := fsync.ParseAddrBytes(n.Addrs)
+			s.h.Peerstore().AddAddrs(p, addrs, peerstore.PermanentAddrTTL)
+			infos = append(infos, peer.AddrInfo{ID: p})
+		}
+	}
+	if len(infos) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_ = fhost.Connect(cctx, s.h, infos)
+}
