@@ -46,7 +46,7 @@ func (g *gater) allowed(p peer.ID) bool {
 	return !g.blocked[p]
 }
 
-func (g *gater) InterceptPeerDial(p peer.ID) bool               { return g.allowed(p) }
+func (g *gater) InterceptPeerDial(p peer.ID) bool                 { return g.allowed(p) }
 func (g *gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.allowed(p) }
 func (g *gater) InterceptAccept(network.ConnMultiaddrs) bool      { return true }
 func (g *gater) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
@@ -91,8 +91,8 @@ func (n *tnode) start(opts ...nodeOpt) {
 		level = slog.LevelDebug
 	}
 	cfg := Config{
-		DB:   db,
-		Host: fhost.Config{DataDir: n.dir, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}, Gater: n.gater},
+		DB:       db,
+		Host:     fhost.Config{DataDir: n.dir, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}, Gater: n.gater},
 		NodeName: n.name,
 		OnEvent: func(ev *event.Event) {
 			n.mu.Lock()

@@ -147,7 +147,7 @@ type responder interface{ status() (Status, string) }
 
 func (r *SyncResponse) status() (Status, string) { return r.Status, r.Error }
 func (r *JoinResponse) status() (Status, string) { return r.Status, r.Error }
-func (r *ModResponse) status() (Status, string) { return r.Status, r.Error }
+func (r *ModResponse) status() (Status, string)  { return r.Status, r.Error }
 
 // frameDec decodes frames: strict like events, but with room for the large
 // arrays of a join or fetch response.
