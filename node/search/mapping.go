@@ -14,6 +14,7 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/lang/cjk"
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
+	"github.com/blevesearch/bleve/v2/analysis/token/shingle"
 	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
 	"github.com/blevesearch/bleve/v2/document"
 	"github.com/blevesearch/bleve/v2/mapping"
@@ -30,10 +31,17 @@ const IndexFormat = "hearth-search-index/2"
 // (Snowball) stemming. Stop words are kept so that phrases match exactly.
 const textAnalyzer = "hearth_text"
 
+// pairAnalyzer is textAnalyzer followed by two-word shingles ("quick
+// brown"): the index of adjacent word pairs that makes phrase queries cost
+// about as much as a rare term, instead of a position check on every
+// document holding all the words.
+const pairAnalyzer = "hearth_pairs"
+
 // Field names inside the index. They are short because every document
 // carries them.
 const (
 	fContent = "content" // analyzed text, with positions for phrases
+	fPairs   = "pairs"   // adjacent analyzed word pairs
 	fKey     = "k"       // hex(id) + hex(fingerprint), doc values: sort and repair
 	fChannel = "ch"      // hex(guild) + hex(channel), doc values: the readable filter
 	fGuild   = "g"       // hex(guild)
@@ -57,12 +65,32 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	if err != nil {
 		return nil, fmt.Errorf("search: mapping: %w", err)
 	}
+	err = m.AddCustomTokenFilter("hearth_shingle2", map[string]any{
+		"type": shingle.Name, "min": 2.0, "max": 2.0, "output_original": false, "separator": " ",
+	})
+	if err == nil {
+		err = m.AddCustomAnalyzer(pairAnalyzer, map[string]any{
+			"type":         custom.Name,
+			"char_filters": []string{asciifolding.Name},
+			"tokenizer":    unicode.Name,
+			"token_filters": []string{
+				cjk.WidthName, lowercase.Name, en.PossessiveName, cjk.BigramName, en.SnowballStemmerName, "hearth_shingle2",
+			},
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("search: mapping: %w", err)
+	}
 	dm := bleve.NewDocumentStaticMapping()
 	text := bleve.NewTextFieldMapping()
 	text.Analyzer = textAnalyzer
 	text.Store, text.IncludeInAll, text.DocValues = false, false, false
 	text.IncludeTermVectors = true
 	dm.AddFieldMappingsAt(fContent, text)
+	pairs := bleve.NewTextFieldMapping()
+	pairs.Analyzer = pairAnalyzer
+	pairs.Store, pairs.IncludeInAll, pairs.DocValues, pairs.IncludeTermVectors = false, false, false, false
+	dm.AddFieldMappingsAt(fPairs, pairs)
 	for _, f := range []string{fKey, fChannel, fGuild, fAuthor, fMention, fHas, fPinned, fTime} {
 		kw := bleve.NewKeywordFieldMapping()
 		kw.Store, kw.IncludeInAll, kw.IncludeTermVectors = false, false, false
@@ -80,12 +108,12 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 
 // analyzers holds the analyzers documents are built with, looked up once.
 type analyzers struct {
-	text, keyword analysis.Analyzer
+	text, pairs, keyword analysis.Analyzer
 }
 
 func newAnalyzers(m mapping.IndexMapping) (analyzers, error) {
-	a := analyzers{text: m.AnalyzerNamed(textAnalyzer), keyword: m.AnalyzerNamed(keyword.Name)}
-	if a.text == nil || a.keyword == nil {
+	a := analyzers{text: m.AnalyzerNamed(textAnalyzer), pairs: m.AnalyzerNamed(pairAnalyzer), keyword: m.AnalyzerNamed(keyword.Name)}
+	if a.text == nil || a.pairs == nil || a.keyword == nil {
 		return a, fmt.Errorf("search: analyzers missing from mapping")
 	}
 	return a, nil
@@ -168,6 +196,7 @@ func (a analyzers) buildDocument(d Doc) *document.Document {
 	}
 	doc.AddField(document.NewTextFieldCustom(fContent, nil, []byte(d.Content),
 		index.IndexField|index.IncludeTermVectors, a.text))
+	doc.AddField(document.NewTextFieldCustom(fPairs, nil, []byte(d.Content), index.IndexField, a.pairs))
 	var key [32]byte
 	putHex(key[:16], d.ID)
 	putHex(key[16:], fingerprint(d))

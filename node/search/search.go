@@ -146,7 +146,12 @@ func (ix *Index) clauses(q Query) (must []query.Query, ok bool) {
 			continue
 		case 1:
 			must = append(must, term(fContent, terms[0]))
-		default:
+		case 2: // one adjacent pair: exact without positions
+			must = append(must, term(fPairs, terms[0]+" "+terms[1]))
+		default: // the pairs find few candidates; positions confirm them
+			for i := 1; i < len(terms); i++ {
+				must = append(must, term(fPairs, terms[i-1]+" "+terms[i]))
+			}
 			must = append(must, query.NewPhraseQuery(terms, fContent))
 		}
 		content++
