@@ -9,6 +9,7 @@ import (
 	"github.com/hearth-chat/hearth/federation/event"
 	"github.com/hearth-chat/hearth/federation/gossip"
 	"github.com/hearth-chat/hearth/federation/guild"
+	fsync "github.com/hearth-chat/hearth/federation/sync"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
 )
@@ -101,10 +102,14 @@ func (s *Service) ingest(guildID event.ID, from peer.ID, raw []byte, live bool) 
 	}
 	switch ev.Kind.Class() {
 	case event.ClassState:
-		if err := classify(rt.st.Apply(ev)); err != nil {
-			if errors.Is(err, errIgnore) {
-				s.syncLater(guildID, from)
-			}
+		err := rt.st.Apply(ev)
+		if errors.Is(err, guild.ErrNotYet) {
+			// Gossip does not keep order: hold the event until its
+			// predecessors arrive, and ask for them meanwhile.
+			rt.hold(ev)
+			s.syncLater(guildID, from)
+		}
+		if err := classify(err); err != nil {
 			return nil, err
 		}
 	case event.ClassMessage:
@@ -120,6 +125,9 @@ func (s *Service) ingest(guildID event.ID, from peer.ID, raw []byte, live bool) 
 	}
 	if err := s.commit(rt, ev); err != nil {
 		return nil, err
+	}
+	if ev.Kind.Class() == event.ClassState {
+		s.applyHeld(rt)
 	}
 	if have, err := s.store.VectorEntry(guildID, ev.Origin); err == nil && have < ev.Seq {
 		s.syncLater(guildID, from) // a gap below this event [FED-036]
@@ -142,6 +150,49 @@ func (s *Service) commit(rt *guildRT, ev *event.Event) error {
 		s.cfg.OnEvent(ev)
 	}
 	return nil
+}
+
+// maxHeld bounds the state events held for a missing predecessor.
+const maxHeld = 256
+
+// hold keeps a verified state event that arrived ahead of its predecessor.
+// The caller holds rt.mu.
+func (rt *guildRT) hold(ev *event.Event) {
+	if rt.held == nil {
+		rt.held = map[uint64]*event.Event{}
+	}
+	if len(rt.held) < maxHeld {
+		rt.held[ev.SN] = ev
+	}
+}
+
+// applyHeld applies held state events that have become next in line.
+// The caller holds rt.mu.
+func (s *Service) applyHeld(rt *guildRT) {
+	for {
+		info := rt.st.Info()
+		for sn := range rt.held {
+			if sn <= info.SN {
+				delete(rt.held, sn)
+			}
+		}
+		ev := rt.held[info.SN+1]
+		if ev == nil {
+			return
+		}
+		delete(rt.held, ev.SN)
+		if other, err := s.store.BySeq(rt.id, ev.Origin, ev.Seq); err != nil || other != "" {
+			continue
+		}
+		if err := rt.st.Apply(ev); err != nil {
+			s.log.Debug("fed: held state event", "event", ev.ID, "err", err)
+			continue
+		}
+		if err := s.commit(rt, ev); err != nil {
+			s.log.Warn("fed: held state event", "event", ev.ID, "err", err)
+			return
+		}
+	}
 }
 
 // classify maps guild package errors to reject or ignore.
@@ -303,10 +354,20 @@ func (s *Service) syncPeers(guildID event.ID) []peer.ID {
 // source adapts Service to sync.Source.
 type source Service
 
-func (src *source) Allowed(guildID event.ID, p peer.ID) bool {
+func (src *source) Access(guildID event.ID, p peer.ID) fsync.Access {
 	rt := (*Service)(src).guild(guildID)
-	return rt != nil && rt.st.HasNode(event.Node(p))
+	switch {
+	case rt == nil:
+		return fsync.AccessNone
+	case rt.st.HasNode(event.Node(p)):
+		return fsync.AccessFull
+	case rt.st.FormerNode(event.Node(p)):
+		return fsync.AccessState
+	}
+	return fsync.AccessNone
 }
+
+func (src *source) Home(guildID event.ID) event.Node { return (*applier)(src).Home(guildID) }
 
 func (src *source) Vector(guildID event.ID) (map[event.Node]uint64, error) {
 	return src.store.Vector(guildID)

@@ -151,11 +151,20 @@ func (s *Service) Join(ctx context.Context, invite, name string) (*Snapshot, err
 	var recent []*event.Event
 	for _, raw := range resp.Recent {
 		ev, err := s.ingest(inv.Guild, home, raw, false)
-		if err == nil {
-			recent = append(recent, ev)
-		} else if !errors.Is(err, errIgnore) {
+		if err != nil && !errors.Is(err, errIgnore) {
 			s.log.Debug("fed: join: recent event", "err", err)
+			continue
 		}
+		if ev == nil { // already held (sync may have been faster) or not yet valid
+			id, ok := event.PeekID(raw)
+			if !ok {
+				continue
+			}
+			if ev, err = s.store.Get(id); err != nil {
+				continue
+			}
+		}
+		recent = append(recent, ev)
 	}
 	for _, p := range resp.Peers {
 		if pid := peer.ID(p.ID); pid != s.h.ID() {

@@ -106,6 +106,8 @@ type guildRT struct {
 	mu       sync.Mutex
 	localSeq uint64
 	limiters map[event.User]*rate.Limiter
+	// held are verified state events waiting for their predecessor, by sn.
+	held map[uint64]*event.Event
 }
 
 // New starts the service: the host, gossip, stream handlers, sync and

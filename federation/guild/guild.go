@@ -123,6 +123,8 @@ type Guild struct {
 	bans     map[event.User]event.HLC
 	invites  map[string]*Invite
 	nodes    map[event.Node]*Node
+	// former holds nodes that had members once but have none now.
+	former map[event.Node]bool
 }
 
 // New starts a guild from its genesis event, which must be a decoded,
@@ -141,6 +143,7 @@ func New(genesis *event.Event) (*Guild, error) {
 		bans:     map[event.User]event.HLC{},
 		invites:  map[string]*Invite{},
 		nodes:    map[event.Node]*Node{},
+		former:   map[event.Node]bool{},
 	}
 	g.join(b.Owner, b.NodeName, nil, genesis.TS)
 	return g, nil
@@ -298,6 +301,7 @@ func (g *Guild) leave(u event.User, ts event.HLC) {
 	if n := g.nodes[u.Node]; n != nil {
 		if n.Members--; n.Members <= 0 {
 			delete(g.nodes, u.Node)
+			g.former[u.Node] = true
 		}
 	}
 }
@@ -422,6 +426,16 @@ func (g *Guild) HasNode(n event.Node) bool {
 	defer g.mu.RUnlock()
 	_, ok := g.nodes[n]
 	return ok || n == g.info.Home
+}
+
+// FormerNode reports whether n had members in the guild but has none now
+// (its users left or were banned). Such nodes may still fetch state events,
+// so that they learn of their own removal.
+func (g *Guild) FormerNode(n event.Node) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	_, current := g.nodes[n]
+	return !current && g.former[n]
 }
 
 // Invite returns an invite by code.

@@ -51,11 +51,24 @@ func Missing(local map[event.Node]uint64, remote []proto.Head, home event.Node) 
 	return out
 }
 
+// Access is what a peer may sync of a guild [FED-034].
+type Access int
+
+const (
+	// AccessNone: not a member node, or the guild is unknown.
+	AccessNone Access = iota
+	// AccessState: a former member node, which may fetch only the home
+	// node's state events, to learn of its own removal.
+	AccessState
+	// AccessFull: the home node or a current member's node.
+	AccessFull
+)
+
 // Source is what the server reads; the federation service implements it.
 type Source interface {
-	// Allowed reports whether p may sync guild: p is the home node or a
-	// member's node, and this node holds the guild [FED-034].
-	Allowed(guild event.ID, p peer.ID) bool
+	Access(guild event.ID, p peer.ID) Access
+	// Home is the guild's home node.
+	Home(guild event.ID) event.Node
 	Vector(guild event.ID) (map[event.Node]uint64, error)
 	StateHead(guild event.ID) uint64
 	Range(guild event.ID, origin event.Node, from, to uint64, limit int) ([][]byte, bool, error)
@@ -67,10 +80,11 @@ type Source interface {
 func Serve(ctx context.Context, h host.Host, src Source, log *slog.Logger) {
 	fail := func(e *proto.Error) *proto.SyncResponse { return &proto.SyncResponse{Status: e.Status, Error: e.Msg} }
 	proto.Handle(ctx, h, proto.Sync, log, func(ctx context.Context, from peer.ID, req *proto.SyncRequest) *proto.SyncResponse {
-		if !src.Allowed(req.Guild, from) {
+		access := src.Access(req.Guild, from)
+		if access == AccessNone || access == AccessState && req.Op == proto.OpHistory {
 			return fail(proto.Fail(proto.Forbidden, "not a member node of this guild"))
 		}
-		resp, err := serve(src, req)
+		resp, err := serve(src, req, access)
 		if err != nil {
 			var pe *proto.Error
 			if errors.As(err, &pe) {
@@ -83,7 +97,8 @@ func Serve(ctx context.Context, h host.Host, src Source, log *slog.Logger) {
 	}, fail)
 }
 
-func serve(src Source, req *proto.SyncRequest) (*proto.SyncResponse, error) {
+func serve(src Source, req *proto.SyncRequest, access Access) (*proto.SyncResponse, error) {
+	home := src.Home(req.Guild)
 	switch req.Op {
 	case proto.OpHeads:
 		v, err := src.Vector(req.Guild)
@@ -92,6 +107,9 @@ func serve(src Source, req *proto.SyncRequest) (*proto.SyncResponse, error) {
 		}
 		resp := &proto.SyncResponse{StateHead: src.StateHead(req.Guild)}
 		for o, s := range v {
+			if access == AccessState && o != home {
+				continue
+			}
 			resp.Vector = append(resp.Vector, proto.Head{Origin: o, Seq: s})
 		}
 		slices.SortFunc(resp.Vector, func(a, b proto.Head) int { return cmp.Compare(a.Origin, b.Origin) })
@@ -106,12 +124,18 @@ func serve(src Source, req *proto.SyncRequest) (*proto.SyncResponse, error) {
 			if r.From == 0 || r.To < r.From {
 				return nil, proto.Fail(proto.BadRequest, "bad range")
 			}
+			if access == AccessState && r.Origin != home {
+				continue
+			}
 			left := MaxFetch - len(resp.Events)
 			evs, more, err := src.Range(req.Guild, r.Origin, r.From, r.To, left)
 			if err != nil {
 				return nil, err
 			}
 			for _, raw := range evs {
+				if access == AccessState && !isState(raw) {
+					continue
+				}
 				if size+len(raw) > maxResponseRaw {
 					resp.More = true
 					return resp, nil
@@ -140,6 +164,11 @@ func serve(src Source, req *proto.SyncRequest) (*proto.SyncResponse, error) {
 		return &proto.SyncResponse{Events: evs}, nil
 	}
 	return nil, proto.Fail(proto.BadRequest, "unknown op %d", req.Op)
+}
+
+func isState(raw []byte) bool {
+	ev, err := event.Decode(raw)
+	return err == nil && ev.Kind.Class() == event.ClassState
 }
 
 // Heads asks p for its vector and state head of guild.
