@@ -37,6 +37,7 @@ export class Gateway {
   start() {
     this.stopped = false;
     window.addEventListener("online", this.onOnline);
+    window.addEventListener("pagehide", this.onHide);
     this.connect(false);
   }
 
@@ -44,6 +45,7 @@ export class Gateway {
   close() {
     this.stopped = true;
     window.removeEventListener("online", this.onOnline);
+    window.removeEventListener("pagehide", this.onHide);
     clearInterval(this.hbTimer);
     clearTimeout(this.retryTimer);
     this.ws?.close(1000);
@@ -68,6 +70,11 @@ export class Gateway {
   }
 
   private onOnline = () => this.reconnectNow();
+  /** onHide closes with 1000 when the page goes away: a deliberate close, not a drop to resume. */
+  private onHide = () => {
+    this.stopped = true;
+    this.ws?.close(1000);
+  };
 
   private connect(resuming: boolean) {
     this.retryAt = 0;

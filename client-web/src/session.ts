@@ -105,6 +105,14 @@ export function startSession() {
   (window as any).__hearthGateway = gateway;
 }
 
+/** setStatus changes the user's presence (gateway op 3); "invisible" shows as offline to others. */
+export function setStatus(status: string) {
+  localStorage.setItem("hearth.status", status);
+  if (store.me) store.presence.set(store.me.id, status);
+  gateway?.send(3, { status, since: null, activities: [], afk: false });
+  store.emit("members", "me");
+}
+
 export function reconnectNow() {
   gateway?.reconnectNow();
 }
@@ -120,6 +128,9 @@ function onDispatch(t: string, d: any) {
   store.apply(t, d);
   for (const h of dispatchHooks) h(t, d);
   if (t === "READY") {
+    const st = localStorage.getItem("hearth.status") ?? "online";
+    store.presence.set(d.user.id, st);
+    if (st !== "online") gateway?.send(3, { status: st, since: null, activities: [], afk: false });
     store.emit("ui");
     // After a fresh session (not a resume) caches are gone: reopen the channel we were in.
     const want = ui.channelId || localStorage.getItem("hearth.channel") || "";
@@ -131,6 +142,10 @@ function onDispatch(t: string, d: any) {
   if (t === "GUILD_DELETE" && d.id === ui.guildId) {
     setUI({ guildId: store.guildOrder[0] ?? "", channelId: "" });
     if (store.guildOrder[0]) selectGuild(store.guildOrder[0]);
+  }
+  if (t === "GUILD_MEMBER_ADD" && d.user?.id !== store.me?.id && !store.presence.has(d.user.id)) {
+    // A new member may already be online: ask for their presence (Request Guild Members, op 8).
+    sendGateway(8, { guild_id: d.guild_id, user_ids: [d.user.id], presences: true, limit: 0 });
   }
   if (t === "MESSAGE_CREATE" && d.channel_id === ui.channelId && document.hasFocus()) {
     scheduleAck(d.channel_id);

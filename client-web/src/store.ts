@@ -261,8 +261,15 @@ export class Store {
         break;
       }
       case "PRESENCE_UPDATE":
+        // Our own status is what we chose (others see "invisible" as offline).
+        if (this.me && d.user.id === this.me.id && !d.guild_id) break;
         this.presence.set(d.user.id, d.status === "invisible" ? "offline" : d.status);
         if (d.user.username) this.putUser(d.user);
+        this.emit("members");
+        break;
+      case "PRESENCE_UPDATE_BULK":
+        // Hearth batches many presence changes of one guild into one dispatch.
+        for (const p of d.presences ?? []) this.presence.set(p.user.id, p.status === "invisible" ? "offline" : p.status);
         this.emit("members");
         break;
       case "USER_UPDATE":

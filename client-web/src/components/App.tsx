@@ -1,6 +1,6 @@
 import { useEffect, useReducer, useState } from "preact/hooks";
 import { store, useTopics } from "../store";
-import { api, moveChannel, perf, reconnectNow, setUI, startSession, ui } from "../session";
+import { api, moveChannel, perf, reconnectNow, setStatus, setUI, startSession, ui } from "../session";
 import { parse, plainText } from "../markdown";
 import { can, P } from "../perms";
 import { ChannelList } from "./ChannelList";
@@ -94,16 +94,33 @@ function ChatHeader() {
   );
 }
 
+const STATUSES: Array<[string, string]> = [
+  ["online", "Online"],
+  ["idle", "Idle"],
+  ["dnd", "Do not disturb"],
+  ["invisible", "Invisible"],
+];
+
 function UserPanel() {
-  useTopics("me");
+  useTopics("me", "members");
   const me = store.me;
+  const mine = (me && store.presence.get(me.id)) || "online";
   return (
     <div class="user-panel">
       <span class="avatar" aria-hidden="true">
         {me?.username.slice(0, 1).toUpperCase()}
-        <span class="status-dot online" />
+        <span class={"status-dot " + (mine === "invisible" ? "offline" : mine)} />
       </span>
-      <span class="me-name">{me?.global_name || me?.username}</span>
+      <div class="me-box">
+        <span class="me-name">{me?.global_name || me?.username}</span>
+        <select class="status-select" aria-label="Your status" value={mine} onChange={(e) => setStatus(e.currentTarget.value)}>
+          {STATUSES.map(([v, l]) => (
+            <option key={v} value={v}>
+              {l}
+            </option>
+          ))}
+        </select>
+      </div>
       <button type="button" class="icon" aria-label="Settings" title="Settings" onClick={() => setUI({ dialog: { kind: "settings" } })}>
         ⚙
       </button>
