@@ -31,7 +31,7 @@ type Options struct {
 	// stays marked unclean until Repair or Rebuild succeeds.
 	Source Source
 	// BatchSize is the most operations written in one index batch; 0 means
-	// 1000.
+	// 5000. Larger batches make fewer, larger segments and less merging.
 	BatchSize int
 	// MaxPending is the most operations queued before new ones are dropped
 	// (and the index marked for repair); 0 means 200,000.
@@ -47,7 +47,7 @@ func (o *Options) setDefaults() {
 		o.Logger = slog.Default()
 	}
 	if o.BatchSize <= 0 {
-		o.BatchSize = 1000
+		o.BatchSize = 5000
 	}
 	if o.MaxPending <= 0 {
 		o.MaxPending = 200_000

@@ -62,7 +62,10 @@ func (ix *Index) Search(ctx context.Context, q Query, readable []uint64) (Result
 	if len(allowed) == 0 || q.nothing {
 		return res, nil
 	}
-	clauses, ok := ix.clauses(q)
+	clauses, content, ok := ix.clauses(q)
+	if content == 0 {
+		q.SortBy = SortTimestamp // all scores would be equal
+	}
 	if !ok { // the words analyse to nothing, e.g. only punctuation
 		return res, nil
 	}
@@ -137,8 +140,7 @@ func (q *Query) limit() int {
 // must all match. Words and phrases are analysed here and become term and
 // phrase queries, so no query string syntax, fuzzy or wildcard matching is
 // ever run. ok is false when the query can match nothing.
-func (ix *Index) clauses(q Query) (must []query.Query, ok bool) {
-	content := 0
+func (ix *Index) clauses(q Query) (must []query.Query, content int, ok bool) {
 	for _, text := range append(slices.Clone(q.Words), q.Phrases...) {
 		terms := ix.analyze(text)
 		switch len(terms) {
@@ -157,7 +159,7 @@ func (ix *Index) clauses(q Query) (must []query.Query, ok bool) {
 		content++
 	}
 	if content == 0 && !q.hasFilter() {
-		return nil, false
+		return nil, 0, false
 	}
 	if len(q.AuthorIDs) > 0 {
 		must = append(must, anyOf(fAuthor, hexAll(q.AuthorIDs)))
@@ -178,7 +180,7 @@ func (ix *Index) clauses(q Query) (must []query.Query, ok bool) {
 		}
 		must = append(must, term(fPinned, v))
 	}
-	return must, true
+	return must, content, true
 }
 
 // channelClause returns the query clause that limits results to the allowed
@@ -480,7 +482,7 @@ func (r *run) byTime() ([]Hit, error) {
 	if err := r.count(); err != nil {
 		return nil, err
 	}
-	kept := &hitHeap{less: hitLess(SortTimestamp, r.q.SortOrder)}
+	kept := &hitHeap{less: timeLess(r.q.SortOrder)}
 	if r.total == 0 {
 		return nil, nil
 	}
@@ -540,7 +542,9 @@ func (r *run) byTime() ([]Hit, error) {
 }
 
 // byRelevance scores every match, keeps the best window by score, and reads
-// IDs for those only.
+// IDs for those only. Equal scores are ordered by the engine's internal
+// document number, which is stable for an unchanged index, so pages never
+// overlap.
 func (r *run) byRelevance() ([]Hit, error) {
 	type scored struct {
 		score float64
@@ -614,37 +618,11 @@ func (r *run) byRelevance() ([]Hit, error) {
 			out = append(out, h)
 		}
 	}
-	less := hitLess(SortRelevance, r.q.SortOrder)
-	slices.SortStableFunc(out, func(a, b Hit) int {
-		if less(a, b) {
-			return -1
-		}
-		if less(b, a) {
-			return 1
-		}
-		return 0
-	})
 	return out, nil
 }
 
-// hitLess reports whether a ranks before b.
-func hitLess(by SortBy, order SortOrder) func(a, b Hit) bool {
-	if by == SortRelevance {
-		if order == SortAsc {
-			return func(a, b Hit) bool {
-				if a.Score != b.Score {
-					return a.Score < b.Score
-				}
-				return a.ID < b.ID
-			}
-		}
-		return func(a, b Hit) bool {
-			if a.Score != b.Score {
-				return a.Score > b.Score
-			}
-			return a.ID > b.ID
-		}
-	}
+// timeLess reports whether a ranks before b in time order.
+func timeLess(order SortOrder) func(a, b Hit) bool {
 	if order == SortAsc {
 		return func(a, b Hit) bool { return a.ID < b.ID }
 	}
