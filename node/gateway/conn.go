@@ -105,7 +105,9 @@ func (c *conn) readLoop(resumeURL string) {
 			g.detach(s, c)
 		}
 	}()
-	c.ws.SetReadLimit(MaxFrame)
+	// Read up to 16 frames' worth so an oversized frame gets Discord's 4002 rather than
+	// the WebSocket's 1009; anything larger is cut off by the library.
+	c.ws.SetReadLimit(16 * MaxFrame)
 	hb := g.opts.HeartbeatInterval
 	_ = c.ws.SetReadDeadline(time.Now().Add(hb * 3 / 2))
 	c.send(controlFrame(OpHello, map[string]any{"heartbeat_interval": hb.Milliseconds()}))

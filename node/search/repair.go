@@ -196,7 +196,7 @@ func (ix *Index) heldRange(ctx context.Context, lo, hi uint64) (map[uint64]uint6
 		return nil, fmt.Errorf("held range: %w", err)
 	}
 	defer reader.Close()
-	r := anyOf(fTime, coverDays(snowflakeDay(lo+1), snowflakeDay(hi)))
+	r := anyOf(fFilter, coverDays(snowflakeDay(lo+1), snowflakeDay(hi)))
 	searcher, err := r.Searcher(ctx, reader, ix.m, search.SearcherOptions{Score: "none"})
 	if err != nil {
 		return nil, fmt.Errorf("held range: %w", err)

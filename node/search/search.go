@@ -162,23 +162,23 @@ func (ix *Index) clauses(q Query) (must []query.Query, content int, ok bool) {
 		return nil, 0, false
 	}
 	if len(q.AuthorIDs) > 0 {
-		must = append(must, anyOf(fAuthor, hexAll(q.AuthorIDs)))
+		must = append(must, anyOf(fFilter, hexAll(pAuthor, q.AuthorIDs)))
 	}
 	if len(q.MentionIDs) > 0 {
-		must = append(must, anyOf(fMention, hexAll(q.MentionIDs)))
+		must = append(must, anyOf(fFilter, hexAll(pMention, q.MentionIDs)))
 	}
 	if q.MentionsEveryone {
-		must = append(must, term(fMention, everyoneMentionID))
+		must = append(must, term(fFilter, pMention+everyoneMentionID))
 	}
 	for _, h := range q.Has.names() {
-		must = append(must, term(fHas, h))
+		must = append(must, term(fFilter, pHas+h))
 	}
 	if q.Pinned != nil {
 		v := "f"
 		if *q.Pinned {
 			v = "t"
 		}
-		must = append(must, term(fPinned, v))
+		must = append(must, term(fFilter, pPinned+v))
 	}
 	return must, content, true
 }
@@ -227,9 +227,9 @@ func channelClause(reader index.IndexReader, q Query, allowed map[uint64]struct{
 	case len(yes) == 0:
 		return nil, false, nil
 	case len(no) == 0:
-		return term(fGuild, prefix), true, nil
+		return term(fFilter, pGuild+prefix), true, nil
 	case len(no) < len(yes):
-		return query.NewBooleanQuery([]query.Query{term(fGuild, prefix)}, nil, []query.Query{anyOf(fChannel, no)}), true, nil
+		return query.NewBooleanQuery([]query.Query{term(fFilter, pGuild+prefix)}, nil, []query.Query{anyOf(fChannel, no)}), true, nil
 	default:
 		return anyOf(fChannel, yes), true, nil
 	}
@@ -253,10 +253,10 @@ func anyOf(field string, terms []string) query.Query {
 	return query.NewDisjunctionQuery(qs)
 }
 
-func hexAll(ids []uint64) []string {
+func hexAll(prefix string, ids []uint64) []string {
 	out := make([]string, len(ids))
 	for i, id := range ids {
-		out[i] = hex16(id)
+		out[i] = prefix + hex16(id)
 	}
 	return out
 }
@@ -328,7 +328,7 @@ type run struct {
 // withDays returns the base clauses limited to days lo..hi.
 func (r *run) withDays(lo, hi uint64) query.Query {
 	must := slices.Clone(r.base)
-	must = append(must, anyOf(fTime, coverDays(lo, hi)))
+	must = append(must, anyOf(fFilter, coverDays(lo, hi)))
 	return query.NewConjunctionQuery(must)
 }
 

@@ -29,11 +29,11 @@ func (g guild) text(t *testing.T) string {
 }
 
 type message struct {
-	ID              string `json:"id"`
-	ChannelID       string `json:"channel_id"`
-	Content         string `json:"content"`
-	Nonce           any    `json:"nonce"`
-	Type            int    `json:"type"`
+	ID              string  `json:"id"`
+	ChannelID       string  `json:"channel_id"`
+	Content         string  `json:"content"`
+	Nonce           any     `json:"nonce"`
+	Type            int     `json:"type"`
 	EditedTimestamp *string `json:"edited_timestamp"`
 	Mentions        []struct {
 		ID string `json:"id"`

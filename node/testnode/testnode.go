@@ -105,7 +105,9 @@ type Client struct {
 }
 
 // Client returns a client with the given token (empty: anonymous).
-func (n *Node) Client(t testing.TB, token string) *Client { return &Client{Node: n, Token: token, t: t} }
+func (n *Node) Client(t testing.TB, token string) *Client {
+	return &Client{Node: n, Token: token, t: t}
+}
 
 // Register creates an account on the node.
 func (n *Node) Register(t testing.TB, username string) *Client {
@@ -178,13 +180,14 @@ type Dispatch struct {
 	D json.RawMessage `json:"d"`
 }
 
-// Gateway is a connected, identified gateway client. A goroutine reads frames into a
-// buffer and answers heartbeats are the test's business (Heartbeat).
+// Gateway is a gateway client connection. A goroutine reads frames into a buffer; after
+// Connect another one heartbeats.
 type Gateway struct {
 	WS        *websocket.Conn
 	SessionID string
 	t         testing.TB
 
+	wmu    sync.Mutex // serialises writes (test and heartbeat goroutines)
 	mu     sync.Mutex
 	events []Dispatch
 	other  []map[string]any
@@ -204,6 +207,7 @@ func (c *Client) Connect(intents int64) *Gateway {
 	}
 	g.Send(map[string]any{"op": 2, "d": d})
 	ready := g.Wait("READY")
+	go g.heartbeat()
 	var r struct {
 		SessionID string `json:"session_id"`
 	}
@@ -265,8 +269,38 @@ func (g *Gateway) wake() {
 // Send writes a frame.
 func (g *Gateway) Send(v any) {
 	g.t.Helper()
-	if err := g.WS.WriteJSON(v); err != nil {
+	g.wmu.Lock()
+	err := g.WS.WriteJSON(v)
+	g.wmu.Unlock()
+	if err != nil {
 		g.t.Fatalf("gateway send: %v", err)
+	}
+}
+
+// heartbeat sends op 1 at half the interval from Hello until the connection closes.
+func (g *Gateway) heartbeat() {
+	interval := time.Second
+	for _, f := range g.Frames() {
+		if op, _ := f["op"].(float64); op == 10 {
+			if d, ok := f["d"].(map[string]any); ok {
+				interval = time.Duration(d["heartbeat_interval"].(float64)) * time.Millisecond
+			}
+		}
+	}
+	t := time.NewTicker(interval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.done:
+			return
+		case <-t.C:
+			g.wmu.Lock()
+			err := g.WS.WriteJSON(map[string]any{"op": 1, "d": nil})
+			g.wmu.Unlock()
+			if err != nil {
+				return
+			}
+		}
 	}
 }
 
