@@ -416,7 +416,7 @@ func (c *conn) reconnect() {
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) {
 		c.mu.Lock()
-		idle := !c.writing && len(c.control) == 0
+		idle := c.closed || (!c.writing && len(c.control) == 0)
 		c.mu.Unlock()
 		if idle {
 			break

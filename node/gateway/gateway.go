@@ -299,9 +299,12 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		sessions = append(sessions, s)
 	}
 	g.mu.Unlock()
+	var rw sync.WaitGroup
 	for _, c := range conns {
-		c.reconnect()
+		rw.Add(1)
+		go func() { defer rw.Done(); c.reconnect() }()
 	}
+	rw.Wait()
 	done := make(chan struct{})
 	go func() { g.wg.Wait(); close(done) }()
 	var err error
