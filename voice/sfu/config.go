@@ -108,14 +108,16 @@ var codecs = []struct {
 // creates inside NewPeerConnection, which calls back synchronously.
 type estimatorSink struct{ last cc.BandwidthEstimator }
 
-// newAPI builds the pion API: codecs, header extensions (VOICE-061),
-// NACK/PLI/reports/TWCC interceptors (VOICE-062) and the network settings.
-// The returned closers release the muxes.
-func newAPI(cfg *Config, sink *estimatorSink) (*webrtc.API, []func() error, error) {
+// newMediaAPI builds a pion API: codecs, header extensions (VOICE-061),
+// NACK/PLI/reports/TWCC interceptors (VOICE-062) and, with bwe, a send-side
+// bandwidth estimator per PeerConnection for video layer selection. The
+// estimator (GCC) costs a lock on every forwarded packet and three
+// goroutines per PeerConnection, so audio-only sessions go without.
+func newMediaAPI(se webrtc.SettingEngine, bwe bool, sink *estimatorSink) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	for _, c := range codecs {
 		if err := m.RegisterCodec(c.params, c.kind); err != nil {
-			return nil, nil, fmt.Errorf("sfu: register codec %s: %w", c.params.MimeType, err)
+			return nil, fmt.Errorf("sfu: register codec %s: %w", c.params.MimeType, err)
 		}
 	}
 	exts := []struct {
@@ -128,65 +130,71 @@ func newAPI(cfg *Config, sink *estimatorSink) (*webrtc.API, []func() error, erro
 	for _, e := range exts {
 		for _, k := range e.kinds {
 			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: e.uri}, k); err != nil {
-				return nil, nil, fmt.Errorf("sfu: register extension %s: %w", e.uri, err)
+				return nil, fmt.Errorf("sfu: register extension %s: %w", e.uri, err)
 			}
 		}
 	}
 	reg := &interceptor.Registry{}
 	if err := webrtc.ConfigureNack(m, reg); err != nil {
-		return nil, nil, fmt.Errorf("sfu: nack: %w", err)
+		return nil, fmt.Errorf("sfu: nack: %w", err)
 	}
 	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
-		return nil, nil, fmt.Errorf("sfu: reports: %w", err)
+		return nil, fmt.Errorf("sfu: reports: %w", err)
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
-		return nil, nil, fmt.Errorf("sfu: simulcast extensions: %w", err)
+		return nil, fmt.Errorf("sfu: simulcast extensions: %w", err)
 	}
 	// Receive side: send TWCC feedback to publishers.
 	if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
-		return nil, nil, fmt.Errorf("sfu: twcc: %w", err)
+		return nil, fmt.Errorf("sfu: twcc: %w", err)
 	}
-	// Send side: estimate each subscriber's downlink from its TWCC feedback
-	// (VOICE-103). No pacer: forwarding must not queue packets.
-	ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
-		return gcc.NewSendSideBWE(gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
-			gcc.SendSideBWEInitialBitrate(1_000_000), gcc.SendSideBWEMaxBitrate(8_000_000))
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("sfu: congestion control: %w", err)
+	if bwe {
+		// Send side: estimate the subscriber's downlink from its TWCC
+		// feedback (VOICE-103). No pacer: forwarding must not queue.
+		ccf, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+			return gcc.NewSendSideBWE(gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+				gcc.SendSideBWEInitialBitrate(1_000_000), gcc.SendSideBWEMaxBitrate(8_000_000))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sfu: congestion control: %w", err)
+		}
+		ccf.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { sink.last = e })
+		reg.Add(ccf)
+		if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, reg); err != nil {
+			return nil, fmt.Errorf("sfu: twcc header: %w", err)
+		}
 	}
-	ccf.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { sink.last = e })
-	reg.Add(ccf)
-	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, reg); err != nil {
-		return nil, nil, fmt.Errorf("sfu: twcc header: %w", err)
-	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg),
+		webrtc.WithSettingEngine(se)), nil
+}
 
+// newAPIs builds the network settings and two APIs on them: one for
+// audio-only sessions and one with bandwidth estimation for sessions that
+// declared video. The returned closers release the muxes.
+func newAPIs(cfg *Config, sink *estimatorSink) (audio, video *webrtc.API, closers []func() error, err error) {
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(cfg.Loopback)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	var closers []func() error
 	logf := logging.NewDefaultLoggerFactory()
 	if cfg.UDPPort != 0 {
 		conn, err := net.ListenPacket("udp", net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort)))
 		if err != nil {
-			return nil, nil, fmt.Errorf("sfu: listen udp: %w", err)
+			return nil, nil, nil, fmt.Errorf("sfu: listen udp: %w", err)
 		}
 		mux := webrtc.NewICEUDPMux(logf.NewLogger("udpmux"), conn)
 		se.SetICEUDPMux(mux)
 		closers = append(closers, mux.Close)
 	} else if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
-			return nil, nil, fmt.Errorf("sfu: udp port range: %w", err)
+			return nil, nil, nil, fmt.Errorf("sfu: udp port range: %w", err)
 		}
 	}
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	if cfg.TCPPort != 0 {
 		ln, err := net.Listen("tcp", net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.TCPPort)))
 		if err != nil {
-			for _, c := range closers {
-				_ = c()
-			}
-			return nil, nil, fmt.Errorf("sfu: listen tcp: %w", err)
+			closeAll(closers)
+			return nil, nil, nil, fmt.Errorf("sfu: listen tcp: %w", err)
 		}
 		mux := webrtc.NewICETCPMux(logf.NewLogger("tcpmux"), ln, 64)
 		se.SetICETCPMux(mux)
@@ -199,9 +207,22 @@ func newAPI(cfg *Config, sink *estimatorSink) (*webrtc.API, []func() error, erro
 			External: cfg.PublicIPs, AsCandidateType: webrtc.ICECandidateTypeHost,
 			Mode: webrtc.ICEAddressRewriteReplace,
 		}); err != nil {
-			return nil, nil, fmt.Errorf("sfu: public ip: %w", err)
+			closeAll(closers)
+			return nil, nil, nil, fmt.Errorf("sfu: public ip: %w", err)
 		}
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg),
-		webrtc.WithSettingEngine(se)), closers, nil
+	if audio, err = newMediaAPI(se, false, sink); err == nil {
+		video, err = newMediaAPI(se, true, sink)
+	}
+	if err != nil {
+		closeAll(closers)
+		return nil, nil, nil, err
+	}
+	return audio, video, closers, nil
+}
+
+func closeAll(cs []func() error) {
+	for _, c := range cs {
+		_ = c()
+	}
 }

@@ -18,7 +18,8 @@ import (
 type SFU struct {
 	cfg     Config
 	log     *slog.Logger
-	api     *webrtc.API
+	api     *webrtc.API // audio-only sessions
+	apiBWE  *webrtc.API // sessions that declared video
 	closers []func() error
 
 	pcMu sync.Mutex // serialises NewPeerConnection to capture its estimator
@@ -44,6 +45,10 @@ type room struct {
 // JoinRequest is what the voice WebSocket learned from a verified token.
 type JoinRequest struct {
 	UserID, GuildID, ChannelID, SessionID string
+	// Video is the Identify flag: the client may send or receive video.
+	// Only such sessions get a downlink bandwidth estimate, which video
+	// layer selection needs; without it layers follow Layer Requests only.
+	Video bool
 	// Peer receives the session's signaling; it must not be nil.
 	Peer Peer
 }
@@ -57,11 +62,11 @@ func New(cfg Config) (*SFU, error) {
 		rooms: map[roomKey]*room{}, sessions: map[string]*Session{},
 		stop: make(chan struct{}),
 	}
-	api, closers, err := newAPI(&s.cfg, &s.sink)
+	api, apiBWE, closers, err := newAPIs(&s.cfg, &s.sink)
 	if err != nil {
 		return nil, err
 	}
-	s.api, s.closers = api, closers
+	s.api, s.apiBWE, s.closers = api, apiBWE, closers
 	s.wg.Add(1)
 	go s.tick()
 	return s, nil
@@ -106,7 +111,11 @@ func (s *SFU) Join(ctx context.Context, req JoinRequest) (*Session, error) {
 	}
 	s.pcMu.Lock()
 	s.sink.last = nil
-	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	api := s.api
+	if req.Video {
+		api = s.apiBWE
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	bwe := s.sink.last
 	s.pcMu.Unlock()
 	if err != nil {

@@ -95,7 +95,7 @@ type Client struct {
 	mu        sync.Mutex
 	answered  chan error
 	speaking  map[string][]bool
-	midUser   map[string]string
+	midUser   atomic.Pointer[map[string]string] // replaced whole on each track map
 	switched  []string
 	closeCode int
 	received  map[string]*atomic.Int64 // by mid
@@ -116,7 +116,7 @@ func Dial(ctx context.Context, url string, api *webrtc.API, userID, guildID, tok
 		return nil, fmt.Errorf("voiceclient: dial: %w", err)
 	}
 	c := &Client{UserID: userID, opts: opts, ws: ws, answered: make(chan error, 16),
-		speaking: map[string][]bool{}, midUser: map[string]string{}, received: map[string]*atomic.Int64{},
+		speaking: map[string][]bool{}, received: map[string]*atomic.Int64{},
 		closed: make(chan struct{})}
 	fail := func(err error) (*Client, error) {
 		_ = ws.Close()
@@ -208,9 +208,10 @@ func (c *Client) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		}
 		n.Add(1)
 		if c.opts.OnRTP != nil {
-			c.mu.Lock()
-			u := c.midUser[mid]
-			c.mu.Unlock()
+			u := ""
+			if m := c.midUser.Load(); m != nil {
+				u = (*m)[mid]
+			}
 			c.opts.OnRTP(u, p)
 		}
 	}
@@ -333,12 +334,11 @@ func (c *Client) handle(f frame) {
 			} `json:"tracks"`
 		}
 		_ = json.Unmarshal(f.D, &tm)
-		c.mu.Lock()
-		c.midUser = map[string]string{}
+		m := map[string]string{}
 		for _, t := range tm.Tracks {
-			c.midUser[t.Mid] = t.UserID
+			m[t.Mid] = t.UserID
 		}
-		c.mu.Unlock()
+		c.midUser.Store(&m)
 	case OpChannelSwitched:
 		var cs struct {
 			ChannelID string `json:"channel_id"`
@@ -353,10 +353,14 @@ func (c *Client) handle(f frame) {
 // ReceivedFrom counts packets received on the tracks the track map
 // currently attributes to userID.
 func (c *Client) ReceivedFrom(userID string) int64 {
+	m := c.midUser.Load()
+	if m == nil {
+		return 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var n int64
-	for mid, u := range c.midUser {
+	for mid, u := range *m {
 		if r := c.received[mid]; u == userID && r != nil {
 			n += r.Load()
 		}

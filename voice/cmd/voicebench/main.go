@@ -1,0 +1,418 @@
+// Command voicebench measures the SFU with real WebRTC clients on loopback:
+// join time, forwarding latency and loss with N participants who all speak
+// and all listen (N×(N-1) forwarded audio tracks), and speaking-detection
+// latency. Clients and SFU share the process and the machine's cores, so
+// the figures are upper bounds for the SFU alone.
+//
+//	go run ./voice/cmd/voicebench -n 50 -duration 10s
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hearth-chat/hearth/voice/internal/voiceclient"
+	"github.com/hearth-chat/hearth/voice/sfu"
+	"github.com/hearth-chat/hearth/voice/signal"
+	"github.com/hearth-chat/hearth/voice/token"
+	"github.com/pion/rtp"
+)
+
+var profile string
+
+func main() {
+	n := flag.Int("n", 50, "participants; each receives all publishers")
+	pubs := flag.Int("publishers", 0, "how many of the participants publish (0: all)")
+	duration := flag.Duration("duration", 10*time.Second, "measurement window")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the window to this file")
+	serve := flag.Bool("serve", false, "internal: run only the SFU and print its URL (the parent runs the clients)")
+	udpPort := flag.Int("udp-port", 0, "single UDP port for the SFU (0: one port per session)")
+	flag.Parse()
+	if *pubs <= 0 || *pubs > *n {
+		*pubs = *n
+	}
+	profile = *cpuProfile
+	if *serve {
+		if err := serveSFU(*udpPort); err != nil {
+			fmt.Fprintln(os.Stderr, "voicebench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*n, *pubs, *duration, *udpPort); err != nil {
+		fmt.Fprintln(os.Stderr, "voicebench:", err)
+		os.Exit(1)
+	}
+}
+
+// bench holds the shared counters; indices are participant numbers.
+type bench struct {
+	n, pubs  int
+	measure  atomic.Bool
+	t0, t1   atomic.Int64 // nanos since base: the measurement window
+	sent     []atomic.Int64
+	recv     [][]atomic.Int64
+	lat      histogram
+	base     time.Time
+	speakAt  atomic.Int64 // nanos since base of the first loud packet
+	speakLat chan time.Duration
+}
+
+func run(n, pubs int, duration time.Duration, udpPort int) error {
+	// The SFU runs in a child process so that its CPU use is measured
+	// apart from the clients'.
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	is, err := token.New(key, 0)
+	if err != nil {
+		return err
+	}
+	child := exec.Command(os.Args[0], "-serve", "-udp-port", strconv.Itoa(udpPort))
+	child.Env = append(os.Environ(), "VOICEBENCH_KEY="+hex.EncodeToString(key))
+	child.Stderr = os.Stderr
+	stdin, err := child.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := child.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		_ = stdin.Close() // the child exits when its stdin closes
+		_ = child.Wait()
+	}()
+	var url string
+	if _, err := fmt.Fscanln(stdout, &url); err != nil {
+		return fmt.Errorf("read child url: %w", err)
+	}
+	api, err := voiceclient.NewAPI()
+	if err != nil {
+		return err
+	}
+
+	b := &bench{n: n, pubs: pubs, base: time.Now(), speakLat: make(chan time.Duration, 16)}
+	b.sent = make([]atomic.Int64, n)
+	b.t1.Store(1 << 62)
+	b.recv = make([][]atomic.Int64, n)
+	for i := range b.recv {
+		b.recv[i] = make([]atomic.Int64, n)
+	}
+	clients := make([]*voiceclient.Client, n)
+	var joins []time.Duration
+	for i := range n {
+		user := strconv.Itoa(i)
+		tok, err := is.Mint(token.Claims{UserID: user, GuildID: "g", ChannelID: "c", SessionID: "gw-" + user})
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		c, err := voiceclient.Dial(context.Background(), url, api, user, "g", tok, voiceclient.Options{
+			OnRTP:      func(from string, p *rtp.Packet) { b.onRTP(i, from, p) },
+			OnSpeaking: func(from string, on bool) { b.onSpeaking(i, from, on) },
+		})
+		if err != nil {
+			return err
+		}
+		for c.PC().ICEConnectionState().String() != "connected" {
+			if time.Since(start) > 10*time.Second {
+				return fmt.Errorf("client %d: ICE not connected", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		joins = append(joins, time.Since(start))
+		clients[i] = c
+		defer c.Close()
+	}
+
+	stop := make(chan struct{})
+	quiet := make([]atomic.Bool, n)
+	var wg sync.WaitGroup
+	for i, c := range clients[:pubs] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			payload := make([]byte, 80) // about a 32 kbit/s Opus frame
+			t := time.NewTicker(20 * time.Millisecond)
+			defer t.Stop()
+			wasQuiet := false
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+				now := int64(time.Since(b.base))
+				binary.BigEndian.PutUint64(payload, uint64(now))
+				if b.inWindow(now) {
+					b.sent[i].Add(1)
+				}
+				level := uint8(20)
+				q := quiet[i].Load()
+				if q {
+					level = 127
+				} else if wasQuiet && i == 0 {
+					b.speakAt.CompareAndSwap(0, int64(time.Since(b.base)))
+				}
+				wasQuiet = q
+				_ = c.WriteAudio(payload, level)
+			}
+		}()
+	}
+	// Wait until every client hears every other, then measure a window.
+	deadline := time.Now().Add(30 * time.Second)
+	for !b.allHearing(clients) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not every client hears every other after 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	var ru0 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	sfu0, err := procCPU(child.Process.Pid)
+	if err != nil {
+		return err
+	}
+	b.t0.Store(int64(time.Since(b.base)))
+	b.measure.Store(true)
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		runtime.SetBlockProfileRate(10000)
+		time.Sleep(duration)
+		pprof.StopCPUProfile()
+		_ = f.Close()
+		if bf, err := os.Create(profile + ".block"); err == nil {
+			_ = pprof.Lookup("block").WriteTo(bf, 0)
+			_ = bf.Close()
+		}
+		runtime.SetBlockProfileRate(0)
+	} else {
+		time.Sleep(duration)
+	}
+	b.t1.Store(int64(time.Since(b.base)))
+	window := time.Duration(b.t1.Load() - b.t0.Load())
+	var ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	sfu1, err := procCPU(child.Process.Pid)
+	if err != nil {
+		return err
+	}
+	time.Sleep(time.Second) // let the window's packets arrive
+
+	// Speaking detection: participant 0 goes quiet, then loud again.
+	var speak []time.Duration
+	for range 5 {
+		quiet[0].Store(true)
+		time.Sleep(800 * time.Millisecond)
+		b.speakAt.Store(0)
+		for len(b.speakLat) > 0 {
+			<-b.speakLat
+		}
+		quiet[0].Store(false)
+		select {
+		case d := <-b.speakLat:
+			speak = append(speak, d)
+		case <-time.After(2 * time.Second):
+		}
+	}
+	close(stop)
+	wg.Wait()
+
+	var expected int64
+	for i := range n {
+		expected += b.sent[i].Load() * int64(n-1)
+	}
+	var got int64
+	for i := range n {
+		for j := range n {
+			got += b.recv[i][j].Load()
+		}
+	}
+	slices.Sort(speak)
+	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
+	fmt.Printf("participants %d, publishers %d, forwarded audio tracks %d, window %v\n", n, pubs, pubs*(n-1), window)
+	fmt.Printf("forwarded packets/s %.0f (expected %d, received %d, loss %.4f%%)\n",
+		float64(got)/window.Seconds(), expected, got, 100*(1-float64(got)/float64(expected)))
+	fmt.Printf("end-to-end latency (client write to client read, incl. both pion stacks): p50 %v p99 %v max %v\n",
+		b.lat.pct(50), b.lat.pct(99), b.lat.pct(100))
+	fmt.Printf("joins in order: %v\n", joins)
+	slices.Sort(joins)
+	fmt.Printf("join (dial to ICE connected): p50 %v p99 %v max %v\n", pct(joins, 50), pct(joins, 99), pct(joins, 100))
+	fmt.Printf("speaking detection (first loud packet written to op 5 read): %v\n", speak)
+	sfuCores := (sfu1 - sfu0).Seconds() / window.Seconds()
+	fmt.Printf("CPU in window: SFU process %.2f cores, client process %.2f cores\n",
+		sfuCores, cpu.Seconds()/window.Seconds())
+	if sfuCores > 0 {
+		fmt.Printf("forwarded packets/s per SFU core: %.0f\n", float64(got)/window.Seconds()/sfuCores)
+	}
+	return nil
+}
+
+func (b *bench) onRTP(to int, from string, p *rtp.Packet) {
+	if len(p.Payload) < 16 {
+		return
+	}
+	sentAt := int64(binary.BigEndian.Uint64(p.Payload))
+	if !b.inWindow(sentAt) {
+		return
+	}
+	f, err := strconv.Atoi(from)
+	if err != nil || f < 0 || f >= b.n {
+		return
+	}
+	b.recv[to][f].Add(1)
+	d := time.Since(b.base) - time.Duration(sentAt)
+	b.lat.add(d)
+}
+
+func (b *bench) inWindow(t int64) bool {
+	return b.measure.Load() && t >= b.t0.Load() && t < b.t1.Load()
+}
+
+func (b *bench) onSpeaking(to int, from string, on bool) {
+	if to != 1 || from != "0" || !on {
+		return
+	}
+	if at := b.speakAt.Load(); at != 0 {
+		select {
+		case b.speakLat <- time.Since(b.base) - time.Duration(at):
+		default:
+		}
+	}
+}
+
+func (b *bench) allHearing(cs []*voiceclient.Client) bool {
+	for i, c := range cs {
+		for j := range b.pubs {
+			if i != j && c.ReceivedFrom(strconv.Itoa(j)) == 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	i := (len(d) - 1) * p / 100
+	return d[i]
+}
+
+// histogram is a lock-free latency histogram: 10 µs buckets below 10 ms,
+// 1 ms buckets up to 30 s.
+type histogram struct {
+	fine   [1000]atomic.Int64
+	coarse [30000]atomic.Int64
+}
+
+func (h *histogram) add(d time.Duration) {
+	switch us := d.Microseconds(); {
+	case us < 0:
+		h.fine[0].Add(1)
+	case us < 10_000:
+		h.fine[us/10].Add(1)
+	default:
+		h.coarse[min(us/1000, int64(len(h.coarse)-1))].Add(1)
+	}
+}
+
+// pct returns the upper edge of the bucket holding the p-th percentile.
+func (h *histogram) pct(p int) time.Duration {
+	var total int64
+	for i := range h.fine {
+		total += h.fine[i].Load()
+	}
+	for i := range h.coarse {
+		total += h.coarse[i].Load()
+	}
+	want := (total*int64(p) + 99) / 100
+	var seen int64
+	for i := range h.fine {
+		if seen += h.fine[i].Load(); seen >= want && seen > 0 {
+			return time.Duration(i+1) * 10 * time.Microsecond
+		}
+	}
+	for i := range h.coarse {
+		if seen += h.coarse[i].Load(); seen >= want && seen > 0 {
+			return time.Duration(i+1) * time.Millisecond
+		}
+	}
+	return 0
+}
+
+// serveSFU runs the SFU and the voice WebSocket on loopback, prints the
+// voice URL and runs until stdin closes.
+func serveSFU(udpPort int) error {
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	key, err := hex.DecodeString(os.Getenv("VOICEBENCH_KEY"))
+	if err != nil {
+		return err
+	}
+	is, err := token.New(key, 0)
+	if err != nil {
+		return err
+	}
+	s, err := sfu.New(sfu.Config{Loopback: true, UDPPort: udpPort, ListenIP: "127.0.0.1"})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	mux := http.NewServeMux()
+	mux.Handle("/voice", &signal.Handler{SFU: s, Tokens: is})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	fmt.Println("ws" + strings.TrimPrefix(srv.URL, "http") + "/voice")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return nil
+}
+
+// procCPU returns the user+system CPU time of a process from /proc.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the parenthesised command name; utime and stime are
+	// fields 14 and 15 of the whole line, in clock ticks (100 Hz).
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc stat")
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
