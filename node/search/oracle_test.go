@@ -105,10 +105,27 @@ func TestSearchMatchesOracle(t *testing.T) {
 			t.Fatalf("query %d %+v readable %v:\n total %d, want %d\n got  %s\n want %s",
 				n, q, readable, res.Total, total, fmtIDs(got), fmtIDs(want))
 		}
-		// Relevance ranks the same set.
+		// Relevance ranks the same set, and consecutive pages neither
+		// overlap nor skip.
 		q.SortBy = SortRelevance
-		if res, err = ix.Search(context.Background(), q, readable); err != nil || res.Total != total {
-			t.Fatalf("query %d by relevance: total %d, want %d, %v", n, res.Total, total, err)
+		q.Words = append(q.Words, vocab[rng.IntN(len(vocab))])
+		q.AuthorIDs = nil
+		var pages [][]uint64
+		for _, off := range []int{0, 10} {
+			q.Offset, q.Limit = off, 10
+			res, err := ix.Search(context.Background(), q, readable)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages = append(pages, ids(res.Hits))
+		}
+		q.Offset, q.Limit = 0, 20
+		res, err = ix.Search(context.Background(), q, readable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if joined := append(pages[0], pages[1]...); !slices.Equal(joined, ids(res.Hits)) {
+			t.Fatalf("query %d by relevance: pages %v and %v, one page of 20 %v", n, pages[0], pages[1], ids(res.Hits))
 		}
 	}
 }

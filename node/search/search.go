@@ -607,14 +607,25 @@ func (r *run) byRelevance() ([]Hit, error) {
 			}
 		}
 	}
-	out := make([]Hit, 0, len(best))
-	for _, s := range best {
-		h, ok, err := r.hit(s.iid)
+	// Doc values must be read in ascending document order.
+	order := make([]int, len(best))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(best[a].iid, best[b].iid) })
+	found := make([]Hit, len(best))
+	valid := make([]bool, len(best))
+	for _, i := range order {
+		h, ok, err := r.hit(best[i].iid)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			h.Score = s.score
+		h.Score = best[i].score
+		found[i], valid[i] = h, ok
+	}
+	out := make([]Hit, 0, len(best))
+	for i, h := range found {
+		if valid[i] {
 			out = append(out, h)
 		}
 	}
