@@ -4,8 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/hearth-chat/hearth/node/search"
 	"github.com/hearth-chat/hearth/node/search/internal/corpus"
@@ -53,4 +53,56 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkSearch measures each query kind of the benchmark mix on a
+// 100,000-message index built once (not timed). The million-message figures
+// come from cmd/searchbench.
+func BenchmarkSearch(b *testing.B) {
+	const n = 100_000
+	c := corpus.New(corpus.Config{Messages: n})
+	ix, err := search.Open(b.TempDir(), search.Options{Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ix.Close()
+	ctx := context.Background()
+	for i := range n {
+		if err := ix.Index(c.Doc(i)); err != nil {
+			b.Fatal(err)
+		}
+		if (i+1)%20_000 == 0 {
+			if err := ix.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := ix.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	queries := c.Queries(1000, 9)
+	for _, kind := range corpus.Kinds {
+		var qs []search.Query
+		var readable [][]uint64
+		for _, bq := range queries {
+			if bq.Kind != kind {
+				continue
+			}
+			q, err := search.ParseQuery(bq.Text)
+			if err != nil {
+				b.Fatal(err)
+			}
+			q.GuildID = bq.GuildID
+			qs = append(qs, q)
+			readable = append(readable, bq.Readable)
+		}
+		b.Run(kind, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				k := i % len(qs)
+				if _, err := ix.Search(ctx, qs[k], readable[k]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

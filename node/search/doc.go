@@ -26,23 +26,27 @@
 // Reads. GET /api/v10/guilds/{guild.id}/messages/search does:
 //
 //	q, err := search.FromParams(r.URL.Query())     // *QueryError → 400
-//	q.GuildID = guildID
+//	q.GuildID = guildID                            // 0 only for DM channel search
 //	q, err = q.Resolve(ctx, resolver)              // names → IDs
-//	readable := channels the user may VIEW_CHANNEL and READ_MESSAGE_HISTORY in, now
+//	readable := the guild's channels where the user has VIEW_CHANNEL and
+//	            READ_MESSAGE_HISTORY now (for DMs: the DM channel)
 //	res, err := ix.Search(ctx, q, readable)        // *QueryError → 400
 //
 // then loads each res.Hits[i].ID from the store and answers
 // {"total_results": res.Total, "messages": [[msg], ...]} (Discord's shape:
-// each entry is an array whose element is the hit), adding
-// "partial": true when res.Partial. Any error for which
-// errors.Is(err, search.ErrBadQuery) holds maps to 400 with Discord's error
-// body (code 50035, the QueryError's Field and Msg); other errors are 500.
-// A hit whose message the store no longer has (a delete not yet applied) is
-// skipped, and total_results is left as the index counted it.
+// each entry is an array whose one element is the hit), adding
+// "partial": true when res.Partial. A hit whose message the store no longer
+// has (a delete not yet applied) is skipped (SRCH-047). Any error for which
+// errors.Is(err, search.ErrBadQuery) holds maps to 400 with Discord's form
+// error body: code 50035, errors.<QueryError.Field>._errors[0] with code
+// "SEARCH_" + upper(QueryError.Code) and QueryError.Msg (spec/search.md §6).
+// Other errors are 500, except context errors (the client went away).
 //
-// Search cannot run without the readable set: there is no value meaning
-// "all channels", and an empty set matches nothing. Every hit is checked
-// against the set, whatever the query says.
+// Guild scope: GuildID names the guild, and results come only from that
+// guild's channels in readable; GuildID 0 searches direct-message channels
+// (messages indexed with GuildID 0) only. Search cannot run without the
+// readable set: there is no value meaning "all channels", an empty set
+// matches nothing, and every returned hit is checked against it again.
 //
 // Repair. Source is implemented over the store (Scan in ascending message
 // ID). If the index was not closed cleanly, Open repairs it in the
