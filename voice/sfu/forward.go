@@ -206,6 +206,9 @@ type downTrack struct {
 	lastTS   uint32
 	lastTime time.Time
 	exts     [2]rtp.Extension // room for the TWCC extension the send path adds
+
+	outMu sync.Mutex // guards out; never held with mu
+	out   rtp.Header
 }
 
 // newDownTrack makes a down track. prev, if not nil, is the track that the
@@ -284,20 +287,25 @@ func (d *downTrack) write(layer int, h *rtp.Header, payload []byte, key bool, no
 		}
 		d.current, d.started = layer, true
 	}
-	out := *h
-	out.SSRC = d.ssrc
-	out.PayloadType = d.pt
-	out.SequenceNumber = h.SequenceNumber - d.seqOff
-	out.Timestamp = h.Timestamp - d.tsOff
-	out.Padding = false
-	out.Extension = false
-	out.Extensions = d.exts[:0]
-	if seqNewer(out.SequenceNumber, d.lastSeq) || d.lastTime.IsZero() {
-		d.lastSeq, d.lastTS, d.lastTime = out.SequenceNumber, out.Timestamp, now
+	seq, ts := h.SequenceNumber-d.seqOff, h.Timestamp-d.tsOff
+	if seqNewer(seq, d.lastSeq) || d.lastTime.IsZero() {
+		d.lastSeq, d.lastTS, d.lastTime = seq, ts, now
 	}
-	w := d.writer
+	w, ssrc, pt := d.writer, d.ssrc, d.pt
 	d.mu.Unlock()
-	_, _ = w.WriteRTP(&out, payload)
+
+	// The outgoing header lives in the down track so that handing its
+	// address to the writer does not allocate; outMu keeps layers that
+	// arrive on different goroutines from sharing it.
+	d.outMu.Lock()
+	d.out = *h
+	d.out.SSRC, d.out.PayloadType = ssrc, pt
+	d.out.SequenceNumber, d.out.Timestamp = seq, ts
+	d.out.Padding, d.out.PaddingSize = false, 0
+	d.out.Extension = false
+	d.out.Extensions = d.exts[:0]
+	_, _ = w.WriteRTP(&d.out, payload)
+	d.outMu.Unlock()
 }
 
 func seqNewer(a, b uint16) bool { return a != b && a-b < 0x8000 }
