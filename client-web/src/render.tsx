@@ -3,7 +3,7 @@
 
 import type { ComponentChildren, VNode } from "preact";
 import { useState } from "preact/hooks";
-import { type MdNode, safeHref } from "./markdown";
+import { type MdNode, parse, plainText, safeHref } from "./markdown";
 import { highlight } from "./highlight";
 import { store } from "./store";
 import { selectChannel } from "./session";
@@ -96,4 +96,16 @@ function renderNode(n: MdNode, key: number, gid?: string): VNode {
         </span>
       );
   }
+}
+
+/** preview is a message's content as one line of plain text with mentions named, for reply and search previews. */
+export function preview(content: string, gid?: string, max = 120): string {
+  const t = plainText(parse(content), (kind, id) =>
+    kind === "user"
+      ? "@" + store.displayName(id, gid)
+      : kind === "channel"
+        ? "#" + (store.channels.get(id)?.name ?? "unknown-channel")
+        : "@" + ((gid && store.guilds.get(gid)?.roles.find((r) => r.id === id)?.name) || "unknown-role"),
+  );
+  return t.length > max ? t.slice(0, max - 1) + "…" : t;
 }

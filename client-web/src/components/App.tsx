@@ -1,7 +1,8 @@
 import { useEffect, useReducer, useState } from "preact/hooks";
+import { Icon } from "../icons";
 import { store, useTopics } from "../store";
 import { api, moveChannel, perf, reconnectNow, setStatus, setUI, startSession, ui } from "../session";
-import { parse, plainText } from "../markdown";
+import { preview } from "../render";
 import { can, P } from "../perms";
 import { ChannelList } from "./ChannelList";
 import { Composer } from "./Composer";
@@ -47,8 +48,7 @@ function Announcer() {
         const m = cm?.list[cm.list.length - 1];
         if (!m || m.author.id === store.me?.id || m.id.startsWith("pending:")) return;
         const gid = store.channels.get(m.channel_id)?.guild_id;
-        const body = plainText(parse(m.content), (k, id) => (k === "user" ? "@" + store.displayName(id, gid) : "#" + (store.channels.get(id)?.name ?? "")));
-        setText(`${store.displayName(m.author.id, gid)}: ${body.slice(0, 300)}`);
+        setText(`${store.displayName(m.author.id, gid)}: ${preview(m.content, gid, 300)}`);
       }),
     [],
   );
@@ -65,18 +65,18 @@ function ChatHeader() {
   return (
     <header class="chat-head">
       <button type="button" class="icon phone-only" aria-label="Show channels" onClick={() => setUI({ pane: "nav" })}>
-        ☰
+        <Icon name="menu" />
       </button>
       <h2>
-        <span class="hash" aria-hidden="true">
-          #
+        <span class="hash">
+          <Icon name="hash" size={22} />
         </span>
         {c?.name ?? ""}
       </h2>
       {c?.topic && <span class="topic muted">{c.topic}</span>}
       <div class="head-actions">
         <button type="button" class="icon" aria-label="Pinned messages" title="Pinned messages" disabled={!c} onClick={() => c && setUI({ dialog: { kind: "pins", channelId: c.id } })}>
-          📌
+          <Icon name="pin" />
         </button>
         <button
           type="button"
@@ -86,7 +86,7 @@ function ChatHeader() {
           title="Member list"
           onClick={() => setUI({ showMembers: !ui.showMembers, pane: ui.pane === "members" ? "messages" : "members" })}
         >
-          👥
+          <Icon name="members" />
         </button>
         <SearchBox />
       </div>
@@ -122,7 +122,7 @@ function UserPanel() {
         </select>
       </div>
       <button type="button" class="icon" aria-label="Settings" title="Settings" onClick={() => setUI({ dialog: { kind: "settings" } })}>
-        ⚙
+        <Icon name="gear" />
       </button>
     </div>
   );
@@ -178,7 +178,7 @@ export function App() {
   }, []);
   useEffect(() => {
     // Opening /invite/CODE shows the join dialog once logged in.
-    const m = /^\/invite\/([A-Za-z0-9_-]+)/.exec(location.pathname);
+    const m = /^\/invite\/([^/?#]+)/.exec(location.pathname);
     if (m && store.me && !ui.dialog) {
       sessionStorage.setItem("hearth.invite", location.href);
       history.replaceState(null, "", "/");

@@ -1,4 +1,5 @@
 import { useState } from "preact/hooks";
+import { Icon } from "../icons";
 import type { Channel } from "../api";
 import { store, useTopics } from "../store";
 import { selectChannel, setUI, ui } from "../session";
@@ -12,8 +13,8 @@ function TextChannel({ c }: { c: Channel }) {
   return (
     <li class={"chan" + (active ? " active" : "") + (unread ? " unread" : "")}>
       <button type="button" aria-label={label} aria-current={active ? "page" : undefined} onClick={() => selectChannel(c.id)}>
-        <span class="hash" aria-hidden="true">
-          #
+        <span class="hash">
+          <Icon name="hash" />
         </span>
         <span class="chan-name">{c.name}</span>
         {mentions > 0 && (
@@ -32,8 +33,8 @@ function VoiceChannel({ c }: { c: Channel }) {
   return (
     <li class={"chan voice" + (here ? " active" : "")}>
       <button type="button" aria-label={`${c.name}, voice channel, ${states.length} connected${here ? ", you are connected" : ""}`} onClick={() => joinVoice(c.guild_id!, c.id)}>
-        <span class="hash" aria-hidden="true">
-          🔊
+        <span class="hash">
+          <Icon name="speaker" />
         </span>
         <span class="chan-name">{c.name}</span>
       </button>
@@ -48,8 +49,8 @@ function VoiceChannel({ c }: { c: Channel }) {
                 </span>
                 <span>{store.displayName(v.user_id, c.guild_id)}</span>
                 {speaking && <span class="sr-only">, speaking</span>}
-                {(v.self_mute || v.mute) && <span title="Muted" aria-label="muted"> 🎙̸</span>}
-                {(v.self_deaf || v.deaf) && <span title="Deafened" aria-label="deafened"> 🔇</span>}
+                {(v.self_mute || v.mute) && <span class="vstate" title="Muted"><Icon name="micOff" size={14} /><span class="sr-only">, muted</span></span>}
+                {(v.self_deaf || v.deaf) && <span class="vstate" title="Deafened"><Icon name="deafened" size={14} /><span class="sr-only">, deafened</span></span>}
                 {v.self_stream && <span class="live" aria-label="sharing screen">LIVE</span>}
               </li>
             );
@@ -84,10 +85,10 @@ export function ChannelList() {
           const first = all.find((c) => c.type === 0);
           if (first) setUI({ dialog: { kind: "invite", channelId: ui.channelId || first.id } });
         }}>
-          👤+
+          <Icon name="userPlus" />
         </button>
         <button type="button" class="icon" aria-label="Create role" title="Create role" onClick={() => setUI({ dialog: { kind: "create-role", guildId: g.id } })}>
-          🛡
+          <Icon name="shield" />
         </button>
       </div>
       <div class="chan-scroll">
@@ -110,7 +111,7 @@ export function ChannelList() {
                   title="Create channel"
                   onClick={() => setUI({ dialog: { kind: "create-channel", guildId: g.id, type: kids.some((k) => k.type === 2) ? 2 : 0, parentId: cat.id } })}
                 >
-                  +
+                  <Icon name="plus" size={16} />
                 </button>
               </div>
               {open && (

@@ -1,4 +1,5 @@
 import { useRef, useState } from "preact/hooks";
+import { Icon } from "../icons";
 import { byName, EMOJI } from "../emoji";
 import { store, useTopics } from "../store";
 import { resetTypingThrottle, sendMessage, setUI, typing, ui } from "../session";
@@ -140,7 +141,7 @@ export function Composer({ channelId, canSend }: { channelId: string; canSend: b
             Replying to <strong>{store.displayName(ui.replyTo.author.id, gid)}</strong>
           </span>
           <button type="button" class="icon" aria-label="Cancel reply" onClick={() => setUI({ replyTo: null })}>
-            ✕
+            <Icon name="close" size={16} />
           </button>
         </div>
       )}

@@ -3,8 +3,9 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiError, type Channel, type Guild, type Invite, type Message, type Role } from "../api";
 import { store, useTopics } from "../store";
 import { api, deleteMessage, jumpTo, logout, selectChannel, selectGuild, setTheme, setUI, ui } from "../session";
-import { parse, plainText } from "../markdown";
+import { preview } from "../render";
 import { Modal } from "./Modal";
+import { parseInvite } from "../invite";
 import { QuickSwitcher } from "./QuickSwitcher";
 import { VoiceSettings } from "./Voice";
 
@@ -76,20 +77,6 @@ function CreateGuild() {
   );
 }
 
-/** inviteCode extracts an invite code from a pasted link ("https://host/invite/CODE") or a bare code. */
-export function parseInvite(s: string): { code: string; origin: string } | null {
-  const t = s.trim();
-  if (!t) return null;
-  try {
-    const u = new URL(t);
-    const m = /\/invite\/([A-Za-z0-9_-]+)\/?$/.exec(u.pathname);
-    if (m) return { code: m[1], origin: u.origin };
-  } catch {
-    // not a URL: a bare code
-  }
-  return /^[A-Za-z0-9_-]+$/.test(t) ? { code: t, origin: location.origin } : null;
-}
-
 function JoinGuild() {
   const [link, setLink] = useState(() => {
     const v = sessionStorage.getItem("hearth.invite") ?? "";
@@ -101,9 +88,9 @@ function JoinGuild() {
   const remote = parsed && parsed.origin !== location.origin;
   useEffect(() => {
     setPreview(null);
-    if (!parsed || remote) return;
+    if (!parsed) return;
     const t = setTimeout(() => {
-      api.get<Invite>(`/invites/${parsed.code}`).then(setPreview, () => setPreview(null));
+      api.get<Invite>(`/invites/${encodeURIComponent(parsed.code)}`).then(setPreview, () => setPreview(null));
     }, 250);
     return () => clearTimeout(t);
   }, [link]);
@@ -113,9 +100,7 @@ function JoinGuild() {
         submit="Join"
         onSubmit={async () => {
           if (!parsed) throw new Error("Paste an invite link or code.");
-          // A link from another node is passed whole: the node resolves it over federation.
-          const code = remote ? encodeURIComponent(link.trim()) : parsed.code;
-          const inv = await api.post<Invite>(`/invites/${code}`, {});
+          const inv = await api.post<Invite>(`/invites/${encodeURIComponent(parsed.code)}`, {});
           close();
           const gid = inv.guild?.id;
           const wait = (n: number) => (gid && store.guilds.has(gid) ? selectGuild(gid) : n > 0 && setTimeout(() => wait(n - 1), 100));
@@ -287,7 +272,7 @@ function InviteDialog({ channelId }: { channelId: string }) {
   useEffect(() => {
     void make(maxAge);
   }, [maxAge]);
-  const link = inv ? `${location.origin}/invite/${inv.code}` : "";
+  const link = inv ? `${location.origin}/invite/${encodeURIComponent(inv.code)}` : "";
   return (
     <Modal title={`Invite friends to ${store.guilds.get(store.channels.get(channelId)?.guild_id ?? "")?.name ?? "the server"}`} onClose={close}>
       <label>
@@ -365,7 +350,7 @@ function Pins({ channelId }: { channelId: string }) {
         {pins?.map((m) => (
           <li key={m.id}>
             <button type="button" class="result" onClick={() => (close(), void jumpTo(channelId, m.id))}>
-              <strong>{store.displayName(m.author.id, gid)}</strong> <span>{plainText(parse(m.content), (k, id) => (k === "user" ? "@" + store.displayName(id, gid) : "#" + (store.channels.get(id)?.name ?? "")))}</span>
+              <strong>{store.displayName(m.author.id, gid)}</strong> <span>{preview(m.content, gid, 200)}</span>
             </button>
           </li>
         ))}

@@ -1,4 +1,5 @@
 import { store, useTopics } from "../store";
+import { Icon } from "../icons";
 import { selectGuild, setUI, ui } from "../session";
 
 /** initials gives a guild's short label for its icon. */
@@ -46,12 +47,12 @@ export function GuildRail() {
         })}
         <li class="rail-item">
           <button type="button" class="guild-icon add" aria-label="Create a server" title="Create a server" onClick={() => setUI({ dialog: { kind: "create-guild" } })}>
-            +
+            <Icon name="plus" size={24} />
           </button>
         </li>
         <li class="rail-item">
           <button type="button" class="guild-icon add" aria-label="Join a server with an invite" title="Join a server" onClick={() => setUI({ dialog: { kind: "join" } })}>
-            ⤵
+            <Icon name="join" size={22} />
           </button>
         </li>
       </ul>

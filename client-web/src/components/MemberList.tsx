@@ -1,4 +1,5 @@
 import type { Member, Role } from "../api";
+import { Icon } from "../icons";
 import { store, useTopics } from "../store";
 import { ui } from "../session";
 
@@ -48,7 +49,11 @@ export function MemberList() {
                     <span class="member-name" style={{ color: color ? "#" + color.toString(16).padStart(6, "0") : undefined }}>
                       {name}
                     </span>
-                    {g.owner_id === m.user.id && <span title="Server owner" aria-hidden="true"> 👑</span>}
+                    {g.owner_id === m.user.id && (
+                      <span class="owner" title="Server owner">
+                        <Icon name="crown" size={14} />
+                      </span>
+                    )}
                   </li>
                 );
               })}

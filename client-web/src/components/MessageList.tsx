@@ -3,10 +3,11 @@
 // stays anchored to the message the user is reading while older pages load above it.
 
 import { useEffect, useLayoutEffect, useMemo, useReducer, useRef, useState } from "preact/hooks";
+import { Icon } from "../icons";
 import type { Message } from "../api";
 import { snowflakeTime } from "../api";
 import { parse, type MdNode } from "../markdown";
-import { renderNodes } from "../render";
+import { preview, renderNodes } from "../render";
 import { findIdx, store, useTopics } from "../store";
 import { editMessage, jumpTo, loadNewer, loadOlder, perf, setPinned, setUI, toggleReaction, ui } from "../session";
 import { EmojiPicker } from "./EmojiPicker";
@@ -68,9 +69,9 @@ function MessageItem(props: { m: Message; grouped: boolean; gid?: string; highli
       aria-label={`${name}, ${dateFmt.format(t)}`}
     >
       {ref && (
-        <button type="button" class="reply-preview" aria-label={`Reply to ${store.displayName(ref.author.id, gid)}: ${ref.content.slice(0, 80)}`} onClick={() => void jumpTo(ref.channel_id, ref.id)}>
+        <button type="button" class="reply-preview" aria-label={`Replying to ${store.displayName(ref.author.id, gid)}: ${preview(ref.content, gid, 80)}`} onClick={() => void jumpTo(ref.channel_id, ref.id)}>
           <span class="reply-arrow" aria-hidden="true">↱</span>
-          <strong>{store.displayName(ref.author.id, gid)}</strong> <span class="muted">{ref.content.slice(0, 120)}</span>
+          <strong>{store.displayName(ref.author.id, gid)}</strong> <span class="muted">{preview(ref.content, gid)}</span>
         </button>
       )}
       {!grouped && (
@@ -97,7 +98,13 @@ function MessageItem(props: { m: Message; grouped: boolean; gid?: string; highli
         <div class="content">
           {renderNodes(ast(m), gid)}
           {m.edited_timestamp && <span class="edited muted"> (edited)</span>}
-          {m.pinned && <span class="edited muted" aria-label="pinned"> 📌</span>}
+          {m.pinned && (
+            <span class="edited muted" title="Pinned">
+              {" "}
+              <Icon name="pin" size={12} />
+              <span class="sr-only">pinned</span>
+            </span>
+          )}
         </div>
       )}
       {failed && (
@@ -124,27 +131,27 @@ function MessageItem(props: { m: Message; grouped: boolean; gid?: string; highli
       {!pending && !editing && (
         <div class="msg-actions" role="toolbar" aria-label="Message actions">
           <button type="button" class="icon" aria-label="Add reaction" title="Add reaction" aria-expanded={picker} onClick={() => setPicker(!picker)}>
-            ☺
+            <Icon name="smile" />
           </button>
           <button type="button" class="icon" aria-label="Reply" title="Reply" onClick={() => {
             setUI({ replyTo: m });
             document.getElementById("composer-input")?.focus();
           }}>
-            ↩
+            <Icon name="reply" />
           </button>
           {mine && (
             <button type="button" class="icon" aria-label="Edit message" title="Edit" onClick={() => setUI({ editing: m.id })}>
-              ✎
+              <Icon name="edit" />
             </button>
           )}
           {props.canManage && (
             <button type="button" class="icon" aria-label={m.pinned ? "Unpin message" : "Pin message"} title={m.pinned ? "Unpin" : "Pin"} onClick={() => void setPinned(m, !m.pinned)}>
-              📌
+              <Icon name="pin" />
             </button>
           )}
           {(mine || props.canManage) && (
             <button type="button" class="icon danger" aria-label="Delete message" title="Delete" onClick={() => setUI({ dialog: { kind: "confirm-delete", message: m } })}>
-              🗑
+              <Icon name="trash" />
             </button>
           )}
         </div>

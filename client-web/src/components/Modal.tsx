@@ -1,4 +1,5 @@
 import type { ComponentChildren } from "preact";
+import { Icon } from "../icons";
 import { useEffect, useRef } from "preact/hooks";
 
 /** Modal is an accessible dialog: labelled, focus moved in and trapped, Esc closes, focus restored after. */
@@ -45,7 +46,7 @@ export function Modal(props: { title: string; onClose: () => void; children: Com
         <div class="modal-head">
           <h2 id="modal-title">{props.title}</h2>
           <button type="button" class="icon modal-close" aria-label="Close dialog" onClick={props.onClose}>
-            ✕
+            <Icon name="close" />
           </button>
         </div>
         {props.children}

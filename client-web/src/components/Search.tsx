@@ -1,9 +1,10 @@
 import { useRef, useState } from "preact/hooks";
+import { Icon } from "../icons";
 import type { Message } from "../api";
 import { ApiError } from "../api";
 import { store, useTopics } from "../store";
 import { api, jumpTo, setUI, ui } from "../session";
-import { parse, plainText } from "../markdown";
+import { preview } from "../render";
 import { COMBOBOX } from "./QuickSwitcher";
 
 /** FILTERS are the search filters of spec/search.md's text form, offered while typing. */
@@ -129,7 +130,7 @@ export function SearchResults() {
           <h3>{r.error ? "Search failed" : `${r.total} result${r.total === 1 ? "" : "s"}`}</h3>
         </div>
         <button type="button" class="icon" aria-label="Close search results" onClick={() => setUI({ searchResults: null })}>
-          ✕
+          <Icon name="close" size={16} />
         </button>
       </div>
       {r.error && <p class="error">{r.error}</p>}
@@ -139,7 +140,7 @@ export function SearchResults() {
             <button type="button" class="result" onClick={() => void jumpTo(m.channel_id, m.id)}>
               <span class="muted small">#{store.channels.get(m.channel_id)?.name}</span>
               <strong>{store.displayName(m.author.id, gid)}</strong>
-              <span>{plainText(parse(m.content), (k, id) => (k === "user" ? "@" + store.displayName(id, gid) : k === "channel" ? "#" + (store.channels.get(id)?.name ?? "") : "@role"))}</span>
+              <span>{preview(m.content, gid, 200)}</span>
             </button>
           </li>
         ))}

@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from "preact/hooks";
+import { Icon } from "../icons";
 import { store, useTopics } from "../store";
 import { leaveVoice, saveSettings, setMeterVisible, settings, sharers, toggleDeaf, toggleMute, toggleShare, voice, watch } from "../voice";
 
@@ -28,19 +29,19 @@ export function VoicePanel() {
       )}
       <div class="voice-buttons">
         <button type="button" class={"icon" + (voice.selfMute ? " on" : "")} aria-pressed={voice.selfMute} aria-label="Mute microphone" title="Mute" onClick={toggleMute}>
-          {voice.selfMute ? "🔇" : "🎙"}
+          <Icon name={voice.selfMute ? "micOff" : "mic"} />
         </button>
         <button type="button" class={"icon" + (voice.selfDeaf ? " on" : "")} aria-pressed={voice.selfDeaf} aria-label="Deafen" title="Deafen" onClick={toggleDeaf}>
-          {voice.selfDeaf ? "🙉" : "🎧"}
+          <Icon name={voice.selfDeaf ? "deafened" : "headphones"} />
         </button>
         <button type="button" class={"icon" + (voice.sharing ? " on" : "")} aria-pressed={voice.sharing} aria-label="Share your screen" title="Share screen" onClick={() => void toggleShare()}>
-          🖥
+          <Icon name="screen" />
         </button>
         <button type="button" class="icon" aria-expanded={showVolumes} aria-label="User volumes" title="User volumes" onClick={() => setShowVolumes(!showVolumes)}>
-          🔉
+          <Icon name="volume" />
         </button>
         <button type="button" class="icon danger" aria-label="Disconnect from voice" title="Disconnect" onClick={leaveVoice}>
-          ☎
+          <Icon name="hangup" />
         </button>
       </div>
       {showVolumes && (

@@ -95,3 +95,20 @@ test("markdown: never throws and stays bounded on random and deeply nested input
   parse(deep);
   assert.ok(Date.now() - t0 < 5000, "deep nesting parses in bounded time");
 });
+
+const { parseInvite } = await load("invite.ts");
+
+test("invite links and codes", () => {
+  globalThis.location = { origin: "http://127.0.0.1:1" };
+  const cases = [
+    ["http://a.example:8080/invite/hTKzmak9", { code: "hTKzmak9", origin: "http://a.example:8080" }],
+    ["  https://b.example/invite/hearth%3AoWZndWlsZA/ ", { code: "hearth:oWZndWlsZA", origin: "https://b.example" }],
+    ["hTKzmak9", { code: "hTKzmak9", origin: "http://127.0.0.1:1" }],
+    ["hearth:oWZndWlsZA", { code: "hearth:oWZndWlsZA", origin: "http://127.0.0.1:1" }],
+    ["https://b.example/channels/1", null],
+    ["javascript:alert(1)", null],
+    ["not a code!", null],
+    ["", null],
+  ];
+  for (const [in_, want] of cases) assert.deepEqual(parseInvite(in_), want, in_);
+});
