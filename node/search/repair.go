@@ -84,6 +84,9 @@ func (ix *Index) repair(ctx context.Context, src Source, progress func(done, tot
 	var st RepairStats
 	ix.qmu.Lock()
 	ix.touched = make(map[uint64]struct{})
+	// The repair fixes whatever was lost before it started; only losses
+	// from now on, or its own failure, leave the index unclean.
+	ix.consistent, ix.dirty = false, false
 	ix.qmu.Unlock()
 	defer func() {
 		ix.qmu.Lock()
