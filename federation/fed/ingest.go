@@ -47,6 +47,7 @@ func (s *Service) handleGossip(ctx context.Context, guildID event.ID, from peer.
 	case err == nil:
 		return gossip.Accept
 	case errors.Is(err, errIgnore):
+		s.log.Debug("fed: ignored gossip", "guild", guildID, "from", from, "err", err)
 		return gossip.Ignore
 	default:
 		s.log.Debug("fed: rejected gossip", "guild", guildID, "from", from, "err", err)

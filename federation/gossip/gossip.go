@@ -103,6 +103,7 @@ func New(h host.Host, log *slog.Logger) (*Gossip, error) {
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), // [FED-011]
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(messageID), // [FED-012]
+		pubsub.WithLogger(log.With("component", "pubsub")),
 		pubsub.WithMaxMessageSize(MaxMessageSize),
 		pubsub.WithSeenMessagesTTL(SeenTTL),
 		pubsub.WithPeerExchange(false),
