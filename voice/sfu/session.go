@@ -144,6 +144,8 @@ func (s *Session) Attach(p Peer) error {
 
 // SetSources records which source each of the client's send m-lines (by
 // mid) carries. Unnamed audio is the microphone, unnamed video the camera.
+// Naming a source that another mid already carries returns
+// ErrTooManyTracks (one track per source, VOICE-064 and VOICE-065).
 func (s *Session) SetSources(src map[string]Source) error {
 	s.sfu.mu.Lock()
 	defer s.sfu.mu.Unlock()
@@ -151,6 +153,13 @@ func (s *Session) SetSources(src map[string]Source) error {
 		if !so.valid() {
 			return fmt.Errorf("%w: unknown source %q for mid %q", ErrBadSDP, so, mid)
 		}
+		for m, other := range s.sources {
+			if other == so && m != mid {
+				return fmt.Errorf("%w: second %s (mid %q)", ErrTooManyTracks, so, mid) // VOICE-065
+			}
+		}
+	}
+	for mid, so := range src {
 		s.sources[mid] = so
 	}
 	return nil

@@ -95,12 +95,18 @@ type Client struct {
 	mu        sync.Mutex
 	answered  chan error
 	speaking  map[string][]bool
-	midUser   atomic.Pointer[map[string]string] // replaced whole on each track map
+	midUser   atomic.Pointer[map[string]trackInfo] // replaced whole on each track map
 	switched  []string
 	closeCode int
 	received  map[string]*atomic.Int64 // by mid
 	closed    chan struct{}
 	wg        sync.WaitGroup
+}
+
+type trackInfo struct {
+	UserID string `json:"user_id"`
+	Source string `json:"source"`
+	Mid    string `json:"mid"`
 }
 
 type frame struct {
@@ -210,7 +216,7 @@ func (c *Client) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		if c.opts.OnRTP != nil {
 			u := ""
 			if m := c.midUser.Load(); m != nil {
-				u = (*m)[mid]
+				u = (*m)[mid].UserID
 			}
 			c.opts.OnRTP(u, p)
 		}
@@ -328,15 +334,12 @@ func (c *Client) handle(f frame) {
 		c.mu.Unlock()
 	case OpTrackMap:
 		var tm struct {
-			Tracks []struct {
-				UserID string `json:"user_id"`
-				Mid    string `json:"mid"`
-			} `json:"tracks"`
+			Tracks []trackInfo `json:"tracks"`
 		}
 		_ = json.Unmarshal(f.D, &tm)
-		m := map[string]string{}
+		m := map[string]trackInfo{}
 		for _, t := range tm.Tracks {
-			m[t.Mid] = t.UserID
+			m[t.Mid] = t
 		}
 		c.midUser.Store(&m)
 	case OpChannelSwitched:
@@ -352,7 +355,11 @@ func (c *Client) handle(f frame) {
 
 // ReceivedFrom counts packets received on the tracks the track map
 // currently attributes to userID.
-func (c *Client) ReceivedFrom(userID string) int64 {
+func (c *Client) ReceivedFrom(userID string) int64 { return c.ReceivedFromSource(userID, "") }
+
+// ReceivedFromSource is ReceivedFrom for one source ("microphone",
+// "camera", "screen"); "" counts every source.
+func (c *Client) ReceivedFromSource(userID, source string) int64 {
 	m := c.midUser.Load()
 	if m == nil {
 		return 0
@@ -360,12 +367,66 @@ func (c *Client) ReceivedFrom(userID string) int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var n int64
-	for mid, u := range *m {
-		if r := c.received[mid]; u == userID && r != nil {
+	for mid, t := range *m {
+		if r := c.received[mid]; t.UserID == userID && (source == "" || t.Source == source) && r != nil {
 			n += r.Load()
 		}
 	}
 	return n
+}
+
+// AddVideo publishes a VP8 track for source ("camera" or "screen") with a
+// client offer (op 102) and waits for the answer.
+func (c *Client) AddVideo(source string) (*webrtc.TrackLocalStaticRTP, error) {
+	tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
+		source, c.UserID)
+	if err != nil {
+		return nil, err
+	}
+	sender, err := c.pc.AddTrack(tr)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := sender.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	offer, err := c.pc.CreateOffer(nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.pc.SetLocalDescription(offer); err != nil {
+		return nil, err
+	}
+	mid := ""
+	for _, t := range c.pc.GetTransceivers() {
+		if t.Sender() == sender {
+			mid = t.Mid()
+		}
+	}
+	c.Send(OpClientOffer, map[string]any{"type": "offer", "sdp": offer.SDP, "sources": map[string]string{mid: source}})
+	select {
+	case err := <-c.answered:
+		return tr, err
+	case <-c.closed:
+		return nil, fmt.Errorf("voiceclient: closed with %d before answer", c.CloseCode())
+	case <-time.After(10 * time.Second):
+		return nil, fmt.Errorf("voiceclient: no answer to video offer")
+	}
+}
+
+// WriteVP8 sends one VP8 packet on tr: a key frame or a delta frame.
+func WriteVP8(tr *webrtc.TrackLocalStaticRTP, seq uint16, key bool) error {
+	payload := []byte{0x10, 0x01, 0, 0, 0, 0, 0, 0} // S=1, PID=0; P=1: delta
+	if key {
+		payload = []byte{0x10, 0x00, 0x9d, 0x01, 0x2a, 0, 0, 0} // P=0: key frame
+	}
+	return tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq,
+		Timestamp: uint32(seq) * 3000, Marker: true, SSRC: 2}, Payload: payload})
 }
 
 // Speaking returns the speaking changes reported for userID, in order.
