@@ -181,7 +181,10 @@ func (c *conn) handle(f Frame, resumeURL string) int {
 		if s != nil {
 			return CloseAlreadyAuthenticated
 		}
-		rs, seq, ok := g.resume(f.D)
+		rs, seq, ok, code := g.resume(f.D)
+		if code != 0 {
+			return code
+		}
 		if !ok {
 			c.send(controlFrame(OpInvalidSession, false))
 			return 0

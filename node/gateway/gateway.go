@@ -194,33 +194,35 @@ func mustJSON(v any) []byte {
 }
 
 // resume finds a session to resume for token, session ID and last seen sequence number.
-func (g *Gateway) resume(d json.RawMessage) (*Session, uint64, bool) {
+// A bad token is an authentication failure (close 4004); anything else that prevents the
+// resume is an invalid session (ok false, code 0).
+func (g *Gateway) resume(d json.RawMessage) (s *Session, seq uint64, ok bool, code int) {
 	var r struct {
 		Token     string `json:"token"`
 		SessionID string `json:"session_id"`
 		Seq       uint64 `json:"seq"`
 	}
 	if err := json.Unmarshal(d, &r); err != nil {
-		return nil, 0, false
+		return nil, 0, false, CloseDecodeError
 	}
 	uid, err := g.dom.Authenticate(stripScheme(r.Token))
 	if err != nil {
-		return nil, 0, false
+		return nil, 0, false, CloseAuthenticationFailed
 	}
 	g.mu.Lock()
-	s := g.sessions[r.SessionID]
+	s = g.sessions[r.SessionID]
 	g.mu.Unlock()
 	if s == nil || s.user != uint64(uid) {
-		return nil, 0, false
+		return nil, 0, false, 0
 	}
 	s.mu.Lock()
-	_, ok := s.since(r.Seq, 0)
+	_, ok = s.since(r.Seq, 0)
 	dead := s.dead
 	s.mu.Unlock()
 	if !ok || dead {
-		return nil, 0, false
+		return nil, 0, false, 0
 	}
-	return s, r.Seq, true
+	return s, r.Seq, true, 0
 }
 
 func stripScheme(token string) string {

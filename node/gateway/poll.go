@@ -84,7 +84,11 @@ func (g *Gateway) pollStart(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		pollJSON(w, map[string]any{"session_id": s.id, "events": g.frames(s, events)})
 	case OpResume:
-		s, seq, ok := g.resume(f.D)
+		s, seq, ok, code := g.resume(f.D)
+		if code != 0 {
+			pollError(w, http.StatusUnauthorized, 0, "401: Unauthorized ("+closeReason(code)+")")
+			return
+		}
 		if !ok {
 			pollJSON(w, map[string]any{"events": []json.RawMessage{controlFrame(OpInvalidSession, false)}})
 			return
