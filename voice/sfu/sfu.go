@@ -56,6 +56,12 @@ type JoinRequest struct {
 // New starts an SFU with cfg (see Config for defaults). It binds the
 // configured UDP and TCP ports.
 func New(cfg Config) (*SFU, error) {
+	if cfg.UDPPort != 0 && (cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0) {
+		return nil, fmt.Errorf("sfu: config: UDPPort and a UDP port range are exclusive")
+	}
+	if cfg.UDPPortMin > cfg.UDPPortMax {
+		return nil, fmt.Errorf("sfu: config: UDPPortMin %d above UDPPortMax %d", cfg.UDPPortMin, cfg.UDPPortMax)
+	}
 	cfg.setDefaults()
 	s := &SFU{
 		cfg: cfg, log: cfg.Logger,

@@ -314,12 +314,17 @@ func (c *conn) handle(ctx context.Context, f Frame, hb time.Duration) error {
 		if err != nil || s.SessionID() != cl.SessionID {
 			return closeWith(CloseSessionInvalid, "session no longer valid")
 		}
+		// Resumed first: Attach re-sends a pending offer, which must
+		// follow it (VOICE-041).
+		if err := c.sendOp(OpResumed, nil); err != nil {
+			return err
+		}
 		if err := s.Attach(c); err != nil {
 			return closeWith(CloseSessionInvalid, "session no longer valid")
 		}
 		c.sess = s
 		_ = c.ws.SetReadDeadline(time.Now().Add(2 * hb))
-		return c.sendOp(OpResumed, nil)
+		return nil
 	case OpHeartbeat:
 		if c.sess != nil {
 			_ = c.ws.SetReadDeadline(time.Now().Add(2 * hb))

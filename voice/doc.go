@@ -1,0 +1,70 @@
+// Package voice is Hearth's voice and video: a per-node SFU, the voice
+// WebSocket that clients signal through, and the tokens that bind them to
+// a channel. The protocol is spec/voice.md; this comment is the contract
+// with the node, which wires the parts in. The subpackages:
+//
+//   - voice/token mints and verifies voice tokens (HMAC, at most 60 s, bound
+//     to user, guild and channel).
+//   - voice/sfu forwards media: rooms per voice channel, speaking
+//     detection, server mute and deafen, simulcast layers, channel switches
+//     on one PeerConnection.
+//   - voice/signal is the voice WebSocket, an http.Handler.
+//
+// # Wiring
+//
+// At start-up the node builds, from its flags (--voice-udp-port or
+// --voice-udp-range, --voice-tcp-port, --voice-public-ip, TURN settings):
+//
+//	tokens, err := token.New(secret32, 0) // secret: 32+ random bytes, kept across restarts or not
+//	s, err := sfu.New(sfu.Config{
+//		UDPPort:   udpPort,        // or UDPPortMin/UDPPortMax
+//		TCPPort:   tcpPort,        // ICE-TCP fallback; 0 disables
+//		PublicIPs: publicIPs,      // --voice-public-ip
+//		Events:    voiceEvents,    // the node's sfu.Events implementation
+//		Logger:    logger,
+//	})
+//	mux.Handle("/voice", &signal.Handler{SFU: s, Tokens: tokens, ICEServers: turnServers})
+//	defer s.Close() // on shutdown: sessions end with close code 4015
+//
+// # Gateway op 4 (Voice State Update)
+//
+// When a client sends op 4 with a channel, the node checks CONNECT (and
+// SPEAK for the client's UI) and then:
+//
+//	tok, err := tokens.Mint(token.Claims{UserID: u, GuildID: g, ChannelID: c, SessionID: gatewaySessionID})
+//	// dispatch VOICE_SERVER_UPDATE {token: tok, guild_id: g, endpoint: "ws://HOST/voice"} to that session
+//	_ = s.SetSelfState(g, u, selfMute, selfDeaf) // if the user is already in voice (ErrNoSession otherwise)
+//
+// The client then opens the voice WebSocket itself. A client already in
+// voice that switches channel sends the fresh token over its open voice
+// WebSocket (op 106), which keeps its PeerConnection. Op 4 with a null
+// channel: s.Disconnect(g, u).
+//
+// VOICE_STATE_UPDATE is dispatched from the node's Events implementation,
+// not from op 4: the SFU calls Events.VoiceState on every join, leave,
+// move, mute, deafen, camera and screen-share change, with ChannelID ""
+// for a leave. Events.Speaking reports speaking changes (the voice
+// WebSocket already delivers them to the room; the node may ignore them).
+// Both are called from SFU goroutines and must not block or call back
+// into the SFU synchronously.
+//
+// # Moderation
+//
+// PATCH /guilds/{g}/members/{u} with mute, deaf or channel_id, after the
+// node checked MUTE_MEMBERS, DEAFEN_MEMBERS or MOVE_MEMBERS:
+//
+//	s.SetServerMute(g, u, mute) // audio dropped at the SFU
+//	s.SetServerDeaf(g, u, deaf) // nothing forwarded to the member
+//	s.Move(g, u, channelID)     // same PeerConnection, client gets op 107
+//	s.Disconnect(g, u)          // channel_id null: voice WebSocket closes with 4014
+//
+// All return an error wrapping sfu.ErrNoSession if the user is not in voice
+// in that guild. s.Participants(g, c) lists a channel's voice states, for
+// the guild's voice_states in READY and GUILD_CREATE.
+//
+// # Not yet
+//
+// Cascade between nodes (spec/voice.md section 5) is specified but not
+// implemented: today every member of a voice channel must be connected to
+// the same node.
+package voice
