@@ -45,8 +45,8 @@ export function parse(src: string): MdNode[] {
         if (nl > 0 && /^[A-Za-z0-9_+#.-]{1,20}$/.test(body.slice(0, nl).trim())) {
           lang = body.slice(0, nl).trim().toLowerCase();
           body = body.slice(nl + 1);
-        } else if (nl === 0) {
-          body = body.slice(1);
+        } else if (nl >= 0 && body.slice(0, nl).trim() === "") {
+          body = body.slice(nl + 1);
         }
         out.push({ t: "codeblock", lang, v: body.replace(/\n$/, "") });
         i = end + 3;

@@ -5,52 +5,18 @@
 // docs/screenshots/, and the measured timings are printed.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync, mkdirSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { launch } from "../lib/browser.mjs";
 import { startNode } from "../lib/node.mjs";
+import { T, shot, newUser as open, createGuild, inviteLink, joinGuild, msg, send } from "../lib/client.mjs";
+
+const newUser = (name) => open(b.browser, node.url, name, { beforeSubmit: name === "alice" ? (p) => shot(p, "01-register") : undefined });
 
 const here = dirname(fileURLToPath(import.meta.url));
-const shots = join(here, "..", "..", "..", "docs", "screenshots");
-mkdirSync(shots, { recursive: true });
-
 let node, b, alice, bob;
-const T = 15000;
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(shots, name + ".png") });
-}
-
-/** newUser opens the client in its own browser context (own storage) and registers through the UI. */
-async function newUser(name, viewport = { width: 1280, height: 800 }) {
-  const ctx = await b.browser.newContext({ viewport });
-  const page = await ctx.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  page.on("dialog", (d) => {
-    errors.push("dialog: " + d.message());
-    void d.dismiss();
-  });
-  await page.goto(node.url);
-  await page.getByRole("button", { name: "Register" }).click();
-  await page.getByLabel("Username").fill(name);
-  await page.getByLabel("Password").fill("correct horse " + name);
-  if (name === "alice") await shot(page, "01-register");
-  await page.getByRole("button", { name: "Register" }).click();
-  await page.locator(".user-panel").waitFor({ timeout: T });
-  return { ctx, page, errors, name };
-}
-
-/** msg finds the rendered message whose text contains s. */
-const msg = (page, s) => page.locator(".msg", { hasText: s });
-
-async function send(page, text) {
-  const box = page.locator("#composer-input");
-  await box.fill(text);
-  await box.press("Enter");
-}
 
 before(async () => {
   node = await startNode("chat", ["--rate-messages", "1000", "--rate-global", "1000"]);
@@ -65,24 +31,12 @@ after(async () => {
 test("two users chat on one node", async (t) => {
   await t.test("register, create a server, invite, join", async () => {
     alice = await newUser("alice");
-    await alice.page.getByRole("button", { name: "Create a server" }).click();
-    await alice.page.getByLabel("Server name").fill("Hearth Club");
-    await shot(alice.page, "02-create-server");
-    await alice.page.getByRole("button", { name: "Create", exact: true }).click();
-    await alice.page.getByRole("button", { name: /^general/ }).waitFor({ timeout: T });
-    await alice.page.getByRole("button", { name: "Invite people" }).click();
-    const input = alice.page.locator("#invite-link");
-    await alice.page.waitForFunction(() => document.querySelector("#invite-link")?.value.includes("/invite/"), null, { timeout: T });
-    const link = await input.inputValue();
-    assert.match(link, /^http:\/\/127\.0\.0\.1:\d+\/invite\/[A-Za-z0-9]{8,}$/);
-    await shot(alice.page, "03-invite");
-    await alice.page.keyboard.press("Escape");
+    await createGuild(alice.page, "Hearth Club", (p) => shot(p, "02-create-server"));
+    const link = await inviteLink(alice.page, (p) => shot(p, "03-invite"));
+    assert.match(link, /^http:\/\/127\.0\.0\.1:\d+\/invite\/[A-Za-z0-9%:_-]{8,}$/);
 
     bob = await newUser("bob");
-    await bob.page.getByRole("button", { name: "Join a server with an invite" }).click();
-    await bob.page.getByLabel("Invite link or code").fill(link);
-    await bob.page.getByText("You are invited to Hearth Club").waitFor({ timeout: T });
-    await bob.page.getByRole("button", { name: "Join", exact: true }).click();
+    await joinGuild(bob.page, link, (p) => p.getByText("You are invited to Hearth Club").waitFor({ timeout: T }));
     await bob.page.getByRole("button", { name: /^general/ }).waitFor({ timeout: T });
     // Presence: each sees the other online in the member list.
     await alice.page.locator('.member[data-user="bob"].online').waitFor({ timeout: T });

@@ -1,0 +1,90 @@
+// Voice through the web client (spec/voice.md): two users join a voice channel on one node with
+// Chromium's fake microphone, see each other connected and speaking, mute and deafen, share a
+// screen and watch it, and leave. If the node under test answers Voice State Update with no
+// VOICE_SERVER_UPDATE (voice not wired in), the test says so and skips.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch } from "../lib/browser.mjs";
+import { startNode } from "../lib/node.mjs";
+import { T, shot, newUser, createGuild, inviteLink, joinGuild } from "../lib/client.mjs";
+
+let node, b;
+
+before(async () => {
+  node = await startNode("voice");
+  b = await launch();
+});
+
+after(async () => {
+  await b?.close();
+  await node?.stop();
+});
+
+/** voiceUsers lists the names shown under the voice channel in page's sidebar. */
+const voiceUsers = (page) => page.locator(".voice-users li");
+
+test("voice: join, speaking, mute, deafen, screen share, leave", async (t) => {
+  const alice = await newUser(b.browser, node.url, "alice");
+  await createGuild(alice.page, "Voice Club");
+  const link = await inviteLink(alice.page);
+  const bob = await newUser(b.browser, node.url, "bob");
+  await joinGuild(bob.page, link);
+  await bob.page.getByRole("button", { name: /^general/ }).waitFor({ timeout: T });
+
+  await alice.page.getByRole("button", { name: /^General, voice channel/ }).click();
+  const connected = alice.page.locator(".voice-panel [role=status]", { hasText: "Voice connected" });
+  try {
+    await connected.waitFor({ timeout: 10000 });
+  } catch {
+    const err = await alice.page.locator(".voice-panel .error").textContent().catch(() => "");
+    t.skip(`the node did not connect voice (${err || "no VOICE_SERVER_UPDATE or no answer on the voice WebSocket"})`);
+    return;
+  }
+  await bob.page.getByRole("button", { name: /^General, voice channel/ }).click();
+  await bob.page.locator(".voice-panel [role=status]", { hasText: "Voice connected" }).waitFor({ timeout: T });
+
+  // Both see both in the channel.
+  await alice.page.waitForFunction(() => document.querySelectorAll(".voice-users li").length === 2, null, { timeout: T });
+  await bob.page.waitForFunction(() => document.querySelectorAll(".voice-users li").length === 2, null, { timeout: T });
+
+  // The fake microphone beeps: the SFU reports bob speaking to alice (a green ring).
+  await voiceUsers(alice.page).filter({ hasText: "bob" }).and(alice.page.locator(".speaking")).waitFor({ timeout: T });
+  await shot(alice.page, "20-voice-speaking");
+
+  // Self mute and deafen show on the other side.
+  await bob.page.getByRole("button", { name: "Mute microphone" }).click();
+  await voiceUsers(alice.page).filter({ hasText: "bob" }).getByText(", muted").waitFor({ state: "attached", timeout: T });
+  await bob.page.getByRole("button", { name: "Deafen" }).click();
+  await voiceUsers(alice.page).filter({ hasText: "bob" }).getByText(", deafened").waitFor({ state: "attached", timeout: T });
+  assert.equal(await bob.page.getByRole("button", { name: "Deafen" }).getAttribute("aria-pressed"), "true");
+  await bob.page.getByRole("button", { name: "Deafen" }).click();
+  await bob.page.getByRole("button", { name: "Mute microphone" }).click();
+
+  // Per-user volume and the voice settings (processing toggles default to on).
+  await alice.page.getByRole("button", { name: "User volumes" }).click();
+  await alice.page.getByRole("slider", { name: "Volume for bob" }).fill("40");
+  await alice.page.getByRole("button", { name: "Settings" }).click();
+  for (const name of ["Echo cancellation", "Noise suppression", "Automatic gain control"]) {
+    assert.equal(await alice.page.getByRole("checkbox", { name }).isChecked(), true, name);
+  }
+  await alice.page.getByRole("radio", { name: "Push to talk" }).check();
+  await alice.page.getByRole("button", { name: "Change key" }).click();
+  await alice.page.keyboard.press("KeyB");
+  await alice.page.getByText("KeyB").waitFor();
+  await shot(alice.page, "21-voice-settings");
+  await alice.page.getByRole("radio", { name: "Voice activity" }).check();
+  await alice.page.keyboard.press("Escape");
+
+  // Screen share: alice shares, bob opts in and gets video frames.
+  await alice.page.getByRole("button", { name: "Share your screen" }).click();
+  const watchBtn = bob.page.getByRole("button", { name: /Watch alice.s screen/ });
+  await watchBtn.waitFor({ timeout: T });
+  await watchBtn.click();
+  await bob.page.waitForFunction(() => document.querySelector("video.screen-video")?.videoWidth > 0, null, { timeout: 20000 });
+  await shot(bob.page, "22-watching-screen-share");
+  await alice.page.getByRole("button", { name: "Share your screen" }).click();
+
+  await bob.page.getByRole("button", { name: "Disconnect from voice" }).click();
+  await alice.page.waitForFunction(() => document.querySelectorAll(".voice-users li").length === 1, null, { timeout: T });
+  assert.deepEqual([...alice.errors, ...bob.errors], []);
+});

@@ -1,0 +1,72 @@
+// client holds the steps the e2e tests repeat: open the client as a new user, create a guild,
+// make an invite, join with it, send a message, and take a screenshot.
+import { mkdirSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const shots = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "docs", "screenshots");
+mkdirSync(shots, { recursive: true });
+
+/** T is the default wait for something a peer did to show up. */
+export const T = 15000;
+
+export async function shot(page, name) {
+  await page.screenshot({ path: join(shots, name + ".png") });
+}
+
+/** newUser opens url in a fresh browser context and registers name through the UI. It collects
+ * page errors and JavaScript dialogs (which no test expects) in errors. */
+export async function newUser(browser, url, name, { viewport = { width: 1280, height: 800 }, beforeSubmit } = {}) {
+  const ctx = await browser.newContext({ viewport });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("dialog", (d) => {
+    errors.push("dialog: " + d.message());
+    void d.dismiss();
+  });
+  await page.goto(url);
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.getByLabel("Username").fill(name);
+  await page.getByLabel("Password").fill("correct horse " + name);
+  if (beforeSubmit) await beforeSubmit(page);
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.locator(".user-panel").waitFor({ timeout: T });
+  return { ctx, page, errors, name };
+}
+
+/** createGuild creates a guild through the UI and waits for its #general. */
+export async function createGuild(page, name, beforeSubmit) {
+  await page.getByRole("button", { name: "Create a server" }).click();
+  await page.getByLabel("Server name").fill(name);
+  if (beforeSubmit) await beforeSubmit(page);
+  await page.getByRole("button", { name: "Create", exact: true }).click();
+  await page.getByRole("button", { name: /^general/ }).waitFor({ timeout: T });
+}
+
+/** inviteLink opens the invite dialog and returns the link it shows. */
+export async function inviteLink(page, beforeClose) {
+  await page.getByRole("button", { name: "Invite people" }).click();
+  await page.waitForFunction(() => document.querySelector("#invite-link")?.value.includes("/invite/"), null, { timeout: T });
+  const link = await page.locator("#invite-link").inputValue();
+  if (beforeClose) await beforeClose(page);
+  await page.keyboard.press("Escape");
+  return link;
+}
+
+/** join pastes an invite link into the join dialog. */
+export async function joinGuild(page, link, beforeSubmit) {
+  await page.getByRole("button", { name: "Join a server with an invite" }).click();
+  await page.getByLabel("Invite link or code").fill(link);
+  if (beforeSubmit) await beforeSubmit(page);
+  await page.getByRole("button", { name: "Join", exact: true }).click();
+}
+
+/** msg finds the rendered message whose text contains s. */
+export const msg = (page, s) => page.locator(".msg", { hasText: s });
+
+export async function send(page, text) {
+  const box = page.locator("#composer-input");
+  await box.fill(text);
+  await box.press("Enter");
+}
