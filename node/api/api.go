@@ -136,7 +136,6 @@ var (
 	errTooLarge   = &chat.Error{Status: http.StatusRequestEntityTooLarge, Code: 40005, Message: "Request entity too large"}
 	errBadJSON    = &chat.Error{Status: http.StatusBadRequest, Code: 50109, Message: "The request body contains invalid JSON."}
 	errNotFound   = &chat.Error{Status: http.StatusNotFound, Code: 0, Message: "404: Not Found"}
-	errBadMethod  = &chat.Error{Status: http.StatusMethodNotAllowed, Code: 0, Message: "405: Method Not Allowed"}
 	errBadSnowflk = func(field string) *chat.Error {
 		return &chat.Error{Status: http.StatusBadRequest, Code: 50035, Message: "Invalid Form Body",
 			Fields: map[string][2]string{field: {"NUMBER_TYPE_COERCE", "Value is not snowflake."}}}

@@ -304,14 +304,6 @@ func (s *Service) guild(actor, guildID ID) (*guildState, *model.Member, error) {
 	return gs, m, nil
 }
 
-func (gs *guildState) permRoles() map[uint64]perm.Role {
-	out := make(map[uint64]perm.Role, len(gs.roles))
-	for id, r := range gs.roles {
-		out[uint64(id)] = perm.Role{ID: uint64(id), Permissions: r.Permissions}
-	}
-	return out
-}
-
 // basePerms is the member's guild-level permissions.
 func (gs *guildState) basePerms(m *model.Member) perm.Bits {
 	if m.UserID == gs.g.OwnerID {

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The project's whole test: static checks, every Go test (unit, in-process multi-node,
+# built-binary, conformance suite against the reference node), short fuzzing of every
+# decoder of untrusted input, and the web client's tests in headless Chromium.
+# It installs what it needs (Go modules, staticcheck, npm packages, Debian's chromium).
+#
+#   bash scripts/test.sh            everything (what CI runs)
+#   HEARTH_FUZZTIME=30s bash ...    fuzz longer (default 3s per target)
+#   HEARTH_SKIP_WEB=1 bash ...      skip the browser tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "not gofmt-ed:"; echo "$unformatted"; exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+step "staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+step "go test (race detector on the node core)"
+go test -race -count=1 -timeout 10m ./node/...
+
+step "go test (everything)"
+go test -count=1 -timeout 20m ./...
+
+step "fuzz (${HEARTH_FUZZTIME:-3s} per target)"
+for pkg in $(go list ./...); do
+  dir=$(go list -f '{{.Dir}}' "$pkg")
+  for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+    echo "-- $pkg $target"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "${HEARTH_FUZZTIME:-3s}" "$pkg" >/dev/null
+  done
+done
+
+if [ -z "${HEARTH_SKIP_WEB:-}" ]; then
+  step "web client (typecheck, unit, build freshness, end-to-end in Chromium)"
+  bash client-web/test.sh
+fi
+
+step "all tests passed"
