@@ -79,6 +79,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.run(r.Context())
 	c.Close(nil)
 	c.wg.Wait()
+	// The close frame is out. Read until the client's close reply (or a
+	// second) before dropping TCP: closing with unread client data would
+	// reset the connection and the client would never see the close code.
+	_ = ws.SetReadDeadline(time.Now().Add(time.Second))
+	for {
+		if _, _, err := ws.NextReader(); err != nil {
+			break
+		}
+	}
+	_ = ws.Close()
 }
 
 // conn is one voice WebSocket. It implements sfu.Peer.
@@ -156,9 +166,10 @@ func (c *conn) Close(reason error) {
 	})
 }
 
+// writeLoop owns all writes to the socket; it ends after sending the close
+// frame, and ServeHTTP then closes the socket.
 func (c *conn) writeLoop() {
 	defer c.wg.Done()
-	defer c.ws.Close()
 	for {
 		select {
 		case b := <-c.out:
@@ -181,6 +192,9 @@ func (c *conn) writeLoop() {
 			}
 			_ = c.ws.WriteControl(websocket.CloseMessage,
 				websocket.FormatCloseMessage(c.closeCode, c.closeMsg), time.Now().Add(time.Second))
+			// Unblock the read loop within a second if the client does
+			// not answer the close.
+			_ = c.ws.SetReadDeadline(time.Now().Add(time.Second))
 			return
 		}
 	}
