@@ -67,6 +67,7 @@ type tnode struct {
 	events []*event.Event
 	seen   map[event.ID]int
 	pres   map[event.User]uint8
+	opts   []nodeOpt
 }
 
 type nodeOpt func(*Config)
@@ -80,8 +81,18 @@ func startNode(t testing.TB, name string, opts ...nodeOpt) *tnode {
 }
 
 func (n *tnode) start(opts ...nodeOpt) {
+	if opts == nil {
+		opts = n.opts
+	}
+	n.open(false, opts...)
+}
+
+// startDurable starts the node with SyncWrites on, as the node runs Badger.
+func (n *tnode) startDurable(opts ...nodeOpt) { n.open(true, opts...) }
+
+func (n *tnode) open(durable bool, opts ...nodeOpt) {
 	n.t.Helper()
-	db, err := badger.Open(badger.DefaultOptions(n.dir + "/db").WithLogger(nil).WithSyncWrites(false))
+	db, err := badger.Open(badger.DefaultOptions(n.dir + "/db").WithLogger(nil).WithSyncWrites(durable))
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -117,6 +128,7 @@ func (n *tnode) start(opts ...nodeOpt) {
 		n.t.Fatal(err)
 	}
 	n.svc = svc
+	n.opts = opts
 }
 
 func (n *tnode) stop() {

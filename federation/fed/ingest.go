@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	gosync "sync"
 	"time"
 
 	"github.com/hearth-chat/hearth/federation/event"
@@ -60,43 +62,74 @@ func (s *Service) handleGossip(ctx context.Context, guildID event.ID, from peer.
 // path: the past clock window and per-author rate limits apply only there.
 // It returns the event when it was newly stored.
 func (s *Service) ingest(guildID event.ID, from peer.ID, raw []byte, live bool) (*event.Event, error) {
+	ev, rt, err := s.prepare(guildID, raw, live)
+	if err != nil {
+		return nil, err
+	}
+	rt.mu.Lock()
+	p, err := s.validateLocked(rt, ev, from, live)
+	rt.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.await(rt, p); err != nil {
+		return nil, err
+	}
+	s.checkGap(rt, ev, from)
+	return ev, nil
+}
+
+// checkGap asks from for the events below ev when we lack some [FED-036].
+func (s *Service) checkGap(rt *guildRT, ev *event.Event, from peer.ID) {
+	if have, err := s.store.VectorEntry(rt.id, ev.Origin); err == nil && have < ev.Seq {
+		s.syncLater(rt.id, from)
+	}
+}
+
+// prepare runs the checks that need no lock: decoding, guild, clock window
+// and signature. It is the expensive part and runs in parallel.
+func (s *Service) prepare(guildID event.ID, raw []byte, live bool) (*event.Event, *guildRT, error) {
 	ev, err := event.Decode(raw)
 	if err != nil {
-		return nil, reject("%v", err)
+		return nil, nil, reject("%v", err)
 	}
 	if ev.GuildID() != guildID {
-		return nil, reject("event of another guild")
+		return nil, nil, reject("event of another guild")
 	}
 	if ev.Kind.Class() == event.ClassEphemeral {
-		return nil, reject("ephemeral event on the persistent path")
+		return nil, nil, reject("ephemeral event on the persistent path")
 	}
 	now := s.now()
 	if ts := ev.TS.Time(); ts.After(now.Add(MaxFutureSkew)) {
-		return nil, reject("ts %v is in the future", ts) // [EVT-031]
+		return nil, nil, reject("ts %v is in the future", ts) // [EVT-031]
 	} else if live && ts.Before(now.Add(-LiveWindow)) {
-		return nil, ignore("ts %v is outside the live window", ts) // [EVT-032]
+		return nil, nil, ignore("ts %v is outside the live window", ts) // [EVT-032]
 	}
 	rt := s.guild(guildID)
 	if rt == nil {
-		return nil, ignore("unknown guild")
+		return nil, nil, ignore("unknown guild")
 	}
 	if have, err := s.store.Has(ev.ID); err != nil {
-		return nil, err
+		return nil, nil, err
 	} else if have {
-		return nil, ignore("already stored") // replay or duplicate
+		return nil, nil, ignore("already stored") // replay or duplicate
 	}
 	if err := ev.Verify(); err != nil {
-		return nil, reject("%v", err)
+		return nil, nil, reject("%v", err)
 	}
+	return ev, rt, nil
+}
 
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if have, err := s.store.Has(ev.ID); err != nil {
+// validateLocked runs the checks that depend on guild state and stored
+// events, applies state events, and queues the event for commit. The caller
+// holds rt.mu.
+func (s *Service) validateLocked(rt *guildRT, ev *event.Event, from peer.ID, live bool) (*pending, error) {
+	if have, err := s.has(rt, ev.ID); err != nil {
 		return nil, err
 	} else if have {
 		return nil, ignore("already stored")
 	}
-	if other, err := s.store.BySeq(guildID, ev.Origin, ev.Seq); err != nil {
+	if other, err := s.bySeq(rt, ev.Origin, ev.Seq); err != nil {
 		return nil, err
 	} else if other != "" {
 		return nil, reject("equivocation: origin reused seq %d", ev.Seq) // [EVT-014]
@@ -108,7 +141,7 @@ func (s *Service) ingest(guildID event.ID, from peer.ID, raw []byte, live bool) 
 			// Gossip does not keep order: hold the event until its
 			// predecessors arrive, and ask for them meanwhile.
 			rt.hold(ev)
-			s.syncLater(guildID, from)
+			s.syncLater(rt.id, from)
 		}
 		if err := classify(err); err != nil {
 			return nil, err
@@ -116,7 +149,7 @@ func (s *Service) ingest(guildID event.ID, from peer.ID, raw []byte, live bool) 
 	case event.ClassMessage:
 		if err := s.checkMessage(rt, ev); err != nil {
 			if errors.Is(err, errIgnore) {
-				s.syncLater(guildID, from)
+				s.syncLater(rt.id, from)
 			}
 			return nil, err
 		}
@@ -124,33 +157,11 @@ func (s *Service) ingest(guildID event.ID, from peer.ID, raw []byte, live bool) 
 			return nil, reject("author %s exceeds the rate limit", ev.Author)
 		}
 	}
-	if err := s.commit(rt, ev); err != nil {
-		return nil, err
-	}
+	p := rt.enqueue(ev)
 	if ev.Kind.Class() == event.ClassState {
 		s.applyHeld(rt)
 	}
-	if have, err := s.store.VectorEntry(guildID, ev.Origin); err == nil && have < ev.Seq {
-		s.syncLater(guildID, from) // a gap below this event [FED-036]
-	}
-	return ev, nil
-}
-
-// commit stores a validated event, advances the clock and delivers it.
-// The caller holds rt.mu.
-func (s *Service) commit(rt *guildRT, ev *event.Event) error {
-	fresh, err := s.store.Put(ev)
-	if err != nil {
-		return fmt.Errorf("fed: %w", err)
-	}
-	if !fresh[0] {
-		return ignore("already stored")
-	}
-	s.clock.Observe(ev.TS)
-	if s.cfg.OnEvent != nil {
-		s.cfg.OnEvent(ev)
-	}
-	return nil
+	return p, nil
 }
 
 // maxHeld bounds the state events held for a missing predecessor.
@@ -182,17 +193,14 @@ func (s *Service) applyHeld(rt *guildRT) {
 			return
 		}
 		delete(rt.held, ev.SN)
-		if other, err := s.store.BySeq(rt.id, ev.Origin, ev.Seq); err != nil || other != "" {
+		if other, err := s.bySeq(rt, ev.Origin, ev.Seq); err != nil || other != "" {
 			continue
 		}
 		if err := rt.st.Apply(ev); err != nil {
 			s.log.Debug("fed: held state event", "event", ev.ID, "err", err)
 			continue
 		}
-		if err := s.commit(rt, ev); err != nil {
-			s.log.Warn("fed: held state event", "event", ev.ID, "err", err)
-			return
-		}
+		rt.enqueue(ev) // committed with the batch of the event that unblocked it
 	}
 }
 
@@ -226,7 +234,7 @@ func (s *Service) checkMessage(rt *guildRT, ev *event.Event) error {
 	default:
 		return nil
 	}
-	t, err := s.store.Get(target)
+	t, err := s.lookup(rt, target)
 	if err != nil {
 		return ignore("target %s not held yet", target) // [EVT-073]
 	}
@@ -317,22 +325,69 @@ func (a *applier) Vector(guildID event.ID) (map[event.Node]uint64, error) {
 // them, since it must have validated them itself.
 func (a *applier) Apply(ctx context.Context, guildID event.ID, from peer.ID, raws [][]byte) (int, error) {
 	s := (*Service)(a)
-	n := 0
-	for _, raw := range raws {
-		if ctx.Err() != nil {
-			return n, ctx.Err()
+	// Decode and verify in parallel, then validate in order under one lock
+	// and commit as one batch.
+	type prepared struct {
+		ev  *event.Event
+		err error
+	}
+	out := make([]prepared, len(raws))
+	var wg gosync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), len(raws))
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(raws); i += workers {
+				ev, _, err := s.prepare(guildID, raws[i], false)
+				out[i] = prepared{ev, err}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	rt := s.guild(guildID)
+	if rt == nil {
+		return 0, nil
+	}
+	var queued []*pending
+	rejected := 0
+	rt.mu.Lock()
+	for i := range out {
+		if out[i].err == nil {
+			var p *pending
+			p, out[i].err = s.validateLocked(rt, out[i].ev, from, false)
+			if p != nil {
+				queued = append(queued, p)
+			}
 		}
-		_, err := s.ingest(guildID, from, raw, false)
-		switch {
-		case err == nil:
-			n++
+		switch err := out[i].err; {
+		case err == nil, errors.Is(err, errIgnore):
 		case errors.Is(err, errReject):
-			s.gossip.Penalize(from, 100)
+			rejected++
 			s.log.Debug("fed: rejected fetched event", "guild", guildID, "from", from, "err", err)
-		case errors.Is(err, errIgnore):
 		default:
+			rt.mu.Unlock()
+			return 0, err
+		}
+	}
+	rt.mu.Unlock()
+	if rejected > 0 {
+		// The peer served events it must have validated itself.
+		s.gossip.Penalize(from, 100*float64(rejected))
+	}
+	n := 0
+	for _, p := range queued {
+		if err := s.await(rt, p); err == nil {
+			n++
+		} else if !errors.Is(err, errIgnore) {
 			return n, err
 		}
+	}
+	if len(queued) > 0 {
+		s.checkGap(rt, queued[len(queued)-1].ev, from)
 	}
 	return n, nil
 }

@@ -55,6 +55,7 @@ func (s *Service) Publish(ctx context.Context, guildID, channel event.ID, author
 	if rt == nil {
 		return nil, ErrUnknownGuild
 	}
+	var p *pending
 	rt.mu.Lock()
 	ev, err := s.signer.Sign(event.Envelope{Kind: kind, Guild: guildID, Channel: channel,
 		Author: event.User{Node: s.self, Name: author}, Seq: rt.localSeq + 1, TS: s.clock.Tick(), SN: rt.st.Info().SN}, body)
@@ -64,12 +65,13 @@ func (s *Service) Publish(ctx context.Context, guildID, channel event.ID, author
 		}
 	}
 	if err == nil {
-		err = s.commit(rt, ev)
-	}
-	if err == nil {
 		rt.localSeq++
+		p = rt.enqueue(ev)
 	}
 	rt.mu.Unlock()
+	if err == nil {
+		err = s.await(rt, p)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fed: publish: %w", err)
 	}
@@ -132,6 +134,7 @@ func (s *Service) issue(ctx context.Context, rt *guildRT, actor event.User, kind
 	if kind.Class() != event.ClassState || kind == event.KindGuildCreate {
 		return nil, fmt.Errorf("fed: issue: %s is not a state change", kind)
 	}
+	var p *pending
 	rt.mu.Lock()
 	info := rt.st.Info()
 	ev, err := s.signer.Sign(event.Envelope{Kind: kind, Guild: rt.id, Channel: channel, Author: actor,
@@ -142,12 +145,13 @@ func (s *Service) issue(ctx context.Context, rt *guildRT, actor event.User, kind
 		}
 	}
 	if err == nil {
-		err = s.commit(rt, ev)
-	}
-	if err == nil {
 		rt.localSeq++
+		p = rt.enqueue(ev)
 	}
 	rt.mu.Unlock()
+	if err == nil {
+		err = s.await(rt, p)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fed: issue %s: %w", kind, err)
 	}

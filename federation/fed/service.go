@@ -108,6 +108,13 @@ type guildRT struct {
 	limiters map[event.User]*rate.Limiter
 	// held are verified state events waiting for their predecessor, by sn.
 	held map[uint64]*event.Event
+
+	// Group commit (commit.go): queue and overlay are guarded by mu;
+	// commitMu is held by the one caller writing a batch.
+	queue      []*pending
+	overlay    map[event.ID]*event.Event
+	overlaySeq map[seqKey]event.ID
+	commitMu   sync.Mutex
 }
 
 // New starts the service: the host, gossip, stream handlers, sync and
