@@ -44,7 +44,7 @@ func readStates(t *T) {
 	last := str(t.Send(o, g.Text, "again <@"+m.ID+">")["id"])
 
 	entry := func(s *harness.Session) Obj {
-		t.Conform("read_state", []byte(harness.JSON(s.Ready["read_state"])))
+		t.Conform("read_state", harness.Raw(s.Ready["read_state"]))
 		list, _ := get(s.Ready, "read_state.entries").([]any)
 		for _, e := range list {
 			if str(get(e, "id")) == g.Text {

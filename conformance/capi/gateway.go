@@ -135,7 +135,7 @@ func readyAndGuildCreate(t *T) {
 			t.Errorf("READY guilds lacks %s", g.ID)
 		}
 		gc := t.Expect(s.Gateway, "GUILD_CREATE", harness.Field("id", g.ID))
-		t.Conform("gateway_guild", []byte(harness.JSON(gc)))
+		t.Conform("gateway_guild", harness.Raw(gc))
 		if len(harness.IDs(gc["channels"])) < 2 || gc["unavailable"] != false {
 			t.Errorf("GUILD_CREATE %s is not the full guild: %s", g.ID, harness.JSON(gc))
 		}
@@ -169,7 +169,7 @@ func sequenceNumbers(t *T) {
 		t.Expect(s.Gateway, "MESSAGE_CREATE", harness.Field("id", last))
 		for i, f := range dispatches(s.Gateway) {
 			if f.S == nil || *f.S != int64(i+1) {
-				t.Errorf("dispatch %d (%s) has s=%v, expected %d", i+1, f.T, f.S, i+1)
+				t.Errorf("dispatch %d (%s) has s=%s, expected %d", i+1, f.T, seqString(f.S), i+1)
 				break
 			}
 		}
@@ -248,7 +248,7 @@ func resume(t *T) {
 			break
 		}
 		if f.S == nil || *f.S != want {
-			t.Errorf("replayed %s with s=%v, expected %d", f.T, f.S, want)
+			t.Errorf("replayed %s with s=%s, expected %d", f.T, seqString(f.S), want)
 		}
 		want++
 		if f.T == "MESSAGE_CREATE" {
@@ -258,15 +258,26 @@ func resume(t *T) {
 	if strings.Join(got, ",") != strings.Join(missed, ",") {
 		t.Errorf("replayed messages %v, expected %v in order", got, missed)
 	}
-	// The session goes on with the next sequence number.
+	// The session goes on: every later dispatch continues the numbering.
 	next := t.Send(o, g.Text, "after resume")
-	f, err := g2.WaitDispatch(t.Timeout(), "MESSAGE_CREATE", func(f harness.Frame) bool { return str(f.Obj()["id"]) == str(next["id"]) })
-	if err != nil {
+	if _, err := g2.WaitDispatch(t.Timeout(), "MESSAGE_CREATE", func(f harness.Frame) bool { return str(f.Obj()["id"]) == str(next["id"]) }); err != nil {
 		t.Fatalf("after RESUMED: %v", err)
 	}
-	if f.S == nil || *f.S != want {
-		t.Errorf("first dispatch after RESUMED has s=%v, expected %d", f.S, want)
+	want = *seq + 1
+	for _, f := range dispatches(g2) {
+		if f.S == nil || *f.S != want {
+			t.Errorf("after resuming from seq %d: %s has s=%s, expected %d", *seq, f.T, seqString(f.S), want)
+			break
+		}
+		want++
 	}
+}
+
+func seqString(s *int64) string {
+	if s == nil {
+		return "null"
+	}
+	return fmt.Sprint(*s)
 }
 
 // CAPI-128: "A resume that cannot be served MUST be answered with Invalid Session
@@ -305,10 +316,6 @@ func presence(t *T) {
 			t.Errorf("PRESENCE_UPDATE guild_id = %v, expected %s", d["guild_id"], g.ID)
 		}
 	}
-	sa.Close()
-	t.Expect(sb.Gateway, "PRESENCE_UPDATE", func(o Obj) bool {
-		return str(get(o, "user.id")) == a.ID && str(o["status"]) == "offline"
-	})
 }
 
 // CAPI-130: "Request Guild Members (op 8) MUST be answered with GUILD_MEMBERS_CHUNK
@@ -324,7 +331,7 @@ func requestMembers(t *T) {
 	list, _ := c["members"].([]any)
 	for _, x := range list {
 		got[str(get(x, "user.id"))] = true
-		t.Conform("member", []byte(harness.JSON(x)))
+		t.Conform("member", harness.Raw(x))
 	}
 	if !got[o.ID] || !got[m.ID] || str(c["guild_id"]) != g.ID {
 		t.Errorf("GUILD_MEMBERS_CHUNK = %s, expected both members of %s", harness.JSON(c), g.ID)

@@ -80,7 +80,7 @@ func pollIdentify(t *T) {
 	var ready *pollFrame
 	for i, f := range frames {
 		if f.S == nil || *f.S != int64(i+1) {
-			t.Errorf("frame %d (%s) has s=%v, expected %d", i+1, f.T, f.S, i+1)
+			t.Errorf("frame %d (%s) has s=%s, expected %d", i+1, f.T, seqString(f.S), i+1)
 		}
 		if f.T == "READY" && ready == nil {
 			ready = &frames[i]
@@ -89,7 +89,7 @@ func pollIdentify(t *T) {
 	if ready == nil {
 		t.Fatalf("no READY among %d frames", len(frames))
 	}
-	t.Conform("ready", []byte(harness.JSON(ready.D)))
+	t.Conform("ready", harness.Raw(ready.D))
 	if str(ready.D["session_id"]) != a.SessionID {
 		t.Errorf("READY session_id %v differs from the poll session_id %s", ready.D["session_id"], a.SessionID)
 	}
@@ -132,7 +132,7 @@ func pollEvents(t *T) {
 		}
 		for _, f := range b.Events {
 			if f.S == nil || *f.S != seq+1 {
-				t.Errorf("poll after seq %d returned s=%v (%s)", seq, f.S, r)
+				t.Errorf("poll after seq %d returned s=%s (%s)", seq, seqString(f.S), r)
 			}
 			if f.S != nil {
 				seq = *f.S
@@ -144,7 +144,7 @@ func pollEvents(t *T) {
 	got := pollUntil(t, u, a.SessionID, seq, func(f pollFrame) bool { return f.T == "MESSAGE_CREATE" && str(f.D["id"]) == str(m["id"]) })
 	for i, f := range got {
 		if f.S == nil || *f.S != before+int64(i)+1 {
-			t.Errorf("frame %d after seq %d has s=%v, expected %d", i, before, f.S, before+int64(i)+1)
+			t.Errorf("frame %d after seq %d has s=%s, expected %d", i, before, seqString(f.S), before+int64(i)+1)
 		}
 	}
 	// Replay: asking again with the older seq returns the same frames.

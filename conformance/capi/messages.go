@@ -79,7 +79,7 @@ func createDispatch(t *T) {
 		if str(d["guild_id"]) != g.ID {
 			t.Errorf("MESSAGE_CREATE to %s: guild_id %v, expected %s", s.User.Name, d["guild_id"], g.ID)
 		}
-		t.Conform("message", []byte(harness.JSON(d)))
+		t.Conform("message", harness.Raw(d))
 	}
 }
 
@@ -147,7 +147,7 @@ func history(t *T, u *harness.User, channel, query string) []string {
 		ids = append(ids, str(m["id"]))
 	}
 	if len(page) > 0 {
-		t.Conform("message", []byte(harness.JSON(page[0])))
+		t.Conform("message", harness.Raw(page[0]))
 	}
 	_ = r
 	return ids
@@ -201,8 +201,13 @@ func historyPaging(t *T) {
 	if !slices.Equal(back, want) {
 		t.Errorf("paging with before: got %v, expected %v", back, want)
 	}
+	// after=0 starts at the beginning of the channel, as clients use it.
+	if got, exp := history(t, u, g.Text, "limit=3&after=0"), []string{sent[2], sent[1], sent[0]}; !slices.Equal(got, exp) {
+		t.Errorf("after=0&limit=3: got %v, expected the 3 oldest %v", got, exp)
+	}
+	// Forward from the oldest message: the pages must be the ones right after it.
 	var fwd []string
-	q = "limit=3&after=0"
+	q = "limit=3&after=" + sent[0]
 	for range 5 {
 		page := history(t, u, g.Text, q)
 		if !newestFirst(page) {
@@ -214,8 +219,9 @@ func historyPaging(t *T) {
 		fwd = append(page, fwd...)
 		q = "limit=3&after=" + page[0]
 	}
-	if !slices.Equal(fwd, want) {
-		t.Errorf("paging with after: got %v, expected %v", fwd, want)
+	if want := want[:len(want)-1]; !slices.Equal(fwd, want) {
+		t.Errorf("paging forward with after (limit 3) from the oldest message: got %v, expected %v (first page: %v)",
+			fwd, want, history(t, u, g.Text, "limit=3&after="+sent[0]))
 	}
 }
 

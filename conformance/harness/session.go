@@ -81,7 +81,13 @@ func (t *T) Connect(u *User, intents int) *Session {
 func (t *T) Expect(s *Gateway, name string, match func(Obj) bool) Obj {
 	f, err := s.WaitDispatch(t.Timeout(), name, func(f Frame) bool { return match == nil || match(f.Obj()) })
 	if err != nil {
-		t.Fatalf("%v (received: %s)", err, summary(s.Frames()))
+		last := ""
+		for _, f := range s.Frames() {
+			if f.T == name {
+				last = "; last " + name + ": " + f.String()
+			}
+		}
+		t.Fatalf("%v (received: %s%s)", err, summary(s.Frames()), last)
 	}
 	return f.Obj()
 }

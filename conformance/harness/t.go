@@ -325,8 +325,14 @@ func mustJSON(v any) string {
 	return Snip(b)
 }
 
-// JSON renders v compactly for messages.
+// JSON renders v compactly for messages (shortened).
 func JSON(v any) string { return mustJSON(v) }
+
+// Raw renders v as complete JSON, for validation.
+func Raw(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
 
 // OK sends a request, fails the test unless it answers 2xx (the spec leaves
 // 200 vs 201 open for this route), and decodes the body into out (if not nil).
