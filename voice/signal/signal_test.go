@@ -64,7 +64,12 @@ func (e *env) url() string { return "ws" + strings.TrimPrefix(e.srv.URL, "http")
 
 func (e *env) connect(user, guild, tok string) *voiceclient.Client {
 	e.t.Helper()
-	c, err := voiceclient.Dial(context.Background(), e.url(), e.api, user, guild, tok, voiceclient.Options{})
+	return e.connectOpts(user, guild, tok, voiceclient.Options{})
+}
+
+func (e *env) connectOpts(user, guild, tok string, opts voiceclient.Options) *voiceclient.Client {
+	e.t.Helper()
+	c, err := voiceclient.Dial(context.Background(), e.url(), e.api, user, guild, tok, opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -1,6 +1,9 @@
 package signal
 
 import (
+	"fmt"
+
+	"github.com/pion/rtp"
 	"sync"
 	"testing"
 	"time"
@@ -38,8 +41,8 @@ func TestScreenShareIsOptIn(t *testing.T) {
 			case <-tick.C:
 			}
 			key := seq%10 == 0
-			_ = voiceclient.WriteVP8(screen, seq, key)
-			_ = voiceclient.WriteVP8(camera, seq, key)
+			_ = screen.WriteVP8(seq, key, 0)
+			_ = camera.WriteVP8(seq, key, 0)
 		}
 	}()
 	defer func() { close(stop); wg.Wait() }()
@@ -79,5 +82,81 @@ func TestScreenShareIsOptIn(t *testing.T) {
 	}
 	if code := a.CloseCode(); code != 4102 {
 		t.Fatalf("close code %d, want 4102", code)
+	}
+}
+
+// TestSimulcastLayerRequest publishes a camera in three simulcast layers
+// and checks that a subscriber gets the low layer by default, the layer it
+// asks for after a Layer Request, on one SSRC with continuous sequence
+// numbers across the switches (VOICE-101 to VOICE-105).
+func TestSimulcastLayerRequest(t *testing.T) {
+	e := newEnv(t, sfu.Config{})
+	a := e.join("1", "c1")
+	var mu sync.Mutex
+	var marks []byte
+	ssrcs := map[uint32]bool{}
+	var seqs []uint16
+	b := e.connectOpts("2", "g1", e.token("2", "g1", "c1"), voiceclient.Options{
+		OnRTP: func(user, source string, p *rtp.Packet) {
+			if user != "1" || source != "camera" || len(p.Payload) == 0 {
+				return
+			}
+			mu.Lock()
+			marks = append(marks, p.Payload[len(p.Payload)-1])
+			ssrcs[p.SSRC] = true
+			seqs = append(seqs, p.SequenceNumber)
+			mu.Unlock()
+		},
+	})
+	t.Cleanup(b.Close)
+	layers, err := a.AddSimulcastVideo("camera")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for seq := uint16(0); ; seq++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			for l, tr := range layers {
+				_ = tr.WriteVP8(seq, seq%15 == 0, byte(l))
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+
+	lastMark := func(want byte) func() string {
+		return func() string {
+			mu.Lock()
+			defer mu.Unlock()
+			if n := len(marks); n < 5 || marks[n-1] != want {
+				return fmt.Sprintf("last layers received %v, want %d", marks[max(0, n-5):], want)
+			}
+			return ""
+		}
+	}
+	waitFor(t, 10*time.Second, lastMark(0))
+	b.Send(OpLayerRequest, layerRequest{UserID: "1", Source: "camera", MaxLayer: "high"})
+	waitFor(t, 10*time.Second, lastMark(2))
+	b.Send(OpLayerRequest, layerRequest{UserID: "1", Source: "camera", MaxLayer: "medium"})
+	waitFor(t, 10*time.Second, lastMark(1))
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ssrcs) != 1 {
+		t.Fatalf("camera arrived on SSRCs %v, want one", ssrcs)
+	}
+	for i := 1; i < len(seqs); i++ {
+		if d := seqs[i] - seqs[i-1]; d != 1 {
+			t.Fatalf("sequence jumps by %d at packet %d (%d -> %d)", d, i, seqs[i-1], seqs[i])
+		}
 	}
 }

@@ -132,7 +132,7 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 		}
 		start := time.Now()
 		c, err := voiceclient.Dial(context.Background(), url, api, user, "g", tok, voiceclient.Options{
-			OnRTP:      func(from string, p *rtp.Packet) { b.onRTP(i, from, p) },
+			OnRTP:      func(from, _ string, p *rtp.Packet) { b.onRTP(i, from, p) },
 			OnSpeaking: func(from string, on bool) { b.onSpeaking(i, from, on) },
 		})
 		if err != nil {

@@ -73,9 +73,9 @@ func NewAPI() (*webrtc.API, error) {
 // Options are optional hooks. Hooks run on client goroutines and must be
 // quick.
 type Options struct {
-	// OnRTP sees every received RTP packet with the sender's user ID (from
-	// the track map; empty if not yet known).
-	OnRTP func(userID string, p *rtp.Packet)
+	// OnRTP sees every received RTP packet with the sender's user ID and
+	// source (from the track map; empty if not yet known).
+	OnRTP func(userID, source string, p *rtp.Packet)
 	// OnSpeaking sees every Speaking (5) message.
 	OnSpeaking func(userID string, on bool)
 }
@@ -214,11 +214,11 @@ func (c *Client) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		}
 		n.Add(1)
 		if c.opts.OnRTP != nil {
-			u := ""
+			var ti trackInfo
 			if m := c.midUser.Load(); m != nil {
-				u = (*m)[mid].UserID
+				ti = (*m)[mid]
 			}
-			c.opts.OnRTP(u, p)
+			c.opts.OnRTP(ti.UserID, ti.Source, p)
 		}
 	}
 }
@@ -377,15 +377,52 @@ func (c *Client) ReceivedFromSource(userID, source string) int64 {
 
 // AddVideo publishes a VP8 track for source ("camera" or "screen") with a
 // client offer (op 102) and waits for the answer.
-func (c *Client) AddVideo(source string) (*webrtc.TrackLocalStaticRTP, error) {
-	tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
-		source, c.UserID)
+func (c *Client) AddVideo(source string) (*VideoTrack, error) {
+	trs, err := c.addVideo(source, "")
 	if err != nil {
 		return nil, err
 	}
-	sender, err := c.pc.AddTrack(tr)
-	if err != nil {
-		return nil, err
+	return trs[0], nil
+}
+
+// AddSimulcastVideo publishes a VP8 track for source as three simulcast
+// layers with RIDs q, h and f (low to high).
+func (c *Client) AddSimulcastVideo(source string) ([]*VideoTrack, error) {
+	return c.addVideo(source, "q", "h", "f")
+}
+
+func (c *Client) addVideo(source string, rids ...string) ([]*VideoTrack, error) {
+	var trs []*webrtc.TrackLocalStaticRTP
+	for _, rid := range rids {
+		var opts []func(*webrtc.TrackLocalStaticRTP)
+		if rid != "" {
+			opts = append(opts, webrtc.WithRTPStreamID(rid))
+		}
+		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
+			source, c.UserID, opts...)
+		if err != nil {
+			return nil, err
+		}
+		trs = append(trs, tr)
+	}
+	var sender *webrtc.RTPSender
+	if len(trs) == 1 {
+		s, err := c.pc.AddTrack(trs[0])
+		if err != nil {
+			return nil, err
+		}
+		sender = s
+	} else {
+		t, err := c.pc.AddTransceiverFromTrack(trs[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return nil, err
+		}
+		sender = t.Sender()
+		for _, tr := range trs[1:] {
+			if err := sender.AddEncoding(tr); err != nil {
+				return nil, err
+			}
+		}
 	}
 	go func() {
 		buf := make([]byte, 1500)
@@ -411,7 +448,23 @@ func (c *Client) AddVideo(source string) (*webrtc.TrackLocalStaticRTP, error) {
 	c.Send(OpClientOffer, map[string]any{"type": "offer", "sdp": offer.SDP, "sources": map[string]string{mid: source}})
 	select {
 	case err := <-c.answered:
-		return tr, err
+		if err != nil {
+			return nil, err
+		}
+		var midID, ridID uint8
+		for _, e := range sender.GetParameters().HeaderExtensions {
+			switch e.URI {
+			case sdp.SDESMidURI:
+				midID = uint8(e.ID)
+			case sdp.SDESRTPStreamIDURI:
+				ridID = uint8(e.ID)
+			}
+		}
+		vts := make([]*VideoTrack, len(trs))
+		for i, tr := range trs {
+			vts[i] = &VideoTrack{tr: tr, mid: mid, rid: rids[i], midID: midID, ridID: ridID}
+		}
+		return vts, nil
 	case <-c.closed:
 		return nil, fmt.Errorf("voiceclient: closed with %d before answer", c.CloseCode())
 	case <-time.After(10 * time.Second):
@@ -419,14 +472,33 @@ func (c *Client) AddVideo(source string) (*webrtc.TrackLocalStaticRTP, error) {
 	}
 }
 
-// WriteVP8 sends one VP8 packet on tr: a key frame or a delta frame.
-func WriteVP8(tr *webrtc.TrackLocalStaticRTP, seq uint16, key bool) error {
-	payload := []byte{0x10, 0x01, 0, 0, 0, 0, 0, 0} // S=1, PID=0; P=1: delta
+// VideoTrack is one published video track or simulcast layer.
+type VideoTrack struct {
+	tr           *webrtc.TrackLocalStaticRTP
+	mid, rid     string
+	midID, ridID uint8
+}
+
+// WriteVP8 sends one VP8 packet: a key frame or a delta frame. The last
+// payload byte is mark, so a receiver can tell simulcast layers apart.
+// Simulcast layers carry the mid and RID header extensions, as browsers
+// send them.
+func (v *VideoTrack) WriteVP8(seq uint16, key bool, mark byte) error {
+	payload := []byte{0x10, 0x01, 0, 0, 0, 0, 0, mark} // S=1, PID=0; P=1: delta
 	if key {
-		payload = []byte{0x10, 0x00, 0x9d, 0x01, 0x2a, 0, 0, 0} // P=0: key frame
+		payload = []byte{0x10, 0x00, 0x9d, 0x01, 0x2a, 0, 0, mark} // P=0: key frame
 	}
-	return tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq,
-		Timestamp: uint32(seq) * 3000, Marker: true, SSRC: 2}, Payload: payload})
+	p := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq,
+		Timestamp: uint32(seq) * 3000, Marker: true, SSRC: 2}, Payload: payload}
+	if v.rid != "" && v.midID != 0 && v.ridID != 0 {
+		if err := p.Header.SetExtension(v.midID, []byte(v.mid)); err != nil {
+			return err
+		}
+		if err := p.Header.SetExtension(v.ridID, []byte(v.rid)); err != nil {
+			return err
+		}
+	}
+	return v.tr.WriteRTP(p)
 }
 
 // Speaking returns the speaking changes reported for userID, in order.
