@@ -14,11 +14,12 @@ import (
 
 	"github.com/hearth-chat/hearth/conformance/capi"
 	"github.com/hearth-chat/hearth/conformance/harness"
+	"github.com/hearth-chat/hearth/conformance/srch"
 )
 
 // Tests returns every conformance test, in a stable order.
 func Tests() []harness.Test {
-	return slices.Concat(capi.Tests)
+	return slices.Concat(capi.Tests, srch.Tests)
 }
 
 //go:embed uncovered.txt

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +50,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		wait     = fs.Duration("wait", defaultWait, "bound of each wait for a dispatch or condition")
 		keep     = fs.Bool("keep", false, "with --binary: keep the nodes' data dirs")
 		verbose  = fs.Bool("v", false, "print each test as it finishes")
+		peer     = fs.String("peer", "", "with --target: the node's libp2p multiaddr ending in /p2p/<peer ID>")
+		nodeArgs = fs.String("node-args", "", "with --binary: extra serve arguments, space-separated; {p2p_port} and {data_dir} are substituted")
 	)
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
@@ -104,7 +107,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else {
 		env.Schema = schema
 	}
-	opts := runner.Options{Parallel: *parallel, Binary: *binary}
+	opts := runner.Options{Parallel: *parallel, Binary: *binary, NodeArgs: strings.Fields(*nodeArgs)}
 	targetName := *target
 	if *binary != "" {
 		abs, err := filepath.Abs(*binary)
@@ -120,7 +123,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			defer os.RemoveAll(work)
 		}
 		opts.WorkDir = work
-		started, err := startNodes(ctx, abs, work, *nodes)
+		started, err := startNodes(ctx, abs, work, *nodes, opts.NodeArgs)
 		defer func() {
 			for _, n := range started {
 				n.Stop(10 * time.Second)
@@ -135,6 +138,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
+		n.P2P = *peer
 		env.Nodes = []*harness.Node{n}
 	}
 
@@ -187,7 +191,7 @@ func newFatal(rep *report.Report, d report.Diff) bool {
 	return false
 }
 
-func startNodes(ctx context.Context, binary, work string, n int) ([]*harness.Node, error) {
+func startNodes(ctx context.Context, binary, work string, n int, args []string) ([]*harness.Node, error) {
 	nodes := make([]*harness.Node, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -195,7 +199,7 @@ func startNodes(ctx context.Context, binary, work string, n int) ([]*harness.Nod
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			nodes[i], errs[i] = harness.StartNode(ctx, binary, filepath.Join(work, fmt.Sprintf("node%d", i)), 60*time.Second)
+			nodes[i], errs[i] = harness.StartNode(ctx, binary, filepath.Join(work, fmt.Sprintf("node%d", i)), harness.StartOptions{Args: args})
 		}()
 	}
 	wg.Wait()

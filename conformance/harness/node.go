@@ -11,7 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,10 +27,15 @@ type Node struct {
 	// BaseURL is the node's HTTP origin, e.g. "http://127.0.0.1:8080", without a
 	// trailing slash.
 	BaseURL string
+	// P2P is the node's libp2p address ending in /p2p/<peer ID>, or "" when it is
+	// unknown (federation tests are then skipped).
+	P2P string
 
 	binary  string
 	dataDir string
 	addr    string
+	p2pPort string
+	args    []string
 	logs    *lockedBuffer
 
 	mu   sync.Mutex
@@ -61,21 +66,65 @@ func (n *Node) WSURL() string {
 	return "ws://" + strings.TrimPrefix(n.BaseURL, "http://")
 }
 
+// StartOptions tune StartNode.
+type StartOptions struct {
+	// Timeout bounds the wait for /healthz (0 means 60 s).
+	Timeout time.Duration
+	// Args are appended to `serve --data-dir DIR --listen ADDR`. In each, {p2p_port}
+	// is replaced by a free TCP/UDP port for the node's libp2p listener and
+	// {data_dir} by the data dir.
+	Args []string
+}
+
 // StartNode starts binary as `serve --data-dir dataDir --listen 127.0.0.1:PORT`
-// on a free port and waits until GET /healthz answers 200, for at most timeout.
-func StartNode(ctx context.Context, binary, dataDir string, timeout time.Duration) (*Node, error) {
+// (plus opts.Args) on a free port and waits until GET /healthz answers 200.
+// When opts.Args use {p2p_port}, it then waits briefly for the node to log its
+// peer ID (a 12D3KooW… string) and sets P2P.
+func StartNode(ctx context.Context, binary, dataDir string, opts StartOptions) (*Node, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 60 * time.Second
+	}
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
+	p2p, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	_, p2pPort, _ := net.SplitHostPort(p2p)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("harness: start node: %w", err)
 	}
 	n := &Node{BaseURL: "http://" + addr, binary: binary, dataDir: dataDir, addr: addr, logs: &lockedBuffer{}}
-	if err := n.start(ctx, timeout); err != nil {
+	for _, a := range opts.Args {
+		if strings.Contains(a, "{p2p_port}") {
+			n.p2pPort = p2pPort
+		}
+		a = strings.ReplaceAll(a, "{p2p_port}", p2pPort)
+		n.args = append(n.args, strings.ReplaceAll(a, "{data_dir}", dataDir))
+	}
+	if err := n.start(ctx, opts.Timeout); err != nil {
 		return nil, err
 	}
 	return n, nil
+}
+
+var peerIDRE = regexp.MustCompile(`12D3KooW[1-9A-HJ-NP-Za-km-z]{44}`)
+
+// findPeer sets P2P from the node's logs, waiting up to timeout.
+func (n *Node) findPeer(ctx context.Context, timeout time.Duration) {
+	if n.p2pPort == "" {
+		return
+	}
+	_ = Eventually(ctx, timeout, func() error {
+		id := peerIDRE.FindString(n.LogTail(maxLog))
+		if id == "" {
+			return errors.New("no peer ID in the node's log yet")
+		}
+		n.P2P = "/ip4/127.0.0.1/tcp/" + n.p2pPort + "/p2p/" + id
+		return nil
+	})
 }
 
 func freeAddr() (string, error) {
@@ -88,7 +137,7 @@ func freeAddr() (string, error) {
 }
 
 func (n *Node) start(ctx context.Context, timeout time.Duration) error {
-	cmd := exec.Command(n.binary, "serve", "--data-dir", n.dataDir, "--listen", n.addr)
+	cmd := exec.Command(n.binary, append([]string{"serve", "--data-dir", n.dataDir, "--listen", n.addr}, n.args...)...)
 	cmd.Stdout = n.logs
 	cmd.Stderr = n.logs
 	cmd.Env = append(os.Environ(), "HEARTH_DATA_DIR="+n.dataDir)
@@ -125,6 +174,7 @@ func (n *Node) start(ctx context.Context, timeout time.Duration) error {
 		n.signal(syscall.SIGKILL)
 		return fmt.Errorf("harness: node %s did not become healthy: %w", n.addr, err)
 	}
+	n.findPeer(ctx, 5*time.Second)
 	return nil
 }
 
@@ -236,6 +286,3 @@ func (b *lockedBuffer) tail(max int) string {
 }
 
 var _ io.Writer = (*lockedBuffer)(nil)
-
-// TempDir makes a fresh data directory under root for node i.
-func TempDir(root string, i int) string { return filepath.Join(root, fmt.Sprintf("node%d", i)) }

@@ -24,6 +24,9 @@ type Needs struct {
 	// Nodes is the number of nodes needed (0 means 1); tests asking for more than
 	// the environment has are skipped.
 	Nodes int
+	// P2P: the test talks libp2p to the node, so it needs Node.P2P; skipped
+	// when the address is unknown.
+	P2P bool
 }
 
 // Test is one conformance test. IDs lists the requirements it checks; a failure

@@ -44,6 +44,9 @@ type Options struct {
 	Binary string
 	// WorkDir holds data dirs of nodes started for single tests.
 	WorkDir string
+	// NodeArgs are extra arguments for nodes started for single tests (see
+	// harness.StartOptions.Args).
+	NodeArgs []string
 	// TestTimeout bounds one test (0 means 3 minutes).
 	TestTimeout time.Duration
 	// Progress, if set, is called once per finished test (from several goroutines,
@@ -121,13 +124,17 @@ func runTest(ctx context.Context, env *harness.Env, tc harness.Test, opts Option
 	node := env.Nodes[0]
 	if tc.Needs.OwnNode && opts.Binary != "" {
 		dir := filepath.Join(opts.WorkDir, fmt.Sprintf("own-%d", nodeSeq.Add(1)))
-		n, err := harness.StartNode(ctx, opts.Binary, dir, 30*time.Second)
+		n, err := harness.StartNode(ctx, opts.Binary, dir, harness.StartOptions{Timeout: 30 * time.Second, Args: opts.NodeArgs})
 		if err != nil {
 			res.Failures = []string{fmt.Sprintf("could not start a node for this test: %v", err)}
 			return finish(Fail)
 		}
 		defer n.Stop(10 * time.Second)
 		node = n
+	}
+	if tc.Needs.P2P && node.P2P == "" {
+		res.Reason = "the node's libp2p address is unknown (give --peer, or --node-args with {p2p_port} to a node that logs its peer ID)"
+		return finish(Skip)
 	}
 	t := harness.NewT(ctx, tc.Name, env, node)
 	out := t.Run(tc.Run)
