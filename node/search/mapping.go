@@ -23,7 +23,7 @@ import (
 
 // IndexFormat names the on-disk layout and analysis of the index. An index
 // written with another format is discarded and rebuilt on Open.
-const IndexFormat = "hearth-search-index/3"
+const IndexFormat = "hearth-search-index/4"
 
 // textAnalyzer is the analyzer of message content: accents folded to ASCII,
 // Unicode word segmentation, full-width forms normalised, lower case, English
@@ -42,8 +42,8 @@ const pairAnalyzer = "hearth_pairs"
 const (
 	fContent = "content" // analyzed text, with positions for phrases
 	fPairs   = "pairs"   // adjacent analyzed word pairs
-	fKey     = "k"       // hex(id) + hex(fingerprint), doc values: sort and repair
-	fChannel = "ch"      // hex(guild) + hex(channel), doc values: the readable filter
+	fKey     = "k"       // pair16(id, fingerprint), doc values: order and repair
+	fChannel = "ch"      // pair16(guild, channel), doc values: the readable check
 	fFilter  = "f"       // every filter value, as prefix + value (below)
 )
 
@@ -204,10 +204,7 @@ func (a analyzers) buildDocument(d Doc) *document.Document {
 	doc.AddField(document.NewTextFieldCustom(fContent, nil, []byte(d.Content),
 		index.IndexField|index.IncludeTermVectors, a.text))
 	doc.AddField(document.NewTextFieldCustom(fPairs, nil, []byte(d.Content), index.IndexField, a.pairs))
-	var key [32]byte
-	putHex(key[:16], d.ID)
-	putHex(key[16:], fingerprint(d))
-	kw(fKey, string(key[:]), index.IndexField|index.DocValues)
+	kw(fKey, pair16(d.ID, fingerprint(d)), index.IndexField|index.DocValues)
 	kw(fChannel, channelTerm(d.GuildID, d.ChannelID), index.IndexField|index.DocValues)
 	if d.GuildID != 0 {
 		kw(fFilter, pGuild+hex16(d.GuildID), index.IndexField)
@@ -236,7 +233,49 @@ func (a analyzers) buildDocument(d Doc) *document.Document {
 
 // channelTerm is the indexed channel value: the guild first, so that the
 // channels of a guild are one prefix of the term dictionary.
-func channelTerm(guild, channel uint64) string { return hex16(guild) + hex16(channel) }
+func channelTerm(guild, channel uint64) string { return pair16(guild, channel) }
+
+// pair16 packs two numbers into 20 bytes, seven bits a byte, most
+// significant first: the form of the doc value fields fKey (ID,
+// fingerprint) and fChannel (guild, channel). It is small because search
+// decompresses doc values a block at a time, and it never holds the byte
+// 0xFF, which separates values inside the engine's doc value format.
+func pair16(a, b uint64) string {
+	var k [pairLen]byte
+	put7(k[:pairLen/2], a)
+	put7(k[pairLen/2:], b)
+	return string(k[:])
+}
+
+const pairLen = 20
+
+func put7(b []byte, v uint64) {
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte(v & 0x7f)
+		v >>= 7
+	}
+}
+
+func get7(b []byte) (uint64, bool) {
+	var v uint64
+	for _, c := range b {
+		if c > 0x7f {
+			return 0, false
+		}
+		v = v<<7 | uint64(c)
+	}
+	return v, true
+}
+
+// unpair16 reverses pair16; ok is false for a malformed value.
+func unpair16(t []byte) (a, b uint64, ok bool) {
+	if len(t) != pairLen {
+		return 0, 0, false
+	}
+	a, ok1 := get7(t[:pairLen/2])
+	b, ok2 := get7(t[pairLen/2:])
+	return a, b, ok1 && ok2
+}
 
 // Time is indexed as day buckets at bucketLevels levels: days, 8 days, 64
 // days and 512 days since the Discord epoch. Any day range is the union of

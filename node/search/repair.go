@@ -226,12 +226,10 @@ func (ix *Index) heldRange(ctx context.Context, lo, hi uint64) (map[uint64]uint6
 			return held, nil
 		}
 		err = dv.VisitDocValues(dm.IndexInternalID, func(field string, term []byte) {
-			if field != fKey || len(term) != 32 {
+			if field != fKey {
 				return
 			}
-			id, ok1 := parseHex16(term[:16])
-			fp, ok2 := parseHex16(term[16:])
-			if ok1 && ok2 && id > lo && id <= hi {
+			if id, fp, ok := unpair16(term); ok && id > lo && id <= hi {
 				held[id] = fp
 			}
 		})

@@ -96,21 +96,29 @@ func (ix *Index) Search(ctx context.Context, q Query, readable []uint64) (Result
 	if !any {
 		return res, nil
 	}
-	dv, err := reader.DocValueReader([]string{fKey, fChannel})
+	keys, err := reader.DocValueReader([]string{fKey})
+	if err != nil {
+		return Result{}, fmt.Errorf("search: doc values: %w", err)
+	}
+	both, err := reader.DocValueReader([]string{fKey, fChannel})
 	if err != nil {
 		return Result{}, fmt.Errorf("search: doc values: %w", err)
 	}
 	r := &run{
-		ix: ix, ctx: ctx, reader: reader, dv: dv, q: q, allowed: allowed,
+		ix: ix, ctx: ctx, reader: reader, keys: keys, both: both, q: q, allowed: allowed,
 		base:   append(clauses, chq),
 		window: q.Offset + q.limit(),
 		span:   newIDSpan(q),
 	}
-	var hits []Hit
+	var ranked []cand
 	if q.SortBy == SortRelevance {
-		hits, err = r.byRelevance()
+		ranked, err = r.byRelevance()
 	} else {
-		hits, err = r.byTime()
+		ranked, err = r.byTime()
+	}
+	var hits []Hit
+	if err == nil && q.Offset < len(ranked) {
+		hits, err = r.page(ranked[q.Offset:])
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -123,8 +131,8 @@ func (ix *Index) Search(ctx context.Context, q Query, readable []uint64) (Result
 		res.Partial = true
 		ix.met.partial.Inc()
 	}
-	if q.Offset < len(hits) {
-		res.Hits = hits[q.Offset:]
+	if hits != nil {
+		res.Hits = hits
 	}
 	return res, nil
 }
@@ -198,7 +206,7 @@ func channelClause(reader index.IndexReader, q Query, allowed map[uint64]struct{
 		slices.Sort(terms)
 		return anyOf(fChannel, terms), true, nil
 	}
-	prefix := hex16(q.GuildID)
+	prefix := channelTerm(q.GuildID, 0)[:pairLen/2]
 	dict, err := reader.FieldDictPrefix(fChannel, []byte(prefix))
 	if err != nil {
 		return nil, false, fmt.Errorf("search: channels: %w", err)
@@ -213,7 +221,7 @@ func channelClause(reader index.IndexReader, q Query, allowed map[uint64]struct{
 		if e == nil {
 			break
 		}
-		c, ok := parseHex16([]byte(e.Term[len(prefix):]))
+		_, c, ok := unpair16([]byte(e.Term))
 		if !ok {
 			continue
 		}
@@ -227,17 +235,23 @@ func channelClause(reader index.IndexReader, q Query, allowed map[uint64]struct{
 	case len(yes) == 0:
 		return nil, false, nil
 	case len(no) == 0:
-		return term(fFilter, pGuild+prefix), true, nil
+		return term(fFilter, pGuild+hex16(q.GuildID)), true, nil
 	case len(no) < len(yes):
-		return query.NewBooleanQuery([]query.Query{term(fFilter, pGuild+prefix)}, nil, []query.Query{anyOf(fChannel, no)}), true, nil
+		return query.NewBooleanQuery([]query.Query{term(fFilter, pGuild+hex16(q.GuildID))}, nil, []query.Query{anyOf(fChannel, no)}), true, nil
 	default:
 		return anyOf(fChannel, yes), true, nil
 	}
 }
 
+// term matches documents whose field holds v. Only content terms score:
+// filter terms get boost 0, so that relevance depends on the words alone,
+// not on which channel or day a message is in.
 func term(field, v string) *query.TermQuery {
 	t := query.NewTermQuery(v)
 	t.SetField(field)
+	if field != fContent && field != fPairs {
+		t.SetBoost(0)
+	}
 	return t
 }
 
@@ -250,7 +264,9 @@ func anyOf(field string, terms []string) query.Query {
 	for i, t := range terms {
 		qs[i] = term(field, t)
 	}
-	return query.NewDisjunctionQuery(qs)
+	d := query.NewDisjunctionQuery(qs)
+	d.SetBoost(0)
+	return d
 }
 
 func hexAll(prefix string, ids []uint64) []string {
@@ -315,7 +331,8 @@ type run struct {
 	ix      *Index
 	ctx     context.Context
 	reader  index.IndexReader
-	dv      index.DocValueReader
+	keys    index.DocValueReader // fKey only: cheap, read for many hits
+	both    index.DocValueReader // fKey and fChannel: read for the page
 	q       Query
 	allowed map[uint64]struct{}
 	base    []query.Query
@@ -385,38 +402,68 @@ func (r *run) each(bq query.Query, score bool, fn func(dm *search.DocumentMatch)
 	return nil
 }
 
-// hit reads a match's ID and channel; ok is false if it lies outside the
-// ID range or the allowed channels.
-func (r *run) hit(iid index.IndexInternalID) (Hit, bool, error) {
-	var h Hit
-	var idOK, chOK bool
-	err := r.dv.VisitDocValues(iid, func(field string, t []byte) {
-		switch field {
-		case fKey:
-			if len(t) == 32 {
-				h.ID, idOK = parseHex16(t[:16])
-			}
-		case fChannel:
-			if len(t) == 32 {
-				var g uint64
-				g, chOK = parseHex16(t[:16])
-				h.ChannelID, _ = parseHex16(t[16:])
-				chOK = chOK && (r.q.GuildID == 0 || g == r.q.GuildID)
-			}
+// cand is a hit being ranked: its engine document number, and what is
+// known of it so far.
+type cand struct {
+	Hit
+	iid index.IndexInternalID
+}
+
+// id reads a match's message ID; ok is false if it lies outside the ID
+// range.
+func (r *run) id(iid index.IndexInternalID) (uint64, bool, error) {
+	var id uint64
+	var ok bool
+	err := r.keys.VisitDocValues(iid, func(field string, t []byte) {
+		if field == fKey {
+			id, _, ok = unpair16(t)
 		}
 	})
 	if err != nil {
-		return h, false, fmt.Errorf("search: doc values: %w", err)
+		return 0, false, fmt.Errorf("search: doc values: %w", err)
 	}
-	if !idOK || h.ID < r.span.lo || h.ID > r.span.hi {
-		return h, false, nil
+	return id, ok && id >= r.span.lo && id <= r.span.hi, nil
+}
+
+// page reads the IDs and channels of the ranked candidates, in document
+// order as doc values require, and returns them in rank order. A hit
+// outside the allowed channels (which the channel clause should have
+// excluded) is logged and never returned.
+func (r *run) page(ranked []cand) ([]Hit, error) {
+	order := make([]int, len(ranked))
+	for i := range order {
+		order[i] = i
 	}
-	if _, ok := r.allowed[h.ChannelID]; !ok || !chOK {
-		// The channel clause should have excluded it: never return it.
-		r.ix.log.Error("search: hit outside the readable set", "id", h.ID, "channel", h.ChannelID)
-		return h, false, nil
+	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(ranked[a].iid, ranked[b].iid) })
+	valid := make([]bool, len(ranked))
+	for _, i := range order {
+		c := &ranked[i]
+		var guild uint64
+		var idOK, chOK bool
+		err := r.both.VisitDocValues(c.iid, func(field string, t []byte) {
+			switch field {
+			case fKey:
+				c.ID, _, idOK = unpair16(t)
+			case fChannel:
+				guild, c.ChannelID, chOK = unpair16(t)
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("search: doc values: %w", err)
+		}
+		_, allowed := r.allowed[c.ChannelID]
+		valid[i] = idOK && chOK && allowed && guild == r.q.GuildID
+		if !valid[i] {
+			r.ix.log.Error("search: hit outside the readable set", "id", c.ID, "channel", c.ChannelID, "guild", guild)
+		}
 	}
-	return h, true, nil
+	out := make([]Hit, 0, len(ranked))
+	for i, c := range ranked {
+		if valid[i] {
+			out = append(out, c.Hit)
+		}
+	}
+	return out, nil
 }
 
 // count adds the number of matches to r.total. Whole days are counted from
@@ -435,7 +482,7 @@ func (r *run) count() error {
 	for _, d := range r.span.partial {
 		var ferr error
 		err := r.each(r.withDays(d, d), false, func(dm *search.DocumentMatch) bool {
-			_, ok, err := r.hit(dm.IndexInternalID)
+			_, ok, err := r.id(dm.IndexInternalID)
 			if ok {
 				r.total++
 			}
@@ -457,14 +504,14 @@ func (r *run) collect(bq query.Query, top *hitHeap) (int, error) {
 	n := 0
 	var ferr error
 	err := r.each(bq, false, func(dm *search.DocumentMatch) bool {
-		h, ok, err := r.hit(dm.IndexInternalID)
+		id, ok, err := r.id(dm.IndexInternalID)
 		if err != nil {
 			ferr = err
 			return false
 		}
 		if ok {
 			n++
-			top.offer(h, r.window)
+			top.offer(id, dm.IndexInternalID, r.window)
 		}
 		return true
 	})
@@ -478,7 +525,7 @@ func (r *run) collect(bq query.Query, top *hitHeap) (int, error) {
 // reads IDs window by window from the requested end of the time range,
 // widening the window, until it has enough: every hit outside the windows
 // read is then further from that end than all hits kept.
-func (r *run) byTime() ([]Hit, error) {
+func (r *run) byTime() ([]cand, error) {
 	if err := r.count(); err != nil {
 		return nil, err
 	}
@@ -541,135 +588,129 @@ func (r *run) byTime() ([]Hit, error) {
 	return kept.sorted(), nil
 }
 
-// byRelevance scores every match, keeps the best window by score, and reads
-// IDs for those only. Equal scores are ordered by the engine's internal
-// document number, which is stable for an unchanged index, so pages never
-// overlap.
-func (r *run) byRelevance() ([]Hit, error) {
-	type scored struct {
-		score float64
-		iid   index.IndexInternalID
-	}
-	better := func(a, b scored) bool {
-		if a.score != b.score {
-			return (a.score > b.score) == (r.q.SortOrder == SortDesc)
+// byRelevance scores every match and keeps the best window by score, ties
+// broken by message ID in the sort direction. It reads the ID only of
+// matches that score at least as well as the worst one kept, so a query
+// with spread-out scores reads few.
+func (r *run) byRelevance() ([]cand, error) {
+	desc := r.q.SortOrder == SortDesc
+	better := func(a, b cand) bool {
+		if a.Score != b.Score {
+			return (a.Score > b.Score) == desc
 		}
-		return bytes.Compare(a.iid, b.iid) > 0
+		return (a.ID > b.ID) == desc
 	}
-	var best []scored // kept sorted, best first; at most window long
-	add := func(dm *search.DocumentMatch) {
-		s := scored{dm.Score, slices.Clone(dm.IndexInternalID)}
-		if len(best) == r.window && !better(s, best[len(best)-1]) {
+	var best []cand // sorted, best first; at most window long
+	full := func() bool { return len(best) == r.window }
+	insert := func(c cand, iid index.IndexInternalID) {
+		if full() && !better(c, best[len(best)-1]) {
 			return
 		}
-		i, _ := slices.BinarySearchFunc(best, s, func(x, y scored) int {
+		c.iid = slices.Clone(iid)
+		i, _ := slices.BinarySearchFunc(best, c, func(x, y cand) int {
 			if better(x, y) {
 				return -1
 			}
 			return 1
 		})
-		best = slices.Insert(best, i, s)
+		best = slices.Insert(best, i, c)
 		if len(best) > r.window {
 			best = best[:r.window]
 		}
 	}
 	var ferr error
-	if !r.span.bounded {
-		if err := r.each(r.all(), true, func(dm *search.DocumentMatch) bool { r.total++; add(dm); return true }); err != nil {
-			return nil, err
+	// visit handles one match; on a partial day the ID decides whether it
+	// counts, elsewhere it always does and the ID is read only if the score
+	// could place it among the best.
+	visit := func(partial bool) func(dm *search.DocumentMatch) bool {
+		return func(dm *search.DocumentMatch) bool {
+			if !partial {
+				r.total++
+				if full() {
+					worst := best[len(best)-1].Score
+					if dm.Score != worst && (dm.Score > worst) != desc {
+						return true
+					}
+				}
+			}
+			id, ok, err := r.id(dm.IndexInternalID)
+			if err != nil {
+				ferr = err
+				return false
+			}
+			if !ok {
+				return true
+			}
+			if partial {
+				r.total++
+			}
+			insert(cand{Hit: Hit{ID: id, Score: dm.Score}}, dm.IndexInternalID)
+			return true
 		}
+	}
+	var err error
+	if !r.span.bounded {
+		err = r.each(r.all(), true, visit(false))
 	} else {
 		if r.span.hasFull() {
-			err := r.each(r.withDays(uint64(r.span.fullLo), uint64(r.span.fullHi)), true, func(dm *search.DocumentMatch) bool {
-				r.total++
-				add(dm)
-				return true
-			})
-			if err != nil {
-				return nil, err
-			}
+			err = r.each(r.withDays(uint64(r.span.fullLo), uint64(r.span.fullHi)), true, visit(false))
 		}
 		for _, d := range r.span.partial {
-			err := r.each(r.withDays(d, d), true, func(dm *search.DocumentMatch) bool {
-				_, ok, err := r.hit(dm.IndexInternalID)
-				if ok {
-					r.total++
-					add(dm)
-				}
-				ferr = err
-				return err == nil
-			})
-			if err == nil {
-				err = ferr
+			if err != nil || ferr != nil {
+				break
 			}
-			if err != nil {
-				return nil, err
-			}
+			err = r.each(r.withDays(d, d), true, visit(true))
 		}
 	}
-	// Doc values must be read in ascending document order.
-	order := make([]int, len(best))
-	for i := range order {
-		order[i] = i
+	if err == nil {
+		err = ferr
 	}
-	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(best[a].iid, best[b].iid) })
-	found := make([]Hit, len(best))
-	valid := make([]bool, len(best))
-	for _, i := range order {
-		h, ok, err := r.hit(best[i].iid)
-		if err != nil {
-			return nil, err
-		}
-		h.Score = best[i].score
-		found[i], valid[i] = h, ok
-	}
-	out := make([]Hit, 0, len(best))
-	for i, h := range found {
-		if valid[i] {
-			out = append(out, h)
-		}
-	}
-	return out, nil
+	return best, err
 }
 
 // timeLess reports whether a ranks before b in time order.
-func timeLess(order SortOrder) func(a, b Hit) bool {
+func timeLess(order SortOrder) func(a, b cand) bool {
 	if order == SortAsc {
-		return func(a, b Hit) bool { return a.ID < b.ID }
+		return func(a, b cand) bool { return a.ID < b.ID }
 	}
-	return func(a, b Hit) bool { return a.ID > b.ID }
+	return func(a, b cand) bool { return a.ID > b.ID }
 }
 
-// hitHeap keeps the best window hits; its root is the worst of them.
+// hitHeap keeps the best window candidates; its root is the worst of them.
 type hitHeap struct {
-	hits []Hit
-	less func(a, b Hit) bool
+	hits []cand
+	less func(a, b cand) bool
 }
 
 func (h *hitHeap) Len() int           { return len(h.hits) }
 func (h *hitHeap) Less(i, j int) bool { return h.less(h.hits[j], h.hits[i]) }
 func (h *hitHeap) Swap(i, j int)      { h.hits[i], h.hits[j] = h.hits[j], h.hits[i] }
-func (h *hitHeap) Push(x any)         { h.hits = append(h.hits, x.(Hit)) }
+func (h *hitHeap) Push(x any)         { h.hits = append(h.hits, x.(cand)) }
 func (h *hitHeap) Pop() any {
 	x := h.hits[len(h.hits)-1]
 	h.hits = h.hits[:len(h.hits)-1]
 	return x
 }
 
-func (h *hitHeap) offer(x Hit, window int) {
+// offer adds the match id (engine number iid, reused by the caller) if it
+// ranks among the best window.
+func (h *hitHeap) offer(id uint64, iid index.IndexInternalID, window int) {
+	x := cand{Hit: Hit{ID: id}}
 	if len(h.hits) < window {
+		x.iid = slices.Clone(iid)
 		heap.Push(h, x)
 		return
 	}
 	if h.less(x, h.hits[0]) {
+		x.iid = append(h.hits[0].iid[:0], iid...)
 		h.hits[0] = x
 		heap.Fix(h, 0)
 	}
 }
 
-// sorted returns the hits, best first.
-func (h *hitHeap) sorted() []Hit {
-	slices.SortFunc(h.hits, func(a, b Hit) int {
+// sorted returns the candidates, best first.
+func (h *hitHeap) sorted() []cand {
+	slices.SortFunc(h.hits, func(a, b cand) int {
 		if h.less(a, b) {
 			return -1
 		}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+var httpClient = &http.Client{
+	Transport: &http.Transport{MaxIdleConns: 1000, MaxIdleConnsPerHost: 1000, IdleConnTimeout: time.Minute},
+	Timeout:   30 * time.Second,
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func waitHealthy(base string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("node at %s not healthy after %v", base, within)
+}
+
+// user is an account on the node.
+type user struct {
+	base, token, id string
+}
+
+func randomName() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "bench_" + hex.EncodeToString(b)
+}
+
+func register(base string) (*user, error) {
+	var out struct {
+		Token  string `json:"token"`
+		UserID string `json:"user_id"`
+	}
+	u := &user{base: base}
+	if err := u.call("POST", "/auth/register", map[string]string{"username": randomName(), "password": "benchmark password"}, &out); err != nil {
+		return nil, err
+	}
+	u.token, u.id = out.Token, out.UserID
+	return u, nil
+}
+
+func (u *user) call(method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, u.base+"/api/v10"+path, rd)
+	if err != nil {
+		return err
+	}
+	if u.token != "" {
+		req.Header.Set("Authorization", u.token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, data)
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+// newGuild creates a guild owned by u and returns its ID and its text channel.
+func newGuild(u *user) (guildID, channelID string, err error) {
+	var g struct {
+		ID       string `json:"id"`
+		Channels []struct {
+			ID   string `json:"id"`
+			Type int    `json:"type"`
+		} `json:"channels"`
+	}
+	if err := u.call("POST", "/guilds", map[string]string{"name": "bench guild"}, &g); err != nil {
+		return "", "", err
+	}
+	for _, c := range g.Channels {
+		if c.Type == 0 {
+			return g.ID, c.ID, nil
+		}
+	}
+	return "", "", fmt.Errorf("new guild has no text channel")
+}
+
+// join makes u a member of the guild of channel through a fresh invite by owner.
+func join(owner, u *user, channelID string) error {
+	var inv struct{ Code string }
+	if err := owner.call("POST", "/channels/"+channelID+"/invites", map[string]any{"max_age": 0}, &inv); err != nil {
+		return err
+	}
+	return u.call("POST", "/invites/"+inv.Code, nil, nil)
+}
+
+// session is a gateway connection that calls onDispatch for every dispatch.
+type session struct {
+	ws *websocket.Conn
+	wg sync.WaitGroup
+}
+
+const benchIntents = 1 | 1<<9 | 1<<15 // GUILDS | GUILD_MESSAGES | MESSAGE_CONTENT
+
+// connect identifies u and returns once READY arrived; onDispatch (if not nil) is called from
+// the reader goroutine with the dispatch type and raw frame.
+func connect(u *user, onDispatch func(t string, frame []byte)) (*session, error) {
+	d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 256}
+	ws, _, err := d.Dial(strings.Replace(u.base, "http", "ws", 1)+"/gateway?v=10&encoding=json", nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := ws.WriteJSON(map[string]any{"op": 2, "d": map[string]any{"token": u.token, "intents": benchIntents, "properties": map[string]string{}}}); err != nil {
+		ws.Close()
+		return nil, err
+	}
+	s := &session{ws: ws}
+	ready := make(chan struct{})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		gotReady := false
+		for {
+			_, msg, err := ws.ReadMessage()
+			if err != nil {
+				if !gotReady {
+					close(ready)
+				}
+				return
+			}
+			t := dispatchType(msg)
+			if t == "READY" && !gotReady {
+				gotReady = true
+				close(ready)
+			}
+			if onDispatch != nil && t != "" {
+				onDispatch(t, msg)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		ws.Close()
+		return nil, fmt.Errorf("no READY within 30s")
+	}
+	return s, nil
+}
+
+func (s *session) close() {
+	s.ws.Close()
+	s.wg.Wait()
+}
+
+// dispatchType extracts "t" from a dispatch frame, cheaply when the frame starts
+// {"op":0,"t":"..." (as Hearth writes it) and by decoding otherwise.
+func dispatchType(frame []byte) string {
+	const prefix = `{"op":0,"t":"`
+	if !bytes.HasPrefix(frame, []byte(prefix)) {
+		var f struct {
+			Op int    `json:"op"`
+			T  string `json:"t"`
+		}
+		if json.Unmarshal(frame, &f) != nil || f.Op != 0 {
+			return ""
+		}
+		return f.T
+	}
+	rest := frame[len(prefix):]
+	if i := bytes.IndexByte(rest, '"'); i > 0 {
+		return string(rest[:i])
+	}
+	return ""
+}
+
+// contentOf extracts the message content from a MESSAGE_CREATE frame.
+func contentOf(frame []byte) string {
+	var f struct {
+		D struct {
+			Content string `json:"content"`
+		} `json:"d"`
+	}
+	_ = json.Unmarshal(frame, &f)
+	return f.D.Content
+}

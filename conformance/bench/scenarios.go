@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// percentile returns the p-th percentile (0–100) of sorted durations.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p / 100)
+	return sorted[i]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+// latency sends rate messages per second from one user and measures, per message, the time
+// from sending the REST request to the MESSAGE_CREATE frame at another user's gateway.
+func latency(ctx context.Context, base string, rate int, dur time.Duration) error {
+	sender, err := register(base)
+	if err != nil {
+		return err
+	}
+	listener, err := register(base)
+	if err != nil {
+		return err
+	}
+	_, ch, err := newGuild(sender)
+	if err != nil {
+		return err
+	}
+	if err := join(sender, listener, ch); err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	sentAt := map[string]time.Time{}
+	var lat []time.Duration
+	sess, err := connect(listener, func(t string, frame []byte) {
+		if t != "MESSAGE_CREATE" {
+			return
+		}
+		now := time.Now()
+		c := contentOf(frame)
+		mu.Lock()
+		if at, ok := sentAt[c]; ok {
+			lat = append(lat, now.Sub(at))
+			delete(sentAt, c)
+		}
+		mu.Unlock()
+	})
+	if err != nil {
+		return err
+	}
+	defer sess.close()
+	total := int(dur.Seconds() * float64(rate))
+	interval := time.Second / time.Duration(rate)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	start := time.Now()
+	for i := 0; i < total; i++ {
+		// Open-loop schedule: message i goes at start + i*interval, whatever the node does.
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		content := "lat-" + strconv.Itoa(i)
+		mu.Lock()
+		sentAt[content] = time.Now()
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := sender.call("POST", "/channels/"+ch+"/messages", map[string]string{"content": content}, nil); err != nil {
+				failed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := len(lat)
+		mu.Unlock()
+		if n+int(failed.Load()) >= total {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	fmt.Printf("latency: %d msgs at %d/s over %v: delivered %d, failed %d, p50 %s, p99 %s, max %s\n",
+		total, rate, dur, len(lat), failed.Load(), ms(percentile(lat, 50)), ms(percentile(lat, 99)), ms(percentile(lat, 100)))
+	return nil
+}
+
+// throughput runs 10 guilds with one channel and 10 listener sessions each; writers post as
+// fast as the node answers for dur. It reports messages persisted (answered 200) per second
+// and deliveries per second.
+func throughput(ctx context.Context, base string, dur time.Duration) error {
+	const channels, listeners, writersPerChannel = 10, 10, 8
+	type chanSetup struct {
+		owner *user
+		ch    string
+	}
+	var setups []chanSetup
+	var delivered atomic.Int64
+	var sessions []*session
+	defer func() {
+		for _, s := range sessions {
+			s.close()
+		}
+	}()
+	for c := 0; c < channels; c++ {
+		owner, err := register(base)
+		if err != nil {
+			return err
+		}
+		_, ch, err := newGuild(owner)
+		if err != nil {
+			return err
+		}
+		setups = append(setups, chanSetup{owner, ch})
+		for l := 0; l < listeners; l++ {
+			u, err := register(base)
+			if err != nil {
+				return err
+			}
+			if err := join(owner, u, ch); err != nil {
+				return err
+			}
+			s, err := connect(u, func(t string, _ []byte) {
+				if t == "MESSAGE_CREATE" {
+					delivered.Add(1)
+				}
+			})
+			if err != nil {
+				return err
+			}
+			sessions = append(sessions, s)
+		}
+	}
+	var persisted, failed atomic.Int64
+	stop := time.Now().Add(dur)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for _, st := range setups {
+		for w := 0; w < writersPerChannel; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; time.Now().Before(stop); i++ {
+					if err := st.owner.call("POST", "/channels/"+st.ch+"/messages", map[string]string{"content": "tp"}, nil); err != nil {
+						failed.Add(1)
+						continue
+					}
+					persisted.Add(1)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	want := persisted.Load() * listeners
+	deadline := time.Now().Add(10 * time.Second)
+	for delivered.Load() < want && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	fmt.Printf("throughput: %d channels × %d listeners, %d writers: %.0f messages/s persisted, %.0f deliveries/s, %d/%d deliveries arrived, %d failed\n",
+		channels, listeners, channels*writersPerChannel, float64(persisted.Load())/elapsed.Seconds(),
+		float64(delivered.Load())/elapsed.Seconds(), delivered.Load(), want, failed.Load())
+	return nil
+}
+
+// fanout connects n sessions (100 users × n/100 sessions) to one guild, sends one message,
+// and measures the time from the send until the last session has received it.
+func fanout(ctx context.Context, base string, n int) error {
+	owner, err := register(base)
+	if err != nil {
+		return err
+	}
+	_, ch, err := newGuild(owner)
+	if err != nil {
+		return err
+	}
+	users := 100
+	if n < users {
+		users = n
+	}
+	var members []*user
+	for i := 0; i < users; i++ {
+		u, err := register(base)
+		if err != nil {
+			return err
+		}
+		if err := join(owner, u, ch); err != nil {
+			return err
+		}
+		members = append(members, u)
+	}
+	var got atomic.Int64
+	var lastAt atomic.Int64
+	marker := "fanout-" + randomName()
+	sessions := make([]*session, 0, n)
+	defer func() {
+		for _, s := range sessions {
+			s.close()
+		}
+	}()
+	var mu sync.Mutex
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	var connErr atomic.Value
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(u *user) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			s, err := connect(u, func(t string, frame []byte) {
+				if t == "MESSAGE_CREATE" && strings.Contains(string(frame), marker) {
+					got.Add(1)
+					lastAt.Store(time.Now().UnixNano())
+				}
+			})
+			if err != nil {
+				connErr.Store(err)
+				return
+			}
+			mu.Lock()
+			sessions = append(sessions, s)
+			mu.Unlock()
+		}(members[i%users])
+	}
+	wg.Wait()
+	if err, _ := connErr.Load().(error); err != nil {
+		return fmt.Errorf("connecting %d sessions: %w", n, err)
+	}
+	time.Sleep(500 * time.Millisecond) // let READY/GUILD_CREATE traffic drain
+	start := time.Now()
+	if err := owner.call("POST", "/channels/"+ch+"/messages", map[string]string{"content": marker}, nil); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for got.Load() < int64(n) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	last := time.Unix(0, lastAt.Load())
+	fmt.Printf("fanout: one message to %d sessions: %d received, last after %s\n", n, got.Load(), ms(last.Sub(start)))
+	return nil
+}
+
+// idle opens n identified sessions that then sit idle, and reports the node's resident
+// memory growth per session (from its /metrics process_resident_memory_bytes) and Go heap
+// growth per session.
+func idle(ctx context.Context, base string, n int) error {
+	u, err := register(base)
+	if err != nil {
+		return err
+	}
+	if _, _, err := newGuild(u); err != nil {
+		return err
+	}
+	rss0, heap0, err := nodeMemory(base)
+	if err != nil {
+		return err
+	}
+	sessions := make([]*session, 0, n)
+	defer func() {
+		for _, s := range sessions {
+			s.close()
+		}
+	}()
+	var mu sync.Mutex
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	var connErr atomic.Value
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			s, err := connect(u, nil)
+			if err != nil {
+				connErr.Store(err)
+				return
+			}
+			mu.Lock()
+			sessions = append(sessions, s)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if err, _ := connErr.Load().(error); err != nil {
+		return fmt.Errorf("opened %d of %d sessions: %w", len(sessions), n, err)
+	}
+	time.Sleep(3 * time.Second) // let the node's garbage collector settle
+	rss1, heap1, err := nodeMemory(base)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("idle: %d sessions: node RSS +%.1f MiB (%.1f KiB/session), Go heap in use +%.1f MiB (%.1f KiB/session)\n",
+		n, float64(rss1-rss0)/(1<<20), float64(rss1-rss0)/1024/float64(n), float64(heap1-heap0)/(1<<20), float64(heap1-heap0)/1024/float64(n))
+	return nil
+}
+
+// nodeMemory reads process_resident_memory_bytes and go_memstats_heap_inuse_bytes from
+// the node's /metrics.
+func nodeMemory(base string) (rss, heap float64, err error) {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		for name, dst := range map[string]*float64{"process_resident_memory_bytes ": &rss, "go_memstats_heap_inuse_bytes ": &heap} {
+			if strings.HasPrefix(line, name) {
+				v, _ := strconv.ParseFloat(strings.TrimPrefix(line, name), 64)
+				*dst = v
+			}
+		}
+	}
+	if rss == 0 {
+		return 0, 0, fmt.Errorf("no process_resident_memory_bytes in %s/metrics", base)
+	}
+	return rss, heap, sc.Err()
+}
