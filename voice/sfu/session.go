@@ -64,7 +64,36 @@ type Session struct {
 	iceTimer  *time.Timer
 	closeOnce sync.Once
 	closed    chan struct{}
-	wg        sync.WaitGroup
+
+	// goMu guards goClosed and every wg.Add, so that no goroutine is
+	// added once Close has started waiting.
+	goMu     sync.Mutex
+	goClosed bool
+	wg       sync.WaitGroup
+}
+
+// goFn runs f on a goroutine owned by the session, unless the session is
+// closing.
+func (s *Session) goFn(f func()) {
+	if !s.track() {
+		return
+	}
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+// track counts the caller as a session goroutine; false means the session
+// is closing and the caller must not run.
+func (s *Session) track() bool {
+	s.goMu.Lock()
+	defer s.goMu.Unlock()
+	if s.goClosed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
 }
 
 // slot is one sending transceiver of the session. A slot is reused for
@@ -205,11 +234,7 @@ func (s *Session) HandleOffer(ctx context.Context, offer webrtc.SessionDescripti
 	if s.unnegotiatedLocked() {
 		s.needNeg.Store(true)
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.afterNegotiation()
-	}()
+	s.goFn(s.afterNegotiation)
 	return *s.pc.LocalDescription(), nil
 }
 
@@ -239,11 +264,7 @@ func (s *Session) HandleAnswer(answer webrtc.SessionDescription, rev int) error 
 		return fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
 	s.outstanding = false
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.afterNegotiation()
-	}()
+	s.goFn(s.afterNegotiation)
 	return nil
 }
 
@@ -392,6 +413,9 @@ func (s *Session) Close(reason error) {
 			s.iceTimer.Stop()
 		}
 		s.sfu.removeSession(s)
+		s.goMu.Lock()
+		s.goClosed = true
+		s.goMu.Unlock()
 		if err := s.pc.Close(); err != nil {
 			s.sfu.log.Debug("sfu: close peer connection", "user", s.userID, "err", err)
 		}
@@ -440,13 +464,10 @@ func (s *Session) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	}
 	// pion runs OnTrack on its own goroutine; the read loop lives on it
 	// and ends when the PeerConnection closes. Count it so Close waits.
-	s.wg.Add(1)
-	defer s.wg.Done()
-	select {
-	case <-s.closed:
+	if !s.track() {
 		return
-	default:
 	}
+	defer s.wg.Done()
 	up.readLoop(layer, t, audioLevelID)
 }
 

@@ -254,9 +254,7 @@ func (s *SFU) leaveLocked(se *Session) {
 // afterChangeLocked sends the track map or a renegotiation after a
 // subscription change, outside the lock.
 func (s *SFU) afterChangeLocked(se *Session) {
-	se.wg.Add(1)
-	go func() {
-		defer se.wg.Done()
+	se.goFn(func() {
 		se.negMu.Lock()
 		idle := se.started && !se.outstanding
 		se.negMu.Unlock()
@@ -268,7 +266,7 @@ func (s *SFU) afterChangeLocked(se *Session) {
 		} else {
 			se.sendTracks()
 		}
-	}()
+	})
 }
 
 // subscribeAllLocked subscribes se to everything in its room; used once the
@@ -315,8 +313,7 @@ func (s *SFU) subscribeLocked(sub *Session, up *upTrack) {
 		sub.needNeg.Store(true)
 		sl = &slot{sender: sender, kind: up.kind}
 		sub.slots = append(sub.slots, sl)
-		sub.wg.Add(1)
-		go func() { defer sub.wg.Done(); sl.rtcpLoop() }()
+		sub.goFn(sl.rtcpLoop)
 	}
 	sl.cur.Store(d)
 	sl.last = d
