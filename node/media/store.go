@@ -15,6 +15,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/hearth-chat/hearth/node/media/thumb"
 )
 
 // Errors of the Store; compare with errors.Is. StatusCode maps them to HTTP.
@@ -153,9 +155,6 @@ func (s *Store) track() bool {
 	s.wg.Add(1)
 	return true
 }
-
-// Signer returns the signer of the Store's URLs.
-func (s *Store) Signer() *Signer { return s.signer }
 
 func loadOrCreateKey(path string) ([]byte, error) {
 	key, err := os.ReadFile(path)
@@ -310,7 +309,7 @@ func (s *Store) describe(sp spooled, declared, filename string) meta {
 		return m
 	}
 	defer f.Close()
-	if _, w, h, err := thumbConfig(f); err == nil {
+	if _, w, h, err := thumb.Config(f); err == nil {
 		m.Width, m.Height = w, h
 	}
 	return m

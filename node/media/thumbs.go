@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
@@ -12,8 +11,6 @@ import (
 
 	"github.com/hearth-chat/hearth/node/media/thumb"
 )
-
-func thumbConfig(r io.Reader) (string, int, int, error) { return thumb.Config(r) }
 
 // thumbWorker renders queued thumbnails until Close.
 func (s *Store) thumbWorker() {
