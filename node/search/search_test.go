@@ -223,6 +223,15 @@ func TestSearchRelevance(t *testing.T) {
 			t.Errorf("scores not descending: %+v", res.Hits)
 		}
 	}
+	// Filters do not change scores.
+	q.MinID, q.AuthorIDs = docs[0].ID-1, nil
+	filtered, err := ix.Search(context.Background(), q, []uint64{general})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(filtered.Hits) != 3 || filtered.Hits[0].Score != res.Hits[0].Score {
+		t.Errorf("scores with a filter %+v, without %+v", filtered.Hits, res.Hits)
+	}
 }
 
 func TestEditAndDelete(t *testing.T) {
