@@ -83,6 +83,9 @@ func (s *Service) CreateInvite(ctx context.Context, guildID event.ID, actor stri
 	} else {
 		addrs = s.h.Peerstore().Addrs(peer.ID(home))
 	}
+	if len(addrs) == 0 {
+		return "", errors.New("fed: create invite: no known address for the home node") // [FED-050]
+	}
 	return Invite{Guild: guildID, Code: code, Home: home, Addrs: fsync.AddrBytes(addrs)}.String(), nil
 }
 
@@ -318,10 +321,8 @@ func (s *Service) History(ctx context.Context, guildID, channel event.ID, before
 			if err != nil {
 				continue
 			}
-			for _, raw := range remote {
-				if _, err := s.ingest(guildID, p, raw, false); errors.Is(err, errReject) {
-					s.gossip.Penalize(p, 100)
-				}
+			if _, err := (*applier)(s).Apply(ctx, guildID, p, remote); err != nil {
+				return nil, fmt.Errorf("fed: history: %w", err)
 			}
 			if raws, err = s.store.History(guildID, channel, before, limit); err != nil {
 				return nil, fmt.Errorf("fed: history: %w", err)

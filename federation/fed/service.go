@@ -58,7 +58,9 @@ type Config struct {
 	// OnPresence receives presence changes of remote users, including
 	// offline when an entry expires. Nil discards.
 	OnPresence func(guild event.ID, user event.User, status uint8)
-	// OnTyping receives typing notices of remote users. Nil discards.
+	// OnTyping receives typing notices of remote users; each lasts 10 s
+	// from receipt [EVT-083] (relay it as TYPING_START, which clients
+	// expire). Nil discards.
 	OnTyping func(guild, channel event.ID, user event.User)
 
 	// SyncInterval is the periodic heads exchange; 0 means 30 s [FED-035].

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -238,7 +239,14 @@ func Call(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, req an
 // stream. Each stream is bounded by Deadline and ctx.
 func Handle[Req any, Resp any](ctx context.Context, h host.Host, proto protocol.ID, log *slog.Logger,
 	serve func(ctx context.Context, from peer.ID, req *Req) *Resp, fail func(*Error) *Resp) {
+	var lim peerLimit
 	h.SetStreamHandler(proto, func(s network.Stream) {
+		remote := s.Conn().RemotePeer()
+		if !lim.acquire(remote) {
+			s.Reset() // [FED-071]
+			return
+		}
+		defer lim.release(remote)
 		defer s.Close()
 		_ = s.SetDeadline(time.Now().Add(Deadline))
 		sctx, cancel := context.WithTimeout(ctx, Deadline)
@@ -252,11 +260,41 @@ func Handle[Req any, Resp any](ctx context.Context, h host.Host, proto protocol.
 			}
 			resp = fail(Fail(BadRequest, "decode: %v", err))
 		} else {
-			resp = serve(sctx, s.Conn().RemotePeer(), &req)
+			resp = serve(sctx, remote, &req)
 		}
 		if err := WriteFrame(s, resp); err != nil {
 			log.Debug("proto: write response", "proto", proto, "err", err)
 			s.Reset()
 		}
 	})
+}
+
+// MaxStreamsPerPeer bounds concurrent inbound streams of one protocol from
+// one peer [FED-071].
+const MaxStreamsPerPeer = 8
+
+type peerLimit struct {
+	mu     sync.Mutex
+	active map[peer.ID]int
+}
+
+func (l *peerLimit) acquire(p peer.ID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.active == nil {
+		l.active = map[peer.ID]int{}
+	}
+	if l.active[p] >= MaxStreamsPerPeer {
+		return false
+	}
+	l.active[p]++
+	return true
+}
+
+func (l *peerLimit) release(p peer.ID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.active[p]--; l.active[p] <= 0 {
+		delete(l.active, p)
+	}
 }
