@@ -37,6 +37,12 @@ type Config struct {
 	HeartbeatInterval time.Duration `toml:"heartbeat_interval"`
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+	// GatewayMaxQueue is how many dispatches a gateway connection may fall behind before it
+	// is closed with 4000 (resumable).
+	GatewayMaxQueue int `toml:"gateway_max_queue"`
+	// Pprof serves net/http/pprof under /debug/pprof/ on the listen address. Off by default:
+	// profiles reveal internals, so enable it only on a trusted address.
+	Pprof bool `toml:"pprof"`
 }
 
 // Default returns the built-in defaults.
@@ -44,6 +50,7 @@ func Default() Config {
 	return Config{
 		DataDir: "./hearth-data", Listen: "127.0.0.1:8080", LogLevel: "info", LogFormat: "text",
 		RateGlobal: 50, RateMessages: 10, HeartbeatInterval: 41250 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
+		GatewayMaxQueue: 500,
 	}
 }
 
@@ -90,6 +97,16 @@ func Load(args []string, env []string) (Config, error) {
 		cfg.ShutdownTimeout = d
 		return err
 	})
+	num("gateway_max_queue", "dispatches a gateway connection may fall behind before close 4000", func(v string) error {
+		n, err := strconv.Atoi(v)
+		cfg.GatewayMaxQueue = n
+		return err
+	})
+	num("pprof", "serve /debug/pprof/ (true or false)", func(v string) error {
+		b, err := strconv.ParseBool(v)
+		cfg.Pprof = b
+		return err
+	})
 	flagVals := map[string]*string{}
 	for _, b := range bindings {
 		name := strings.ReplaceAll(b.key, "_", "-")
@@ -131,6 +148,9 @@ func (c Config) validate() error {
 	var errs []error
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("config: data_dir must not be empty"))
+	}
+	if c.GatewayMaxQueue < 1 {
+		errs = append(errs, errors.New("config: gateway_max_queue must be at least 1"))
 	}
 	if c.RateGlobal <= 0 || c.RateMessages <= 0 {
 		errs = append(errs, errors.New("config: rate limits must be positive"))

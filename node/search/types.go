@@ -197,7 +197,9 @@ type Query struct {
 // Hit is one matching message. The node loads the message by ID to build
 // the response.
 type Hit struct {
-	ID        uint64
+	// ID is the message snowflake.
+	ID uint64
+	// ChannelID is the channel the message is in, one of the readable set.
 	ChannelID uint64
 	// Score is the relevance score; 0 when sorting by timestamp.
 	Score float64

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"errors"
 	"compress/zlib"
 	"encoding/json"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/hearth-chat/hearth/node/config"
 	"github.com/hearth-chat/hearth/node/testnode"
 )
 
@@ -314,4 +316,78 @@ func TestZlibStream(t *testing.T) {
 	if err := dec.Decode(&ready); err != nil || ready["t"] != "READY" {
 		t.Fatalf("ready: %v %v", ready, err)
 	}
+}
+
+// TestSlowSessionIsClosedNotWaitedFor: a client that stops reading is closed with 4000 once
+// it is more than the queue bound behind, while another session of the same guild receives
+// everything.
+func TestSlowSessionIsClosedNotWaitedFor(t *testing.T) {
+	n := testnode.Start(t, testnode.Options{Heartbeat: time.Minute, Config: func(c *config.Config) { c.GatewayMaxQueue = 20 }})
+	alice, bob := n.Register(t, "alice"), n.Register(t, "bob")
+	var g guild
+	alice.Must("POST", "/guilds", map[string]string{"name": "Slow"}, &g)
+	var inv struct{ Code string }
+	alice.Must("POST", "/channels/"+g.text(t)+"/invites", map[string]any{}, &inv)
+	bob.Must("POST", "/invites/"+inv.Code, nil, nil)
+
+	// The slow client identifies and then never reads again.
+	slow, _, err := websocket.DefaultDialer.Dial(strings.Replace(n.URL, "http", "ws", 1)+"/gateway?v=10", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	_ = slow.WriteJSON(map[string]any{"op": 2, "d": map[string]any{"token": bob.Token}})
+	fast := alice.Connect(-1)
+
+	big := strings.Repeat("x", 1900)
+	const total = 3000 // ~6 MB: more than the kernel's socket buffers hold
+	for i := 0; i < total; i++ {
+		alice.Must("POST", "/channels/"+g.text(t)+"/messages", map[string]string{"content": big}, nil)
+	}
+	fast.WaitFor("all messages", func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
+		n := 0
+		for _, e := range events {
+			if e.T == "MESSAGE_CREATE" {
+				n++
+			}
+		}
+		return n == total
+	})
+	// Drain what the slow client's socket held: the server must have cut the stream short.
+	// (The close frame with 4000 is sent but can arrive only if the client's buffers have
+	// room; a client that stopped reading typically sees the TCP close.)
+	_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	received := 0
+	for {
+		if _, _, err := slow.ReadMessage(); err != nil {
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatal("slow client's connection was not closed")
+			}
+			break
+		}
+		received++
+	}
+	if received >= total {
+		t.Fatalf("slow client received all %d frames; it was never behind", received)
+	}
+	resp, err := http.Get(n.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), "hearth_gateway_slow_closed_total 1") {
+		t.Fatalf("metrics do not count the slow close:\n%s", grepLines(string(body), "slow_closed"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path"
 	"strings"
@@ -78,7 +79,7 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 			}
 		},
 	})
-	n.gw = gateway.New(n.chat, n.hub, gateway.Options{HeartbeatInterval: cfg.HeartbeatInterval, Logger: log})
+	n.gw = gateway.New(n.chat, n.hub, gateway.Options{HeartbeatInterval: cfg.HeartbeatInterval, MaxQueue: cfg.GatewayMaxQueue, Logger: log})
 	n.registerMetrics(latency, messages)
 	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return n, nil
@@ -126,6 +127,13 @@ func (n *Node) routes() http.Handler {
 		_, _ = w.Write([]byte("ok"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
+	if n.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	}
 	web := spa(clientweb.FS())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// Discord libraries connect to the URL from /gateway with ?v=10 appended, and some
