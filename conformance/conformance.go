@@ -14,12 +14,13 @@ import (
 
 	"github.com/hearth-chat/hearth/conformance/capi"
 	"github.com/hearth-chat/hearth/conformance/harness"
+	"github.com/hearth-chat/hearth/conformance/media"
 	"github.com/hearth-chat/hearth/conformance/srch"
 )
 
 // Tests returns every conformance test, in a stable order.
 func Tests() []harness.Test {
-	return slices.Concat(capi.Tests, srch.Tests)
+	return slices.Concat(capi.Tests, srch.Tests, media.Tests)
 }
 
 //go:embed uncovered.txt
