@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/hearth-chat/hearth/conformance/capi"
+	"github.com/hearth-chat/hearth/conformance/fed"
 	"github.com/hearth-chat/hearth/conformance/harness"
 	"github.com/hearth-chat/hearth/conformance/media"
 	"github.com/hearth-chat/hearth/conformance/srch"
@@ -20,7 +21,7 @@ import (
 
 // Tests returns every conformance test, in a stable order.
 func Tests() []harness.Test {
-	return slices.Concat(capi.Tests, srch.Tests, media.Tests)
+	return slices.Concat(capi.Tests, srch.Tests, media.Tests, fed.Tests)
 }
 
 //go:embed uncovered.txt

@@ -1,0 +1,223 @@
+// Package fed holds the federation conformance tests (prefix FED): a fake remote
+// node (conformance/fedpeer) dials the node under test over libp2p and checks its
+// transports, identity and stream protocols. They need the node's libp2p address
+// (--peer, or --node-args with {p2p_port}); without it they are skipped.
+package fed
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/hearth-chat/hearth/conformance/fedpeer"
+	"github.com/hearth-chat/hearth/conformance/harness"
+)
+
+// T is the test context.
+type T = harness.T
+
+var p2p = harness.Needs{P2P: true}
+
+// Tests are the federation tests, in a stable order.
+var Tests = []harness.Test{
+	{IDs: []string{"FED-001"}, Name: "fed/ed25519-identity", Needs: p2p, Run: identity},
+	{IDs: []string{"FED-002"}, Name: "fed/transports", Needs: p2p, Run: transports},
+	{IDs: []string{"FED-020"}, Name: "fed/oversize-request-reset", Needs: p2p, Run: oversize},
+	{IDs: []string{"FED-021", "FED-034"}, Name: "fed/sync-refused-to-strangers", Needs: p2p, Run: syncStranger},
+	{IDs: []string{"FED-051"}, Name: "fed/join-unknown-code", Needs: p2p, Run: joinUnknown},
+}
+
+// dial starts a fake peer, connects it to the node and registers its Close.
+func dial(t *T) (*fedpeer.Peer, peer.ID) {
+	p, err := fedpeer.New()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	ctx, cancel := context.WithTimeout(t.Ctx, t.Timeout())
+	defer cancel()
+	id, err := p.Connect(ctx, t.Node.P2P)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	return p, id
+}
+
+func ctx(t *T) (context.Context, context.CancelFunc) { return context.WithTimeout(t.Ctx, t.Timeout()) }
+
+// randomGuild is a guild ID no node holds: a sha2-256 multihash of random bytes.
+func randomGuild() []byte {
+	id := make([]byte, 34)
+	id[0], id[1] = 0x12, 0x20
+	_, _ = rand.Read(id[2:])
+	return id
+}
+
+// FED-001: "A node's identity MUST be an Ed25519 libp2p key, and its peer ID MUST be
+// derived from it; the key MUST persist across restarts."
+func identity(t *T) {
+	p, id := dial(t)
+	key := p.Host.Peerstore().PubKey(id)
+	if key == nil {
+		t.Fatalf("no public key learned for %s", id)
+	}
+	if key.Type() != crypto.Ed25519 {
+		t.Errorf("node key type %v, expected Ed25519", key.Type())
+	}
+	if derived, err := peer.IDFromPublicKey(key); err != nil || derived != id {
+		t.Errorf("peer ID %s is not derived from the node's key (%s, %v)", id, derived, err)
+	}
+	if !t.Node.Managed() {
+		t.Logf("persistence across restarts not checked: the node was not started by the suite")
+		return
+	}
+	before := t.Node.P2P
+	if err := t.Node.Terminate(); err != nil {
+		t.Fatalf("%v", err)
+	}
+	<-t.Node.Exited()
+	if err := t.Node.Restart(t.Ctx, 60*time.Second); err != nil {
+		t.Fatalf("%v", err)
+	}
+	if t.Node.P2P != before {
+		t.Errorf("peer address changed across a restart: %s, then %s", before, t.Node.P2P)
+	}
+}
+
+// FED-002: "A node MUST offer TCP and QUIC transports with Noise security and yamux
+// multiplexing."
+func transports(t *T) {
+	p, id := dial(t)
+	conns := p.Host.Network().ConnsToPeer(id)
+	if len(conns) == 0 {
+		t.Fatalf("no connection to %s", id)
+	}
+	st := conns[0].ConnState()
+	if _, err := conns[0].RemoteMultiaddr().ValueForProtocol(ma.P_TCP); err == nil {
+		if st.Security != "/noise" || st.StreamMultiplexer != "/yamux/1.0.0" {
+			t.Errorf("TCP connection uses security %q and muxer %q, expected /noise and /yamux/1.0.0", st.Security, st.StreamMultiplexer)
+		}
+	}
+	// Identify tells us the node's listen addresses; one must be QUIC.
+	var quic ma.Multiaddr
+	t.Eventually("node announces a QUIC address", func() error {
+		for _, a := range p.Host.Peerstore().Addrs(id) {
+			if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err == nil {
+				if ip, err := a.ValueForProtocol(ma.P_IP4); err == nil && ip == "127.0.0.1" {
+					quic = a
+					return nil
+				}
+			}
+		}
+		return errors.New("no /quic-v1 address on 127.0.0.1 among " + addrs(p.Host.Peerstore().Addrs(id)))
+	})
+	q, err := fedpeer.New()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	defer q.Close()
+	c, cancel := ctx(t)
+	defer cancel()
+	if _, err := q.Connect(c, quic.String()+"/p2p/"+id.String()); err != nil {
+		t.Errorf("dial over QUIC: %v", err)
+	}
+}
+
+func addrs(as []ma.Multiaddr) string {
+	var b bytes.Buffer
+	for i, a := range as {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(a.String())
+	}
+	return "[" + b.String() + "]"
+}
+
+// FED-020: "A request frame MUST NOT exceed 65,536 bytes ...; a receiver MUST reset a
+// stream whose frame exceeds the limit."
+func oversize(t *T) {
+	p, id := dial(t)
+	c, cancel := ctx(t)
+	defer cancel()
+	for _, proto := range []protocol.ID{fedpeer.ProtoSync, fedpeer.ProtoJoin, fedpeer.ProtoMod} {
+		_, err := p.RequestRaw(c, id, proto, func(w io.Writer) error {
+			return fedpeer.WriteFrame(w, make([]byte, fedpeer.MaxRequest+1))
+		})
+		if !errors.Is(err, fedpeer.ErrReset) {
+			t.Errorf("%s: a %d-byte request frame got an answer (err %v), expected a reset", proto, fedpeer.MaxRequest+1, err)
+		}
+	}
+}
+
+// syncRequest is {0: op, 1: guild id}.
+type syncRequest struct {
+	Op    uint64 `cbor:"0,keyasint"`
+	Guild []byte `cbor:"1,keyasint"`
+}
+
+// FED-021: responses have the common form {0: status uint (0..4), 1: error tstr, ...}.
+// FED-034: "A node MUST serve sync only for guilds it holds and only to peers that are
+// the home node or the origin of a member of that guild; others get status 2."
+func syncStranger(t *T) {
+	p, id := dial(t)
+	c, cancel := ctx(t)
+	defer cancel()
+	for _, op := range []uint64{1, 2, 3} {
+		frame, err := p.Request(c, id, fedpeer.ProtoSync, syncRequest{Op: op, Guild: randomGuild()})
+		if err != nil {
+			t.Errorf("sync op %d: %v", op, err)
+			continue
+		}
+		r, m, err := fedpeer.DecodeResponse(frame)
+		if err != nil {
+			t.Errorf("sync op %d: response is not the common form: %v", op, err)
+			continue
+		}
+		if _, ok := m[1]; !ok || r.Status > fedpeer.StatusUnavailable {
+			t.Errorf("sync op %d: response %v lacks a status 0..4 or an error text", op, m)
+		}
+		if r.Status != fedpeer.StatusForbidden {
+			t.Errorf("sync op %d for a guild the node does not hold, from a stranger: status %d, expected 2", op, r.Status)
+		}
+	}
+}
+
+// joinRequest is {0: guild id, 1: code, 2: name, 3: node-name, 4: [addrs]}.
+type joinRequest struct {
+	Guild []byte   `cbor:"0,keyasint"`
+	Code  string   `cbor:"1,keyasint"`
+	Name  string   `cbor:"2,keyasint"`
+	Node  string   `cbor:"3,keyasint"`
+	Addrs [][]byte `cbor:"4,keyasint"`
+}
+
+// FED-051: "The home node MUST refuse a join with an unknown, revoked, expired or
+// used-up code, or for a banned user, with status 2." (Unknown code checked here.)
+func joinUnknown(t *T) {
+	p, id := dial(t)
+	c, cancel := ctx(t)
+	defer cancel()
+	frame, err := p.Request(c, id, fedpeer.ProtoJoin, joinRequest{
+		Guild: randomGuild(), Code: "nosuchcode" + harness.RandName()[3:], Name: "mallory", Node: "fake",
+		Addrs: [][]byte{p.Addr().Bytes()},
+	})
+	if err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	r, _, err := fedpeer.DecodeResponse(frame)
+	if err != nil {
+		t.Fatalf("join response: %v", err)
+	}
+	if r.Status != fedpeer.StatusForbidden {
+		t.Errorf("join with an unknown code: status %d (%q), expected 2", r.Status, r.Error)
+	}
+}

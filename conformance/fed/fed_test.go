@@ -1,0 +1,45 @@
+package fed
+
+import (
+	"context"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/hearth-chat/hearth/conformance/fedpeer"
+	"github.com/hearth-chat/hearth/conformance/harness"
+	"github.com/hearth-chat/hearth/conformance/runner"
+)
+
+// TestAgainstFakeNode runs the federation tests against a fedpeer that behaves as
+// the spec asks (refuses strangers with status 2, resets oversize frames), so the
+// tests can pass; and against one that answers status 0, so they can fail.
+func TestAgainstFakeNode(t *testing.T) {
+	for _, c := range []struct {
+		status uint64
+		want   runner.Status
+	}{{fedpeer.StatusForbidden, runner.Pass}, {fedpeer.StatusOK, runner.Fail}} {
+		node, err := fedpeer.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer := func(peer.ID, []byte) any { return map[uint64]any{0: c.status, 1: "no"} }
+		node.Handle(fedpeer.ProtoSync, answer)
+		node.Handle(fedpeer.ProtoJoin, answer)
+		node.Handle(fedpeer.ProtoMod, answer)
+		target, _ := harness.Target("http://127.0.0.1:1")
+		target.P2P = node.Addr().String()
+		env := &harness.Env{Nodes: []*harness.Node{target}}
+		res := runner.Run(context.Background(), env, Tests, runner.Options{Parallel: 2})
+		for _, r := range res {
+			want := runner.Pass
+			if r.Name == "fed/sync-refused-to-strangers" || r.Name == "fed/join-unknown-code" {
+				want = c.want
+			}
+			if r.Status != want {
+				t.Errorf("status %d: %s = %s, want %s (%v %s)", c.status, r.Name, r.Status, want, r.Failures, r.Reason)
+			}
+		}
+		node.Close()
+	}
+}
