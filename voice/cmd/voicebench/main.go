@@ -43,7 +43,7 @@ func main() {
 	n := flag.Int("n", 50, "participants; each receives all publishers")
 	pubs := flag.Int("publishers", 0, "how many of the participants publish (0: all)")
 	duration := flag.Duration("duration", 10*time.Second, "measurement window")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the window to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write CPU profiles: FILE for the clients' window, FILE.sfu for the SFU process")
 	serve := flag.Bool("serve", false, "internal: run only the SFU and print its URL (the parent runs the clients)")
 	udpPort := flag.Int("udp-port", 0, "single UDP port for the SFU (0: one port per session)")
 	flag.Parse()
@@ -88,7 +88,7 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 	if err != nil {
 		return err
 	}
-	child := exec.Command(os.Args[0], "-serve", "-udp-port", strconv.Itoa(udpPort))
+	child := exec.Command(os.Args[0], "-serve", "-udp-port", strconv.Itoa(udpPort), "-cpuprofile", profile)
 	child.Env = append(os.Environ(), "VOICEBENCH_KEY="+hex.EncodeToString(key))
 	child.Stderr = os.Stderr
 	stdin, err := child.StdinPipe()
@@ -394,6 +394,16 @@ func serveSFU(udpPort int) error {
 	mux.Handle("/voice", &signal.Handler{SFU: s, Tokens: is})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
+	if profile != "" {
+		f, err := os.Create(profile + ".sfu")
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
 	fmt.Println("ws" + strings.TrimPrefix(srv.URL, "http") + "/voice")
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	return nil
