@@ -18,6 +18,7 @@ import (
 
 	"github.com/hearth-chat/hearth/node/auth"
 	"github.com/hearth-chat/hearth/node/chat"
+	"github.com/hearth-chat/hearth/node/model"
 	"github.com/hearth-chat/hearth/node/snowflake"
 )
 
@@ -39,6 +40,15 @@ type Options struct {
 	// Observe, if set, is called after each request with its route pattern, status and
 	// duration (metrics).
 	Observe func(route string, status int, d time.Duration)
+	// Uploads parses multipart message uploads; nil refuses them.
+	Uploads Uploads
+}
+
+// Uploads turns a multipart/form-data message request (Discord's files[n] and
+// payload_json) into the JSON payload and stored attachments. abandon undoes the upload's
+// quota charges when the message is not created after all. Errors are *chat.Error values.
+type Uploads interface {
+	ParseMessageUpload(r *http.Request, owner uint64) (payloadJSON []byte, files []model.Attachment, abandon func(), err error)
 }
 
 // API is the REST handler.
@@ -112,10 +122,12 @@ func (a *API) serve(w http.ResponseWriter, hr *http.Request, needAuth bool, path
 			return a.writeError(w, hr, err)
 		}
 	}
-	if hr.ContentLength > MaxBody {
-		return a.writeError(w, hr, errTooLarge)
+	if !isMultipart(hr) {
+		if hr.ContentLength > MaxBody {
+			return a.writeError(w, hr, errTooLarge)
+		}
+		hr.Body = http.MaxBytesReader(w, hr.Body, MaxBody)
 	}
-	hr.Body = http.MaxBytesReader(w, hr.Body, MaxBody)
 	status, body, err := h(r)
 	if err != nil {
 		return a.writeError(w, hr, err)
@@ -256,6 +268,10 @@ func (r *req) queryInt(name string, def int) (int, error) {
 			Fields: map[string][2]string{name: {"NUMBER_TYPE_COERCE", "Value is not int."}}}
 	}
 	return n, nil
+}
+
+func isMultipart(r *http.Request) bool {
+	return strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "multipart/form-data")
 }
 
 // clientAddr is the request's remote IP (without port).

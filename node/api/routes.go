@@ -1,10 +1,12 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 
 	"github.com/hearth-chat/hearth/node/chat"
+	"github.com/hearth-chat/hearth/node/media"
 	"github.com/hearth-chat/hearth/node/model"
 )
 
@@ -455,10 +457,48 @@ func (a *API) messageRoutes() {
 			return 0, nil, err
 		}
 		var body chat.MessageCreate
-		if err := r.decode(&body); err != nil {
+		if !isMultipart(r.Request) {
+			if err := r.decode(&body); err != nil {
+				return 0, nil, err
+			}
+			m, err := c.CreateMessage(r.Context(), r.actor, id, body)
+			return ok, m, err
+		}
+		if a.opts.Uploads == nil {
+			return 0, nil, &chat.Error{Status: http.StatusBadRequest, Code: 50035, Message: "Invalid Form Body",
+				Fields: map[string][2]string{"files": {"UPLOADS_DISABLED", "This node does not accept uploads."}}}
+		}
+		// Check access before reading any file, so a refused request costs no disk.
+		if _, err := c.Channel(r.actor, id); err != nil {
 			return 0, nil, err
 		}
+		payload, files, abandon, err := a.opts.Uploads.ParseMessageUpload(r.Request, uint64(r.actor))
+		if err != nil {
+			return 0, nil, err
+		}
+		var meta struct {
+			Attachments []struct {
+				ID       json.Number `json:"id"`
+				Filename string      `json:"filename"`
+			} `json:"attachments"`
+		}
+		if len(payload) > 0 {
+			if err := json.Unmarshal(payload, &body); err != nil {
+				abandon()
+				return 0, nil, errBadJSON
+			}
+			_ = json.Unmarshal(payload, &meta)
+		}
+		for _, am := range meta.Attachments {
+			if i, err := am.ID.Int64(); err == nil && i >= 0 && int(i) < len(files) && am.Filename != "" {
+				files[i].Filename = media.SanitizeFilename(am.Filename)
+			}
+		}
+		body.Files = files
 		m, err := c.CreateMessage(r.Context(), r.actor, id, body)
+		if err != nil {
+			abandon()
+		}
 		return ok, m, err
 	})
 	a.route("PATCH", "/channels/{channel}/messages/{message}", true, func(r *req) (int, any, error) {

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -225,30 +226,38 @@ func (s *Service) DeleteGuild(ctx context.Context, actor, guildID ID) error {
 	return nil
 }
 
-// purgeMessages deletes every stored message of the channels.
+// purgeMessages deletes every stored message of the channels, with their pins and
+// attachment references.
 func (s *Service) purgeMessages(channels []ID) {
 	for _, cid := range channels {
 		prefix := store.Key(store.PrefixMessage, uint64(cid))
 		for {
-			var keys [][]byte
-			_ = s.db.View(func(tx *store.Tx) error {
-				return tx.Scan(prefix, nil, false, func(k, _ []byte) (bool, error) {
-					keys = append(keys, append([]byte(nil), k...))
-					return len(keys) < 1000, nil
+			var msgs []*model.Message
+			err := s.db.View(func(tx *store.Tx) error {
+				return tx.Scan(prefix, nil, false, func(_, v []byte) (bool, error) {
+					var m model.Message
+					if err := json.Unmarshal(v, &m); err != nil {
+						return false, err
+					}
+					msgs = append(msgs, &m)
+					return len(msgs) < 1000, nil
 				})
 			})
-			if len(keys) == 0 {
+			if err == nil && len(msgs) > 0 {
+				err = s.db.Update(func(tx *store.Tx) error {
+					var errs []error
+					for _, m := range msgs {
+						errs = append(errs, tx.Delete(store.Key(store.PrefixMessage, uint64(cid), uint64(m.ID))),
+							tx.Delete(store.Key(store.PrefixPin, uint64(cid), uint64(m.ID))), dropAttachRefs(tx, m))
+					}
+					return errors.Join(errs...)
+				})
+			}
+			if err != nil {
+				s.log.Error("purging messages of deleted channel", "channel", cid, "err", err)
 				break
 			}
-			if err := s.db.Update(func(tx *store.Tx) error {
-				for _, k := range keys {
-					if err := tx.Delete(k); err != nil {
-						return err
-					}
-				}
-				return nil
-			}); err != nil {
-				s.log.Error("purging messages of deleted channel", "channel", cid, "err", err)
+			if len(msgs) == 0 {
 				break
 			}
 		}

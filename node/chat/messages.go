@@ -30,6 +30,9 @@ type MessageCreate struct {
 		MessageID ID `json:"message_id"`
 	} `json:"message_reference"`
 	AllowedMentions *AllowedMentions `json:"allowed_mentions"`
+
+	// Files are the uploaded attachments (multipart requests); they are not part of the JSON.
+	Files []model.Attachment `json:"-"`
 }
 
 // AllowedMentions restricts which parsed mentions take effect (Discord's shape).
@@ -148,8 +151,11 @@ func (s *Service) mentioned(m *model.Message, c *model.Channel, gs *guildState) 
 // CreateMessage stores a message and dispatches MESSAGE_CREATE. It returns once the message
 // is durable.
 func (s *Service) CreateMessage(ctx context.Context, actor, channelID ID, req MessageCreate) (MessageOut, error) {
-	if strings.TrimSpace(req.Content) == "" {
+	if strings.TrimSpace(req.Content) == "" && len(req.Files) == 0 {
 		return MessageOut{}, ErrEmptyMessage
+	}
+	if len(req.Files) > 10 {
+		return MessageOut{}, invalid("files", "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
 	}
 	if err := checkContent(req.Content); err != nil {
 		return MessageOut{}, err
@@ -166,6 +172,9 @@ func (s *Service) CreateMessage(ctx context.Context, actor, channelID ID, req Me
 		err = ErrNotText
 	}
 	if err == nil && !p.Has(perm.SendMessages) {
+		err = ErrMissingPerms
+	}
+	if err == nil && len(req.Files) > 0 && !p.Has(perm.AttachFiles) {
 		err = ErrMissingPerms
 	}
 	if err != nil {
@@ -193,10 +202,21 @@ func (s *Service) CreateMessage(ctx context.Context, actor, channelID ID, req Me
 		}
 	}
 
-	sl := s.ord.reserve(channelID, func() { msg.ID = s.ids.Next() })
+	sl := s.ord.reserve(channelID, func() {
+		msg.ID = s.ids.Next()
+		for _, f := range req.Files {
+			f.ID = s.ids.Next()
+			msg.Attachments = append(msg.Attachments, f)
+		}
+	})
 	err = s.db.Update(func(tx *store.Tx) error {
 		if err := tx.Put(store.Key(store.PrefixMessage, uint64(channelID), uint64(msg.ID)), msg); err != nil {
 			return err
+		}
+		for _, a := range msg.Attachments {
+			if err := tx.Put(attachRef(a.Hash, channelID, msg.ID), true); err != nil {
+				return err
+			}
 		}
 		for _, uid := range mentioned {
 			rs := model.ReadState{ChannelID: channelID}
@@ -475,7 +495,7 @@ func (s *Service) DeleteMessage(ctx context.Context, actor, channelID, id ID) er
 			return nil, ErrMissingPerms
 		}
 		if err := errors.Join(tx.Delete(store.Key(store.PrefixMessage, uint64(channelID), uint64(id))),
-			tx.Delete(store.Key(store.PrefixPin, uint64(channelID), uint64(id)))); err != nil {
+			tx.Delete(store.Key(store.PrefixPin, uint64(channelID), uint64(id))), dropAttachRefs(tx, m)); err != nil {
 			return nil, err
 		}
 		d := map[string]any{"id": id, "channel_id": channelID}
@@ -522,15 +542,17 @@ func (s *Service) deleteMany(c *model.Channel, ids []ID) error {
 		deleted = deleted[:0]
 		for _, id := range ids {
 			key := store.Key(store.PrefixMessage, uint64(c.ID), uint64(id))
-			ok, err := tx.Has(key)
+			var m model.Message
+			err := tx.Get(key, &m)
+			if errors.Is(err, store.ErrNotFound) || indexOf(deleted, id) >= 0 {
+				continue
+			}
 			if err != nil {
 				return err
 			}
-			if ok && indexOf(deleted, id) < 0 {
-				deleted = append(deleted, id)
-				if err := errors.Join(tx.Delete(key), tx.Delete(store.Key(store.PrefixPin, uint64(c.ID), uint64(id)))); err != nil {
-					return err
-				}
+			deleted = append(deleted, id)
+			if err := errors.Join(tx.Delete(key), tx.Delete(store.Key(store.PrefixPin, uint64(c.ID), uint64(id))), dropAttachRefs(tx, &m)); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -848,4 +870,31 @@ func (s *Service) Reactors(actor, channelID, id ID, emoji string, limit int, aft
 		}
 	}
 	return out, nil
+}
+
+// attachRef is the key recording that a message uses a blob.
+func attachRef(hash string, channelID, messageID ID) []byte {
+	return store.Key(store.PrefixAttachRef+hash+"/", uint64(channelID), uint64(messageID))
+}
+
+// dropAttachRefs deletes the blob references of a message being deleted.
+func dropAttachRefs(tx *store.Tx, m *model.Message) error {
+	var errs []error
+	for _, a := range m.Attachments {
+		errs = append(errs, tx.Delete(attachRef(a.Hash, m.ChannelID, m.ID)))
+	}
+	return errors.Join(errs...)
+}
+
+// BlobReferenced reports whether any stored message uses the blob with the hex hash; the
+// media garbage collector asks it.
+func (s *Service) BlobReferenced(hash string) bool {
+	used := false
+	err := s.db.View(func(tx *store.Tx) error {
+		return tx.Scan([]byte(store.PrefixAttachRef+hash+"/"), nil, false, func(_, _ []byte) (bool, error) {
+			used = true
+			return false, nil
+		})
+	})
+	return used || err != nil // on error, keep the blob
 }

@@ -47,6 +47,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
+	// RenderAttachment builds the wire object of a stored attachment (with signed URLs);
+	// nil renders the stored fields without URLs.
+	RenderAttachment func(a model.Attachment) any
 }
 
 // Service is the domain. It is safe for concurrent use.
@@ -59,6 +62,8 @@ type Service struct {
 	now   func() time.Time
 	ord   orderer
 	login *auth.Guard
+
+	renderAttachment func(model.Attachment) any
 
 	mu         sync.RWMutex
 	users      map[ID]*model.User
@@ -100,8 +105,9 @@ type guildState struct {
 func New(db *store.DB, pub Publisher, opts Options) (*Service, error) {
 	s := &Service{
 		db: db, pub: pub, ids: snowflake.New(opts.Worker), log: opts.Logger, pw: opts.Password, now: opts.Now,
-		login: auth.NewGuard(10, 15*time.Minute),
-		users: map[ID]*model.User{}, usernames: map[string]ID{}, tokens: map[[32]byte]ID{},
+		renderAttachment: opts.RenderAttachment,
+		login:            auth.NewGuard(10, 15*time.Minute),
+		users:            map[ID]*model.User{}, usernames: map[string]ID{}, tokens: map[[32]byte]ID{},
 		guilds: map[ID]*guildState{}, channels: map[ID]*model.Channel{}, userGuilds: map[ID]map[ID]struct{}{},
 		private: map[ID]map[ID]struct{}{}, dms: map[[2]ID]ID{}, invites: map[string]*model.Invite{},
 		reads: map[ID]map[ID]*model.ReadState{}, presence: map[ID]Presence{},

@@ -108,7 +108,7 @@ type MessageOut struct {
 	MentionEveryone   bool                    `json:"mention_everyone"`
 	Mentions          []model.User            `json:"mentions"`
 	MentionRoles      []ID                    `json:"mention_roles"`
-	Attachments       []struct{}              `json:"attachments"`
+	Attachments       []any                   `json:"attachments"`
 	Embeds            []struct{}              `json:"embeds"`
 	Reactions         []ReactionOut           `json:"reactions,omitempty"`
 	Nonce             any                     `json:"nonce,omitempty"`
@@ -198,7 +198,7 @@ func (s *Service) messageOut(m *model.Message, viewer ID) MessageOut {
 		ID: m.ID, ChannelID: m.ChannelID, Author: s.user(m.AuthorID), Content: m.Content,
 		Timestamp: Timestamp(m.ID.Time()), EditedTimestamp: tsPtr(m.EditedTimestamp), TTS: m.TTS,
 		MentionEveryone: m.MentionEveryone, Mentions: []model.User{}, MentionRoles: m.MentionRoles,
-		Attachments: []struct{}{}, Embeds: []struct{}{}, Pinned: m.Pinned, Type: m.Type,
+		Attachments: []any{}, Embeds: []struct{}{}, Pinned: m.Pinned, Type: m.Type,
 		MessageReference: m.MessageReference,
 	}
 	if m.Nonce != "" {
@@ -213,6 +213,13 @@ func (s *Service) messageOut(m *model.Message, viewer ID) MessageOut {
 	}
 	for _, id := range m.Mentions {
 		out.Mentions = append(out.Mentions, s.user(id))
+	}
+	for _, a := range m.Attachments {
+		if s.renderAttachment != nil {
+			out.Attachments = append(out.Attachments, s.renderAttachment(a))
+		} else {
+			out.Attachments = append(out.Attachments, a)
+		}
 	}
 	for _, r := range m.Reactions {
 		ro := ReactionOut{Count: len(r.Users), Emoji: EmojiOut{Name: r.Emoji}}

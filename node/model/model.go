@@ -188,6 +188,19 @@ type Message struct {
 	Type             int               `json:"type"`
 	MessageReference *MessageReference `json:"message_reference,omitempty"`
 	Reactions        []Reaction        `json:"reactions,omitempty"`
+	Attachments      []Attachment      `json:"attachments,omitempty"`
+}
+
+// Attachment is a file on a message. Only the content hash and metadata are stored; URLs
+// are signed afresh whenever the message is rendered, since they expire.
+type Attachment struct {
+	ID          ID     `json:"id"`
+	Filename    string `json:"filename"`
+	Hash        string `json:"hash"` // hex SHA-256 of the bytes
+	Size        int64  `json:"size"`
+	ContentType string `json:"content_type,omitempty"`
+	Width       int    `json:"width,omitempty"`
+	Height      int    `json:"height,omitempty"`
 }
 
 // ReadState is a user's position in a channel.

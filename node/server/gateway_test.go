@@ -2,9 +2,9 @@ package server_test
 
 import (
 	"bytes"
-	"errors"
 	"compress/zlib"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"

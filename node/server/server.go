@@ -29,21 +29,23 @@ import (
 	"github.com/hearth-chat/hearth/node/config"
 	"github.com/hearth-chat/hearth/node/fanout"
 	"github.com/hearth-chat/hearth/node/gateway"
+	"github.com/hearth-chat/hearth/node/media"
 	"github.com/hearth-chat/hearth/node/store"
 )
 
 // Node is a running node.
 type Node struct {
-	cfg  config.Config
-	log  *slog.Logger
-	db   *store.DB
-	hub  *fanout.Hub
-	chat *chat.Service
-	api  *api.API
-	gw   *gateway.Gateway
-	http *http.Server
-	ln   net.Listener
-	reg  *prometheus.Registry
+	cfg   config.Config
+	log   *slog.Logger
+	db    *store.DB
+	hub   *fanout.Hub
+	chat  *chat.Service
+	api   *api.API
+	gw    *gateway.Gateway
+	http  *http.Server
+	ln    net.Listener
+	reg   *prometheus.Registry
+	media *media.Store
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -59,8 +61,14 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log, db: db, hub: fanout.NewHub(), reg: prometheus.NewRegistry(), stop: make(chan struct{})}
-	n.chat, err = chat.New(db, n.hub, chat.Options{Logger: log})
+	n.media, err = media.Open(path.Join(cfg.DataDir, "media"), media.Options{DB: db.Badger(), Logger: log})
 	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	n.chat, err = chat.New(db, n.hub, chat.Options{Logger: log, RenderAttachment: n.renderAttachment})
+	if err != nil {
+		n.media.Close()
 		db.Close()
 		return nil, err
 	}
@@ -71,7 +79,7 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	messages := prometheus.NewCounter(prometheus.CounterOpts{Name: "hearth_messages_created_total", Help: "Messages created through the REST API."})
 	n.api = api.New(n.chat, api.Options{
 		Logger: log, RateGlobal: cfg.RateGlobal, RateMessages: cfg.RateMessages,
-		GatewayURL: n.gatewayURL,
+		GatewayURL: n.gatewayURL, Uploads: uploads{n.media},
 		Observe: func(route string, status int, d time.Duration) {
 			latency.WithLabelValues(route, fmt.Sprintf("%dxx", status/100)).Observe(d.Seconds())
 			if route == "POST /channels/{channel}/messages" && status == http.StatusOK {
@@ -122,6 +130,9 @@ func (n *Node) routes() http.Handler {
 	}
 	mux.Handle("/api/", n.api)
 	mux.Handle("/gateway", n.gw)
+	mediaHandler := n.media.Handler()
+	mux.Handle("GET /attachments/", mediaHandler)
+	mux.Handle("GET /thumbnails/", mediaHandler)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))
@@ -194,8 +205,9 @@ func (n *Node) Serve(ctx context.Context) error {
 			return err
 		}
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.chat.RunPresence(n.stop, time.Second) }()
+	go func() { defer n.wg.Done(); n.collectMedia(n.stop, time.Hour) }()
 	go func() {
 		defer n.wg.Done()
 		t := time.NewTicker(10 * time.Minute)
@@ -238,7 +250,7 @@ func (n *Node) shutdown() error {
 	n.wg.Wait()
 	n.api.Close()
 	n.chat.Close()
-	errs = append(errs, n.db.Close())
+	errs = append(errs, n.media.Close(), n.db.Close())
 	n.log.Info("stopped")
 	return errors.Join(errs...)
 }

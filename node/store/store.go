@@ -264,6 +264,7 @@ const (
 	PrefixPin         = "pin/" // channel, message → pin time (RFC 3339 string)
 	PrefixReadState   = "rs/"  // user, channel → model.ReadState
 	PrefixPrivateChan = "pc/"  // user, channel → true (the user's DMs and group DMs)
+	PrefixAttachRef   = "ar/"  // hex hash, channel, message → true (media GC asks whether a blob is used)
 )
 
 type badgerLogger struct{ l *slog.Logger }

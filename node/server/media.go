@@ -1,0 +1,82 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hearth-chat/hearth/node/chat"
+	"github.com/hearth-chat/hearth/node/media"
+	"github.com/hearth-chat/hearth/node/model"
+)
+
+// attachmentTTL is how long the signed URLs in a rendered message stay valid.
+const attachmentTTL = 24 * time.Hour
+
+// uploads adapts the media store to the API's Uploads interface.
+type uploads struct{ ms *media.Store }
+
+func (u uploads) ParseMessageUpload(r *http.Request, owner uint64) ([]byte, []model.Attachment, func(), error) {
+	payload, files, err := u.ms.ParseMessageUpload(r, owner, media.UploadLimits{})
+	if err != nil {
+		return nil, nil, nil, mediaError(err)
+	}
+	out := make([]model.Attachment, len(files))
+	for i, f := range files {
+		out[i] = model.Attachment{Filename: f.Filename, Hash: f.Hash.String(), Size: f.Size, ContentType: f.ContentType, Width: f.Width, Height: f.Height}
+	}
+	abandon := func() {
+		if err := u.ms.Abandon(owner, files); err != nil {
+			slog.Default().Warn("releasing abandoned upload", "err", err)
+		}
+	}
+	return payload, out, abandon, nil
+}
+
+// mediaError maps media errors to Discord's error shapes.
+func mediaError(err error) error {
+	switch st := media.StatusCode(err); st {
+	case http.StatusRequestEntityTooLarge:
+		return &chat.Error{Status: st, Code: 40005, Message: "Request entity too large: " + err.Error()}
+	case http.StatusBadRequest:
+		return &chat.Error{Status: st, Code: 50035, Message: "Invalid Form Body",
+			Fields: map[string][2]string{"files": {"UPLOAD_INVALID", err.Error()}}}
+	default:
+		return err
+	}
+}
+
+// renderAttachment builds an attachment's wire object with freshly signed URLs under the
+// node's public URL (relative URLs when none is configured, which same-origin clients use).
+func (n *Node) renderAttachment(a model.Attachment) any {
+	h, err := media.ParseHash(a.Hash)
+	if err != nil {
+		return a
+	}
+	b := media.Blob{Hash: h, Size: a.Size, ContentType: a.ContentType, Width: a.Width, Height: a.Height}
+	return n.media.Attachment(strings.TrimSuffix(n.cfg.PublicURL, "/"), uint64(a.ID), a.Filename, b, attachmentTTL)
+}
+
+// collectMedia runs the media garbage collector every interval until stop.
+func (n *Node) collectMedia(stop <-chan struct{}, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), interval/2)
+			stats, err := n.media.GC(ctx, func(h media.Hash) bool { return n.chat.BlobReferenced(h.String()) })
+			cancel()
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				n.log.Error("media garbage collection", "err", err)
+			} else {
+				n.log.Debug("media garbage collection", "stats", stats)
+			}
+		}
+	}
+}
