@@ -42,7 +42,16 @@ func (rt *guildRT) enqueue(ev *event.Event) *pending {
 // await makes sure p is durable (committing the queue if nobody else is)
 // and returns the outcome of its commit. The caller must not hold rt.mu.
 func (s *Service) await(rt *guildRT, p *pending) error {
+	s.flush(rt)
+	return <-p.done
+}
+
+// flush commits everything queued so far; when it returns, every event
+// that was queued or being committed before the call is durable (or failed).
+// The caller must not hold rt.mu.
+func (s *Service) flush(rt *guildRT) {
 	rt.commitMu.Lock()
+	defer rt.commitMu.Unlock()
 	rt.mu.Lock()
 	batch := rt.queue
 	rt.queue = nil
@@ -50,8 +59,6 @@ func (s *Service) await(rt *guildRT, p *pending) error {
 	if len(batch) > 0 {
 		s.commitBatch(rt, batch)
 	}
-	rt.commitMu.Unlock()
-	return <-p.done
 }
 
 // commitBatch writes and delivers one batch. The caller holds rt.commitMu.

@@ -151,23 +151,19 @@ func (s *Service) Join(ctx context.Context, invite, name string) (*Snapshot, err
 		return nil, err
 	}
 	rt := s.guild(inv.Guild)
+	if _, err := (*applier)(s).Apply(ctx, inv.Guild, home, resp.Recent); err != nil {
+		return nil, fmt.Errorf("fed: join: recent messages: %w", err)
+	}
+	// Sync may have queued some of them first: make those durable too, then
+	// return everything that is now held.
+	s.flush(rt)
 	var recent []*event.Event
 	for _, raw := range resp.Recent {
-		ev, err := s.ingest(inv.Guild, home, raw, false)
-		if err != nil && !errors.Is(err, errIgnore) {
-			s.log.Debug("fed: join: recent event", "err", err)
-			continue
-		}
-		if ev == nil { // already held (sync may have been faster) or not yet valid
-			id, ok := event.PeekID(raw)
-			if !ok {
-				continue
-			}
-			if ev, err = s.store.Get(id); err != nil {
-				continue
+		if id, ok := event.PeekID(raw); ok {
+			if ev, err := s.store.Get(id); err == nil {
+				recent = append(recent, ev)
 			}
 		}
-		recent = append(recent, ev)
 	}
 	for _, p := range resp.Peers {
 		if pid := peer.ID(p.ID); pid != s.h.ID() {
