@@ -66,5 +66,7 @@
 //
 // Cascade between nodes (spec/voice.md section 5) is specified but not
 // implemented: today every member of a voice channel must be connected to
-// the same node.
+// the same node. The voice WebSocket has no Close of its own: SFU.Close
+// ends every identified connection (4015), and a connection that never
+// identified ends at its Identify timeout (10 s).
 package voice
