@@ -17,11 +17,12 @@ import (
 	"github.com/hearth-chat/hearth/conformance/harness"
 	"github.com/hearth-chat/hearth/conformance/media"
 	"github.com/hearth-chat/hearth/conformance/srch"
+	"github.com/hearth-chat/hearth/conformance/voice"
 )
 
 // Tests returns every conformance test, in a stable order.
 func Tests() []harness.Test {
-	return slices.Concat(capi.Tests, srch.Tests, media.Tests, fed.Tests)
+	return slices.Concat(capi.Tests, srch.Tests, media.Tests, fed.Tests, voice.Tests)
 }
 
 //go:embed uncovered.txt

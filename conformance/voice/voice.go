@@ -1,0 +1,147 @@
+// Package voice holds the voice signaling conformance tests (prefix VOICE): the
+// gateway's Voice State Update flow and the voice WebSocket handshake, including
+// one real SDP offer/answer made with pion. Media checks (speaking, layers,
+// cascade) need a full WebRTC client and are listed as not covered.
+package voice
+
+import (
+	"strings"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/hearth-chat/hearth/conformance/harness"
+)
+
+type (
+	// T is the test context.
+	T = harness.T
+	// Obj is a decoded JSON object.
+	Obj = harness.Obj
+)
+
+var str = harness.Str
+
+// Voice gateway opcodes (spec/voice.md §3.1).
+const (
+	opIdentify       = 0
+	opSelectProtocol = 1
+	opReady          = 2
+	opHeartbeat      = 3
+	opSessionDesc    = 4
+	opHeartbeatACK   = 6
+	opHello          = 8
+	opTrackMap       = 105
+)
+
+const permConnect = 1 << 20
+
+// Tests are the voice tests, in a stable order.
+var Tests = []harness.Test{
+	{IDs: []string{"VOICE-001"}, Name: "voice/connect-permission", Run: connectPermission},
+	{IDs: []string{"VOICE-002", "VOICE-003", "VOICE-004"}, Name: "voice/join-dispatches", Run: joinDispatches},
+	{IDs: []string{"VOICE-005"}, Name: "voice/one-channel-per-node", Run: oneChannel},
+	{IDs: []string{"VOICE-010"}, Name: "voice/token-expires", Run: tokenExpires},
+	{IDs: []string{"VOICE-012"}, Name: "voice/token-user-mismatch", Run: tokenMismatch},
+	{IDs: []string{"VOICE-020", "VOICE-022"}, Name: "voice/bad-frames", Run: badFrames},
+	{IDs: []string{"VOICE-021", "VOICE-030", "VOICE-034", "VOICE-038"}, Name: "voice/handshake", Run: handshake},
+	{IDs: []string{"VOICE-032", "VOICE-033"}, Name: "voice/identify-order", Run: identifyOrder},
+	{IDs: []string{"VOICE-036"}, Name: "voice/protocol-not-webrtc", Run: notWebRTC},
+	{IDs: []string{"VOICE-037", "VOICE-055", "VOICE-060", "VOICE-061"}, Name: "voice/offer-answer", Run: offerAnswer},
+}
+
+// server is a VOICE_SERVER_UPDATE.
+type server struct{ Token, GuildID, Endpoint string }
+
+// join sends op 4 for channel and waits for VOICE_SERVER_UPDATE.
+func join(t *T, s *harness.Session, guild, channel string) server {
+	_ = s.Send(harness.OpVoiceState, Obj{"guild_id": guild, "channel_id": channel, "self_mute": false, "self_deaf": false})
+	d := t.Expect(s.Gateway, "VOICE_SERVER_UPDATE", harness.Field("guild_id", guild))
+	v := server{Token: str(d["token"]), GuildID: str(d["guild_id"]), Endpoint: str(d["endpoint"])}
+	if v.Token == "" || v.Endpoint == "" {
+		t.Fatalf("VOICE_SERVER_UPDATE lacks token or endpoint: %s", harness.JSON(d))
+	}
+	return v
+}
+
+// setup makes an owner with a gateway session in a fresh guild.
+func setup(t *T) (*harness.User, *harness.Guild, *harness.Session) {
+	u := t.NewUser()
+	g := t.NewGuild(u)
+	if g.Voice == "" {
+		t.Fatalf("new guild has no voice channel")
+	}
+	s := t.Connect(u, harness.AllIntents)
+	t.Expect(s.Gateway, "GUILD_CREATE", harness.Field("id", g.ID))
+	return u, g, s
+}
+
+// dialVoice opens the voice WebSocket at endpoint (reached at the node's own
+// address) and returns it after Hello.
+func dialVoice(t *T, endpoint string) (*harness.Gateway, Obj) {
+	u := endpoint
+	if i := strings.Index(u, "://"); i >= 0 {
+		rest := u[i+3:]
+		path := ""
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			path = rest[j:]
+		}
+		u = t.Node.WSURL() + path
+	}
+	if !strings.Contains(u, "?") {
+		u += "?v=1"
+	}
+	g := t.DialURL(u)
+	f, err := g.Next(t.Timeout())
+	if err != nil || f.Op != opHello {
+		t.Fatalf("voice WebSocket: expected Hello (8) first, got %s (%v)", f, err)
+	}
+	return g, f.Obj()
+}
+
+func identify(s *harness.Session, v server, user string) Obj {
+	return Obj{"server_id": v.GuildID, "user_id": user, "session_id": s.SessionID(), "token": v.Token}
+}
+
+func send(t *T, g *harness.Gateway, op int, d any) {
+	if err := g.Send(op, d); err != nil {
+		t.Fatalf("%v", err)
+	}
+}
+
+func expectClose(t *T, g *harness.Gateway, what string, want int) {
+	code, err := g.WaitClose(t.Timeout())
+	if err != nil || code != want {
+		t.Errorf("%s: expected close %d, got %d (%v)", what, want, code, err)
+	}
+}
+
+// offerSDP makes a real WebRTC offer with one send-receive audio m-line.
+func offerSDP(t *T) (*webrtc.PeerConnection, string) {
+	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatalf("pion: %v", err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "conformance")
+	if err != nil {
+		t.Fatalf("pion: %v", err)
+	}
+	if _, err := pc.AddTrack(track); err != nil {
+		t.Fatalf("pion: %v", err)
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatalf("pion: %v", err)
+	}
+	done := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatalf("pion: %v", err)
+	}
+	select {
+	case <-done:
+	case <-time.After(t.Timeout()):
+		t.Fatalf("pion: ICE gathering did not complete")
+	}
+	return pc, pc.LocalDescription().SDP
+}
