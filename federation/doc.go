@@ -42,10 +42,10 @@
 //	defer svc.Close()   // before db.Close()
 //
 // At start, call svc.Replay(guild, fn) for each svc.Guilds() to rebuild any
-// mapping an OnEvent missed in a crash (OnEvent is called after the event is
-// durable, in acceptance order per guild, under the guild's write lock: do
-// not block in it and do not call back into svc for the same guild from it;
-// hand off to a goroutine or channel).
+// mapping an OnEvent missed in a crash. OnEvent is called after the event is
+// durable, in commit order per guild, on the guild's commit path: do not
+// block in it, and never call Publish, Moderate, CreateInvite or Join from
+// it synchronously (deadlock); hand off to a goroutine or channel.
 //
 // # What the node calls
 //

@@ -218,6 +218,9 @@ func FuzzDecode(f *testing.F) {
 		if HashID(ev.Payload) != ev.ID {
 			t.Fatal("id mismatch")
 		}
+		if id, ok := PeekID(raw); !ok || id != ev.ID {
+			t.Fatal("PeekID disagrees with Decode")
+		}
 	})
 }
 

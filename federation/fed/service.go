@@ -50,10 +50,12 @@ type Config struct {
 	Bootstrap []string
 
 	// OnEvent receives every newly stored persistent event exactly once per
-	// process, after it is durable, in acceptance order within a guild
-	// [FED-016]. It runs under the guild's write lock: it must not block
-	// for long and must not call back into the Service for the same guild.
-	// Nil discards. Use Replay at start to recover anything missed by a crash.
+	// process, after it is durable, in commit order within a guild
+	// [FED-016]. It runs on the guild's commit path: it must not block for
+	// long, and must not call Publish, Moderate, CreateInvite or Join for
+	// the same guild synchronously (they wait for that path and would
+	// deadlock); hand work to a goroutine or channel instead. Nil discards.
+	// Use Replay at start to recover anything missed by a crash.
 	OnEvent func(ev *event.Event)
 	// OnPresence receives presence changes of remote users, including
 	// offline when an entry expires. Nil discards.
