@@ -72,6 +72,8 @@ export const voice = {
 };
 
 const emit = () => store.emit("voice");
+/** debug logs voice signaling to the console when localStorage "hearth.debug" is "1". */
+const debug = localStorage.getItem("hearth.debug") === "1";
 
 /** Connection owns the voice WebSocket, the PeerConnection, the microphone and their timers. */
 class Connection {
@@ -91,6 +93,10 @@ class Connection {
   pendingTracks: RTCTrackEvent[] = [];
   audioEls = new Map<string, HTMLAudioElement>();
   closed = false;
+  queue: Promise<void> = Promise.resolve();
+  /** meter is a clone of the microphone track for level metering: disabling the sent track
+   * (voice activity closed, mute) must not silence the meter that decides when to open it. */
+  meter: MediaStreamTrack | null = null;
   resumeDeadline = 0;
   ready = false;
 
@@ -112,7 +118,11 @@ class Connection {
       } catch {
         return;
       }
-      void this.frame(f, resume);
+      // Frames are handled one at a time: each may await the PeerConnection.
+      this.queue = this.queue.then(() => this.frame(f, resume)).catch((e) => {
+        voice.error = "Voice signaling failed: " + (e as Error).message;
+        emit();
+      });
     };
     ws.onclose = (ev) => {
       if (this.ws !== ws || this.closed) return;
@@ -134,10 +144,12 @@ class Connection {
   }
 
   send(op: number, d: unknown) {
+    if (debug) console.info("voice >", op, JSON.stringify(d).slice(0, 200));
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ op, d }));
   }
 
   async frame(f: { op: number; d: any }, resume: boolean) {
+    if (debug) console.info("voice <", f.op, JSON.stringify(f.d).slice(0, 200), this.pc?.signalingState);
     switch (f.op) {
       case 8: {
         const iv = Number(f.d?.heartbeat_interval) || 13750;
@@ -192,6 +204,9 @@ class Connection {
         emit();
         break;
       case 109:
+        // A refused Client Offer during glare needs no message: the Server Offer that follows
+        // rolls ours back and we offer again (VOICE-053).
+        if (this.pc?.signalingState === "have-local-offer") break;
         voice.error = String(f.d?.message ?? "voice error");
         emit();
         break;
@@ -260,6 +275,12 @@ class Connection {
     if (hadOffer) await this.clientOffer();
   }
 
+  /** enqueueOffer runs a Client Offer after the signaling frames already queued. */
+  enqueueOffer(): Promise<void> {
+    this.queue = this.queue.then(() => this.clientOffer());
+    return this.queue;
+  }
+
   async clientOffer() {
     const pc = this.pc;
     if (!pc || pc.signalingState !== "stable") return;
@@ -311,9 +332,14 @@ class Connection {
   /** startVAD measures the microphone and opens it only while voice is active (or push-to-talk is held). */
   startVAD() {
     clearInterval(this.vadTimer);
-    if (!this.mic) return;
+    this.meter?.stop();
+    const track = this.mic?.getAudioTracks()[0];
+    if (!track) return;
+    this.meter = track.clone();
+    this.meter.enabled = true;
     this.audioCtx ??= new AudioContext();
-    const src = this.audioCtx.createMediaStreamSource(this.mic);
+    void this.audioCtx.resume();
+    const src = this.audioCtx.createMediaStreamSource(new MediaStream([this.meter]));
     this.analyser = this.audioCtx.createAnalyser();
     this.analyser.fftSize = 1024;
     src.connect(this.analyser);
@@ -361,7 +387,7 @@ class Connection {
     v.onended = () => void this.stopShare();
     voice.sharing = true;
     emit();
-    await this.clientOffer();
+    await this.enqueueOffer();
   }
 
   async stopShare() {
@@ -372,7 +398,7 @@ class Connection {
     this.screen = null;
     voice.sharing = false;
     emit();
-    await this.clientOffer();
+    await this.enqueueOffer();
   }
 
   close() {
@@ -382,6 +408,7 @@ class Connection {
     this.ws?.close(1000);
     this.pc?.close();
     this.mic?.getTracks().forEach((t) => t.stop());
+    this.meter?.stop();
     this.screen?.getTracks().forEach((t) => t.stop());
     this.audioEls.forEach((el) => (el.srcObject = null));
     void this.audioCtx?.close();

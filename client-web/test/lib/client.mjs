@@ -17,7 +17,7 @@ export async function shot(page, name) {
 /** newUser opens url in a fresh browser context and registers name through the UI. It collects
  * page errors and JavaScript dialogs (which no test expects) in errors. */
 export async function newUser(browser, url, name, { viewport = { width: 1280, height: 800 }, beforeSubmit } = {}) {
-  const ctx = await browser.newContext({ viewport });
+  const ctx = await browser.newContext({ viewport, permissions: ["microphone", "camera"] });
   const page = await ctx.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
