@@ -42,6 +42,8 @@ type Options struct {
 	Observe func(route string, status int, d time.Duration)
 	// Uploads parses multipart message uploads; nil refuses them.
 	Uploads Uploads
+	// Search answers message searches; nil leaves the search routes out.
+	Search Searcher
 }
 
 // Uploads turns a multipart/form-data message request (Discord's files[n] and

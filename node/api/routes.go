@@ -349,6 +349,7 @@ func (a *API) routes() {
 
 	a.channelRoutes()
 	a.messageRoutes()
+	a.searchRoutes()
 
 	// Anything else under the API prefixes is a Discord-shaped 404.
 	for _, prefix := range []string{"/api/v10/", "/api/v9/", "/api/"} {

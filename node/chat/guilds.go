@@ -257,6 +257,9 @@ func (s *Service) purgeMessages(channels []ID) {
 				s.log.Error("purging messages of deleted channel", "channel", cid, "err", err)
 				break
 			}
+			for _, m := range msgs {
+				s.deleted(cid, m.ID)
+			}
 			if len(msgs) == 0 {
 				break
 			}

@@ -236,6 +236,7 @@ func (s *Service) CreateMessage(ctx context.Context, actor, channelID ID, req Me
 		return MessageOut{}, fmt.Errorf("chat: create message: %w", err)
 	}
 
+	s.stored(msg)
 	s.lock()
 	if cur := s.channels[channelID]; cur != nil {
 		id := msg.ID
@@ -414,6 +415,7 @@ func (s *Service) Message(actor, channelID, id ID) (MessageOut, error) {
 func (s *Service) mutateMessage(channelID, id ID, edit func(m *model.Message, tx *store.Tx) (*fanout.Event, error)) error {
 	sl := s.ord.reserve(channelID, nil)
 	var ev *fanout.Event
+	var after func() // tells the observer, once committed
 	err := s.db.Update(func(tx *store.Tx) error {
 		var m model.Message
 		if err := tx.Get(store.Key(store.PrefixMessage, uint64(channelID), uint64(id)), &m); err != nil {
@@ -424,6 +426,14 @@ func (s *Service) mutateMessage(channelID, id ID, edit func(m *model.Message, tx
 		}
 		var err error
 		ev, err = edit(&m, tx)
+		switch {
+		case err != nil || ev == nil:
+			after = nil
+		case ev.Type == "MESSAGE_DELETE":
+			after = func() { s.deleted(channelID, id) }
+		default:
+			after = func() { s.stored(&m) }
+		}
 		return err
 	})
 	if err != nil {
@@ -433,6 +443,9 @@ func (s *Service) mutateMessage(channelID, id ID, edit func(m *model.Message, tx
 			return err
 		}
 		return fmt.Errorf("chat: update message: %w", err)
+	}
+	if after != nil {
+		after()
 	}
 	if ev != nil {
 		s.ord.complete(channelID, sl, ev)
@@ -563,6 +576,9 @@ func (s *Service) deleteMany(c *model.Channel, ids []ID) error {
 			return fmt.Errorf("chat: bulk delete: %w", err)
 		}
 		return nil
+	}
+	for _, id := range deleted {
+		s.deleted(c.ID, id)
 	}
 	ev := &fanout.Event{Type: "MESSAGE_DELETE_BULK", Data: encode(map[string]any{"ids": deleted, "channel_id": c.ID, "guild_id": c.GuildID})}
 	s.mu.RLock()

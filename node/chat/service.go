@@ -64,6 +64,7 @@ type Service struct {
 	login *auth.Guard
 
 	renderAttachment func(model.Attachment) any
+	observer         MessageObserver
 
 	mu         sync.RWMutex
 	users      map[ID]*model.User

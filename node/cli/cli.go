@@ -18,6 +18,7 @@ const usage = `usage: hearth <command> [flags]
 
 commands:
   serve     run a node (hearth serve -h for flags; HEARTH_* env and -config FILE work too)
+  admin     maintenance on a stopped node's data (hearth admin for the list)
   version   print the version
 `
 
@@ -33,6 +34,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stderr)
+	case "admin":
+		return admin(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hearth", Version)
 		return 0

@@ -30,6 +30,7 @@ import (
 	"github.com/hearth-chat/hearth/node/fanout"
 	"github.com/hearth-chat/hearth/node/gateway"
 	"github.com/hearth-chat/hearth/node/media"
+	"github.com/hearth-chat/hearth/node/search"
 	"github.com/hearth-chat/hearth/node/store"
 )
 
@@ -46,6 +47,7 @@ type Node struct {
 	ln    net.Listener
 	reg   *prometheus.Registry
 	media *media.Store
+	index *search.Index
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -72,6 +74,13 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		db.Close()
 		return nil, err
 	}
+	n.index, err = search.Open(path.Join(cfg.DataDir, "search"), search.Options{Logger: log, Registerer: n.reg, Source: searchSource{n.chat}})
+	if err != nil {
+		n.media.Close()
+		db.Close()
+		return nil, err
+	}
+	n.chat.SetObserver(indexer{ix: n.index, log: log})
 	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "hearth_http_request_duration_seconds", Help: "REST request latency by route and status class.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
@@ -79,7 +88,7 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	messages := prometheus.NewCounter(prometheus.CounterOpts{Name: "hearth_messages_created_total", Help: "Messages created through the REST API."})
 	n.api = api.New(n.chat, api.Options{
 		Logger: log, RateGlobal: cfg.RateGlobal, RateMessages: cfg.RateMessages,
-		GatewayURL: n.gatewayURL, Uploads: uploads{n.media},
+		GatewayURL: n.gatewayURL, Uploads: uploads{n.media}, Search: n.index,
 		Observe: func(route string, status int, d time.Duration) {
 			latency.WithLabelValues(route, fmt.Sprintf("%dxx", status/100)).Observe(d.Seconds())
 			if route == "POST /channels/{channel}/messages" && status == http.StatusOK {
@@ -250,7 +259,7 @@ func (n *Node) shutdown() error {
 	n.wg.Wait()
 	n.api.Close()
 	n.chat.Close()
-	errs = append(errs, n.media.Close(), n.db.Close())
+	errs = append(errs, n.index.Close(), n.media.Close(), n.db.Close())
 	n.log.Info("stopped")
 	return errors.Join(errs...)
 }

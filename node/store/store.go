@@ -284,3 +284,35 @@ func logger(l *slog.Logger) *slog.Logger {
 	}
 	return l
 }
+
+// Iter walks the keys of one prefix in order. It is valid only inside the transaction that
+// made it, and must be closed.
+type Iter struct {
+	it     *badger.Iterator
+	prefix []byte
+}
+
+// Iter returns an iterator over prefix, positioned at its first key.
+func (t *Tx) Iter(prefix []byte) *Iter {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = prefix
+	opts.PrefetchValues = false
+	it := t.txn.NewIterator(opts)
+	it.Seek(prefix)
+	return &Iter{it: it, prefix: prefix}
+}
+
+// Valid reports whether the iterator is at a key of its prefix.
+func (i *Iter) Valid() bool { return i.it.ValidForPrefix(i.prefix) }
+
+// Key is the current key (valid until Next).
+func (i *Iter) Key() []byte { return i.it.Item().Key() }
+
+// Value calls fn with the current value (valid only during the call).
+func (i *Iter) Value(fn func([]byte) error) error { return i.it.Item().Value(fn) }
+
+// Next moves to the next key.
+func (i *Iter) Next() { i.it.Next() }
+
+// Close releases the iterator.
+func (i *Iter) Close() { i.it.Close() }
