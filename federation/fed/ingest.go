@@ -330,6 +330,11 @@ func (a *applier) Apply(ctx context.Context, guildID event.ID, from peer.ID, raw
 	type prepared struct {
 		ev  *event.Event
 		err error
+		// stateless marks errors found without guild state (decoding,
+		// signature, clock): only those penalise the serving peer, since
+		// state-dependent checks of old events can differ between honest
+		// nodes whose state moved on.
+		stateless bool
 	}
 	out := make([]prepared, len(raws))
 	var wg gosync.WaitGroup
@@ -340,7 +345,7 @@ func (a *applier) Apply(ctx context.Context, guildID event.ID, from peer.ID, raw
 			defer wg.Done()
 			for i := w; i < len(raws); i += workers {
 				ev, _, err := s.prepare(guildID, raws[i], false)
-				out[i] = prepared{ev, err}
+				out[i] = prepared{ev: ev, err: err, stateless: err != nil}
 			}
 		}()
 	}
@@ -366,7 +371,9 @@ func (a *applier) Apply(ctx context.Context, guildID event.ID, from peer.ID, raw
 		switch err := out[i].err; {
 		case err == nil, errors.Is(err, errIgnore):
 		case errors.Is(err, errReject):
-			rejected++
+			if out[i].stateless {
+				rejected++
+			}
 			s.log.Debug("fed: rejected fetched event", "guild", guildID, "from", from, "err", err)
 		default:
 			rt.mu.Unlock()
@@ -375,7 +382,7 @@ func (a *applier) Apply(ctx context.Context, guildID event.ID, from peer.ID, raw
 	}
 	rt.mu.Unlock()
 	if rejected > 0 {
-		// The peer served events it must have validated itself.
+		// The peer served events that no honest node would hold.
 		s.gossip.Penalize(from, 100*float64(rejected))
 	}
 	n := 0
