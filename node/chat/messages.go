@@ -270,9 +270,11 @@ func (s *Service) CreateMessage(ctx context.Context, actor, channelID ID, req Me
 // sessions without the MESSAGE_CONTENT intent. Callers hold s.mu.
 func (s *Service) messageEvent(typ string, c *model.Channel, out MessageOut) *fanout.Event {
 	ev := &fanout.Event{Type: typ, Data: encode(out)}
-	stripped := out
-	stripped.Content = ""
-	ev.DataNoContent = encode(stripped)
+	ev.NoContent = func() []byte {
+		stripped := out
+		stripped.Content = ""
+		return encode(stripped)
+	}
 	s.route(ev, c, IntentGuildMessages, IntentDirectMessages)
 	return ev
 }

@@ -17,8 +17,9 @@ type Event struct {
 	Type string
 	// Data is the encoded "d" payload.
 	Data []byte
-	// DataNoContent, if set, is what sessions without the MESSAGE_CONTENT intent receive.
-	DataNoContent []byte
+	// NoContent, if set, computes what sessions without the MESSAGE_CONTENT intent receive.
+	// It runs at most once per event, and only if such a session receives it.
+	NoContent func() []byte
 	// Intent is the intent bit a session needs to receive the event; 0 means always.
 	Intent uint64
 
@@ -32,6 +33,18 @@ type Event struct {
 	Visible func(userID uint64) bool
 	// Except skips one session (e.g. the one that caused a presence echo); nil skips none.
 	Except Session
+
+	stripOnce sync.Once
+	stripped  []byte
+}
+
+// Payload returns the encoded "d" for a session with or without MESSAGE_CONTENT.
+func (ev *Event) Payload(withContent bool) []byte {
+	if withContent || ev.NoContent == nil {
+		return ev.Data
+	}
+	ev.stripOnce.Do(func() { ev.stripped = ev.NoContent() })
+	return ev.stripped
 }
 
 // Session is what the hub needs from a connected client session.

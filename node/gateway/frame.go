@@ -71,10 +71,7 @@ func DecodeFrame(b []byte) (Frame, error) {
 
 // appendDispatch appends the dispatch frame of ev with sequence number seq.
 func appendDispatch(dst []byte, ev *fanout.Event, seq uint64, withContent bool) []byte {
-	data := ev.Data
-	if !withContent && ev.DataNoContent != nil {
-		data = ev.DataNoContent
-	}
+	data := ev.Payload(withContent)
 	dst = append(dst, `{"op":0,"t":"`...)
 	dst = append(dst, ev.Type...)
 	dst = append(dst, `","s":`...)

@@ -24,7 +24,7 @@ func TestDecodeFrame(t *testing.T) {
 }
 
 func TestAppendDispatch(t *testing.T) {
-	ev := &fanout.Event{Type: "MESSAGE_CREATE", Data: []byte(`{"content":"hi"}`), DataNoContent: []byte(`{"content":""}`)}
+	ev := &fanout.Event{Type: "MESSAGE_CREATE", Data: []byte(`{"content":"hi"}`), NoContent: func() []byte { return []byte(`{"content":""}`) }}
 	var f struct {
 		Op int
 		T  string
