@@ -60,6 +60,10 @@ type file struct {
 	data        []byte
 }
 
+// quoteEscaper escapes a file name for a quoted Content-Disposition parameter, as
+// mime/multipart does; any other byte, including non-ASCII, is sent as is.
+var quoteEscaper = strings.NewReplacer("\\", "\\\\", `"`, "\\\"")
+
 // form builds a multipart body: payload_json, then files[0..].
 func form(payload Obj, files ...file) (body []byte, ctype string) {
 	var buf bytes.Buffer
@@ -69,7 +73,7 @@ func form(payload Obj, files ...file) (body []byte, ctype string) {
 	}
 	for i, f := range files {
 		h := textproto.MIMEHeader{}
-		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="files[%d]"; filename=%q`, i, f.name))
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="files[%d]"; filename="%s"`, i, quoteEscaper.Replace(f.name)))
 		if f.ctype != "" {
 			h.Set("Content-Type", f.ctype)
 		}

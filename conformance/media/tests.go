@@ -211,7 +211,7 @@ func filenames(t *T) {
 		{"\u202Etxt.exe", "_txt.exe"},
 		{"..hidden", "hidden"},
 		{"CON.txt", "_CON.txt"},
-		{"trailing. ", "trailing"},
+		{"trailing...", "trailing"},
 		{"...", "file"},
 	}
 	var files []file
