@@ -10,6 +10,7 @@ import { gzipSync } from "node:zlib";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { launch } from "../lib/browser.mjs";
+import { unnamedControls, lowContrast } from "../lib/a11y.mjs";
 import { startNode } from "../lib/node.mjs";
 import { T, shot, newUser as open, createGuild, inviteLink, joinGuild, msg, send } from "../lib/client.mjs";
 
@@ -260,7 +261,9 @@ test("two users chat on one node", async (t) => {
     await hit.waitFor({ timeout: T });
     await shot(p, "12-search-results");
     await hit.click();
-    await p.locator(".msg.flash").waitFor({ timeout: T });
+    await p.locator(".msg.flash", { hasText: "history message 3" }).waitFor({ timeout: T });
+    await p.getByRole("button", { name: "Close search results" }).click();
+    await p.locator(".members").waitFor();
   });
 
   await t.test("a dropped connection shows a banner and resumes without losing messages", async () => {
@@ -324,6 +327,21 @@ test("two users chat on one node", async (t) => {
     await pp.getByRole("button", { name: /^random/ }).click();
     await pp.locator(".chat-head h2", { hasText: "random" }).waitFor();
     await phone.close();
+  });
+
+  await t.test("accessibility: named controls, WCAG AA contrast in both themes", async () => {
+    const p = alice.page;
+    for (const theme of ["dark", "light"]) {
+      await p.evaluate((th) => (document.documentElement.dataset.theme = th), theme);
+      await p.getByRole("button", { name: /^general/ }).click();
+      assert.deepEqual(await unnamedControls(p), [], `${theme}: controls without an accessible name`);
+      assert.deepEqual(await lowContrast(p), [], `${theme}: text below WCAG AA contrast`);
+      await p.getByRole("button", { name: "Settings" }).click();
+      assert.deepEqual(await unnamedControls(p), [], `${theme}: settings controls without a name`);
+      assert.deepEqual(await lowContrast(p), [], `${theme}: settings text below WCAG AA contrast`);
+      await p.keyboard.press("Escape");
+    }
+    await p.evaluate(() => (document.documentElement.dataset.theme = "dark"));
   });
 
   await t.test("live presence: status changes show in the member list", async () => {
