@@ -31,6 +31,7 @@ var gateway = []Test{
 	{IDs: []string{"CAPI-147"}, Name: "gateway/close-4012-api-version", Run: closeAPIVersion},
 	{IDs: []string{"CAPI-148"}, Name: "gateway/close-4013-intents", Run: closeIntents},
 	{IDs: []string{"CAPI-151"}, Name: "gateway/channel-order", Run: channelOrder},
+	{IDs: []string{"CAPI-140", "CAPI-155"}, Name: "gateway/slow-session-closed-4000", Needs: harness.Needs{OwnNode: true}, Run: slowSession},
 }
 
 // CAPI-110: "GET /gateway and GET /gateway/bot answer {"url": "ws://HOST"}, and
