@@ -376,8 +376,22 @@ export function MessageList({ channelId, canManage }: { channelId: string; canMa
       ref={scroller}
       onScroll={onScroll}
       tabIndex={0}
-      aria-label={`Messages in ${c?.name ?? "channel"}`}
+      aria-label={`Messages in ${c?.name ?? "channel"}; use the arrow keys to move between messages`}
       onKeyDown={(e) => {
+        // Arrow keys move focus between messages; a focused message shows its action toolbar,
+        // which Tab then reaches (reply, react, edit, pin, delete from the keyboard).
+        if ((e.key === "ArrowUp" || e.key === "ArrowDown") && !e.altKey) {
+          const t = e.target as HTMLElement;
+          if (t !== scroller.current && !t.classList.contains("msg")) return;
+          const all = [...scroller.current!.querySelectorAll<HTMLElement>("article.msg")];
+          if (!all.length) return;
+          e.preventDefault();
+          const i = all.indexOf(t);
+          const next = i < 0 ? all[all.length - 1] : all[Math.max(0, Math.min(all.length - 1, i + (e.key === "ArrowUp" ? -1 : 1)))];
+          next.focus();
+          next.scrollIntoView({ block: "nearest" });
+          return;
+        }
         if (e.key === "Escape" && cm.hasAfter) {
           // Esc in a jumped-to window goes back to the present.
           store.messages.delete(channelId);

@@ -179,6 +179,20 @@ test("two users chat on one node", async (t) => {
     await p.keyboard.press("Escape");
     await q.waitFor({ state: "detached" });
     await p.keyboard.press("Alt+ArrowUp");
+    await p.locator(".chat-head h2", { hasText: "general" }).waitFor();
+    // Reach a message and its toolbar from the keyboard alone, and react with the picker.
+    await p.locator(".scroller").focus();
+    await p.keyboard.press("ArrowUp");
+    const focused = p.locator("article.msg:focus");
+    await focused.waitFor();
+    const text = await focused.locator(".content").textContent();
+    await p.keyboard.press("Tab");
+    assert.equal(await p.evaluate(() => document.activeElement.getAttribute("aria-label")), "Add reaction");
+    await p.keyboard.press("Enter");
+    await p.keyboard.type("tada");
+    await p.keyboard.press("Enter");
+    await msg(bob.page, text.trim()).locator(".reaction", { hasText: "🎉" }).waitFor({ timeout: T });
+    await p.keyboard.press("Escape");
   });
 
   await t.test("no HTML in a message ever runs", async () => {
@@ -319,7 +333,10 @@ test("two users chat on one node", async (t) => {
     const phone = await b.browser.newContext({ viewport: { width: 390, height: 844 }, storageState: await alice.ctx.storageState() });
     const pp = await phone.newPage();
     await pp.goto(node.url);
-    await pp.locator(".msg").first().waitFor({ timeout: T });
+    await pp.locator(".msg").first().waitFor({ timeout: T }).catch(async (e) => {
+      await shot(pp, "debug-phone");
+      throw e;
+    });
     await shot(pp, "17-phone-messages");
     await pp.getByRole("button", { name: "Show channels" }).click();
     await pp.getByRole("button", { name: /^random/ }).waitFor();
