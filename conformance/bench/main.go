@@ -25,6 +25,9 @@ import (
 	"time"
 )
 
+// idleSettle is the -settle flag.
+var idleSettle time.Duration
+
 func main() {
 	var (
 		binary    = flag.String("binary", "", "start this hearth binary (else use -target)")
@@ -34,8 +37,10 @@ func main() {
 		duration  = flag.Duration("duration", 10*time.Second, "latency and throughput: how long to send")
 		fanoutN   = flag.Int("fanout", 10000, "fanout: sessions in the guild")
 		idleN     = flag.Int("idle", 19500, "idle: sessions to open (this machine's open-file limit is 20,000 per process)")
+		settle    = flag.Duration("settle", 3*time.Second, "idle: wait this long before measuring (the Go runtime forces a GC every 2 minutes, which also shrinks idle stacks)")
 	)
 	flag.Parse()
+	idleSettle = *settle
 	if err := run(*binary, *target, strings.Split(*scenarios, ","), *rate, *duration, *fanoutN, *idleN); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

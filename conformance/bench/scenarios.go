@@ -304,18 +304,19 @@ func idle(ctx context.Context, base string, n int) error {
 	if err, _ := connErr.Load().(error); err != nil {
 		return fmt.Errorf("opened %d of %d sessions: %w", len(sessions), n, err)
 	}
-	time.Sleep(3 * time.Second) // let the node's garbage collector settle
+	time.Sleep(idleSettle) // let the node's garbage collector settle
 	rss1, heap1, err := nodeMemory(base)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("idle: %d sessions: node RSS +%.1f MiB (%.1f KiB/session), Go heap in use +%.1f MiB (%.1f KiB/session)\n",
+	fmt.Printf("idle: %d sessions: node RSS +%.1f MiB (%.1f KiB/session), Go heap+stacks in use +%.1f MiB (%.1f KiB/session)\n",
 		n, float64(rss1-rss0)/(1<<20), float64(rss1-rss0)/1024/float64(n), float64(heap1-heap0)/(1<<20), float64(heap1-heap0)/1024/float64(n))
 	return nil
 }
 
-// nodeMemory reads process_resident_memory_bytes and go_memstats_heap_inuse_bytes from
-// the node's /metrics.
+// nodeMemory reads process_resident_memory_bytes and, as "heap", the Go heap plus goroutine
+// stacks in use (go_memstats_heap_inuse_bytes + go_memstats_stack_inuse_bytes) from the
+// node's /metrics.
 func nodeMemory(base string) (rss, heap float64, err error) {
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
@@ -326,10 +327,14 @@ func nodeMemory(base string) (rss, heap float64, err error) {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		for name, dst := range map[string]*float64{"process_resident_memory_bytes ": &rss, "go_memstats_heap_inuse_bytes ": &heap} {
+		for _, name := range []string{"process_resident_memory_bytes ", "go_memstats_heap_inuse_bytes ", "go_memstats_stack_inuse_bytes "} {
 			if strings.HasPrefix(line, name) {
 				v, _ := strconv.ParseFloat(strings.TrimPrefix(line, name), 64)
-				*dst = v
+				if name == "process_resident_memory_bytes " {
+					rss = v
+				} else {
+					heap += v
+				}
 			}
 		}
 	}
