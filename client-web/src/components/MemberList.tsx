@@ -2,6 +2,7 @@ import type { Member, Role } from "../api";
 import { Icon } from "../icons";
 import { store, useTopics } from "../store";
 import { ui } from "../session";
+import { readable } from "../color";
 
 const STATUS_LABEL: Record<string, string> = { online: "online", idle: "idle", dnd: "do not disturb", offline: "offline" };
 
@@ -46,7 +47,7 @@ export function MemberList() {
                       {name.slice(0, 1).toUpperCase()}
                       <span class={"status-dot " + st} />
                     </span>
-                    <span class="member-name" style={{ color: color ? "#" + color.toString(16).padStart(6, "0") : undefined }}>
+                    <span class="member-name" style={{ color: readable(color, ui.theme) }}>
                       {name}
                     </span>
                     {g.owner_id === m.user.id && (

@@ -8,6 +8,7 @@ import type { Message } from "../api";
 import { snowflakeTime } from "../api";
 import { parse, type MdNode } from "../markdown";
 import { preview, renderNodes } from "../render";
+import { readable } from "../color";
 import { findIdx, store, useTopics } from "../store";
 import { editMessage, jumpTo, loadNewer, loadOlder, perf, setPinned, setUI, toggleReaction, ui } from "../session";
 import { EmojiPicker } from "./EmojiPicker";
@@ -79,7 +80,7 @@ function MessageItem(props: { m: Message; grouped: boolean; gid?: string; highli
           <span class="avatar" aria-hidden="true" style={{ background: colorOf(store.roleColor(m.author.id, gid)) }}>
             {name.slice(0, 1).toUpperCase()}
           </span>
-          <span class="author" style={{ color: colorOf(store.roleColor(m.author.id, gid)) }}>
+          <span class="author" style={{ color: readable(store.roleColor(m.author.id, gid), ui.theme) }}>
             {name}
           </span>
           <time dateTime={t.toISOString()} title={dateFmt.format(t)}>

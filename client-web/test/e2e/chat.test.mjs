@@ -160,6 +160,32 @@ test("two users chat on one node", async (t) => {
     await alice.page.getByRole("button", { name: "general", exact: true }).waitFor({ timeout: T });
   });
 
+  await t.test("roles: create a hoisted, coloured role; the member list groups by it", async () => {
+    const p = alice.page;
+    await p.getByRole("button", { name: "Create role" }).click();
+    const dlg = p.getByRole("dialog", { name: "Roles" });
+    await dlg.getByLabel("Role name").fill("Moderators");
+    await dlg.getByLabel("Colour").fill("#e67e22");
+    await dlg.getByRole("checkbox", { name: "Manage messages" }).check();
+    await dlg.getByRole("checkbox", { name: "bob" }).check();
+    await shot(p, "20-create-role");
+    await dlg.getByRole("button", { name: "Create role" }).click();
+    await dlg.waitFor({ state: "detached", timeout: T });
+    for (const page of [p, bob.page]) {
+      const group = page.getByRole("region", { name: /^Moderators, 1/ });
+      await group.locator('.member[data-user="bob"]').waitFor({ timeout: T });
+      // The role colour, adjusted for contrast on the theme (never the default text colour).
+      const c = await group.locator(".member-name").evaluate((e) => getComputedStyle(e).color);
+      assert.match(c, /^rgb\(\d+, \d+, \d+\)$/);
+      const [r, g, b] = c.match(/\d+/g).map(Number);
+      assert.ok(r > g && g > b, `${c} is still orange`);
+    }
+    // Bob now holds MANAGE_MESSAGES: the pin action appears on others' messages for him.
+    const m = msg(bob.page, "replying to you");
+    await m.hover();
+    await m.getByRole("button", { name: /Pin message|Unpin message/ }).waitFor({ timeout: T });
+  });
+
   await t.test("keyboard: Ctrl+K quick switcher, Alt+Up/Down, Esc", async () => {
     const p = alice.page;
     await p.locator("#composer-input").focus();
@@ -348,17 +374,16 @@ test("two users chat on one node", async (t) => {
 
   await t.test("accessibility: named controls, WCAG AA contrast in both themes", async () => {
     const p = alice.page;
-    for (const theme of ["dark", "light"]) {
-      await p.evaluate((th) => (document.documentElement.dataset.theme = th), theme);
+    for (const theme of ["Dark", "Light", "Dark"]) {
       await p.getByRole("button", { name: /^general/ }).click();
-      assert.deepEqual(await unnamedControls(p), [], `${theme}: controls without an accessible name`);
-      assert.deepEqual(await lowContrast(p), [], `${theme}: text below WCAG AA contrast`);
       await p.getByRole("button", { name: "Settings" }).click();
+      await p.getByRole("radio", { name: theme }).check();
       assert.deepEqual(await unnamedControls(p), [], `${theme}: settings controls without a name`);
       assert.deepEqual(await lowContrast(p), [], `${theme}: settings text below WCAG AA contrast`);
       await p.keyboard.press("Escape");
+      assert.deepEqual(await unnamedControls(p), [], `${theme}: controls without an accessible name`);
+      assert.deepEqual(await lowContrast(p), [], `${theme}: text below WCAG AA contrast`);
     }
-    await p.evaluate(() => (document.documentElement.dataset.theme = "dark"));
   });
 
   await t.test("live presence: status changes show in the member list", async () => {

@@ -25,3 +25,15 @@ test("highlight: unknown languages are one plain token", () => {
   assert.equal(langOf("golang"), "go");
   assert.equal(langOf("nope"), null);
 });
+
+const { readable, contrast } = await load("color.ts");
+
+test("role colours are adjusted to WCAG AA contrast per theme", () => {
+  const rgb = (s) => s.match(/\d+/g).map(Number);
+  for (const n of [0xe67e22, 0xffff00, 0x0000ff, 0x3ba55c, 0x999999, 0xffffff, 0x010101]) {
+    assert.ok(contrast(rgb(readable(n, "light")), [0xd4, 0xd7, 0xdc]) >= 4.5, `light ${n.toString(16)}`);
+    assert.ok(contrast(rgb(readable(n, "dark")), [0x43, 0x45, 0x4c]) >= 4.5, `dark ${n.toString(16)}`);
+  }
+  assert.equal(readable(0xffffff, "dark"), "rgb(255, 255, 255)", "a colour that passes is kept");
+  assert.equal(readable(0, "dark"), undefined, "0 means no colour");
+});
