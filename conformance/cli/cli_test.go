@@ -2,13 +2,18 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hearth-chat/hearth/conformance/harness"
 )
 
 // TestMainAgainstBrokenNode runs the whole suite against a server that answers
@@ -53,5 +58,27 @@ func TestMainUsage(t *testing.T) {
 		if code := Main(t.Context(), append(args, "--spec", "../../spec", "--out", t.TempDir()), &o, &e); code != ExitUsage {
 			t.Errorf("%v: exit %d, want %d", args, code, ExitUsage)
 		}
+	}
+}
+
+// TestMainLeaksNoGoroutines checks that a whole run (gateway clients, heartbeats,
+// HTTP connections) leaves no goroutine behind beyond idle HTTP keep-alives.
+func TestMainLeaksNoGoroutines(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	before := runtime.NumGoroutine()
+	var o, e bytes.Buffer
+	Main(t.Context(), []string{"--target", srv.URL, "--spec", "../../spec", "--out", t.TempDir(), "--wait", "1s"}, &o, &e)
+	srv.CloseClientConnections()
+	http.DefaultClient.CloseIdleConnections()
+	err := harness.Eventually(t.Context(), 5*time.Second, func() error {
+		if n := runtime.NumGoroutine(); n > before+2 {
+			return fmt.Errorf("%d goroutines", n)
+		}
+		return nil
+	})
+	if n := runtime.NumGoroutine(); err != nil {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines before the run, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
 }
