@@ -177,6 +177,10 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) int 
 		}
 		body["errors"] = errs
 	}
+	if ce.Status == http.StatusRequestEntityTooLarge {
+		// The rest of an oversized body is not read: the connection cannot be reused.
+		w.Header().Set("Connection", "close")
+	}
 	if ce.Status == http.StatusTooManyRequests {
 		secs := ce.RetryAfter.Seconds()
 		body["retry_after"] = secs

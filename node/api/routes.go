@@ -433,6 +433,7 @@ func (a *API) messageRoutes() {
 		q.After, errs[1] = r.queryID("after")
 		q.Around, errs[2] = r.queryID("around")
 		q.Limit, errs[3] = r.queryInt("limit", 50)
+		q.FromStart = r.URL.Query().Has("after") && q.After == 0
 		for _, err := range errs {
 			if err != nil {
 				return 0, nil, err

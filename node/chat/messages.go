@@ -310,8 +310,10 @@ func (s *Service) loadMessage(channelID, id ID) (*model.Message, error) {
 }
 
 // HistoryQuery selects a page of history. At most one of Before, After, Around is set.
+// FromStart asks for the oldest messages (Discord's after=0).
 type HistoryQuery struct {
 	Before, After, Around ID
+	FromStart             bool
 	Limit                 int
 }
 
@@ -350,7 +352,7 @@ func (s *Service) Messages(actor, channelID ID, q HistoryQuery) ([]MessageOut, e
 		})
 	}
 	switch {
-	case q.After != 0:
+	case q.After != 0 || q.FromStart:
 		err = collect(store.Key(store.PrefixMessage, uint64(channelID), uint64(q.After)), false, q.Limit, q.After)
 		reverseMsgs(msgs)
 	case q.Around != 0:

@@ -24,7 +24,7 @@ func TestSearch(t *testing.T) {
 	// Indexing is asynchronous: poll until the index has caught up.
 	find := func(c interface {
 		Do(string, string, any, any) int
-	}, q string) searchResult {
+	}, q string, want int) searchResult {
 		var res searchResult
 		deadline := time.Now().Add(10 * time.Second)
 		for {
@@ -33,21 +33,21 @@ func TestSearch(t *testing.T) {
 			if st != 200 {
 				t.Fatalf("search %s: status %d", q, st)
 			}
-			if res.TotalResults > 0 || time.Now().After(deadline) {
+			if res.TotalResults == want || time.Now().After(deadline) {
 				return res
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	res := find(alice, "content="+url.QueryEscape("quick fox"))
+	res := find(alice, "content="+url.QueryEscape("quick fox"), 2)
 	if res.TotalResults != 2 {
 		t.Fatalf("alice's search found %d, want 2 (she can read both channels)", res.TotalResults)
 	}
-	res = find(bob, "content="+url.QueryEscape("quick fox"))
+	res = find(bob, "content="+url.QueryEscape("quick fox"), 1)
 	if res.TotalResults != 1 || res.Messages[0][0].ChannelID != g.text(t) {
 		t.Fatalf("bob's search = %+v, want only the public message", res)
 	}
-	res = find(bob, "author_id="+bob.UserID+"&has=link")
+	res = find(bob, "author_id="+bob.UserID+"&has=link", 1)
 	if res.TotalResults != 1 || res.Messages[0][0].Content == "" {
 		t.Fatalf("author+has:link = %+v", res)
 	}
