@@ -34,12 +34,6 @@ func (s *memSource) put(d Doc) {
 	s.docs[d.ID] = d
 }
 
-func (s *memSource) del(id uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.docs, id)
-}
-
 func (s *memSource) Count(context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -141,25 +141,6 @@ func putHex(b []byte, v uint64) {
 	}
 }
 
-// parseHex16 decodes 16 lower-case hex digits; ok is false otherwise.
-func parseHex16(b []byte) (uint64, bool) {
-	if len(b) != 16 {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			v = v<<4 | uint64(c-'0')
-		case c >= 'a' && c <= 'f':
-			v = v<<4 | uint64(c-'a'+10)
-		default:
-			return 0, false
-		}
-	}
-	return v, true
-}
-
 // docID is the index's document ID for a message: fixed-width hex, so that
 // the index's ID order is the snowflake order.
 func docID(id uint64) string { return hex16(id) }
