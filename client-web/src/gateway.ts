@@ -11,9 +11,20 @@ export type GatewayStatus = "connecting" | "connected" | "reconnecting" | "offli
 /** Close codes after which resuming or reconnecting makes no sense (bad token, bad intents, bad version). */
 const FATAL = new Set([4004, 4010, 4011, 4012, 4013, 4014]);
 
-/** Gateway owns its socket and timers; close() stops them all. */
+/** WS_FAILURES_BEFORE_POLL is how many WebSocket attempts in a row may fail before Hello
+ * before the client falls back to HTTP long-polling (spec/client-api.md §3.5). */
+const WS_FAILURES_BEFORE_POLL = 3;
+
+/** Gateway owns its socket or poll loop and its timers; close() stops them all. It speaks the
+ * WebSocket gateway, or long-polling when WebSockets do not get through (or when
+ * localStorage "hearth.transport" is "poll"). */
 export class Gateway {
   private ws: WebSocket | null = null;
+  /** mode is the transport in use. */
+  mode: "ws" | "poll" = localStorage.getItem("hearth.transport") === "poll" ? "poll" : "ws";
+  private wsFailures = 0;
+  /** pollGen identifies the running poll loop; bumping it stops that loop. */
+  private pollGen = 0;
   private seq: number | null = null;
   private sessionId: string | null = null;
   private resumeUrl: string | null = null;
@@ -44,6 +55,7 @@ export class Gateway {
   /** close ends the session for good (logout); no reconnect follows. */
   close() {
     this.stopped = true;
+    this.pollGen++;
     window.removeEventListener("online", this.onOnline);
     window.removeEventListener("pagehide", this.onHide);
     clearInterval(this.hbTimer);
@@ -54,19 +66,78 @@ export class Gateway {
 
   /** reconnectNow skips the backoff wait (the banner's "Reconnect now" button). */
   reconnectNow() {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) return;
+    if (this.mode === "ws" && this.ws && this.ws.readyState === WebSocket.OPEN) return;
+    if (this.mode === "poll" && this.retryAt === 0) return;
     clearTimeout(this.retryTimer);
     this.connect(true);
   }
 
-  /** dropForTest closes the socket as a network failure would, so the resume path can be exercised. */
+  /** dropForTest breaks the connection as a network failure would, so the resume path can be exercised. */
   dropForTest() {
-    this.ws?.close(4999);
+    if (this.mode === "ws") this.ws?.close(4999);
+    else this.restart();
   }
 
   /** send writes a frame when connected; frames sent while disconnected are dropped (the state is re-sent on resume). */
   send(op: number, d: unknown) {
+    if (this.mode === "poll") {
+      if (this.sessionId) void this.pollFetch("POST", "/" + encodeURIComponent(this.sessionId), { op, d }).catch(() => {});
+      return;
+    }
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ op, d }));
+  }
+
+  /** restart drops the current connection and reconnects (resuming when possible). */
+  private restart() {
+    if (this.mode === "ws") {
+      this.ws?.close(4000);
+      return;
+    }
+    this.pollGen++;
+    this.scheduleReconnect();
+  }
+
+  private pollFetch(method: string, rest: string, body?: unknown): Promise<Response> {
+    return fetch("/api/v10/gateway/poll" + rest, {
+      method,
+      headers: { Authorization: this.token, ...(body ? { "Content-Type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+  }
+
+  /** poll identifies or resumes over HTTP, then long-polls for dispatches until stopped. */
+  private async poll() {
+    const gen = ++this.pollGen;
+    try {
+      const start = this.sessionId && this.seq !== null
+        ? { op: 6, d: { token: this.token, session_id: this.sessionId, seq: this.seq } }
+        : { op: 2, d: this.identifyPayload() };
+      const r = await this.pollFetch("POST", "", start);
+      if (gen !== this.pollGen) return;
+      if (r.status === 401) {
+        this.stopped = true;
+        this.onStatus("offline");
+        this.onFatal(4004);
+        return;
+      }
+      if (!r.ok) throw new Error("poll start: " + r.status);
+      const j = await r.json();
+      for (const f of j.events ?? []) this.frame(f);
+      while (!this.stopped && gen === this.pollGen && this.sessionId) {
+        const w = await this.pollFetch("GET", `?session_id=${encodeURIComponent(this.sessionId)}&seq=${this.seq ?? 0}&timeout=25`);
+        if (gen !== this.pollGen) return;
+        if (w.status === 404) {
+          // The session expired: identify afresh.
+          this.sessionId = null;
+          this.seq = null;
+          throw new Error("poll session expired");
+        }
+        if (!w.ok) throw new Error("poll: " + w.status);
+        for (const f of (await w.json()).events ?? []) this.frame(f);
+      }
+    } catch {
+      if (gen === this.pollGen && !this.stopped) this.scheduleReconnect();
+    }
   }
 
   private onOnline = () => this.reconnectNow();
@@ -79,6 +150,11 @@ export class Gateway {
   private connect(resuming: boolean) {
     this.retryAt = 0;
     this.onStatus(resuming ? "reconnecting" : "connecting");
+    if (this.mode === "poll") {
+      void this.poll();
+      return;
+    }
+    let hello = false;
     const base = resuming && this.resumeUrl ? this.resumeUrl : this.url;
     const sep = base.includes("?") ? "&" : "?";
     const ws = new WebSocket(base.replace(/\/$/, "").replace(/\/gateway$/, "") + "/gateway" + sep + "v=10&encoding=json");
@@ -91,6 +167,10 @@ export class Gateway {
       } catch {
         return;
       }
+      if (f.op === 10) {
+        hello = true;
+        this.wsFailures = 0;
+      }
       this.frame(f);
     };
     ws.onclose = (ev) => {
@@ -98,6 +178,11 @@ export class Gateway {
       this.ws = null;
       clearInterval(this.hbTimer);
       if (this.stopped) return;
+      if (!hello && ++this.wsFailures >= WS_FAILURES_BEFORE_POLL) {
+        // WebSockets do not get through (a proxy, a firewall): use long-polling from now on.
+        this.mode = "poll";
+        this.attempts = 0;
+      }
       if (FATAL.has(ev.code)) {
         this.onStatus("offline");
         this.onFatal(ev.code);
@@ -136,7 +221,7 @@ export class Gateway {
         this.send(1, this.seq);
         break;
       case 7:
-        this.ws?.close(4000);
+        this.restart();
         break;
       case 9:
         if (!f.d) {
@@ -144,7 +229,7 @@ export class Gateway {
           this.seq = null;
         }
         // Discord asks clients to wait 1–5 s before identifying again.
-        window.setTimeout(() => (f.d ? this.ws?.close(4000) : this.identify()), 1000 + Math.random() * 1000);
+        window.setTimeout(() => (f.d || this.mode === "poll" ? this.restart() : this.identify()), 1000 + Math.random() * 1000);
         break;
       case 0:
         if (typeof f.s === "number") this.seq = f.s;
@@ -161,13 +246,17 @@ export class Gateway {
     }
   }
 
-  private identify() {
-    this.send(2, {
+  private identifyPayload() {
+    return {
       token: this.token,
       intents: INTENTS,
       properties: { os: navigator.platform || "web", browser: "hearth-web", device: "hearth-web" },
       presence: { status: "online", since: null, activities: [], afk: false },
-    });
+    };
+  }
+
+  private identify() {
+    this.send(2, this.identifyPayload());
   }
 
   private heartbeat() {

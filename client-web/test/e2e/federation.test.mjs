@@ -27,7 +27,7 @@ test("two nodes: join by pasting a link from another node, chat both ways", asyn
   await createGuild(alice.page, "Across Nodes");
   const link = await inviteLink(alice.page);
   const bob = await newUser(br.browser, bnode.url, "bob");
-  await joinGuild(bob.page, link, (p) => shot(p, "23-join-remote-invite"));
+  await joinGuild(bob.page, link, (p) => shot(p, "24-join-remote-invite"));
   const joined = bob.page.getByRole("button", { name: /^general/ });
   try {
     await joined.waitFor({ timeout: 15000 });
@@ -42,6 +42,6 @@ test("two nodes: join by pasting a link from another node, chat both ways", asyn
   await msg(alice.page, "hello back from node B").waitFor({ timeout: T });
   // Remote users carry their node in their name.
   await alice.page.locator(".member", { hasText: /bob@/ }).waitFor({ timeout: T });
-  await shot(bob.page, "24-federated-chat");
+  await shot(bob.page, "25-federated-chat");
   assert.deepEqual([...alice.errors, ...bob.errors], []);
 });

@@ -49,7 +49,7 @@ test("voice: join, speaking, mute, deafen, screen share, leave", async (t) => {
 
   // The fake microphone beeps: the SFU reports bob speaking to alice (a green ring).
   await voiceUsers(alice.page).filter({ hasText: "bob" }).and(alice.page.locator(".speaking")).waitFor({ timeout: T });
-  await shot(alice.page, "20-voice-speaking");
+  await shot(alice.page, "21-voice-speaking");
 
   // Self mute and deafen show on the other side.
   await bob.page.getByRole("button", { name: "Mute microphone" }).click();
@@ -71,7 +71,7 @@ test("voice: join, speaking, mute, deafen, screen share, leave", async (t) => {
   await alice.page.getByRole("button", { name: "Change key" }).click();
   await alice.page.keyboard.press("KeyB");
   await alice.page.getByText("KeyB").waitFor();
-  await shot(alice.page, "21-voice-settings");
+  await shot(alice.page, "22-voice-settings");
   await alice.page.getByRole("radio", { name: "Voice activity" }).check();
   await alice.page.keyboard.press("Escape");
 
@@ -81,7 +81,7 @@ test("voice: join, speaking, mute, deafen, screen share, leave", async (t) => {
   await watchBtn.waitFor({ timeout: T });
   await watchBtn.click();
   await bob.page.waitForFunction(() => document.querySelector("video.screen-video")?.videoWidth > 0, null, { timeout: 20000 });
-  await shot(bob.page, "22-watching-screen-share");
+  await shot(bob.page, "23-watching-screen-share");
   await alice.page.getByRole("button", { name: "Share your screen" }).click();
 
   await bob.page.getByRole("button", { name: "Disconnect from voice" }).click();

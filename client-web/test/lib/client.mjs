@@ -14,10 +14,12 @@ export async function shot(page, name) {
   await page.screenshot({ path: join(shots, name + ".png") });
 }
 
-/** newUser opens url in a fresh browser context and registers name through the UI. It collects
+/** newUser opens url in a fresh browser context (init, if given, prepares the context first)
+ * and registers name through the UI. It collects
  * page errors and JavaScript dialogs (which no test expects) in errors. */
-export async function newUser(browser, url, name, { viewport = { width: 1280, height: 800 }, beforeSubmit } = {}) {
+export async function newUser(browser, url, name, { viewport = { width: 1280, height: 800 }, beforeSubmit, init } = {}) {
   const ctx = await browser.newContext({ viewport, permissions: ["microphone", "camera"] });
+  if (init) await init(ctx);
   const page = await ctx.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
