@@ -185,7 +185,7 @@ export function selectChannel(cid: string) {
   perf.switchStart = performance.now();
   if (c.guild_id) lastChannelOfGuild.set(c.guild_id, cid);
   localStorage.setItem("hearth.channel", cid);
-  setUI({ channelId: cid, guildId: c.guild_id ?? ui.guildId, replyTo: null, editing: "", pane: "messages", searchResults: ui.searchResults });
+  setUI({ channelId: cid, guildId: c.guild_id ?? ui.guildId, replyTo: null, editing: "", pane: "messages" });
   const cm = store.msgs(cid);
   if (cm.list.length === 0 && !cm.loading) void loadOlder(cid);
   scheduleAck(cid);

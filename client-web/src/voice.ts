@@ -363,7 +363,7 @@ class Connection {
         if (me) open ? voice.speaking.add(me) : voice.speaking.delete(me);
         this.send(5, { speaking: open ? 1 : 0, delay: 0, ssrc: 0 });
         emit();
-      } else if (settingsOpen) emit();
+      } else if (settingsOpen) store.emit("voice-level");
     }, 50);
   }
 

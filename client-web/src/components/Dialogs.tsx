@@ -83,14 +83,14 @@ function JoinGuild() {
     sessionStorage.removeItem("hearth.invite");
     return v;
   });
-  const [preview, setPreview] = useState<Invite | null>(null);
+  const [target, setTarget] = useState<Invite | null>(null);
   const parsed = parseInvite(link);
   const remote = parsed && parsed.origin !== location.origin;
   useEffect(() => {
-    setPreview(null);
+    setTarget(null);
     if (!parsed) return;
     const t = setTimeout(() => {
-      api.get<Invite>(`/invites/${encodeURIComponent(parsed.code)}`).then(setPreview, () => setPreview(null));
+      api.get<Invite>(`/invites/${encodeURIComponent(parsed.code)}`).then(setTarget, () => setTarget(null));
     }, 250);
     return () => clearTimeout(t);
   }, [link]);
@@ -111,7 +111,7 @@ function JoinGuild() {
           Invite link or code
           <input value={link} required placeholder="https://hearth.example/invite/hTKzmak" onInput={(e) => setLink(e.currentTarget.value)} />
         </label>
-        {preview?.guild && <p class="muted">You are invited to {preview.guild.name}.</p>}
+        {target?.guild && <p class="muted">You are invited to {target.guild.name}.</p>}
         {remote && <p class="muted">This invite is for a server on {new URL(parsed!.origin).host}; your node joins it for you.</p>}
       </Form>
     </Modal>

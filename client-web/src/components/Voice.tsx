@@ -100,7 +100,7 @@ export function ScreenShares() {
 
 /** VoiceSettings is the voice part of the settings dialog. */
 export function VoiceSettings() {
-  useTopics("voice");
+  useTopics("voice", "voice-level");
   const [devices, setDevices] = useState<MediaDeviceInfo[]>([]);
   const [capturing, setCapturing] = useState(false);
   useEffect(() => {
