@@ -108,17 +108,26 @@ export function VoiceSettings() {
     setMeterVisible(true);
     return () => setMeterVisible(false);
   }, []);
-  useEffect(() => {
-    if (!capturing) return;
+  // The key listener is added in the click handler itself, so the very next key press is caught.
+  const capture = useRef<((e: KeyboardEvent) => void) | null>(null);
+  const stopCapture = () => {
+    if (capture.current) window.removeEventListener("keydown", capture.current, { capture: true });
+    capture.current = null;
+    setCapturing(false);
+  };
+  const startCapture = () => {
+    stopCapture();
     const on = (e: KeyboardEvent) => {
       e.preventDefault();
       e.stopPropagation();
       if (e.code !== "Escape") saveSettings({ pttKey: e.code });
-      setCapturing(false);
+      stopCapture();
     };
-    window.addEventListener("keydown", on, { capture: true, once: true });
-    return () => window.removeEventListener("keydown", on, { capture: true });
-  }, [capturing]);
+    capture.current = on;
+    window.addEventListener("keydown", on, { capture: true });
+    setCapturing(true);
+  };
+  useEffect(() => stopCapture, []);
   const inputs = devices.filter((d) => d.kind === "audioinput");
   const outputs = devices.filter((d) => d.kind === "audiooutput");
   const level = Math.max(0, Math.min(100, voice.inputLevel + 100));
@@ -159,7 +168,7 @@ export function VoiceSettings() {
       {settings.mode === "ptt" && (
         <p>
           Push-to-talk key: <kbd>{settings.pttKey}</kbd>{" "}
-          <button type="button" onClick={() => setCapturing(true)} aria-live="polite">
+          <button type="button" onClick={startCapture} aria-live="polite">
             {capturing ? "Press a key…" : "Change key"}
           </button>
         </p>
