@@ -53,7 +53,7 @@ func (s *Service) GuildCreatePayload(gs *guildState, viewer ID) GuildOut {
 	if m != nil {
 		out.JoinedAt = tsPtr(&m.JoinedAt)
 	}
-	out.VoiceStates = []struct{}{}
+	out.VoiceStates = s.VoiceStates(gs.g.ID)
 	return out
 }
 

@@ -109,10 +109,15 @@ type MemberPatch struct {
 	Roles *[]ID   `json:"roles"`
 	Mute  *bool   `json:"mute"`
 	Deaf  *bool   `json:"deaf"`
+	// ChannelID moves the member to another voice channel, or with null disconnects them
+	// from voice (MOVE_MEMBERS).
+	ChannelID OptionalID `json:"channel_id"`
 }
 
 // ModifyMember changes a member's nick (own: CHANGE_NICKNAME; others: MANAGE_NICKNAMES),
-// roles (MANAGE_ROLES, only roles below the actor's highest) or server mute and deafen.
+// roles (MANAGE_ROLES, only roles below the actor's highest), server mute and deafen
+// (MUTE_MEMBERS, DEAFEN_MEMBERS; applied at once if the member is in voice) or voice channel
+// (MOVE_MEMBERS). The SFU carries the voice changes out after the call returns.
 func (s *Service) ModifyMember(ctx context.Context, actor, guildID, userID ID, p MemberPatch) (MemberOut, error) {
 	s.lock()
 	defer s.mu.Unlock()
@@ -187,7 +192,32 @@ func (s *Service) ModifyMember(ctx context.Context, actor, guildID, userID ID, p
 		}
 		m.Deaf = *p.Deaf
 	}
-	return s.saveMember(&m)
+	if p.ChannelID.Set {
+		if err := s.checkVoiceMove(gs, am, userID, p.ChannelID.ID); err != nil {
+			return MemberOut{}, err
+		}
+	}
+	var out MemberOut
+	if p.Nick == nil && p.Roles == nil && p.Mute == nil && p.Deaf == nil {
+		out = s.memberOut(target, true)
+	} else if out, err = s.saveMember(&m); err != nil {
+		return MemberOut{}, err
+	}
+	if ctl := s.voiceControl(); ctl != nil {
+		if p.Mute != nil {
+			ctl.SetServerMute(guildID, userID, m.Mute)
+		}
+		if p.Deaf != nil {
+			ctl.SetServerDeaf(guildID, userID, m.Deaf)
+		}
+		switch {
+		case p.ChannelID.Set && p.ChannelID.ID == nil:
+			ctl.Disconnect(guildID, userID)
+		case p.ChannelID.Set:
+			ctl.Move(guildID, userID, *p.ChannelID.ID)
+		}
+	}
+	return out, nil
 }
 
 // saveMember stores a changed member and dispatches GUILD_MEMBER_UPDATE. Callers hold s.mu.
@@ -304,6 +334,11 @@ func (s *Service) removeMember(gs *guildState, userID ID, ban *model.Ban) error 
 	}
 	delete(gs.members, userID)
 	delete(s.userGuilds[userID], gid)
+	if ctl := s.voiceControl(); ctl != nil {
+		if _, ok := s.inVoice(gid, userID); ok {
+			ctl.Disconnect(gid, userID)
+		}
+	}
 	s.pub.Leave(uint64(gid), uint64(userID))
 	s.publishUsers([]ID{userID}, "GUILD_DELETE", IntentGuilds, map[string]any{"id": gid})
 	s.publishGuild(gid, "GUILD_MEMBER_REMOVE", IntentGuildMembers, map[string]any{"guild_id": gid, "user": s.user(userID)})

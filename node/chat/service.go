@@ -78,6 +78,7 @@ type Service struct {
 	invites    map[string]*model.Invite
 	reads      map[ID]map[ID]*model.ReadState // user → channel → read state
 	presence   map[ID]Presence
+	voice      voiceRegistry // voice states and the SFU's controls (voice.go)
 
 	presenceBatch presenceBatcher
 	bg            sync.WaitGroup // background work (purges); Close waits

@@ -61,14 +61,14 @@ type GuildOut struct {
 	NSFWLevel                   int           `json:"nsfw_level"`
 	PremiumTier                 int           `json:"premium_tier"`
 
-	Channels    []ChannelOut  `json:"channels,omitempty"`
-	Members     []MemberOut   `json:"members,omitempty"`
-	MemberCount int           `json:"member_count,omitempty"`
-	JoinedAt    *Timestamp    `json:"joined_at,omitempty"`
-	Large       *bool         `json:"large,omitempty"`
-	Unavailable *bool         `json:"unavailable,omitempty"`
-	Presences   []PresenceOut `json:"presences,omitempty"`
-	VoiceStates []struct{}    `json:"voice_states,omitempty"`
+	Channels    []ChannelOut    `json:"channels,omitempty"`
+	Members     []MemberOut     `json:"members,omitempty"`
+	MemberCount int             `json:"member_count,omitempty"`
+	JoinedAt    *Timestamp      `json:"joined_at,omitempty"`
+	Large       *bool           `json:"large,omitempty"`
+	Unavailable *bool           `json:"unavailable,omitempty"`
+	Presences   []PresenceOut   `json:"presences,omitempty"`
+	VoiceStates []VoiceStateOut `json:"voice_states,omitempty"`
 }
 
 // PartialGuild is the element of GET /users/@me/guilds.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -43,6 +44,58 @@ type Config struct {
 	// Pprof serves net/http/pprof under /debug/pprof/ on the listen address. Off by default:
 	// profiles reveal internals, so enable it only on a trusted address.
 	Pprof bool `toml:"pprof"`
+
+	// VoiceUDPPort, if non-zero, makes all voice media share this one UDP port (open it in the
+	// firewall). Zero means one ephemeral port per voice session, within VoiceUDPRange if set.
+	VoiceUDPPort int `toml:"voice_udp_port"`
+	// VoiceUDPRange bounds the ephemeral voice ports as "MIN-MAX" (e.g. "50000-50100").
+	// Empty means any port. Exclusive with VoiceUDPPort.
+	VoiceUDPRange string `toml:"voice_udp_range"`
+	// VoiceTCPPort, if non-zero, accepts ICE-TCP on this port for clients whose networks block
+	// UDP. Zero disables ICE-TCP.
+	VoiceTCPPort int `toml:"voice_tcp_port"`
+	// VoicePublicIP is a comma-separated list of addresses announced to voice clients instead
+	// of the host's own (a node behind 1:1 NAT). Empty announces local addresses.
+	VoicePublicIP string `toml:"voice_public_ip"`
+	// VoiceLoopback also offers loopback addresses to voice clients; for tests and
+	// single-host setups.
+	VoiceLoopback bool `toml:"voice_loopback"`
+	// VoiceTURNURLs is a comma-separated list of STUN/TURN URLs sent to voice clients
+	// (e.g. "turn:turn.example.org:3478?transport=udp"). Empty sends none.
+	VoiceTURNURLs string `toml:"voice_turn_urls"`
+	// VoiceTURNUsername and VoiceTURNCredential are the TURN servers' static credentials.
+	VoiceTURNUsername   string `toml:"voice_turn_username"`
+	VoiceTURNCredential string `toml:"voice_turn_credential"`
+}
+
+// VoicePortRange parses VoiceUDPRange; both zero when it is empty.
+func (c Config) VoicePortRange() (lo, hi uint16, err error) {
+	if c.VoiceUDPRange == "" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(c.VoiceUDPRange, "-")
+	l, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 16)
+	h, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 16)
+	if !ok || err1 != nil || err2 != nil || l == 0 || l > h {
+		return 0, 0, fmt.Errorf("config: voice_udp_range %q is not MIN-MAX with 0 < MIN <= MAX <= 65535", c.VoiceUDPRange)
+	}
+	return uint16(l), uint16(h), nil
+}
+
+// VoicePublicIPs splits VoicePublicIP; nil when it is empty.
+func (c Config) VoicePublicIPs() []string { return splitList(c.VoicePublicIP) }
+
+// VoiceTURN splits VoiceTURNURLs; nil when it is empty.
+func (c Config) VoiceTURN() []string { return splitList(c.VoiceTURNURLs) }
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Default returns the built-in defaults.
@@ -107,6 +160,25 @@ func Load(args []string, env []string) (Config, error) {
 		cfg.Pprof = b
 		return err
 	})
+	port := func(p *int, key, help string) {
+		num(key, help, func(v string) error {
+			n, err := strconv.Atoi(v)
+			*p = n
+			return err
+		})
+	}
+	port(&cfg.VoiceUDPPort, "voice_udp_port", "one UDP port for all voice media (0: an ephemeral port per session)")
+	str(&cfg.VoiceUDPRange, "voice_udp_range", "range of ephemeral voice UDP ports, MIN-MAX (default: any)")
+	port(&cfg.VoiceTCPPort, "voice_tcp_port", "ICE-TCP port for voice clients without UDP (0: off)")
+	str(&cfg.VoicePublicIP, "voice_public_ip", "comma-separated addresses announced to voice clients (default: local addresses)")
+	num("voice_loopback", "offer loopback addresses to voice clients (true or false)", func(v string) error {
+		b, err := strconv.ParseBool(v)
+		cfg.VoiceLoopback = b
+		return err
+	})
+	str(&cfg.VoiceTURNURLs, "voice_turn_urls", "comma-separated STUN/TURN URLs for voice clients")
+	str(&cfg.VoiceTURNUsername, "voice_turn_username", "TURN username")
+	str(&cfg.VoiceTURNCredential, "voice_turn_credential", "TURN credential")
 	flagVals := map[string]*string{}
 	for _, b := range bindings {
 		name := strings.ReplaceAll(b.key, "_", "-")
@@ -157,6 +229,21 @@ func (c Config) validate() error {
 	}
 	if c.HeartbeatInterval < 100*time.Millisecond {
 		errs = append(errs, errors.New("config: heartbeat_interval must be at least 100ms"))
+	}
+	for key, p := range map[string]int{"voice_udp_port": c.VoiceUDPPort, "voice_tcp_port": c.VoiceTCPPort} {
+		if p < 0 || p > 65535 {
+			errs = append(errs, fmt.Errorf("config: %s %d is not a port", key, p))
+		}
+	}
+	if _, _, err := c.VoicePortRange(); err != nil {
+		errs = append(errs, err)
+	} else if c.VoiceUDPRange != "" && c.VoiceUDPPort != 0 {
+		errs = append(errs, errors.New("config: voice_udp_port and voice_udp_range are exclusive"))
+	}
+	for _, ip := range c.VoicePublicIPs() {
+		if net.ParseIP(ip) == nil {
+			errs = append(errs, fmt.Errorf("config: voice_public_ip %q is not an IP address", ip))
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

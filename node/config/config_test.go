@@ -37,13 +37,39 @@ func TestErrors(t *testing.T) {
 	file := filepath.Join(dir, "bad.toml")
 	_ = os.WriteFile(file, []byte("lisen = \"typo\"\n"), 0o600)
 	for name, args := range map[string][]string{
-		"unknown toml key": {"-config", file},
-		"bad duration":     {"-heartbeat-interval", "soon"},
-		"bad level":        {"-log-level", "loud"},
-		"stray argument":   {"extra"},
+		"unknown toml key":          {"-config", file},
+		"bad duration":              {"-heartbeat-interval", "soon"},
+		"bad level":                 {"-log-level", "loud"},
+		"stray argument":            {"extra"},
+		"bad voice port":            {"-voice-udp-port", "70000"},
+		"bad voice range":           {"-voice-udp-range", "9-3"},
+		"voice port and range":      {"-voice-udp-port", "5000", "-voice-udp-range", "6000-6100"},
+		"voice public ip not an ip": {"-voice-public-ip", "example.org"},
 	} {
 		if _, err := Load(args, nil); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+func TestVoice(t *testing.T) {
+	cfg, err := Load([]string{"-voice-udp-range", "50000-50100", "-voice-tcp-port", "3479",
+		"-voice-public-ip", "203.0.113.7, 2001:db8::7", "-voice-turn-urls", "turn:t.example:3478,stun:s.example"},
+		[]string{"HEARTH_VOICE_TURN_USERNAME=u", "HEARTH_VOICE_LOOPBACK=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo, hi, err := cfg.VoicePortRange()
+	if err != nil || lo != 50000 || hi != 50100 {
+		t.Errorf("range = %d-%d, %v", lo, hi, err)
+	}
+	if got := cfg.VoicePublicIPs(); len(got) != 2 || got[1] != "2001:db8::7" {
+		t.Errorf("public IPs = %q", got)
+	}
+	if got := cfg.VoiceTURN(); len(got) != 2 || got[0] != "turn:t.example:3478" {
+		t.Errorf("TURN = %q", got)
+	}
+	if cfg.VoiceTCPPort != 3479 || cfg.VoiceTURNUsername != "u" || !cfg.VoiceLoopback {
+		t.Errorf("cfg = %+v", cfg)
 	}
 }

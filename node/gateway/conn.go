@@ -33,6 +33,8 @@ type conn struct {
 	gw   *Gateway
 	ws   *websocket.Conn
 	zlib bool
+	// origin is the scheme and host the client dialled (see VoiceRequest.Origin).
+	origin string
 
 	mu      sync.Mutex
 	sess    *Session
@@ -58,7 +60,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered
 	}
-	c := &conn{gw: g, ws: ws, zlib: q.Get("compress") == "zlib-stream", windowStart: time.Now()}
+	c := &conn{gw: g, ws: ws, zlib: q.Get("compress") == "zlib-stream", origin: requestOrigin(r), windowStart: time.Now()}
 	g.mu.Lock()
 	if g.closing {
 		g.mu.Unlock()
@@ -80,11 +82,16 @@ func resumeURL(g *Gateway, r *http.Request) string {
 	if g.opts.ResumeURL != "" {
 		return g.opts.ResumeURL
 	}
+	return requestOrigin(r) + "/gateway"
+}
+
+// requestOrigin is the WebSocket scheme and host of a request.
+func requestOrigin(r *http.Request) string {
 	scheme := "ws"
 	if r.TLS != nil {
 		scheme = "wss"
 	}
-	return scheme + "://" + r.Host + "/gateway"
+	return scheme + "://" + r.Host
 }
 
 func (g *Gateway) forget(c *conn) {
@@ -200,12 +207,12 @@ func (c *conn) handle(f Frame, resumeURL string) int {
 		}
 		return CloseUnknownOpcode
 	}
-	return g.command(s, f, c)
+	return g.command(s, f, c, c.origin)
 }
 
 // command handles the ops that need an identified session (WebSocket or long poll); c is nil
-// for long polling.
-func (g *Gateway) command(s *Session, f Frame, c *conn) int {
+// for long polling. origin is the scheme and host the client reached the node at.
+func (g *Gateway) command(s *Session, f Frame, c *conn, origin string) int {
 	uid := snowflake.ID(s.user)
 	switch *f.Op {
 	case OpHeartbeat:
@@ -222,8 +229,15 @@ func (g *Gateway) command(s *Session, f Frame, c *conn) int {
 			g.log.Debug("voice state update ignored: voice is not enabled", "user", uid)
 			return 0
 		}
-		if err := g.opts.Voice(context.Background(), uid, s.id, f.D); err != nil {
+		events, err := g.opts.Voice(context.Background(), VoiceRequest{User: uid, SessionID: s.id, Origin: origin, Data: f.D})
+		if errors.Is(err, ErrBadPayload) {
+			return CloseDecodeError
+		}
+		if err != nil {
 			g.log.Info("voice state update refused", "user", uid, "err", err)
+		}
+		for _, ev := range events {
+			s.Deliver(ev)
 		}
 		return 0
 	case OpRequestGuildMembers:

@@ -41,9 +41,26 @@ type Hub interface {
 	Publish(ev *fanout.Event)
 }
 
-// VoiceHandler handles op 4 (Voice State Update) for a user; nil means voice is not
-// available and op 4 is ignored.
-type VoiceHandler func(ctx context.Context, user snowflake.ID, sessionID string, d json.RawMessage) error
+// VoiceRequest is one op 4 (Voice State Update) from an identified session.
+type VoiceRequest struct {
+	User      snowflake.ID
+	SessionID string
+	// Origin is the scheme and host the client reached the gateway at, such as
+	// "ws://127.0.0.1:8080" ("wss://…" over TLS), so that the node can name a voice endpoint
+	// on the same host when it has no public URL.
+	Origin string
+	// Data is the op's d payload, undecoded.
+	Data json.RawMessage
+}
+
+// VoiceHandler handles op 4 (Voice State Update). It returns dispatches meant for the
+// calling session only (VOICE_SERVER_UPDATE), which the gateway delivers in order. An error
+// wrapping ErrBadPayload closes the connection with 4002; any other error is logged and the
+// connection stays open. A nil VoiceHandler means voice is not available and op 4 is ignored.
+type VoiceHandler func(ctx context.Context, req VoiceRequest) ([]*fanout.Event, error)
+
+// ErrBadPayload is what a command handler wraps when the client's payload cannot be decoded.
+var ErrBadPayload = errors.New("gateway: bad payload")
 
 // Options configure New. Zero values take the defaults in brackets.
 type Options struct {

@@ -182,7 +182,7 @@ func (g *Gateway) pollCommand(w http.ResponseWriter, r *http.Request, id string)
 	if !ok {
 		return
 	}
-	if code := g.command(s, f, nil); code != 0 {
+	if code := g.command(s, f, nil, requestOrigin(r)); code != 0 {
 		pollError(w, http.StatusBadRequest, code, closeReason(code))
 		return
 	}

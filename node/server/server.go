@@ -48,6 +48,7 @@ type Node struct {
 	reg   *prometheus.Registry
 	media *media.Store
 	index *search.Index
+	voice *voiceNode
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -96,7 +97,12 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 			}
 		},
 	})
-	n.gw = gateway.New(n.chat, n.hub, gateway.Options{HeartbeatInterval: cfg.HeartbeatInterval, MaxQueue: cfg.GatewayMaxQueue, Logger: log})
+	if n.voice, err = newVoice(cfg, n.chat, log); err != nil {
+		n.api.Close()
+		errs := errors.Join(n.index.Close(), n.media.Close(), db.Close())
+		return nil, errors.Join(err, errs)
+	}
+	n.gw = gateway.New(n.chat, n.hub, gateway.Options{HeartbeatInterval: cfg.HeartbeatInterval, MaxQueue: cfg.GatewayMaxQueue, Logger: log, Voice: n.voice.op4})
 	n.registerMetrics(latency, messages)
 	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	return n, nil
@@ -139,6 +145,7 @@ func (n *Node) routes() http.Handler {
 	}
 	mux.Handle("/api/", n.api)
 	mux.Handle("/gateway", n.gw)
+	mux.Handle("/voice", n.voice.handler)
 	mediaHandler := n.media.Handler()
 	mux.Handle("GET /attachments/", mediaHandler)
 	mux.Handle("GET /thumbnails/", mediaHandler)
@@ -248,6 +255,10 @@ func (n *Node) shutdown() error {
 	var errs []error
 	// Stop accepting and finish in-flight requests (their writes are durable when they
 	// answer); meanwhile tell gateway clients to reconnect elsewhere or later.
+	// Voice WebSockets are hijacked, so the HTTP server does not wait for them: end the
+	// voice sessions first (close code 4015) so their leaves are dispatched while the
+	// gateway still delivers.
+	errs = append(errs, n.voice.close())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); errs = append(errs, n.gw.Shutdown(ctx)) }()

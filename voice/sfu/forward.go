@@ -186,6 +186,10 @@ type downTrack struct {
 	// enabled is false while the subscriber is deaf (audio) or does not
 	// watch (video).
 	enabled atomic.Bool
+	// bound is set once pion has bound the track, which it does when the
+	// sender starts: before that the sender must keep a track (see
+	// unsubscribeLocked).
+	bound atomic.Bool
 	// maxLayer is the highest layer the subscriber asked for; target is the
 	// layer chosen from it and the bandwidth estimate.
 	maxLayer atomic.Int32
@@ -232,6 +236,7 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 			d.mu.Lock()
 			d.writer, d.ssrc, d.pt = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType)
 			d.mu.Unlock()
+			d.bound.Store(true)
 			return c, nil
 		}
 	}

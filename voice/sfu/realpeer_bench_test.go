@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hearth-chat/hearth/voice/internal/voiceclient"
+	"github.com/hearth-chat/hearth/voice/voiceclient"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )

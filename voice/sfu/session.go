@@ -64,6 +64,7 @@ type Session struct {
 	iceTimer  *time.Timer
 	closeOnce sync.Once
 	closed    chan struct{}
+	reason    error // why the session closed; written before closed is closed
 
 	// goMu guards goClosed and every wg.Add, so that no goroutine is
 	// added once Close has started waiting.
@@ -215,7 +216,7 @@ func (s *Session) HandleOffer(ctx context.Context, offer webrtc.SessionDescripti
 		return webrtc.SessionDescription{}, ErrGlare
 	}
 	if err := s.pc.SetRemoteDescription(offer); err != nil {
-		return webrtc.SessionDescription{}, fmt.Errorf("%w: %v", ErrBadSDP, err)
+		return webrtc.SessionDescription{}, s.closingOr(fmt.Errorf("%w: %v", ErrBadSDP, err))
 	}
 	first := !s.started
 	if first {
@@ -229,13 +230,27 @@ func (s *Session) HandleOffer(ctx context.Context, offer webrtc.SessionDescripti
 		return webrtc.SessionDescription{}, fmt.Errorf("%w: answer: %v", ErrUnsupportedCodec, err)
 	}
 	if err := s.pc.SetLocalDescription(answer); err != nil {
-		return webrtc.SessionDescription{}, fmt.Errorf("%w: set answer: %v", ErrBadSDP, err)
+		return webrtc.SessionDescription{}, s.closingOr(fmt.Errorf("%w: set answer: %v", ErrBadSDP, err))
 	}
 	if s.unnegotiatedLocked() {
 		s.needNeg.Store(true)
 	}
 	s.goFn(s.afterNegotiation)
 	return *s.pc.LocalDescription(), nil
+}
+
+// closingOr returns the session's close reason if it has closed (its PeerConnection then
+// fails every call, which is no fault of the client's description), and err otherwise.
+func (s *Session) closingOr(err error) error {
+	select {
+	case <-s.closed:
+		if s.reason != nil {
+			return s.reason
+		}
+		return ErrNoSession
+	default:
+		return err
+	}
 }
 
 // unnegotiatedLocked reports whether a sender is not in the last
@@ -261,7 +276,7 @@ func (s *Session) HandleAnswer(answer webrtc.SessionDescription, rev int) error 
 		return fmt.Errorf("%w: type %q is not answer", ErrBadSDP, answer.Type)
 	}
 	if err := s.pc.SetRemoteDescription(answer); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+		return s.closingOr(fmt.Errorf("%w: %v", ErrBadSDP, err))
 	}
 	s.outstanding = false
 	s.goFn(s.afterNegotiation)
@@ -408,6 +423,7 @@ func (s *Session) applyWantLocked(d *downTrack) {
 // hears that the member left.
 func (s *Session) Close(reason error) {
 	s.closeOnce.Do(func() {
+		s.reason = reason
 		close(s.closed)
 		if s.iceTimer != nil {
 			s.iceTimer.Stop()

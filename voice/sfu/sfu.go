@@ -336,6 +336,12 @@ func (s *SFU) unsubscribeLocked(sub *Session, up *upTrack) {
 	up.removeSub(d)
 	d.enabled.Store(false)
 	sl.cur.Store(nil)
+	if !d.bound.Load() {
+		// The sender has not started: its offer awaits the client's answer, and pion
+		// would refuse that answer for a sender without a track. The disabled track
+		// stays until the slot is reused; it sends nothing.
+		return
+	}
 	if err := sl.sender.ReplaceTrack(nil); err != nil {
 		s.log.Debug("sfu: idle sender", "user", sub.userID, "err", err)
 	}

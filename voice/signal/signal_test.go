@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/hearth-chat/hearth/voice/internal/voiceclient"
 	"github.com/hearth-chat/hearth/voice/sfu"
 	"github.com/hearth-chat/hearth/voice/token"
+	"github.com/hearth-chat/hearth/voice/voiceclient"
 	"github.com/pion/webrtc/v4"
 )
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hearth-chat/hearth/voice/internal/voiceclient"
 	"github.com/hearth-chat/hearth/voice/sfu"
+	"github.com/hearth-chat/hearth/voice/voiceclient"
 )
 
 // TestScreenShareIsOptIn publishes a camera and a screen share through a

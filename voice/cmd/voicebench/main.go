@@ -30,10 +30,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hearth-chat/hearth/voice/internal/voiceclient"
 	"github.com/hearth-chat/hearth/voice/sfu"
 	"github.com/hearth-chat/hearth/voice/signal"
 	"github.com/hearth-chat/hearth/voice/token"
+	"github.com/hearth-chat/hearth/voice/voiceclient"
 	"github.com/pion/rtp"
 )
 
