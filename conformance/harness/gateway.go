@@ -47,6 +47,7 @@ func (f Frame) Obj() Obj {
 	return o
 }
 
+// String is the frame as received, shortened for messages.
 func (f Frame) String() string { return Snip(f.Raw) }
 
 // Gateway is a minimal gateway client: a reader goroutine queues every frame,
