@@ -41,8 +41,11 @@ type conn struct {
 	control [][]byte // frames to send before dispatches
 	writing bool
 	closed  bool
-	zw      *zlib.Writer
-	zbuf    bytes.Buffer
+	// lateClose, when not zero, is a close code the writer sends after the frame it is
+	// writing, instead of any further dispatch (a session that fell behind).
+	lateClose int
+	zw        *zlib.Writer
+	zbuf      bytes.Buffer
 
 	frames      int       // client frames in the current minute
 	windowStart time.Time // start of that minute
@@ -145,11 +148,22 @@ func (c *conn) readLoop(resumeURL string) {
 			c.closeNow(CloseDecodeError, "decode error")
 			return
 		}
-		if code := c.handle(f, resumeURL); code != 0 {
+		if code := c.handleOffStack(f, resumeURL); code != 0 {
 			c.closeNow(code, closeReason(code))
 			return
 		}
 	}
+}
+
+// handleOffStack runs handle on a short-lived goroutine and waits for it. Identify and
+// Resume build large payloads, and whatever stack they need would otherwise stay with the
+// reader goroutine for the life of the connection; an idle connection then costs a small
+// stack instead (see docs/benchmarks.md, idle sessions). Frames are rare, so the extra
+// goroutine per frame is cheap.
+func (c *conn) handleOffStack(f Frame, resumeURL string) int {
+	done := make(chan int, 1)
+	go func() { done <- c.handle(f, resumeURL) }()
+	return <-done
 }
 
 // allowFrame counts a client frame against FrameLimit per minute.
@@ -323,7 +337,13 @@ func (c *conn) writeLoop() {
 		control := c.control
 		c.control = nil
 		s := c.sess
+		late := c.lateClose
 		c.mu.Unlock()
+		if late != 0 {
+			c.stopWriting()
+			c.closeWithin(late, closeReason(late), 10*time.Second)
+			return
+		}
 		var pending []entry
 		withContent := false
 		if s != nil {
@@ -363,6 +383,12 @@ func (c *conn) writeLoop() {
 			}
 		}
 		for _, e := range pending {
+			c.mu.Lock()
+			late := c.lateClose
+			c.mu.Unlock()
+			if late != 0 {
+				break // the loop's next turn sends the close frame
+			}
 			buf = appendDispatch(buf[:0], e.ev, e.seq, withContent)
 			if err := c.write(buf); err != nil {
 				c.fail(err)
@@ -407,6 +433,35 @@ func (c *conn) write(b []byte) error {
 		return err
 	}
 	return c.ws.WriteMessage(websocket.BinaryMessage, c.zbuf.Bytes())
+}
+
+// closeBehind closes a connection whose session fell too far behind: the writer sends the
+// close frame (4000, resumable) right after the frame it is writing, so a client that
+// resumes reading within the write timeout learns why, then the connection is closed.
+// It reports whether this call started the close.
+func (c *conn) closeBehind() bool {
+	c.mu.Lock()
+	if c.closed || c.lateClose != 0 {
+		c.mu.Unlock()
+		return false
+	}
+	c.lateClose = CloseUnknownError
+	c.mu.Unlock()
+	c.wake()
+	return true
+}
+
+// closeWithin sends a close frame, waiting up to d for room in the socket, then closes.
+func (c *conn) closeWithin(code int, reason string, d time.Duration) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.mu.Unlock()
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(d))
+	_ = c.ws.Close()
 }
 
 // close sends a close frame with code and closes the connection; safe from any goroutine.
@@ -457,6 +512,8 @@ func closeReason(code int) string {
 		return "already authenticated"
 	case CloseInvalidIntents:
 		return "invalid intents"
+	case CloseUnknownError:
+		return "session fell behind; resume"
 	}
 	return ""
 }

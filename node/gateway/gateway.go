@@ -118,9 +118,9 @@ func New(dom Domain, hub Hub, opts Options) *Gateway {
 	return &Gateway{
 		dom: dom, hub: hub, opts: opts, log: opts.Logger,
 		up: websocket.Upgrader{
-			// Reuse the HTTP server's buffers and pool write buffers: an idle session then
-			// holds no write buffer at all.
-			ReadBufferSize: 0, WriteBufferSize: 0, WriteBufferPool: &sync.Pool{},
+			// A small read buffer (client frames are at most 4 KiB and rare) and pooled write
+			// buffers: an idle session then holds 512 bytes of buffer and no write buffer.
+			ReadBufferSize: 512, WriteBufferSize: 0, WriteBufferPool: &sync.Pool{},
 			CheckOrigin: func(*http.Request) bool { return true }, // tokens, not cookies, authenticate
 		},
 		sessions: map[string]*Session{}, conns: map[*conn]struct{}{},

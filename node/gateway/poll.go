@@ -76,7 +76,7 @@ func (g *Gateway) pollStart(w http.ResponseWriter, r *http.Request) {
 			pollError(w, http.StatusUnauthorized, 0, "401: Unauthorized ("+closeReason(code)+")")
 			return
 		}
-		g.readyEvents(s, ready, "")
+		g.readyEvents(s, ready, resumeURL(g, r))
 		s.mu.Lock()
 		s.lastSeen = time.Now()
 		g.scheduleExpiry(s, g.opts.PollIdle)

@@ -55,8 +55,9 @@ func (s *Session) Deliver(ev *fanout.Event) {
 	s.mu.Unlock()
 	if c != nil {
 		if behind > uint64(s.gw.opts.MaxQueue) {
-			s.gw.metrics.slowClosed()
-			c.close(CloseUnknownError, "session fell behind")
+			if c.closeBehind() {
+				s.gw.metrics.slowClosed()
+			}
 			return
 		}
 		c.wake()
