@@ -264,22 +264,36 @@ func TestVoice(t *testing.T) {
 	ag.Send(map[string]any{"op": 4, "d": map[string]any{"guild_id": g.ID, "channel_id": nil}})
 	waitVoiceState(t, cg, "alice left", func(vs voiceState) bool { return vs.UserID == alice.UserID && vs.ChannelID == nil })
 
+	// A member kicked from the guild leaves voice (4014).
+	alice.Must("DELETE", "/guilds/"+g.ID+"/members/"+carol.UserID, nil, nil)
+	waitVoiceState(t, ag, "carol left", func(vs voiceState) bool { return vs.UserID == carol.UserID && vs.ChannelID == nil })
+	select {
+	case <-cc.Closed():
+	case <-time.After(5 * time.Second):
+		t.Fatal("kicked carol's voice WebSocket still open")
+	}
+	if code := cc.CloseCode(); code != 4014 {
+		t.Fatalf("kicked carol's close code %d, want 4014", code)
+	}
+	// An undecodable op 4 closes the gateway connection with 4002.
+	dg := dave.Connect(-1)
+	dg.Send(map[string]any{"op": 4, "d": map[string]any{"guild_id": "not a snowflake", "channel_id": chA}})
+	if code := dg.CloseCode(); code != 4002 {
+		t.Fatalf("bad op 4: close code %d, want 4002", code)
+	}
+
 	// Stopping the node ends every voice session (4015) and leaves no goroutine behind.
-	for _, c := range []*voiceclient.Client{cc, bc2} {
-		if code := c.CloseCode(); code != 0 {
-			t.Fatalf("%s: voice WebSocket closed with %d before shutdown", c.UserID, code)
-		}
+	if code := bc2.CloseCode(); code != 0 {
+		t.Fatalf("voice WebSocket closed with %d before shutdown", code)
 	}
 	n.Stop(t)
-	for _, c := range []*voiceclient.Client{cc, bc2} {
-		select {
-		case <-c.Closed():
-		case <-time.After(5 * time.Second):
-			t.Fatal("voice WebSocket still open after shutdown")
-		}
-		if code := c.CloseCode(); code != 4015 {
-			t.Errorf("%s: close code at shutdown %d, want 4015", c.UserID, code)
-		}
+	select {
+	case <-bc2.Closed():
+	case <-time.After(5 * time.Second):
+		t.Fatal("voice WebSocket still open after shutdown")
+	}
+	if code := bc2.CloseCode(); code != 4015 {
+		t.Errorf("close code at shutdown %d, want 4015", code)
 	}
 	close(stop)
 	talkers.Wait()
@@ -287,7 +301,7 @@ func TestVoice(t *testing.T) {
 	for _, c := range []*voiceclient.Client{ac, bc, cc, bc2} {
 		c.Close()
 	}
-	for _, gw := range []*testnode.Gateway{ag, bg, cg, cg2} {
+	for _, gw := range []*testnode.Gateway{ag, bg, cg, cg2, dg} {
 		gw.WS.Close()
 	}
 	waitUntil(t, func() string {
