@@ -9,6 +9,11 @@
 //     detection, server mute and deafen, simulcast layers, channel switches
 //     on one PeerConnection.
 //   - voice/signal is the voice WebSocket, an http.Handler.
+//   - voice/voiceclient is a Go client of the voice WebSocket for tests and
+//     benchmarks (the node's tests use it too).
+//
+// The node's wiring is node/server/voice.go (op 4, events, moderation) and
+// node/chat/voice.go (voice states, the CONNECT check).
 //
 // # Wiring
 //
