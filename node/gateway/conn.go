@@ -293,7 +293,7 @@ func (g *Gateway) command(s *Session, f Frame, c *conn, origin string) int {
 func (c *conn) attach(s *Session, sent uint64) {
 	s.mu.Lock()
 	if old := s.out; old != nil && old != c {
-		defer old.close(CloseUnknownError, "session resumed elsewhere")
+		defer old.closeNow(CloseUnknownError, "session resumed elsewhere")
 	}
 	s.out = c
 	s.sent = sent
@@ -353,7 +353,7 @@ func (c *conn) writeLoop() {
 				pending, ok = s.since(s.sent, 256)
 				if !ok {
 					s.mu.Unlock()
-					c.close(CloseUnknownError, "resume buffer overrun")
+					c.closeNow(CloseUnknownError, "resume buffer overrun")
 					c.stopWriting()
 					return
 				}
@@ -451,7 +451,14 @@ func (c *conn) closeBehind() bool {
 	return true
 }
 
-// closeWithin sends a close frame, waiting up to d for room in the socket, then closes.
+// closeNow sends a close frame with code (none for CloseAbnormalClosure) and closes the
+// connection; safe from any goroutine, and only the first call has an effect.
+func (c *conn) closeNow(code int, reason string) { c.closeWithin(code, reason, time.Second) }
+
+// close is closeNow.
+func (c *conn) close(code int, reason string) { c.closeNow(code, reason) }
+
+// closeWithin is closeNow waiting up to d for room in the socket for the close frame.
 func (c *conn) closeWithin(code int, reason string, d time.Duration) {
 	c.mu.Lock()
 	if c.closed {
@@ -460,23 +467,8 @@ func (c *conn) closeWithin(code int, reason string, d time.Duration) {
 	}
 	c.closed = true
 	c.mu.Unlock()
-	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(d))
-	_ = c.ws.Close()
-}
-
-// close sends a close frame with code and closes the connection; safe from any goroutine.
-func (c *conn) close(code int, reason string) { c.closeNow(code, reason) }
-
-func (c *conn) closeNow(code int, reason string) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.closed = true
-	c.mu.Unlock()
 	if code != websocket.CloseAbnormalClosure {
-		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(d))
 	}
 	_ = c.ws.Close()
 }
