@@ -455,9 +455,6 @@ func (c *conn) closeBehind() bool {
 // connection; safe from any goroutine, and only the first call has an effect.
 func (c *conn) closeNow(code int, reason string) { c.closeWithin(code, reason, time.Second) }
 
-// close is closeNow.
-func (c *conn) close(code int, reason string) { c.closeNow(code, reason) }
-
 // closeWithin is closeNow waiting up to d for room in the socket for the close frame.
 func (c *conn) closeWithin(code int, reason string, d time.Duration) {
 	c.mu.Lock()
