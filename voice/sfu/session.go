@@ -229,6 +229,7 @@ func (s *Session) HandleOffer(ctx context.Context, offer webrtc.SessionDescripti
 	if err != nil {
 		return webrtc.SessionDescription{}, fmt.Errorf("%w: answer: %v", ErrUnsupportedCodec, err)
 	}
+	answer.SDP = withOpusFmtp(answer.SDP)
 	if err := s.pc.SetLocalDescription(answer); err != nil {
 		return webrtc.SessionDescription{}, s.closingOr(fmt.Errorf("%w: set answer: %v", ErrBadSDP, err))
 	}
