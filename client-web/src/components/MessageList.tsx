@@ -222,6 +222,8 @@ export function MessageList({ channelId, canManage }: { channelId: string; canMa
   const scroller = useRef<HTMLDivElement>(null);
   const heights = useRef(new Map<string, number>());
   const atBottom = useRef(true);
+  const lastTop = useRef(0);
+  const lastSeen = useRef<Message | undefined>(undefined);
   const anchor = useRef<Anchor | null>(null);
   const [flash, setFlash] = useState("");
   const [, rerender] = useReducer((x: number) => x + 1, 0);
@@ -236,6 +238,11 @@ export function MessageList({ channelId, canManage }: { channelId: string; canMa
     anchor.current = null;
     heights.current = new Map();
   }, [channelId]);
+
+  // Sending a message always brings the list back to the newest message.
+  const last = list[list.length - 1];
+  if (last && last.id.startsWith("pending:") && last !== lastSeen.current) atBottom.current = true;
+  lastSeen.current = last;
 
   // Grouping depends only on the list; offsets (prefix sums of measured or estimated heights) on
   // the list and the measurements. Both are recomputed only when those change, not per scroll frame.
@@ -316,6 +323,7 @@ export function MessageList({ channelId, canManage }: { channelId: string; canMa
       }
     }
     viewport.current = { top: el.scrollTop, height: el.clientHeight };
+    lastTop.current = el.scrollTop;
     if (n > 0 && perf.messagesShown === undefined) {
       perf.messagesShown = performance.now();
     }
@@ -332,7 +340,12 @@ export function MessageList({ channelId, canManage }: { channelId: string; canMa
     const el = scroller.current!;
     const st = el.scrollTop;
     const rel = st - base.current;
-    atBottom.current = el.scrollHeight - st - el.clientHeight < 4;
+    // Only a move up unpins the list from the bottom: the list's own scrolls to the bottom (which
+    // may report stale geometry while heights settle) must not unpin it.
+    const dist = el.scrollHeight - st - el.clientHeight;
+    if (st < lastTop.current - 1) atBottom.current = dist < 4;
+    else if (dist < 4) atBottom.current = true;
+    lastTop.current = st;
     // Record the first visible message as the anchor.
     let i = 0;
     let j = n;

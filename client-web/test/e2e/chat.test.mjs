@@ -360,8 +360,8 @@ test("two users chat on one node", async (t) => {
     const pp = await phone.newPage();
     await pp.goto(node.url);
     await pp.locator(".msg").first().waitFor({ timeout: T }).catch(async (e) => {
-      await shot(pp, "debug-phone");
-      throw e;
+      const state = await pp.evaluate(() => ({ channel: localStorage.getItem("hearth.channel"), head: document.querySelector(".chat-head")?.textContent, cls: document.querySelector(".app")?.className }));
+      throw new Error(`phone: no messages shown (${JSON.stringify(state)}): ${e.message}`);
     });
     await shot(pp, "17-phone-messages");
     await pp.getByRole("button", { name: "Show channels" }).click();
