@@ -10,7 +10,7 @@ var opusRtpmap = regexp.MustCompile(`(?m)^a=rtpmap:(\d+) opus/48000`)
 // withOpusFmtp makes every Opus fmtp line of an SDP ask for in-band FEC and DTX. pion
 // answers with the parameters of the offer's matching codec, and browsers offer
 // "minptime=10;useinbandfec=1" without usedtx, so the SFU's own wish has to be added to
-// its answer for the client to send DTX (spec/voice.md, VOICE-060).
+// the answer sent to the client for the client to send DTX (spec/voice.md, VOICE-060).
 func withOpusFmtp(sdp string) string {
 	for _, m := range opusRtpmap.FindAllStringSubmatch(sdp, -1) {
 		prefix := "a=fmtp:" + m[1] + " "

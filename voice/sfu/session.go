@@ -229,7 +229,6 @@ func (s *Session) HandleOffer(ctx context.Context, offer webrtc.SessionDescripti
 	if err != nil {
 		return webrtc.SessionDescription{}, fmt.Errorf("%w: answer: %v", ErrUnsupportedCodec, err)
 	}
-	answer.SDP = withOpusFmtp(answer.SDP)
 	if err := s.pc.SetLocalDescription(answer); err != nil {
 		return webrtc.SessionDescription{}, s.closingOr(fmt.Errorf("%w: set answer: %v", ErrBadSDP, err))
 	}
@@ -237,7 +236,11 @@ func (s *Session) HandleOffer(ctx context.Context, offer webrtc.SessionDescripti
 		s.needNeg.Store(true)
 	}
 	s.goFn(s.afterNegotiation)
-	return *s.pc.LocalDescription(), nil
+	// pion keeps its own answer (it refuses a local description edited after CreateAnswer);
+	// the client gets the same answer with the SFU's Opus wishes added.
+	ld := *s.pc.LocalDescription()
+	ld.SDP = withOpusFmtp(ld.SDP)
+	return ld, nil
 }
 
 // closingOr returns the session's close reason if it has closed (its PeerConnection then
