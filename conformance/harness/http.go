@@ -16,6 +16,9 @@ type Response struct {
 	Status int
 	Header http.Header
 	Body   []byte
+	// Close reports that the server announced "Connection: close" (Go's client removes
+	// that header from Header and records it here).
+	Close bool
 	// Req names the request ("POST /api/v10/guilds") for failure messages.
 	Req string
 }
@@ -110,5 +113,5 @@ func (c *Client) Do(ctx context.Context, method, path string, body any) (*Respon
 	if err != nil {
 		return nil, fmt.Errorf("harness: %s %s: read body: %w", method, path, err)
 	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data, Req: method + " " + path}, nil
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data, Close: resp.Close, Req: method + " " + path}, nil
 }

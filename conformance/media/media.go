@@ -105,7 +105,7 @@ func do(t *T, req *http.Request) *harness.Response {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	return &harness.Response{Status: resp.StatusCode, Header: resp.Header, Body: data, Req: req.Method + " " + req.URL.Path}
+	return &harness.Response{Status: resp.StatusCode, Header: resp.Header, Body: data, Close: resp.Close, Req: req.Method + " " + req.URL.Path}
 }
 
 // upload posts a message with files and returns its attachments.
