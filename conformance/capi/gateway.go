@@ -18,6 +18,7 @@ var gateway = []Test{
 	{IDs: []string{"CAPI-125"}, Name: "gateway/sequence-numbers", Run: sequenceNumbers},
 	{IDs: []string{"CAPI-126"}, Name: "gateway/intents", Run: intents},
 	{IDs: []string{"CAPI-127"}, Name: "gateway/resume-replays", Run: resume},
+	{IDs: []string{"CAPI-132"}, Name: "gateway/clean-close-ends-session", Run: cleanCloseEndsSession},
 	{IDs: []string{"CAPI-128"}, Name: "gateway/resume-invalid-session", Run: resumeInvalid},
 	{IDs: []string{"CAPI-129"}, Name: "gateway/presence", Run: presence},
 	{IDs: []string{"CAPI-130"}, Name: "gateway/request-guild-members", Run: requestMembers},
@@ -293,6 +294,38 @@ func resumeInvalid(t *T) {
 		t.Fatalf("Resume of an unknown session: expected op 9, got %v (frames %v)", err, g.Frames())
 	}
 	t.Conform("gateway_frame", f.Raw)
+	if string(f.D) != "false" {
+		t.Errorf("Invalid Session d = %s, expected false", f.D)
+	}
+}
+
+// CAPI-132: "A client that closes the connection with 1000 or 1001 ends its session: the
+// node MUST NOT resume it, and the user goes offline if it was their last session."
+func cleanCloseEndsSession(t *T) {
+	a, b := t.NewUser(), t.NewUser()
+	g := t.NewGuild(a)
+	t.Join(g, b)
+	sa := t.Connect(a, harness.AllIntents)
+	t.Expect(sa.Gateway, "GUILD_CREATE", harness.Field("id", g.ID))
+	sb := t.Connect(b, harness.AllIntents)
+	t.Expect(sb.Gateway, "GUILD_CREATE", harness.Field("id", g.ID))
+	seq := sb.LastSeq()
+	sb.CloseWith(1000)
+	t.Expect(sa.Gateway, "PRESENCE_UPDATE", func(o Obj) bool {
+		return str(get(o, "user.id")) == b.ID && str(o["status"]) == "offline"
+	})
+	g2 := t.DialURL(t.Node.WSURL() + "/gateway?v=10&encoding=json")
+	iv := t.Hello(g2)
+	g2.Heartbeat(iv / 2)
+	var last int64
+	if seq != nil {
+		last = *seq
+	}
+	_ = g2.Send(harness.OpResume, Obj{"token": b.Token, "session_id": sb.SessionID(), "seq": last})
+	f, err := g2.WaitOp(t.Timeout(), harness.OpInvalidSession)
+	if err != nil {
+		t.Fatalf("Resume of a session closed with 1000: expected Invalid Session (9), got %v (frames: %v)", err, g2.Frames())
+	}
 	if string(f.D) != "false" {
 		t.Errorf("Invalid Session d = %s, expected false", f.D)
 	}

@@ -455,6 +455,11 @@ func (s *Service) addMember(gs *guildState, userID ID) (bool, error) {
 	s.publishGuild(gid, "GUILD_MEMBER_ADD", IntentGuildMembers, out)
 	s.pub.Join(uint64(gid), uint64(userID))
 	s.publishUsers([]ID{userID}, "GUILD_CREATE", IntentGuilds, s.GuildCreatePayload(gs, userID))
+	// The members already there learn the newcomer's presence, as on Discord.
+	if p, ok := s.visiblePresence(userID); ok {
+		s.publishGuild(gid, "PRESENCE_UPDATE", IntentGuildPresences, PresenceOut{User: PresenceUser{ID: userID}, GuildID: gid,
+			Status: p.Status, Activities: p.Activities, ClientStatus: map[string]string{"web": p.Status}})
+	}
 	return true, nil
 }
 

@@ -107,11 +107,16 @@ func (g *Gateway) forget(c *conn) {
 func (c *conn) readLoop(resumeURL string) {
 	g := c.gw
 	defer g.forget(c)
+	var clientClosed bool // the client closed with 1000 or 1001: its session ends, as on Discord
 	defer func() {
 		c.mu.Lock()
 		s := c.sess
 		c.mu.Unlock()
-		if s != nil {
+		switch {
+		case s == nil:
+		case clientClosed:
+			g.end(s)
+		default:
 			g.detach(s, c)
 		}
 	}()
@@ -130,6 +135,9 @@ func (c *conn) readLoop(resumeURL string) {
 				c.closeNow(CloseSessionTimedOut, "session timed out")
 			case errors.Is(err, websocket.ErrReadLimit):
 				c.closeNow(CloseDecodeError, "frame too large")
+			case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway):
+				clientClosed = true
+				c.closeNow(websocket.CloseNormalClosure, "")
 			default:
 				c.closeNow(websocket.CloseNormalClosure, "")
 			}

@@ -391,3 +391,38 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestCleanCloseEndsSession: closing with 1000 ends the session (CAPI-132): it cannot be
+// resumed and the user goes offline for the others at once.
+func TestCleanCloseEndsSession(t *testing.T) {
+	_, alice, bob, _, ag, bg := setup(t)
+	_ = alice
+	var last int64
+	bg.WaitFor("settled", func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
+		if len(events) > 0 {
+			last = events[len(events)-1].S
+		}
+		return true
+	})
+	_ = bg.WS.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
+	for {
+		var p struct {
+			User   struct{ ID string }
+			Status string
+		}
+		ag.Wait("PRESENCE_UPDATE").Decode(t, &p)
+		if p.User.ID == bob.UserID && p.Status == "offline" {
+			break
+		}
+	}
+	r := testnode.Dial(t, bob.Node, "")
+	r.Send(map[string]any{"op": 6, "d": map[string]any{"token": bob.Token, "session_id": bg.SessionID, "seq": last}})
+	r.WaitFor("invalid session", func(_ []testnode.Dispatch, other []map[string]any, _ error) bool {
+		for _, f := range other {
+			if f["op"].(float64) == 9 {
+				return true
+			}
+		}
+		return false
+	})
+}
