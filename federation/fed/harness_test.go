@@ -171,12 +171,6 @@ func (n *tnode) duplicates() []event.ID {
 	return out
 }
 
-func (n *tnode) count() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return len(n.events)
-}
-
 // waitFor polls cond until it returns "" or the timeout passes; cond
 // returns why the condition does not hold yet.
 func waitFor(t testing.TB, timeout time.Duration, cond func() string) {
