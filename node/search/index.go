@@ -429,7 +429,9 @@ func (ix *Index) writeOps(ops map[uint64]op) {
 			ix.met.applied.WithLabelValues("delete").Add(float64(nDelete))
 		}
 		nIndex, nDelete = 0, 0
-		b.Reset()
+		// A fresh batch, not b.Reset(): scorch's analysis goroutines may still read the
+		// old batch after Batch returns (the race detector shows it).
+		b = ix.bi.NewBatch()
 	}
 	for _, o := range ops {
 		if o.del {
