@@ -68,7 +68,9 @@ func slowSession(t *T) {
 		go func() {
 			defer wg.Done()
 			for _, c := range chans {
-				for range 17 {
+				// 17 accepted messages per channel; a 429 is retried after the wait the node
+				// asks for (bounded, so a node that always refuses still ends the test).
+				for accepted, tries := 0, 0; accepted < 17 && tries < 100; tries++ {
 					r, err := u.Client.Do(t.Ctx, "POST", "/channels/"+c+"/messages", Obj{"content": content})
 					if err != nil {
 						return
@@ -76,6 +78,9 @@ func slowSession(t *T) {
 					mu.Lock()
 					statuses[r.Status]++
 					mu.Unlock()
+					if r.Status == 200 {
+						accepted++
+					}
 					if r.Status == 429 {
 						var body struct {
 							RetryAfter float64 `json:"retry_after"`

@@ -349,7 +349,7 @@ func (c *conn) writeLoop() {
 		c.mu.Unlock()
 		if late != 0 {
 			c.stopWriting()
-			c.closeWithin(late, closeReason(late), 10*time.Second)
+			c.closeWithin(late, closeReason(late), c.gw.writeTimeout())
 			return
 		}
 		var pending []entry
@@ -383,7 +383,7 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			continue
 		}
-		_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		_ = c.ws.SetWriteDeadline(time.Now().Add(c.gw.writeTimeout()))
 		for _, b := range control {
 			if err := c.write(b); err != nil {
 				c.fail(err)
@@ -442,6 +442,12 @@ func (c *conn) write(b []byte) error {
 	}
 	return c.ws.WriteMessage(websocket.BinaryMessage, c.zbuf.Bytes())
 }
+
+// writeTimeout is how long a write may wait for a client that does not read: as long as a
+// client may go without a heartbeat (1.5 intervals), so a client that pauses reading is
+// treated like one that pauses heartbeating, and one that fell behind still receives its
+// 4000 close frame once it reads again.
+func (g *Gateway) writeTimeout() time.Duration { return g.opts.HeartbeatInterval * 3 / 2 }
 
 // closeBehind closes a connection whose session fell too far behind: the writer sends the
 // close frame (4000, resumable) right after the frame it is writing, so a client that
