@@ -102,6 +102,11 @@ func (s *Service) CreateGuild(ctx context.Context, actor ID, name string) (Guild
 	s.pub.Join(uint64(gid), uint64(actor))
 	payload := s.GuildCreatePayload(gs, actor)
 	s.publishUsers([]ID{actor}, "GUILD_CREATE", IntentGuilds, payload)
+	if s.fed != nil {
+		owner := s.user(actor).Username
+		s.bg.Add(1)
+		go func() { defer s.bg.Done(); s.federateGuild(context.Background(), gid, general.ID, owner, name) }()
+	}
 	return payload, nil
 }
 

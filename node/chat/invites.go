@@ -68,6 +68,11 @@ func (s *Service) CreateInvite(ctx context.Context, actor, channelID ID, spec In
 	if err != nil {
 		return InviteOut{}, err
 	}
+	// A federated guild gets a federation invite, which other nodes can resolve; on this node
+	// it works like any other code.
+	if fedCode := s.fedInviteCode(ctx, actor, channelID); fedCode != "" {
+		code = fedCode
+	}
 	s.lock()
 	defer s.mu.Unlock()
 	c, _, p, err := s.channelAccess(actor, channelID)
@@ -158,8 +163,12 @@ func (s *Service) Invites(actor, guildID, channelID ID) ([]InviteOut, error) {
 // already succeeds without counting a use.
 func (s *Service) JoinInvite(ctx context.Context, actor ID, code string) (InviteOut, error) {
 	s.lock()
-	defer s.mu.Unlock()
 	inv := s.invites[code]
+	if inv == nil && s.fed != nil && s.fed.IsInvite(code) {
+		s.mu.Unlock()
+		return s.joinRemote(ctx, actor, code)
+	}
+	defer s.mu.Unlock()
 	if inv == nil || !inv.Usable(s.now()) {
 		return InviteOut{}, ErrUnknownInvite
 	}
@@ -210,4 +219,29 @@ func (s *Service) DeleteInvite(ctx context.Context, actor ID, code string) (Invi
 	s.pub.Publish(&fanout.Event{Type: "INVITE_DELETE", Data: encode(map[string]any{"channel_id": c.ID, "guild_id": c.GuildID, "code": code}),
 		Intent: IntentGuildInvites, GuildID: uint64(c.GuildID), Visible: s.managers(c.GuildID, perm.ManageChannels)})
 	return out, nil
+}
+
+// fedInviteCode returns a federation invite for the guild of a channel, or "" when the
+// guild is not federated (or federation fails, which the log records).
+func (s *Service) fedInviteCode(ctx context.Context, actor, channelID ID) string {
+	if s.fed == nil {
+		return ""
+	}
+	s.mu.RLock()
+	c := s.channels[channelID]
+	var fg string
+	if c != nil && s.guilds[c.GuildID] != nil {
+		fg = s.guilds[c.GuildID].g.FedID
+	}
+	name := s.user(actor).Username
+	s.mu.RUnlock()
+	if fg == "" {
+		return ""
+	}
+	code, err := s.fed.CreateInvite(ctx, fg, name)
+	if err != nil {
+		s.log.Warn("federation invite; the invite works on this node only", "guild", c.GuildID, "err", err)
+		return ""
+	}
+	return code
 }

@@ -262,6 +262,9 @@ func (s *Service) CreateMessage(ctx context.Context, actor, channelID ID, req Me
 	ev := s.messageEvent("MESSAGE_CREATE", c, out)
 	s.mu.RUnlock()
 	s.ord.complete(channelID, sl, ev)
+	if s.fed != nil {
+		s.publishRemote(c, actor, msg.Content)
+	}
 	out.Member = nil
 	return out, nil
 }

@@ -65,6 +65,7 @@ type Service struct {
 
 	renderAttachment func(model.Attachment) any
 	observer         MessageObserver
+	fed              Federator // nil: federation off
 
 	mu         sync.RWMutex
 	users      map[ID]*model.User

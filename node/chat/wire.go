@@ -42,14 +42,16 @@ type MemberOut struct {
 type ChannelOut struct {
 	*model.Channel
 	Recipients []model.User `json:"recipients,omitempty"`
-	// RecipientIDs is a storage detail and not sent.
+	// RecipientIDs and FedID are storage details and not sent.
 	RecipientIDs struct{} `json:"recipient_ids,omitzero"`
+	FedID        struct{} `json:"fed_id,omitzero"`
 }
 
 // GuildOut is the wire form of a guild; the GUILD_CREATE form adds the fields below Roles.
 type GuildOut struct {
 	model.Guild
 	CreatedAt                   struct{}      `json:"created_at,omitzero"`
+	FedID                       struct{}      `json:"fed_id,omitzero"`
 	Roles                       []*model.Role `json:"roles"`
 	Emojis                      []struct{}    `json:"emojis"`
 	Features                    []string      `json:"features"`

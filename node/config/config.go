@@ -41,6 +41,14 @@ type Config struct {
 	// GatewayMaxQueue is how many dispatches a gateway connection may fall behind before it
 	// is closed with 4000 (resumable).
 	GatewayMaxQueue int `toml:"gateway_max_queue"`
+	// P2PListen are the libp2p multiaddrs federation listens on; empty turns federation off.
+	P2PListen []string `toml:"p2p_listen"`
+	// P2PAnnounce replace the addresses advertised to other nodes (NAT, proxies).
+	P2PAnnounce []string `toml:"p2p_announce"`
+	// Peers are multiaddrs (with /p2p/ID) of nodes to connect to at start.
+	Peers []string `toml:"peers"`
+	// NodeName is how this node's users appear elsewhere (name@node-name).
+	NodeName string `toml:"node_name"`
 	// Pprof serves net/http/pprof under /debug/pprof/ on the listen address. Off by default:
 	// profiles reveal internals, so enable it only on a trusted address.
 	Pprof bool `toml:"pprof"`
@@ -88,6 +96,7 @@ func (c Config) VoicePublicIPs() []string { return splitList(c.VoicePublicIP) }
 // VoiceTURN splits VoiceTURNURLs; nil when it is empty.
 func (c Config) VoiceTURN() []string { return splitList(c.VoiceTURNURLs) }
 
+// splitList splits a comma-separated flag or variable, dropping empty items.
 func splitList(v string) []string {
 	var out []string
 	for _, s := range strings.Split(v, ",") {
@@ -155,6 +164,13 @@ func Load(args []string, env []string) (Config, error) {
 		cfg.GatewayMaxQueue = n
 		return err
 	})
+	list := func(p *[]string, key, help string) {
+		bindings = append(bindings, binding{key, func(v string) error { *p = splitList(v); return nil }, help})
+	}
+	list(&cfg.P2PListen, "p2p_listen", "comma-separated libp2p listen multiaddrs; empty: federation off")
+	list(&cfg.P2PAnnounce, "p2p_announce", "comma-separated multiaddrs announced to other nodes")
+	list(&cfg.Peers, "peers", "comma-separated multiaddrs of nodes to connect to at start")
+	str(&cfg.NodeName, "node_name", "how this node's users appear on other nodes (name@node-name)")
 	num("pprof", "serve /debug/pprof/ (true or false)", func(v string) error {
 		b, err := strconv.ParseBool(v)
 		cfg.Pprof = b

@@ -50,6 +50,9 @@ type Guild struct {
 	OwnerID         ID        `json:"owner_id"`
 	SystemChannelID *ID       `json:"system_channel_id"`
 	CreatedAt       time.Time `json:"created_at"`
+	// FedID is the guild's federation ID (the hash of its genesis event); empty for a guild
+	// that is not federated.
+	FedID string `json:"fed_id,omitempty"`
 }
 
 // Role is a guild role.
@@ -91,6 +94,8 @@ type Channel struct {
 	UserLimit            int         `json:"user_limit,omitempty"`
 	RecipientIDs         []ID        `json:"recipient_ids,omitempty"`
 	OwnerID              ID          `json:"owner_id,omitempty"`
+	// FedID is the channel's federation ID; empty for a channel that is not federated.
+	FedID string `json:"fed_id,omitempty"`
 }
 
 // IsPrivate reports whether the channel is a DM or group DM.

@@ -47,6 +47,7 @@ type Node struct {
 	ln    net.Listener
 	reg   *prometheus.Registry
 	media *media.Store
+	fed   *federation // nil: federation off
 	index *search.Index
 	voice *voiceNode
 
@@ -100,6 +101,11 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	if n.voice, err = newVoice(cfg, n.chat, log); err != nil {
 		n.api.Close()
 		errs := errors.Join(n.index.Close(), n.media.Close(), db.Close())
+		return nil, errors.Join(err, errs)
+	}
+	if n.fed, err = newFederation(cfg, db, n.chat, log); err != nil {
+		n.api.Close()
+		errs := errors.Join(n.voice.close(), n.index.Close(), n.media.Close(), db.Close())
 		return nil, errors.Join(err, errs)
 	}
 	n.gw = gateway.New(n.chat, n.hub, gateway.Options{HeartbeatInterval: cfg.HeartbeatInterval, MaxQueue: cfg.GatewayMaxQueue, Logger: log, Voice: n.voice.op4})
@@ -260,12 +266,17 @@ func (n *Node) shutdown() error {
 	// gateway still delivers.
 	errs = append(errs, n.voice.close())
 	var wg sync.WaitGroup
+	var gwErr error
 	wg.Add(1)
-	go func() { defer wg.Done(); errs = append(errs, n.gw.Shutdown(ctx)) }()
+	go func() { defer wg.Done(); gwErr = n.gw.Shutdown(ctx) }()
 	if err := n.http.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		errs = append(errs, fmt.Errorf("server: http shutdown: %w", err))
 	}
 	wg.Wait()
+	errs = append(errs, gwErr)
+	if n.fed != nil {
+		errs = append(errs, n.fed.close())
+	}
 	close(n.stop)
 	n.wg.Wait()
 	n.api.Close()

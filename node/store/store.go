@@ -265,6 +265,7 @@ const (
 	PrefixReadState   = "rs/"  // user, channel → model.ReadState
 	PrefixPrivateChan = "pc/"  // user, channel → true (the user's DMs and group DMs)
 	PrefixAttachRef   = "ar/"  // hex hash, channel, message → true (media GC asks whether a blob is used)
+	PrefixFedMessage  = "fm/"  // federation event ID → local message ID (remote messages applied once)
 )
 
 type badgerLogger struct{ l *slog.Logger }

@@ -1,0 +1,276 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hearth-chat/hearth/node/model"
+	"github.com/hearth-chat/hearth/node/perm"
+	"github.com/hearth-chat/hearth/node/store"
+)
+
+// Federator is what the domain needs from the federation layer. Federation IDs are opaque
+// strings here; users are local usernames (this node) or display names "name@node" (remote).
+type Federator interface {
+	// CreateGuild federates a new guild homed here and returns its ID and the ID of its
+	// first text channel.
+	CreateGuild(ctx context.Context, owner, name string) (guild, general string, err error)
+	// CreateInvite returns an invite code that any node reaching this one can use.
+	CreateInvite(ctx context.Context, guild, actor string) (string, error)
+	// IsInvite reports whether code is a federation invite.
+	IsInvite(code string) bool
+	// Join joins the guild of a federation invite for a local user.
+	Join(ctx context.Context, code, user string) (*RemoteGuild, error)
+	// PublishMessage sends a locally created message of a federated channel to the guild.
+	PublishMessage(ctx context.Context, guild, channel, author, content string) error
+}
+
+// RemoteGuild is the snapshot of a guild joined on another node.
+type RemoteGuild struct {
+	FedID    string
+	Name     string
+	Owner    string // display name of the owner (name@node)
+	Channels []RemoteChannel
+	Members  []string // display names of remote members
+	Messages []RemoteMessage
+}
+
+// RemoteChannel is a text channel of a remote guild.
+type RemoteChannel struct {
+	FedID, Name string
+	Position    int
+}
+
+// RemoteMessage is a message event from another node.
+type RemoteMessage struct {
+	EventID  string
+	Channel  string // federation channel ID
+	Author   string // display name (name@node)
+	Content  string
+	Time     time.Time
+	Snapshot bool // part of a join snapshot: stored, not dispatched
+}
+
+// SetFederator enables federation; call it before serving.
+func (s *Service) SetFederator(f Federator) { s.fed = f }
+
+// federateGuild registers a new local guild with federation and remembers the mapping of the
+// guild and its general channel. Failures leave the guild local and are logged.
+func (s *Service) federateGuild(ctx context.Context, gid, general ID, owner, name string) {
+	fg, fc, err := s.fed.CreateGuild(ctx, owner, name)
+	if err != nil {
+		s.log.Error("federating a new guild; it stays local to this node", "guild", gid, "err", err)
+		return
+	}
+	s.lock()
+	defer s.mu.Unlock()
+	gs, c := s.guilds[gid], s.channels[general]
+	if gs == nil || c == nil {
+		return
+	}
+	g, ch := gs.g, *c
+	g.FedID, ch.FedID = fg, fc
+	if err := s.db.Update(func(tx *store.Tx) error {
+		return errors.Join(tx.Put(store.Key(store.PrefixGuild, uint64(gid)), &g), tx.Put(store.Key(store.PrefixChannel, uint64(general)), &ch))
+	}); err != nil {
+		s.log.Error("storing federation IDs", "guild", gid, "err", err)
+		return
+	}
+	gs.g, s.channels[general] = g, &ch
+}
+
+// channelByFedID finds the local channel of a federation channel ID. Callers hold s.mu.
+func (s *Service) channelByFedID(fedID string) *model.Channel {
+	for _, c := range s.channels {
+		if c.FedID == fedID {
+			return c
+		}
+	}
+	return nil
+}
+
+// remoteUser returns the local user standing for a remote display name, creating it.
+// Callers hold s.mu for writing.
+func (s *Service) remoteUser(tx *store.Tx, display string) (ID, error) {
+	for id, u := range s.users {
+		if u.Username == display {
+			return id, nil
+		}
+	}
+	u := &model.User{ID: s.ids.Next(), Username: display, Discriminator: "0"}
+	if err := tx.Put(store.Key(store.PrefixUser, uint64(u.ID)), u); err != nil {
+		return 0, err
+	}
+	s.users[u.ID] = u
+	return u.ID, nil
+}
+
+// joinRemote handles an invite code this node does not hold: a federation invite is joined
+// through the home node and the guild is materialised locally.
+func (s *Service) joinRemote(ctx context.Context, actor ID, code string) (InviteOut, error) {
+	s.mu.RLock()
+	username := s.user(actor).Username
+	s.mu.RUnlock()
+	rg, err := s.fed.Join(ctx, code, username)
+	if err != nil {
+		s.log.Info("joining a guild of another node failed", "user", username, "err", err)
+		return InviteOut{}, ErrUnknownInvite
+	}
+	s.lock()
+	defer s.mu.Unlock()
+	for _, gs := range s.guilds {
+		if gs.g.FedID == rg.FedID { // joined before: just add the member
+			if _, err := s.addMember(gs, actor); err != nil {
+				return InviteOut{}, err
+			}
+			return InviteOut{Code: code, GuildID: gs.g.ID, Guild: &PartialGuild{ID: gs.g.ID, Name: gs.g.Name, Features: []string{}}, NewMember: true}, nil
+		}
+	}
+	now := s.now().UTC()
+	gid := s.ids.Next()
+	gs := &guildState{
+		g:        model.Guild{ID: gid, Name: rg.Name, CreatedAt: now, FedID: rg.FedID},
+		roles:    map[ID]*model.Role{gid: {ID: gid, GuildID: gid, Name: "@everyone", Permissions: perm.DefaultEveryone}},
+		channels: map[ID]struct{}{}, members: map[ID]*model.Member{}, bans: map[ID]*model.Ban{},
+	}
+	var chans []*model.Channel
+	for _, rc := range rg.Channels {
+		chans = append(chans, &model.Channel{ID: s.ids.Next(), Type: model.ChannelText, GuildID: gid, Name: rc.Name, Position: rc.Position, FedID: rc.FedID})
+	}
+	var members []*model.Member
+	err = s.db.Update(func(tx *store.Tx) error {
+		members = members[:0]
+		owner, err := s.remoteUser(tx, rg.Owner)
+		if err != nil {
+			return err
+		}
+		gs.g.OwnerID = owner
+		for _, name := range append([]string{rg.Owner}, rg.Members...) {
+			uid, err := s.remoteUser(tx, name)
+			if err != nil {
+				return err
+			}
+			members = append(members, &model.Member{GuildID: gid, UserID: uid, Roles: []ID{}, JoinedAt: now})
+		}
+		errs := []error{tx.Put(store.Key(store.PrefixGuild, uint64(gid)), &gs.g), tx.Put(store.Key(store.PrefixRole, uint64(gid), uint64(gid)), gs.roles[gid])}
+		for _, c := range chans {
+			errs = append(errs, tx.Put(store.Key(store.PrefixChannel, uint64(c.ID)), c))
+		}
+		for _, m := range members {
+			errs = append(errs, tx.Put(store.Key(store.PrefixMember, uint64(gid), uint64(m.UserID)), m))
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		return InviteOut{}, fmt.Errorf("chat: materialise remote guild: %w", err)
+	}
+	s.guilds[gid] = gs
+	for _, c := range chans {
+		s.channels[c.ID] = c
+		gs.channels[c.ID] = struct{}{}
+	}
+	for _, m := range members {
+		if gs.members[m.UserID] == nil {
+			gs.members[m.UserID] = m
+			addTo(s.userGuilds, m.UserID, gid)
+		}
+	}
+	s.mu.Unlock()
+	for _, m := range rg.Messages {
+		m.Snapshot = true
+		if err := s.ApplyRemoteMessage(m); err != nil {
+			s.log.Warn("storing a message of the join snapshot", "event", m.EventID, "err", err)
+		}
+	}
+	s.lock()
+	if _, err := s.addMember(gs, actor); err != nil {
+		return InviteOut{}, err
+	}
+	return InviteOut{Code: code, GuildID: gid, Guild: &PartialGuild{ID: gid, Name: gs.g.Name, Features: []string{}}, NewMember: true}, nil
+}
+
+// ApplyRemoteMessage stores a message that another node published in a federated channel
+// and dispatches MESSAGE_CREATE, once per event: replays are ignored.
+func (s *Service) ApplyRemoteMessage(rm RemoteMessage) error {
+	s.lock()
+	c := s.channelByFedID(rm.Channel)
+	if c == nil {
+		s.mu.Unlock()
+		return nil // a channel this node does not show
+	}
+	gs := s.guilds[c.GuildID]
+	msg := &model.Message{ChannelID: c.ID, GuildID: c.GuildID, Content: rm.Content, Type: model.MessageDefault}
+	var newMember *model.Member
+	dup := false
+	err := s.db.Update(func(tx *store.Tx) error {
+		key := store.KeyString(store.PrefixFedMessage, rm.EventID)
+		if ok, err := tx.Has(key); err != nil || ok {
+			dup = ok
+			return err
+		}
+		author, err := s.remoteUser(tx, rm.Author)
+		if err != nil {
+			return err
+		}
+		msg.AuthorID = author
+		if gs.members[author] == nil {
+			newMember = &model.Member{GuildID: gs.g.ID, UserID: author, Roles: []ID{}, JoinedAt: s.now().UTC()}
+			if err := tx.Put(store.Key(store.PrefixMember, uint64(gs.g.ID), uint64(author)), newMember); err != nil {
+				return err
+			}
+		}
+		msg.ID = s.ids.Next()
+		return errors.Join(tx.Put(key, msg.ID), tx.Put(store.Key(store.PrefixMessage, uint64(c.ID), uint64(msg.ID)), msg))
+	})
+	if err != nil || dup {
+		s.mu.Unlock()
+		return err
+	}
+	if newMember != nil {
+		gs.members[newMember.UserID] = newMember
+		addTo(s.userGuilds, newMember.UserID, gs.g.ID)
+	}
+	id := msg.ID
+	c.LastMessageID = &id
+	s.mu.Unlock()
+	s.stored(msg)
+	if rm.Snapshot {
+		return nil
+	}
+	s.mu.RLock()
+	if newMember != nil {
+		out := s.memberOut(newMember, true)
+		gid := gs.g.ID
+		out.GuildID = &gid
+		s.publishGuild(gid, "GUILD_MEMBER_ADD", IntentGuildMembers, out)
+	}
+	ev := s.messageEvent("MESSAGE_CREATE", c, s.messageOut(msg, 0))
+	s.mu.RUnlock()
+	s.pub.Publish(ev)
+	return nil
+}
+
+// publishRemote sends a locally created message of a federated channel to the other nodes,
+// in the background: the local write already succeeded.
+func (s *Service) publishRemote(c *model.Channel, author ID, content string) {
+	s.mu.RLock()
+	gs := s.guilds[c.GuildID]
+	name := s.user(author).Username
+	s.mu.RUnlock()
+	if gs == nil || gs.g.FedID == "" || c.FedID == "" || strings.Contains(name, "@") {
+		return
+	}
+	fg, fc := gs.g.FedID, c.FedID
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.fed.PublishMessage(ctx, fg, fc, name, content); err != nil {
+			s.log.Warn("publishing a message to other nodes", "channel", c.ID, "err", err)
+		}
+	}()
+}

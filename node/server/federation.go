@@ -1,0 +1,181 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hearth-chat/hearth/federation/event"
+	"github.com/hearth-chat/hearth/federation/fed"
+	fhost "github.com/hearth-chat/hearth/federation/host"
+	"github.com/hearth-chat/hearth/node/chat"
+	"github.com/hearth-chat/hearth/node/config"
+	"github.com/hearth-chat/hearth/node/store"
+)
+
+// federation runs the node's libp2p side and adapts it to the domain's Federator.
+type federation struct {
+	svc    *fed.Service
+	chat   *chat.Service
+	log    *slog.Logger
+	events chan *event.Event // remote events, applied in order by one worker
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// newFederation starts the libp2p host and the federation service when cfg.P2PListen is
+// set; it returns nil when federation is off.
+func newFederation(cfg config.Config, db *store.DB, svc *chat.Service, log *slog.Logger) (*federation, error) {
+	if len(cfg.P2PListen) == 0 {
+		return nil, nil
+	}
+	f := &federation{chat: svc, log: log, events: make(chan *event.Event, 4096), stop: make(chan struct{})}
+	name := cfg.NodeName
+	if name == "" {
+		name = "hearth"
+	}
+	var err error
+	f.svc, err = fed.New(fed.Config{
+		DB:        db.Badger(),
+		Host:      fhost.Config{DataDir: path.Join(cfg.DataDir, "federation"), ListenAddrs: cfg.P2PListen, AnnounceAddrs: cfg.P2PAnnounce},
+		NodeName:  name,
+		Bootstrap: cfg.Peers,
+		OnEvent:   f.onEvent,
+		Log:       log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: federation: %w", err)
+	}
+	addrs := make([]string, 0, len(f.svc.Addrs()))
+	for _, a := range f.svc.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	log.Info("federation listening", "peer_id", f.svc.ID().String(), "node_name", name, "addrs", strings.Join(addrs, ","))
+	f.wg.Add(1)
+	go f.apply()
+	svc.SetFederator(f)
+	return f, nil
+}
+
+// onEvent is called by federation on its commit path: it must not block, so it queues.
+func (f *federation) onEvent(ev *event.Event) {
+	if ev.Origin == f.svc.Node() || ev.Kind != event.KindMessageCreate {
+		return
+	}
+	select {
+	case f.events <- ev:
+	default:
+		// The queue is full; sync will offer the event again after a restart (Replay).
+		f.log.Warn("federation: event queue full, dropping an event for now", "event", ev.ID.String())
+	}
+}
+
+// apply turns remote message events into local messages, one at a time, in order.
+func (f *federation) apply() {
+	defer f.wg.Done()
+	for {
+		select {
+		case <-f.stop:
+			return
+		case ev := <-f.events:
+			if err := f.chat.ApplyRemoteMessage(f.remoteMessage(ev)); err != nil {
+				f.log.Error("federation: applying a remote message", "event", ev.ID.String(), "err", err)
+			}
+		}
+	}
+}
+
+// remoteMessage converts a message.create event.
+func (f *federation) remoteMessage(ev *event.Event) chat.RemoteMessage {
+	body, _ := ev.Body.(*event.MessageCreate)
+	rm := chat.RemoteMessage{EventID: ev.ID.String(), Channel: string(ev.Channel), Author: f.display(ev.Guild, ev.Author)}
+	if body != nil {
+		rm.Content = body.Content
+	}
+	return rm
+}
+
+// display is how a remote user is shown: name@node-name.
+func (f *federation) display(guildID event.ID, u event.User) string {
+	nodeName := u.Node.String()
+	if g, ok := f.svc.Guild(guildID); ok {
+		if m, ok := g.Member(u); ok && m.NodeName != "" {
+			nodeName = m.NodeName
+		}
+	}
+	return u.Name + "@" + nodeName
+}
+
+func (f *federation) close() error {
+	close(f.stop)
+	f.wg.Wait()
+	return f.svc.Close()
+}
+
+// CreateGuild implements chat.Federator.
+func (f *federation) CreateGuild(ctx context.Context, owner, name string) (string, string, error) {
+	gid, err := f.svc.CreateGuild(ctx, owner, name)
+	if err != nil {
+		return "", "", err
+	}
+	g, ok := f.svc.Guild(gid)
+	if !ok {
+		return "", "", fed.ErrUnknownGuild
+	}
+	for _, c := range g.Channels() {
+		if c.Type == event.ChannelText {
+			return string(gid), string(c.ID), nil
+		}
+	}
+	return "", "", fmt.Errorf("server: federated guild has no text channel")
+}
+
+// CreateInvite implements chat.Federator: unlimited uses, a week.
+func (f *federation) CreateInvite(ctx context.Context, guild, actor string) (string, error) {
+	return f.svc.CreateInvite(ctx, event.ID(guild), actor, 0, uint64(time.Now().Add(7*24*time.Hour).UnixMilli()))
+}
+
+// IsInvite implements chat.Federator.
+func (f *federation) IsInvite(code string) bool {
+	_, err := fed.ParseInvite(code)
+	return err == nil
+}
+
+// Join implements chat.Federator.
+func (f *federation) Join(ctx context.Context, code, user string) (*chat.RemoteGuild, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	snap, err := f.svc.Join(ctx, code, user)
+	if err != nil {
+		return nil, err
+	}
+	info := snap.Info
+	rg := &chat.RemoteGuild{FedID: string(info.ID), Name: info.Name, Owner: f.display(info.ID, info.Owner)}
+	for _, c := range snap.Channels {
+		if c.Type == event.ChannelText {
+			rg.Channels = append(rg.Channels, chat.RemoteChannel{FedID: string(c.ID), Name: c.Name, Position: int(c.Position)})
+		}
+	}
+	self := f.svc.Node()
+	for _, m := range snap.Members {
+		if m.User.Node != self && m.User != info.Owner {
+			rg.Members = append(rg.Members, f.display(info.ID, m.User))
+		}
+	}
+	for _, ev := range snap.Recent {
+		if ev.Kind == event.KindMessageCreate && ev.Origin != self {
+			rg.Messages = append(rg.Messages, f.remoteMessage(ev))
+		}
+	}
+	return rg, nil
+}
+
+// PublishMessage implements chat.Federator.
+func (f *federation) PublishMessage(ctx context.Context, guild, channel, author, content string) error {
+	_, err := f.svc.Publish(ctx, event.ID(guild), event.ID(channel), author, event.KindMessageCreate, &event.MessageCreate{Content: content})
+	return err
+}

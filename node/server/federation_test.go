@@ -1,0 +1,99 @@
+package server_test
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hearth-chat/hearth/node/config"
+	"github.com/hearth-chat/hearth/node/testnode"
+)
+
+func federated(name string) testnode.Options {
+	return testnode.Options{Config: func(c *config.Config) {
+		c.P2PListen = []string{"/ip4/127.0.0.1/tcp/0"}
+		c.NodeName = name
+	}}
+}
+
+// TestFederatedChat: Alice's guild lives on node A; Bob on node B joins it with the invite
+// code A returned, sees the history, and both chat in real time across the nodes.
+func TestFederatedChat(t *testing.T) {
+	a, b := testnode.Start(t, federated("alpha")), testnode.Start(t, federated("beta"))
+	alice, bob := a.Register(t, "alice"), b.Register(t, "bob")
+	var g guild
+	alice.Must("POST", "/guilds", map[string]string{"name": "Across Nodes"}, &g)
+	ag := alice.Connect(-1)
+	ag.Wait("GUILD_CREATE")
+
+	// The guild is federated in the background; the invite is a federation code once it is.
+	var code string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var inv struct{ Code string }
+		alice.Must("POST", "/channels/"+g.text(t)+"/invites", map[string]any{}, &inv)
+		if strings.HasPrefix(inv.Code, "hearth:") {
+			code = inv.Code
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("invite %q never became a federation invite", inv.Code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	alice.Must("POST", "/channels/"+g.text(t)+"/messages", map[string]string{"content": "before bob"}, nil)
+
+	bg := bob.Connect(-1)
+	var joined struct {
+		NewMember bool   `json:"new_member"`
+		GuildID   string `json:"guild_id"`
+	}
+	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &joined)
+	if !joined.NewMember || joined.GuildID == "" {
+		t.Fatalf("join on node B = %+v", joined)
+	}
+	var remote guild
+	bg.Wait("GUILD_CREATE").Decode(t, &remote)
+	ch := remote.text(t)
+	var hist []message
+	bob.Must("GET", "/channels/"+ch+"/messages", nil, &hist)
+	if len(hist) != 1 || hist[0].Content != "before bob" {
+		t.Fatalf("history on node B = %+v", hist)
+	}
+
+	// A → B.
+	alice.Must("POST", "/channels/"+g.text(t)+"/messages", map[string]string{"content": "hello from A"}, nil)
+	var m struct {
+		Content string
+		Author  struct{ Username string }
+	}
+	bg.Wait("MESSAGE_CREATE").Decode(t, &m)
+	if m.Content != "hello from A" || m.Author.Username != "alice@alpha" {
+		t.Fatalf("on node B: %+v", m)
+	}
+	// B → A.
+	bob.Must("POST", "/channels/"+ch+"/messages", map[string]string{"content": "hello from B"}, nil)
+	for {
+		ag.Wait("MESSAGE_CREATE").Decode(t, &m)
+		if m.Content == "hello from B" {
+			break
+		}
+	}
+	if m.Author.Username != "bob@beta" {
+		t.Fatalf("author on node A = %q, want bob@beta", m.Author.Username)
+	}
+	for i := 0; i < 5; i++ {
+		bob.Must("POST", "/channels/"+ch+"/messages", map[string]string{"content": fmt.Sprint("burst ", i)}, nil)
+	}
+	ag.WaitFor("burst", func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
+		n := 0
+		for _, e := range events {
+			if e.T == "MESSAGE_CREATE" && strings.Contains(string(e.D), "burst ") {
+				n++
+			}
+		}
+		return n == 5
+	})
+}
