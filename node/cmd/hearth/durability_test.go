@@ -56,10 +56,11 @@ type proc struct {
 	logs *bytes.Buffer
 }
 
-func start(t *testing.T, bin, dataDir, addr string) *proc {
+func start(t *testing.T, bin, dataDir, addr string, extra ...string) *proc {
 	t.Helper()
 	var logs bytes.Buffer
-	cmd := exec.Command(bin, "serve", "--data-dir", dataDir, "--listen", addr, "--rate-messages", "100000", "--rate-global", "100000")
+	args := append([]string{"serve", "--data-dir", dataDir, "--listen", addr, "--rate-messages", "100000", "--rate-global", "100000"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
