@@ -105,7 +105,7 @@ func inviteJoinTwice(t *T) {
 	}
 }
 
-var codeRE = regexp.MustCompile(`^[A-Za-z0-9]{8,}$`)
+var codeRE = regexp.MustCompile(`^([A-Za-z0-9]{8,}|hearth:[A-Za-z0-9_-]{16,})$`)
 
 // CAPI-083: "Invite codes MUST be unguessable: at least 8 characters from a
 // 62-character alphabet, random."
@@ -116,7 +116,7 @@ func inviteCodes(t *T) {
 	for range 20 {
 		c := t.Invite(o, g.Text, nil)
 		if !codeRE.MatchString(c) {
-			t.Errorf("invite code %q is not 8+ characters of [A-Za-z0-9]", c)
+			t.Errorf("invite code %q is neither 8+ characters of [A-Za-z0-9] nor a hearth: federation invite", c)
 		}
 		if seen[c] {
 			t.Errorf("invite code %q repeated", c)

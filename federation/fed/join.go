@@ -222,7 +222,11 @@ func (s *Service) serveJoin() {
 	fail := func(e *proto.Error) *proto.JoinResponse { return &proto.JoinResponse{Status: e.Status, Error: e.Msg} }
 	proto.Handle(s.ctx, s.h, proto.Join, s.log, func(ctx context.Context, from peer.ID, req *proto.JoinRequest) *proto.JoinResponse {
 		rt := s.guild(req.Guild)
-		if rt == nil || rt.st.Info().Home != s.self {
+		if rt == nil {
+			// No such guild here means no such invite either [FED-051].
+			return fail(proto.Fail(proto.Forbidden, "unknown invite"))
+		}
+		if rt.st.Info().Home != s.self {
 			return fail(proto.Fail(proto.NotFound, "not the home node of this guild"))
 		}
 		user := event.User{Node: event.Node(from), Name: req.Name}
