@@ -24,8 +24,32 @@ type Federator interface {
 	IsInvite(code string) bool
 	// Join joins the guild of a federation invite for a local user.
 	Join(ctx context.Context, code, user string) (*RemoteGuild, error)
-	// PublishMessage sends a locally created message of a federated channel to the guild.
-	PublishMessage(ctx context.Context, guild, channel, author, content string) error
+	// PublishMessage sends a locally created message of a federated channel to the guild and
+	// returns its event ID.
+	PublishMessage(ctx context.Context, guild, channel, author, content string) (string, error)
+	// PublishChange sends an edit, delete or reaction of the message with event ID target;
+	// text is the new content or the emoji.
+	PublishChange(ctx context.Context, guild, channel, author string, kind ChangeKind, target, text string) error
+}
+
+// ChangeKind is a change to an existing message that crosses nodes.
+type ChangeKind int
+
+// Changes to messages.
+const (
+	ChangeEdit ChangeKind = iota + 1
+	ChangeDelete
+	ChangeReact
+	ChangeUnreact
+)
+
+// RemoteChange is a change another node published to a message.
+type RemoteChange struct {
+	Kind    ChangeKind
+	Target  string // event ID of the message
+	Channel string // federation channel ID
+	Author  string // display name (name@node)
+	Text    string // new content or emoji
 }
 
 // RemoteGuild is the snapshot of a guild joined on another node.
@@ -223,7 +247,8 @@ func (s *Service) ApplyRemoteMessage(rm RemoteMessage) error {
 			}
 		}
 		msg.ID = s.ids.Next()
-		return errors.Join(tx.Put(key, msg.ID), tx.Put(store.Key(store.PrefixMessage, uint64(c.ID), uint64(msg.ID)), msg))
+		return errors.Join(tx.Put(key, msg.ID), tx.Put(store.Key(store.PrefixFedMessageRev, uint64(msg.ID)), rm.EventID),
+			tx.Put(store.Key(store.PrefixMessage, uint64(c.ID), uint64(msg.ID)), msg))
 	})
 	if err != nil || dup {
 		s.mu.Unlock()
@@ -255,7 +280,7 @@ func (s *Service) ApplyRemoteMessage(rm RemoteMessage) error {
 
 // publishRemote sends a locally created message of a federated channel to the other nodes,
 // in the background: the local write already succeeded.
-func (s *Service) publishRemote(c *model.Channel, author ID, content string) {
+func (s *Service) publishRemote(c *model.Channel, author, msgID ID, content string) {
 	s.mu.RLock()
 	gs := s.guilds[c.GuildID]
 	name := s.user(author).Username
@@ -269,8 +294,108 @@ func (s *Service) publishRemote(c *model.Channel, author ID, content string) {
 		defer s.bg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := s.fed.PublishMessage(ctx, fg, fc, name, content); err != nil {
+		evID, err := s.fed.PublishMessage(ctx, fg, fc, name, content)
+		if err != nil {
 			s.log.Warn("publishing a message to other nodes", "channel", c.ID, "err", err)
+			return
+		}
+		if err := s.db.Update(func(tx *store.Tx) error {
+			return errors.Join(tx.Put(store.KeyString(store.PrefixFedMessage, evID), msgID),
+				tx.Put(store.Key(store.PrefixFedMessageRev, uint64(msgID)), evID))
+		}); err != nil {
+			s.log.Warn("recording a published message's event ID", "message", msgID, "err", err)
 		}
 	}()
+}
+
+// publishChange sends a local user's change to a message of a federated channel to the
+// other nodes, in the background.
+func (s *Service) publishChange(c *model.Channel, author ID, kind ChangeKind, msgID ID, text string) {
+	if s.fed == nil || c == nil || c.FedID == "" {
+		return
+	}
+	s.mu.RLock()
+	gs := s.guilds[c.GuildID]
+	name := s.user(author).Username
+	s.mu.RUnlock()
+	if gs == nil || gs.g.FedID == "" || strings.Contains(name, "@") {
+		return // remote users' changes came from their own node
+	}
+	fg, fc := gs.g.FedID, c.FedID
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		// The message's own publication may still be in flight: its event ID is recorded
+		// when it returns, so wait for it briefly.
+		var evID string
+		for attempt := 0; ; attempt++ {
+			err := s.db.View(func(tx *store.Tx) error {
+				return tx.Get(store.Key(store.PrefixFedMessageRev, uint64(msgID)), &evID)
+			})
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, store.ErrNotFound) || attempt == 50 {
+				return // a message that never crossed nodes
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := s.fed.PublishChange(ctx, fg, fc, name, kind, evID, text); err != nil {
+			s.log.Warn("publishing a message change to other nodes", "message", msgID, "err", err)
+		}
+	}()
+}
+
+// ApplyRemoteChange applies an edit, delete or reaction that another node published, as the
+// remote author (whose permissions in the local copy of the guild are checked as for anyone).
+func (s *Service) ApplyRemoteChange(rc RemoteChange) error {
+	var msgID ID
+	if err := s.db.View(func(tx *store.Tx) error {
+		return tx.Get(store.KeyString(store.PrefixFedMessage, rc.Target), &msgID)
+	}); err != nil {
+		return nil // a message this node does not hold
+	}
+	s.lock()
+	c := s.channelByFedID(rc.Channel)
+	if c == nil {
+		s.mu.Unlock()
+		return nil
+	}
+	gs := s.guilds[c.GuildID]
+	var author ID
+	var member *model.Member
+	err := s.db.Update(func(tx *store.Tx) error {
+		var err error
+		if author, err = s.remoteUser(tx, rc.Author); err != nil {
+			return err
+		}
+		if gs.members[author] == nil { // a remote member acting here for the first time
+			member = &model.Member{GuildID: gs.g.ID, UserID: author, Roles: []ID{}, JoinedAt: s.now().UTC()}
+			return tx.Put(store.Key(store.PrefixMember, uint64(gs.g.ID), uint64(author)), member)
+		}
+		return nil
+	})
+	if err == nil && member != nil {
+		gs.members[author] = member
+		addTo(s.userGuilds, author, gs.g.ID)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	switch rc.Kind {
+	case ChangeEdit:
+		_, err = s.EditMessage(ctx, author, c.ID, msgID, &rc.Text)
+	case ChangeDelete:
+		err = s.DeleteMessage(ctx, author, c.ID, msgID)
+	case ChangeReact, ChangeUnreact:
+		err = s.React(ctx, author, c.ID, msgID, rc.Text, author, rc.Kind == ChangeReact)
+	}
+	if errors.Is(err, ErrUnknownMessage) {
+		return nil // deleted already
+	}
+	return err
 }

@@ -263,7 +263,7 @@ func (s *Service) CreateMessage(ctx context.Context, actor, channelID ID, req Me
 	s.mu.RUnlock()
 	s.ord.complete(channelID, sl, ev)
 	if s.fed != nil {
-		s.publishRemote(c, actor, msg.Content)
+		s.publishRemote(c, actor, msg.ID, msg.Content)
 	}
 	out.Member = nil
 	return out, nil
@@ -499,6 +499,9 @@ func (s *Service) EditMessage(ctx context.Context, actor, channelID, id ID, newC
 		out = s.messageOut(m, actor)
 		return s.messageEvent("MESSAGE_UPDATE", c, out), nil
 	})
+	if err == nil && newContent != nil {
+		s.publishChange(c, actor, ChangeEdit, id, *newContent)
+	}
 	return out, err
 }
 
@@ -510,7 +513,7 @@ func (s *Service) DeleteMessage(ctx context.Context, actor, channelID, id ID) er
 	if err != nil {
 		return err
 	}
-	return s.mutateMessage(channelID, id, func(m *model.Message, tx *store.Tx) (*fanout.Event, error) {
+	err = s.mutateMessage(channelID, id, func(m *model.Message, tx *store.Tx) (*fanout.Event, error) {
 		if m.AuthorID != actor && (gs == nil || !p.Has(perm.ManageMessages)) {
 			return nil, ErrMissingPerms
 		}
@@ -528,6 +531,10 @@ func (s *Service) DeleteMessage(ctx context.Context, actor, channelID, id ID) er
 		s.mu.RUnlock()
 		return ev, nil
 	})
+	if err == nil {
+		s.publishChange(c, actor, ChangeDelete, id, "")
+	}
+	return err
 }
 
 // BulkDelete deletes 2–100 messages younger than 14 days (MANAGE_MESSAGES) and dispatches
@@ -779,7 +786,7 @@ func (s *Service) React(ctx context.Context, actor, channelID, id ID, emoji stri
 	if user != actor && (gs == nil || !p.Has(perm.ManageMessages)) {
 		return ErrMissingPerms
 	}
-	return s.mutateMessage(channelID, id, func(m *model.Message, tx *store.Tx) (*fanout.Event, error) {
+	err = s.mutateMessage(channelID, id, func(m *model.Message, tx *store.Tx) (*fanout.Event, error) {
 		idx := -1
 		for i := range m.Reactions {
 			if m.Reactions[i].Emoji == emoji {
@@ -835,6 +842,14 @@ func (s *Service) React(ctx context.Context, actor, channelID, id ID, emoji stri
 		s.route(ev, c, IntentGuildMessageReactions, IntentDirectMessageReactions)
 		return ev, nil
 	})
+	if err == nil && user == actor {
+		kind := ChangeUnreact
+		if add {
+			kind = ChangeReact
+		}
+		s.publishChange(c, actor, kind, id, emoji)
+	}
+	return err
 }
 
 // ClearReactions removes all reactions from a message (MANAGE_MESSAGES).

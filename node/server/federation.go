@@ -63,7 +63,12 @@ func newFederation(cfg config.Config, db *store.DB, svc *chat.Service, log *slog
 
 // onEvent is called by federation on its commit path: it must not block, so it queues.
 func (f *federation) onEvent(ev *event.Event) {
-	if ev.Origin == f.svc.Node() || ev.Kind != event.KindMessageCreate {
+	if ev.Origin == f.svc.Node() {
+		return
+	}
+	switch ev.Kind {
+	case event.KindMessageCreate, event.KindMessageEdit, event.KindMessageDelete, event.KindReactionAdd, event.KindReactionRemove:
+	default:
 		return
 	}
 	select {
@@ -82,8 +87,14 @@ func (f *federation) apply() {
 		case <-f.stop:
 			return
 		case ev := <-f.events:
-			if err := f.chat.ApplyRemoteMessage(f.remoteMessage(ev)); err != nil {
-				f.log.Error("federation: applying a remote message", "event", ev.ID.String(), "err", err)
+			var err error
+			if ev.Kind == event.KindMessageCreate {
+				err = f.chat.ApplyRemoteMessage(f.remoteMessage(ev))
+			} else {
+				err = f.chat.ApplyRemoteChange(f.remoteChange(ev))
+			}
+			if err != nil {
+				f.log.Error("federation: applying a remote event", "kind", ev.Kind, "event", ev.ID.String(), "err", err)
 			}
 		}
 	}
@@ -92,11 +103,28 @@ func (f *federation) apply() {
 // remoteMessage converts a message.create event.
 func (f *federation) remoteMessage(ev *event.Event) chat.RemoteMessage {
 	body, _ := ev.Body.(*event.MessageCreate)
-	rm := chat.RemoteMessage{EventID: ev.ID.String(), Channel: string(ev.Channel), Author: f.display(ev.Guild, ev.Author)}
+	rm := chat.RemoteMessage{EventID: ev.ID.String(), Channel: ev.Channel.String(), Author: f.display(ev.Guild, ev.Author)}
 	if body != nil {
 		rm.Content = body.Content
 	}
 	return rm
+}
+
+// remoteChange converts an edit, delete or reaction event.
+func (f *federation) remoteChange(ev *event.Event) chat.RemoteChange {
+	rc := chat.RemoteChange{Channel: ev.Channel.String(), Author: f.display(ev.Guild, ev.Author)}
+	switch b := ev.Body.(type) {
+	case *event.MessageEdit:
+		rc.Kind, rc.Target, rc.Text = chat.ChangeEdit, b.Target.String(), b.Content
+	case *event.Target:
+		rc.Kind, rc.Target = chat.ChangeDelete, b.Target.String()
+	case *event.Reaction:
+		rc.Kind, rc.Target, rc.Text = chat.ChangeReact, b.Target.String(), b.Emoji
+		if ev.Kind == event.KindReactionRemove {
+			rc.Kind = chat.ChangeUnreact
+		}
+	}
+	return rc
 }
 
 // display is how a remote user is shown: name@node-name.
@@ -128,7 +156,7 @@ func (f *federation) CreateGuild(ctx context.Context, owner, name string) (strin
 	}
 	for _, c := range g.Channels() {
 		if c.Type == event.ChannelText {
-			return string(gid), string(c.ID), nil
+			return gid.String(), c.ID.String(), nil
 		}
 	}
 	return "", "", fmt.Errorf("server: federated guild has no text channel")
@@ -136,7 +164,7 @@ func (f *federation) CreateGuild(ctx context.Context, owner, name string) (strin
 
 // CreateInvite implements chat.Federator: unlimited uses, a week.
 func (f *federation) CreateInvite(ctx context.Context, guild, actor string) (string, error) {
-	return f.svc.CreateInvite(ctx, event.ID(guild), actor, 0, uint64(time.Now().Add(7*24*time.Hour).UnixMilli()))
+	return f.svc.CreateInvite(ctx, fedID(guild), actor, 0, uint64(time.Now().Add(7*24*time.Hour).UnixMilli()))
 }
 
 // IsInvite implements chat.Federator.
@@ -154,10 +182,10 @@ func (f *federation) Join(ctx context.Context, code, user string) (*chat.RemoteG
 		return nil, err
 	}
 	info := snap.Info
-	rg := &chat.RemoteGuild{FedID: string(info.ID), Name: info.Name, Owner: f.display(info.ID, info.Owner)}
+	rg := &chat.RemoteGuild{FedID: info.ID.String(), Name: info.Name, Owner: f.display(info.ID, info.Owner)}
 	for _, c := range snap.Channels {
 		if c.Type == event.ChannelText {
-			rg.Channels = append(rg.Channels, chat.RemoteChannel{FedID: string(c.ID), Name: c.Name, Position: int(c.Position)})
+			rg.Channels = append(rg.Channels, chat.RemoteChannel{FedID: c.ID.String(), Name: c.Name, Position: int(c.Position)})
 		}
 	}
 	self := f.svc.Node()
@@ -175,7 +203,40 @@ func (f *federation) Join(ctx context.Context, code, user string) (*chat.RemoteG
 }
 
 // PublishMessage implements chat.Federator.
-func (f *federation) PublishMessage(ctx context.Context, guild, channel, author, content string) error {
-	_, err := f.svc.Publish(ctx, event.ID(guild), event.ID(channel), author, event.KindMessageCreate, &event.MessageCreate{Content: content})
+func (f *federation) PublishMessage(ctx context.Context, guild, channel, author, content string) (string, error) {
+	ev, err := f.svc.Publish(ctx, fedID(guild), fedID(channel), author, event.KindMessageCreate, &event.MessageCreate{Content: content})
+	if err != nil {
+		return "", err
+	}
+	return ev.ID.String(), nil
+}
+
+// PublishChange implements chat.Federator.
+func (f *federation) PublishChange(ctx context.Context, guild, channel, author string, kind chat.ChangeKind, target, text string) error {
+	var k event.Kind
+	var body any
+	switch kind {
+	case chat.ChangeEdit:
+		k, body = event.KindMessageEdit, &event.MessageEdit{Target: fedID(target), Content: text}
+	case chat.ChangeDelete:
+		k, body = event.KindMessageDelete, &event.Target{Target: fedID(target)}
+	case chat.ChangeReact:
+		k, body = event.KindReactionAdd, &event.Reaction{Target: fedID(target), Emoji: text}
+	case chat.ChangeUnreact:
+		k, body = event.KindReactionRemove, &event.Reaction{Target: fedID(target), Emoji: text}
+	default:
+		return fmt.Errorf("server: unknown message change %d", kind)
+	}
+	_, err := f.svc.Publish(ctx, fedID(guild), fedID(channel), author, k, body)
 	return err
+}
+
+// fedID parses the text form of a federation ID that chat holds; a malformed one (which only
+// a corrupted store could produce) becomes an ID no guild or event has.
+func fedID(s string) event.ID {
+	id, err := event.ParseID(s)
+	if err != nil {
+		return ""
+	}
+	return id
 }

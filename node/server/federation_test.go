@@ -57,8 +57,14 @@ func TestFederatedChat(t *testing.T) {
 	var remote guild
 	bg.Wait("GUILD_CREATE").Decode(t, &remote)
 	ch := remote.text(t)
+	// The message alice sent just before is in the join snapshot, or arrives right after it.
 	var hist []message
-	bob.Must("GET", "/channels/"+ch+"/messages", nil, &hist)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		bob.Must("GET", "/channels/"+ch+"/messages", nil, &hist)
+		if len(hist) == 1 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(hist) != 1 || hist[0].Content != "before bob" {
 		t.Fatalf("history on node B = %+v", hist)
 	}
@@ -69,8 +75,10 @@ func TestFederatedChat(t *testing.T) {
 		Content string
 		Author  struct{ Username string }
 	}
-	bg.Wait("MESSAGE_CREATE").Decode(t, &m)
-	if m.Content != "hello from A" || m.Author.Username != "alice@alpha" {
+	for m.Content != "hello from A" {
+		bg.Wait("MESSAGE_CREATE").Decode(t, &m)
+	}
+	if m.Author.Username != "alice@alpha" {
 		t.Fatalf("on node B: %+v", m)
 	}
 	// B → A.
@@ -95,5 +103,71 @@ func TestFederatedChat(t *testing.T) {
 			}
 		}
 		return n == 5
+	})
+}
+
+// TestFederatedEditsDeletesReactions: changes to a message cross nodes both ways.
+func TestFederatedEditsDeletesReactions(t *testing.T) {
+	a, b := testnode.Start(t, federated("alpha")), testnode.Start(t, federated("beta"))
+	alice, bob := a.Register(t, "alice"), b.Register(t, "bob")
+	var g guild
+	alice.Must("POST", "/guilds", map[string]string{"name": "Changes"}, &g)
+	var code string
+	for deadline := time.Now().Add(10 * time.Second); !strings.HasPrefix(code, "hearth:"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no federation invite")
+		}
+		var inv struct{ Code string }
+		alice.Must("POST", "/channels/"+g.text(t)+"/invites", map[string]any{}, &inv)
+		code = inv.Code
+	}
+	var joined struct {
+		GuildID string `json:"guild_id"`
+	}
+	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &joined)
+	var chans []struct {
+		ID   string
+		Type int
+	}
+	bob.Must("GET", "/guilds/"+joined.GuildID+"/channels", nil, &chans)
+	chB := chans[0].ID
+	bg := bob.Connect(-1)
+	ag := alice.Connect(-1)
+
+	// Alice's message, edited and reacted to.
+	var am message
+	alice.Must("POST", "/channels/"+g.text(t)+"/messages", map[string]string{"content": "first draft"}, &am)
+	var onB message
+	bg.Wait("MESSAGE_CREATE").Decode(t, &onB)
+	alice.Must("PATCH", "/channels/"+g.text(t)+"/messages/"+am.ID, map[string]string{"content": "final text"}, nil)
+	var upd message
+	bg.Wait("MESSAGE_UPDATE").Decode(t, &upd)
+	if upd.ID != onB.ID || upd.Content != "final text" {
+		t.Fatalf("edit on node B = %+v, want message %s with the new text", upd, onB.ID)
+	}
+	bob.Must("PUT", "/channels/"+chB+"/messages/"+onB.ID+"/reactions/"+url.PathEscape("🔥")+"/@me", nil, nil)
+	ag.Wait("MESSAGE_REACTION_ADD")
+	var got message
+	alice.Must("GET", "/channels/"+g.text(t)+"/messages/"+am.ID, nil, &got)
+	if len(got.Reactions) != 1 || got.Reactions[0].Count != 1 {
+		t.Fatalf("reactions on node A = %+v", got.Reactions)
+	}
+	// Bob's message, deleted by Bob on node B, disappears on node A.
+	var bm message
+	bob.Must("POST", "/channels/"+chB+"/messages", map[string]string{"content": "oops"}, &bm)
+	var bmOnA message
+	for bmOnA.Content != "oops" {
+		ag.Wait("MESSAGE_CREATE").Decode(t, &bmOnA)
+	}
+	// The event ID of Bob's message is recorded asynchronously after publishing; wait for the
+	// delete to be possible to publish by retrying the check on node A.
+	bob.Must("DELETE", "/channels/"+chB+"/messages/"+bm.ID, nil, nil)
+	ag.WaitFor("the delete", func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
+		for _, e := range events {
+			if e.T == "MESSAGE_DELETE" && strings.Contains(string(e.D), bmOnA.ID) {
+				return true
+			}
+		}
+		return false
 	})
 }

@@ -250,22 +250,23 @@ func IDAt(key []byte, off int) uint64 {
 
 // Key prefixes. Each names one kind of record; the IDs that follow are listed beside it.
 const (
-	PrefixUser        = "u/"   // user → model.User
-	PrefixUsername    = "un/"  // lower-case username → user ID (JSON number)
-	PrefixCredential  = "pw/"  // user → argon2id hash (JSON string)
-	PrefixToken       = "tk/"  // sha256(token) → user ID
-	PrefixGuild       = "g/"   // guild → model.Guild
-	PrefixRole        = "r/"   // guild, role → model.Role
-	PrefixChannel     = "c/"   // channel → model.Channel
-	PrefixMember      = "gm/"  // guild, user → model.Member
-	PrefixBan         = "ban/" // guild, user → model.Ban
-	PrefixInvite      = "inv/" // code → model.Invite
-	PrefixMessage     = "m/"   // channel, message → model.Message
-	PrefixPin         = "pin/" // channel, message → pin time (RFC 3339 string)
-	PrefixReadState   = "rs/"  // user, channel → model.ReadState
-	PrefixPrivateChan = "pc/"  // user, channel → true (the user's DMs and group DMs)
-	PrefixAttachRef   = "ar/"  // hex hash, channel, message → true (media GC asks whether a blob is used)
-	PrefixFedMessage  = "fm/"  // federation event ID → local message ID (remote messages applied once)
+	PrefixUser          = "u/"   // user → model.User
+	PrefixUsername      = "un/"  // lower-case username → user ID (JSON number)
+	PrefixCredential    = "pw/"  // user → argon2id hash (JSON string)
+	PrefixToken         = "tk/"  // sha256(token) → user ID
+	PrefixGuild         = "g/"   // guild → model.Guild
+	PrefixRole          = "r/"   // guild, role → model.Role
+	PrefixChannel       = "c/"   // channel → model.Channel
+	PrefixMember        = "gm/"  // guild, user → model.Member
+	PrefixBan           = "ban/" // guild, user → model.Ban
+	PrefixInvite        = "inv/" // code → model.Invite
+	PrefixMessage       = "m/"   // channel, message → model.Message
+	PrefixPin           = "pin/" // channel, message → pin time (RFC 3339 string)
+	PrefixReadState     = "rs/"  // user, channel → model.ReadState
+	PrefixPrivateChan   = "pc/"  // user, channel → true (the user's DMs and group DMs)
+	PrefixAttachRef     = "ar/"  // hex hash, channel, message → true (media GC asks whether a blob is used)
+	PrefixFedMessage    = "fm/"  // federation event ID → local message ID (remote messages applied once)
+	PrefixFedMessageRev = "fr/"  // local message → its federation event ID
 )
 
 type badgerLogger struct{ l *slog.Logger }
