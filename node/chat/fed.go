@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hearth-chat/hearth/node/fanout"
 	"github.com/hearth-chat/hearth/node/model"
 	"github.com/hearth-chat/hearth/node/perm"
 	"github.com/hearth-chat/hearth/node/store"
@@ -30,6 +31,8 @@ type Federator interface {
 	// PublishChange sends an edit, delete or reaction of the message with event ID target;
 	// text is the new content or the emoji.
 	PublishChange(ctx context.Context, guild, channel, author string, kind ChangeKind, target, text string) error
+	// Typing tells the guild's other nodes that a local user is typing in a channel.
+	Typing(guild, channel, user string)
 }
 
 // ChangeKind is a change to an existing message that crosses nodes.
@@ -398,4 +401,41 @@ func (s *Service) ApplyRemoteChange(rc RemoteChange) error {
 		return nil // deleted already
 	}
 	return err
+}
+
+// ApplyRemoteTyping dispatches TYPING_START for a remote user typing in a federated channel.
+func (s *Service) ApplyRemoteTyping(channelFedID, author string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c := s.channelByFedID(channelFedID)
+	if c == nil {
+		return
+	}
+	var uid ID
+	for id, u := range s.users {
+		if u.Username == author {
+			uid = id
+		}
+	}
+	if uid == 0 {
+		return // not seen here yet: their first message will introduce them
+	}
+	ev := &fanout.Event{Type: "TYPING_START", Data: encode(map[string]any{
+		"channel_id": c.ID, "guild_id": c.GuildID, "user_id": uid, "timestamp": s.now().Unix()})}
+	s.route(ev, c, IntentGuildMessageTyping, IntentDirectMessageTyping)
+	s.pub.Publish(ev)
+}
+
+// typingRemote passes a local user's typing in a federated channel on to the other nodes.
+// Callers hold s.mu.
+func (s *Service) typingRemote(c *model.Channel, actor ID) {
+	if s.fed == nil || c.FedID == "" {
+		return
+	}
+	gs := s.guilds[c.GuildID]
+	name := s.user(actor).Username
+	if gs == nil || gs.g.FedID == "" || strings.Contains(name, "@") {
+		return
+	}
+	s.fed.Typing(gs.g.FedID, c.FedID, name)
 }

@@ -660,6 +660,7 @@ func (s *Service) Typing(ctx context.Context, actor, channelID ID) error {
 	ev := &fanout.Event{Type: "TYPING_START", Data: encode(d)}
 	s.route(ev, c, IntentGuildMessageTyping, IntentDirectMessageTyping)
 	s.pub.Publish(ev)
+	s.typingRemote(c, actor)
 	return nil
 }
 

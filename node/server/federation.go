@@ -45,6 +45,7 @@ func newFederation(cfg config.Config, db *store.DB, svc *chat.Service, log *slog
 		NodeName:  name,
 		Bootstrap: cfg.Peers,
 		OnEvent:   f.onEvent,
+		OnTyping:  f.onTyping,
 		Log:       log,
 	})
 	if err != nil {
@@ -108,6 +109,19 @@ func (f *federation) remoteMessage(ev *event.Event) chat.RemoteMessage {
 		rm.Content = body.Content
 	}
 	return rm
+}
+
+// onTyping relays a remote user's typing to local sessions (it must not block).
+func (f *federation) onTyping(guild, channel event.ID, u event.User) {
+	if u.Node == f.svc.Node() {
+		return
+	}
+	f.chat.ApplyRemoteTyping(channel.String(), f.display(guild, u))
+}
+
+// Typing implements chat.Federator.
+func (f *federation) Typing(guild, channel, user string) {
+	f.svc.Typing(fedID(guild), fedID(channel), user)
 }
 
 // remoteChange converts an edit, delete or reaction event.

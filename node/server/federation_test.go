@@ -92,6 +92,9 @@ func TestFederatedChat(t *testing.T) {
 	if m.Author.Username != "bob@beta" {
 		t.Fatalf("author on node A = %q, want bob@beta", m.Author.Username)
 	}
+	// Typing crosses too (batched by the sending node, about once a second).
+	bob.Must("POST", "/channels/"+ch+"/typing", nil, nil)
+	ag.Wait("TYPING_START")
 	for i := 0; i < 5; i++ {
 		bob.Must("POST", "/channels/"+ch+"/messages", map[string]string{"content": fmt.Sprint("burst ", i)}, nil)
 	}
