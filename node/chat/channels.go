@@ -145,6 +145,11 @@ func (s *Service) CreateChannel(ctx context.Context, actor, guildID ID, spec Cha
 	gs.channels[c.ID] = struct{}{}
 	out := s.channelOut(c)
 	s.pub.Publish(&fanout.Event{Type: "CHANNEL_CREATE", Data: encode(out), Intent: IntentGuilds, GuildID: uint64(guildID), Visible: s.viewersLocked(c.ID)})
+	if s.fed != nil && gs.g.FedID != "" {
+		cp := *c
+		s.bg.Add(1)
+		go func() { defer s.bg.Done(); s.federateChannel(&cp, actor) }() // needs s.mu, held here
+	}
 	return out, nil
 }
 

@@ -33,6 +33,8 @@ type Federator interface {
 	PublishChange(ctx context.Context, guild, channel, author string, kind ChangeKind, target, text string) error
 	// Typing tells the guild's other nodes that a local user is typing in a channel.
 	Typing(guild, channel, user string)
+	// CreateChannel creates a text channel in a guild homed here and returns its ID.
+	CreateChannel(ctx context.Context, guild, actor, name string, position int) (string, error)
 }
 
 // ChangeKind is a change to an existing message that crosses nodes.
@@ -438,4 +440,72 @@ func (s *Service) typingRemote(c *model.Channel, actor ID) {
 		return
 	}
 	s.fed.Typing(gs.g.FedID, c.FedID, name)
+}
+
+// federateChannel creates a new text channel of a guild homed here in federation too, and
+// records its federation ID. Failures leave the channel local and are logged.
+func (s *Service) federateChannel(c *model.Channel, actor ID) {
+	s.mu.RLock()
+	gs := s.guilds[c.GuildID]
+	name := s.user(actor).Username
+	owner := ""
+	if gs != nil {
+		owner = s.user(gs.g.OwnerID).Username
+	}
+	s.mu.RUnlock()
+	if gs == nil || gs.g.FedID == "" || strings.Contains(owner, "@") || strings.Contains(name, "@") || c.Type != model.ChannelText {
+		return // not federated, or homed elsewhere
+	}
+	fg, id, chName, pos := gs.g.FedID, c.ID, c.Name, c.Position
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		fc, err := s.fed.CreateChannel(ctx, fg, name, chName, pos)
+		if err != nil {
+			s.log.Warn("federating a new channel; it stays local to this node", "channel", id, "err", err)
+			return
+		}
+		s.lock()
+		defer s.mu.Unlock()
+		cur := s.channels[id]
+		if cur == nil {
+			return
+		}
+		cp := *cur
+		cp.FedID = fc
+		if err := s.db.Update(func(tx *store.Tx) error { return tx.Put(store.Key(store.PrefixChannel, uint64(id)), &cp) }); err != nil {
+			s.log.Error("storing a channel's federation ID", "channel", id, "err", err)
+			return
+		}
+		s.channels[id] = &cp
+	}()
+}
+
+// ApplyRemoteChannel creates the local copy of a text channel that the home node of a
+// federated guild created, and dispatches CHANNEL_CREATE.
+func (s *Service) ApplyRemoteChannel(guildFedID, channelFedID, name string, position int) error {
+	s.lock()
+	defer s.mu.Unlock()
+	if s.channelByFedID(channelFedID) != nil {
+		return nil
+	}
+	var gs *guildState
+	for _, g := range s.guilds {
+		if g.g.FedID == guildFedID {
+			gs = g
+		}
+	}
+	if gs == nil {
+		return nil
+	}
+	c := &model.Channel{ID: s.ids.Next(), Type: model.ChannelText, GuildID: gs.g.ID, Name: name, Position: position, FedID: channelFedID}
+	if err := s.db.Update(func(tx *store.Tx) error { return tx.Put(store.Key(store.PrefixChannel, uint64(c.ID)), c) }); err != nil {
+		return fmt.Errorf("chat: remote channel: %w", err)
+	}
+	s.channels[c.ID] = c
+	gs.channels[c.ID] = struct{}{}
+	s.pub.Publish(&fanout.Event{Type: "CHANNEL_CREATE", Data: encode(s.channelOut(c)), Intent: IntentGuilds, GuildID: uint64(gs.g.ID), Visible: s.viewersLocked(c.ID)})
+	return nil
 }

@@ -68,7 +68,7 @@ func (f *federation) onEvent(ev *event.Event) {
 		return
 	}
 	switch ev.Kind {
-	case event.KindMessageCreate, event.KindMessageEdit, event.KindMessageDelete, event.KindReactionAdd, event.KindReactionRemove:
+	case event.KindMessageCreate, event.KindMessageEdit, event.KindMessageDelete, event.KindReactionAdd, event.KindReactionRemove, event.KindChannelCreate:
 	default:
 		return
 	}
@@ -89,9 +89,14 @@ func (f *federation) apply() {
 			return
 		case ev := <-f.events:
 			var err error
-			if ev.Kind == event.KindMessageCreate {
+			switch b := ev.Body.(type) {
+			case *event.MessageCreate:
 				err = f.chat.ApplyRemoteMessage(f.remoteMessage(ev))
-			} else {
+			case *event.ChannelCreate:
+				if b.Type == event.ChannelText {
+					err = f.chat.ApplyRemoteChannel(ev.Guild.String(), ev.ID.String(), b.Name, int(b.Position))
+				}
+			default:
 				err = f.chat.ApplyRemoteChange(f.remoteChange(ev))
 			}
 			if err != nil {
@@ -117,6 +122,16 @@ func (f *federation) onTyping(guild, channel event.ID, u event.User) {
 		return
 	}
 	f.chat.ApplyRemoteTyping(channel.String(), f.display(guild, u))
+}
+
+// CreateChannel implements chat.Federator: a channel.create state event, issued here (the
+// home node).
+func (f *federation) CreateChannel(ctx context.Context, guild, actor, name string, position int) (string, error) {
+	id, err := f.svc.Moderate(ctx, fedID(guild), actor, event.KindChannelCreate, "", &event.ChannelCreate{Name: name, Type: event.ChannelText, Position: uint32(position)})
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
 }
 
 // Typing implements chat.Federator.

@@ -92,6 +92,31 @@ func TestFederatedChat(t *testing.T) {
 	if m.Author.Username != "bob@beta" {
 		t.Fatalf("author on node A = %q, want bob@beta", m.Author.Username)
 	}
+	// A channel the home node creates appears on node B, and messages flow in it.
+	var news struct{ ID string }
+	alice.Must("POST", "/guilds/"+g.ID+"/channels", map[string]any{"name": "news"}, &news)
+	var created struct {
+		ID   string
+		Name string
+	}
+	for created.Name != "news" {
+		bg.Wait("CHANNEL_CREATE").Decode(t, &created)
+	}
+	// The channel is federated in the background; post until the message crosses.
+	ag.Wait("CHANNEL_CREATE")
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		alice.Must("POST", "/channels/"+news.ID+"/messages", map[string]string{"content": "extra extra"}, nil)
+		var got []message
+		time.Sleep(200 * time.Millisecond)
+		bob.Must("GET", "/channels/"+created.ID+"/messages", nil, &got)
+		if len(got) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no message crossed in the new channel")
+		}
+	}
+
 	// Typing crosses too (batched by the sending node, about once a second).
 	bob.Must("POST", "/channels/"+ch+"/typing", nil, nil)
 	ag.Wait("TYPING_START")
