@@ -392,12 +392,17 @@ func (ix *Index) indexer() {
 // any.
 func (ix *Index) applyPending() bool {
 	ix.qmu.Lock()
-	ops, target := ix.pending, ix.seq
-	if len(ops) > 0 {
-		ix.pending = make(map[uint64]op, min(len(ops), ix.opts.BatchSize))
+	var ops map[uint64]op
+	target := ix.seq
+	n := len(ix.pending)
+	if n > 0 {
+		// Take the queue and leave a fresh one: when it is empty, ops stays nil rather than
+		// aliasing a map that enqueue goes on writing.
+		ops = ix.pending
+		ix.pending = make(map[uint64]op, min(n, ix.opts.BatchSize))
 	}
 	ix.qmu.Unlock()
-	if len(ops) > 0 {
+	if n > 0 {
 		ix.writeOps(ops)
 	}
 	ix.qmu.Lock()
@@ -406,7 +411,7 @@ func (ix *Index) applyPending() bool {
 	ix.progressed = make(chan struct{})
 	ix.met.queue.Set(float64(len(ix.pending)))
 	ix.qmu.Unlock()
-	return len(ops) > 0
+	return n > 0
 }
 
 func (ix *Index) writeOps(ops map[uint64]op) {
