@@ -210,40 +210,16 @@ func fanout(ctx context.Context, base string, n int) error {
 	var got atomic.Int64
 	var lastAt atomic.Int64
 	marker := "fanout-" + randomName()
-	sessions := make([]*session, 0, n)
-	defer func() {
-		for _, s := range sessions {
-			s.close()
+	onDispatch := func(t string, frame []byte) {
+		if t == "MESSAGE_CREATE" && strings.Contains(string(frame), marker) {
+			got.Add(1)
+			lastAt.Store(time.Now().UnixNano())
 		}
-	}()
-	var mu sync.Mutex
-	sem := make(chan struct{}, 64)
-	var wg sync.WaitGroup
-	var connErr atomic.Value
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(u *user) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			s, err := connect(u, func(t string, frame []byte) {
-				if t == "MESSAGE_CREATE" && strings.Contains(string(frame), marker) {
-					got.Add(1)
-					lastAt.Store(time.Now().UnixNano())
-				}
-			})
-			if err != nil {
-				connErr.Store(err)
-				return
-			}
-			mu.Lock()
-			sessions = append(sessions, s)
-			mu.Unlock()
-		}(members[i%users])
 	}
-	wg.Wait()
-	if err, _ := connErr.Load().(error); err != nil {
-		return fmt.Errorf("connecting %d sessions: %w", n, err)
+	sessions, err := openSessions(n, func(i int) *user { return members[i%users] }, onDispatch)
+	defer closeAll(sessions)
+	if err != nil {
+		return err
 	}
 	time.Sleep(500 * time.Millisecond) // let READY/GUILD_CREATE traffic drain
 	start := time.Now()
@@ -274,35 +250,10 @@ func idle(ctx context.Context, base string, n int) error {
 	if err != nil {
 		return err
 	}
-	sessions := make([]*session, 0, n)
-	defer func() {
-		for _, s := range sessions {
-			s.close()
-		}
-	}()
-	var mu sync.Mutex
-	sem := make(chan struct{}, 64)
-	var wg sync.WaitGroup
-	var connErr atomic.Value
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			s, err := connect(u, nil)
-			if err != nil {
-				connErr.Store(err)
-				return
-			}
-			mu.Lock()
-			sessions = append(sessions, s)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if err, _ := connErr.Load().(error); err != nil {
-		return fmt.Errorf("opened %d of %d sessions: %w", len(sessions), n, err)
+	sessions, err := openSessions(n, func(int) *user { return u }, nil)
+	defer closeAll(sessions)
+	if err != nil {
+		return err
 	}
 	time.Sleep(idleSettle) // let the node's garbage collector settle
 	rss1, heap1, err := nodeMemory(base)
@@ -342,4 +293,41 @@ func nodeMemory(base string) (rss, heap float64, err error) {
 		return 0, 0, fmt.Errorf("no process_resident_memory_bytes in %s/metrics", base)
 	}
 	return rss, heap, sc.Err()
+}
+
+// openSessions connects n identified sessions, 64 at a time; userFor picks the user of the
+// i-th. On error it returns the sessions it opened (for the caller to close) and the error.
+func openSessions(n int, userFor func(i int) *user, onDispatch func(t string, frame []byte)) ([]*session, error) {
+	sessions := make([]*session, 0, n)
+	var mu sync.Mutex
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	var connErr atomic.Value
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(u *user) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			s, err := connect(u, onDispatch)
+			if err != nil {
+				connErr.Store(err)
+				return
+			}
+			mu.Lock()
+			sessions = append(sessions, s)
+			mu.Unlock()
+		}(userFor(i))
+	}
+	wg.Wait()
+	if err, _ := connErr.Load().(error); err != nil {
+		return sessions, fmt.Errorf("opened %d of %d sessions: %w", len(sessions), n, err)
+	}
+	return sessions, nil
+}
+
+func closeAll(sessions []*session) {
+	for _, s := range sessions {
+		s.close()
+	}
 }
