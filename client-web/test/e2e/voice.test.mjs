@@ -1,7 +1,7 @@
 // Voice through the web client (spec/voice.md): two users join a voice channel on one node with
 // Chromium's fake microphone, see each other connected and speaking, mute and deafen, share a
 // screen and watch it, and leave. If the node under test answers Voice State Update with no
-// VOICE_SERVER_UPDATE (voice not wired in), the test says so and skips.
+// VOICE_SERVER_UPDATE, the test fails with what the client showed.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { launch } from "../lib/browser.mjs";
@@ -23,7 +23,7 @@ after(async () => {
 /** voiceUsers lists the names shown under the voice channel in page's sidebar. */
 const voiceUsers = (page) => page.locator(".voice-users li");
 
-test("voice: join, speaking, mute, deafen, screen share, leave", async (t) => {
+test("voice: join, speaking, mute, deafen, screen share, leave", async () => {
   const alice = await newUser(b.browser, node.url, "alice");
   await createGuild(alice.page, "Voice Club");
   const link = await inviteLink(alice.page);
@@ -37,11 +37,12 @@ test("voice: join, speaking, mute, deafen, screen share, leave", async (t) => {
     await connected.waitFor({ timeout: 10000 });
   } catch {
     const err = await alice.page.locator(".voice-panel .error").textContent().catch(() => "");
-    t.skip(`the node did not connect voice (${err || "no VOICE_SERVER_UPDATE or no answer on the voice WebSocket"})`);
-    return;
+    assert.fail(`the node did not connect voice (${err || "no VOICE_SERVER_UPDATE or no answer on the voice WebSocket"})`);
   }
   await bob.page.getByRole("button", { name: /^General, voice channel/ }).click();
-  await bob.page.locator(".voice-panel [role=status]", { hasText: "Voice connected" }).waitFor({ timeout: T });
+  // The second join renegotiates the first member's connection too; allow for a slow ICE
+  // round on a loaded machine.
+  await bob.page.locator(".voice-panel [role=status]", { hasText: "Voice connected" }).waitFor({ timeout: 2 * T });
 
   // Both see both in the channel.
   await alice.page.waitForFunction(() => document.querySelectorAll(".voice-users li").length === 2, null, { timeout: T });
