@@ -26,11 +26,13 @@
 //
 // # Wiring
 //
-// Open Badger once (with SyncWrites) and pass it in; federation keeps its
-// keys under "f/" and never touches others:
+// Open Badger once and pass it in; federation keeps its keys under "f/" and
+// never touches others. A DB opened without SyncWrites needs Sync (the
+// node's group fsync), so that federation's writes are durable too:
 //
 //	svc, err := fed.New(fed.Config{
 //		DB:        db,
+//		Sync:      nodeDB.Sync,
 //		Host:      host.Config{DataDir: dataDir, ListenAddrs: …, AnnounceAddrs: …},
 //		NodeName:  cfg.NodeName,
 //		Bootstrap: cfg.Bootstrap,

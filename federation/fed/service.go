@@ -40,8 +40,13 @@ const (
 // Config configures a Service. DB is required; everything else has a default.
 type Config struct {
 	// DB is the node's Badger database; federation keys live under "f/".
-	// The node opens it (with SyncWrites) and closes it after Close.
+	// The node opens it and closes it after Close.
 	DB *badger.DB
+	// Sync, when DB is opened without SyncWrites, makes everything committed
+	// before the call durable; federation calls it after each of its writes,
+	// so that an event delivered to OnEvent or acknowledged to a peer
+	// survives kill -9. Nil means DB syncs its own writes (SyncWrites).
+	Sync func() error
 	// Host configures the libp2p host (data dir for the key, addresses).
 	Host fhost.Config
 	// NodeName is this node's display name, shown as name@NodeName.
@@ -151,7 +156,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("fed: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{cfg: cfg, log: cfg.Log, h: h, signer: signer, self: signer.Origin(), store: store.New(cfg.DB),
+	s := &Service{cfg: cfg, log: cfg.Log, h: h, signer: signer, self: signer.Origin(), store: store.New(cfg.DB, cfg.Sync),
 		gossip: g, ctx: ctx, cancel: cancel, guilds: map[event.ID]*guildRT{}}
 	s.clock.Now = cfg.Now
 	s.pres = newPresence(s)

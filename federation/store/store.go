@@ -37,13 +37,30 @@ var ErrNotFound = errors.New("store: not found")
 // must be serialised by the caller (the federation service holds a per-guild
 // lock); reads may run concurrently.
 type Store struct {
-	db *badger.DB
+	db   *badger.DB
+	sync func() error
 }
 
-// New wraps db. The node owns db, opens it with SyncWrites so that an
-// accepted event survives kill -9, and closes it after the federation
-// service has stopped.
-func New(db *badger.DB) *Store { return &Store{db: db} }
+// New wraps db. The node owns db and closes it after the federation service
+// has stopped. Every write must survive kill -9 once it returns: either db
+// is opened with SyncWrites and sync is nil, or sync makes everything
+// committed before the call durable (for a node that batches fsyncs itself,
+// as the Hearth node does).
+func New(db *badger.DB, sync func() error) *Store { return &Store{db: db, sync: sync} }
+
+// update runs fn in a read-write transaction and returns once the commit is
+// durable.
+func (s *Store) update(fn func(txn *badger.Txn) error) error {
+	if err := s.db.Update(fn); err != nil {
+		return err
+	}
+	if s.sync != nil {
+		if err := s.sync(); err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+	}
+	return nil
+}
 
 func originKey(prefix string, guild event.ID, origin event.Node) []byte {
 	k := make([]byte, 0, len(prefix)+len(guild)+1+len(origin)+8)
@@ -74,7 +91,7 @@ func stateKey(guild event.ID, sn uint64) []byte {
 // stored. Events must all belong to guilds whose writes the caller holds.
 func (s *Store) Put(evs ...*event.Event) ([]bool, error) {
 	fresh := make([]bool, len(evs))
-	err := s.db.Update(func(txn *badger.Txn) error {
+	err := s.update(func(txn *badger.Txn) error {
 		for i, ev := range evs {
 			if ev.Kind.Class() == event.ClassEphemeral {
 				return fmt.Errorf("store: put: ephemeral %s", ev.Kind) // [EVT-080]
@@ -424,7 +441,7 @@ func (s *Store) StateChain(guild event.ID, from uint64) ([][]byte, error) {
 
 // AddGuild records that this node takes part in guild.
 func (s *Store) AddGuild(guild event.ID) error {
-	if err := s.db.Update(func(txn *badger.Txn) error {
+	if err := s.update(func(txn *badger.Txn) error {
 		return txn.Set(append([]byte(pGuild), guild...), nil)
 	}); err != nil {
 		return fmt.Errorf("store: add guild: %w", err)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"crypto/rand"
+	"errors"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -28,7 +29,7 @@ func signer(t testing.TB) *event.Signer {
 }
 
 func TestVectorAndRanges(t *testing.T) {
-	s := New(openDB(t))
+	s := New(openDB(t), nil)
 	sg := signer(t)
 	u := event.User{Node: sg.Origin(), Name: "alice"}
 	gen, err := sg.Sign(event.Envelope{Kind: event.KindGuildCreate, Author: u, Seq: 1, TS: 1, SN: 1}, &event.GuildCreate{Name: "g", Owner: u})
@@ -81,5 +82,29 @@ func TestVectorAndRanges(t *testing.T) {
 	}
 	if id, _ := s.BySeq(gen.ID, sg.Origin(), 3); id != msgs[2].ID {
 		t.Fatal("by seq")
+	}
+}
+
+// TestWritesSync: with a sync function (a DB without SyncWrites), every write returns only
+// after sync did, and a failed sync fails the write.
+func TestWritesSync(t *testing.T) {
+	var calls int
+	var fail error
+	s := New(openDB(t), func() error { calls++; return fail })
+	sg := signer(t)
+	u := event.User{Node: sg.Origin(), Name: "alice"}
+	gen, err := sg.Sign(event.Envelope{Kind: event.KindGuildCreate, Author: u, Seq: 1, TS: 1, SN: 1}, &event.GuildCreate{Name: "g", Owner: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(gen); err != nil || calls != 1 {
+		t.Fatalf("Put: err %v, %d syncs; want nil, 1", err, calls)
+	}
+	if err := s.AddGuild(gen.ID); err != nil || calls != 2 {
+		t.Fatalf("AddGuild: err %v, %d syncs; want nil, 2", err, calls)
+	}
+	fail = errors.New("disk gone")
+	if err := s.AddGuild(gen.ID); !errors.Is(err, fail) {
+		t.Fatalf("AddGuild with a failing sync = %v, want it wrapped", err)
 	}
 }

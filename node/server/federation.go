@@ -41,6 +41,7 @@ func newFederation(cfg config.Config, db *store.DB, svc *chat.Service, log *slog
 	var err error
 	f.svc, err = fed.New(fed.Config{
 		DB:        db.Badger(),
+		Sync:      db.Sync,
 		Host:      fhost.Config{DataDir: path.Join(cfg.DataDir, "federation"), ListenAddrs: cfg.P2PListen, AnnounceAddrs: cfg.P2PAnnounce},
 		NodeName:  name,
 		Bootstrap: cfg.Peers,

@@ -2,9 +2,9 @@
 //
 // Keys are a short ASCII prefix followed by fixed-width big-endian IDs, so that the reads that
 // matter are prefix scans in order: a channel's messages by ID for history pages, a guild's
-// members, a user's read states. Values are JSON. Writes are synced before a commit returns
-// (Badger's SyncWrites), so a write that a client was told succeeded survives kill -9; Badger
-// batches concurrent commits into one fsync, which is what keeps that affordable.
+// members, a user's read states. Values are JSON. Writes are synced before a commit returns,
+// so a write that a client was told succeeded survives kill -9; concurrent commits share one
+// fsync (Update, Sync), which is what keeps that affordable.
 package store
 
 import (
@@ -104,7 +104,8 @@ func (d *DB) Close() error {
 }
 
 // Badger exposes the underlying database for components that keep their own keys under
-// their own prefix (federation, media). They must not write keys of this package's prefixes.
+// their own prefix (federation, media). They must not write keys of this package's prefixes,
+// and they call Sync after a commit that must be durable.
 func (d *DB) Badger() *badger.DB { return d.db }
 
 // RunGC reclaims value log space; call it periodically from the owner of the DB.
@@ -124,11 +125,18 @@ func (d *DB) Update(fn func(*Tx) error) error {
 		if err != nil {
 			return err
 		}
-		if err := d.gs.wait(d.db.Sync); err != nil {
-			return fmt.Errorf("store: sync: %w", err)
-		}
-		return nil
+		return d.Sync()
 	}
+}
+
+// Sync returns once everything committed to the database before the call is on disk, sharing
+// the fsync with concurrent Update calls. Components that write through Badger directly (see
+// Badger) call it after their commits, since the database does not sync writes by itself.
+func (d *DB) Sync() error {
+	if err := d.gs.wait(d.db.Sync); err != nil {
+		return fmt.Errorf("store: sync: %w", err)
+	}
+	return nil
 }
 
 // View runs fn in a read-only transaction.
