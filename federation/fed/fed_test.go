@@ -3,10 +3,12 @@ package fed
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/hearth-chat/hearth/federation/event"
+	"github.com/hearth-chat/hearth/federation/guild"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -263,4 +265,46 @@ func TestMemberRestartCatchUp(t *testing.T) {
 	// Bob keeps writing after the restart with the next sequence number.
 	send(t, bob, g, ch, "after")
 	waitFor(t, 10*time.Second, func() string { return converged(ch, 42, alice, bob, carol) })
+}
+
+// TestJoinOnHomeNode: a user of the home node joins with an invite without a stream
+// [FED-056]: before, the user's messages are forbidden; after, they reach the other nodes;
+// a banned local user cannot join.
+func TestJoinOnHomeNode(t *testing.T) {
+	alice, bob := startNode(t, "alice"), startNode(t, "bob")
+	g, ch := guildOf(t, alice, bob)
+	if _, err := alice.svc.Publish(ctx(t), g, ch, "dave", event.KindMessageCreate, &event.MessageCreate{Content: "early"}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("a non-member's message: %v, want ErrForbidden", err)
+	}
+	inv, err := alice.svc.CreateInvite(ctx(t), g, "alice", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := alice.svc.Join(ctx(t), inv, "dave")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dave := event.User{Node: alice.svc.Node(), Name: "dave"}
+	if snap.Info.ID != g || !slices.ContainsFunc(snap.Members, func(m guild.Member) bool { return m.User == dave }) {
+		t.Fatalf("snapshot %+v does not show dave as a member", snap.Info)
+	}
+	if _, err := alice.svc.Join(ctx(t), inv, "dave"); err != nil {
+		t.Fatalf("joining again: %v", err)
+	}
+	send(t, alice, g, ch, "hi from dave's node")
+	if _, err := alice.svc.Publish(ctx(t), g, ch, "dave", event.KindMessageCreate, &event.MessageCreate{Content: "dave here"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() string {
+		if !slices.Contains(bob.messages(ch), "dave here") {
+			return "dave's message has not reached bob"
+		}
+		return ""
+	})
+	if _, err := alice.svc.Moderate(ctx(t), g, "alice", event.KindBanAdd, "", &event.BanAdd{User: event.User{Node: alice.svc.Node(), Name: "eve"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.svc.Join(ctx(t), inv, "eve"); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("a banned user's join: %v, want ErrForbidden", err)
+	}
 }

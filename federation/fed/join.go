@@ -127,11 +127,16 @@ const SnapshotMembers = 100
 // Join joins the guild of an invite for the local user name: it asks the
 // home node to admit the user, verifies and stores the state chain and
 // recent messages it returns, connects to the member nodes and subscribes
-// to the guild's topics [FED-052]..[FED-055].
+// to the guild's topics [FED-052]..[FED-055]. On the home node itself the
+// user is admitted directly, under the same checks, and the Snapshot has no
+// Recent (this node holds the history already).
 func (s *Service) Join(ctx context.Context, invite, name string) (*Snapshot, error) {
 	inv, err := ParseInvite(invite)
 	if err != nil {
 		return nil, err
+	}
+	if inv.Home == s.self {
+		return s.joinHere(ctx, inv, name)
 	}
 	home := peer.ID(inv.Home)
 	s.h.Peerstore().AddAddrs(home, inv.addrs, peerstore.PermanentAddrTTL)
@@ -175,6 +180,29 @@ func (s *Service) Join(ctx context.Context, invite, name string) (*Snapshot, err
 	s.syncer.Trigger(inv.Guild, home)
 	return &Snapshot{Info: rt.st.Info(), Channels: rt.st.Channels(), Roles: rt.st.Roles(),
 		Members: rt.st.Members(event.User{}, SnapshotMembers), Recent: recent}, nil
+}
+
+// joinHere admits a local user to a guild homed on this node [FED-056].
+func (s *Service) joinHere(ctx context.Context, inv Invite, name string) (*Snapshot, error) {
+	rt := s.guild(inv.Guild)
+	if rt == nil {
+		return nil, fmt.Errorf("%w: unknown invite", ErrForbidden)
+	}
+	if !event.ValidName(name) {
+		return nil, fmt.Errorf("fed: join: invalid name %q", name)
+	}
+	user := event.User{Node: s.self, Name: name}
+	if !rt.st.IsMember(user) {
+		req := &proto.JoinRequest{Guild: inv.Guild, Code: inv.Code, Name: name, NodeName: s.cfg.NodeName, Addrs: fsync.AddrBytes(s.h.Addrs())}
+		if e := s.admit(ctx, rt, user, req); e != nil {
+			if e.Status == proto.Forbidden {
+				return nil, fmt.Errorf("%w: %s", ErrForbidden, e.Msg)
+			}
+			return nil, fmt.Errorf("fed: join: %s", e.Msg)
+		}
+	}
+	return &Snapshot{Info: rt.st.Info(), Channels: rt.st.Channels(), Roles: rt.st.Roles(),
+		Members: rt.st.Members(event.User{}, SnapshotMembers)}, nil
 }
 
 // adoptState verifies a state chain from the home node and applies what is

@@ -33,6 +33,9 @@ type Federator interface {
 	PublishChange(ctx context.Context, guild, channel, author string, kind ChangeKind, target, text string) error
 	// Typing tells the guild's other nodes that a local user is typing in a channel.
 	Typing(guild, channel, user string)
+	// SetPresence tells the nodes of the user's guilds a local user's shown status
+	// ("online", "idle", "dnd" or "offline"). It must not block.
+	SetPresence(user, status string)
 	// CreateChannel creates a text channel in a guild homed here and returns its ID.
 	CreateChannel(ctx context.Context, guild, actor, name string, position int) (string, error)
 }
@@ -124,16 +127,15 @@ func (s *Service) channelByFedID(fedID string) *model.Channel {
 // remoteUser returns the local user standing for a remote display name, creating it.
 // Callers hold s.mu for writing.
 func (s *Service) remoteUser(tx *store.Tx, display string) (ID, error) {
-	for id, u := range s.users {
-		if u.Username == display {
-			return id, nil
-		}
+	if id, ok := s.remotes[display]; ok {
+		return id, nil
 	}
 	u := &model.User{ID: s.ids.Next(), Username: display, Discriminator: "0"}
 	if err := tx.Put(store.Key(store.PrefixUser, uint64(u.ID)), u); err != nil {
 		return 0, err
 	}
 	s.users[u.ID] = u
+	s.remotes[display] = u.ID
 	return u.ID, nil
 }
 
@@ -150,13 +152,11 @@ func (s *Service) joinRemote(ctx context.Context, actor ID, code string) (Invite
 	}
 	s.lock()
 	defer s.mu.Unlock()
-	for _, gs := range s.guilds {
-		if gs.g.FedID == rg.FedID { // joined before: just add the member
-			if _, err := s.addMember(gs, actor); err != nil {
-				return InviteOut{}, err
-			}
-			return InviteOut{Code: code, GuildID: gs.g.ID, Guild: &PartialGuild{ID: gs.g.ID, Name: gs.g.Name, Features: []string{}}, NewMember: true}, nil
+	if gs := s.guildByFedID(rg.FedID); gs != nil { // joined before: just add the member
+		if _, err := s.addMember(gs, actor); err != nil {
+			return InviteOut{}, err
 		}
+		return InviteOut{Code: code, GuildID: gs.g.ID, Guild: &PartialGuild{ID: gs.g.ID, Name: gs.g.Name, Features: []string{}}, NewMember: true}, nil
 	}
 	now := s.now().UTC()
 	gid := s.ids.Next()
@@ -219,6 +219,50 @@ func (s *Service) joinRemote(ctx context.Context, actor ID, code string) (Invite
 		return InviteOut{}, err
 	}
 	return InviteOut{Code: code, GuildID: gid, Guild: &PartialGuild{ID: gid, Name: gs.g.Name, Features: []string{}}, NewMember: true}, nil
+}
+
+// needsFedJoin reports whether joining with a local invite must first be admitted by
+// federation: the code is a federation invite of a federated guild that the actor may join
+// and is not in yet. Callers hold s.mu.
+func (s *Service) needsFedJoin(inv *model.Invite, actor ID, code string) bool {
+	if s.fed == nil || inv == nil || !inv.Usable(s.now()) || !s.fed.IsInvite(code) {
+		return false
+	}
+	gs := s.guilds[inv.GuildID]
+	return gs != nil && gs.g.FedID != "" && gs.members[actor] == nil && gs.bans[actor] == nil
+}
+
+// ApplyRemoteMember records that a remote user joined a federated guild (a member.join the
+// home node issued) and dispatches GUILD_MEMBER_ADD; joining twice changes nothing.
+func (s *Service) ApplyRemoteMember(guildFedID, display string) error {
+	s.lock()
+	defer s.mu.Unlock()
+	gs := s.guildByFedID(guildFedID)
+	if gs == nil {
+		return nil // a guild this node does not show
+	}
+	var uid ID
+	if err := s.db.Update(func(tx *store.Tx) error {
+		var err error
+		uid, err = s.remoteUser(tx, display)
+		return err
+	}); err != nil {
+		return fmt.Errorf("chat: remote member: %w", err)
+	}
+	if _, err := s.addMember(gs, uid); err != nil && !errors.Is(err, ErrBanned) {
+		return fmt.Errorf("chat: remote member: %w", err)
+	}
+	return nil
+}
+
+// guildByFedID finds the local guild of a federation guild ID. Callers hold s.mu.
+func (s *Service) guildByFedID(fedID string) *guildState {
+	for _, gs := range s.guilds {
+		if gs.g.FedID == fedID {
+			return gs
+		}
+	}
+	return nil
 }
 
 // ApplyRemoteMessage stores a message that another node published in a federated channel
@@ -413,14 +457,9 @@ func (s *Service) ApplyRemoteTyping(channelFedID, author string) {
 	if c == nil {
 		return
 	}
-	var uid ID
-	for id, u := range s.users {
-		if u.Username == author {
-			uid = id
-		}
-	}
-	if uid == 0 {
-		return // not seen here yet: their first message will introduce them
+	uid, ok := s.remotes[author]
+	if !ok {
+		return // not seen here yet: their join or first message will introduce them
 	}
 	ev := &fanout.Event{Type: "TYPING_START", Data: encode(map[string]any{
 		"channel_id": c.ID, "guild_id": c.GuildID, "user_id": uid, "timestamp": s.now().Unix()})}
@@ -491,12 +530,7 @@ func (s *Service) ApplyRemoteChannel(guildFedID, channelFedID, name string, posi
 	if s.channelByFedID(channelFedID) != nil {
 		return nil
 	}
-	var gs *guildState
-	for _, g := range s.guilds {
-		if g.g.FedID == guildFedID {
-			gs = g
-		}
-	}
+	gs := s.guildByFedID(guildFedID)
 	if gs == nil {
 		return nil
 	}
@@ -508,4 +542,27 @@ func (s *Service) ApplyRemoteChannel(guildFedID, channelFedID, name string, posi
 	gs.channels[c.ID] = struct{}{}
 	s.pub.Publish(&fanout.Event{Type: "CHANNEL_CREATE", Data: encode(s.channelOut(c)), Intent: IntentGuilds, GuildID: uint64(gs.g.ID), Visible: s.viewersLocked(c.ID)})
 	return nil
+}
+
+// ApplyRemotePresence shows a remote user's status ("online", "idle", "dnd" or "offline") in
+// the guilds they share with local users, through the normal presence batching. A user not
+// known here yet is skipped: their join introduces them. It does not block on federation.
+func (s *Service) ApplyRemotePresence(display, status string) {
+	s.mu.RLock()
+	uid, ok := s.remotes[display]
+	s.mu.RUnlock()
+	if !ok {
+		return
+	}
+	s.SetPresence(uid, Presence{Status: status})
+}
+
+// presenceRemote passes a local user's shown status on to federation.
+func (s *Service) presenceRemote(uid ID, status string) {
+	s.mu.RLock()
+	name := s.user(uid).Username
+	s.mu.RUnlock()
+	if !isRemoteName(name) {
+		s.fed.SetPresence(name, status)
+	}
 }

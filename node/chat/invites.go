@@ -168,6 +168,18 @@ func (s *Service) JoinInvite(ctx context.Context, actor ID, code string) (Invite
 		s.mu.Unlock()
 		return s.joinRemote(ctx, actor, code)
 	}
+	if s.needsFedJoin(inv, actor, code) {
+		// The guild is federated: the home node admits the user first (whether that is this
+		// node or another), so that the user's messages are accepted on every node.
+		name := s.user(actor).Username
+		s.mu.Unlock()
+		if _, err := s.fed.Join(ctx, code, name); err != nil {
+			s.log.Info("federation refused a join", "user", name, "err", err)
+			return InviteOut{}, ErrUnknownInvite
+		}
+		s.lock()
+		inv = s.invites[code]
+	}
 	defer s.mu.Unlock()
 	if inv == nil || !inv.Usable(s.now()) {
 		return InviteOut{}, ErrUnknownInvite

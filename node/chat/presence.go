@@ -78,6 +78,9 @@ func (s *Service) SetPresence(uid ID, p Presence) {
 		return
 	}
 	s.presenceBatch.add(uid, after, p.Activities)
+	if s.fed != nil && before != after {
+		s.presenceRemote(uid, after)
+	}
 }
 
 // presenceBatcher coalesces presence changes and flushes them once per interval, so that

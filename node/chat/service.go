@@ -70,6 +70,7 @@ type Service struct {
 	mu         sync.RWMutex
 	users      map[ID]*model.User
 	usernames  map[string]ID
+	remotes    map[string]ID // remote users (name@node) known here, by display name
 	tokens     map[[32]byte]ID
 	guilds     map[ID]*guildState
 	channels   map[ID]*model.Channel
@@ -110,7 +111,7 @@ func New(db *store.DB, pub Publisher, opts Options) (*Service, error) {
 		db: db, pub: pub, ids: snowflake.New(opts.Worker), log: opts.Logger, pw: opts.Password, now: opts.Now,
 		renderAttachment: opts.RenderAttachment,
 		login:            auth.NewGuard(10, 15*time.Minute),
-		users:            map[ID]*model.User{}, usernames: map[string]ID{}, tokens: map[[32]byte]ID{},
+		users:            map[ID]*model.User{}, usernames: map[string]ID{}, remotes: map[string]ID{}, tokens: map[[32]byte]ID{},
 		guilds: map[ID]*guildState{}, channels: map[ID]*model.Channel{}, userGuilds: map[ID]map[ID]struct{}{},
 		private: map[ID]map[ID]struct{}{}, dms: map[[2]ID]ID{}, invites: map[string]*model.Invite{},
 		reads: map[ID]map[ID]*model.ReadState{}, presence: map[ID]Presence{},
@@ -153,6 +154,8 @@ func (s *Service) load() error {
 				s.users[u.ID] = &u
 				if !isRemoteName(u.Username) {
 					s.usernames[u.Username] = u.ID
+				} else {
+					s.remotes[u.Username] = u.ID
 				}
 				see(u.ID)
 				return nil

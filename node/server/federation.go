@@ -40,14 +40,15 @@ func newFederation(cfg config.Config, db *store.DB, svc *chat.Service, log *slog
 	}
 	var err error
 	f.svc, err = fed.New(fed.Config{
-		DB:        db.Badger(),
-		Sync:      db.Sync,
-		Host:      fhost.Config{DataDir: path.Join(cfg.DataDir, "federation"), ListenAddrs: cfg.P2PListen, AnnounceAddrs: cfg.P2PAnnounce},
-		NodeName:  name,
-		Bootstrap: cfg.Peers,
-		OnEvent:   f.onEvent,
-		OnTyping:  f.onTyping,
-		Log:       log,
+		DB:         db.Badger(),
+		Sync:       db.Sync,
+		Host:       fhost.Config{DataDir: path.Join(cfg.DataDir, "federation"), ListenAddrs: cfg.P2PListen, AnnounceAddrs: cfg.P2PAnnounce},
+		NodeName:   name,
+		Bootstrap:  cfg.Peers,
+		OnEvent:    f.onEvent,
+		OnTyping:   f.onTyping,
+		OnPresence: f.onPresence,
+		Log:        log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: federation: %w", err)
@@ -65,12 +66,7 @@ func newFederation(cfg config.Config, db *store.DB, svc *chat.Service, log *slog
 
 // onEvent is called by federation on its commit path: it must not block, so it queues.
 func (f *federation) onEvent(ev *event.Event) {
-	if ev.Origin == f.svc.Node() {
-		return
-	}
-	switch ev.Kind {
-	case event.KindMessageCreate, event.KindMessageEdit, event.KindMessageDelete, event.KindReactionAdd, event.KindReactionRemove, event.KindChannelCreate:
-	default:
+	if !f.wanted(ev) {
 		return
 	}
 	select {
@@ -79,6 +75,19 @@ func (f *federation) onEvent(ev *event.Event) {
 		// The queue is full; sync will offer the event again after a restart (Replay).
 		f.log.Warn("federation: event queue full, dropping an event for now", "event", ev.ID.String())
 	}
+}
+
+// wanted reports whether an event changes what this node shows: events of other nodes that
+// the node maps, and joins of remote users (which this node issues when it is the home node).
+func (f *federation) wanted(ev *event.Event) bool {
+	switch ev.Kind {
+	case event.KindMessageCreate, event.KindMessageEdit, event.KindMessageDelete, event.KindReactionAdd, event.KindReactionRemove, event.KindChannelCreate:
+		return ev.Origin != f.svc.Node()
+	case event.KindMemberJoin:
+		b, ok := ev.Body.(*event.MemberJoin)
+		return ok && b.User.Node != f.svc.Node()
+	}
+	return false
 }
 
 // apply turns remote message events into local messages, one at a time, in order.
@@ -93,6 +102,12 @@ func (f *federation) apply() {
 			switch b := ev.Body.(type) {
 			case *event.MessageCreate:
 				err = f.chat.ApplyRemoteMessage(f.remoteMessage(ev))
+			case *event.MemberJoin:
+				name := b.NodeName
+				if name == "" {
+					name = b.User.Node.String()
+				}
+				err = f.chat.ApplyRemoteMember(ev.Guild.String(), b.User.Name+"@"+name)
 			case *event.ChannelCreate:
 				if b.Type == event.ChannelText {
 					err = f.chat.ApplyRemoteChannel(ev.Guild.String(), ev.ID.String(), b.Name, int(b.Position))
@@ -123,6 +138,29 @@ func (f *federation) onTyping(guild, channel event.ID, u event.User) {
 		return
 	}
 	f.chat.ApplyRemoteTyping(channel.String(), f.display(guild, u))
+}
+
+// Statuses between the client API's names and federation's codes.
+var (
+	statusCode = map[string]uint8{"online": event.StatusOnline, "idle": event.StatusIdle, "dnd": event.StatusDND}
+	statusName = map[uint8]string{event.StatusOnline: "online", event.StatusIdle: "idle", event.StatusDND: "dnd"}
+)
+
+// onPresence shows a remote user's status change (it must not block).
+func (f *federation) onPresence(guild event.ID, u event.User, status uint8) {
+	if u.Node == f.svc.Node() {
+		return
+	}
+	name, ok := statusName[status]
+	if !ok {
+		name = "offline"
+	}
+	f.chat.ApplyRemotePresence(f.display(guild, u), name)
+}
+
+// SetPresence implements chat.Federator; anything but online, idle and dnd is offline.
+func (f *federation) SetPresence(user, status string) {
+	f.svc.SetPresence(user, statusCode[status])
 }
 
 // CreateChannel implements chat.Federator: a channel.create state event, issued here (the

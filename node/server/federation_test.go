@@ -199,3 +199,87 @@ func TestFederatedEditsDeletesReactions(t *testing.T) {
 		return false
 	})
 }
+
+// fedInvite creates invites in a federated guild until the code is a federation one (the
+// guild is federated in the background after its creation).
+func fedInvite(t *testing.T, c *testnode.Client, channel string) string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var inv struct{ Code string }
+		c.Must("POST", "/channels/"+channel+"/invites", map[string]any{}, &inv)
+		if strings.HasPrefix(inv.Code, "hearth:") {
+			return inv.Code
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("invite %q never became a federation invite", inv.Code)
+		}
+	}
+}
+
+// TestFederatedMembersAndPresence: a remote join shows as GUILD_MEMBER_ADD on the home node;
+// a user of the home node who joins with the same code is admitted by federation too, so
+// that her messages reach the other node; remote users' presence crosses both ways.
+func TestFederatedMembersAndPresence(t *testing.T) {
+	a, b := testnode.Start(t, federated("alpha")), testnode.Start(t, federated("beta"))
+	alice, bob, carol := a.Register(t, "alice"), b.Register(t, "bob"), a.Register(t, "carol")
+	var g guild
+	alice.Must("POST", "/guilds", map[string]string{"name": "Members"}, &g)
+	code := fedInvite(t, alice, g.text(t))
+	ag := alice.Connect(-1)
+	ag.Wait("GUILD_CREATE")
+
+	var joined struct {
+		GuildID string `json:"guild_id"`
+	}
+	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &joined)
+	var add struct {
+		User struct{ ID, Username string }
+	}
+	for add.User.Username != "bob@beta" {
+		ag.Wait("GUILD_MEMBER_ADD").Decode(t, &add)
+	}
+	bobOnA := add.User.ID
+
+	// Bob comes online on node B; node A shows it to Alice.
+	bg := bob.Connect(-1)
+	bg.Wait("GUILD_CREATE")
+	ag.WaitFor("bob@beta online", func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
+		for _, e := range events {
+			if e.T == "PRESENCE_UPDATE" && strings.Contains(string(e.D), `"id":"`+bobOnA+`"`) && strings.Contains(string(e.D), `"online"`) {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Carol, on the home node, joins with the same code and writes; Bob sees her.
+	carol.Must("POST", "/invites/"+url.PathEscape(code), nil, nil)
+	var carolOnB struct {
+		User struct{ ID, Username string }
+	}
+	for carolOnB.User.Username != "carol@alpha" {
+		bg.Wait("GUILD_MEMBER_ADD").Decode(t, &carolOnB)
+	}
+	carol.Must("POST", "/channels/"+g.text(t)+"/messages", map[string]string{"content": "carol was here"}, nil)
+	var m struct {
+		Content string
+		Author  struct{ Username string }
+	}
+	for m.Content != "carol was here" {
+		bg.Wait("MESSAGE_CREATE").Decode(t, &m)
+	}
+	if m.Author.Username != "carol@alpha" {
+		t.Fatalf("author on node B = %q, want carol@alpha", m.Author.Username)
+	}
+	// Carol's presence reaches node B too.
+	cg := carol.Connect(-1)
+	cg.Wait("GUILD_CREATE")
+	bg.WaitFor("carol@alpha online", func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
+		for _, e := range events {
+			if e.T == "PRESENCE_UPDATE" && strings.Contains(string(e.D), `"id":"`+carolOnB.User.ID+`"`) && strings.Contains(string(e.D), `"online"`) {
+				return true
+			}
+		}
+		return false
+	})
+}
