@@ -308,3 +308,26 @@ func TestJoinOnHomeNode(t *testing.T) {
 		t.Fatalf("a banned user's join: %v, want ErrForbidden", err)
 	}
 }
+
+// TestIssue: the home node issues state changes its own permission model authorised, for
+// actors the federated state gives no permission; other nodes cannot.
+func TestIssue(t *testing.T) {
+	alice, bob := startNode(t, "alice"), startNode(t, "bob")
+	g, _ := guildOf(t, alice, bob)
+	bobU := event.User{Node: bob.svc.Node(), Name: "bob"}
+	if _, err := alice.svc.Moderate(ctx(t), g, "dave", event.KindBanAdd, "", &event.BanAdd{User: bobU}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("Moderate by a non-member: %v, want ErrForbidden", err)
+	}
+	if _, err := bob.svc.Issue(ctx(t), g, "bob", event.KindBanAdd, "", &event.BanAdd{User: bobU}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("Issue off the home node: %v, want ErrForbidden", err)
+	}
+	if _, err := alice.svc.Issue(ctx(t), g, "dave", event.KindBanAdd, "", &event.BanAdd{User: bobU, Reason: "spam"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() string {
+		if st, _ := bob.svc.Guild(g); !st.Banned(bobU) {
+			return "bob's node has not seen the ban"
+		}
+		return ""
+	})
+}

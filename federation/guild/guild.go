@@ -319,6 +319,22 @@ func (g *Guild) Member(u event.User) (Member, bool) {
 	return c, true
 }
 
+// MembersNamed returns the membership records, current or past, of the users called name
+// on any node (how a node resolves a remote user it knows only as name@node-name).
+func (g *Guild) MembersNamed(name string) []Member {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	var out []Member
+	for u, m := range g.members {
+		if u.Name == name {
+			c := *m
+			c.Roles = slices.Clone(m.Roles)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // IsMember reports whether u is a current member.
 func (g *Guild) IsMember(u event.User) bool {
 	m, ok := g.Member(u)

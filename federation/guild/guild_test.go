@@ -195,3 +195,24 @@ func TestPermissions(t *testing.T) {
 		t.Errorf("members %d", got)
 	}
 }
+
+// TestMembersNamed: users of one name on any node, members now or before.
+func TestMembersNamed(t *testing.T) {
+	c := newChain(t)
+	b1, b2 := event.User{Node: signer(t).Origin(), Name: "bob"}, event.User{Node: signer(t).Origin(), Name: "bob"}
+	c.state(event.KindMemberJoin, "", &event.MemberJoin{User: b1, NodeName: "beta"})
+	c.state(event.KindMemberJoin, "", &event.MemberJoin{User: b2, NodeName: "gamma"})
+	c.state(event.KindBanAdd, "", &event.BanAdd{User: b2})
+	got := c.g.MembersNamed("bob")
+	if len(got) != 2 {
+		t.Fatalf("MembersNamed(bob) = %+v, want both bobs", got)
+	}
+	for _, m := range got {
+		if left := m.Left != 0; left != (m.User == b2) || (m.User == b1) != (m.NodeName == "beta") {
+			t.Errorf("member %+v", m)
+		}
+	}
+	if got := c.g.MembersNamed("carol"); len(got) != 0 {
+		t.Fatalf("MembersNamed(carol) = %+v", got)
+	}
+}

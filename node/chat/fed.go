@@ -38,7 +38,23 @@ type Federator interface {
 	SetPresence(user, status string)
 	// CreateChannel creates a text channel in a guild homed here and returns its ID.
 	CreateChannel(ctx context.Context, guild, actor, name string, position int) (string, error)
+	// Moderate bans, unbans, kicks or removes target (a local username or a remote user's
+	// name@node) in a guild. In a guild homed here the change is issued at once: this node
+	// has authorised it. Elsewhere the home node checks actor's permissions and answers
+	// ErrMissingPerms when it refuses. reason goes with bans.
+	Moderate(ctx context.Context, guild, actor string, action ModAction, target, reason string) error
 }
+
+// ModAction is a membership change that crosses nodes; the home node issues it.
+type ModAction int
+
+// Membership changes.
+const (
+	ModBan ModAction = iota + 1
+	ModUnban
+	ModKick  // removed by a moderator
+	ModLeave // left on their own
+)
 
 // ChangeKind is a change to an existing message that crosses nodes.
 type ChangeKind int
@@ -565,4 +581,129 @@ func (s *Service) presenceRemote(uid ID, status string) {
 	if !isRemoteName(name) {
 		s.fed.SetPresence(name, status)
 	}
+}
+
+// fedElsewhere returns the federation ID of a federated guild homed on another node, and ""
+// for local guilds and guilds homed here. Callers hold s.mu.
+func (s *Service) fedElsewhere(gs *guildState) string {
+	if s.fed == nil || gs.g.FedID == "" || !isRemoteName(s.user(gs.g.OwnerID).Username) {
+		return ""
+	}
+	return gs.g.FedID
+}
+
+// forwardModeration sends a ban, unban or kick in a guild homed on another node to that
+// node, which decides with the permissions it holds (this node's copy of the guild does not
+// carry roles). done is false for every other guild: the caller handles those locally,
+// errors included.
+func (s *Service) forwardModeration(ctx context.Context, actor, guildID, target ID, action ModAction, reason *string) (done bool, err error) {
+	s.mu.RLock()
+	gs, _, err := s.guild(actor, guildID)
+	fg := ""
+	if err == nil {
+		fg = s.fedElsewhere(gs)
+	}
+	_, known := s.users[target]
+	s.mu.RUnlock()
+	switch {
+	case fg == "":
+		return false, nil
+	case !known:
+		return true, ErrUnknownUser
+	case target == actor:
+		return true, ErrMissingPerms
+	}
+	return true, s.moderateHome(ctx, fg, actor, action, target, reason)
+}
+
+// moderateHome asks the home node of a guild homed elsewhere for a membership change; the
+// change shows here when its state event arrives (ApplyRemoteModeration).
+func (s *Service) moderateHome(ctx context.Context, guildFedID string, actor ID, action ModAction, target ID, reason *string) error {
+	s.mu.RLock()
+	actorName, targetName := s.user(actor).Username, s.user(target).Username
+	s.mu.RUnlock()
+	why := ""
+	if reason != nil {
+		why = *reason
+	}
+	if err := s.fed.Moderate(ctx, guildFedID, actorName, action, targetName, why); err != nil {
+		if errors.Is(err, ErrMissingPerms) {
+			return err
+		}
+		return fmt.Errorf("chat: ask the home node: %w", err)
+	}
+	return nil
+}
+
+// federateModeration publishes a membership change made here to the other nodes, in the
+// background: for a guild homed here every change, and for a guild homed elsewhere a user's
+// own leave (which needs no permission). Callers hold s.mu.
+func (s *Service) federateModeration(gs *guildState, actor ID, action ModAction, target ID, reason *string) {
+	if s.fed == nil || gs.g.FedID == "" {
+		return
+	}
+	elsewhere := s.fedElsewhere(gs) != ""
+	actorName, targetName := s.user(actor).Username, s.user(target).Username
+	if (elsewhere && action != ModLeave) || isRemoteName(actorName) {
+		return
+	}
+	fg, gid, why := gs.g.FedID, gs.g.ID, ""
+	if reason != nil {
+		why = *reason
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.fed.Moderate(ctx, fg, actorName, action, targetName, why); err != nil {
+			s.log.Warn("publishing a membership change to other nodes", "guild", gid, "action", action, "err", err)
+		}
+	}()
+}
+
+// ApplyRemoteModeration applies a ban, unban, kick or leave that the home node of a
+// federated guild issued; target is a local username or a remote user's name@node. It is
+// idempotent, since this node may have made the change itself first.
+func (s *Service) ApplyRemoteModeration(guildFedID string, action ModAction, target, reason string) error {
+	s.lock()
+	defer s.mu.Unlock()
+	gs := s.guildByFedID(guildFedID)
+	if gs == nil {
+		return nil
+	}
+	uid, ok := s.usernames[target]
+	if isRemoteName(target) {
+		if err := s.db.Update(func(tx *store.Tx) error {
+			var err error
+			uid, err = s.remoteUser(tx, target)
+			return err
+		}); err != nil {
+			return fmt.Errorf("chat: remote moderation: %w", err)
+		}
+	} else if !ok {
+		return nil // a user this node does not have
+	}
+	switch action {
+	case ModBan:
+		if gs.bans[uid] != nil || uid == gs.g.OwnerID {
+			return nil
+		}
+		var why *string
+		if reason != "" {
+			why = &reason
+		}
+		return s.removeMember(gs, uid, &model.Ban{GuildID: gs.g.ID, UserID: uid, Reason: why})
+	case ModUnban:
+		if gs.bans[uid] == nil {
+			return nil
+		}
+		return s.liftBan(gs, uid)
+	case ModKick, ModLeave:
+		if gs.members[uid] == nil || uid == gs.g.OwnerID {
+			return nil
+		}
+		return s.removeMember(gs, uid, nil)
+	}
+	return nil
 }

@@ -280,6 +280,9 @@ func (s *Service) outranks(gs *guildState, actor, target *model.Member) bool {
 
 // Kick removes a member (KICK_MEMBERS).
 func (s *Service) Kick(ctx context.Context, actor, guildID, userID ID) error {
+	if done, err := s.forwardModeration(ctx, actor, guildID, userID, ModKick, nil); done {
+		return err
+	}
 	s.lock()
 	defer s.mu.Unlock()
 	gs, am, err := s.guild(actor, guildID)
@@ -293,7 +296,11 @@ func (s *Service) Kick(ctx context.Context, actor, guildID, userID ID) error {
 	if !gs.basePerms(am).Has(perm.KickMembers) || !s.outranks(gs, am, target) {
 		return ErrMissingPerms
 	}
-	return s.removeMember(gs, userID, nil)
+	if err := s.removeMember(gs, userID, nil); err != nil {
+		return err
+	}
+	s.federateModeration(gs, actor, ModKick, userID, nil)
+	return nil
 }
 
 // LeaveGuild removes the actor from a guild; the owner cannot leave.
@@ -307,7 +314,11 @@ func (s *Service) LeaveGuild(ctx context.Context, actor, guildID ID) error {
 	if gs.g.OwnerID == actor {
 		return ErrOwnerCannotLeave
 	}
-	return s.removeMember(gs, actor, nil)
+	if err := s.removeMember(gs, actor, nil); err != nil {
+		return err
+	}
+	s.federateModeration(gs, actor, ModLeave, actor, nil)
+	return nil
 }
 
 // removeMember deletes the member record (and writes ban if set) in one transaction, and
@@ -376,6 +387,9 @@ func (s *Service) Ban(ctx context.Context, actor, guildID, userID ID, reason *st
 	if deleteSeconds < 0 || deleteSeconds > 604800 {
 		return invalid("delete_message_seconds", "NUMBER_TYPE_MAX", "Must be between 0 and 604800.")
 	}
+	if done, err := s.forwardModeration(ctx, actor, guildID, userID, ModBan, reason); done {
+		return err
+	}
 	s.lock()
 	gs, am, err := s.guild(actor, guildID)
 	if err != nil {
@@ -401,6 +415,9 @@ func (s *Service) Ban(ctx context.Context, actor, guildID, userID ID, reason *st
 		}
 	}
 	err = s.removeMember(gs, userID, &model.Ban{GuildID: guildID, UserID: userID, Reason: reason})
+	if err == nil {
+		s.federateModeration(gs, actor, ModBan, userID, reason)
+	}
 	s.mu.Unlock()
 	if err != nil || deleteSeconds == 0 {
 		return err
@@ -410,6 +427,9 @@ func (s *Service) Ban(ctx context.Context, actor, guildID, userID ID, reason *st
 
 // Unban lifts a ban (BAN_MEMBERS).
 func (s *Service) Unban(ctx context.Context, actor, guildID, userID ID) error {
+	if done, err := s.forwardModeration(ctx, actor, guildID, userID, ModUnban, nil); done {
+		return err
+	}
 	s.lock()
 	defer s.mu.Unlock()
 	gs, am, err := s.guild(actor, guildID)
@@ -422,13 +442,23 @@ func (s *Service) Unban(ctx context.Context, actor, guildID, userID ID) error {
 	if gs.bans[userID] == nil {
 		return ErrUnknownBan
 	}
+	if err := s.liftBan(gs, userID); err != nil {
+		return err
+	}
+	s.federateModeration(gs, actor, ModUnban, userID, nil)
+	return nil
+}
+
+// liftBan deletes a ban and dispatches GUILD_BAN_REMOVE. Callers hold s.mu.
+func (s *Service) liftBan(gs *guildState, userID ID) error {
+	gid := gs.g.ID
 	if err := s.db.Update(func(tx *store.Tx) error {
-		return tx.Delete(store.Key(store.PrefixBan, uint64(guildID), uint64(userID)))
+		return tx.Delete(store.Key(store.PrefixBan, uint64(gid), uint64(userID)))
 	}); err != nil {
 		return fmt.Errorf("chat: unban: %w", err)
 	}
 	delete(gs.bans, userID)
-	s.publishGuild(guildID, "GUILD_BAN_REMOVE", IntentGuildModeration, map[string]any{"guild_id": guildID, "user": s.user(userID)})
+	s.publishGuild(gid, "GUILD_BAN_REMOVE", IntentGuildModeration, map[string]any{"guild_id": gid, "user": s.user(userID)})
 	return nil
 }
 

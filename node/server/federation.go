@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path"
@@ -86,6 +87,8 @@ func (f *federation) wanted(ev *event.Event) bool {
 	case event.KindMemberJoin:
 		b, ok := ev.Body.(*event.MemberJoin)
 		return ok && b.User.Node != f.svc.Node()
+	case event.KindBanAdd, event.KindBanRemove, event.KindMemberLeave:
+		return true // applied idempotently: this node may have made the change itself
 	}
 	return false
 }
@@ -108,6 +111,14 @@ func (f *federation) apply() {
 					name = b.User.Node.String()
 				}
 				err = f.chat.ApplyRemoteMember(ev.Guild.String(), b.User.Name+"@"+name)
+			case *event.BanAdd:
+				err = f.chat.ApplyRemoteModeration(ev.Guild.String(), chat.ModBan, f.userName(ev.Guild, b.User), b.Reason)
+			case *event.MemberRef:
+				action := chat.ModUnban
+				if ev.Kind == event.KindMemberLeave {
+					action = chat.ModLeave
+				}
+				err = f.chat.ApplyRemoteModeration(ev.Guild.String(), action, f.userName(ev.Guild, b.User), "")
 			case *event.ChannelCreate:
 				if b.Type == event.ChannelText {
 					err = f.chat.ApplyRemoteChannel(ev.Guild.String(), ev.ID.String(), b.Name, int(b.Position))
@@ -193,6 +204,76 @@ func (f *federation) remoteChange(ev *event.Event) chat.RemoteChange {
 		}
 	}
 	return rc
+}
+
+// userName is how chat names a user: the username for users of this node, name@node-name
+// for the others.
+func (f *federation) userName(guildID event.ID, u event.User) string {
+	if u.Node == f.svc.Node() {
+		return u.Name
+	}
+	return f.display(guildID, u)
+}
+
+// fedUser is the inverse of userName: it finds a remote user among the guild's current and
+// past members.
+func (f *federation) fedUser(guildID event.ID, name string) (event.User, error) {
+	at := strings.LastIndexByte(name, '@')
+	if at < 0 {
+		return event.User{Node: f.svc.Node(), Name: name}, nil
+	}
+	g, ok := f.svc.Guild(guildID)
+	if !ok {
+		return event.User{}, fed.ErrUnknownGuild
+	}
+	var found []event.User
+	for _, m := range g.MembersNamed(name[:at]) {
+		if f.display(guildID, m.User) == name {
+			found = append(found, m.User)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return event.User{}, fmt.Errorf("server: %q has never been a member", name)
+	case 1:
+		return found[0], nil
+	}
+	return event.User{}, fmt.Errorf("server: %q names members of %d nodes", name, len(found))
+}
+
+// Moderate implements chat.Federator: the home node issues the change itself (the node
+// has checked the actor's permissions); another node asks the home node, which checks them.
+func (f *federation) Moderate(ctx context.Context, guild, actor string, action chat.ModAction, target, reason string) error {
+	gid := fedID(guild)
+	u, err := f.fedUser(gid, target)
+	if err != nil {
+		return err
+	}
+	var kind event.Kind
+	var body any
+	switch action {
+	case chat.ModBan:
+		kind, body = event.KindBanAdd, &event.BanAdd{User: u, Reason: reason}
+	case chat.ModUnban:
+		kind, body = event.KindBanRemove, &event.MemberRef{User: u}
+	case chat.ModKick, chat.ModLeave:
+		kind, body = event.KindMemberLeave, &event.MemberRef{User: u}
+	default:
+		return fmt.Errorf("server: unknown moderation %d", action)
+	}
+	g, ok := f.svc.Guild(gid)
+	if !ok {
+		return fed.ErrUnknownGuild
+	}
+	if g.Info().Home == f.svc.Node() {
+		_, err = f.svc.Issue(ctx, gid, actor, kind, "", body)
+	} else {
+		_, err = f.svc.Moderate(ctx, gid, actor, kind, "", body)
+	}
+	if errors.Is(err, fed.ErrForbidden) {
+		return fmt.Errorf("%w: %v", chat.ErrMissingPerms, err)
+	}
+	return err
 }
 
 // display is how a remote user is shown: name@node-name.

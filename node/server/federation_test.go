@@ -283,3 +283,77 @@ func TestFederatedMembersAndPresence(t *testing.T) {
 		return false
 	})
 }
+
+// TestFederatedModeration: the home node's bans and unbans reach the member nodes (the
+// banned user's guild goes away there); a member node's moderation goes to the home node,
+// which refuses a user without the permission; a remote user's leave reaches the home node.
+func TestFederatedModeration(t *testing.T) {
+	a, b := testnode.Start(t, federated("alpha")), testnode.Start(t, federated("beta"))
+	alice, bob, dave := a.Register(t, "alice"), b.Register(t, "bob"), b.Register(t, "dave")
+	var g guild
+	alice.Must("POST", "/guilds", map[string]string{"name": "Moderated"}, &g)
+	code := fedInvite(t, alice, g.text(t))
+	ag := alice.Connect(-1)
+	ag.Wait("GUILD_CREATE")
+	ids := map[string]string{} // username on node A → ID there
+	var joined struct {
+		GuildID string `json:"guild_id"`
+	}
+	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &joined)
+	dave.Must("POST", "/invites/"+url.PathEscape(code), nil, nil)
+	for len(ids) < 2 {
+		var add struct {
+			User struct{ ID, Username string }
+		}
+		ag.Wait("GUILD_MEMBER_ADD").Decode(t, &add)
+		ids[add.User.Username] = add.User.ID
+	}
+	bg, dg := bob.Connect(-1), dave.Connect(-1)
+	bg.Wait("GUILD_CREATE")
+	dg.Wait("GUILD_CREATE")
+
+	// Bob asks for dave's ban on node B; the home node refuses it.
+	var members []struct{ User struct{ ID, Username string } }
+	bob.Must("GET", "/guilds/"+joined.GuildID+"/members?limit=10", nil, &members)
+	daveOnB := ""
+	for _, m := range members {
+		if m.User.Username == "dave" {
+			daveOnB = m.User.ID
+		}
+	}
+	if st := bob.Do("PUT", "/guilds/"+joined.GuildID+"/bans/"+daveOnB, map[string]any{}, nil); st != 403 {
+		t.Fatalf("bob's ban of dave: status %d, want 403", st)
+	}
+
+	// Alice bans bob@beta on node A: bob loses the guild on node B.
+	var chans []struct{ ID string }
+	bob.Must("GET", "/guilds/"+joined.GuildID+"/channels", nil, &chans)
+	chB := chans[0].ID
+	alice.Must("PUT", "/guilds/"+g.ID+"/bans/"+ids["bob@beta"], map[string]any{"reason": "spam"}, nil)
+	bg.Wait("GUILD_DELETE")
+	if st := bob.Do("POST", "/channels/"+chB+"/messages", map[string]string{"content": "still here?"}, nil); st < 400 {
+		t.Fatalf("a banned user posted: status %d", st)
+	}
+	// The ban is lifted on node A; bob can join again from node B.
+	alice.Must("DELETE", "/guilds/"+g.ID+"/bans/"+ids["bob@beta"], nil, nil)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if st := bob.Do("POST", "/invites/"+url.PathEscape(code), nil, nil); st == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("bob could not join again after the unban")
+		}
+	}
+	bg.Wait("GUILD_CREATE")
+
+	// Dave leaves on node B: node A sees it.
+	dave.Must("DELETE", "/users/@me/guilds/"+joined.GuildID, nil, nil)
+	ag.WaitFor("dave@beta leaving", func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
+		for _, e := range events {
+			if e.T == "GUILD_MEMBER_REMOVE" && strings.Contains(string(e.D), `"dave@beta"`) {
+				return true
+			}
+		}
+		return false
+	})
+}
