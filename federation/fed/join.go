@@ -155,6 +155,9 @@ func (s *Service) Join(ctx context.Context, invite, name string) (*Snapshot, err
 	if err := s.adoptState(inv.Guild, inv.Home, resp.State); err != nil {
 		return nil, err
 	}
+	if err := s.store.SetHomeAddrs(inv.Guild, fsync.AddrBytes(inv.addrs)); err != nil {
+		return nil, fmt.Errorf("fed: join: %w", err)
+	}
 	rt := s.guild(inv.Guild)
 	if _, err := (*applier)(s).Apply(ctx, inv.Guild, home, resp.Recent); err != nil {
 		return nil, fmt.Errorf("fed: join: recent messages: %w", err)

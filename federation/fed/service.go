@@ -360,10 +360,19 @@ func (s *Service) connectBootstrap(ctx context.Context) {
 	}
 }
 
+// connectMembers dials the home and member nodes of every guild not connected yet [FED-055] [FED-057].
 func (s *Service) connectMembers(ctx context.Context) {
 	var infos []peer.AddrInfo
 	for _, id := range s.Guilds() {
 		rt := s.guild(id)
+		// The home node, at the addresses of the invite it was joined with: the guild state
+		// does not carry them, and the peerstore does not survive a restart.
+		if home := peer.ID(rt.st.Info().Home); home != s.h.ID() && s.h.Network().Connectedness(home) != network.Connected {
+			if addrs, err := s.store.HomeAddrs(id); err == nil && len(addrs) > 0 {
+				s.h.Peerstore().AddAddrs(home, fsync.ParseAddrBytes(addrs), peerstore.PermanentAddrTTL)
+				infos = append(infos, peer.AddrInfo{ID: home})
+			}
+		}
 		for _, n := range rt.st.Nodes() {
 			p := peer.ID(n.ID)
 			if p == s.h.ID() || s.h.Network().Connectedness(p) == network.Connected {

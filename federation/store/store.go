@@ -21,6 +21,7 @@ import (
 //	f/s/<guild><sn:8>                      event ID, state chain index
 //	f/v/<guild><olen><origin>              seq:8, version vector entry
 //	f/g/<guild>                            empty, the guilds this node takes part in
+//	f/h/<guild>                            CBOR [* multiaddr bstr], the home node's last known addresses
 const (
 	pEvent   = "f/e/"
 	pOrigin  = "f/o/"
@@ -28,6 +29,7 @@ const (
 	pState   = "f/s/"
 	pVector  = "f/v/"
 	pGuild   = "f/g/"
+	pHome    = "f/h/"
 )
 
 // ErrNotFound means the event is not stored.
@@ -447,6 +449,39 @@ func (s *Store) AddGuild(guild event.ID) error {
 		return fmt.Errorf("store: add guild: %w", err)
 	}
 	return nil
+}
+
+// SetHomeAddrs records the addresses at which the home node of a guild was last reached (an
+// invite's), so that the node can find it again after a restart: the guild state does not
+// carry the home node's addresses.
+func (s *Store) SetHomeAddrs(guild event.ID, addrs [][]byte) error {
+	b, err := event.Marshal(addrs)
+	if err != nil {
+		return fmt.Errorf("store: home addrs: %w", err)
+	}
+	if err := s.update(func(txn *badger.Txn) error { return txn.Set(append([]byte(pHome), guild...), b) }); err != nil {
+		return fmt.Errorf("store: home addrs: %w", err)
+	}
+	return nil
+}
+
+// HomeAddrs returns what SetHomeAddrs recorded for guild; none is not an error.
+func (s *Store) HomeAddrs(guild event.ID) ([][]byte, error) {
+	var out [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(append([]byte(pHome), guild...))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return it.Value(func(v []byte) error { return event.Unmarshal(v, &out) })
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: home addrs: %w", err)
+	}
+	return out, nil
 }
 
 // Guilds lists the guilds this node takes part in.

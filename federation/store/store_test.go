@@ -108,3 +108,19 @@ func TestWritesSync(t *testing.T) {
 		t.Fatalf("AddGuild with a failing sync = %v, want it wrapped", err)
 	}
 }
+
+// TestHomeAddrs: the home node's addresses round-trip; a guild without any has none.
+func TestHomeAddrs(t *testing.T) {
+	s := New(openDB(t), nil)
+	if got, err := s.HomeAddrs("g1"); err != nil || got != nil {
+		t.Fatalf("HomeAddrs of an unknown guild = %v, %v", got, err)
+	}
+	want := [][]byte{{1, 2, 3}, {4}}
+	if err := s.SetHomeAddrs("g1", want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.HomeAddrs("g1")
+	if err != nil || len(got) != 2 || string(got[0]) != string(want[0]) || string(got[1]) != string(want[1]) {
+		t.Fatalf("HomeAddrs = %v, %v; want %v", got, err, want)
+	}
+}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"time"
 
 	"github.com/hearth-chat/hearth/node/fanout"
 	"github.com/hearth-chat/hearth/node/model"
 	"github.com/hearth-chat/hearth/node/perm"
+	"github.com/hearth-chat/hearth/node/snowflake"
 	"github.com/hearth-chat/hearth/node/store"
 )
 
@@ -311,7 +313,9 @@ func (s *Service) ApplyRemoteMessage(rm RemoteMessage) error {
 				return err
 			}
 		}
-		msg.ID = s.ids.Next()
+		if msg.ID, err = s.remoteMessageID(tx, c.ID, rm.Time, rm.EventID); err != nil {
+			return err
+		}
 		return errors.Join(tx.Put(key, msg.ID), tx.Put(store.Key(store.PrefixFedMessageRev, uint64(msg.ID)), rm.EventID),
 			tx.Put(store.Key(store.PrefixMessage, uint64(c.ID), uint64(msg.ID)), msg))
 	})
@@ -323,8 +327,9 @@ func (s *Service) ApplyRemoteMessage(rm RemoteMessage) error {
 		gs.members[newMember.UserID] = newMember
 		addTo(s.userGuilds, newMember.UserID, gs.g.ID)
 	}
-	id := msg.ID
-	c.LastMessageID = &id
+	if id := msg.ID; c.LastMessageID == nil || *c.LastMessageID < id {
+		c.LastMessageID = &id
+	}
 	s.mu.Unlock()
 	s.stored(msg)
 	if rm.Snapshot {
@@ -341,6 +346,47 @@ func (s *Service) ApplyRemoteMessage(rm RemoteMessage) error {
 	s.mu.RUnlock()
 	s.pub.Publish(ev)
 	return nil
+}
+
+// remoteMessageID allocates the snowflake of a remote message. A message written more than
+// a few seconds ago (a join snapshot, catch-up after downtime, a replay) gets an ID of its
+// own time, so that history keeps the order and times its readers saw: the low 22 bits come
+// from the event ID and are probed until the key is free. Others get the next ID.
+func (s *Service) remoteMessageID(tx *store.Tx, channel ID, at time.Time, eventID string) (ID, error) {
+	if at.IsZero() || s.now().Sub(at) < 5*time.Second {
+		return s.ids.Next(), nil
+	}
+	h := fnv.New32a()
+	h.Write([]byte(eventID))
+	id := snowflake.FromTime(at) | ID(h.Sum32()&(1<<22-1))
+	for {
+		taken, err := tx.Has(store.Key(store.PrefixMessage, uint64(channel), uint64(id)))
+		if err != nil || !taken {
+			return id, err
+		}
+		id++
+	}
+}
+
+// Applied reports whether the remote event with this ID was applied already: a message
+// stored, or a change marked with MarkApplied. It only reads, so a replay of a long history
+// costs no writes.
+func (s *Service) Applied(eventID string) bool {
+	var ok bool
+	err := s.db.View(func(tx *store.Tx) (err error) {
+		if ok, err = tx.Has(store.KeyString(store.PrefixFedMessage, eventID)); ok || err != nil {
+			return err
+		}
+		ok, err = tx.Has(store.KeyString(store.PrefixFedApplied, eventID))
+		return err
+	})
+	return err == nil && ok
+}
+
+// MarkApplied records that the remote change with this event ID was applied, so that a
+// replay at start skips it.
+func (s *Service) MarkApplied(eventID string) error {
+	return s.db.Update(func(tx *store.Tx) error { return tx.Put(store.KeyString(store.PrefixFedApplied, eventID), true) })
 }
 
 // publishRemote sends a locally created message of a federated channel to the other nodes,

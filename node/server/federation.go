@@ -59,10 +59,40 @@ func newFederation(cfg config.Config, db *store.DB, svc *chat.Service, log *slog
 		addrs = append(addrs, a.String())
 	}
 	log.Info("federation listening", "peer_id", f.svc.ID().String(), "node_name", name, "addrs", strings.Join(addrs, ","))
-	f.wg.Add(1)
-	go f.apply()
 	svc.SetFederator(f)
+	f.wg.Add(2)
+	go f.apply()
+	go f.replay()
 	return f, nil
+}
+
+// errStopped ends a replay cut short by close.
+var errStopped = errors.New("server: federation stopped")
+
+// replay passes every stored event of every guild through the apply queue once at start,
+// so that whatever OnEvent delivered but a crash (or a full queue) kept from the node's own
+// store is applied now; what was applied is skipped without a write.
+func (f *federation) replay() {
+	defer f.wg.Done()
+	for _, g := range f.svc.Guilds() {
+		err := f.svc.Replay(g, func(ev *event.Event) error {
+			if !f.wanted(ev) {
+				return nil
+			}
+			select {
+			case f.events <- ev:
+				return nil
+			case <-f.stop:
+				return errStopped
+			}
+		})
+		if errors.Is(err, errStopped) {
+			return
+		}
+		if err != nil {
+			f.log.Error("federation: replaying stored events", "guild", g.String(), "err", err)
+		}
+	}
 }
 
 // onEvent is called by federation on its commit path: it must not block, so it queues.
@@ -101,6 +131,9 @@ func (f *federation) apply() {
 		case <-f.stop:
 			return
 		case ev := <-f.events:
+			if ev.Kind != event.KindChannelCreate && f.chat.Applied(ev.ID.String()) {
+				continue // a replay of what is applied already
+			}
 			var err error
 			switch b := ev.Body.(type) {
 			case *event.MessageCreate:
@@ -126,6 +159,9 @@ func (f *federation) apply() {
 			default:
 				err = f.chat.ApplyRemoteChange(f.remoteChange(ev))
 			}
+			if err == nil && ev.Kind != event.KindMessageCreate && ev.Kind != event.KindChannelCreate {
+				err = f.chat.MarkApplied(ev.ID.String())
+			}
 			if err != nil {
 				f.log.Error("federation: applying a remote event", "kind", ev.Kind, "event", ev.ID.String(), "err", err)
 			}
@@ -136,7 +172,7 @@ func (f *federation) apply() {
 // remoteMessage converts a message.create event.
 func (f *federation) remoteMessage(ev *event.Event) chat.RemoteMessage {
 	body, _ := ev.Body.(*event.MessageCreate)
-	rm := chat.RemoteMessage{EventID: ev.ID.String(), Channel: ev.Channel.String(), Author: f.display(ev.Guild, ev.Author)}
+	rm := chat.RemoteMessage{EventID: ev.ID.String(), Channel: ev.Channel.String(), Author: f.display(ev.Guild, ev.Author), Time: ev.TS.Time()}
 	if body != nil {
 		rm.Content = body.Content
 	}

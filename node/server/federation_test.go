@@ -357,3 +357,58 @@ func TestFederatedModeration(t *testing.T) {
 		return false
 	})
 }
+
+// TestFederatedCatchUpAfterRestart: messages and changes made while a member node was down
+// reach it after it restarts, in history, with their original authors and order.
+func TestFederatedCatchUpAfterRestart(t *testing.T) {
+	a, b := testnode.Start(t, federated("alpha")), testnode.Start(t, federated("beta"))
+	alice, bob := a.Register(t, "alice"), b.Register(t, "bob")
+	var g guild
+	alice.Must("POST", "/guilds", map[string]string{"name": "Catch-up"}, &g)
+	code := fedInvite(t, alice, g.text(t))
+	var joined struct {
+		GuildID string `json:"guild_id"`
+	}
+	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &joined)
+	var chans []struct{ ID string }
+	bob.Must("GET", "/guilds/"+joined.GuildID+"/channels", nil, &chans)
+	var first message
+	alice.Must("POST", "/channels/"+g.text(t)+"/messages", map[string]string{"content": "before the outage"}, &first)
+	history := func(c *testnode.Client) []message {
+		var hist []message
+		c.Must("GET", "/channels/"+chans[0].ID+"/messages", nil, &hist)
+		return hist
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(history(bob)) < 1; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first message never reached node B")
+		}
+	}
+
+	b.Stop(t)
+	alice.Must("POST", "/channels/"+g.text(t)+"/messages", map[string]string{"content": "while you were away"}, nil)
+	alice.Must("PATCH", "/channels/"+g.text(t)+"/messages/"+first.ID, map[string]string{"content": "before the outage (edited)"}, nil)
+
+	opts := federated("beta")
+	opts.DataDir = b.DataDir
+	b2 := testnode.Start(t, opts)
+	bob2 := b2.Client(t, bob.Token)
+	var hist []message
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		hist = history(bob2)
+		if len(hist) == 2 && hist[1].Content == "before the outage (edited)" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("history on node B after its restart = %+v", hist)
+		}
+	}
+	var newest struct {
+		Content string
+		Author  struct{ Username string }
+	}
+	bob2.Must("GET", "/channels/"+chans[0].ID+"/messages/"+hist[0].ID, nil, &newest)
+	if newest.Content != "while you were away" || newest.Author.Username != "alice@alpha" {
+		t.Fatalf("newest message on node B = %+v", newest)
+	}
+}

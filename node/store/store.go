@@ -275,6 +275,7 @@ const (
 	PrefixAttachRef     = "ar/"  // hex hash, channel, message → true (media GC asks whether a blob is used)
 	PrefixFedMessage    = "fm/"  // federation event ID → local message ID (remote messages applied once)
 	PrefixFedMessageRev = "fr/"  // local message → its federation event ID
+	PrefixFedApplied    = "fa/"  // federation event ID → true (a remote change applied, so a replay skips it)
 )
 
 type badgerLogger struct{ l *slog.Logger }
