@@ -202,7 +202,11 @@ func (s *Service) ModifyChannel(ctx context.Context, actor, channelID ID, spec C
 	} else {
 		updated.Name = strings.TrimSpace(*spec.Name)
 	}
-	return s.saveChannel(c, &updated)
+	out, err := s.saveChannel(c, &updated)
+	if err == nil && gs != nil {
+		s.federateChannelChange(&updated, actor, false)
+	}
+	return out, err
 }
 
 // saveChannel stores an updated channel and dispatches CHANNEL_UPDATE to those who could
@@ -288,6 +292,7 @@ func (s *Service) DeleteChannel(ctx context.Context, actor, channelID ID) (Chann
 	for _, o := range orphans {
 		s.publishGuild(gs.g.ID, "CHANNEL_UPDATE", IntentGuilds, s.channelOut(o))
 	}
+	s.federateChannelChange(c, actor, true)
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); s.purgeMessages([]ID{c.ID}) }()
 	return out, nil

@@ -40,6 +40,11 @@ type Federator interface {
 	SetPresence(user, status string)
 	// CreateChannel creates a text channel in a guild homed here and returns its ID.
 	CreateChannel(ctx context.Context, guild, actor, name string, position int) (string, error)
+	// RenameGuild publishes the new name of a guild homed here.
+	RenameGuild(ctx context.Context, guild, actor, name string) error
+	// ChangeChannel publishes the new name, topic and position of a channel of a guild homed
+	// here, or its deletion when update is nil.
+	ChangeChannel(ctx context.Context, guild, actor, channel string, update *RemoteChannel) error
 	// Moderate bans, unbans, kicks or removes target (a local username or a remote user's
 	// name@node) in a guild. In a guild homed here the change is issued at once: this node
 	// has authorised it. Elsewhere the home node checks actor's permissions and answers
@@ -90,8 +95,8 @@ type RemoteGuild struct {
 
 // RemoteChannel is a text channel of a remote guild.
 type RemoteChannel struct {
-	FedID, Name string
-	Position    int
+	FedID, Name, Topic string
+	Position           int
 }
 
 // RemoteMessage is a message event from another node.
@@ -569,11 +574,15 @@ func (s *Service) federateChannel(c *model.Channel, actor ID) {
 			return
 		}
 		s.lock()
-		defer s.mu.Unlock()
 		cur := s.channels[id]
-		if cur == nil {
+		if cur == nil { // deleted while it was being federated
+			s.mu.Unlock()
+			if err := s.fed.ChangeChannel(ctx, fg, name, fc, nil); err != nil {
+				s.log.Warn("publishing a channel's deletion to other nodes", "channel", id, "err", err)
+			}
 			return
 		}
+		defer s.mu.Unlock()
 		cp := *cur
 		cp.FedID = fc
 		if err := s.db.Update(func(tx *store.Tx) error { return tx.Put(store.Key(store.PrefixChannel, uint64(id)), &cp) }); err != nil {
@@ -752,4 +761,92 @@ func (s *Service) ApplyRemoteModeration(guildFedID string, action ModAction, tar
 		return s.removeMember(gs, uid, nil)
 	}
 	return nil
+}
+
+// federateGuildName publishes the new name of a federated guild homed here, in the
+// background. Callers hold s.mu.
+func (s *Service) federateGuildName(gs *guildState, actor ID) {
+	name := s.user(actor).Username
+	if s.fed == nil || gs.g.FedID == "" || s.fedElsewhere(gs) != "" || isRemoteName(name) {
+		return
+	}
+	fg, gid, newName := gs.g.FedID, gs.g.ID, gs.g.Name
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.fed.RenameGuild(ctx, fg, name, newName); err != nil {
+			s.log.Warn("publishing a guild's new name to other nodes", "guild", gid, "err", err)
+		}
+	}()
+}
+
+// ApplyRemoteGuildName renames the local copy of a federated guild as its home node did,
+// acting as the guild's owner there.
+func (s *Service) ApplyRemoteGuildName(guildFedID, name string) error {
+	s.mu.RLock()
+	gs := s.guildByFedID(guildFedID)
+	var owner, id ID
+	if gs != nil {
+		owner, id = gs.g.OwnerID, gs.g.ID
+	}
+	s.mu.RUnlock()
+	if gs == nil {
+		return nil
+	}
+	_, err := s.ModifyGuild(context.Background(), owner, id, GuildPatch{Name: &name})
+	return err
+}
+
+// federateChannelChange publishes a change to (or the deletion of) a federated channel of a
+// guild homed here, in the background. Callers hold s.mu.
+func (s *Service) federateChannelChange(c *model.Channel, actor ID, deleted bool) {
+	if s.fed == nil || c.FedID == "" {
+		return
+	}
+	gs := s.guilds[c.GuildID]
+	name := s.user(actor).Username
+	if gs == nil || gs.g.FedID == "" || s.fedElsewhere(gs) != "" || isRemoteName(name) {
+		return
+	}
+	var update *RemoteChannel
+	if !deleted {
+		update = &RemoteChannel{FedID: c.FedID, Name: c.Name, Position: c.Position}
+		if c.Topic != nil {
+			update.Topic = *c.Topic
+		}
+	}
+	fg, fc, id := gs.g.FedID, c.FedID, c.ID
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.fed.ChangeChannel(ctx, fg, name, fc, update); err != nil {
+			s.log.Warn("publishing a channel change to other nodes", "channel", id, "err", err)
+		}
+	}()
+}
+
+// ApplyRemoteChannelChange applies a change (update nil: the deletion) that the home node
+// of a federated guild made to a channel, acting as the guild's owner in the local copy.
+func (s *Service) ApplyRemoteChannelChange(channelFedID string, update *RemoteChannel) error {
+	s.mu.RLock()
+	c := s.channelByFedID(channelFedID)
+	var owner, id ID
+	if c != nil {
+		id, owner = c.ID, s.guilds[c.GuildID].g.OwnerID
+	}
+	s.mu.RUnlock()
+	if c == nil {
+		return nil // deleted already, or a channel this node does not show
+	}
+	ctx := context.Background()
+	if update == nil {
+		_, err := s.DeleteChannel(ctx, owner, id)
+		return err
+	}
+	_, err := s.ModifyChannel(ctx, owner, id, ChannelSpec{Name: &update.Name, Topic: &update.Topic, Position: &update.Position})
+	return err
 }

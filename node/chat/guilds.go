@@ -168,6 +168,9 @@ func (s *Service) ModifyGuild(ctx context.Context, actor, guildID ID, p GuildPat
 	gs.g = g
 	out := guildOut(gs)
 	s.publishGuild(guildID, "GUILD_UPDATE", IntentGuilds, out)
+	if p.Name != nil {
+		s.federateGuildName(gs, actor)
+	}
 	return out, nil
 }
 

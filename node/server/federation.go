@@ -112,7 +112,8 @@ func (f *federation) onEvent(ev *event.Event) {
 // the node maps, and joins of remote users (which this node issues when it is the home node).
 func (f *federation) wanted(ev *event.Event) bool {
 	switch ev.Kind {
-	case event.KindMessageCreate, event.KindMessageEdit, event.KindMessageDelete, event.KindReactionAdd, event.KindReactionRemove, event.KindChannelCreate:
+	case event.KindMessageCreate, event.KindMessageEdit, event.KindMessageDelete, event.KindReactionAdd, event.KindReactionRemove,
+		event.KindChannelCreate, event.KindChannelUpdate, event.KindChannelDelete, event.KindGuildUpdate:
 		return ev.Origin != f.svc.Node()
 	case event.KindMemberJoin:
 		b, ok := ev.Body.(*event.MemberJoin)
@@ -152,6 +153,14 @@ func (f *federation) apply() {
 					action = chat.ModLeave
 				}
 				err = f.chat.ApplyRemoteModeration(ev.Guild.String(), action, f.userName(ev.Guild, b.User), "")
+			case *event.GuildUpdate:
+				err = f.chat.ApplyRemoteGuildName(ev.Guild.String(), b.Name)
+			case *event.ChannelUpdate:
+				err = f.chat.ApplyRemoteChannelChange(ev.Channel.String(), &chat.RemoteChannel{Name: b.Name, Topic: b.Topic, Position: int(b.Position)})
+			case *event.Empty:
+				if ev.Kind == event.KindChannelDelete {
+					err = f.chat.ApplyRemoteChannelChange(ev.Channel.String(), nil)
+				}
 			case *event.ChannelCreate:
 				if b.Type == event.ChannelText {
 					err = f.chat.ApplyRemoteChannel(ev.Guild.String(), ev.ID.String(), b.Name, int(b.Position))
@@ -211,13 +220,33 @@ func (f *federation) SetPresence(user, status string) {
 }
 
 // CreateChannel implements chat.Federator: a channel.create state event, issued here (the
-// home node).
+// home node, which checked the actor's permissions).
 func (f *federation) CreateChannel(ctx context.Context, guild, actor, name string, position int) (string, error) {
-	id, err := f.svc.Moderate(ctx, fedID(guild), actor, event.KindChannelCreate, "", &event.ChannelCreate{Name: name, Type: event.ChannelText, Position: uint32(position)})
+	id, err := f.svc.Issue(ctx, fedID(guild), actor, event.KindChannelCreate, "", &event.ChannelCreate{Name: name, Type: event.ChannelText, Position: uint32(position)})
 	if err != nil {
 		return "", err
 	}
 	return id.String(), nil
+}
+
+// RenameGuild implements chat.Federator: a guild.update state event, issued here (the home
+// node, which checked the actor's permissions).
+func (f *federation) RenameGuild(ctx context.Context, guild, actor, name string) error {
+	_, err := f.svc.Issue(ctx, fedID(guild), actor, event.KindGuildUpdate, "", &event.GuildUpdate{Name: name})
+	return err
+}
+
+// ChangeChannel implements chat.Federator: a channel.update or channel.delete state event,
+// issued here (the home node, which checked the actor's permissions).
+func (f *federation) ChangeChannel(ctx context.Context, guild, actor, channel string, update *chat.RemoteChannel) error {
+	var err error
+	if update == nil {
+		_, err = f.svc.Issue(ctx, fedID(guild), actor, event.KindChannelDelete, fedID(channel), &event.Empty{})
+	} else {
+		_, err = f.svc.Issue(ctx, fedID(guild), actor, event.KindChannelUpdate, fedID(channel),
+			&event.ChannelUpdate{Name: update.Name, Topic: update.Topic, Position: uint32(max(update.Position, 0))})
+	}
+	return err
 }
 
 // Typing implements chat.Federator.

@@ -412,3 +412,46 @@ func TestFederatedCatchUpAfterRestart(t *testing.T) {
 		t.Fatalf("newest message on node B = %+v", newest)
 	}
 }
+
+// TestFederatedChannelChanges: the home node's guild renames and channel renames, topics and
+// deletions reach the member nodes.
+func TestFederatedChannelChanges(t *testing.T) {
+	a, b := testnode.Start(t, federated("alpha")), testnode.Start(t, federated("beta"))
+	alice, bob := a.Register(t, "alice"), b.Register(t, "bob")
+	var g guild
+	alice.Must("POST", "/guilds", map[string]string{"name": "Channels"}, &g)
+	code := fedInvite(t, alice, g.text(t))
+	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, nil)
+	bg := bob.Connect(-1)
+	bg.Wait("GUILD_CREATE")
+
+	alice.Must("PATCH", "/guilds/"+g.ID, map[string]any{"name": "Renamed"}, nil)
+	var gu struct{ Name string }
+	for gu.Name != "Renamed" {
+		bg.Wait("GUILD_UPDATE").Decode(t, &gu)
+	}
+	alice.Must("PATCH", "/channels/"+g.text(t), map[string]any{"name": "lobby", "topic": "say hi"}, nil)
+	var upd struct{ ID, Name, Topic string }
+	for upd.Name != "lobby" {
+		bg.Wait("CHANNEL_UPDATE").Decode(t, &upd)
+	}
+	if upd.Topic != "say hi" {
+		t.Fatalf("channel on node B = %+v", upd)
+	}
+
+	var news struct{ ID string }
+	alice.Must("POST", "/guilds/"+g.ID+"/channels", map[string]any{"name": "news"}, &news)
+	var created struct{ ID, Name string }
+	for created.Name != "news" {
+		bg.Wait("CHANNEL_CREATE").Decode(t, &created)
+	}
+	alice.Must("DELETE", "/channels/"+news.ID, nil, nil)
+	bg.WaitFor("news deleted", func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
+		for _, e := range events {
+			if e.T == "CHANNEL_DELETE" && strings.Contains(string(e.D), `"`+created.ID+`"`) {
+				return true
+			}
+		}
+		return false
+	})
+}
