@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -203,7 +204,11 @@ func TestReleaseAndAbandon(t *testing.T) {
 
 func TestOpenPersistsIndexAndKey(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, Options{})
+	// A fixed clock: signed URLs carry their expiry second, so two signings
+	// straddling a second boundary would differ even with the same key.
+	at := time.Unix(1_800_000_000, 0)
+	opts := Options{Now: func() time.Time { return at }}
+	s, err := Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +217,7 @@ func TestOpenPersistsIndexAndKey(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(dir, Options{})
+	s, err = Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
