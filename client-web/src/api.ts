@@ -114,7 +114,20 @@ export interface Message {
   nonce?: string | number | null;
   message_reference?: { message_id?: string; channel_id?: string; guild_id?: string } | null;
   referenced_message?: Message | null;
-  attachments?: unknown[];
+  attachments?: Attachment[];
+}
+
+/** An attachment of a message (spec/media.md §2.2). url and proxy_url are signed, expiring URLs;
+ * proxy_url is the thumbnail for images and equals url otherwise. */
+export interface Attachment {
+  id: string;
+  filename: string;
+  size: number;
+  url: string;
+  proxy_url: string;
+  content_type?: string;
+  width?: number;
+  height?: number;
 }
 
 /** An invite object. */
@@ -193,6 +206,37 @@ export class Api {
     const fields: Record<string, string> = {};
     collectFieldErrors(data?.errors, "", fields);
     throw new ApiError(res.status, Number(data?.code ?? 0), String(data?.message ?? res.statusText), fields);
+  }
+
+  /** upload sends a multipart request (spec/media.md §2: payload_json and files[n]) with
+   * XMLHttpRequest, which, unlike fetch, reports upload progress. signal aborts it. */
+  upload<T>(path: string, payload: unknown, files: File[], onProgress: (sent: number, total: number) => void, signal?: AbortSignal): Promise<T> {
+    const form = new FormData();
+    form.append("payload_json", JSON.stringify(payload));
+    files.forEach((f, i) => form.append(`files[${i}]`, f, f.name));
+    return new Promise<T>((resolve, reject) => {
+      const x = new XMLHttpRequest();
+      x.open("POST", this.base + "/api/v10" + path);
+      if (this.token) x.setRequestHeader("Authorization", this.token);
+      x.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : 0);
+      x.onerror = () => reject(new ApiError(0, 0, "network error during upload"));
+      x.onabort = () => reject(new ApiError(0, 0, "upload cancelled"));
+      x.onload = () => {
+        let data: any = null;
+        try {
+          data = x.responseText ? JSON.parse(x.responseText) : null;
+        } catch {
+          data = null;
+        }
+        if (x.status >= 200 && x.status < 300) return resolve(data as T);
+        if (x.status === 401 && this.token) this.onUnauthorized();
+        const fields: Record<string, string> = {};
+        collectFieldErrors(data?.errors, "", fields);
+        reject(new ApiError(x.status, Number(data?.code ?? 0), String(data?.message ?? x.statusText), fields));
+      };
+      signal?.addEventListener("abort", () => x.abort());
+      x.send(form);
+    });
   }
 
   get<T>(p: string) {

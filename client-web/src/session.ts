@@ -1,9 +1,9 @@
 // session ties the REST client, the gateway and the store together: login, navigation, history
 // loading, and the message actions the UI calls. UI-only state (selection, theme, dialogs) lives in ui.
 
-import { Api, ApiError, type Message, snowflakeCmp } from "./api";
+import { Api, ApiError, type Channel, type Message, snowflakeCmp } from "./api";
 import { Gateway, type GatewayStatus } from "./gateway";
-import { store, findIdx } from "./store";
+import { store, findIdx, HOME, isPrivate } from "./store";
 
 /** Dialogs the app can show; null is none. */
 export type Dialog =
@@ -16,9 +16,10 @@ export type Dialog =
   | { kind: "settings" }
   | { kind: "switcher" }
   | { kind: "pins"; channelId: string }
-  | { kind: "confirm-delete"; message: Message };
+  | { kind: "confirm-delete"; message: Message }
+  | { kind: "profile"; userId: string; guildId?: string };
 
-/** UI state; "" selection means none. */
+/** UI state; "" selection means none; guildId HOME is the direct messages view. */
 export const ui = {
   guildId: "",
   channelId: "",
@@ -154,7 +155,9 @@ function onDispatch(t: string, d: any) {
 
 function restoreSelection(cid: string) {
   const c = store.channels.get(cid);
-  if (c?.guild_id && store.guilds.has(c.guild_id)) {
+  if (isPrivate(c) && (ui.guildId === HOME || !ui.guildId)) {
+    selectChannel(cid);
+  } else if (c?.guild_id && store.guilds.has(c.guild_id)) {
     ui.guildId = c.guild_id;
     selectChannel(cid);
   } else if (store.guildOrder.length && store.guilds.has(store.guildOrder[0])) {
@@ -178,14 +181,24 @@ export function selectGuild(gid: string) {
   else setUI({ channelId: "" });
 }
 
-/** selectChannel shows a text channel and loads its newest messages if none are loaded. */
+/** selectHome opens the direct messages view at the last DM viewed, else the most recent one. */
+export function selectHome() {
+  const last = lastChannelOfGuild.get(HOME);
+  const cid = last && store.channels.has(last) ? last : store.dms()[0]?.id ?? "";
+  setUI({ guildId: HOME, searchResults: null, pane: cid ? "messages" : "nav" });
+  if (cid) selectChannel(cid);
+  else setUI({ channelId: "" });
+}
+
+/** selectChannel shows a text channel or DM and loads its newest messages if none are loaded. */
 export function selectChannel(cid: string) {
   const c = store.channels.get(cid);
   if (!c) return;
   perf.switchStart = performance.now();
-  if (c.guild_id) lastChannelOfGuild.set(c.guild_id, cid);
+  const gid = c.guild_id ?? (isPrivate(c) ? HOME : ui.guildId);
+  lastChannelOfGuild.set(gid, cid);
   localStorage.setItem("hearth.channel", cid);
-  setUI({ channelId: cid, guildId: c.guild_id ?? ui.guildId, replyTo: null, editing: "", pane: "messages" });
+  setUI({ channelId: cid, guildId: gid, replyTo: null, editing: "", pane: "messages" });
   const cm = store.msgs(cid);
   if (cm.list.length === 0 && !cm.loading) void loadOlder(cid);
   scheduleAck(cid);
@@ -207,6 +220,19 @@ export function orderedTextChannels(gid: string) {
   const out = all.filter((c) => c.type === 0 && !c.parent_id);
   for (const cat of cats) out.push(...all.filter((c) => c.type === 0 && c.parent_id === cat.id));
   return out;
+}
+
+/** openDM opens (creating it on the node the first time) the direct message channel with a user
+ * and shows it (POST /users/@me/channels, spec/client-api.md CAPI-031). */
+export async function openDM(userId: string) {
+  const known = store.dms().find((c) => c.type === 1 && store.dmPeers(c).includes(userId));
+  if (known) {
+    selectChannel(known.id);
+    return;
+  }
+  const c = await api.post<Channel>("/users/@me/channels", { recipient_id: userId });
+  store.addPrivate(c);
+  selectChannel(c.id);
 }
 
 // ---- history ----
@@ -292,8 +318,42 @@ async function ack(cid: string) {
 
 let nonceSeq = 0;
 
-/** sendMessage shows the message at once (pending) and replaces it with the node's copy. */
-export async function sendMessage(cid: string, content: string) {
+/** MAX_FILES is how many files one message may carry (spec/media.md MEDIA-010). */
+export const MAX_FILES = 10;
+
+/** Upload progress of a pending message: sent and total bytes (total 0 until known). */
+export interface Progress {
+  sent: number;
+  total: number;
+}
+
+/** uploads holds the abort controllers of messages whose files are being uploaded, by pending ID. */
+const uploads = new Map<string, AbortController>();
+
+/** fmtSize writes a byte count for people: 1.4 MB, 820 KB, 12 bytes. */
+export function fmtSize(n: number): string {
+  if (n >= 1 << 30) return (n / (1 << 30)).toFixed(1) + " GB";
+  if (n >= 1 << 20) return (n / (1 << 20)).toFixed(1) + " MB";
+  if (n >= 1 << 10) return Math.round(n / (1 << 10)) + " KB";
+  return n + " bytes";
+}
+
+/** uploadError explains a failed upload; a 413 names the files and says the server refused their size. */
+function uploadError(e: unknown, files: File[]): string {
+  const a = e as ApiError;
+  if (a.status === 413) {
+    const total = files.reduce((n, f) => n + f.size, 0);
+    const names = files.map((f) => `${f.name} (${fmtSize(f.size)})`).join(", ");
+    return `Too large: the server refuses files this big (413). ${files.length > 1 ? `Files ${names}, ${fmtSize(total)} in all.` : `File ${names}.`}`;
+  }
+  const f = Object.values(a.fields ?? {});
+  return f.length ? f.join(" ") : a.message ?? String(e);
+}
+
+/** sendMessage shows the message at once (pending) and replaces it with the node's copy. With
+ * files, it uploads them in one multipart request and shows the upload's progress on the pending
+ * message. */
+export async function sendMessage(cid: string, content: string, files: File[] = []) {
   const nonce = String(Date.now()) + String(nonceSeq++).padStart(3, "0");
   const replyTo = ui.replyTo;
   const pending: Message = {
@@ -305,7 +365,9 @@ export async function sendMessage(cid: string, content: string) {
     nonce,
     referenced_message: replyTo,
     type: replyTo ? 19 : 0,
+    attachments: files.map((f, i) => ({ id: "local:" + i, filename: f.name, size: f.size, url: "", proxy_url: "", content_type: f.type })),
   };
+  if (files.length) (pending as any).progress = { sent: 0, total: files.reduce((n, f) => n + f.size, 0) } as Progress;
   const cm = store.msgs(cid);
   cm.list = [...cm.list, pending];
   setUI({ replyTo: null });
@@ -313,7 +375,28 @@ export async function sendMessage(cid: string, content: string) {
   const body: any = { content, nonce };
   if (replyTo) body.message_reference = { message_id: replyTo.id, channel_id: cid };
   try {
-    const m = await api.post<Message>(`/channels/${cid}/messages`, body);
+    let m: Message;
+    if (files.length) {
+      body.attachments = files.map((f, i) => ({ id: i, filename: f.name }));
+      const ac = new AbortController();
+      uploads.set(pending.id, ac);
+      let shown = -1;
+      m = await api.upload<Message>(
+        `/channels/${cid}/messages`,
+        body,
+        files,
+        (sent, total) => {
+          // Re-render at most once per percent.
+          const pct = total ? Math.floor((sent / total) * 100) : 0;
+          if (pct === shown) return;
+          shown = pct;
+          store.editMessage(cid, pending.id, (x) => ({ ...x, progress: { sent, total } }) as Message);
+        },
+        ac.signal,
+      ).finally(() => uploads.delete(pending.id));
+    } else {
+      m = await api.post<Message>(`/channels/${cid}/messages`, body);
+    }
     // The gateway copy usually arrived first; if not, put the answer in place of the pending one.
     const i = cm.list.findIndex((x) => x.id === pending.id);
     if (i >= 0) {
@@ -321,8 +404,13 @@ export async function sendMessage(cid: string, content: string) {
       store.mergePage(cid, [m]);
     }
   } catch (e) {
-    store.editMessage(cid, pending.id, (m) => ({ ...m, failed: (e as ApiError).message } as Message));
+    store.editMessage(cid, pending.id, (m) => ({ ...m, progress: undefined, failed: files.length ? uploadError(e, files) : (e as ApiError).message }) as Message);
   }
+}
+
+/** cancelUpload stops the upload of a pending message; the message then shows as not sent. */
+export function cancelUpload(m: Message) {
+  uploads.get(m.id)?.abort();
 }
 
 export async function editMessage(m: Message, content: string) {
@@ -331,6 +419,7 @@ export async function editMessage(m: Message, content: string) {
 
 export async function deleteMessage(m: Message) {
   if (m.id.startsWith("pending:")) {
+    cancelUpload(m);
     const cm = store.msgs(m.channel_id);
     cm.list = cm.list.filter((x) => x.id !== m.id);
     store.emit("messages:" + m.channel_id);

@@ -27,6 +27,14 @@ export interface ReadState {
 
 type Listener = () => void;
 
+/** HOME is the rail's "Home" selection: direct messages instead of a guild. */
+export const HOME = "@me";
+
+/** isPrivate tells whether a channel is a DM (type 1) or a group DM (type 3). */
+export function isPrivate(c: Channel | undefined): boolean {
+  return !!c && (c.type === 1 || c.type === 3);
+}
+
 /** Store is the single client state; zero value fields are empty maps. */
 export class Store {
   me: User | null = null;
@@ -122,6 +130,52 @@ export class Store {
     return this.reads.get(cid)?.mentions ?? 0;
   }
 
+  /** dmPeers lists the other recipients of a private channel (all of them but the user). */
+  dmPeers(c: Channel): string[] {
+    const ids = (c.recipients ?? []).map((u) => u.id).filter((id) => id !== this.me?.id);
+    return ids.length ? ids : (c.recipients ?? []).map((u) => u.id).slice(0, 1);
+  }
+
+  /** channelLabel names a channel as the UI shows it: a guild channel's name, or a DM's recipients. */
+  channelLabel(c: Channel | undefined): string {
+    if (!c) return "";
+    if (!isPrivate(c)) return c.name ?? "";
+    if (c.name) return c.name;
+    return this.dmPeers(c).map((id) => this.displayName(id)).join(", ") || "direct message";
+  }
+
+  /** dms lists the user's private channels, the most recently active first. */
+  dms(): Channel[] {
+    const out: Channel[] = [];
+    for (const id of this.privateChannels) {
+      const c = this.channels.get(id);
+      if (c) out.push(c);
+    }
+    return out.sort((a, b) => snowflakeCmp(b.last_message_id ?? b.id, a.last_message_id ?? a.id));
+  }
+
+  /** dmUnread counts the unread messages waiting in a private channel: every DM message counts
+   * as a mention, as on Discord, and an unread DM counts at least one. */
+  dmUnread(cid: string): number {
+    const n = this.mentions(cid);
+    return n > 0 ? n : this.unread(cid) ? 1 : 0;
+  }
+
+  /** homeUnread sums the unread messages of all private channels, for the rail's Home button. */
+  homeUnread(): number {
+    let n = 0;
+    for (const id of this.privateChannels) n += this.dmUnread(id);
+    return n;
+  }
+
+  /** addPrivate records a private channel (from READY, CHANNEL_CREATE or the REST answer). */
+  addPrivate(c: Channel) {
+    this.channels.set(c.id, { ...this.channels.get(c.id), ...c });
+    if (!this.privateChannels.includes(c.id)) this.privateChannels.push(c.id);
+    for (const u of c.recipients ?? []) this.putUser(u);
+    this.emit("channels");
+  }
+
   guildUnread(gid: string): { unread: boolean; mentions: number } {
     let unread = false;
     let mentions = 0;
@@ -180,11 +234,7 @@ export class Store {
         this.sessionId = d.session_id;
         for (const g of d.guilds ?? []) if (!g.unavailable) this.putGuild(g);
         else if (!this.guildOrder.includes(g.id)) this.guildOrder.push(g.id);
-        for (const c of d.private_channels ?? []) {
-          this.channels.set(c.id, c);
-          this.privateChannels.push(c.id);
-          for (const u of c.recipients ?? []) this.putUser(u);
-        }
+        for (const c of d.private_channels ?? []) this.addPrivate(c);
         for (const e of d.read_state?.entries ?? []) {
           this.reads.set(e.id, { lastRead: e.last_message_id ?? "", mentions: e.mention_count ?? 0 });
         }
@@ -218,11 +268,8 @@ export class Store {
       }
       case "CHANNEL_CREATE":
       case "CHANNEL_UPDATE":
-        this.channels.set(d.id, { ...this.channels.get(d.id), ...d });
-        if (d.type === 1 || d.type === 3) {
-          if (!this.privateChannels.includes(d.id)) this.privateChannels.push(d.id);
-          for (const u of d.recipients ?? []) this.putUser(u);
-        }
+        if (isPrivate(d)) this.addPrivate(d);
+        else this.channels.set(d.id, { ...this.channels.get(d.id), ...d });
         this.emit("channels");
         break;
       case "CHANNEL_DELETE":
@@ -349,7 +396,8 @@ export class Store {
     if (tm?.delete(m.author.id)) this.emit("typing:" + m.channel_id);
     if (this.me && m.author.id === this.me.id) {
       this.reads.set(m.channel_id, { lastRead: m.id, mentions: 0 });
-    } else if (this.me && mentionsMe(m, this.me.id, this.members.get(m.guild_id ?? "")?.get(this.me.id)?.roles ?? [])) {
+    } else if (this.me && (isPrivate(c) || mentionsMe(m, this.me.id, this.members.get(m.guild_id ?? "")?.get(this.me.id)?.roles ?? []))) {
+      // In a DM every message from the other side is for the user, as a mention is.
       const r = this.reads.get(m.channel_id) ?? { lastRead: "", mentions: 0 };
       this.reads.set(m.channel_id, { ...r, mentions: r.mentions + 1 });
     }

@@ -1,6 +1,6 @@
 import { useEffect, useReducer, useState } from "preact/hooks";
 import { Icon } from "../icons";
-import { store, useTopics } from "../store";
+import { HOME, isPrivate, store, useTopics } from "../store";
 import { api, moveChannel, perf, reconnectNow, setStatus, setUI, startSession, ui } from "../session";
 import { preview } from "../render";
 import { can, P } from "../perms";
@@ -62,6 +62,7 @@ function Announcer() {
 function ChatHeader() {
   useTopics("ui", "channels");
   const c = store.channels.get(ui.channelId);
+  const dm = isPrivate(c);
   return (
     <header class="chat-head">
       <button type="button" class="icon phone-only" aria-label="Show channels" onClick={() => setUI({ pane: "nav" })}>
@@ -69,9 +70,9 @@ function ChatHeader() {
       </button>
       <h2>
         <span class="hash">
-          <Icon name="hash" size={22} />
+          <Icon name={dm ? "at" : "hash"} size={22} />
         </span>
-        {c?.name ?? ""}
+        {store.channelLabel(c)}
       </h2>
       {c?.topic && <span class="topic muted">{c.topic}</span>}
       <div class="head-actions">
@@ -88,7 +89,7 @@ function ChatHeader() {
         >
           <Icon name="members" />
         </button>
-        <SearchBox />
+        {!dm && <SearchBox />}
       </div>
     </header>
   );
@@ -131,19 +132,25 @@ function UserPanel() {
 function Chat() {
   useTopics("ui", "channels", "guilds", "members");
   const c = store.channels.get(ui.channelId);
-  if (!c) {
+  if (!c || (ui.guildId === HOME) !== isPrivate(c)) {
     return (
       <main class="chat" aria-label="Messages">
         <ChatHeader />
         <div class="empty-chat">
-          <p class="muted">{store.guildOrder.length ? "Pick a channel." : "Create a server or join one with an invite to start chatting."}</p>
+          <p class="muted">
+            {ui.guildId === HOME
+              ? "No direct message open. Open a member's profile from a server's member list and choose Message."
+              : store.guildOrder.length
+                ? "Pick a channel."
+                : "Create a server or join one with an invite to start chatting."}
+          </p>
         </div>
       </main>
     );
   }
   const gid = c.guild_id;
   return (
-    <main class="chat" aria-label={`#${c.name}`}>
+    <main class="chat" aria-label={isPrivate(c) ? `@${store.channelLabel(c)}` : `#${c.name}`}>
       <ChatHeader />
       <ScreenShares />
       <MessageList key={c.id} channelId={c.id} canManage={can(gid, c.id, P.MANAGE_MESSAGES)} />

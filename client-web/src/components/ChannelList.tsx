@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { Icon } from "../icons";
 import type { Channel } from "../api";
-import { store, useTopics } from "../store";
+import { HOME, store, useTopics } from "../store";
 import { selectChannel, setUI, ui } from "../session";
 import { joinVoice, voice } from "../voice";
 
@@ -61,10 +61,53 @@ function VoiceChannel({ c }: { c: Channel }) {
   );
 }
 
-/** ChannelList shows the selected guild's channels grouped by category, with unread and mention badges. */
+/** DMList is the Home view's sidebar: the user's direct messages, most recent first, with unread counts. */
+function DMList() {
+  const dms = store.dms();
+  return (
+    <div class="channels">
+      <div class="guild-head">
+        <h2>Direct Messages</h2>
+      </div>
+      <div class="chan-scroll">
+        {dms.length === 0 && <p class="muted small dm-empty">No direct messages yet. Open a member's profile in a server's member list and choose Message.</p>}
+        <ul role="list" class="chan-list" aria-label="Direct messages">
+          {dms.map((c) => {
+            const peers = store.dmPeers(c);
+            const name = store.channelLabel(c);
+            const n = store.dmUnread(c.id);
+            const active = c.id === ui.channelId;
+            const st = peers.length === 1 ? store.presence.get(peers[0]) ?? "offline" : "";
+            const label = `${name}${st ? ", " + (st === "dnd" ? "do not disturb" : st) : ""}${n ? `, ${n} unread` : ""}`;
+            return (
+              <li key={c.id} class={"chan dm" + (active ? " active" : "") + (n ? " unread" : "")}>
+                <button type="button" aria-label={label} aria-current={active ? "page" : undefined} onClick={() => selectChannel(c.id)}>
+                  <span class="avatar small" aria-hidden="true">
+                    {name.slice(0, 1).toUpperCase()}
+                    {st && <span class={"status-dot " + st} />}
+                  </span>
+                  <span class="chan-name">{name}</span>
+                  {n > 0 && (
+                    <span class="badge" aria-hidden="true">
+                      {n > 99 ? "99+" : n}
+                    </span>
+                  )}
+                </button>
+              </li>
+            );
+          })}
+        </ul>
+      </div>
+    </div>
+  );
+}
+
+/** ChannelList shows the selected guild's channels grouped by category, with unread and mention
+ * badges, or the direct messages in the Home view. */
 export function ChannelList() {
   useTopics("channels", "reads", "ui", "voice", "guilds", "members");
   const [collapsed, setCollapsed] = useState<Record<string, boolean>>({});
+  if (ui.guildId === HOME) return <DMList />;
   const g = store.guilds.get(ui.guildId);
   if (!g) {
     return (

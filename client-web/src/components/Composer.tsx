@@ -1,7 +1,7 @@
 import { useRef, useState } from "preact/hooks";
 import { Icon } from "../icons";
 import { byName, EMOJI } from "../emoji";
-import { store, useTopics } from "../store";
+import { isPrivate, store, useTopics } from "../store";
 import { resetTypingThrottle, sendMessage, setUI, typing, ui } from "../session";
 
 interface Suggestion {
@@ -77,6 +77,7 @@ export function Composer({ channelId, canSend }: { channelId: string; canSend: b
   useTopics("ui", "members");
   const c = store.channels.get(channelId);
   const gid = c?.guild_id;
+  const where = isPrivate(c) ? "@" + store.channelLabel(c) : "#" + (c?.name ?? "");
   const [text, setText] = useState("");
   const [sel, setSel] = useState(0);
   const [sugg, setSugg] = useState<{ from: number; items: Suggestion[] } | null>(null);
@@ -168,8 +169,8 @@ export function Composer({ channelId, canSend }: { channelId: string; canSend: b
         aria-autocomplete="list"
         aria-controls={sugg ? "composer-suggestions" : undefined}
         aria-activedescendant={sugg ? "sugg-" + sel : undefined}
-        aria-label={`Message #${c?.name ?? ""}`}
-        placeholder={canSend ? `Message #${c?.name ?? ""}` : "You do not have permission to send messages here"}
+        aria-label={`Message ${where}`}
+        placeholder={canSend ? `Message ${where}` : "You do not have permission to send messages here"}
         disabled={!canSend}
         value={text}
         onInput={(e) => update(e.currentTarget.value)}

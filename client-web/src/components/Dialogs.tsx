@@ -2,7 +2,7 @@ import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, type Channel, type Guild, type Invite, type Message, type Role } from "../api";
 import { store, useTopics } from "../store";
-import { api, deleteMessage, jumpTo, logout, selectChannel, selectGuild, setTheme, setUI, ui } from "../session";
+import { api, deleteMessage, jumpTo, logout, openDM, selectChannel, selectGuild, setTheme, setUI, ui } from "../session";
 import { preview } from "../render";
 import { Modal } from "./Modal";
 import { parseInvite } from "../invite";
@@ -377,6 +377,78 @@ function ConfirmDelete({ message }: { message: Message }) {
   );
 }
 
+const STATUS_TEXT: Record<string, string> = { online: "Online", idle: "Idle", dnd: "Do not disturb", offline: "Offline" };
+
+/** Profile shows a user (from the member list): names, status, roles, and a button that opens a DM. */
+function Profile({ userId, guildId }: { userId: string; guildId?: string }) {
+  useTopics("members", "guilds");
+  const [err, setErr] = useState("");
+  const [busy, setBusy] = useState(false);
+  const u = store.users.get(userId);
+  const name = store.displayName(userId, guildId);
+  const st = store.presence.get(userId) ?? "offline";
+  const g = guildId ? store.guilds.get(guildId) : undefined;
+  const m = guildId ? store.members.get(guildId)?.get(userId) : undefined;
+  const roles = (g?.roles ?? []).filter((r) => m?.roles.includes(r.id)).sort((a, b) => b.position - a.position);
+  const me = userId === store.me?.id;
+  return (
+    <Modal title={name} onClose={close}>
+      <div class="profile">
+        <span class="avatar big" aria-hidden="true">
+          {name.slice(0, 1).toUpperCase()}
+          <span class={"status-dot " + st} />
+        </span>
+        <div>
+          <p class="profile-user">{u?.username}</p>
+          <p class="muted">{STATUS_TEXT[st] ?? st}</p>
+        </div>
+      </div>
+      {roles.length > 0 && (
+        <ul class="role-list" aria-label="Roles">
+          {roles.map((r) => (
+            <li key={r.id}>
+              <span class="role-dot" style={{ background: r.color ? "#" + r.color.toString(16).padStart(6, "0") : "var(--muted)" }} aria-hidden="true" />
+              {r.name}
+            </li>
+          ))}
+        </ul>
+      )}
+      {err && (
+        <p class="error" role="alert">
+          {err}
+        </p>
+      )}
+      <div class="modal-actions">
+        <button type="button" onClick={close}>
+          Close
+        </button>
+        {!me && (
+          <button
+            type="button"
+            class="primary"
+            disabled={busy}
+            autofocus
+            onClick={async () => {
+              setBusy(true);
+              setErr("");
+              try {
+                await openDM(userId);
+                close();
+              } catch (e) {
+                setErr(errText(e));
+              } finally {
+                setBusy(false);
+              }
+            }}
+          >
+            Message
+          </button>
+        )}
+      </div>
+    </Modal>
+  );
+}
+
 /** Dialogs shows the open dialog, if any. */
 export function Dialogs() {
   useTopics("ui");
@@ -401,5 +473,7 @@ export function Dialogs() {
       return <Pins channelId={d.channelId} />;
     case "confirm-delete":
       return <ConfirmDelete message={d.message} />;
+    case "profile":
+      return <Profile userId={d.userId} guildId={d.guildId} />;
   }
 }

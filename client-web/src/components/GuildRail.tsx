@@ -1,6 +1,6 @@
-import { store, useTopics } from "../store";
+import { HOME, store, useTopics } from "../store";
 import { Icon } from "../icons";
-import { selectGuild, setUI, ui } from "../session";
+import { selectGuild, selectHome, setUI, ui } from "../session";
 
 /** initials gives a guild's short label for its icon. */
 export function initials(name: string): string {
@@ -16,9 +16,29 @@ export function initials(name: string): string {
 /** GuildRail lists the user's guilds with unread dots and mention counts, plus create and join. */
 export function GuildRail() {
   useTopics("guilds", "reads", "channels", "ui");
+  const dms = store.homeUnread();
+  const home = ui.guildId === HOME;
   return (
     <nav class="rail" aria-label="Servers">
       <ul role="list">
+        <li class={"rail-item" + (home ? " active" : "") + (dms ? " unread" : "")}>
+          <button
+            type="button"
+            class="guild-icon home"
+            aria-label={"Direct messages" + (dms ? `, ${dms} unread` : "")}
+            aria-current={home ? "page" : undefined}
+            title="Direct messages"
+            onClick={selectHome}
+          >
+            <Icon name="chat" size={24} />
+          </button>
+          {dms > 0 && (
+            <span class="badge" aria-hidden="true">
+              {dms > 99 ? "99+" : dms}
+            </span>
+          )}
+        </li>
+        <li class="rail-sep" aria-hidden="true" />
         {store.guildOrder.map((gid) => {
           const g = store.guilds.get(gid);
           if (!g) return null;

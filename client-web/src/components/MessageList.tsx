@@ -9,7 +9,7 @@ import { snowflakeTime } from "../api";
 import { parse, type MdNode } from "../markdown";
 import { preview, renderNodes } from "../render";
 import { readable } from "../color";
-import { findIdx, store, useTopics } from "../store";
+import { findIdx, isPrivate, store, useTopics } from "../store";
 import { editMessage, jumpTo, loadNewer, loadOlder, perf, setPinned, setUI, toggleReaction, ui } from "../session";
 import { EmojiPicker } from "./EmojiPicker";
 
@@ -390,7 +390,7 @@ export function MessageList({ channelId, canManage }: { channelId: string; canMa
       ref={scroller}
       onScroll={onScroll}
       tabIndex={0}
-      aria-label={`Messages in ${c?.name ?? "channel"}; use the arrow keys to move between messages`}
+      aria-label={`Messages in ${store.channelLabel(c) || "channel"}; use the arrow keys to move between messages`}
       onKeyDown={(e) => {
         // Arrow keys move focus between messages; a focused message shows its action toolbar,
         // which Tab then reaches (reply, react, edit, pin, delete from the keyboard).
@@ -415,8 +415,17 @@ export function MessageList({ channelId, canManage }: { channelId: string; canMa
     >
       {!cm.hasBefore && (
         <div class="chan-start">
-          <h3>Welcome to #{c?.name}</h3>
-          <p class="muted">This is the start of the #{c?.name} channel.</p>
+          {isPrivate(c) ? (
+            <>
+              <h3>{store.channelLabel(c)}</h3>
+              <p class="muted">This is the beginning of your direct message history with {store.channelLabel(c)}.</p>
+            </>
+          ) : (
+            <>
+              <h3>Welcome to #{c?.name}</h3>
+              <p class="muted">This is the start of the #{c?.name} channel.</p>
+            </>
+          )}
         </div>
       )}
       {cm.loading && cm.hasBefore && <p class="loading muted" role="status">Loading messages…</p>}

@@ -23,13 +23,14 @@ export function QuickSwitcher() {
     const g = store.guilds.get(c.guild_id);
     all.push({ id: c.id, label: "#" + c.name, detail: g?.name ?? "", go: () => selectChannel(c.id) });
   }
+  for (const c of store.dms()) all.push({ id: c.id, label: "@" + store.channelLabel(c), detail: "direct message", go: () => selectChannel(c.id) });
   for (const gid of store.guildOrder) {
     const g = store.guilds.get(gid);
     if (g) all.push({ id: gid, label: g.name, detail: "server", go: () => selectGuild(gid) });
   }
-  const needle = q.toLowerCase().replace(/^#/, "");
+  const needle = q.toLowerCase().replace(/^[#@]/, "");
   const score = (e: Entry) => {
-    const l = e.label.toLowerCase().replace(/^#/, "");
+    const l = e.label.toLowerCase().replace(/^[#@]/, "");
     if (!needle) return 1;
     if (l.startsWith(needle)) return 3;
     if (l.includes(needle)) return 2;

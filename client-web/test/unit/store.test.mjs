@@ -109,3 +109,25 @@ test("mentionsMe: direct, role and everyone", () => {
   assert.equal(mentionsMe({ mention_everyone: true }, "1", []), true);
   assert.equal(mentionsMe({ mentions: [{ id: "2" }], mention_roles: ["6"] }, "1", ["5"]), false);
 });
+
+test("store: DMs count every message from the other side as unread, sort by activity, name by recipient", () => {
+  const s = ready();
+  const dm = { id: "50", type: 1, last_message_id: null, recipients: [me, bob] };
+  s.apply("CHANNEL_CREATE", dm);
+  s.apply("CHANNEL_CREATE", { id: "60", type: 1, last_message_id: "1100", recipients: [me, { id: "300", username: "carol" }] });
+  assert.deepEqual(s.privateChannels, ["50", "60"]);
+  assert.equal(s.channelLabel(s.channels.get("50")), "bob");
+  assert.deepEqual(s.dmPeers(s.channels.get("60")), ["300"]);
+  // carol's DM is unread from READY's point of view (no read state): it counts one.
+  assert.equal(s.dmUnread("60"), 1);
+  s.apply("MESSAGE_CREATE", { id: "1200", channel_id: "50", author: bob, content: "hi", timestamp: "" });
+  s.apply("MESSAGE_CREATE", { id: "1201", channel_id: "50", author: bob, content: "there", timestamp: "" });
+  assert.equal(s.dmUnread("50"), 2);
+  assert.equal(s.homeUnread(), 3);
+  assert.deepEqual(s.dms().map((c) => c.id), ["50", "60"]);
+  // The user's own message marks the DM read; guild channels do not count on Home.
+  s.apply("MESSAGE_CREATE", { id: "1202", channel_id: "50", author: me, content: "yo", timestamp: "" });
+  assert.equal(s.dmUnread("50"), 0);
+  s.apply("MESSAGE_CREATE", m("1203"));
+  assert.equal(s.homeUnread(), 1);
+});

@@ -1,0 +1,99 @@
+// Direct messages through the web client (spec/client-api.md, POST /users/@me/channels): bob opens
+// a DM from alice's profile in the member list; alice sees the unread count on the rail's Home
+// button and in the DM list, reads it, and both use the usual message features (typing, reply,
+// reaction, edit) in the DM. A reload keeps the DM open.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch } from "../lib/browser.mjs";
+import { unnamedControls, lowContrast } from "../lib/a11y.mjs";
+import { startNode } from "../lib/node.mjs";
+import { T, shot, newUser, createGuild, inviteLink, joinGuild, msg, send } from "../lib/client.mjs";
+
+let node, b;
+
+before(async () => {
+  node = await startNode("dm");
+  b = await launch();
+});
+
+after(async () => {
+  await b?.close();
+  await node?.stop();
+});
+
+test("direct messages: open from the member list, unread badges, chat both ways", async () => {
+  const alice = await newUser(b.browser, node.url, "alice");
+  await createGuild(alice.page, "DM Club");
+  const link = await inviteLink(alice.page);
+  const bob = await newUser(b.browser, node.url, "bob");
+  await joinGuild(bob.page, link);
+  await bob.page.getByRole("button", { name: /^general/ }).waitFor({ timeout: T });
+
+  // Bob opens alice's profile from the member list and starts a DM.
+  await bob.page.locator(".members").getByRole("button", { name: /^alice, online/ }).click({ timeout: T });
+  const profile = bob.page.getByRole("dialog", { name: "alice" });
+  await profile.waitFor({ timeout: T });
+  await shot(bob.page, "26-profile");
+  await profile.getByRole("button", { name: "Message" }).click();
+  await bob.page.locator(".chat-head h2", { hasText: "alice" }).waitFor({ timeout: T });
+  assert.equal(await bob.page.locator("#composer-input").getAttribute("aria-label"), "Message @alice");
+  await bob.page.getByText("This is the beginning of your direct message history with alice.").waitFor({ timeout: T });
+  // The rail's Home button is the current view.
+  assert.equal(await bob.page.getByRole("button", { name: /^Direct messages/ }).getAttribute("aria-current"), "page");
+
+  // Alice is in #general: the DM shows as an unread count on Home.
+  await send(bob.page, "psst, alice");
+  await msg(bob.page, "psst, alice").waitFor({ timeout: T });
+  const home = alice.page.getByRole("button", { name: "Direct messages, 1 unread" });
+  await home.waitFor({ timeout: T });
+  assert.equal(await alice.page.locator(".rail-item.unread .badge").first().textContent(), "1");
+  await send(bob.page, "are you there?");
+  await alice.page.getByRole("button", { name: "Direct messages, 2 unread" }).waitFor({ timeout: T });
+  await alice.page.getByRole("button", { name: /^Direct messages/ }).click();
+  const entry = alice.page.getByRole("list", { name: "Direct messages" }).getByRole("button", { name: /^bob, online, 2 unread/ });
+  await entry.waitFor({ timeout: T });
+  await shot(alice.page, "27-dm-list-unread");
+  await entry.click();
+  await msg(alice.page, "psst, alice").waitFor({ timeout: T });
+  await msg(alice.page, "are you there?").waitFor({ timeout: T });
+  // Reading the DM clears the badges (the read state is acknowledged on the node).
+  await alice.page.getByRole("button", { name: "Direct messages", exact: true }).waitFor({ timeout: T });
+  await alice.page.getByRole("list", { name: "Direct messages" }).getByRole("button", { name: "bob, online", exact: true }).waitFor({ timeout: T });
+
+  // Typing, a reply, a reaction and an edit, as in a guild channel.
+  await bob.page.locator("#composer-input").pressSequentially("typing in a DM", { delay: 20 });
+  await alice.page.getByText("bob is typing…").waitFor({ timeout: T });
+  await bob.page.locator("#composer-input").fill("");
+  const q = msg(alice.page, "are you there?");
+  await q.hover();
+  await q.getByRole("button", { name: "Reply" }).click();
+  await send(alice.page, "**yes**, here in a tpyo");
+  const reply = msg(bob.page, "here in a tpyo");
+  await reply.waitFor({ timeout: T });
+  assert.equal(await reply.locator(".content strong").first().textContent(), "yes");
+  assert.match(await reply.locator(".reply-preview").textContent(), /bob.*are you there\?/s);
+  await reply.hover();
+  await reply.getByRole("button", { name: "Add reaction" }).click();
+  await bob.page.getByLabel("Search emoji").fill("thumbsup");
+  await bob.page.getByLabel("Search emoji").press("Enter");
+  await msg(alice.page, "here in a tpyo").locator(".reaction", { hasText: "1" }).waitFor({ timeout: T });
+  await msg(alice.page, "here in a tpyo").waitFor({ timeout: T });
+  await alice.page.locator("#composer-input").press("ArrowUp");
+  const edit = alice.page.getByRole("textbox", { name: "Edit message" });
+  await edit.fill("**yes**, here without a typo");
+  await edit.press("Enter");
+  const edited = msg(bob.page, "here without a typo");
+  await edited.waitFor({ timeout: T });
+  assert.match(await edited.textContent(), /\(edited\)/);
+  await shot(alice.page, "28-direct-messages");
+
+  // Every control is named and the text meets WCAG AA in the DM view.
+  assert.deepEqual(await unnamedControls(alice.page), [], "controls without an accessible name");
+  assert.deepEqual(await lowContrast(alice.page), [], "text below WCAG AA contrast");
+
+  // A reload reopens the DM, from READY's private_channels.
+  await alice.page.reload();
+  await alice.page.locator(".chat-head h2", { hasText: "bob" }).waitFor({ timeout: T });
+  await msg(alice.page, "psst, alice").waitFor({ timeout: T });
+  assert.deepEqual([...alice.errors, ...bob.errors], []);
+});
