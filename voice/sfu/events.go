@@ -17,6 +17,9 @@ type State struct {
 	Deaf       bool // server deaf
 	SelfVideo  bool // publishing a camera
 	SelfStream bool // publishing a screen share
+	// Remote is set for a member of another node, whom the cascade put in
+	// the room; that node enforces the member's mute and deafen.
+	Remote bool
 }
 
 // Events is how the SFU tells the node about voice-state changes. The node

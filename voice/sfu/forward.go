@@ -59,6 +59,15 @@ type upTrack struct {
 	source Source
 	kind   webrtc.RTPCodecType
 	codec  webrtc.RTPCodecCapability
+	serial uint64 // unique in the SFU; names the track to the cascade
+
+	// keyframe, if set, asks a remote member's node for a key frame instead
+	// of the owner's PeerConnection; demand, if set, hears when the track
+	// gets its first subscriber (true) and loses its last (false), under
+	// the SFU lock. Both are set for tracks the cascade feeds.
+	keyframe func()
+	demand   func(bool)
+	remote   *RemoteTrack // the cascade's handle, for a remote member's track
 
 	layers   [numLayers]atomic.Pointer[webrtc.TrackRemote]
 	lastSeen [numLayers]atomic.Int64 // unix nanos of the last packet per layer
@@ -80,6 +89,9 @@ func (u *upTrack) addSub(d *downTrack) {
 	next = append(next, old...)
 	next = append(next, d)
 	u.subs.Store(&next)
+	if len(old) == 0 && u.demand != nil {
+		u.demand(true)
+	}
 }
 
 func (u *upTrack) removeSub(d *downTrack) {
@@ -93,6 +105,9 @@ func (u *upTrack) removeSub(d *downTrack) {
 		}
 	}
 	u.subs.Store(&next)
+	if len(old) > 0 && len(next) == 0 && u.demand != nil {
+		u.demand(false)
+	}
 }
 
 func (u *upTrack) loadSubs() []*downTrack {
@@ -107,6 +122,10 @@ func (u *upTrack) requestKeyframe(layer int) {
 	if layer < 0 || layer >= numLayers {
 		return
 	}
+	if u.keyframe != nil {
+		u.keyframe()
+		return
+	}
 	t := u.layers[layer].Load()
 	if t == nil {
 		return
@@ -118,11 +137,7 @@ func (u *upTrack) requestKeyframe(layer int) {
 // hot path: no allocation per packet.
 func (u *upTrack) readLoop(layer int, t *webrtc.TrackRemote, audioLevelID uint8) {
 	buf := make([]byte, 1500)
-	var h rtp.Header
-	isVideo := u.kind == webrtc.RTPCodecTypeVideo
-	isH264 := strings.EqualFold(u.codec.MimeType, webrtc.MimeTypeH264)
-	var bytesThisSecond int64
-	secondStart := time.Now()
+	f := u.newForwarder(layer, audioLevelID)
 	for {
 		n, _, err := t.Read(buf)
 		if err != nil {
@@ -131,48 +146,73 @@ func (u *upTrack) readLoop(layer int, t *webrtc.TrackRemote, audioLevelID uint8)
 			}
 			return
 		}
-		now := time.Now()
-		u.lastSeen[layer].Store(now.UnixNano())
-		bytesThisSecond += int64(n)
-		if el := now.Sub(secondStart); el >= time.Second {
-			u.bitrate[layer].Store(bytesThisSecond * 8 * int64(time.Second) / int64(el))
-			bytesThisSecond, secondStart = 0, now
+		f.forward(buf[:n], time.Now())
+	}
+}
+
+// forwarder is the per-layer state of one packet source of an upTrack: a
+// read loop, or the cascade for a remote member's track. One goroutine
+// uses it at a time.
+type forwarder struct {
+	u            *upTrack
+	layer        int
+	audioLevelID uint8
+	isVideo      bool
+	isH264       bool
+	h            rtp.Header
+	bytes        int64
+	secondStart  time.Time
+}
+
+func (u *upTrack) newForwarder(layer int, audioLevelID uint8) *forwarder {
+	return &forwarder{u: u, layer: layer, audioLevelID: audioLevelID,
+		isVideo: u.kind == webrtc.RTPCodecTypeVideo, isH264: strings.EqualFold(u.codec.MimeType, webrtc.MimeTypeH264),
+		secondStart: time.Now()}
+}
+
+// forward sends one RTP packet to every subscriber.
+func (f *forwarder) forward(pkt []byte, now time.Time) {
+	u, layer, n := f.u, f.layer, len(pkt)
+	u.lastSeen[layer].Store(now.UnixNano())
+	f.bytes += int64(n)
+	if el := now.Sub(f.secondStart); el >= time.Second {
+		u.bitrate[layer].Store(f.bytes * 8 * int64(time.Second) / int64(el))
+		f.bytes, f.secondStart = 0, now
+	}
+	hl, err := f.h.Unmarshal(pkt)
+	if err != nil {
+		return
+	}
+	end := n
+	if f.h.Padding {
+		pad := int(pkt[n-1])
+		if pad == 0 || hl+pad > n {
+			return
 		}
-		hl, err := h.Unmarshal(buf[:n])
-		if err != nil {
-			continue
+		end -= pad
+	}
+	payload := pkt[hl:end]
+	if len(payload) == 0 {
+		return // padding-only probe
+	}
+	if u.owner.serverMute.Load() && !f.isVideo {
+		return // VOICE-081, VOICE-074: drop at the SFU, never speaking
+	}
+	if f.audioLevelID != 0 && u.source == SourceMicrophone {
+		if ext := f.h.GetExtension(f.audioLevelID); len(ext) > 0 {
+			u.speaking.observe(ext[0]&0x7f, now)
 		}
-		end := n
-		if h.Padding {
-			pad := int(buf[n-1])
-			if pad == 0 || hl+pad > n {
-				continue
-			}
-			end -= pad
+	}
+	key := true
+	if f.isVideo {
+		if f.isH264 {
+			key = isH264Keyframe(payload)
+		} else {
+			key = isVP8Keyframe(payload)
 		}
-		payload := buf[hl:end]
-		if len(payload) == 0 {
-			continue // padding-only probe
-		}
-		if u.owner.serverMute.Load() && !isVideo {
-			continue // VOICE-081, VOICE-074: drop at the SFU, never speaking
-		}
-		if audioLevelID != 0 && u.source == SourceMicrophone {
-			if ext := h.GetExtension(audioLevelID); len(ext) > 0 {
-				u.speaking.observe(ext[0]&0x7f, now)
-			}
-		}
-		key := true
-		if isVideo {
-			if isH264 {
-				key = isH264Keyframe(payload)
-			} else {
-				key = isVP8Keyframe(payload)
-			}
-		}
-		for _, d := range u.loadSubs() {
-			d.write(layer, &h, payload, key, now)
-		}
+	}
+	for _, d := range u.loadSubs() {
+		d.write(layer, &f.h, payload, key, now)
 	}
 }
 

@@ -71,13 +71,13 @@ func (s *SFU) allocateLocked(se *Session, now time.Time) {
 func pickLayer(up *upTrack, maxLayer int, share int64, now time.Time) int {
 	lowest := -1
 	for l := 0; l < numLayers; l++ {
-		if up.layers[l].Load() != nil && now.UnixNano()-up.lastSeen[l].Load() < int64(layerStale) {
+		if now.UnixNano()-up.lastSeen[l].Load() < int64(layerStale) {
 			lowest = l
 			break
 		}
 	}
 	for l := min(maxLayer, numLayers-1); l >= 0; l-- {
-		if up.layers[l].Load() == nil || now.UnixNano()-up.lastSeen[l].Load() >= int64(layerStale) {
+		if now.UnixNano()-up.lastSeen[l].Load() >= int64(layerStale) {
 			continue
 		}
 		if share < 0 || up.bitrate[l].Load() <= share {

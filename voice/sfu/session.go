@@ -41,6 +41,13 @@ type Session struct {
 	sources            map[string]Source
 	selfMute           bool
 
+	// remote marks a member of another node that the cascade put in a room:
+	// it has no PeerConnection (pc is nil) and no peer, publishes what the
+	// cascade feeds and subscribes to nothing here. remoteVideo and
+	// remoteStream are its camera and screen flags; guarded by sfu.mu.
+	remote                    bool
+	remoteVideo, remoteStream bool
+
 	// needNeg is set when senders changed and the client must get a new
 	// offer. Atomic because it is set under sfu.mu, which must not be held
 	// while taking negMu.
@@ -436,6 +443,9 @@ func (s *Session) Close(reason error) {
 		s.goMu.Lock()
 		s.goClosed = true
 		s.goMu.Unlock()
+		if s.pc == nil {
+			return // a remote member
+		}
 		if err := s.pc.Close(); err != nil {
 			s.sfu.log.Debug("sfu: close peer connection", "user", s.userID, "err", err)
 		}

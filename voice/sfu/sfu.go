@@ -27,8 +27,10 @@ type SFU struct {
 
 	mu       sync.Mutex
 	rooms    map[roomKey]*room
-	sessions map[string]*Session // by user ID
+	sessions map[string]*Session // by user ID, local and remote
 	closed   bool
+	observer func(guildID string) // see SetObserver; guarded by mu
+	tracks   uint64               // the last upTrack serial; guarded by mu
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -160,6 +162,10 @@ func (s *SFU) Join(ctx context.Context, req JoinRequest) (*Session, error) {
 	}
 	old := s.sessions[req.UserID]
 	s.mu.Unlock()
+	if old != nil && old.remote {
+		_ = pc.Close()
+		return nil, fmt.Errorf("sfu: join: user %s is a member of another node", req.UserID)
+	}
 	if old != nil {
 		old.Close(ErrDisconnected)
 	}
@@ -185,7 +191,7 @@ func (s *SFU) Session(guildID, userID string) (*Session, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	se := s.sessions[userID]
-	if se == nil || se.guildID != guildID {
+	if se == nil || se.guildID != guildID || se.remote {
 		return nil, ErrNoSession
 	}
 	return se, nil
@@ -220,7 +226,7 @@ func (s *SFU) enterLocked(se *Session, k roomKey) {
 		}
 		s.afterChangeLocked(m)
 	}
-	s.cfg.Events.VoiceState(s.stateLocked(se))
+	s.reportLocked(s.stateLocked(se))
 }
 
 // leaveLocked takes se out of its room and unwires its subscriptions.
@@ -254,6 +260,9 @@ func (s *SFU) leaveLocked(se *Session) {
 // afterChangeLocked sends the track map or a renegotiation after a
 // subscription change, outside the lock.
 func (s *SFU) afterChangeLocked(se *Session) {
+	if se.remote {
+		return
+	}
 	se.goFn(func() {
 		se.negMu.Lock()
 		idle := se.started && !se.outstanding
@@ -286,8 +295,9 @@ func (s *SFU) subscribeAllLocked(se *Session) {
 }
 
 // subscribeLocked forwards up to sub, reusing an idle sender if one exists.
+// Remote members subscribe through the cascade, not here.
 func (s *SFU) subscribeLocked(sub *Session, up *upTrack) {
-	if up.owner == sub || sub.down[up] != nil {
+	if up.owner == sub || sub.remote || sub.down[up] != nil {
 		return
 	}
 	var sl *slot
@@ -371,8 +381,9 @@ func (s *SFU) publish(se *Session, mid string, t *webrtc.TrackRemote) (*upTrack,
 	if len(se.published) >= maxPublishedSections {
 		return nil, ErrTooManyTracks
 	}
+	s.tracks++
 	up := &upTrack{owner: se, id: se.userID + "-" + string(src), source: src, kind: t.Kind(),
-		codec: t.Codec().RTPCodecCapability}
+		codec: t.Codec().RTPCodecCapability, serial: s.tracks}
 	up.speaking.onChange = func(on bool) { s.speakingChanged(se, on) }
 	se.published[mid] = up
 	if r := se.room; r != nil {
@@ -384,7 +395,9 @@ func (s *SFU) publish(se *Session, mid string, t *webrtc.TrackRemote) (*upTrack,
 		}
 	}
 	if src == SourceCamera || src == SourceScreen {
-		s.cfg.Events.VoiceState(s.stateLocked(se))
+		s.reportLocked(s.stateLocked(se))
+	} else {
+		s.notifyLocked(se.guildID)
 	}
 	return up, nil
 }
@@ -413,6 +426,35 @@ func (s *SFU) broadcastSpeakingLocked(se *Session, r *room, on bool) {
 		}
 	}
 	s.cfg.Events.Speaking(r.key.guild, r.key.channel, se.userID, on)
+	if !se.remote {
+		s.notifyLocked(r.key.guild)
+	}
+}
+
+// reportLocked tells the node about a voice-state change, and the observer
+// about a change of a local member.
+func (s *SFU) reportLocked(st State) {
+	s.cfg.Events.VoiceState(st)
+	if !st.Remote {
+		s.notifyLocked(st.GuildID)
+	}
+}
+
+func (s *SFU) notifyLocked(guildID string) {
+	if s.observer != nil && guildID != "" {
+		s.observer(guildID)
+	}
+}
+
+// SetObserver registers f to be called whenever what LocalParticipants
+// returns for a guild may have changed: a local member joined, left,
+// switched, changed mute, deafen or speaking, or published a track. f is
+// called under the SFU's lock: it must return at once and must not call
+// the SFU. Nil removes the observer.
+func (s *SFU) SetObserver(f func(guildID string)) {
+	s.mu.Lock()
+	s.observer = f
+	s.mu.Unlock()
 }
 
 // removeSession is Session.Close's part under the SFU lock.
@@ -426,14 +468,18 @@ func (s *SFU) removeSession(se *Session) {
 	s.leaveLocked(se)
 	st := s.stateLocked(se)
 	st.GuildID, st.ChannelID = g, ""
-	s.cfg.Events.VoiceState(st)
+	s.reportLocked(st)
 }
 
 func (s *SFU) stateLocked(se *Session) State {
 	st := State{
 		GuildID: se.guildID, ChannelID: se.channelID, UserID: se.userID, SessionID: se.sessionID,
 		SelfMute: se.selfMute, SelfDeaf: se.selfDeaf.Load(),
-		Mute: se.serverMute.Load(), Deaf: se.serverDeaf.Load(),
+		Mute: se.serverMute.Load(), Deaf: se.serverDeaf.Load(), Remote: se.remote,
+	}
+	if se.remote {
+		st.SelfVideo, st.SelfStream = se.remoteVideo, se.remoteStream
+		return st
 	}
 	for _, up := range se.published {
 		st.SelfVideo = st.SelfVideo || up.source == SourceCamera
@@ -445,7 +491,7 @@ func (s *SFU) stateLocked(se *Session) State {
 // find returns the session of userID if it is in guildID.
 func (s *SFU) findLocked(guildID, userID string) (*Session, error) {
 	se := s.sessions[userID]
-	if se == nil || se.guildID != guildID {
+	if se == nil || se.guildID != guildID || se.remote {
 		return nil, fmt.Errorf("%w: user %s in guild %s", ErrNoSession, userID, guildID)
 	}
 	return se, nil
@@ -494,6 +540,25 @@ func (s *SFU) Disconnect(guildID, userID string) error {
 	return nil
 }
 
+// CloseRoom ends the voice session of everyone in a channel, as when the
+// channel is deleted: each voice WebSocket closes with 4014 and each member
+// is reported leaving. It returns how many sessions it closed.
+func (s *SFU) CloseRoom(guildID, channelID string) int {
+	s.mu.Lock()
+	r := s.rooms[roomKey{guildID, channelID}]
+	var all []*Session
+	if r != nil {
+		for m := range r.members {
+			all = append(all, m)
+		}
+	}
+	s.mu.Unlock()
+	for _, se := range all {
+		se.Close(ErrDisconnected)
+	}
+	return len(all)
+}
+
 // SetServerMute sets a moderator mute: the member's audio is dropped at the
 // SFU (VOICE-081) and it is never reported speaking.
 func (s *SFU) SetServerMute(guildID, userID string, mute bool) error {
@@ -513,7 +578,7 @@ func (s *SFU) SetServerMute(guildID, userID string, mute bool) error {
 			}
 		}
 	}
-	s.cfg.Events.VoiceState(s.stateLocked(se))
+	s.reportLocked(s.stateLocked(se))
 	return nil
 }
 
@@ -530,7 +595,7 @@ func (s *SFU) SetServerDeaf(guildID, userID string, deaf bool) error {
 		return nil
 	}
 	s.reapplyLocked(se)
-	s.cfg.Events.VoiceState(s.stateLocked(se))
+	s.reportLocked(s.stateLocked(se))
 	return nil
 }
 
@@ -546,7 +611,7 @@ func (s *SFU) SetSelfState(guildID, userID string, selfMute, selfDeaf bool) erro
 	se.selfMute = selfMute
 	se.selfDeaf.Store(selfDeaf)
 	s.reapplyLocked(se)
-	s.cfg.Events.VoiceState(s.stateLocked(se))
+	s.reportLocked(s.stateLocked(se))
 	return nil
 }
 
@@ -590,6 +655,9 @@ func (s *SFU) tick() {
 			mics = mics[:0]
 			s.mu.Lock()
 			for _, se := range s.sessions {
+				if se.remote {
+					continue // speaking comes from the member's node
+				}
 				for _, up := range se.published {
 					if up.source == SourceMicrophone {
 						mics = append(mics, up)

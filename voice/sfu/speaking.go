@@ -63,3 +63,19 @@ func (s *speakingDetector) reset() (was bool) {
 }
 
 func popcount3(b uint8) int { return int(b&1 + b>>1&1 + b>>2&1) }
+
+// set sets the state from a remote member's node; it reports whether it
+// changed. The SFU's ticker does not expire remote members.
+func (s *speakingDetector) set(on bool) (changed bool) {
+	s.mu.Lock()
+	changed, s.speaking = s.speaking != on, on
+	s.mu.Unlock()
+	return changed
+}
+
+// is reports the current state.
+func (s *speakingDetector) is() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.speaking
+}
