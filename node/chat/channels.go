@@ -293,6 +293,7 @@ func (s *Service) DeleteChannel(ctx context.Context, actor, channelID ID) (Chann
 		s.publishGuild(gs.g.ID, "CHANNEL_UPDATE", IntentGuilds, s.channelOut(o))
 	}
 	s.federateChannelChange(c, actor, true)
+	s.voiceChannelDeleted(c)
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); s.purgeMessages([]ID{c.ID}) }()
 	return out, nil

@@ -20,6 +20,9 @@ type VoiceControl interface {
 	SetServerDeaf(guildID, userID ID, deaf bool)
 	Move(guildID, userID, channelID ID)
 	Disconnect(guildID, userID ID)
+	// DisconnectChannel ends the voice session of everyone in a voice channel that was
+	// deleted.
+	DisconnectChannel(guildID, channelID ID)
 }
 
 // VoiceState is one member's voice state as the SFU reports it.
@@ -124,8 +127,9 @@ type VoiceMember struct {
 
 // SetVoiceState records a voice state reported by the SFU and dispatches VOICE_STATE_UPDATE
 // to the guild (intent GUILD_VOICE_STATES). A state with a zero ChannelID is a leave. A
-// state of a user who is not a member of the guild is neither recorded nor dispatched (the
-// caller disconnects them, seeing Member false); a leave always is.
+// state of a user who is not a member of the guild, or in a channel that is not a voice
+// channel of the guild (one deleted while its token was on the way), is neither recorded nor
+// dispatched (the caller disconnects them, seeing Member false); a leave always is.
 func (s *Service) SetVoiceState(st VoiceState) VoiceMember {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -134,7 +138,7 @@ func (s *Service) SetVoiceState(st VoiceState) VoiceMember {
 	if gs != nil {
 		m = gs.members[st.UserID]
 	}
-	if st.ChannelID != 0 && m == nil {
+	if c := s.channels[st.ChannelID]; st.ChannelID != 0 && (m == nil || c == nil || c.GuildID != st.GuildID || c.Type != model.ChannelVoice) {
 		return VoiceMember{}
 	}
 	s.voice.mu.Lock()
@@ -167,6 +171,17 @@ func (s *Service) SetVoiceState(st VoiceState) VoiceMember {
 	}
 	s.publishGuild(st.GuildID, "VOICE_STATE_UPDATE", IntentGuildVoiceStates, out)
 	return vm
+}
+
+// voiceChannelDeleted disconnects everyone in a deleted voice channel (VOICE-088). Callers
+// hold s.mu; the SFU does the work after the call returns.
+func (s *Service) voiceChannelDeleted(c *model.Channel) {
+	if c.Type != model.ChannelVoice {
+		return
+	}
+	if ctl := s.voiceControl(); ctl != nil {
+		ctl.DisconnectChannel(c.GuildID, c.ID)
+	}
 }
 
 // VoiceStates returns the voice states of a guild's members, ordered by user ID.

@@ -211,6 +211,11 @@ func (v *voiceNode) Disconnect(guildID, userID snowflake.ID) {
 	v.enqueue(func() { v.ignoreGone(v.sfu.Disconnect(formatID(guildID), formatID(userID))) })
 }
 
+// DisconnectChannel implements chat.VoiceControl: the channel was deleted.
+func (v *voiceNode) DisconnectChannel(guildID, channelID snowflake.ID) {
+	v.enqueue(func() { v.sfu.CloseRoom(formatID(guildID), formatID(channelID)) })
+}
+
 // voiceStateUpdate is the payload of gateway op 4.
 type voiceStateUpdate struct {
 	GuildID   snowflake.ID  `json:"guild_id"`

@@ -325,3 +325,83 @@ func gcVoiceStates(t *testing.T, c *testnode.Client) []voiceState {
 	g.Wait("GUILD_CREATE").Decode(t, &gc)
 	return gc.VoiceStates
 }
+
+// TestVoiceChannelDelete checks VOICE-088: deleting a voice channel disconnects everyone in
+// it (VOICE_STATE_UPDATE with a null channel to the guild, voice WebSocket closed with
+// 4014), and a token issued for the channel before the deletion no longer puts anyone in it.
+func TestVoiceChannelDelete(t *testing.T) {
+	n := testnode.Start(t, testnode.Options{Config: func(c *config.Config) { c.VoiceLoopback = true }})
+	alice, bob, carol, dave := n.Register(t, "alice"), n.Register(t, "bob"), n.Register(t, "carol"), n.Register(t, "dave")
+	var g guild
+	alice.Must("POST", "/guilds", map[string]string{"name": "Doomed"}, &g)
+	var ch struct{ ID string }
+	alice.Must("POST", "/guilds/"+g.ID+"/channels", map[string]any{"name": "Soon gone", "type": 2}, &ch)
+	var inv struct{ Code string }
+	alice.Must("POST", "/channels/"+g.text(t)+"/invites", map[string]any{}, &inv)
+	for _, c := range []*testnode.Client{bob, carol, dave} {
+		c.Must("POST", "/invites/"+inv.Code, nil, nil)
+	}
+	ag, bg, cg, dg := alice.Connect(-1), bob.Connect(-1), carol.Connect(-1), dave.Connect(-1)
+	api, err := voiceclient.NewAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var clients []*voiceclient.Client
+	for _, m := range []struct {
+		name string
+		c    *testnode.Client
+		gw   *testnode.Gateway
+	}{{"alice", alice, ag}, {"bob", bob, bg}} {
+		tok, endpoint := joinVoice(t, m.gw, g.ID, ch.ID, false)
+		vc, err := voiceclient.Dial(ctx, endpoint, api, m.c.UserID, g.ID, tok, voiceclient.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer vc.Close()
+		clients = append(clients, vc)
+		waitVoiceState(t, cg, m.name+" in the channel", func(vs voiceState) bool { return vs.UserID == m.c.UserID && in(ch.ID)(vs) })
+	}
+	// Dave has a token for the channel but opens the voice WebSocket only after the deletion.
+	lateTok, lateEndpoint := joinVoice(t, dg, g.ID, ch.ID, false)
+
+	alice.Must("DELETE", "/channels/"+ch.ID, nil, nil)
+	for _, u := range []*testnode.Client{alice, bob} {
+		waitVoiceState(t, cg, "a leave", func(vs voiceState) bool { return vs.UserID == u.UserID && vs.ChannelID == nil })
+	}
+	for i, vc := range clients {
+		select {
+		case <-vc.Closed():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("voice WebSocket %d still open after the channel's deletion", i)
+		}
+		if code := vc.CloseCode(); code != 4014 {
+			t.Fatalf("voice WebSocket %d closed with %d, want 4014", i, code)
+		}
+	}
+
+	if late, err := voiceclient.Dial(ctx, lateEndpoint, api, dave.UserID, g.ID, lateTok, voiceclient.Options{}); err == nil {
+		defer late.Close()
+		select {
+		case <-late.Closed():
+		case <-time.After(5 * time.Second):
+			t.Fatal("a voice session in a deleted channel stays open")
+		}
+		if code := late.CloseCode(); code != 4014 {
+			t.Fatalf("voice session in a deleted channel closed with %d, want 4014", code)
+		}
+	}
+	if vs := gcVoiceStates(t, carol); len(vs) != 0 {
+		t.Fatalf("voice_states after the deletion: %+v", vs)
+	}
+	cg.WaitFor("every dispatch so far", func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
+		for _, e := range events {
+			var vs voiceState
+			if e.T == "VOICE_STATE_UPDATE" && json.Unmarshal(e.D, &vs) == nil && vs.UserID == dave.UserID && vs.ChannelID != nil {
+				t.Errorf("dave shown in the deleted channel: %s", e.D)
+			}
+		}
+		return true
+	})
+}
