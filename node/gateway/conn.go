@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,7 @@ type conn struct {
 	mu      sync.Mutex
 	sess    *Session
 	control [][]byte // frames to send before dispatches
+	pongs   [][]byte // WebSocket pongs to send
 	writing bool
 	closed  bool
 	// lateClose, when not zero, is a close code the writer sends after the frame it is
@@ -46,6 +48,11 @@ type conn struct {
 	lateClose int
 	zw        *zlib.Writer
 	zbuf      bytes.Buffer
+	scratch   []byte // a dispatch before compression (zlib-stream only)
+
+	// wlock is held while writing to the socket (a buffered channel so that a close can
+	// give up waiting for it).
+	wlock chan struct{}
 
 	frames      int       // client frames in the current minute
 	windowStart time.Time // start of that minute
@@ -63,7 +70,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered
 	}
-	c := &conn{gw: g, ws: ws, zlib: q.Get("compress") == "zlib-stream", origin: requestOrigin(r), windowStart: time.Now()}
+	c := &conn{gw: g, ws: ws, zlib: q.Get("compress") == "zlib-stream", origin: requestOrigin(r), windowStart: time.Now(), wlock: make(chan struct{}, 1)}
+	ws.SetPingHandler(c.queuePong)
+	// The reader answers a client's close frame with closeNow; the library must not write.
+	ws.SetCloseHandler(func(int, string) error { return nil })
 	g.mu.Lock()
 	if g.closing {
 		g.mu.Unlock()
@@ -337,13 +347,22 @@ func (c *conn) wake() {
 }
 
 // writeLoop writes control frames and unsent dispatches until there are none, then exits.
+// Everything queued when it looks goes out in one write system call (up to maxBatch bytes),
+// so a connection that receives many dispatches at once costs few syscalls; the buffer comes
+// from a pool and goes back when the writer exits, so an idle connection holds none.
 func (c *conn) writeLoop() {
 	defer c.gw.wg.Done()
-	var buf []byte
+	bp := writeBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledBuf {
+			*bp = (*bp)[:0]
+			writeBufs.Put(bp)
+		}
+	}()
 	for {
 		c.mu.Lock()
-		control := c.control
-		c.control = nil
+		control, pongs := c.control, c.pongs
+		c.control, c.pongs = nil, nil
 		s := c.sess
 		late := c.lateClose
 		c.mu.Unlock()
@@ -352,30 +371,36 @@ func (c *conn) writeLoop() {
 			c.closeWithin(late, closeReason(late), c.gw.writeTimeout())
 			return
 		}
-		var pending []entry
-		withContent := false
-		if s != nil {
-			s.mu.Lock()
-			if s.out == c {
-				var ok bool
-				pending, ok = s.since(s.sent, 256)
-				if !ok {
-					s.mu.Unlock()
-					c.closeNow(CloseUnknownError, "resume buffer overrun")
-					c.stopWriting()
-					return
-				}
-				if len(pending) > 0 {
-					s.sent = pending[len(pending)-1].seq
-				}
-			}
-			withContent = s.withContent()
-			s.mu.Unlock()
+		b := (*bp)[:0]
+		for _, p := range pongs {
+			b = appendFrame(b, wsPong, p)
 		}
-		if len(control) == 0 && len(pending) == 0 {
+		for _, m := range control {
+			var err error
+			if b, err = c.appendMessage(b, m); err != nil {
+				c.fail(err)
+				return
+			}
+		}
+		if s != nil {
+			var ok bool
+			var err error
+			b, ok, err = c.appendPending(b, s)
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			if !ok {
+				c.closeNow(CloseUnknownError, "resume buffer overrun")
+				c.stopWriting()
+				return
+			}
+		}
+		*bp = b
+		if len(b) == 0 {
 			c.mu.Lock()
 			// Re-check under the lock so a wake between the reads above and here is not lost.
-			if len(c.control) == 0 && (c.sess == nil || !c.sess.hasUnsent(c)) {
+			if len(c.control) == 0 && len(c.pongs) == 0 && (c.sess == nil || !c.sess.hasUnsent(c)) {
 				c.writing = false
 				c.mu.Unlock()
 				return
@@ -383,27 +408,35 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			continue
 		}
-		_ = c.ws.SetWriteDeadline(time.Now().Add(c.gw.writeTimeout()))
-		for _, b := range control {
-			if err := c.write(b); err != nil {
-				c.fail(err)
-				return
-			}
-		}
-		for _, e := range pending {
-			c.mu.Lock()
-			late := c.lateClose
-			c.mu.Unlock()
-			if late != 0 {
-				break // the loop's next turn sends the close frame
-			}
-			buf = appendDispatch(buf[:0], e.ev, e.seq, withContent)
-			if err := c.write(buf); err != nil {
-				c.fail(err)
-				return
-			}
+		if err := c.writeRaw(b, c.gw.writeTimeout()); err != nil {
+			c.fail(err)
+			return
 		}
 	}
+}
+
+// appendPending appends frames for s's dispatches that c has not written, up to maxBatch
+// bytes, and marks them written. ok is false when the resume buffer no longer holds them.
+func (c *conn) appendPending(b []byte, s *Session) (_ []byte, ok bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.out != c {
+		return b, true, nil
+	}
+	withContent := s.withContent()
+	ok = s.each(s.sent, func(e entry) bool {
+		if c.zlib {
+			c.scratch = appendDispatch(c.scratch[:0], e.ev, e.seq, withContent)
+			if b, err = c.appendMessage(b, c.scratch); err != nil {
+				return false
+			}
+		} else {
+			b = appendDispatchFrame(b, e.ev, e.seq, withContent)
+		}
+		s.sent = e.seq
+		return len(b) < maxBatch
+	})
+	return b, ok, err
 }
 
 // hasUnsent reports whether c is s's connection and s has dispatches c has not written.
@@ -425,22 +458,48 @@ func (c *conn) fail(err error) {
 	c.closeNow(websocket.CloseAbnormalClosure, "")
 }
 
-// write sends one payload, compressed into the connection's zlib stream if asked for.
-func (c *conn) write(b []byte) error {
+// appendMessage appends payload m as one frame: text, or binary compressed into the
+// connection's zlib stream if it asked for that.
+func (c *conn) appendMessage(b, m []byte) ([]byte, error) {
 	if !c.zlib {
-		return c.ws.WriteMessage(websocket.TextMessage, b)
+		return appendFrame(b, wsText, m), nil
 	}
 	c.zbuf.Reset()
 	if c.zw == nil {
 		c.zw = zlib.NewWriter(&c.zbuf)
 	}
-	if _, err := c.zw.Write(b); err != nil {
-		return err
+	if _, err := c.zw.Write(m); err != nil {
+		return b, fmt.Errorf("gateway: zlib: %w", err)
 	}
 	if err := c.zw.Flush(); err != nil { // sync flush: ends with 00 00 ff ff
-		return err
+		return b, fmt.Errorf("gateway: zlib: %w", err)
 	}
-	return c.ws.WriteMessage(websocket.BinaryMessage, c.zbuf.Bytes())
+	return appendFrame(b, wsBinary, c.zbuf.Bytes()), nil
+}
+
+// writeRaw writes encoded frames to the socket, waiting up to d for the client to take them.
+// Writes are serialised by c.wlock so that a close frame never lands inside another write.
+func (c *conn) writeRaw(b []byte, d time.Duration) error {
+	c.wlock <- struct{}{}
+	defer func() { <-c.wlock }()
+	nc := c.ws.NetConn()
+	_ = nc.SetWriteDeadline(time.Now().Add(d))
+	if _, err := nc.Write(b); err != nil {
+		return fmt.Errorf("gateway: write: %w", err)
+	}
+	return nil
+}
+
+// queuePong answers a client's ping through the writer (the library's default handler would
+// write from the reader goroutine).
+func (c *conn) queuePong(data string) error {
+	c.mu.Lock()
+	if len(c.pongs) < maxPongs {
+		c.pongs = append(c.pongs, []byte(data))
+	}
+	c.mu.Unlock()
+	c.wake()
+	return nil
 }
 
 // writeTimeout is how long a write may wait for a client that does not read: as long as a
@@ -479,7 +538,17 @@ func (c *conn) closeWithin(code int, reason string, d time.Duration) {
 	c.closed = true
 	c.mu.Unlock()
 	if code != websocket.CloseAbnormalClosure {
-		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(d))
+		// Wait up to d for a write in progress, then up to d for room in the socket.
+		t := time.NewTimer(d)
+		select {
+		case c.wlock <- struct{}{}:
+			t.Stop()
+			nc := c.ws.NetConn()
+			_ = nc.SetWriteDeadline(time.Now().Add(d))
+			_, _ = nc.Write(appendFrame(nil, wsClose, closeFramePayload(code, reason)))
+			<-c.wlock
+		case <-t.C:
+		}
 	}
 	_ = c.ws.Close()
 }

@@ -83,23 +83,36 @@ func (s *Session) push(ev *fanout.Event) {
 // since returns a copy of the buffered entries after seq (at most max of them), and
 // whether the buffer still holds everything after seq. Callers hold s.mu.
 func (s *Session) since(seq uint64, max int) ([]entry, bool) {
+	var out []entry
+	ok := s.each(seq, func(e entry) bool {
+		if len(out) >= max {
+			return false
+		}
+		out = append(out, e)
+		return true
+	})
+	return out, ok
+}
+
+// each calls fn with the buffered entries after seq, in order, until fn returns false. It
+// reports whether the buffer still holds everything after seq. Callers hold s.mu.
+func (s *Session) each(seq uint64, fn func(entry) bool) bool {
 	if seq > s.seq {
-		return nil, false
+		return false
 	}
 	if seq == s.seq {
-		return nil, true
+		return true
 	}
 	n := len(s.buf)
 	if n == 0 || s.buf[s.start].seq > seq+1 {
-		return nil, false
+		return false
 	}
-	skip := int(seq + 1 - s.buf[s.start].seq)
-	count := min(n-skip, max)
-	out := make([]entry, count)
-	for i := range out {
-		out[i] = s.buf[(s.start+skip+i)%n]
+	for i := int(seq + 1 - s.buf[s.start].seq); i < n; i++ {
+		if !fn(s.buf[(s.start+i)%n]) {
+			break
+		}
 	}
-	return out, true
+	return true
 }
 
 // withContent reports whether the session receives message content.
