@@ -113,6 +113,7 @@ const (
 	MaxBatch       = 512
 	MaxPresenceTTL = 60000 // ms [EVT-082]
 	MaxAddrs       = 16
+	MaxColor       = 0xffffff // an RGB colour
 )
 
 // Channel types (Discord values).
@@ -213,14 +214,23 @@ func (b *ChannelUpdate) check(*Envelope) error {
 	return text("topic", b.Topic, 0, MaxTopicLen)
 }
 
-// RoleCreate creates a role whose ID is the event's ID.
+// RoleCreate creates a role whose ID is the event's ID. Color, Hoist and
+// Mentionable are how clients show the role; they grant nothing.
 type RoleCreate struct {
 	Name        string `cbor:"0,keyasint"`
 	Permissions uint64 `cbor:"1,keyasint"`
 	Position    uint32 `cbor:"2,keyasint"`
+	Color       uint32 `cbor:"3,keyasint,omitzero"`
+	Hoist       bool   `cbor:"4,keyasint,omitzero"`
+	Mentionable bool   `cbor:"5,keyasint,omitzero"`
 }
 
-func (b *RoleCreate) check(*Envelope) error { return text("name", b.Name, 1, MaxNameLen) }
+func (b *RoleCreate) check(*Envelope) error {
+	if b.Color > MaxColor {
+		return fmt.Errorf("color %#x", b.Color)
+	}
+	return text("name", b.Name, 1, MaxNameLen)
+}
 
 // RoleUpdate replaces a role; Role may be the guild ID (@everyone).
 type RoleUpdate struct {
@@ -228,11 +238,17 @@ type RoleUpdate struct {
 	Name        string `cbor:"1,keyasint"`
 	Permissions uint64 `cbor:"2,keyasint"`
 	Position    uint32 `cbor:"3,keyasint"`
+	Color       uint32 `cbor:"4,keyasint,omitzero"`
+	Hoist       bool   `cbor:"5,keyasint,omitzero"`
+	Mentionable bool   `cbor:"6,keyasint,omitzero"`
 }
 
 func (b *RoleUpdate) check(*Envelope) error {
 	if b.Role == "" {
 		return errors.New("missing role")
+	}
+	if b.Color > MaxColor {
+		return fmt.Errorf("color %#x", b.Color)
 	}
 	return text("name", b.Name, 1, MaxNameLen)
 }

@@ -71,6 +71,9 @@ type Role struct {
 	Name        string
 	Permissions uint64
 	Position    uint32
+	Color       uint32
+	Hoist       bool
+	Mentionable bool
 }
 
 // Member is a membership. Left is zero while the user is a member; after a
@@ -219,13 +222,14 @@ func (g *Guild) fold(ev *event.Event) error {
 			c.Overwrites = append(c.Overwrites, ow)
 		}
 	case *event.RoleCreate:
-		g.roles[ev.ID] = &Role{ID: ev.ID, Name: b.Name, Permissions: b.Permissions, Position: b.Position}
+		g.roles[ev.ID] = &Role{ID: ev.ID, Name: b.Name, Permissions: b.Permissions, Position: b.Position, Color: b.Color, Hoist: b.Hoist, Mentionable: b.Mentionable}
 	case *event.RoleUpdate:
 		r, ok := g.roles[b.Role]
 		if !ok {
 			return fmt.Errorf("%w: unknown role", ErrInvalid)
 		}
 		r.Name, r.Permissions, r.Position = b.Name, b.Permissions, b.Position
+		r.Color, r.Hoist, r.Mentionable = b.Color, b.Hoist, b.Mentionable
 	case *event.RoleRef: // role.delete
 		if _, ok := g.roles[b.Role]; !ok || b.Role == g.info.ID {
 			return fmt.Errorf("%w: unknown or undeletable role", ErrInvalid)

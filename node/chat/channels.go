@@ -202,7 +202,7 @@ func (s *Service) ModifyChannel(ctx context.Context, actor, channelID ID, spec C
 	} else {
 		updated.Name = strings.TrimSpace(*spec.Name)
 	}
-	out, err := s.saveChannel(c, &updated)
+	out, err := s.saveChannel(&updated)
 	if err == nil && gs != nil {
 		s.federateChannelChange(&updated, actor, false)
 	}
@@ -211,22 +211,28 @@ func (s *Service) ModifyChannel(ctx context.Context, actor, channelID ID, spec C
 
 // saveChannel stores an updated channel and dispatches CHANNEL_UPDATE to those who could
 // view it before or can view it now. Callers hold s.mu.
-func (s *Service) saveChannel(old, c *model.Channel) (ChannelOut, error) {
+func (s *Service) saveChannel(c *model.Channel) (ChannelOut, error) {
 	if err := s.db.Update(func(tx *store.Tx) error { return tx.Put(store.Key(store.PrefixChannel, uint64(c.ID)), c) }); err != nil {
 		return ChannelOut{}, fmt.Errorf("chat: update channel: %w", err)
 	}
+	return s.channelChanged(c), nil
+}
+
+// channelChanged replaces a stored channel's state in memory and dispatches CHANNEL_UPDATE
+// to those who could view it before or can view it now. Callers hold s.mu.
+func (s *Service) channelChanged(c *model.Channel) ChannelOut {
 	out := s.channelOut(c)
 	if c.IsPrivate() {
 		s.channels[c.ID] = c
 		s.publishUsers(c.RecipientIDs, "CHANNEL_UPDATE", IntentDirectMessages, out)
-		return out, nil
+		return out
 	}
-	before := s.viewersLocked(old.ID)
+	before := s.viewersLocked(c.ID)
 	s.channels[c.ID] = c
 	after := s.viewersLocked(c.ID)
 	s.pub.Publish(&fanout.Event{Type: "CHANNEL_UPDATE", Data: encode(out), Intent: IntentGuilds, GuildID: uint64(c.GuildID),
 		Visible: func(u uint64) bool { return before(u) || after(u) }})
-	return out, nil
+	return out
 }
 
 // DeleteChannel deletes a guild channel (MANAGE_CHANNELS) or leaves a group DM.
@@ -331,7 +337,7 @@ func (s *Service) ReorderChannels(ctx context.Context, actor, guildID ID, moves 
 		changed = append(changed, &cp)
 	}
 	for _, c := range changed {
-		if _, err := s.saveChannel(s.channels[c.ID], c); err != nil {
+		if _, err := s.saveChannel(c); err != nil {
 			return err
 		}
 	}
@@ -377,12 +383,18 @@ func (s *Service) editOverwrites(actor, channelID ID, edit func([]model.Overwrit
 	if c.IsPrivate() || !p.Has(perm.ManageRoles) {
 		return ErrMissingPerms
 	}
+	gs := s.guilds[c.GuildID]
+	if s.fedElsewhere(gs) != "" {
+		return ErrMissingPerms // the overwrites of a guild homed elsewhere are its home node's
+	}
 	updated := *c
 	ows, err := edit(append([]model.Overwrite(nil), c.PermissionOverwrites...))
 	if err != nil {
 		return err
 	}
 	updated.PermissionOverwrites = ows
-	_, err = s.saveChannel(c, &updated)
+	if _, err = s.saveChannel(&updated); err == nil {
+		s.federatePerms(gs, actor)
+	}
 	return err
 }

@@ -45,6 +45,12 @@ type Federator interface {
 	// ChangeChannel publishes the new name, topic and position of a channel of a guild homed
 	// here, or its deletion when update is nil.
 	ChangeChannel(ctx context.Context, guild, actor, channel string, update *RemoteChannel) error
+	// CreateRole federates a role of a guild homed here and returns its federation ID.
+	CreateRole(ctx context.Context, guild, actor string, r RemoteRole) (string, error)
+	// SyncPermissions publishes the roles, member roles and channel overwrites of a guild
+	// homed here, issuing what differs from the federated state. Every role in want has a
+	// federation ID.
+	SyncPermissions(ctx context.Context, guild, actor string, want *RemotePerms) error
 	// Moderate bans, unbans, kicks or removes target (a local username or a remote user's
 	// name@node) in a guild. In a guild homed here the change is issued at once: this node
 	// has authorised it. Elsewhere the home node checks actor's permissions and answers
@@ -91,6 +97,7 @@ type RemoteGuild struct {
 	Channels []RemoteChannel
 	Members  []string // display names of remote members
 	Messages []RemoteMessage
+	Perms    *RemotePerms // roles, member roles and overwrites
 }
 
 // RemoteChannel is a text channel of a remote guild.
@@ -135,6 +142,7 @@ func (s *Service) federateGuild(ctx context.Context, gid, general ID, owner, nam
 		return
 	}
 	gs.g, s.channels[general] = g, &ch
+	s.federatePerms(gs, gs.g.OwnerID) // roles and overwrites made meanwhile
 }
 
 // channelByFedID finds the local channel of a federation channel ID. Callers hold s.mu.
@@ -235,6 +243,11 @@ func (s *Service) joinRemote(ctx context.Context, actor ID, code string) (Invite
 		m.Snapshot = true
 		if err := s.ApplyRemoteMessage(m); err != nil {
 			s.log.Warn("storing a message of the join snapshot", "event", m.EventID, "err", err)
+		}
+	}
+	if rg.Perms != nil {
+		if err := s.ApplyRemotePerms(rg.FedID, rg.Perms); err != nil {
+			s.log.Warn("applying the permissions of a joined guild", "guild", gid, "err", err)
 		}
 	}
 	s.lock()
@@ -590,6 +603,9 @@ func (s *Service) federateChannel(c *model.Channel, actor ID) {
 			return
 		}
 		s.channels[id] = &cp
+		if gs := s.guilds[cp.GuildID]; gs != nil && len(cp.PermissionOverwrites) > 0 {
+			s.federatePerms(gs, actor)
+		}
 	}()
 }
 

@@ -153,7 +153,7 @@ func (s *Service) ModifyMember(ctx context.Context, actor, guildID, userID ID, p
 		}
 	}
 	if p.Roles != nil {
-		if !perms.Has(perm.ManageRoles) {
+		if !perms.Has(perm.ManageRoles) || s.fedElsewhere(gs) != "" {
 			return MemberOut{}, ErrMissingPerms
 		}
 		var roles []ID
@@ -202,6 +202,9 @@ func (s *Service) ModifyMember(ctx context.Context, actor, guildID, userID ID, p
 		out = s.memberOut(target, true)
 	} else if out, err = s.saveMember(&m); err != nil {
 		return MemberOut{}, err
+	}
+	if p.Roles != nil {
+		s.federatePerms(gs, actor)
 	}
 	if ctl := s.voiceControl(); ctl != nil {
 		if p.Mute != nil {
@@ -252,7 +255,7 @@ func (s *Service) SetMemberRole(ctx context.Context, actor, guildID, userID, rol
 	if r == nil || roleID == guildID {
 		return ErrUnknownRole
 	}
-	if !gs.basePerms(am).Has(perm.ManageRoles) || r.Position >= gs.highestRole(am) {
+	if !gs.basePerms(am).Has(perm.ManageRoles) || r.Position >= gs.highestRole(am) || s.fedElsewhere(gs) != "" {
 		return ErrMissingPerms
 	}
 	idx := indexOf(target.Roles, roleID)
@@ -265,7 +268,9 @@ func (s *Service) SetMemberRole(ctx context.Context, actor, guildID, userID, rol
 	} else {
 		m.Roles = append(append([]ID{}, target.Roles[:idx]...), target.Roles[idx+1:]...)
 	}
-	_, err = s.saveMember(&m)
+	if _, err = s.saveMember(&m); err == nil {
+		s.federatePerms(gs, actor)
+	}
 	return err
 }
 

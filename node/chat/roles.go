@@ -38,8 +38,8 @@ func (s *Service) manageRoles(actor, guildID ID) (*guildState, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if !gs.basePerms(m).Has(perm.ManageRoles) {
-		return nil, 0, ErrMissingPerms
+	if !gs.basePerms(m).Has(perm.ManageRoles) || s.fedElsewhere(gs) != "" {
+		return nil, 0, ErrMissingPerms // the roles of a guild homed elsewhere are its home node's
 	}
 	return gs, gs.highestRole(m), nil
 }
@@ -114,6 +114,7 @@ func (s *Service) CreateRole(ctx context.Context, actor, guildID ID, spec RoleSp
 	}
 	gs.roles[r.ID] = r
 	s.publishGuild(guildID, "GUILD_ROLE_CREATE", IntentGuilds, map[string]any{"guild_id": guildID, "role": r})
+	s.federatePerms(gs, actor)
 	return r, nil
 }
 
@@ -146,6 +147,7 @@ func (s *Service) ModifyRole(ctx context.Context, actor, guildID, roleID ID, spe
 	}
 	gs.roles[roleID] = &r
 	s.publishGuild(guildID, "GUILD_ROLE_UPDATE", IntentGuilds, map[string]any{"guild_id": guildID, "role": &r})
+	s.federatePerms(gs, actor)
 	return &r, nil
 }
 
@@ -189,6 +191,7 @@ func (s *Service) ReorderRoles(ctx context.Context, actor, guildID ID, moves []R
 		gs.roles[r.ID] = r
 		s.publishGuild(guildID, "GUILD_ROLE_UPDATE", IntentGuilds, map[string]any{"guild_id": guildID, "role": r})
 	}
+	s.federatePerms(gs, actor)
 	return gs.sortedRoles(), nil
 }
 
@@ -216,7 +219,8 @@ func (s *Service) DeleteRole(ctx context.Context, actor, guildID, roleID ID) err
 		}
 	}
 	if err := s.db.Update(func(tx *store.Tx) error {
-		errs := []error{tx.Delete(store.Key(store.PrefixRole, uint64(guildID), uint64(roleID)))}
+		errs := []error{tx.Delete(store.Key(store.PrefixRole, uint64(guildID), uint64(roleID))),
+			tx.Delete(store.Key(store.PrefixRoleFed, uint64(guildID), uint64(roleID)))}
 		for _, m := range changed {
 			errs = append(errs, tx.Put(store.Key(store.PrefixMember, uint64(guildID), uint64(m.UserID)), m))
 		}
@@ -229,6 +233,7 @@ func (s *Service) DeleteRole(ctx context.Context, actor, guildID, roleID ID) err
 		gs.members[m.UserID] = m
 	}
 	s.publishGuild(guildID, "GUILD_ROLE_DELETE", IntentGuilds, map[string]any{"guild_id": guildID, "role_id": roleID})
+	s.federatePerms(gs, actor)
 	return nil
 }
 

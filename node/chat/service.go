@@ -84,6 +84,7 @@ type Service struct {
 
 	presenceBatch presenceBatcher
 	bg            sync.WaitGroup // background work (purges); Close waits
+	permSync      sync.Mutex     // serialises publishing guilds' permissions to federation
 
 	// gen counts write locks of mu: any change of guild state invalidates viewCache.
 	gen       atomic.Uint64
@@ -194,6 +195,16 @@ func (s *Service) load() error {
 					gs.roles[r.ID] = &r
 				}
 				see(r.ID)
+				return nil
+			}),
+			scan(store.PrefixRoleFed, func(k, v []byte) error {
+				gs := s.guilds[ID(store.IDAt(k, len(store.PrefixRoleFed)))]
+				if gs == nil {
+					return nil
+				}
+				if r := gs.roles[ID(store.IDAt(k, len(store.PrefixRoleFed)+8))]; r != nil {
+					return json.Unmarshal(v, &r.FedID)
+				}
 				return nil
 			}),
 			scan(store.PrefixChannel, func(_, v []byte) error {

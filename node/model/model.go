@@ -66,6 +66,10 @@ type Role struct {
 	Permissions perm.Bits `json:"permissions,string"`
 	Managed     bool      `json:"managed"`
 	Mentionable bool      `json:"mentionable"`
+	// FedID is the role's federation ID in a federated guild (the @everyone role has the
+	// guild's); empty for a role that is not federated. It is kept under its own key
+	// (store.PrefixRoleFed), not in the client API.
+	FedID string `json:"-"`
 }
 
 // Overwrite is a channel permission overwrite on the wire.

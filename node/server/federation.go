@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	fhost "github.com/hearth-chat/hearth/federation/host"
 	"github.com/hearth-chat/hearth/node/chat"
 	"github.com/hearth-chat/hearth/node/config"
+	"github.com/hearth-chat/hearth/node/perm"
 	"github.com/hearth-chat/hearth/node/store"
 )
 
@@ -113,7 +115,8 @@ func (f *federation) onEvent(ev *event.Event) {
 func (f *federation) wanted(ev *event.Event) bool {
 	switch ev.Kind {
 	case event.KindMessageCreate, event.KindMessageEdit, event.KindMessageDelete, event.KindReactionAdd, event.KindReactionRemove,
-		event.KindChannelCreate, event.KindChannelUpdate, event.KindChannelDelete, event.KindGuildUpdate:
+		event.KindChannelCreate, event.KindChannelUpdate, event.KindChannelDelete, event.KindGuildUpdate,
+		event.KindRoleCreate, event.KindRoleUpdate, event.KindRoleDelete, event.KindMemberRoles, event.KindChannelOverwrite:
 		return ev.Origin != f.svc.Node()
 	case event.KindMemberJoin:
 		b, ok := ev.Body.(*event.MemberJoin)
@@ -137,6 +140,12 @@ func (f *federation) apply() {
 			}
 			var err error
 			switch b := ev.Body.(type) {
+			case *event.RoleCreate, *event.RoleUpdate, *event.RoleRef, *event.MemberRoles, *event.ChannelOverwrite:
+				// The whole permission state, as it stands now: later events of the queue
+				// find it applied already, which costs one comparison.
+				if rp := f.perms(ev.Guild); rp != nil {
+					err = f.chat.ApplyRemotePerms(ev.Guild.String(), rp)
+				}
 			case *event.MessageCreate:
 				err = f.chat.ApplyRemoteMessage(f.remoteMessage(ev))
 			case *event.MemberJoin:
@@ -413,6 +422,7 @@ func (f *federation) Join(ctx context.Context, code, user string) (*chat.RemoteG
 			rg.Messages = append(rg.Messages, f.remoteMessage(ev))
 		}
 	}
+	rg.Perms = f.perms(info.ID)
 	return rg, nil
 }
 
@@ -453,4 +463,170 @@ func fedID(s string) event.ID {
 		return ""
 	}
 	return id
+}
+
+// perms is the permission state of a federated guild in chat's terms, or nil for a guild
+// this node does not hold.
+func (f *federation) perms(guildID event.ID) *chat.RemotePerms {
+	g, ok := f.svc.Guild(guildID)
+	if !ok {
+		return nil
+	}
+	rp := &chat.RemotePerms{Members: map[string][]string{}, Overwrites: map[string][]chat.RemoteOverwrite{}}
+	for _, r := range g.Roles() {
+		if r.ID == guildID {
+			rp.Everyone = perm.Bits(r.Permissions)
+			continue
+		}
+		rp.Roles = append(rp.Roles, chat.RemoteRole{FedID: r.ID.String(), Name: r.Name, Permissions: perm.Bits(r.Permissions),
+			Position: int(r.Position), Color: int(r.Color), Hoist: r.Hoist, Mentionable: r.Mentionable})
+	}
+	for after := (event.User{}); ; {
+		page := g.Members(after, 1000)
+		for _, m := range page {
+			roles := make([]string, len(m.Roles))
+			for i, r := range m.Roles {
+				roles[i] = r.String()
+			}
+			rp.Members[f.userName(guildID, m.User)] = roles
+		}
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].User
+	}
+	for _, c := range g.Channels() {
+		ows := make([]chat.RemoteOverwrite, 0, len(c.Overwrites))
+		for _, o := range c.Overwrites {
+			ro := chat.RemoteOverwrite{Type: int(o.Type), Allow: perm.Bits(o.Allow), Deny: perm.Bits(o.Deny)}
+			if o.Type == event.OverwriteRole {
+				ro.Target = event.ID(o.Target).String()
+			} else {
+				var u event.User
+				if err := event.UnmarshalCanonical([]byte(o.Target), &u); err != nil {
+					continue // validated when applied; cannot happen
+				}
+				ro.Target = f.userName(guildID, u)
+			}
+			ows = append(ows, ro)
+		}
+		rp.Overwrites[c.ID.String()] = ows
+	}
+	return rp
+}
+
+// CreateRole implements chat.Federator: a role.create state event, issued here (the home
+// node, which checked the actor's permissions).
+func (f *federation) CreateRole(ctx context.Context, guild, actor string, r chat.RemoteRole) (string, error) {
+	id, err := f.svc.Issue(ctx, fedID(guild), actor, event.KindRoleCreate, "", &event.RoleCreate{Name: r.Name,
+		Permissions: uint64(r.Permissions), Position: uint32(max(r.Position, 0)), Color: uint32(r.Color), Hoist: r.Hoist, Mentionable: r.Mentionable})
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
+}
+
+// SyncPermissions implements chat.Federator: it issues the role.update, role.delete,
+// member.roles and channel.overwrite events that make the federated state of a guild homed
+// here equal to want.
+func (f *federation) SyncPermissions(ctx context.Context, guild, actor string, want *chat.RemotePerms) error {
+	gid := fedID(guild)
+	have := f.perms(gid)
+	if have == nil {
+		return fed.ErrUnknownGuild
+	}
+	issue := func(kind event.Kind, channel event.ID, body any) error {
+		_, err := f.svc.Issue(ctx, gid, actor, kind, channel, body)
+		return err
+	}
+	if have.Everyone != want.Everyone {
+		if err := issue(event.KindRoleUpdate, "", &event.RoleUpdate{Role: gid, Name: "@everyone", Permissions: uint64(want.Everyone)}); err != nil {
+			return err
+		}
+	}
+	wanted := map[string]bool{}
+	for _, r := range want.Roles {
+		wanted[r.FedID] = true
+		r.Local = 0
+		if i := slices.IndexFunc(have.Roles, func(h chat.RemoteRole) bool { return h.FedID == r.FedID }); i >= 0 && have.Roles[i] == r {
+			continue
+		}
+		if err := issue(event.KindRoleUpdate, "", &event.RoleUpdate{Role: fedID(r.FedID), Name: r.Name, Permissions: uint64(r.Permissions),
+			Position: uint32(max(r.Position, 0)), Color: uint32(r.Color), Hoist: r.Hoist, Mentionable: r.Mentionable}); err != nil {
+			return err
+		}
+	}
+	for _, r := range have.Roles {
+		if !wanted[r.FedID] {
+			if err := issue(event.KindRoleDelete, "", &event.RoleRef{Role: fedID(r.FedID)}); err != nil {
+				return err
+			}
+		}
+	}
+	for name, roles := range want.Members {
+		cur, ok := have.Members[name]
+		if !ok || sameSet(cur, roles) {
+			continue // not a federated member, or unchanged
+		}
+		u, err := f.fedUser(gid, name)
+		if err != nil {
+			return err
+		}
+		ids := make([]event.ID, len(roles))
+		for i, r := range roles {
+			ids[i] = fedID(r)
+		}
+		if err := issue(event.KindMemberRoles, "", &event.MemberRoles{User: u, Roles: ids}); err != nil {
+			return err
+		}
+	}
+	for channel, ows := range want.Overwrites {
+		cur, ok := have.Overwrites[channel]
+		if !ok {
+			continue // not federated
+		}
+		set := func(o chat.RemoteOverwrite) error {
+			target := []byte(fedID(o.Target))
+			if o.Type == event.OverwriteMember {
+				u, err := f.fedUser(gid, o.Target)
+				if err != nil {
+					return err
+				}
+				if target, err = event.Marshal(u); err != nil {
+					return err
+				}
+			}
+			return issue(event.KindChannelOverwrite, fedID(channel), &event.ChannelOverwrite{Target: target, Type: uint8(o.Type), Allow: uint64(o.Allow), Deny: uint64(o.Deny)})
+		}
+		for _, o := range ows {
+			if !slices.Contains(cur, o) {
+				if err := set(o); err != nil {
+					return err
+				}
+			}
+		}
+		for _, o := range cur {
+			gone := !slices.ContainsFunc(ows, func(w chat.RemoteOverwrite) bool { return w.Target == o.Target && w.Type == o.Type })
+			if gone && (o.Allow != 0 || o.Deny != 0) {
+				o.Allow, o.Deny = 0, 0
+				if err := set(o); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }

@@ -455,3 +455,118 @@ func TestFederatedChannelChanges(t *testing.T) {
 		return false
 	})
 }
+
+// TestFederatedPermissions: roles, member roles and channel overwrites made on the home node
+// reach the member node, which enforces them; a remote member given BAN_MEMBERS there bans
+// from their own node, and role changes asked for on a member node are refused.
+func TestFederatedPermissions(t *testing.T) {
+	a, b := testnode.Start(t, federated("alpha")), testnode.Start(t, federated("beta"))
+	alice, bob, carol := a.Register(t, "alice"), b.Register(t, "bob"), b.Register(t, "carol")
+	var g guild
+	alice.Must("POST", "/guilds", map[string]string{"name": "Permissions"}, &g)
+	// A role made before anyone joins: in the join snapshot, or right after it.
+	var mods struct{ ID string }
+	alice.Must("POST", "/guilds/"+g.ID+"/roles", map[string]any{"name": "Mods", "permissions": "6", "color": 0x3366ff, "hoist": true}, &mods)
+	code := fedInvite(t, alice, g.text(t))
+	ag := alice.Connect(-1)
+	ag.Wait("GUILD_CREATE")
+	var joined struct {
+		GuildID string `json:"guild_id"`
+	}
+	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &joined)
+	carol.Must("POST", "/invites/"+url.PathEscape(code), nil, nil)
+	ids := map[string]string{}
+	for len(ids) < 2 {
+		var add struct{ User struct{ ID, Username string } }
+		ag.Wait("GUILD_MEMBER_ADD").Decode(t, &add)
+		ids[add.User.Username] = add.User.ID
+	}
+	bg := bob.Connect(-1)
+	bg.Wait("GUILD_CREATE")
+	type role struct {
+		ID, Name    string
+		Permissions string
+		Color       int
+		Hoist       bool
+	}
+	modsOnB := ""
+	for deadline := time.Now().Add(10 * time.Second); modsOnB == ""; time.Sleep(50 * time.Millisecond) {
+		var roles []role
+		bob.Must("GET", "/guilds/"+joined.GuildID+"/roles", nil, &roles)
+		for _, r := range roles {
+			if r.Name == "Mods" {
+				if r.Permissions != "6" || r.Color != 0x3366ff || !r.Hoist {
+					t.Fatalf("Mods on node B = %+v", r)
+				}
+				modsOnB = r.ID
+			}
+		}
+		if modsOnB == "" && time.Now().After(deadline) {
+			t.Fatalf("roles on node B = %+v, want Mods", roles)
+		}
+	}
+
+	// Bob may not ban yet; alice gives him Mods on node A, and then he may, from node B.
+	carolOnB := ""
+	var members []struct{ User struct{ ID, Username string } }
+	bob.Must("GET", "/guilds/"+joined.GuildID+"/members?limit=10", nil, &members)
+	for _, m := range members {
+		if m.User.Username == "carol" {
+			carolOnB = m.User.ID
+		}
+	}
+	if st := bob.Do("PUT", "/guilds/"+joined.GuildID+"/bans/"+carolOnB, map[string]any{}, nil); st != 403 {
+		t.Fatalf("bob's ban before the role: status %d, want 403", st)
+	}
+	alice.Must("PUT", "/guilds/"+g.ID+"/members/"+ids["bob@beta"]+"/roles/"+mods.ID, nil, nil)
+	bg.WaitFor("bob's role on node B", func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
+		for _, e := range events {
+			if e.T == "GUILD_MEMBER_UPDATE" && strings.Contains(string(e.D), `"roles":["`+modsOnB+`"]`) {
+				return true
+			}
+		}
+		return false
+	})
+	bob.Must("PUT", "/guilds/"+joined.GuildID+"/bans/"+carolOnB, map[string]any{"reason": "test"}, nil)
+	ag.WaitFor("carol@beta banned on node A", func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
+		for _, e := range events {
+			if e.T == "GUILD_MEMBER_REMOVE" && strings.Contains(string(e.D), `"carol@beta"`) {
+				return true
+			}
+		}
+		return false
+	})
+
+	// An overwrite denying SEND_MESSAGES to @everyone in the text channel holds on node B.
+	var chans []struct{ ID string }
+	bob.Must("GET", "/guilds/"+joined.GuildID+"/channels", nil, &chans)
+	if st := bob.Do("POST", "/channels/"+chans[0].ID+"/messages", map[string]string{"content": "before"}, nil); st != 200 {
+		t.Fatalf("bob's message before the overwrite: status %d", st)
+	}
+	alice.Must("PUT", "/channels/"+g.text(t)+"/permissions/"+g.ID, map[string]any{"type": 0, "allow": "0", "deny": "2048"}, nil)
+	bg.WaitFor("the overwrite on node B", func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
+		for _, e := range events {
+			if e.T == "CHANNEL_UPDATE" && strings.Contains(string(e.D), `"deny":"2048"`) {
+				return true
+			}
+		}
+		return false
+	})
+	if st := bob.Do("POST", "/channels/"+chans[0].ID+"/messages", map[string]string{"content": "after"}, nil); st != 403 {
+		t.Fatalf("bob's message after the overwrite: status %d, want 403", st)
+	}
+
+	// Roles are the home node's: node B refuses changes; a deletion on node A reaches node B.
+	if st := bob.Do("POST", "/guilds/"+joined.GuildID+"/roles", map[string]any{"name": "Mine"}, nil); st != 403 {
+		t.Fatalf("role created on the member node: status %d, want 403", st)
+	}
+	alice.Must("DELETE", "/guilds/"+g.ID+"/roles/"+mods.ID, nil, nil)
+	bg.WaitFor("Mods deleted on node B", func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
+		for _, e := range events {
+			if e.T == "GUILD_ROLE_DELETE" && strings.Contains(string(e.D), modsOnB) {
+				return true
+			}
+		}
+		return false
+	})
+}

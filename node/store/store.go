@@ -276,6 +276,7 @@ const (
 	PrefixFedMessage    = "fm/"  // federation event ID → local message ID (remote messages applied once)
 	PrefixFedMessageRev = "fr/"  // local message → its federation event ID
 	PrefixFedApplied    = "fa/"  // federation event ID → true (a remote change applied, so a replay skips it)
+	PrefixRoleFed       = "rf/"  // guild, role → the role's federation ID (JSON string)
 )
 
 type badgerLogger struct{ l *slog.Logger }
