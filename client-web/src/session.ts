@@ -1,7 +1,7 @@
 // session ties the REST client, the gateway and the store together: login, navigation, history
 // loading, and the message actions the UI calls. UI-only state (selection, theme, dialogs) lives in ui.
 
-import { Api, ApiError, type Channel, type Message, snowflakeCmp } from "./api";
+import { Api, ApiError, type Attachment, type Channel, type Message, snowflakeCmp } from "./api";
 import { Gateway, type GatewayStatus } from "./gateway";
 import { store, findIdx, HOME, isPrivate } from "./store";
 
@@ -17,7 +17,8 @@ export type Dialog =
   | { kind: "switcher" }
   | { kind: "pins"; channelId: string }
   | { kind: "confirm-delete"; message: Message }
-  | { kind: "profile"; userId: string; guildId?: string };
+  | { kind: "profile"; userId: string; guildId?: string }
+  | { kind: "image"; attachment: Attachment };
 
 /** UI state; "" selection means none; guildId HOME is the direct messages view. */
 export const ui = {

@@ -5,7 +5,7 @@ import { api, moveChannel, perf, reconnectNow, setStatus, setUI, startSession, u
 import { preview } from "../render";
 import { can, P } from "../perms";
 import { ChannelList } from "./ChannelList";
-import { Composer } from "./Composer";
+import { attachHooks, Composer } from "./Composer";
 import { Dialogs } from "./Dialogs";
 import { GuildRail } from "./GuildRail";
 import { Login } from "./Login";
@@ -129,8 +129,15 @@ function UserPanel() {
   );
 }
 
+/** hasFiles tells whether a drag carries files (not text or a link). */
+function hasFiles(e: DragEvent): boolean {
+  return !!e.dataTransfer && [...e.dataTransfer.types].includes("Files");
+}
+
 function Chat() {
   useTopics("ui", "channels", "guilds", "members");
+  // dragDepth counts dragenter minus dragleave over the pane's children; > 0 shows the drop overlay.
+  const [dragDepth, setDragDepth] = useState(0);
   const c = store.channels.get(ui.channelId);
   if (!c || (ui.guildId === HOME) !== isPrivate(c)) {
     return (
@@ -149,13 +156,36 @@ function Chat() {
     );
   }
   const gid = c.guild_id;
+  const canSend = can(gid, c.id, P.SEND_MESSAGES);
+  const where = isPrivate(c) ? "@" + store.channelLabel(c) : "#" + c.name;
   return (
-    <main class="chat" aria-label={isPrivate(c) ? `@${store.channelLabel(c)}` : `#${c.name}`}>
+    <main
+      class="chat"
+      aria-label={where}
+      onDragEnter={(e) => hasFiles(e) && canSend && (e.preventDefault(), setDragDepth((d) => d + 1))}
+      onDragLeave={(e) => hasFiles(e) && setDragDepth((d) => Math.max(0, d - 1))}
+      onDragOver={(e) => {
+        if (!hasFiles(e) || !canSend) return;
+        e.preventDefault();
+        e.dataTransfer!.dropEffect = "copy";
+      }}
+      onDrop={(e) => {
+        if (!hasFiles(e)) return;
+        e.preventDefault();
+        setDragDepth(0);
+        attachHooks.add?.([...(e.dataTransfer?.files ?? [])]);
+      }}
+    >
+      {dragDepth > 0 && (
+        <div class="drop-overlay" aria-hidden="true">
+          <p>Drop files to send them to {where}</p>
+        </div>
+      )}
       <ChatHeader />
       <ScreenShares />
       <MessageList key={c.id} channelId={c.id} canManage={can(gid, c.id, P.MANAGE_MESSAGES)} />
       <Typing channelId={c.id} />
-      <Composer key={c.id} channelId={c.id} canSend={can(gid, c.id, P.SEND_MESSAGES)} />
+      <Composer key={c.id} channelId={c.id} canSend={canSend} />
     </main>
   );
 }

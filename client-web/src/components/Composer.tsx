@@ -1,8 +1,32 @@
-import { useRef, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { Icon } from "../icons";
 import { byName, EMOJI } from "../emoji";
 import { isPrivate, store, useTopics } from "../store";
-import { resetTypingThrottle, sendMessage, setUI, typing, ui } from "../session";
+import { fmtSize, MAX_FILES, resetTypingThrottle, sendMessage, setUI, typing, ui } from "../session";
+
+/** attachHooks lets the chat pane hand dropped files to the composer (drag-and-drop anywhere on it). */
+export const attachHooks: { add: ((files: File[]) => void) | null } = { add: null };
+
+/** FileChip shows one file waiting to be sent: an image preview or a file icon, name, size, remove. */
+function FileChip({ f, onRemove }: { f: File; onRemove: () => void }) {
+  const [src, setSrc] = useState("");
+  useEffect(() => {
+    if (!f.type.startsWith("image/")) return;
+    const u = URL.createObjectURL(f);
+    setSrc(u);
+    return () => URL.revokeObjectURL(u);
+  }, [f]);
+  return (
+    <li class="file-chip">
+      {src ? <img src={src} alt="" /> : <Icon name="file" size={28} />}
+      <span class="file-chip-name">{f.name}</span>
+      <span class="muted small">{fmtSize(f.size)}</span>
+      <button type="button" class="icon" aria-label={`Remove ${f.name}`} onClick={onRemove}>
+        <Icon name="close" size={16} />
+      </button>
+    </li>
+  );
+}
 
 interface Suggestion {
   label: string;
@@ -81,7 +105,26 @@ export function Composer({ channelId, canSend }: { channelId: string; canSend: b
   const [text, setText] = useState("");
   const [sel, setSel] = useState(0);
   const [sugg, setSugg] = useState<{ from: number; items: Suggestion[] } | null>(null);
+  const [files, setFiles] = useState<File[]>([]);
+  const [fileErr, setFileErr] = useState("");
   const ta = useRef<HTMLTextAreaElement>(null);
+  const picker = useRef<HTMLInputElement>(null);
+
+  const addFiles = (add: File[]) => {
+    if (!add.length || !canSend) return;
+    setFiles((cur) => {
+      const all = [...cur, ...add];
+      setFileErr(all.length > MAX_FILES ? `A message can carry at most ${MAX_FILES} files; the first ${MAX_FILES} are kept.` : "");
+      return all.slice(0, MAX_FILES);
+    });
+    ta.current?.focus();
+  };
+  useEffect(() => {
+    attachHooks.add = addFiles;
+    return () => {
+      if (attachHooks.add === addFiles) attachHooks.add = null;
+    };
+  });
 
   const update = (v: string) => {
     setText(v);
@@ -102,12 +145,14 @@ export function Composer({ channelId, canSend }: { channelId: string; canSend: b
   };
   const send = () => {
     const v = text.trim();
-    if (!v) return;
+    if (!v && !files.length) return;
     if ([...v].length > 2000) return;
     setText("");
     setSugg(null);
+    setFiles([]);
+    setFileErr("");
     resetTypingThrottle();
-    void sendMessage(channelId, encode(v, gid));
+    void sendMessage(channelId, encode(v, gid), files);
   };
   const onKey = (e: KeyboardEvent) => {
     if (sugg) {
@@ -162,6 +207,33 @@ export function Composer({ channelId, canSend }: { channelId: string; canSend: b
           ))}
         </ul>
       )}
+      {files.length > 0 && (
+        <ul class="file-chips" aria-label="Files to send">
+          {files.map((f, i) => (
+            <FileChip key={f.name + i + f.size} f={f} onRemove={() => setFiles(files.filter((_, j) => j !== i))} />
+          ))}
+        </ul>
+      )}
+      {fileErr && (
+        <p class="error small" role="alert">
+          {fileErr}
+        </p>
+      )}
+      <div class="composer-row">
+      <button type="button" class="icon attach" aria-label="Attach files" title="Attach files" disabled={!canSend} onClick={() => picker.current?.click()}>
+        <Icon name="paperclip" size={22} />
+      </button>
+      <input
+        ref={picker}
+        type="file"
+        multiple
+        hidden
+        aria-label="Files to attach"
+        onChange={(e) => {
+          addFiles([...(e.currentTarget.files ?? [])]);
+          e.currentTarget.value = "";
+        }}
+      />
       <textarea
         id="composer-input"
         ref={ta}
@@ -175,8 +247,16 @@ export function Composer({ channelId, canSend }: { channelId: string; canSend: b
         value={text}
         onInput={(e) => update(e.currentTarget.value)}
         onKeyDown={onKey}
+        onPaste={(e) => {
+          const pasted = [...(e.clipboardData?.files ?? [])];
+          if (pasted.length) {
+            e.preventDefault();
+            addFiles(pasted);
+          }
+        }}
         style={{ height: Math.min(200, 22 * Math.max(1, text.split("\n").length) + 20) + "px" }}
       />
+      </div>
       {count > 1800 && (
         <span class={count > 2000 ? "counter error" : "counter"} aria-live="polite">
           {2000 - count}

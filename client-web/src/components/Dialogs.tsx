@@ -1,8 +1,8 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { ApiError, type Channel, type Guild, type Invite, type Message, type Role } from "../api";
+import { ApiError, type Attachment, type Channel, type Guild, type Invite, type Message, type Role } from "../api";
 import { store, useTopics } from "../store";
-import { api, deleteMessage, jumpTo, logout, openDM, selectChannel, selectGuild, setTheme, setUI, ui } from "../session";
+import { api, deleteMessage, fmtSize, jumpTo, logout, openDM, selectChannel, selectGuild, setTheme, setUI, ui } from "../session";
 import { preview } from "../render";
 import { Modal } from "./Modal";
 import { parseInvite } from "../invite";
@@ -449,6 +449,25 @@ function Profile({ userId, guildId }: { userId: string; guildId?: string }) {
   );
 }
 
+/** ImageViewer shows an image attachment at full size (the original, not the thumbnail). */
+function ImageViewer({ a }: { a: Attachment }) {
+  return (
+    <Modal title={a.filename} onClose={close} wide>
+      <img class="full-image" src={a.url} alt={a.filename} width={a.width} height={a.height} />
+      <p class="muted small">
+        {a.width}×{a.height} · {fmtSize(a.size)} ·{" "}
+        <a href={a.url} target="_blank" rel="noopener noreferrer">
+          Open original
+        </a>{" "}
+        ·{" "}
+        <a href={a.url} download={a.filename}>
+          Download
+        </a>
+      </p>
+    </Modal>
+  );
+}
+
 /** Dialogs shows the open dialog, if any. */
 export function Dialogs() {
   useTopics("ui");
@@ -475,5 +494,7 @@ export function Dialogs() {
       return <ConfirmDelete message={d.message} />;
     case "profile":
       return <Profile userId={d.userId} guildId={d.guildId} />;
+    case "image":
+      return <ImageViewer a={d.attachment} />;
   }
 }

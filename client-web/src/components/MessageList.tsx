@@ -4,13 +4,13 @@
 
 import { useEffect, useLayoutEffect, useMemo, useReducer, useRef, useState } from "preact/hooks";
 import { Icon } from "../icons";
-import type { Message } from "../api";
+import type { Attachment, Message } from "../api";
 import { snowflakeTime } from "../api";
 import { parse, type MdNode } from "../markdown";
 import { preview, renderNodes } from "../render";
 import { readable } from "../color";
 import { findIdx, isPrivate, store, useTopics } from "../store";
-import { editMessage, jumpTo, loadNewer, loadOlder, perf, setPinned, setUI, toggleReaction, ui } from "../session";
+import { cancelUpload, deleteMessage, editMessage, fmtSize, jumpTo, loadNewer, loadOlder, perf, setPinned, setUI, toggleReaction, ui, type Progress } from "../session";
 import { EmojiPicker } from "./EmojiPicker";
 
 /** OVERSCAN is how many pixels above and below the viewport are rendered. */
@@ -50,6 +50,65 @@ function colorOf(n: number): string | undefined {
   return n ? "#" + n.toString(16).padStart(6, "0") : undefined;
 }
 
+/** IMG_MAX_W and IMG_MAX_H bound an inline image's box; its width and height come from the
+ * attachment, so the message's height is known before the image loads (the virtual list stays put). */
+const IMG_MAX_W = 400;
+const IMG_MAX_H = 300;
+
+/** fit scales w×h down (never up) to fit the inline image box. */
+export function fit(w: number, h: number): [number, number] {
+  const k = Math.min(1, IMG_MAX_W / w, IMG_MAX_H / h);
+  return [Math.max(1, Math.round(w * k)), Math.max(1, Math.round(h * k))];
+}
+
+const INLINE_IMAGE = /^image\/(png|jpeg|gif|webp)$/;
+
+/** AttachmentView shows one attachment: an image inline (its thumbnail, opening full size), video
+ * and audio with the browser's controls, anything else as a download card. */
+function AttachmentView({ a, pending }: { a: Attachment; pending: boolean }) {
+  const type = a.content_type ?? "";
+  if (!pending && INLINE_IMAGE.test(type) && a.width && a.height) {
+    const [w, h] = fit(a.width, a.height);
+    return (
+      <button type="button" class="att-image" aria-label={`Open image ${a.filename}, ${a.width}×${a.height}`} onClick={() => setUI({ dialog: { kind: "image", attachment: a } })}>
+        <img src={a.proxy_url || a.url} alt={a.filename} width={w} height={h} loading="lazy" decoding="async" />
+      </button>
+    );
+  }
+  if (!pending && /^video\/(mp4|webm|ogg)$/.test(type)) {
+    return <video class="att-video" src={a.url} controls preload="metadata" aria-label={a.filename} width={IMG_MAX_W} height={225} />;
+  }
+  if (!pending && /^audio\//.test(type)) {
+    return (
+      <div class="att-file">
+        <Icon name="file" size={28} />
+        <div class="att-meta">
+          <a href={a.url} download={a.filename}>{a.filename}</a>
+          <audio src={a.url} controls preload="none" aria-label={a.filename} />
+        </div>
+      </div>
+    );
+  }
+  return (
+    <div class="att-file">
+      <Icon name="file" size={28} />
+      <div class="att-meta">
+        {pending ? <span class="att-name">{a.filename}</span> : (
+          <a href={a.url} download={a.filename} aria-label={`Download ${a.filename}, ${fmtSize(a.size)}`}>
+            {a.filename}
+          </a>
+        )}
+        <span class="muted small">{fmtSize(a.size)}</span>
+      </div>
+      {!pending && (
+        <a class="att-download" href={a.url} download={a.filename} title="Download" aria-hidden="true" tabIndex={-1}>
+          <Icon name="download" />
+        </a>
+      )}
+    </div>
+  );
+}
+
 /** MessageItem renders one message with its header (unless grouped), reply preview, body, reactions and actions. */
 function MessageItem(props: { m: Message; grouped: boolean; gid?: string; highlight: boolean; canManage: boolean }) {
   const { m, grouped, gid } = props;
@@ -57,6 +116,7 @@ function MessageItem(props: { m: Message; grouped: boolean; gid?: string; highli
   const mine = store.me?.id === m.author.id;
   const pending = m.id.startsWith("pending:");
   const failed = (m as any).failed as string | undefined;
+  const progress = (m as any).progress as Progress | undefined;
   const editing = ui.editing === m.id;
   const name = store.displayName(m.author.id, gid);
   const t = new Date(msgTime(m));
@@ -108,10 +168,31 @@ function MessageItem(props: { m: Message; grouped: boolean; gid?: string; highli
           )}
         </div>
       )}
+      {!!m.attachments?.length && (
+        <div class="attachments">
+          {m.attachments.map((a) => (
+            <AttachmentView key={a.id} a={a} pending={pending} />
+          ))}
+        </div>
+      )}
+      {progress && (
+        <div class="upload-progress">
+          <progress max={progress.total || 1} value={progress.sent} aria-label={`Uploading ${m.attachments?.length ?? 0} file${m.attachments?.length === 1 ? "" : "s"}`} />
+          <span class="muted small">{progress.total ? Math.floor((progress.sent / progress.total) * 100) : 0}%</span>
+          <button type="button" onClick={() => cancelUpload(m)}>
+            Cancel
+          </button>
+        </div>
+      )}
       {failed && (
-        <p class="error" role="alert">
-          Not sent: {failed}
-        </p>
+        <div class="failed">
+          <p class="error" role="alert">
+            Not sent: {failed}
+          </p>
+          <button type="button" onClick={() => void deleteMessage(m)}>
+            Dismiss
+          </button>
+        </div>
       )}
       {!!m.reactions?.length && (
         <div class="reactions" role="group" aria-label="Reactions">
