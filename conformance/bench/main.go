@@ -28,6 +28,9 @@ import (
 // idleSettle is the -settle flag.
 var idleSettle time.Duration
 
+// nodePID is the process ID of the node that --binary started (0 with --target).
+var nodePID int
+
 func main() {
 	var (
 		binary    = flag.String("binary", "", "start this hearth binary (else use -target)")
@@ -102,7 +105,9 @@ func startNode(binary string) (string, func(), error) {
 		return "", nil, err
 	}
 	base := "http://" + addr
+	nodePID = cmd.Process.Pid
 	stop := func() {
+		nodePID = 0
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 		os.RemoveAll(dir)

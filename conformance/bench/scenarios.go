@@ -64,6 +64,7 @@ func latency(ctx context.Context, base string, rate int, dur time.Duration) erro
 	defer sess.close()
 	total := int(dur.Seconds() * float64(rate))
 	interval := time.Second / time.Duration(rate)
+	u0 := takeUsage(base)
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	start := time.Now()
@@ -95,11 +96,13 @@ func latency(ctx context.Context, base string, rate int, dur time.Duration) erro
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	u1 := takeUsage(base)
 	mu.Lock()
 	defer mu.Unlock()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	fmt.Printf("latency: %d msgs at %d/s over %v: delivered %d, failed %d, p50 %s, p99 %s, max %s\n",
-		total, rate, dur, len(lat), failed.Load(), ms(percentile(lat, 50)), ms(percentile(lat, 99)), ms(percentile(lat, 100)))
+	fmt.Printf("latency: %d msgs at %d/s over %v: delivered %d, failed %d, p50 %s, p90 %s, p99 %s, max %s\n",
+		total, rate, dur, len(lat), failed.Load(), ms(percentile(lat, 50)), ms(percentile(lat, 90)), ms(percentile(lat, 99)), ms(percentile(lat, 100)))
+	fmt.Println(costLine(u0, u1, int64(total), int64(len(lat))))
 	return nil
 }
 
@@ -152,6 +155,7 @@ func throughput(ctx context.Context, base string, dur time.Duration) error {
 	var persisted, failed atomic.Int64
 	stop := time.Now().Add(dur)
 	var wg sync.WaitGroup
+	u0 := takeUsage(base)
 	start := time.Now()
 	for _, st := range setups {
 		for w := 0; w < writersPerChannel; w++ {
@@ -175,9 +179,11 @@ func throughput(ctx context.Context, base string, dur time.Duration) error {
 	for delivered.Load() < want && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	u1 := takeUsage(base)
 	fmt.Printf("throughput: %d channels × %d listeners, %d writers: %.0f messages/s persisted, %.0f deliveries/s, %d/%d deliveries arrived, %d failed\n",
 		channels, listeners, channels*writersPerChannel, float64(persisted.Load())/elapsed.Seconds(),
 		float64(delivered.Load())/elapsed.Seconds(), delivered.Load(), want, failed.Load())
+	fmt.Println(costLine(u0, u1, persisted.Load(), delivered.Load()))
 	return nil
 }
 
@@ -222,6 +228,7 @@ func fanout(ctx context.Context, base string, n int) error {
 		return err
 	}
 	time.Sleep(500 * time.Millisecond) // let READY/GUILD_CREATE traffic drain
+	u0 := takeUsage(base)
 	start := time.Now()
 	if err := owner.call("POST", "/channels/"+ch+"/messages", map[string]string{"content": marker}, nil); err != nil {
 		return err
@@ -231,7 +238,9 @@ func fanout(ctx context.Context, base string, n int) error {
 		time.Sleep(time.Millisecond)
 	}
 	last := time.Unix(0, lastAt.Load())
+	u1 := takeUsage(base)
 	fmt.Printf("fanout: one message to %d sessions: %d received, last after %s\n", n, got.Load(), ms(last.Sub(start)))
+	fmt.Println(costLine(u0, u1, 1, got.Load()))
 	return nil
 }
 

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// usage is a snapshot of what the node and the generator have consumed, to report the cost
+// of a scenario per message as well as its speed: on a shared machine wall-clock figures move
+// with the load, CPU time per message much less.
+type usage struct {
+	at       time.Time
+	nodeCPU  float64 // seconds, from the node's /metrics process_cpu_seconds_total (0 if absent)
+	nodeSysW int64   // write system calls of the node (/proc/PID/io syscw; -1 if unknown)
+	selfCPU  float64 // seconds of CPU used by this generator
+}
+
+func takeUsage(base string) usage {
+	u := usage{at: time.Now(), nodeSysW: -1}
+	if resp, err := http.Get(base + "/metrics"); err == nil {
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "process_cpu_seconds_total "); ok {
+				u.nodeCPU, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		resp.Body.Close()
+	}
+	if nodePID != 0 {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", nodePID)); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+					u.nodeSysW, _ = strconv.ParseInt(v, 10, 64)
+				}
+			}
+		}
+	}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		u.selfCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	return u
+}
+
+// costLine describes what happened between u0 and u1 for msgs messages and deliveries
+// frames delivered.
+func costLine(u0, u1 usage, msgs, deliveries int64) string {
+	wall := u1.at.Sub(u0.at).Seconds()
+	var parts []string
+	if u1.nodeCPU > 0 && msgs > 0 {
+		cpu := u1.nodeCPU - u0.nodeCPU
+		parts = append(parts, fmt.Sprintf("node CPU %.2f cores, %.0f µs/message", cpu/wall, cpu*1e6/float64(msgs)))
+	}
+	if u1.nodeSysW >= 0 && u0.nodeSysW >= 0 && deliveries > 0 {
+		parts = append(parts, fmt.Sprintf("node write syscalls %.2f per delivery", float64(u1.nodeSysW-u0.nodeSysW)/float64(deliveries)))
+	}
+	parts = append(parts, fmt.Sprintf("generator CPU %.2f cores", (u1.selfCPU-u0.selfCPU)/wall))
+	return "  cost: " + strings.Join(parts, "; ")
+}
