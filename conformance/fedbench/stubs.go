@@ -1,5 +1,0 @@
-package main
-
-import "errors"
-
-func presence(o options) error  { return errors.New("todo") }
