@@ -36,7 +36,7 @@ func TestSuiteAgainstReferenceNode(t *testing.T) {
 		out = t.TempDir()
 	}
 	var stdout, stderr bytes.Buffer
-	code := cli.Main(t.Context(), []string{"--binary", bin, "--nodes", "1", "--spec", "../spec",
+	code := cli.Main(t.Context(), []string{"--binary", bin, "--nodes", "3", "--spec", "../spec",
 		"--out", out, "--jsonl", filepath.Join(out, "report.jsonl")}, &stdout, &stderr)
 	t.Logf("conformance report:\n%s", stdout.String())
 	if stderr.Len() > 0 {

@@ -23,6 +23,14 @@ import (
 	"github.com/hearth-chat/hearth/conformance/spec"
 )
 
+// DefaultP2PArgs turn federation on in nodes the suite starts: libp2p on TCP
+// and QUIC on one free loopback port, and a node name of the suite's choosing.
+const DefaultP2PArgs = "--p2p-listen /ip4/127.0.0.1/tcp/{p2p_port},/ip4/127.0.0.1/udp/{p2p_port}/quic-v1 --node-name {node_name}"
+
+// DefaultProxyArgs make a node announce only its proxy's TCP address, so that
+// other nodes reach it through the proxy (and QUIC cannot bypass it).
+const DefaultProxyArgs = "--p2p-announce /ip4/127.0.0.1/tcp/{proxy_port}"
+
 // Exit statuses.
 const (
 	ExitOK      = 0 // no MUST requirement failed (or, with --baseline, no new failure of one)
@@ -51,7 +59,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		keep     = fs.Bool("keep", false, "with --binary: keep the nodes' data dirs")
 		verbose  = fs.Bool("v", false, "print each test as it finishes")
 		peer     = fs.String("peer", "", "with --target: the node's libp2p multiaddr ending in /p2p/<peer ID>")
-		nodeArgs = fs.String("node-args", "", "with --binary: extra serve arguments, space-separated; {p2p_port} and {data_dir} are substituted")
+		nodeArgs = fs.String("node-args", "", "with --binary: extra serve arguments, space-separated; {p2p_port}, {data_dir} and {node_name} are substituted")
+		p2pArgs  = fs.String("p2p-args", DefaultP2PArgs, "with --binary: serve arguments that turn federation on (empty: off); {p2p_port} is a free port, {node_name} the node's name")
+		proxyArg = fs.String("proxy-args", DefaultProxyArgs, "with --binary: serve arguments for nodes behind a link-cutting proxy; {proxy_port} is the proxy's port")
 	)
 	if err := fs.Parse(args); err != nil {
 		return ExitUsage
@@ -107,7 +117,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else {
 		env.Schema = schema
 	}
-	opts := runner.Options{Parallel: *parallel, Binary: *binary, NodeArgs: strings.Fields(*nodeArgs)}
+	opts := runner.Options{Parallel: *parallel, Binary: *binary,
+		NodeArgs: append(strings.Fields(*p2pArgs), strings.Fields(*nodeArgs)...), ProxyArgs: strings.Fields(*proxyArg)}
 	targetName := *target
 	if *binary != "" {
 		abs, err := filepath.Abs(*binary)
@@ -199,7 +210,8 @@ func startNodes(ctx context.Context, binary, work string, n int, args []string) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			nodes[i], errs[i] = harness.StartNode(ctx, binary, filepath.Join(work, fmt.Sprintf("node%d", i)), harness.StartOptions{Args: args})
+			name := fmt.Sprintf("node%d", i)
+			nodes[i], errs[i] = harness.StartNode(ctx, binary, filepath.Join(work, name), harness.StartOptions{Args: args, Name: name})
 		}()
 	}
 	wg.Wait()

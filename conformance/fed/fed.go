@@ -29,10 +29,25 @@ var p2p = harness.Needs{P2P: true}
 // Tests are the federation tests, in a stable order.
 var Tests = []harness.Test{
 	{IDs: []string{"FED-001"}, Name: "fed/ed25519-identity", Needs: p2p, Run: identity},
+	{IDs: []string{"FED-001"}, Name: "fed/identity-persists", Needs: harness.Needs{P2P: true, OwnNode: true, Managed: true}, Run: identityPersists},
 	{IDs: []string{"FED-002"}, Name: "fed/transports", Needs: p2p, Run: transports},
 	{IDs: []string{"FED-020"}, Name: "fed/oversize-request-reset", Needs: p2p, Run: oversize},
 	{IDs: []string{"FED-021", "FED-034"}, Name: "fed/sync-refused-to-strangers", Needs: p2p, Run: syncStranger},
 	{IDs: []string{"FED-051"}, Name: "fed/join-unknown-code", Needs: p2p, Run: joinUnknown},
+	{IDs: []string{"EVT-001", "EVT-013", "EVT-021", "EVT-022", "EVT-025", "EVT-041", "FED-050", "FED-052", "FED-053"}, Name: "fed/join-response", Needs: p2p, Run: joinResponse},
+	{IDs: []string{"EVT-002"}, Name: "fed/non-canonical-refused", Needs: p2p, Run: nonCanonical},
+	{IDs: []string{"EVT-003"}, Name: "fed/oversize-event-refused", Needs: p2p, Run: oversizeEvent},
+	{IDs: []string{"EVT-004", "EVT-024", "FED-032"}, Name: "fed/exact-bytes-stored", Needs: p2p, Run: exactBytes},
+	{IDs: []string{"EVT-005"}, Name: "fed/spelled-out-optional-refused", Needs: p2p, Run: spelledOut},
+	{IDs: []string{"EVT-010", "EVT-011", "EVT-012", "EVT-015", "EVT-016", "EVT-050", "EVT-051", "EVT-052"}, Name: "fed/bad-envelopes-refused", Needs: p2p, Run: badEnvelopes},
+	{IDs: []string{"EVT-022", "EVT-023"}, Name: "fed/bad-signatures-refused", Needs: p2p, Run: badSignatures},
+	{IDs: []string{"EVT-030", "EVT-031", "EVT-032"}, Name: "fed/clock-window", Needs: p2p, Run: clockWindow},
+	{IDs: []string{"EVT-014"}, Name: "fed/equivocation-refused", Needs: p2p, Run: equivocation},
+	{IDs: []string{"EVT-040", "EVT-043"}, Name: "fed/state-from-member-refused", Needs: p2p, Run: stateFromMember},
+	{IDs: []string{"EVT-072", "EVT-020", "EVT-074", "FED-010", "FED-011", "FED-003"}, Name: "fed/node-events-and-foreign-edit", Needs: p2p, Run: editOthers},
+	{IDs: []string{"EVT-075", "EVT-070", "EVT-073", "FED-013"}, Name: "fed/reject-or-ignore", Needs: p2p, Run: rejectOrIgnore},
+	{IDs: []string{"FED-014"}, Name: "fed/graylist", Needs: p2p, Run: graylist},
+	{IDs: []string{"EVT-070"}, Name: "fed/banned-author-refused", Needs: p2p, Run: bannedAuthor},
 }
 
 // dial starts a fake peer, connects it to the node and registers its Close.
@@ -75,10 +90,12 @@ func identity(t *T) {
 	if derived, err := peer.IDFromPublicKey(key); err != nil || derived != id {
 		t.Errorf("peer ID %s is not derived from the node's key (%s, %v)", id, derived, err)
 	}
-	if !t.Node.Managed() {
-		t.Logf("persistence across restarts not checked: the node was not started by the suite")
-		return
-	}
+}
+
+// FED-001: "... the key MUST persist across restarts." The node (its own, since
+// it is restarted) must log and answer with the same peer ID after a restart.
+func identityPersists(t *T) {
+	_, id := dial(t)
 	before := t.Node.P2P
 	if err := t.Node.Terminate(); err != nil {
 		t.Fatalf("%v", err)
@@ -89,6 +106,10 @@ func identity(t *T) {
 	}
 	if t.Node.P2P != before {
 		t.Errorf("peer address changed across a restart: %s, then %s", before, t.Node.P2P)
+	}
+	_, again := dial(t)
+	if again != id {
+		t.Errorf("peer ID changed across a restart: %s, then %s", id, again)
 	}
 }
 

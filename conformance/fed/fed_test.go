@@ -30,7 +30,16 @@ func TestAgainstFakeNode(t *testing.T) {
 		target, _ := harness.Target("http://127.0.0.1:1")
 		target.P2P = node.Addr().String()
 		env := &harness.Env{Nodes: []*harness.Node{target}}
-		res := runner.Run(context.Background(), env, Tests, runner.Options{Parallel: 2})
+		// Only the tests that need no guild: the fake answers every request
+		// with one status.
+		var tests []harness.Test
+		for _, tc := range Tests {
+			switch tc.Name {
+			case "fed/oversize-request-reset", "fed/sync-refused-to-strangers", "fed/join-unknown-code", "fed/ed25519-identity", "fed/transports":
+				tests = append(tests, tc)
+			}
+		}
+		res := runner.Run(context.Background(), env, tests, runner.Options{Parallel: 2})
 		for _, r := range res {
 			want := runner.Pass
 			if r.Name == "fed/sync-refused-to-strangers" || r.Name == "fed/join-unknown-code" {

@@ -57,8 +57,11 @@ const (
 type Peer struct {
 	Host host.Host
 
+	Key crypto.PrivKey
+
 	mu       sync.Mutex
 	handlers map[protocol.ID]Handler
+	closers  []func()
 }
 
 // Handler answers one request frame with one response value (CBOR-encoded by
@@ -84,11 +87,20 @@ func New() (*Peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fedpeer: host: %w", err)
 	}
-	return &Peer{Host: h, handlers: map[protocol.ID]Handler{}}, nil
+	return &Peer{Host: h, Key: key, handlers: map[protocol.ID]Handler{}}, nil
 }
 
-// Close stops the host and every stream handler.
-func (p *Peer) Close() error { return p.Host.Close() }
+// Close stops gossip, the host and every stream handler.
+func (p *Peer) Close() error {
+	p.mu.Lock()
+	closers := p.closers
+	p.closers = nil
+	p.mu.Unlock()
+	for _, c := range closers {
+		c()
+	}
+	return p.Host.Close()
+}
 
 // Addr is the peer's TCP address with its /p2p/ component.
 func (p *Peer) Addr() ma.Multiaddr {
@@ -103,6 +115,16 @@ func (p *Peer) Addr() ma.Multiaddr {
 		return addrs[0]
 	}
 	return nil
+}
+
+// AddrBytes are the peer's listen addresses (without /p2p/) in binary form,
+// as join requests and member.join carry them.
+func (p *Peer) AddrBytes() [][]byte {
+	var out [][]byte
+	for _, a := range p.Host.Addrs() {
+		out = append(out, a.Bytes())
+	}
+	return out
 }
 
 // Connect dials a node given as a multiaddr ending in /p2p/<peer ID>.

@@ -11,7 +11,9 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,6 +32,13 @@ type Node struct {
 	// P2P is the node's libp2p address ending in /p2p/<peer ID>, or "" when it is
 	// unknown (federation tests are then skipped).
 	P2P string
+	// Name is the node name the suite gave it ({node_name} in its arguments), ""
+	// for a node the suite did not start.
+	Name string
+	// Proxy, when the node was started with StartOptions.Proxy, relays every
+	// connection other nodes open to its libp2p TCP port (the node announces the
+	// proxy's address), so tests can cut and heal its links; nil otherwise.
+	Proxy *Proxy
 
 	binary  string
 	dataDir string
@@ -71,9 +80,17 @@ type StartOptions struct {
 	// Timeout bounds the wait for /healthz (0 means 60 s).
 	Timeout time.Duration
 	// Args are appended to `serve --data-dir DIR --listen ADDR`. In each, {p2p_port}
-	// is replaced by a free TCP/UDP port for the node's libp2p listener and
-	// {data_dir} by the data dir.
+	// is replaced by a free TCP/UDP port for the node's libp2p listener,
+	// {data_dir} by the data dir, {node_name} by Name and {proxy_port} by the
+	// port of the node's proxy (see Proxy).
 	Args []string
+	// Name is the node's name for {node_name}; empty means the data dir's base name.
+	Name string
+	// Proxy starts a Proxy in front of the node's libp2p TCP port ({p2p_port})
+	// and appends ProxyArgs, which should make the node announce
+	// /ip4/127.0.0.1/tcp/{proxy_port} as its only address.
+	Proxy     bool
+	ProxyArgs []string
 }
 
 // StartNode starts binary as `serve --data-dir dataDir --listen 127.0.0.1:PORT`
@@ -96,15 +113,30 @@ func StartNode(ctx context.Context, binary, dataDir string, opts StartOptions) (
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("harness: start node: %w", err)
 	}
-	n := &Node{BaseURL: "http://" + addr, binary: binary, dataDir: dataDir, addr: addr, logs: &lockedBuffer{}}
-	for _, a := range opts.Args {
+	if opts.Name == "" {
+		opts.Name = filepath.Base(dataDir)
+	}
+	n := &Node{BaseURL: "http://" + addr, Name: opts.Name, binary: binary, dataDir: dataDir, addr: addr, logs: &lockedBuffer{}}
+	args := opts.Args
+	proxyPort := ""
+	if opts.Proxy {
+		if n.Proxy, err = NewProxy("127.0.0.1:0", p2p); err != nil {
+			return nil, err
+		}
+		proxyPort = n.Proxy.Port()
+		args = append(slices.Clip(args), opts.ProxyArgs...)
+	}
+	for _, a := range args {
 		if strings.Contains(a, "{p2p_port}") {
 			n.p2pPort = p2pPort
 		}
-		a = strings.ReplaceAll(a, "{p2p_port}", p2pPort)
-		n.args = append(n.args, strings.ReplaceAll(a, "{data_dir}", dataDir))
+		a = strings.NewReplacer("{p2p_port}", p2pPort, "{data_dir}", dataDir, "{node_name}", opts.Name, "{proxy_port}", proxyPort).Replace(a)
+		n.args = append(n.args, a)
 	}
 	if err := n.start(ctx, opts.Timeout); err != nil {
+		if n.Proxy != nil {
+			_ = n.Proxy.Close()
+		}
 		return nil, err
 	}
 	return n, nil
@@ -112,13 +144,15 @@ func StartNode(ctx context.Context, binary, dataDir string, opts StartOptions) (
 
 var peerIDRE = regexp.MustCompile(`12D3KooW[1-9A-HJ-NP-Za-km-z]{44}`)
 
-// findPeer sets P2P from the node's logs, waiting up to timeout.
-func (n *Node) findPeer(ctx context.Context, timeout time.Duration) {
+// findPeer sets P2P from what the node logged since offset, waiting up to
+// timeout. A restarted node must log its peer ID again.
+func (n *Node) findPeer(ctx context.Context, offset int64, timeout time.Duration) {
 	if n.p2pPort == "" {
 		return
 	}
+	n.P2P = ""
 	_ = Eventually(ctx, timeout, func() error {
-		id := peerIDRE.FindString(n.LogTail(maxLog))
+		id := peerIDRE.FindString(n.logs.since(offset))
 		if id == "" {
 			return errors.New("no peer ID in the node's log yet")
 		}
@@ -140,6 +174,7 @@ func (n *Node) start(ctx context.Context, timeout time.Duration) error {
 	cmd := exec.Command(n.binary, append([]string{"serve", "--data-dir", n.dataDir, "--listen", n.addr}, n.args...)...)
 	cmd.Stdout = n.logs
 	cmd.Stderr = n.logs
+	offset := n.logs.written()
 	cmd.Env = append(os.Environ(), "HEARTH_DATA_DIR="+n.dataDir)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("harness: start %s: %w", n.binary, err)
@@ -174,7 +209,7 @@ func (n *Node) start(ctx context.Context, timeout time.Duration) error {
 		n.signal(syscall.SIGKILL)
 		return fmt.Errorf("harness: node %s did not become healthy: %w", n.addr, err)
 	}
-	n.findPeer(ctx, 5*time.Second)
+	n.findPeer(ctx, offset, 5*time.Second)
 	return nil
 }
 
@@ -231,8 +266,12 @@ func (n *Node) Restart(ctx context.Context, timeout time.Duration) error {
 }
 
 // Stop shuts the node down: SIGTERM, then SIGKILL if it has not exited within
-// grace. Stopping an unmanaged or already stopped node is a no-op.
+// grace, and closes its proxy. Stopping an unmanaged or already stopped node is
+// a no-op.
 func (n *Node) Stop(grace time.Duration) {
+	if n.Proxy != nil {
+		defer n.Proxy.Close()
+	}
 	done, err := n.signal(syscall.SIGTERM)
 	if err != nil || done == nil {
 		return
@@ -257,8 +296,9 @@ func (n *Node) LogTail(max int) string {
 
 // lockedBuffer collects process output; bounded so a chatty node cannot eat memory.
 type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	total int64 // bytes ever written
 }
 
 const maxLog = 1 << 20
@@ -272,7 +312,27 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 		nb.Write(keep)
 		b.buf = nb
 	}
+	b.total += int64(len(p))
 	return b.buf.Write(p)
+}
+
+// written is the number of bytes ever written.
+func (b *lockedBuffer) written() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.total
+}
+
+// since returns what was written after the first offset bytes (as far as it is
+// still held).
+func (b *lockedBuffer) since(offset int64) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.buf.Bytes()
+	if skip := int64(len(s)) - (b.total - offset); skip > 0 {
+		s = s[skip:]
+	}
+	return string(s)
 }
 
 func (b *lockedBuffer) tail(max int) string {

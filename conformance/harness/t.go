@@ -21,9 +21,13 @@ type Needs struct {
 	// Managed: the test kills or restarts the node or reads its data dir, so it
 	// needs a node the suite started (skipped against --target).
 	Managed bool
-	// Nodes is the number of nodes needed (0 means 1); tests asking for more than
-	// the environment has are skipped.
+	// Nodes is the number of nodes needed (0 means 1). With OwnNode in binary
+	// mode the test gets that many fresh nodes; otherwise it shares the run's
+	// nodes and is skipped when the run has fewer.
 	Nodes int
+	// Proxy: the test cuts and heals links between nodes, so its own nodes are
+	// started behind proxies (T.Nodes[i].Proxy). Implies OwnNode and Managed.
+	Proxy bool
 	// P2P: the test talks libp2p to the node, so it needs Node.P2P; skipped
 	// when the address is unknown.
 	P2P bool
@@ -53,9 +57,12 @@ type Env struct {
 // Methods must be called from the test's goroutine, except Errorf and Logf.
 type T struct {
 	Ctx  context.Context
-	Node *Node // primary node
-	Env  *Env
-	Name string
+	Node *Node // primary node, Nodes[0]
+	// Nodes are the test's nodes: its own with Needs.OwnNode in binary mode,
+	// else the run's shared nodes.
+	Nodes []*Node
+	Env   *Env
+	Name  string
 
 	mu       sync.Mutex
 	failures []string
@@ -65,8 +72,8 @@ type T struct {
 }
 
 // NewT prepares a T; the runner calls Run on it.
-func NewT(ctx context.Context, name string, env *Env, node *Node) *T {
-	return &T{Ctx: ctx, Node: node, Env: env, Name: name}
+func NewT(ctx context.Context, name string, env *Env, nodes ...*Node) *T {
+	return &T{Ctx: ctx, Node: nodes[0], Nodes: nodes, Env: env, Name: name}
 }
 
 // Outcome of a run.

@@ -4,8 +4,10 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +49,9 @@ type Options struct {
 	// NodeArgs are extra arguments for nodes started for single tests (see
 	// harness.StartOptions.Args).
 	NodeArgs []string
+	// ProxyArgs are appended for nodes started behind a proxy (Needs.Proxy); see
+	// harness.StartOptions.ProxyArgs.
+	ProxyArgs []string
 	// TestTimeout bounds one test (0 means 3 minutes).
 	TestTimeout time.Duration
 	// Progress, if set, is called once per finished test (from several goroutines,
@@ -79,7 +84,10 @@ func Run(ctx context.Context, env *harness.Env, tests []harness.Test, opts Optio
 
 	var shared, alone []int
 	for i, tc := range tests {
-		if tc.Needs.OwnNode && opts.Binary == "" {
+		if tc.Needs.Proxy {
+			tests[i].Needs.OwnNode, tests[i].Needs.Managed = true, true
+		}
+		if tests[i].Needs.OwnNode && opts.Binary == "" {
 			alone = append(alone, i)
 		} else {
 			shared = append(shared, i)
@@ -111,7 +119,8 @@ func runTest(ctx context.Context, env *harness.Env, tc harness.Test, opts Option
 		res.Duration = time.Since(start)
 		return res
 	}
-	if need := max(tc.Needs.Nodes, 1); need > len(env.Nodes) {
+	own := tc.Needs.OwnNode && opts.Binary != ""
+	if need := max(tc.Needs.Nodes, 1); need > len(env.Nodes) && !own {
 		res.Reason = fmt.Sprintf("needs %d nodes, the run has %d (use --nodes)", need, len(env.Nodes))
 		return finish(Skip)
 	}
@@ -121,22 +130,26 @@ func runTest(ctx context.Context, env *harness.Env, tc harness.Test, opts Option
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.TestTimeout)
 	defer cancel()
-	node := env.Nodes[0]
-	if tc.Needs.OwnNode && opts.Binary != "" {
-		dir := filepath.Join(opts.WorkDir, fmt.Sprintf("own-%d", nodeSeq.Add(1)))
-		n, err := harness.StartNode(ctx, opts.Binary, dir, harness.StartOptions{Timeout: 30 * time.Second, Args: opts.NodeArgs})
+	nodes := env.Nodes
+	if own {
+		var err error
+		nodes, err = startOwn(ctx, tc, opts, nodeSeq.Add(1))
+		defer func() {
+			for _, n := range nodes {
+				n.Stop(10 * time.Second)
+			}
+		}()
 		if err != nil {
-			res.Failures = []string{fmt.Sprintf("could not start a node for this test: %v", err)}
+			res.Failures = []string{fmt.Sprintf("could not start nodes for this test: %v", err)}
 			return finish(Fail)
 		}
-		defer n.Stop(10 * time.Second)
-		node = n
 	}
+	node := nodes[0]
 	if tc.Needs.P2P && node.P2P == "" {
 		res.Reason = "the node's libp2p address is unknown (give --peer, or --node-args with {p2p_port} to a node that logs its peer ID)"
 		return finish(Skip)
 	}
-	t := harness.NewT(ctx, tc.Name, env, node)
+	t := harness.NewT(ctx, tc.Name, env, nodes...)
 	out := t.Run(tc.Run)
 	res.Failures, res.Logs = out.Failures, out.Logs
 	switch {
@@ -150,4 +163,26 @@ func runTest(ctx context.Context, env *harness.Env, tc harness.Test, opts Option
 		return finish(Skip)
 	}
 	return finish(Pass)
+}
+
+// startOwn starts the fresh nodes a test asked for, in parallel; it returns
+// those that started, for the caller to stop, with the errors of the others.
+func startOwn(ctx context.Context, tc harness.Test, opts Options, seq int64) ([]*harness.Node, error) {
+	n := max(tc.Needs.Nodes, 1)
+	nodes := make([]*harness.Node, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("own%d%c", seq, 'a'+i)
+			nodes[i], errs[i] = harness.StartNode(ctx, opts.Binary, filepath.Join(opts.WorkDir, name), harness.StartOptions{
+				Timeout: 60 * time.Second, Args: opts.NodeArgs, Name: name, Proxy: tc.Needs.Proxy, ProxyArgs: opts.ProxyArgs,
+			})
+		}()
+	}
+	wg.Wait()
+	started := slices.DeleteFunc(slices.Clone(nodes), func(n *harness.Node) bool { return n == nil })
+	return started, errors.Join(errs...)
 }
