@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -64,6 +65,32 @@ func TestRoundTrip(t *testing.T) {
 	p, err := ParseID(got.ID.String())
 	if err != nil || p != got.ID {
 		t.Fatalf("ParseID: %v %x", err, p)
+	}
+}
+
+// TestAttachmentsRoundTrip: a message of attachments only (empty content) is valid, and its
+// references survive encoding exactly.
+func TestAttachmentsRoundTrip(t *testing.T) {
+	s := newSigner(t)
+	g := genesis(t, s)
+	body := &MessageCreate{ReplyTo: g.ID, Attachments: []AttachmentRef{
+		{Hash: bytes.Repeat([]byte{7}, 32), Size: 1234, Filename: "pic.png", ContentType: "image/png", Width: 640, Height: 480},
+		{Hash: bytes.Repeat([]byte{9}, 32), Size: 1, Filename: "a.txt"},
+	}}
+	ev, err := s.Sign(Envelope{Kind: KindMessageCreate, Guild: g.ID, Channel: g.ID,
+		Author: User{Node: s.Origin(), Name: "bob"}, Seq: 2, TS: MakeHLC(1_700_000_000_000, 2)}, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(ev.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := got.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	if b := got.Body.(*MessageCreate); !reflect.DeepEqual(b, body) {
+		t.Fatalf("decoded %+v, want %+v", b, body)
 	}
 }
 
@@ -133,6 +160,9 @@ func TestRejects(t *testing.T) {
 		{"empty content", resign(m.Envelope, &MessageCreate{}), ErrMalformed},
 		{"long content", resign(m.Envelope, &MessageCreate{Content: string(make([]byte, MaxContentLen+1))}), ErrMalformed},
 		{"non-canonical length", nonCanonical, ErrMalformed},
+		{"short attachment hash", resign(m.Envelope, &MessageCreate{Attachments: []AttachmentRef{{Hash: make([]byte, 31), Size: 1, Filename: "a"}}}), ErrMalformed},
+		{"attachment without name", resign(m.Envelope, &MessageCreate{Attachments: []AttachmentRef{{Hash: make([]byte, 32), Size: 1}}}), ErrMalformed},
+		{"too many attachments", resign(m.Envelope, &MessageCreate{Attachments: make([]AttachmentRef, MaxAttachments+1)}), ErrMalformed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -114,6 +114,10 @@ const (
 	MaxPresenceTTL = 60000 // ms [EVT-082]
 	MaxAddrs       = 16
 	MaxColor       = 0xffffff // an RGB colour
+
+	MaxAttachments    = 10
+	MaxFilenameLen    = 200
+	MaxContentTypeLen = 255
 )
 
 // Channel types (Discord values).
@@ -375,18 +379,55 @@ func checkCode(c string) error {
 }
 
 // MessageCreate posts a message in the envelope's channel. ReplyTo is zero
-// when the message is not a reply.
+// when the message is not a reply. Attachments reference files by hash; their
+// bytes travel on demand (spec/media.md §6). Content may be empty only when
+// there are attachments.
 type MessageCreate struct {
-	Content string `cbor:"0,keyasint"`
-	Nonce   string `cbor:"1,keyasint"`
-	ReplyTo ID     `cbor:"2,keyasint,omitzero"`
+	Content     string          `cbor:"0,keyasint"`
+	Nonce       string          `cbor:"1,keyasint"`
+	ReplyTo     ID              `cbor:"2,keyasint,omitzero"`
+	Attachments []AttachmentRef `cbor:"3,keyasint,omitempty"`
 }
 
 func (b *MessageCreate) check(*Envelope) error {
-	if err := text("content", b.Content, 1, MaxContentLen); err != nil {
+	if len(b.Attachments) > MaxAttachments {
+		return fmt.Errorf("%d attachments", len(b.Attachments))
+	}
+	for i := range b.Attachments {
+		if err := b.Attachments[i].check(); err != nil {
+			return fmt.Errorf("attachment %d: %w", i, err)
+		}
+	}
+	min := 1
+	if len(b.Attachments) > 0 {
+		min = 0
+	}
+	if err := text("content", b.Content, min, MaxContentLen); err != nil {
 		return err
 	}
 	return text("nonce", b.Nonce, 0, MaxNonceLen)
+}
+
+// AttachmentRef names a file of a message by the SHA-256 of its bytes.
+// ContentType, Width and Height are advisory: a node that fetches the bytes
+// determines them itself [MEDIA-070].
+type AttachmentRef struct {
+	Hash        []byte `cbor:"0,keyasint"`
+	Size        uint64 `cbor:"1,keyasint"`
+	Filename    string `cbor:"2,keyasint"`
+	ContentType string `cbor:"3,keyasint"`
+	Width       uint32 `cbor:"4,keyasint,omitzero"`
+	Height      uint32 `cbor:"5,keyasint,omitzero"`
+}
+
+func (a *AttachmentRef) check() error {
+	if len(a.Hash) != 32 {
+		return fmt.Errorf("hash of %d bytes", len(a.Hash))
+	}
+	if err := text("filename", a.Filename, 1, MaxFilenameLen); err != nil {
+		return err
+	}
+	return text("content type", a.ContentType, 0, MaxContentTypeLen)
 }
 
 // MessageEdit replaces the content of the author's own message.

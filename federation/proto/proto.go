@@ -27,6 +27,9 @@ const (
 	Join protocol.ID = "/hearth/join/1.0.0"
 	Sync protocol.ID = "/hearth/sync/1.0.0"
 	Mod  protocol.ID = "/hearth/mod/1.0.0"
+	// Media fetches the bytes of a blob that a message references
+	// (spec/media.md §6.1).
+	Media protocol.ID = "/hearth/media/1.0.0"
 )
 
 // Frame limits [FED-020] and the stream deadline [FED-022].

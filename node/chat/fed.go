@@ -29,7 +29,7 @@ type Federator interface {
 	Join(ctx context.Context, code, user string) (*RemoteGuild, error)
 	// PublishMessage sends a locally created message of a federated channel to the guild and
 	// returns its event ID.
-	PublishMessage(ctx context.Context, guild, channel, author, content string) (string, error)
+	PublishMessage(ctx context.Context, guild, channel, author string, m FedMessage) (string, error)
 	// PublishChange sends an edit, delete or reaction of the message with event ID target;
 	// text is the new content or the emoji.
 	PublishChange(ctx context.Context, guild, channel, author string, kind ChangeKind, target, text string) error
@@ -106,12 +106,29 @@ type RemoteChannel struct {
 	Position           int
 }
 
+// FedMessage is what a message carries across nodes.
+type FedMessage struct {
+	Content     string
+	ReplyTo     string // event ID of the message replied to, or ""
+	Attachments []RemoteAttachment
+}
+
+// RemoteAttachment references a file of a message by the hex SHA-256 of its bytes; the bytes
+// stay on the origin node until a reader asks for them.
+type RemoteAttachment struct {
+	Hash          string
+	Size          int64
+	Filename      string
+	ContentType   string
+	Width, Height int
+}
+
 // RemoteMessage is a message event from another node.
 type RemoteMessage struct {
+	FedMessage
 	EventID  string
 	Channel  string // federation channel ID
 	Author   string // display name (name@node)
-	Content  string
 	Time     time.Time
 	Snapshot bool // part of a join snapshot: stored, not dispatched
 }
@@ -312,6 +329,10 @@ func (s *Service) ApplyRemoteMessage(rm RemoteMessage) error {
 	}
 	gs := s.guilds[c.GuildID]
 	msg := &model.Message{ChannelID: c.ID, GuildID: c.GuildID, Content: rm.Content, Type: model.MessageDefault}
+	for _, a := range rm.Attachments {
+		msg.Attachments = append(msg.Attachments, model.Attachment{ID: s.ids.Next(), Filename: a.Filename, Hash: a.Hash, Size: a.Size,
+			ContentType: a.ContentType, Width: a.Width, Height: a.Height})
+	}
 	var newMember *model.Member
 	dup := false
 	err := s.db.Update(func(tx *store.Tx) error {
@@ -334,8 +355,17 @@ func (s *Service) ApplyRemoteMessage(rm RemoteMessage) error {
 		if msg.ID, err = s.remoteMessageID(tx, c.ID, rm.Time, rm.EventID); err != nil {
 			return err
 		}
-		return errors.Join(tx.Put(key, msg.ID), tx.Put(store.Key(store.PrefixFedMessageRev, uint64(msg.ID)), rm.EventID),
-			tx.Put(store.Key(store.PrefixMessage, uint64(c.ID), uint64(msg.ID)), msg))
+		var ref ID
+		if rm.ReplyTo != "" && tx.Get(store.KeyString(store.PrefixFedMessage, rm.ReplyTo), &ref) == nil {
+			gid := c.GuildID
+			msg.Type, msg.MessageReference = model.MessageReply, &model.MessageReference{MessageID: ref, ChannelID: c.ID, GuildID: &gid}
+		}
+		errs := []error{tx.Put(key, msg.ID), tx.Put(store.Key(store.PrefixFedMessageRev, uint64(msg.ID)), rm.EventID),
+			tx.Put(store.Key(store.PrefixMessage, uint64(c.ID), uint64(msg.ID)), msg)}
+		for _, a := range msg.Attachments {
+			errs = append(errs, tx.Put(attachRef(a.Hash, c.ID, msg.ID), true))
+		}
+		return errors.Join(errs...)
 	})
 	if err != nil || dup {
 		s.mu.Unlock()
@@ -360,7 +390,14 @@ func (s *Service) ApplyRemoteMessage(rm RemoteMessage) error {
 		out.GuildID = &gid
 		s.publishGuild(gid, "GUILD_MEMBER_ADD", IntentGuildMembers, out)
 	}
-	ev := s.messageEvent("MESSAGE_CREATE", c, s.messageOut(msg, 0))
+	out := s.messageOut(msg, 0)
+	if msg.MessageReference != nil {
+		if ref, err := s.loadMessage(c.ID, msg.MessageReference.MessageID); err == nil {
+			r := s.messageOut(ref, 0)
+			out.ReferencedMessage = &r
+		}
+	}
+	ev := s.messageEvent("MESSAGE_CREATE", c, out)
 	s.mu.RUnlock()
 	s.pub.Publish(ev)
 	return nil
@@ -409,7 +446,7 @@ func (s *Service) MarkApplied(eventID string) error {
 
 // publishRemote sends a locally created message of a federated channel to the other nodes,
 // in the background: the local write already succeeded.
-func (s *Service) publishRemote(c *model.Channel, author, msgID ID, content string) {
+func (s *Service) publishRemote(c *model.Channel, author ID, msg *model.Message) {
 	s.mu.RLock()
 	gs := s.guilds[c.GuildID]
 	name := s.user(author).Username
@@ -417,13 +454,24 @@ func (s *Service) publishRemote(c *model.Channel, author, msgID ID, content stri
 	if gs == nil || gs.g.FedID == "" || c.FedID == "" || strings.Contains(name, "@") {
 		return
 	}
-	fg, fc := gs.g.FedID, c.FedID
+	fg, fc, msgID := gs.g.FedID, c.FedID, msg.ID
+	fm := FedMessage{Content: msg.Content}
+	for _, a := range msg.Attachments {
+		fm.Attachments = append(fm.Attachments, RemoteAttachment{Hash: a.Hash, Size: a.Size, Filename: a.Filename,
+			ContentType: a.ContentType, Width: a.Width, Height: a.Height})
+	}
+	if ref := msg.MessageReference; ref != nil {
+		// A reply to a message that never crossed nodes crosses as a plain message.
+		_ = s.db.View(func(tx *store.Tx) error {
+			return tx.Get(store.Key(store.PrefixFedMessageRev, uint64(ref.MessageID)), &fm.ReplyTo)
+		})
+	}
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		evID, err := s.fed.PublishMessage(ctx, fg, fc, name, content)
+		evID, err := s.fed.PublishMessage(ctx, fg, fc, name, fm)
 		if err != nil {
 			s.log.Warn("publishing a message to other nodes", "channel", c.ID, "err", err)
 			return

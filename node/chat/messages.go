@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -263,7 +264,7 @@ func (s *Service) CreateMessage(ctx context.Context, actor, channelID ID, req Me
 	s.mu.RUnlock()
 	s.ord.complete(channelID, sl, ev)
 	if s.fed != nil {
-		s.publishRemote(c, actor, msg.ID, msg.Content)
+		s.publishRemote(c, actor, msg)
 	}
 	out.Member = nil
 	return out, nil
@@ -923,6 +924,34 @@ func dropAttachRefs(tx *store.Tx, m *model.Message) error {
 		errs = append(errs, tx.Delete(attachRef(a.Hash, m.ChannelID, m.ID)))
 	}
 	return errors.Join(errs...)
+}
+
+// BlobGuilds returns the federation IDs of the federated guilds in which a stored message
+// uses the blob with the hex hash: the nodes of those guilds may fetch it from this one.
+func (s *Service) BlobGuilds(hash string) []string {
+	var channels []ID
+	err := s.db.View(func(tx *store.Tx) error {
+		prefix := []byte(store.PrefixAttachRef + hash + "/")
+		return tx.Scan(prefix, nil, false, func(k, _ []byte) (bool, error) {
+			channels = append(channels, ID(store.IDAt(k, len(prefix))))
+			return len(channels) < 1000, nil
+		})
+	})
+	if err != nil {
+		s.log.Warn("looking up a blob's messages", "hash", hash, "err", err)
+		return nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for _, cid := range channels {
+		if c := s.channels[cid]; c != nil {
+			if gs := s.guilds[c.GuildID]; gs != nil && gs.g.FedID != "" && !slices.Contains(out, gs.g.FedID) {
+				out = append(out, gs.g.FedID)
+			}
+		}
+	}
+	return out
 }
 
 // BlobReferenced reports whether any stored message uses the blob with the hex hash; the

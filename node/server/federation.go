@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	fhost "github.com/hearth-chat/hearth/federation/host"
 	"github.com/hearth-chat/hearth/node/chat"
 	"github.com/hearth-chat/hearth/node/config"
+	"github.com/hearth-chat/hearth/node/media"
 	"github.com/hearth-chat/hearth/node/perm"
 	"github.com/hearth-chat/hearth/node/store"
 )
@@ -24,6 +26,7 @@ import (
 type federation struct {
 	svc    *fed.Service
 	chat   *chat.Service
+	media  *media.Store
 	log    *slog.Logger
 	events chan *event.Event // remote events, applied in order by one worker
 	stop   chan struct{}
@@ -32,11 +35,11 @@ type federation struct {
 
 // newFederation starts the libp2p host and the federation service when cfg.P2PListen is
 // set; it returns nil when federation is off.
-func newFederation(cfg config.Config, db *store.DB, svc *chat.Service, log *slog.Logger) (*federation, error) {
+func newFederation(cfg config.Config, db *store.DB, svc *chat.Service, ms *media.Store, log *slog.Logger) (*federation, error) {
 	if len(cfg.P2PListen) == 0 {
 		return nil, nil
 	}
-	f := &federation{chat: svc, log: log, events: make(chan *event.Event, 4096), stop: make(chan struct{})}
+	f := &federation{chat: svc, media: ms, log: log, events: make(chan *event.Event, 4096), stop: make(chan struct{})}
 	name := cfg.NodeName
 	if name == "" {
 		name = "hearth"
@@ -62,6 +65,7 @@ func newFederation(cfg config.Config, db *store.DB, svc *chat.Service, log *slog
 	}
 	log.Info("federation listening", "peer_id", f.svc.ID().String(), "node_name", name, "addrs", strings.Join(addrs, ","))
 	svc.SetFederator(f)
+	f.svc.ServeMedia(f)
 	f.wg.Add(2)
 	go f.apply()
 	go f.replay()
@@ -187,14 +191,51 @@ func (f *federation) apply() {
 	}
 }
 
-// remoteMessage converts a message.create event.
+// remoteMessage converts a message.create event, and tells the media store where the bytes
+// of its attachments are (the event's origin), so that they are fetched on first use.
 func (f *federation) remoteMessage(ev *event.Event) chat.RemoteMessage {
 	body, _ := ev.Body.(*event.MessageCreate)
 	rm := chat.RemoteMessage{EventID: ev.ID.String(), Channel: ev.Channel.String(), Author: f.display(ev.Guild, ev.Author), Time: ev.TS.Time()}
-	if body != nil {
-		rm.Content = body.Content
+	if body == nil {
+		return rm
+	}
+	rm.Content = body.Content
+	if body.ReplyTo != "" {
+		rm.ReplyTo = body.ReplyTo.String()
+	}
+	for _, a := range body.Attachments {
+		h := media.Hash(a.Hash)
+		if err := f.media.AddRemote(h, int64(a.Size), ev.Origin.String()); err != nil {
+			f.log.Warn("federation: a remote attachment is refused", "event", rm.EventID, "hash", h.String(), "err", err)
+			continue
+		}
+		rm.Attachments = append(rm.Attachments, chat.RemoteAttachment{Hash: h.String(), Size: int64(a.Size), Filename: media.SanitizeFilename(a.Filename),
+			ContentType: a.ContentType, Width: int(a.Width), Height: int(a.Height)})
+	}
+	if rm.Content == "" && len(rm.Attachments) == 0 {
+		rm.Content = "(attachments refused by this node)"
 	}
 	return rm
+}
+
+// MediaAllowed implements fed.MediaSource: node may fetch a blob used by a message of a
+// federated guild it is a member node of [MEDIA-080].
+func (f *federation) MediaAllowed(node event.Node, hash [32]byte) bool {
+	for _, id := range f.chat.BlobGuilds(media.Hash(hash).String()) {
+		if g, ok := f.svc.Guild(fedID(id)); ok && g.HasNode(node) {
+			return true
+		}
+	}
+	return false
+}
+
+// OpenMedia implements fed.MediaSource.
+func (f *federation) OpenMedia(ctx context.Context, hash [32]byte) (io.ReadCloser, error) {
+	file, _, err := f.media.OpenBlob(ctx, media.Hash(hash))
+	if err != nil {
+		return nil, err
+	}
+	return file, nil
 }
 
 // onTyping relays a remote user's typing to local sessions (it must not block).
@@ -427,8 +468,20 @@ func (f *federation) Join(ctx context.Context, code, user string) (*chat.RemoteG
 }
 
 // PublishMessage implements chat.Federator.
-func (f *federation) PublishMessage(ctx context.Context, guild, channel, author, content string) (string, error) {
-	ev, err := f.svc.Publish(ctx, fedID(guild), fedID(channel), author, event.KindMessageCreate, &event.MessageCreate{Content: content})
+func (f *federation) PublishMessage(ctx context.Context, guild, channel, author string, m chat.FedMessage) (string, error) {
+	body := &event.MessageCreate{Content: m.Content}
+	if m.ReplyTo != "" {
+		body.ReplyTo = fedID(m.ReplyTo)
+	}
+	for _, a := range m.Attachments {
+		h, err := media.ParseHash(a.Hash)
+		if err != nil {
+			return "", fmt.Errorf("server: attachment %q: %w", a.Filename, err)
+		}
+		body.Attachments = append(body.Attachments, event.AttachmentRef{Hash: h[:], Size: uint64(a.Size), Filename: a.Filename,
+			ContentType: a.ContentType, Width: uint32(max(a.Width, 0)), Height: uint32(max(a.Height, 0))})
+	}
+	ev, err := f.svc.Publish(ctx, fedID(guild), fedID(channel), author, event.KindMessageCreate, body)
 	if err != nil {
 		return "", err
 	}

@@ -1,7 +1,10 @@
 package server_test
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -569,4 +572,85 @@ func TestFederatedPermissions(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestFederatedAttachmentsAndReplies: files and replies cross nodes; the bytes of a file stay
+// on its origin node until a reader on another node downloads it, and then arrive verified.
+func TestFederatedAttachmentsAndReplies(t *testing.T) {
+	a, b := testnode.Start(t, federated("alpha")), testnode.Start(t, federated("beta"))
+	alice, bob := a.Register(t, "alice"), b.Register(t, "bob")
+	var g guild
+	alice.Must("POST", "/guilds", map[string]string{"name": "Files"}, &g)
+	code := fedInvite(t, alice, g.text(t))
+	var joined struct {
+		GuildID string `json:"guild_id"`
+	}
+	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &joined)
+	ag, bg := alice.Connect(-1), bob.Connect(-1)
+	ag.Wait("GUILD_CREATE")
+	bg.Wait("GUILD_CREATE")
+	var chans []struct{ ID string }
+	bob.Must("GET", "/guilds/"+joined.GuildID+"/channels", nil, &chans)
+	chB := chans[0].ID
+
+	alice.Must("POST", "/channels/"+g.text(t)+"/messages", map[string]string{"content": "send me the notes"}, nil)
+	var question struct{ ID, Content string }
+	for question.Content != "send me the notes" {
+		bg.Wait("MESSAGE_CREATE").Decode(t, &question)
+	}
+
+	// Bob replies on node B with a file; node A shows the reply and serves the file, fetched
+	// from node B when alice downloads it.
+	notes := bytes.Repeat([]byte("federated notes\n"), 20000)
+	payload := fmt.Sprintf(`{"content":"here","message_reference":{"message_id":%q}}`, question.ID)
+	if st, m := upload(t, bob, chB, "notes.txt", notes, payload); st != 200 {
+		t.Fatalf("bob's upload: %d %v", st, m)
+	}
+	type attachment struct{ Filename, URL string }
+	var reply struct {
+		Content           string
+		Type              int
+		Attachments       []attachment
+		ReferencedMessage *struct{ Content string } `json:"referenced_message"`
+	}
+	for reply.Content != "here" {
+		ag.Wait("MESSAGE_CREATE").Decode(t, &reply)
+	}
+	if reply.Type != 19 || reply.ReferencedMessage == nil || reply.ReferencedMessage.Content != "send me the notes" {
+		t.Fatalf("the reply on node A = %+v", reply)
+	}
+	if len(reply.Attachments) != 1 || reply.Attachments[0].Filename != "notes.txt" {
+		t.Fatalf("attachments on node A = %+v", reply.Attachments)
+	}
+	if got := download(t, a.URL+reply.Attachments[0].URL); !bytes.Equal(got, notes) {
+		t.Fatalf("node A served %d bytes, want bob's %d", len(got), len(notes))
+	}
+
+	// A file without text, the other way.
+	pic := []byte("not really a picture, but bytes all the same")
+	if st, m := upload(t, alice, g.text(t), "pic.bin", pic, ""); st != 200 {
+		t.Fatalf("alice's upload: %d %v", st, m)
+	}
+	var plain struct{ Attachments []attachment }
+	for len(plain.Attachments) == 0 || plain.Attachments[0].Filename != "pic.bin" {
+		bg.Wait("MESSAGE_CREATE").Decode(t, &plain)
+	}
+	if got := download(t, b.URL+plain.Attachments[0].URL); !bytes.Equal(got, pic) {
+		t.Fatalf("node B served %.100q, want %q", got, pic)
+	}
+}
+
+// download GETs url and returns the body of a 200 response.
+func download(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %v %.200s", url, resp.StatusCode, err, body)
+	}
+	return body
 }

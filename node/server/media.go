@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -79,4 +80,16 @@ func (n *Node) collectMedia(stop <-chan struct{}, interval time.Duration) {
 			}
 		}
 	}
+}
+
+// mediaFetcher lets the media store fetch the bytes of remote blobs through federation,
+// which starts after the store; f stays nil when federation is off.
+type mediaFetcher struct{ f *federation }
+
+// Fetch implements media.Fetcher.
+func (m *mediaFetcher) Fetch(ctx context.Context, origin string, h media.Hash, _ int64) (io.ReadCloser, error) {
+	if m.f == nil {
+		return nil, errors.New("server: a remote blob, and federation is off")
+	}
+	return m.f.svc.FetchMedia(ctx, origin, h)
 }

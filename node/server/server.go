@@ -65,7 +65,8 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log, db: db, hub: fanout.NewHub(), reg: prometheus.NewRegistry(), stop: make(chan struct{})}
-	n.media, err = media.Open(path.Join(cfg.DataDir, "media"), media.Options{DB: db.Badger(), Logger: log})
+	fetch := &mediaFetcher{}
+	n.media, err = media.Open(path.Join(cfg.DataDir, "media"), media.Options{DB: db.Badger(), Logger: log, Fetcher: fetch})
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -103,11 +104,12 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		errs := errors.Join(n.index.Close(), n.media.Close(), db.Close())
 		return nil, errors.Join(err, errs)
 	}
-	if n.fed, err = newFederation(cfg, db, n.chat, log); err != nil {
+	if n.fed, err = newFederation(cfg, db, n.chat, n.media, log); err != nil {
 		n.api.Close()
 		errs := errors.Join(n.voice.close(), n.index.Close(), n.media.Close(), db.Close())
 		return nil, errors.Join(err, errs)
 	}
+	fetch.f = n.fed
 	n.gw = gateway.New(n.chat, n.hub, gateway.Options{HeartbeatInterval: cfg.HeartbeatInterval, MaxQueue: cfg.GatewayMaxQueue, Logger: log, Voice: n.voice.op4})
 	n.registerMetrics(latency, messages)
 	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
