@@ -48,6 +48,10 @@ var Tests = []harness.Test{
 	{IDs: []string{"EVT-075", "EVT-070", "EVT-073", "FED-013"}, Name: "fed/reject-or-ignore", Needs: p2p, Run: rejectOrIgnore},
 	{IDs: []string{"FED-014"}, Name: "fed/graylist", Needs: p2p, Run: graylist},
 	{IDs: []string{"EVT-070"}, Name: "fed/banned-author-refused", Needs: p2p, Run: bannedAuthor},
+	{IDs: []string{"FED-056", "FED-016"}, Name: "fed/nodes-converse", Needs: harness.Needs{P2P: true, Nodes: 2}, Run: threeNodes},
+	{IDs: []string{"FED-035", "FED-016"}, Name: "fed/partition-heal", Needs: harness.Needs{P2P: true, Nodes: 2, Proxy: true}, Run: partitionHeal},
+	{IDs: []string{"FED-055"}, Name: "fed/home-node-down", Needs: harness.Needs{P2P: true, Nodes: 3, OwnNode: true, Managed: true}, Run: homeDown},
+	{IDs: []string{"FED-057", "FED-038"}, Name: "fed/restart-catch-up", Needs: harness.Needs{P2P: true, Nodes: 2, OwnNode: true, Managed: true}, Run: restartCatchUp},
 }
 
 // dial starts a fake peer, connects it to the node and registers its Close.

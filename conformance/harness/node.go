@@ -265,13 +265,18 @@ func (n *Node) Restart(ctx context.Context, timeout time.Duration) error {
 	return n.start(ctx, timeout)
 }
 
-// Stop shuts the node down: SIGTERM, then SIGKILL if it has not exited within
-// grace, and closes its proxy. Stopping an unmanaged or already stopped node is
-// a no-op.
-func (n *Node) Stop(grace time.Duration) {
+// Release stops the node for good: Stop, then its proxy is closed.
+func (n *Node) Release(grace time.Duration) {
+	n.Stop(grace)
 	if n.Proxy != nil {
-		defer n.Proxy.Close()
+		_ = n.Proxy.Close()
 	}
+}
+
+// Stop shuts the node down: SIGTERM, then SIGKILL if it has not exited within
+// grace. Stopping an unmanaged or already stopped node is a no-op. The node can
+// be restarted; its proxy keeps running.
+func (n *Node) Stop(grace time.Duration) {
 	done, err := n.signal(syscall.SIGTERM)
 	if err != nil || done == nil {
 		return

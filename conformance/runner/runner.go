@@ -136,7 +136,7 @@ func runTest(ctx context.Context, env *harness.Env, tc harness.Test, opts Option
 		nodes, err = startOwn(ctx, tc, opts, nodeSeq.Add(1))
 		defer func() {
 			for _, n := range nodes {
-				n.Stop(10 * time.Second)
+				n.Release(10 * time.Second)
 			}
 		}()
 		if err != nil {
