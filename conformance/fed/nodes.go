@@ -1,0 +1,243 @@
+package fed
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hearth-chat/hearth/conformance/harness"
+)
+
+// Tests between nodes of the implementation under test, driven only through
+// their client APIs: a guild on one node, users of other nodes joining it with
+// its federated invite, messages crossing, links cut and healed through the
+// suite's proxies, nodes stopped and restarted.
+
+// converge is how long nodes get to deliver across a link that was just
+// healed or a node that just restarted: the spec lets a node wait up to 30 s
+// before it redials and exchanges heads [FED-035].
+const converge = 90 * time.Second
+
+// side is one node's view of a federated guild: a user there and the IDs the
+// node gave the guild and its text channel.
+type side struct {
+	Node  *harness.Node
+	User  *harness.User
+	Guild string
+	Text  string
+}
+
+// hostGuild creates a guild on node's new user and returns that side and the
+// guild's federated invite.
+func hostGuild(t *T, node *harness.Node) (*side, string) {
+	u := t.NewUserOn(node)
+	var raw harness.Obj
+	t.Must(u.Client, 201, "POST", "/guilds", harness.Obj{"name": "fed " + harness.RandName()}, &raw)
+	g := &harness.Guild{ID: harness.Str(raw["id"]), Owner: u}
+	s := &side{Node: node, User: u, Guild: g.ID}
+	var chans []harness.Obj
+	t.Must(u.Client, 200, "GET", "/guilds/"+g.ID+"/channels", nil, &chans)
+	for _, c := range chans {
+		if harness.Num(c["type"]) == 0 && s.Text == "" {
+			s.Text = harness.Str(c["id"])
+		}
+	}
+	g.Text = s.Text
+	return s, fedInvite(t, u, g)
+}
+
+// joinFrom makes a new user of node join with code and finds the guild's text
+// channel there.
+func joinFrom(t *T, node *harness.Node, code string) *side {
+	u := t.NewUserOn(node)
+	var out harness.Obj
+	r := t.Call(u.Client, "POST", "/invites/"+inviteCode(code), harness.Obj{})
+	if r.Status != 200 {
+		t.Fatalf("a user of %s joining with the federated invite: %s", node.BaseURL, r)
+	}
+	_ = r.JSON(&out)
+	s := &side{Node: node, User: u, Guild: harness.Str(out["guild_id"])}
+	if s.Guild == "" {
+		s.Guild = harness.Str(harness.Get(out, "guild.id"))
+	}
+	if s.Guild == "" {
+		t.Fatalf("the join answered no guild_id: %s", r)
+	}
+	var chans []harness.Obj
+	t.Must(u.Client, 200, "GET", "/guilds/"+s.Guild+"/channels", nil, &chans)
+	for _, c := range chans {
+		if harness.Num(c["type"]) == 0 && s.Text == "" {
+			s.Text = harness.Str(c["id"])
+		}
+	}
+	if s.Text == "" {
+		t.Fatalf("the joined guild has no text channel on %s", node.BaseURL)
+	}
+	return s
+}
+
+// contents lists the channel's message contents on this side, oldest first.
+func (s *side) contents(t *T) ([]string, error) {
+	r, err := s.User.Do(t.Ctx, "GET", "/channels/"+s.Text+"/messages?limit=100", nil)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != 200 {
+		return nil, fmt.Errorf("%s", r)
+	}
+	var msgs []harness.Obj
+	if err := r.JSON(&msgs); err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(msgs))
+	for i := len(msgs) - 1; i >= 0; i-- {
+		out = append(out, harness.Str(msgs[i]["content"]))
+	}
+	return out, nil
+}
+
+// post sends content as this side's user.
+func (s *side) post(t *T, content string) { t.Send(s.User, s.Text, content) }
+
+// waitExactlyOnce waits up to bound until every content shows exactly once on s.
+func (s *side) waitExactlyOnce(t *T, bound time.Duration, what string, contents ...string) {
+	err := harness.Eventually(t.Ctx, bound, func() error {
+		got, err := s.contents(t)
+		if err != nil {
+			return err
+		}
+		n := map[string]int{}
+		for _, c := range got {
+			n[c]++
+		}
+		for _, c := range contents {
+			switch n[c] {
+			case 1:
+			case 0:
+				return fmt.Errorf("%q not shown on %s", c, s.Node.Name)
+			default:
+				return harness.Permanent(fmt.Errorf("%q shown %d times on %s", c, n[c], s.Node.Name))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// FED-056: a user of the home node joins with the invite and may then post.
+// FED-016: every message shows exactly once on every node. FED-055: member
+// nodes reach each other: a message from one member node reaches another.
+func threeNodes(t *T) {
+	home, code := hostGuild(t, t.Nodes[0])
+	b := joinFrom(t, t.Nodes[1], code)
+	local := joinFrom(t, t.Nodes[0], code)
+	sides := []*side{home, b, local}
+	if len(t.Nodes) > 2 {
+		sides = append(sides, joinFrom(t, t.Nodes[2], code))
+	}
+	var all []string
+	for i, s := range sides {
+		c := fmt.Sprintf("from side %d %s", i, harness.RandName())
+		s.post(t, c)
+		all = append(all, c)
+	}
+	for _, s := range sides {
+		s.waitExactlyOnce(t, t.Timeout(), "every message on every node", all...)
+	}
+}
+
+// FED-035: "A node MUST exchange heads with every peer sharing a guild on connect
+// ... and MUST fetch exactly the ranges above its vector that the peer
+// advertises." FED-016: nothing delivered twice. The link between two nodes is
+// cut, both sides post, the link heals: both converge on every message, once.
+func partitionHeal(t *T) {
+	a, b := t.Nodes[0], t.Nodes[1]
+	home, code := hostGuild(t, a)
+	member := joinFrom(t, b, code)
+	before := "before " + harness.RandName()
+	home.post(t, before)
+	member.waitExactlyOnce(t, t.Timeout(), "a message before the cut", before)
+
+	a.Proxy.Cut()
+	b.Proxy.Cut()
+	var fromA, fromB []string
+	for i := range 3 {
+		fromA = append(fromA, fmt.Sprintf("cut A%d %s", i, harness.RandName()))
+		home.post(t, fromA[i])
+		fromB = append(fromB, fmt.Sprintf("cut B%d %s", i, harness.RandName()))
+		member.post(t, fromB[i])
+	}
+	home.waitExactlyOnce(t, t.Timeout(), "A's own messages during the cut", fromA...)
+	member.waitExactlyOnce(t, t.Timeout(), "B's own messages during the cut", fromB...)
+	if got, _ := home.contents(t); contains(got, fromB[0]) {
+		t.Fatalf("a message crossed a cut link: the proxy does not separate the nodes (%v)", got)
+	}
+	a.Proxy.Heal()
+	b.Proxy.Heal()
+	all := append(append([]string{before}, fromA...), fromB...)
+	home.waitExactlyOnce(t, converge, "the home node after the link healed", all...)
+	member.waitExactlyOnce(t, converge, "the member node after the link healed", all...)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// FED-055: "A node SHOULD connect to the member nodes of its guilds so that
+// gossip continues while the home node is unreachable." The home node stops;
+// a message from one member node still reaches the other.
+func homeDown(t *T) {
+	home, code := hostGuild(t, t.Nodes[0])
+	b := joinFrom(t, t.Nodes[1], code)
+	c := joinFrom(t, t.Nodes[2], code)
+	hello := "all up " + harness.RandName()
+	b.post(t, hello)
+	c.waitExactlyOnce(t, t.Timeout(), "a message between member nodes", hello)
+	home.waitExactlyOnce(t, t.Timeout(), "a member's message on the home node", hello)
+	t.Nodes[0].Stop(10 * time.Second)
+	while := "home down " + harness.RandName()
+	b.post(t, while)
+	c.waitExactlyOnce(t, converge, "a message between member nodes while the home node is down", while)
+}
+
+// FED-057: "A member node SHOULD keep the home node's addresses ... across
+// restarts and reconnect to the home node and the member nodes when it starts,
+// so that catch-up runs without waiting for a peer to dial it." FED-038: what
+// is fetched is stored and shown. The member node is stopped, the home node
+// posts, the member restarts and catches up; then the other way round.
+func restartCatchUp(t *T) {
+	a, b := t.Nodes[0], t.Nodes[1]
+	home, code := hostGuild(t, a)
+	member := joinFrom(t, b, code)
+	first := "first " + harness.RandName()
+	home.post(t, first)
+	member.waitExactlyOnce(t, t.Timeout(), "a message before the restart", first)
+
+	b.Stop(10 * time.Second)
+	var missed []string
+	for i := range 3 {
+		missed = append(missed, fmt.Sprintf("while B was down %d %s", i, harness.RandName()))
+		home.post(t, missed[i])
+	}
+	if err := b.Restart(t.Ctx, 60*time.Second); err != nil {
+		t.Fatalf("%v", err)
+	}
+	member.waitExactlyOnce(t, converge, "the member node after its restart", append([]string{first}, missed...)...)
+
+	a.Stop(10 * time.Second)
+	var missedA []string
+	for i := range 3 {
+		missedA = append(missedA, fmt.Sprintf("while A was down %d %s", i, harness.RandName()))
+		member.post(t, missedA[i])
+	}
+	if err := a.Restart(t.Ctx, 60*time.Second); err != nil {
+		t.Fatalf("%v", err)
+	}
+	home.waitExactlyOnce(t, converge, "the home node after its restart", missedA...)
+}
