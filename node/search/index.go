@@ -36,6 +36,13 @@ type Options struct {
 	// MaxPending is the most operations queued before new ones are dropped
 	// (and the index marked for repair); 0 means 200,000.
 	MaxPending int
+	// Coalesce is how long the indexer lets operations gather after the first
+	// one arrives before it writes them (unless BatchSize of them are queued
+	// or Flush is called). Every write makes a Bleve segment and Bleve merges
+	// segments in the background, so a write per message costs more in merging
+	// than in indexing under a steady stream. 0 means 200 ms; negative means
+	// no wait.
+	Coalesce time.Duration
 	// QueryTimeout bounds every search, on top of the caller's context. A
 	// search that reaches it returns what it found with Result.Partial set.
 	// 0 means 2 seconds.
@@ -54,6 +61,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.QueryTimeout <= 0 {
 		o.QueryTimeout = 2 * time.Second
+	}
+	if o.Coalesce == 0 {
+		o.Coalesce = 200 * time.Millisecond
 	}
 }
 
@@ -86,6 +96,7 @@ type Index struct {
 	closed     bool
 
 	wake        chan struct{}
+	flushNow    chan struct{} // Flush asks the indexer not to wait for more operations
 	stop        chan struct{}
 	indexerDone chan struct{}
 
@@ -144,6 +155,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		pending:     make(map[uint64]op),
 		progressed:  make(chan struct{}),
 		wake:        make(chan struct{}, 1),
+		flushNow:    make(chan struct{}, 1),
 		stop:        make(chan struct{}),
 		indexerDone: make(chan struct{}),
 	}
@@ -347,7 +359,14 @@ func (ix *Index) enqueue(o op, repair bool) error {
 func (ix *Index) Flush(ctx context.Context) error {
 	ix.qmu.Lock()
 	target := ix.seq
+	done := ix.applied >= target
 	ix.qmu.Unlock()
+	if !done {
+		select {
+		case ix.flushNow <- struct{}{}:
+		default:
+		}
+	}
 	return ix.waitApplied(ctx, func() bool { return ix.applied >= target })
 }
 
@@ -379,10 +398,38 @@ func (ix *Index) indexer() {
 	for {
 		select {
 		case <-ix.wake:
+			ix.gather()
 			ix.applyPending()
 		case <-ix.stop:
 			for ix.applyPending() {
 			}
+			return
+		}
+	}
+}
+
+// gather waits up to opts.Coalesce for more operations to queue, returning
+// early once BatchSize are queued, or on Flush or Close.
+func (ix *Index) gather() {
+	if ix.opts.Coalesce < 0 {
+		return
+	}
+	t := time.NewTimer(ix.opts.Coalesce)
+	defer t.Stop()
+	for {
+		ix.qmu.Lock()
+		full := len(ix.pending) >= ix.opts.BatchSize
+		ix.qmu.Unlock()
+		if full {
+			return
+		}
+		select {
+		case <-ix.wake:
+		case <-t.C:
+			return
+		case <-ix.flushNow:
+			return
+		case <-ix.stop:
 			return
 		}
 	}
