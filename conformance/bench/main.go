@@ -9,7 +9,7 @@
 //
 //	latency     REST create on one client → MESSAGE_CREATE on another's gateway, at -rate msg/s
 //	throughput  10 channels × 10 listeners, writers as fast as they go for -duration
-//	fanout      one message to -fanout sessions in one guild: time until the last receives it
+//	fanout      one message to -fanout sessions in one guild: time until the last receives it (-rounds times)
 //	idle        node memory per idle gateway session at -idle sessions
 package main
 
@@ -28,6 +28,9 @@ import (
 // idleSettle is the -settle flag.
 var idleSettle time.Duration
 
+// fanoutRounds is the -rounds flag.
+var fanoutRounds int
+
 // nodePID is the process ID of the node that --binary started (0 with --target).
 var nodePID int
 
@@ -40,10 +43,12 @@ func main() {
 		duration  = flag.Duration("duration", 10*time.Second, "latency and throughput: how long to send")
 		fanoutN   = flag.Int("fanout", 10000, "fanout: sessions in the guild")
 		idleN     = flag.Int("idle", 19500, "idle: sessions to open (this machine's open-file limit is 20,000 per process)")
+		rounds    = flag.Int("rounds", 5, "fanout: messages sent one after another, each measured")
 		settle    = flag.Duration("settle", 3*time.Second, "idle: wait this long before measuring (the Go runtime forces a GC every 2 minutes, which also shrinks idle stacks)")
 	)
 	flag.Parse()
 	idleSettle = *settle
+	fanoutRounds = *rounds
 	if err := run(*binary, *target, strings.Split(*scenarios, ","), *rate, *duration, *fanoutN, *idleN); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
