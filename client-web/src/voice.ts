@@ -15,9 +15,10 @@ export interface VoiceSettings {
   echoCancellation: boolean;
   noiseSuppression: boolean;
   autoGainControl: boolean;
-  /** inputDevice and outputDevice are device IDs; "" is the system default. */
+  /** inputDevice, outputDevice and videoDevice are device IDs; "" is the system default. */
   inputDevice: string;
   outputDevice: string;
+  videoDevice: string;
   /** volumes maps user ID to playback volume in percent (0–200); absent is 100. */
   volumes: Record<string, number>;
 }
@@ -31,6 +32,7 @@ const defaults: VoiceSettings = {
   autoGainControl: true,
   inputDevice: "",
   outputDevice: "",
+  videoDevice: "",
   volumes: {},
 };
 
@@ -46,7 +48,7 @@ export function saveSettings(patch: Partial<VoiceSettings>) {
 }
 
 /** A received track and what it carries, from the Track Map (op 105). */
-interface RemoteTrack {
+export interface RemoteTrack {
   userId: string;
   source: string;
   stream: MediaStream;
@@ -65,6 +67,11 @@ export const voice = {
   /** inputLevel is the local microphone level in dBFS, for the sensitivity meter. */
   inputLevel: -100,
   sharing: false,
+  /** camera is true while the user's camera is on; localCamera is its stream (the self view). */
+  camera: false,
+  localCamera: null as MediaStream | null,
+  /** focused is the user whose camera tile is shown large (and asked for at the high layer), "" for none. */
+  focused: "",
   /** watching is the user whose screen share is shown, "" for none. */
   watching: "",
   remote: [] as RemoteTrack[],
@@ -83,6 +90,11 @@ class Connection {
   micSender: RTCRtpSender | null = null;
   screen: MediaStream | null = null;
   screenSenders: RTCRtpSender[] = [];
+  cam: MediaStream | null = null;
+  /** camTr is the camera's transceiver, kept for the session once created: turning the camera
+   * off and on swaps its track without renegotiating, so the m-line (and its "camera" source)
+   * stays the same (VOICE-064 allows one camera per session). */
+  camTr: RTCRtpTransceiver | null = null;
   audioCtx: AudioContext | null = null;
   analyser: AnalyserNode | null = null;
   hb: number | undefined;
@@ -155,7 +167,8 @@ class Connection {
         const iv = Number(f.d?.heartbeat_interval) || 13750;
         clearInterval(this.hb);
         this.hb = window.setInterval(() => this.send(3, { t: Date.now() }), iv);
-        const id = { server_id: this.guildId, user_id: store.me!.id, session_id: store.sessionId, token: this.token };
+        // video: true asks for a downlink bandwidth estimate, which layer selection needs (VOICE-059).
+        const id = { server_id: this.guildId, user_id: store.me!.id, session_id: store.sessionId, token: this.token, video: true };
         this.send(resume ? 7 : 0, id);
         break;
       }
@@ -254,6 +267,7 @@ class Connection {
     for (const t of this.pc?.getTransceivers() ?? []) {
       if (!t.mid) continue;
       if (t.sender === this.micSender) out[t.mid] = "microphone";
+      else if (t === this.camTr) out[t.mid] = "camera";
       else if (this.screenSenders.includes(t.sender)) out[t.mid] = t.sender.track?.kind === "audio" || t.receiver.track.kind === "audio" ? "screen_audio" : "screen";
     }
     return out;
@@ -401,8 +415,54 @@ class Connection {
     await this.enqueueOffer();
   }
 
+  /** startCamera turns the camera on: simulcast VP8 in three layers (VOICE-066), sent on the
+   * camera transceiver (created, and negotiated, the first time only). */
+  async startCamera() {
+    if (!this.pc) return;
+    const cam = await navigator.mediaDevices.getUserMedia({
+      video: {
+        width: { ideal: 1280 },
+        height: { ideal: 720 },
+        frameRate: { ideal: 30 },
+        deviceId: settings.videoDevice ? { exact: settings.videoDevice } : undefined,
+      },
+    });
+    this.cam?.getTracks().forEach((t) => t.stop());
+    this.cam = cam;
+    const track = cam.getVideoTracks()[0];
+    track.contentHint = "motion";
+    voice.camera = true;
+    voice.localCamera = cam;
+    emit();
+    if (this.camTr) {
+      await this.camTr.sender.replaceTrack(track);
+      return;
+    }
+    this.camTr = this.pc.addTransceiver(track, {
+      direction: "sendonly",
+      streams: [cam],
+      sendEncodings: [
+        { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+        { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+        { rid: "f", maxBitrate: 1_500_000 },
+      ],
+    });
+    await this.enqueueOffer();
+  }
+
+  /** stopCamera turns the camera off: the device is released and the sender sends nothing. */
+  async stopCamera() {
+    this.cam?.getTracks().forEach((t) => t.stop());
+    this.cam = null;
+    voice.camera = false;
+    voice.localCamera = null;
+    emit();
+    await this.camTr?.sender.replaceTrack(null);
+  }
+
   close() {
     this.closed = true;
+    this.cam?.getTracks().forEach((t) => t.stop());
     clearInterval(this.hb);
     clearInterval(this.vadTimer);
     this.ws?.close(1000);
@@ -455,7 +515,7 @@ export function leaveVoice() {
   conn?.close();
   conn = null;
   if (gid && voice.channelId) sendGateway(4, { guild_id: gid, channel_id: null, self_mute: false, self_deaf: false });
-  Object.assign(voice, { guildId: "", channelId: "", status: "idle", sharing: false, watching: "", remote: [] });
+  Object.assign(voice, { guildId: "", channelId: "", status: "idle", sharing: false, watching: "", remote: [], camera: false, localCamera: null, focused: "" });
   voice.speaking.clear();
   emit();
 }
@@ -483,6 +543,33 @@ export async function toggleShare() {
     voice.error = "Screen share failed: " + (e as Error).message;
     emit();
   }
+}
+
+/** toggleCamera turns the camera on or off. */
+export async function toggleCamera() {
+  try {
+    if (voice.camera) await conn?.stopCamera();
+    else await conn?.startCamera();
+  } catch (e) {
+    voice.error = "Camera unavailable: " + (e as Error).message;
+    emit();
+  }
+}
+
+/** focusCamera shows one member's camera large and asks the SFU for its high layer (VOICE-102);
+ * the other cameras, and all of them with "", go back to the low layer (the default, VOICE-101). */
+export function focusCamera(uid: string) {
+  if (!conn) return;
+  const prev = voice.focused;
+  voice.focused = uid;
+  if (prev && prev !== uid) conn.send(104, { user_id: prev, source: "camera", max_layer: "low" });
+  if (uid) conn.send(104, { user_id: uid, source: "camera", max_layer: "high" });
+  emit();
+}
+
+/** cameras lists the received camera tracks of the current voice channel, one per member. */
+export function cameras(): RemoteTrack[] {
+  return voice.remote.filter((r) => r.source === "camera" && r.track.kind === "video");
 }
 
 /** watch opts in to one member's screen share (VOICE-100), or out with "". */
@@ -516,6 +603,7 @@ dispatchHooks.push((t, d) => {
       return;
     }
     conn?.close();
+    Object.assign(voice, { camera: false, localCamera: null, focused: "" });
     conn = new Connection(d.endpoint, d.token, d.guild_id);
     conn.open(false);
   } else if (t === "VOICE_STATE_UPDATE" && store.me && d.user_id === store.me.id && d.session_id === store.sessionId) {

@@ -13,7 +13,7 @@ import { MemberList } from "./MemberList";
 import { MessageList } from "./MessageList";
 import { SearchBox, SearchResults } from "./Search";
 import { Typing } from "./Typing";
-import { ScreenShares, VoicePanel } from "./Voice";
+import { ScreenShares, VideoTiles, VoicePanel } from "./Voice";
 
 /** Banner tells the user the gateway dropped, counts down to the next attempt, and offers to retry now. */
 function Banner() {
@@ -143,6 +143,7 @@ function Chat() {
     return (
       <main class="chat" aria-label="Messages">
         <ChatHeader />
+        <VideoTiles />
         <div class="empty-chat">
           <p class="muted">
             {ui.guildId === HOME
@@ -182,6 +183,7 @@ function Chat() {
         </div>
       )}
       <ChatHeader />
+      <VideoTiles />
       <ScreenShares />
       <MessageList key={c.id} channelId={c.id} canManage={can(gid, c.id, P.MANAGE_MESSAGES)} />
       <Typing channelId={c.id} />

@@ -51,6 +51,7 @@ function VoiceChannel({ c }: { c: Channel }) {
                 {speaking && <span class="sr-only">, speaking</span>}
                 {(v.self_mute || v.mute) && <span class="vstate" title="Muted"><Icon name="micOff" size={14} /><span class="sr-only">, muted</span></span>}
                 {(v.self_deaf || v.deaf) && <span class="vstate" title="Deafened"><Icon name="deafened" size={14} /><span class="sr-only">, deafened</span></span>}
+                {v.self_video && <span class="vstate" title="Camera on"><Icon name="camera" size={14} /><span class="sr-only">, camera on</span></span>}
                 {v.self_stream && <span class="live" aria-label="sharing screen">LIVE</span>}
               </li>
             );

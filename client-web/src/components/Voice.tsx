@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { Icon } from "../icons";
 import { store, useTopics } from "../store";
-import { leaveVoice, saveSettings, setMeterVisible, settings, sharers, toggleDeaf, toggleMute, toggleShare, voice, watch } from "../voice";
+import { cameras, focusCamera, leaveVoice, saveSettings, setMeterVisible, settings, sharers, toggleCamera, toggleDeaf, toggleMute, toggleShare, voice, watch } from "../voice";
 
 /** VoicePanel sits under the channel list while connected: status, mute, deafen, share, leave, volumes. */
 export function VoicePanel() {
@@ -33,6 +33,9 @@ export function VoicePanel() {
         </button>
         <button type="button" class={"icon" + (voice.selfDeaf ? " on" : "")} aria-pressed={voice.selfDeaf} aria-label="Deafen" title="Deafen" onClick={toggleDeaf}>
           <Icon name={voice.selfDeaf ? "deafened" : "headphones"} />
+        </button>
+        <button type="button" class={"icon" + (voice.camera ? " on" : "")} aria-pressed={voice.camera} aria-label="Camera" title={voice.camera ? "Turn camera off" : "Turn camera on"} onClick={() => void toggleCamera()}>
+          <Icon name={voice.camera ? "camera" : "cameraOff"} />
         </button>
         <button type="button" class={"icon" + (voice.sharing ? " on" : "")} aria-pressed={voice.sharing} aria-label="Share your screen" title="Share screen" onClick={() => void toggleShare()}>
           <Icon name="screen" />
@@ -75,6 +78,77 @@ function Video({ stream }: { stream: MediaStream }) {
     if (ref.current && ref.current.srcObject !== stream) ref.current.srcObject = stream;
   }, [stream]);
   return <video ref={ref} autoPlay playsInline muted aria-label="Screen share" class="screen-video" />;
+}
+
+/** STALE_MS is how long a camera tile may go without a new frame before it shows the member's
+ * initial instead: a camera turned off stops sending, and the last frame must not stay frozen. */
+const STALE_MS = 1500;
+
+/** CameraTile shows one camera: the video while frames arrive, else the member's initial. */
+function CameraTile({ uid, stream, self }: { uid: string; stream: MediaStream; self?: boolean }) {
+  const ref = useRef<HTMLVideoElement>(null);
+  const [live, setLive] = useState(false);
+  useEffect(() => {
+    const v = ref.current;
+    if (!v) return;
+    if (v.srcObject !== stream) v.srcObject = stream;
+    void v.play().catch(() => {});
+    let last = 0;
+    let frames = 0;
+    let handle = 0;
+    const onFrame = () => {
+      last = performance.now();
+      frames++;
+      handle = v.requestVideoFrameCallback(onFrame);
+    };
+    handle = v.requestVideoFrameCallback(onFrame);
+    const t = setInterval(() => {
+      const now = frames > 0 && performance.now() - last < STALE_MS;
+      setLive(now);
+      v.dataset.frames = String(frames);
+    }, 250);
+    return () => {
+      clearInterval(t);
+      v.cancelVideoFrameCallback(handle);
+    };
+  }, [stream]);
+  const name = self ? "You" : store.displayName(uid, voice.guildId);
+  const speaking = voice.speaking.has(uid);
+  const focused = voice.focused === uid && !self;
+  return (
+    <figure class={"tile" + (speaking ? " speaking" : "") + (focused ? " focused" : "") + (live ? " live" : "")} data-user={self ? "me" : uid}>
+      <video ref={ref} autoPlay playsInline muted class={self ? "mirror" : ""} aria-label={`${name}'s camera`} />
+      {!live && (
+        <span class="tile-off" aria-hidden="true">
+          <span class="avatar big">{name.slice(0, 1).toUpperCase()}</span>
+        </span>
+      )}
+      <figcaption>
+        {name}
+        {!live && <span class="sr-only">, camera off</span>}
+      </figcaption>
+      {!self && (
+        <button type="button" class="tile-focus" aria-pressed={focused} aria-label={focused ? `Show ${name}'s camera small` : `Show ${name}'s camera large`} onClick={() => focusCamera(focused ? "" : uid)} />
+      )}
+    </figure>
+  );
+}
+
+/** VideoTiles is the camera grid of the voice channel the user is in: the self view while the
+ * camera is on, and every member's camera the SFU forwards. */
+export function VideoTiles() {
+  useTopics("voice");
+  if (!voice.channelId) return null;
+  const remote = cameras();
+  if (!remote.length && !voice.localCamera) return null;
+  return (
+    <section class={"tiles" + (voice.focused ? " has-focus" : "")} aria-label="Cameras">
+      {voice.localCamera && <CameraTile key="me" uid={store.me?.id ?? ""} stream={voice.localCamera} self />}
+      {remote.map((r) => (
+        <CameraTile key={r.userId} uid={r.userId} stream={r.stream} />
+      ))}
+    </section>
+  );
 }
 
 /** ScreenShares lists the shares in the current voice channel and shows the one being watched. */
@@ -129,6 +203,7 @@ export function VoiceSettings() {
   };
   useEffect(() => stopCapture, []);
   const inputs = devices.filter((d) => d.kind === "audioinput");
+  const cams = devices.filter((d) => d.kind === "videoinput");
   const outputs = devices.filter((d) => d.kind === "audiooutput");
   const level = Math.max(0, Math.min(100, voice.inputLevel + 100));
   return (
@@ -152,6 +227,17 @@ export function VoiceSettings() {
           {outputs.map((d, i) => (
             <option key={d.deviceId} value={d.deviceId}>
               {d.label || `Speaker ${i + 1}`}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Camera
+        <select value={settings.videoDevice} onChange={(e) => saveSettings({ videoDevice: e.currentTarget.value })}>
+          <option value="">Default</option>
+          {cams.map((d, i) => (
+            <option key={d.deviceId} value={d.deviceId}>
+              {d.label || `Camera ${i + 1}`}
             </option>
           ))}
         </select>
