@@ -119,16 +119,6 @@ func (nd *node) start(logLevel string) error {
 	return nil
 }
 
-// kill stops the node's process at once (SIGKILL), as a crash or a power cut would.
-func (nd *node) kill() {
-	if nd.cmd == nil {
-		return
-	}
-	_ = nd.cmd.Process.Signal(syscall.SIGKILL)
-	_ = nd.cmd.Wait()
-	nd.cmd = nil
-}
-
 // logTail returns the end of the node's log.
 func (nd *node) logTail() string {
 	b, _ := os.ReadFile(nd.logPath)
