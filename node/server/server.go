@@ -110,6 +110,7 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		return nil, errors.Join(err, errs)
 	}
 	fetch.f = n.fed
+	n.voice.startCascade(n.fed, n.reg) // voice across nodes, when federation is on
 	n.gw = gateway.New(n.chat, n.hub, gateway.Options{HeartbeatInterval: cfg.HeartbeatInterval, MaxQueue: cfg.GatewayMaxQueue, Logger: log, Voice: n.voice.op4})
 	n.registerMetrics(latency, messages)
 	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

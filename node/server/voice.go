@@ -18,6 +18,7 @@ import (
 	"github.com/hearth-chat/hearth/node/fanout"
 	"github.com/hearth-chat/hearth/node/gateway"
 	"github.com/hearth-chat/hearth/node/snowflake"
+	"github.com/hearth-chat/hearth/voice/cascade"
 	"github.com/hearth-chat/hearth/voice/sfu"
 	"github.com/hearth-chat/hearth/voice/signal"
 	"github.com/hearth-chat/hearth/voice/token"
@@ -41,6 +42,12 @@ type voiceNode struct {
 	handler *signal.Handler
 	public  string // the node's public URL; empty derives the endpoint from the gateway's host
 	log     *slog.Logger
+
+	// cascade relays voice to and from other nodes; nil when federation is off. The
+	// voice-channel sync goroutine (voicecascade.go) stops on cascadeStop and closes
+	// cascadeDone.
+	cascade                  *cascade.Cascade
+	cascadeStop, cascadeDone chan struct{}
 
 	mu    sync.Mutex
 	queue []func()
@@ -91,6 +98,7 @@ func newVoice(cfg config.Config, c *chat.Service, log *slog.Logger) (*voiceNode,
 // close ends every voice session (their WebSockets close with 4015), dispatches the
 // resulting leaves, and stops the worker.
 func (v *voiceNode) close() error {
+	v.closeCascade()
 	err := v.sfu.Close()
 	close(v.stop)
 	<-v.done
@@ -163,6 +171,13 @@ func (v *voiceNode) applyState(st sfu.State) {
 		SelfMute: st.SelfMute, SelfDeaf: st.SelfDeaf, Mute: st.Mute, Deaf: st.Deaf,
 		SelfVideo: st.SelfVideo, SelfStream: st.SelfStream})
 	if st.ChannelID == "" {
+		return
+	}
+	if st.Remote {
+		// A member of another node: that node enforces mute and deafen (VOICE-135).
+		if !vm.Member {
+			v.sfu.RemoveRemote(st.UserID)
+		}
 		return
 	}
 	if !vm.Member {

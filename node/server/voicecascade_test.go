@@ -1,0 +1,245 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hearth-chat/hearth/node/config"
+	"github.com/hearth-chat/hearth/node/testnode"
+	"github.com/hearth-chat/hearth/voice/voiceclient"
+)
+
+// cascadeNode starts a node with federation and voice on loopback.
+func cascadeNode(t *testing.T, name string) *testnode.Node {
+	return testnode.Start(t, testnode.Options{Config: func(c *config.Config) {
+		c.P2PListen = []string{"/ip4/127.0.0.1/tcp/0"}
+		c.NodeName = name
+		c.VoiceLoopback = true
+	}})
+}
+
+// remoteVoiceState is a VOICE_STATE_UPDATE as a client reads it, with the member's name.
+type remoteVoiceState struct {
+	ChannelID *string `json:"channel_id"`
+	UserID    string  `json:"user_id"`
+	SelfMute  bool    `json:"self_mute"`
+	Member    *struct {
+		User struct {
+			Username string `json:"username"`
+		} `json:"user"`
+	} `json:"member"`
+}
+
+// waitRemoteVoice waits for a VOICE_STATE_UPDATE of the user named name for which ok holds,
+// and returns the user's ID on the gateway's node.
+func waitRemoteVoice(t *testing.T, g *testnode.Gateway, name string, ok func(remoteVoiceState) bool) string {
+	t.Helper()
+	var id string
+	g.WaitFor("voice state of "+name, func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
+		for _, e := range events {
+			var vs remoteVoiceState
+			if e.T == "VOICE_STATE_UPDATE" && json.Unmarshal(e.D, &vs) == nil && vs.Member != nil && vs.Member.User.Username == name && ok(vs) {
+				id = vs.UserID
+				return true
+			}
+		}
+		return false
+	})
+	return id
+}
+
+// metric reads one unlabelled metric from a node's /metrics.
+func metric(t *testing.T, n *testnode.Node, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(n.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return 0
+}
+
+// federatedInvite returns a federation invite code of the guild, once it is federated.
+func federatedInvite(t *testing.T, c *testnode.Client, channel string) string {
+	t.Helper()
+	var code string
+	waitUntil(t, func() string {
+		var inv struct{ Code string }
+		c.Must("POST", "/channels/"+channel+"/invites", map[string]any{}, &inv)
+		if strings.HasPrefix(inv.Code, "hearth:") {
+			code = inv.Code
+			return ""
+		}
+		return "invite " + inv.Code + " is not a federation invite yet"
+	})
+	return code
+}
+
+// voiceChannelOf waits until the guild has a voice channel on the client's node.
+func voiceChannelOf(t *testing.T, c *testnode.Client, guildID string) string {
+	t.Helper()
+	var id string
+	waitUntil(t, func() string {
+		var chans []struct {
+			ID   string `json:"id"`
+			Type int    `json:"type"`
+		}
+		c.Must("GET", "/guilds/"+guildID+"/channels", nil, &chans)
+		for _, ch := range chans {
+			if ch.Type == 2 {
+				id = ch.ID
+				return ""
+			}
+		}
+		return fmt.Sprintf("no voice channel among %+v", chans)
+	})
+	return id
+}
+
+// TestVoiceCascade: Alice and Dave on node A and Bob and Carol on node B sit in the same
+// voice channel of a guild homed on A. Each client speaks WebRTC to its own node only; the
+// nodes' SFUs cascade, so everyone hears everyone, with one upstream per remote track per
+// node (not per listener); remote members appear in VOICE_STATE_UPDATE and voice_states;
+// and when a member leaves, and then node A goes away, node B shows them leaving.
+func TestVoiceCascade(t *testing.T) {
+	a, b := cascadeNode(t, "alpha"), cascadeNode(t, "beta")
+	alice, dave := a.Register(t, "alice"), a.Register(t, "dave")
+	bob, carol := b.Register(t, "bob"), b.Register(t, "carol")
+	var g guild
+	alice.Must("POST", "/guilds", map[string]string{"name": "Voice Across"}, &g)
+	code := federatedInvite(t, alice, g.text(t))
+	dave.Must("POST", "/invites/"+url.PathEscape(code), nil, nil)
+	var joined struct {
+		GuildID string `json:"guild_id"`
+	}
+	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &joined)
+	carol.Must("POST", "/invites/"+url.PathEscape(code), nil, nil)
+	chA := voiceChannelOf(t, alice, g.ID)
+	chB := voiceChannelOf(t, bob, joined.GuildID) // the same channel, materialised on B
+
+	api, err := voiceclient.NewAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pkts, err := voiceclient.OpusPackets("../../voice/signal/testdata/speech.ogg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type member struct {
+		name   string
+		c      *testnode.Client
+		gw     *testnode.Gateway
+		guild  string
+		ch     string
+		client *voiceclient.Client
+	}
+	ms := []*member{{name: "alice", c: alice, guild: g.ID, ch: chA}, {name: "dave", c: dave, guild: g.ID, ch: chA},
+		{name: "bob", c: bob, guild: joined.GuildID, ch: chB}, {name: "carol", c: carol, guild: joined.GuildID, ch: chB}}
+	stop := make(chan struct{})
+	var talkers sync.WaitGroup
+	defer func() { close(stop); talkers.Wait() }()
+	for _, m := range ms {
+		m.gw = m.c.Connect(-1)
+	}
+	for _, m := range ms {
+		tok, endpoint := joinVoice(t, m.gw, m.guild, m.ch, m.name == "dave")
+		m.client, err = voiceclient.Dial(ctx, endpoint, api, m.c.UserID, m.guild, tok, voiceclient.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.client.Close()
+		talkers.Add(1)
+		go func() { defer talkers.Done(); m.client.Publish(pkts, stop, true) }()
+	}
+
+	// Remote members show on each node under their local IDs there, with their flags.
+	ids := map[string]map[string]string{"a": {"alice": alice.UserID, "dave": dave.UserID}, "b": {"bob": bob.UserID, "carol": carol.UserID}}
+	ids["b"]["alice"] = waitRemoteVoice(t, ms[2].gw, "alice@alpha", func(vs remoteVoiceState) bool { return vs.ChannelID != nil && *vs.ChannelID == chB })
+	ids["b"]["dave"] = waitRemoteVoice(t, ms[2].gw, "dave@alpha", func(vs remoteVoiceState) bool {
+		return vs.ChannelID != nil && *vs.ChannelID == chB && vs.SelfMute
+	})
+	ids["a"]["bob"] = waitRemoteVoice(t, ms[0].gw, "bob@beta", func(vs remoteVoiceState) bool { return vs.ChannelID != nil && *vs.ChannelID == chA })
+	ids["a"]["carol"] = waitRemoteVoice(t, ms[0].gw, "carol@beta", func(vs remoteVoiceState) bool { return vs.ChannelID != nil && *vs.ChannelID == chA })
+
+	// Everyone hears everyone, through their own node.
+	waitUntil(t, func() string {
+		for _, m := range ms {
+			node := "a"
+			if m.guild != g.ID {
+				node = "b"
+			}
+			for _, other := range ms {
+				if other == m {
+					continue
+				}
+				if n := m.client.ReceivedFrom(ids[node][other.name]); n < 10 {
+					return fmt.Sprintf("%s got %d packets from %s", m.name, n, other.name)
+				}
+			}
+		}
+		return ""
+	})
+
+	// One upstream per remote track per node: two listeners on each node, two remote
+	// microphones each, two upstream tracks each (not four).
+	for _, n := range []*testnode.Node{a, b} {
+		waitUntil(t, func() string {
+			up, down := metric(t, n, "hearth_voice_cascade_upstream_tracks"), metric(t, n, "hearth_voice_cascade_downstream_tracks")
+			remote := metric(t, n, "hearth_voice_cascade_remote_members")
+			if up != 2 || down != 2 || remote != 2 {
+				return fmt.Sprintf("node %s: %v upstream, %v downstream tracks, %v remote members; want 2, 2, 2", n.URL, up, down, remote)
+			}
+			return ""
+		})
+	}
+	var gc struct {
+		VoiceStates []remoteVoiceState `json:"voice_states"`
+	}
+	bob.Connect(-1).Wait("GUILD_CREATE").Decode(t, &gc)
+	if len(gc.VoiceStates) != 4 {
+		t.Fatalf("voice_states on node B: %+v", gc.VoiceStates)
+	}
+
+	// Dave leaves voice: node B shows it, and its upstream for Dave's microphone ends.
+	ms[1].gw.Send(map[string]any{"op": 4, "d": map[string]any{"guild_id": g.ID, "channel_id": nil}})
+	waitRemoteVoice(t, ms[2].gw, "dave@alpha", func(vs remoteVoiceState) bool { return vs.ChannelID == nil })
+	waitUntil(t, func() string {
+		if up := metric(t, b, "hearth_voice_cascade_upstream_tracks"); up != 1 {
+			return fmt.Sprintf("node B has %v upstream tracks after dave left, want 1", up)
+		}
+		return ""
+	})
+
+	// Node A goes away: Alice leaves voice on node B within seconds.
+	a.Stop(t)
+	waitRemoteVoice(t, ms[2].gw, "alice@alpha", func(vs remoteVoiceState) bool { return vs.ChannelID == nil })
+	waitUntil(t, func() string {
+		if n := metric(t, b, "hearth_voice_cascade_remote_members"); n != 0 {
+			return fmt.Sprintf("node B still shows %v remote members", n)
+		}
+		return ""
+	})
+}
