@@ -164,6 +164,9 @@ type GuildCreate struct {
 	Name     string `cbor:"0,keyasint"`
 	Owner    User   `cbor:"1,keyasint"`
 	NodeName string `cbor:"2,keyasint"`
+	// DM marks a direct conversation: a guild of two members that nodes show
+	// as a DM channel, not as a guild (spec/federation.md §6.1).
+	DM bool `cbor:"3,keyasint,omitzero"`
 }
 
 func (b *GuildCreate) check(env *Envelope) error {

@@ -17,9 +17,13 @@ var ErrForbidden = errors.New("fed: forbidden")
 // CreateGuild creates a guild homed on this node, owned by the local user
 // owner, with a text channel "general". It returns the guild ID.
 func (s *Service) CreateGuild(ctx context.Context, owner, name string) (event.ID, error) {
+	return s.createGuild(ctx, owner, name, false)
+}
+
+func (s *Service) createGuild(ctx context.Context, owner, name string, dm bool) (event.ID, error) {
 	u := event.User{Node: s.self, Name: owner}
 	gen, err := s.signer.Sign(event.Envelope{Kind: event.KindGuildCreate, Author: u, Seq: 1, TS: s.clock.Tick(), SN: 1},
-		&event.GuildCreate{Name: name, Owner: u, NodeName: s.cfg.NodeName})
+		&event.GuildCreate{Name: name, Owner: u, NodeName: s.cfg.NodeName, DM: dm})
 	if err != nil {
 		return "", fmt.Errorf("fed: create guild: %w", err)
 	}

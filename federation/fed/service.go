@@ -69,6 +69,11 @@ type Config struct {
 	// from receipt [EVT-083] (relay it as TYPING_START, which clients
 	// expire). Nil discards.
 	OnTyping func(guild, channel event.ID, user event.User)
+	// OnDM is asked to accept a direct conversation that user from of another
+	// node opens with the local user to, reached with invite: it joins it
+	// (Join) and shows it, or returns an error (ErrUnknownUser when to does
+	// not exist). Nil refuses every request.
+	OnDM func(ctx context.Context, from event.User, to, invite string) error
 
 	// SyncInterval is the periodic heads exchange; 0 means 30 s [FED-035].
 	SyncInterval time.Duration
@@ -168,6 +173,7 @@ func New(cfg Config) (*Service, error) {
 	fsync.Serve(ctx, h, (*source)(s), cfg.Log)
 	s.serveJoin()
 	s.serveMod()
+	s.serveDM()
 	s.wg.Add(3)
 	go func() { defer s.wg.Done(); s.syncer.Run(ctx) }()
 	go func() { defer s.wg.Done(); s.pres.run(ctx) }()

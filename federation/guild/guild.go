@@ -110,6 +110,8 @@ type Info struct {
 	Home     event.Node
 	HomeName string
 	Owner    event.User
+	// DM is set for a direct conversation (event.GuildCreate.DM).
+	DM bool
 	// SN and Head are the number and ID of the last applied state event.
 	SN   uint64
 	Head event.ID
@@ -139,7 +141,7 @@ func New(genesis *event.Event) (*Guild, error) {
 	}
 	g := &Guild{
 		info: Info{ID: genesis.ID, Name: b.Name, Home: genesis.Origin, HomeName: b.NodeName,
-			Owner: b.Owner, SN: 1, Head: genesis.ID},
+			Owner: b.Owner, DM: b.DM, SN: 1, Head: genesis.ID},
 		channels: map[event.ID]*Channel{},
 		roles:    map[event.ID]*Role{genesis.ID: {ID: genesis.ID, Name: "@everyone", Permissions: DefaultEveryone}},
 		members:  map[event.User]*Member{},

@@ -30,6 +30,8 @@ const (
 	// Media fetches the bytes of a blob that a message references
 	// (spec/media.md §6.1).
 	Media protocol.ID = "/hearth/media/1.0.0"
+	// DM asks a node to join a direct conversation for one of its users.
+	DM protocol.ID = "/hearth/dm/1.0.0"
 )
 
 // Frame limits [FED-020] and the stream deadline [FED-022].
@@ -138,6 +140,21 @@ type ModRequest struct {
 	ActorName string          `cbor:"4,keyasint"`
 }
 
+// DMRequest asks the node of user To to join, on To's behalf, the direct
+// conversation that user From of the requesting node opened: a DM guild homed
+// on the requesting node, reached with Invite.
+type DMRequest struct {
+	Invite string `cbor:"0,keyasint"`
+	To     string `cbor:"1,keyasint"`
+	From   string `cbor:"2,keyasint"`
+}
+
+// DMResponse says whether the conversation was joined.
+type DMResponse struct {
+	Status Status `cbor:"0,keyasint"`
+	Error  string `cbor:"1,keyasint"`
+}
+
 // ModResponse returns the issued event's ID.
 type ModResponse struct {
 	Status Status   `cbor:"0,keyasint"`
@@ -152,6 +169,7 @@ type responder interface{ status() (Status, string) }
 func (r *SyncResponse) status() (Status, string) { return r.Status, r.Error }
 func (r *JoinResponse) status() (Status, string) { return r.Status, r.Error }
 func (r *ModResponse) status() (Status, string)  { return r.Status, r.Error }
+func (r *DMResponse) status() (Status, string)   { return r.Status, r.Error }
 
 // frameDec decodes frames: strict like events, but with room for the large
 // arrays of a join or fetch response.

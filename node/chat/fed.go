@@ -51,6 +51,10 @@ type Federator interface {
 	// homed here, issuing what differs from the federated state. Every role in want has a
 	// federation ID.
 	SyncPermissions(ctx context.Context, guild, actor string, want *RemotePerms) error
+	// OpenDM opens a direct conversation between the local user from and the remote user to
+	// (name@node) and returns the federation IDs of the conversation and its channel, once
+	// to's node has joined it. ErrUnknownUser means to's node has no such user.
+	OpenDM(ctx context.Context, from, to string) (guild, channel string, err error)
 	// Moderate bans, unbans, kicks or removes target (a local username or a remote user's
 	// name@node) in a guild. In a guild homed here the change is issued at once: this node
 	// has authorised it. Elsewhere the home node checks actor's permissions and answers
@@ -164,8 +168,14 @@ func (s *Service) federateGuild(ctx context.Context, gid, general ID, owner, nam
 
 // channelByFedID finds the local channel of a federation channel ID. Callers hold s.mu.
 func (s *Service) channelByFedID(fedID string) *model.Channel {
+	if id, ok := s.fedChans.Load(fedID); ok {
+		if c := s.channels[id.(ID)]; c != nil && c.FedID == fedID {
+			return c
+		}
+	}
 	for _, c := range s.channels {
 		if c.FedID == fedID {
+			s.fedChans.Store(fedID, c.ID)
 			return c
 		}
 	}
@@ -346,7 +356,7 @@ func (s *Service) ApplyRemoteMessage(rm RemoteMessage) error {
 			return err
 		}
 		msg.AuthorID = author
-		if gs.members[author] == nil {
+		if gs != nil && gs.members[author] == nil {
 			newMember = &model.Member{GuildID: gs.g.ID, UserID: author, Roles: []ID{}, JoinedAt: s.now().UTC()}
 			if err := tx.Put(store.Key(store.PrefixMember, uint64(gs.g.ID), uint64(author)), newMember); err != nil {
 				return err
@@ -357,8 +367,10 @@ func (s *Service) ApplyRemoteMessage(rm RemoteMessage) error {
 		}
 		var ref ID
 		if rm.ReplyTo != "" && tx.Get(store.KeyString(store.PrefixFedMessage, rm.ReplyTo), &ref) == nil {
-			gid := c.GuildID
-			msg.Type, msg.MessageReference = model.MessageReply, &model.MessageReference{MessageID: ref, ChannelID: c.ID, GuildID: &gid}
+			msg.Type, msg.MessageReference = model.MessageReply, &model.MessageReference{MessageID: ref, ChannelID: c.ID}
+			if gid := c.GuildID; gid != 0 {
+				msg.MessageReference.GuildID = &gid
+			}
 		}
 		errs := []error{tx.Put(key, msg.ID), tx.Put(store.Key(store.PrefixFedMessageRev, uint64(msg.ID)), rm.EventID),
 			tx.Put(store.Key(store.PrefixMessage, uint64(c.ID), uint64(msg.ID)), msg)}
@@ -448,13 +460,13 @@ func (s *Service) MarkApplied(eventID string) error {
 // in the background: the local write already succeeded.
 func (s *Service) publishRemote(c *model.Channel, author ID, msg *model.Message) {
 	s.mu.RLock()
-	gs := s.guilds[c.GuildID]
+	fg := s.fedGuildOf(c)
 	name := s.user(author).Username
 	s.mu.RUnlock()
-	if gs == nil || gs.g.FedID == "" || c.FedID == "" || strings.Contains(name, "@") {
+	if fg == "" || c.FedID == "" || isRemoteName(name) {
 		return
 	}
-	fg, fc, msgID := gs.g.FedID, c.FedID, msg.ID
+	fc, msgID := c.FedID, msg.ID
 	fm := FedMessage{Content: msg.Content}
 	for _, a := range msg.Attachments {
 		fm.Attachments = append(fm.Attachments, RemoteAttachment{Hash: a.Hash, Size: a.Size, Filename: a.Filename,
@@ -492,13 +504,13 @@ func (s *Service) publishChange(c *model.Channel, author ID, kind ChangeKind, ms
 		return
 	}
 	s.mu.RLock()
-	gs := s.guilds[c.GuildID]
+	fg := s.fedGuildOf(c)
 	name := s.user(author).Username
 	s.mu.RUnlock()
-	if gs == nil || gs.g.FedID == "" || strings.Contains(name, "@") {
+	if fg == "" || isRemoteName(name) {
 		return // remote users' changes came from their own node
 	}
-	fg, fc := gs.g.FedID, c.FedID
+	fc := c.FedID
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
@@ -548,7 +560,7 @@ func (s *Service) ApplyRemoteChange(rc RemoteChange) error {
 		if author, err = s.remoteUser(tx, rc.Author); err != nil {
 			return err
 		}
-		if gs.members[author] == nil { // a remote member acting here for the first time
+		if gs != nil && gs.members[author] == nil { // a remote member acting here for the first time
 			member = &model.Member{GuildID: gs.g.ID, UserID: author, Roles: []ID{}, JoinedAt: s.now().UTC()}
 			return tx.Put(store.Key(store.PrefixMember, uint64(gs.g.ID), uint64(author)), member)
 		}
@@ -601,12 +613,24 @@ func (s *Service) typingRemote(c *model.Channel, actor ID) {
 	if s.fed == nil || c.FedID == "" {
 		return
 	}
-	gs := s.guilds[c.GuildID]
-	name := s.user(actor).Username
-	if gs == nil || gs.g.FedID == "" || strings.Contains(name, "@") {
+	fg, name := s.fedGuildOf(c), s.user(actor).Username
+	if fg == "" || isRemoteName(name) {
 		return
 	}
-	s.fed.Typing(gs.g.FedID, c.FedID, name)
+	s.fed.Typing(fg, c.FedID, name)
+}
+
+// fedGuildOf returns the federation ID of the guild a channel belongs to in federation: its
+// guild's, or for a DM with a user of another node, the conversation's. It is "" for a
+// channel that is not federated. Callers hold s.mu.
+func (s *Service) fedGuildOf(c *model.Channel) string {
+	if c.IsPrivate() {
+		return c.FedGuild
+	}
+	if gs := s.guilds[c.GuildID]; gs != nil {
+		return gs.g.FedID
+	}
+	return ""
 }
 
 // federateChannel creates a new text channel of a guild homed here in federation too, and

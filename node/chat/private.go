@@ -34,6 +34,27 @@ func (s *Service) OpenDM(ctx context.Context, actor ID, req OpenDMRequest) (Chan
 			return s.channelOut(s.channels[id]), nil
 		}
 		c := &model.Channel{ID: s.ids.Next(), Type: model.ChannelDM, RecipientIDs: []ID{actor, to}}
+		if name := s.user(to).Username; isRemoteName(name) {
+			if s.fed == nil {
+				return ChannelOut{}, ErrUnknownUser
+			}
+			// The conversation lives in federation: open it there first, unlocked, since
+			// the other node answers only once it has joined.
+			from := s.user(actor).Username
+			s.mu.Unlock()
+			fg, fc, err := s.fed.OpenDM(ctx, from, name)
+			s.lock()
+			if err != nil {
+				if errors.Is(err, ErrUnknownUser) {
+					return ChannelOut{}, err
+				}
+				return ChannelOut{}, fmt.Errorf("chat: open a DM with %s: %w", name, err)
+			}
+			if id, ok := s.dms[pair(actor, to)]; ok { // opened meanwhile
+				return s.channelOut(s.channels[id]), nil
+			}
+			c.FedID, c.FedGuild = fc, fg
+		}
 		return s.createPrivate(c)
 	}
 	members := []ID{actor}
@@ -52,6 +73,44 @@ func (s *Service) OpenDM(ctx context.Context, actor ID, req OpenDMRequest) (Chan
 		return ChannelOut{}, invalid("recipients", "BASE_TYPE_MIN_LENGTH", "Must have at least 1 recipient.")
 	}
 	return s.createPrivate(&model.Channel{ID: s.ids.Next(), Type: model.ChannelGroupDM, RecipientIDs: members, OwnerID: actor})
+}
+
+// HasUser reports whether a local user (not a remote one) has this username.
+func (s *Service) HasUser(username string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.usernames[username]
+	return ok && !isRemoteName(username)
+}
+
+// ApplyRemoteDM shows a direct conversation that the remote user from (name@node) opened
+// with the local user to, carried by the federated conversation guildFedID and its channel
+// channelFedID: it creates the DM channel and dispatches CHANNEL_CREATE to to. A DM the two
+// have already is kept (the newer conversation is not shown).
+func (s *Service) ApplyRemoteDM(guildFedID, channelFedID, to, from string) error {
+	s.lock()
+	defer s.mu.Unlock()
+	local, ok := s.usernames[to]
+	if !ok {
+		return ErrUnknownUser
+	}
+	if s.channelByFedID(channelFedID) != nil {
+		return nil
+	}
+	var remote ID
+	if err := s.db.Update(func(tx *store.Tx) error {
+		var err error
+		remote, err = s.remoteUser(tx, from)
+		return err
+	}); err != nil {
+		return fmt.Errorf("chat: remote DM: %w", err)
+	}
+	if _, ok := s.dms[pair(local, remote)]; ok {
+		return nil
+	}
+	_, err := s.createPrivate(&model.Channel{ID: s.ids.Next(), Type: model.ChannelDM, RecipientIDs: []ID{remote, local},
+		FedID: channelFedID, FedGuild: guildFedID})
+	return err
 }
 
 // createPrivate stores a new private channel and dispatches CHANNEL_CREATE to its members.

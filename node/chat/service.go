@@ -85,6 +85,7 @@ type Service struct {
 	presenceBatch presenceBatcher
 	bg            sync.WaitGroup // background work (purges); Close waits
 	permSync      sync.Mutex     // serialises publishing guilds' permissions to federation
+	fedChans      sync.Map       // federation channel ID → channel ID: channelByFedID's cache
 
 	// gen counts write locks of mu: any change of guild state invalidates viewCache.
 	gen       atomic.Uint64

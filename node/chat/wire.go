@@ -42,9 +42,10 @@ type MemberOut struct {
 type ChannelOut struct {
 	*model.Channel
 	Recipients []model.User `json:"recipients,omitempty"`
-	// RecipientIDs and FedID are storage details and not sent.
+	// RecipientIDs, FedID and FedGuild are storage details and not sent.
 	RecipientIDs struct{} `json:"recipient_ids,omitzero"`
 	FedID        struct{} `json:"fed_id,omitzero"`
+	FedGuild     struct{} `json:"fed_guild,omitzero"`
 }
 
 // GuildOut is the wire form of a guild; the GUILD_CREATE form adds the fields below Roles.

@@ -100,6 +100,9 @@ type Channel struct {
 	OwnerID              ID          `json:"owner_id,omitempty"`
 	// FedID is the channel's federation ID; empty for a channel that is not federated.
 	FedID string `json:"fed_id,omitempty"`
+	// FedGuild is, for a DM with a user of another node, the federation ID of the
+	// conversation (a DM guild) that carries it.
+	FedGuild string `json:"fed_guild,omitempty"`
 }
 
 // IsPrivate reports whether the channel is a DM or group DM.

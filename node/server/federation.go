@@ -54,6 +54,7 @@ func newFederation(cfg config.Config, db *store.DB, svc *chat.Service, ms *media
 		OnEvent:    f.onEvent,
 		OnTyping:   f.onTyping,
 		OnPresence: f.onPresence,
+		OnDM:       f.onDM,
 		Log:        log,
 	})
 	if err != nil {
@@ -682,4 +683,64 @@ func sameSet(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// OpenDM implements chat.Federator: it finds the remote user in the guilds this node
+// federates and opens the conversation on this node, which the user's node joins.
+func (f *federation) OpenDM(ctx context.Context, from, to string) (string, string, error) {
+	var u event.User
+	for _, g := range f.svc.Guilds() {
+		if found, err := f.fedUser(g, to); err == nil && found.Node != f.svc.Node() {
+			u = found
+			break
+		}
+	}
+	if u.Node == "" {
+		return "", "", chat.ErrUnknownUser
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	gid, err := f.svc.CreateDM(ctx, from, u)
+	if errors.Is(err, fed.ErrUnknownUser) {
+		return "", "", chat.ErrUnknownUser
+	}
+	if err != nil {
+		return "", "", err
+	}
+	ch, err := f.dmChannel(gid)
+	return gid.String(), ch, err
+}
+
+// onDM accepts a direct conversation opened on another node with a local user: it joins it
+// for them and shows it as a DM channel.
+func (f *federation) onDM(ctx context.Context, from event.User, to, invite string) error {
+	if !f.chat.HasUser(to) {
+		return fed.ErrUnknownUser
+	}
+	snap, err := f.svc.Join(ctx, invite, to)
+	if err != nil {
+		return err
+	}
+	if !snap.Info.DM || snap.Info.Owner != from {
+		return fmt.Errorf("server: the invite of %s is not their direct conversation", from)
+	}
+	ch, err := f.dmChannel(snap.Info.ID)
+	if err != nil {
+		return err
+	}
+	return f.chat.ApplyRemoteDM(snap.Info.ID.String(), ch, to, f.display(snap.Info.ID, from))
+}
+
+// dmChannel returns the federation ID of a conversation's text channel.
+func (f *federation) dmChannel(gid event.ID) (string, error) {
+	g, ok := f.svc.Guild(gid)
+	if !ok {
+		return "", fed.ErrUnknownGuild
+	}
+	for _, c := range g.Channels() {
+		if c.Type == event.ChannelText {
+			return c.ID.String(), nil
+		}
+	}
+	return "", fmt.Errorf("server: conversation %s has no channel", gid)
 }

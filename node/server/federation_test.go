@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -653,4 +654,87 @@ func download(t *testing.T, url string) []byte {
 		t.Fatalf("GET %s: %d %v %.200s", url, resp.StatusCode, err, body)
 	}
 	return body
+}
+
+// TestFederatedDirectMessages: a user opens a DM with a member of another node; the other
+// node shows it to its user, and messages, edits and reactions cross both ways.
+func TestFederatedDirectMessages(t *testing.T) {
+	a, b := testnode.Start(t, federated("alpha")), testnode.Start(t, federated("beta"))
+	alice, bob := a.Register(t, "alice"), b.Register(t, "bob")
+	var g guild
+	alice.Must("POST", "/guilds", map[string]string{"name": "Shared"}, &g)
+	code := fedInvite(t, alice, g.text(t))
+	var joined struct {
+		GuildID string `json:"guild_id"`
+	}
+	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &joined)
+	ag, bg := alice.Connect(-1), bob.Connect(-1)
+	ag.Wait("GUILD_CREATE")
+	bg.Wait("GUILD_CREATE")
+	var members []struct{ User struct{ ID, Username string } }
+	bob.Must("GET", "/guilds/"+joined.GuildID+"/members?limit=10", nil, &members)
+	aliceOnB := ""
+	for _, m := range members {
+		if m.User.Username == "alice@alpha" {
+			aliceOnB = m.User.ID
+		}
+	}
+	if aliceOnB == "" {
+		t.Fatalf("members on node B = %+v", members)
+	}
+
+	var dmB struct {
+		ID, Type   any
+		Recipients []struct{ Username string }
+	}
+	bob.Must("POST", "/users/@me/channels", map[string]string{"recipient_id": aliceOnB}, &dmB)
+	var dmA struct {
+		ID         string
+		Type       int
+		Recipients []struct{ Username string }
+	}
+	for dmA.Type != 1 {
+		ag.Wait("CHANNEL_CREATE").Decode(t, &dmA)
+	}
+	if !slices.ContainsFunc(dmA.Recipients, func(r struct{ Username string }) bool { return r.Username == "bob@beta" }) {
+		t.Fatalf("the DM on node A = %+v", dmA)
+	}
+	// Opening it again returns the same channel.
+	var again struct{ ID any }
+	bob.Must("POST", "/users/@me/channels", map[string]string{"recipient_id": aliceOnB}, &again)
+	if again.ID != dmB.ID {
+		t.Fatalf("second open = %v, first %v", again.ID, dmB.ID)
+	}
+
+	dmOnB := fmt.Sprint(dmB.ID)
+	bob.Must("POST", "/channels/"+dmOnB+"/messages", map[string]string{"content": "psst, alice"}, nil)
+	var got struct {
+		ID, Content string
+		ChannelID   string `json:"channel_id"`
+	}
+	for got.Content != "psst, alice" {
+		ag.Wait("MESSAGE_CREATE").Decode(t, &got)
+	}
+	if got.ChannelID != dmA.ID {
+		t.Fatalf("bob's DM arrived in channel %s, want %s", got.ChannelID, dmA.ID)
+	}
+	alice.Must("POST", "/channels/"+dmA.ID+"/messages", map[string]string{"content": "hi bob"}, nil)
+	var back struct {
+		Content   string
+		ChannelID string `json:"channel_id"`
+	}
+	for back.Content != "hi bob" {
+		bg.Wait("MESSAGE_CREATE").Decode(t, &back)
+	}
+	if back.ChannelID != dmOnB {
+		t.Fatalf("alice's answer arrived in channel %s, want %s", back.ChannelID, dmOnB)
+	}
+	alice.Must("PUT", "/channels/"+dmA.ID+"/messages/"+got.ID+"/reactions/%F0%9F%91%8D/@me", nil, nil)
+	bg.Wait("MESSAGE_REACTION_ADD")
+
+	var history []struct{ Content string }
+	bob.Must("GET", "/channels/"+dmOnB+"/messages?limit=10", nil, &history)
+	if len(history) != 2 || history[0].Content != "hi bob" || history[1].Content != "psst, alice" {
+		t.Fatalf("DM history on node B = %+v", history)
+	}
 }
