@@ -57,7 +57,7 @@ func in(channel string) func(voiceState) bool {
 
 // joinVoice sends op 4 for the channel and returns the VOICE_SERVER_UPDATE token and
 // endpoint.
-func joinVoice(t *testing.T, g *testnode.Gateway, guildID, channelID string, selfMute bool) (tok, endpoint string) {
+func joinVoice(t testing.TB, g *testnode.Gateway, guildID, channelID string, selfMute bool) (tok, endpoint string) {
 	t.Helper()
 	g.Send(map[string]any{"op": 4, "d": map[string]any{"guild_id": guildID, "channel_id": channelID, "self_mute": selfMute, "self_deaf": false}})
 	var su struct{ Token, GuildID, Endpoint string }
@@ -72,7 +72,7 @@ func joinVoice(t *testing.T, g *testnode.Gateway, guildID, channelID string, sel
 }
 
 // waitUntil polls cond (which says why it is not yet true) for up to 10 s.
-func waitUntil(t *testing.T, cond func() string) {
+func waitUntil(t testing.TB, cond func() string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -3,15 +3,19 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pion/rtp"
 
 	"github.com/hearth-chat/hearth/node/config"
 	"github.com/hearth-chat/hearth/node/testnode"
@@ -19,7 +23,7 @@ import (
 )
 
 // cascadeNode starts a node with federation and voice on loopback.
-func cascadeNode(t *testing.T, name string) *testnode.Node {
+func cascadeNode(t testing.TB, name string) *testnode.Node {
 	return testnode.Start(t, testnode.Options{Config: func(c *config.Config) {
 		c.P2PListen = []string{"/ip4/127.0.0.1/tcp/0"}
 		c.NodeName = name
@@ -41,7 +45,7 @@ type remoteVoiceState struct {
 
 // waitRemoteVoice waits for a VOICE_STATE_UPDATE of the user named name for which ok holds,
 // and returns the user's ID on the gateway's node.
-func waitRemoteVoice(t *testing.T, g *testnode.Gateway, name string, ok func(remoteVoiceState) bool) string {
+func waitRemoteVoice(t testing.TB, g *testnode.Gateway, name string, ok func(remoteVoiceState) bool) string {
 	t.Helper()
 	var id string
 	g.WaitFor("voice state of "+name, func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
@@ -58,7 +62,7 @@ func waitRemoteVoice(t *testing.T, g *testnode.Gateway, name string, ok func(rem
 }
 
 // metric reads one unlabelled metric from a node's /metrics.
-func metric(t *testing.T, n *testnode.Node, name string) float64 {
+func metric(t testing.TB, n *testnode.Node, name string) float64 {
 	t.Helper()
 	resp, err := http.Get(n.URL + "/metrics")
 	if err != nil {
@@ -81,7 +85,7 @@ func metric(t *testing.T, n *testnode.Node, name string) float64 {
 }
 
 // federatedInvite returns a federation invite code of the guild, once it is federated.
-func federatedInvite(t *testing.T, c *testnode.Client, channel string) string {
+func federatedInvite(t testing.TB, c *testnode.Client, channel string) string {
 	t.Helper()
 	var code string
 	waitUntil(t, func() string {
@@ -97,7 +101,7 @@ func federatedInvite(t *testing.T, c *testnode.Client, channel string) string {
 }
 
 // voiceChannelOf waits until the guild has a voice channel on the client's node.
-func voiceChannelOf(t *testing.T, c *testnode.Client, guildID string) string {
+func voiceChannelOf(t testing.TB, c *testnode.Client, guildID string) string {
 	t.Helper()
 	var id string
 	waitUntil(t, func() string {
@@ -242,4 +246,160 @@ func TestVoiceCascade(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// BenchmarkCascadeHop measures the latency that the node-to-node hop adds. Alice on node A
+// publishes one audio packet every 20 ms, carrying its number; Dave on node A and Bob on
+// node B receive it, each from his own node. For every packet both received, Bob's arrival
+// minus Dave's is what the cascade added (A's link, the libp2p stream, B's SFU and B's
+// downlink instead of A's). Clients and both nodes share the process and the machine.
+//
+//	go test -run XXX -bench CascadeHop -benchtime 1500x ./node/server/
+func BenchmarkCascadeHop(b *testing.B) {
+	a, bn := cascadeNode(b, "alpha"), cascadeNode(b, "beta")
+	alice, dave, bob := a.Register(b, "alice"), a.Register(b, "dave"), bn.Register(b, "bob")
+	var g guild
+	alice.Must("POST", "/guilds", map[string]string{"name": "Hop"}, &g)
+	var text string
+	for _, c := range g.Channels {
+		if c.Type == 0 {
+			text = c.ID
+		}
+	}
+	code := federatedInvite(b, alice, text)
+	dave.Must("POST", "/invites/"+url.PathEscape(code), nil, nil)
+	var joined struct {
+		GuildID string `json:"guild_id"`
+	}
+	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &joined)
+	chA, chB := voiceChannelOf(b, alice, g.ID), voiceChannelOf(b, bob, joined.GuildID)
+	api, err := voiceclient.NewAPI()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	const maxPackets = 1 << 20
+	var mu sync.Mutex
+	arrivals := map[string][]time.Time{"dave": make([]time.Time, 0), "bob": make([]time.Time, 0)}
+	sentAt := make([]time.Time, 0, b.N)
+	record := func(who string) func(string, string, *rtp.Packet) {
+		return func(_, _ string, p *rtp.Packet) {
+			if len(p.Payload) < 4 {
+				return
+			}
+			n := int(binary.BigEndian.Uint32(p.Payload))
+			now := time.Now()
+			mu.Lock()
+			defer mu.Unlock()
+			if n >= maxPackets-1000 {
+				if len(arrivals[who]) == 0 {
+					arrivals[who] = append(arrivals[who], time.Time{}) // warm-up: reached
+				}
+				return
+			}
+			for len(arrivals[who]) <= n {
+				arrivals[who] = append(arrivals[who], time.Time{})
+			}
+			arrivals[who][n] = now
+		}
+	}
+	dial := func(c *testnode.Client, guildID, ch string, opts voiceclient.Options) *voiceclient.Client {
+		tok, endpoint := joinVoice(b, c.Connect(-1), guildID, ch, false)
+		vc, err := voiceclient.Dial(ctx, endpoint, api, c.UserID, guildID, tok, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(vc.Close)
+		return vc
+	}
+	ac := dial(alice, g.ID, chA, voiceclient.Options{})
+	dial(dave, g.ID, chA, voiceclient.Options{OnRTP: record("dave")})
+	dial(bob, joined.GuildID, chB, voiceclient.Options{OnRTP: record("bob")})
+	// Warm up until both listeners receive Alice (warm-up packets carry numbers past the
+	// measured ones).
+	payload := make([]byte, 80)
+	for w := 0; ; w++ {
+		binary.BigEndian.PutUint32(payload, uint32(maxPackets-1-w))
+		_ = ac.WriteAudio(payload, 20)
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		ready := len(arrivals["dave"]) > 0 && len(arrivals["bob"]) > 0
+		mu.Unlock()
+		if ready {
+			break
+		}
+		if w > 500 {
+			b.Fatal("the listeners never received alice")
+		}
+	}
+	mu.Lock()
+	arrivals["dave"], arrivals["bob"] = arrivals["dave"][:0], arrivals["bob"][:0]
+	mu.Unlock()
+
+	b.ResetTimer()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; i < b.N && i < maxPackets; i++ {
+		<-tick.C
+		binary.BigEndian.PutUint32(payload, uint32(i))
+		mu.Lock()
+		sentAt = append(sentAt, time.Now())
+		mu.Unlock()
+		if err := ac.WriteAudio(payload, 20); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	last := len(sentAt) - 1
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		done := len(arrivals["dave"]) > last && len(arrivals["bob"]) > last && !arrivals["dave"][last].IsZero() && !arrivals["bob"][last].IsZero()
+		mu.Unlock()
+		if done {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var hop, local, remote []time.Duration
+	lost := map[string]int{}
+	for i, at := range sentAt {
+		var d, r time.Time
+		if i < len(arrivals["dave"]) {
+			d = arrivals["dave"][i]
+		}
+		if i < len(arrivals["bob"]) {
+			r = arrivals["bob"][i]
+		}
+		if d.IsZero() {
+			lost["dave"]++
+		}
+		if r.IsZero() {
+			lost["bob"]++
+		}
+		if d.IsZero() || r.IsZero() {
+			continue
+		}
+		local, remote, hop = append(local, d.Sub(at)), append(remote, r.Sub(at)), append(hop, r.Sub(d))
+	}
+	if len(hop) == 0 {
+		b.Fatal("no packet reached both listeners")
+	}
+	pct := func(ds []time.Duration, p float64) float64 {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return float64(s[min(len(s)-1, int(p*float64(len(s))))]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(pct(hop, 0.5), "hop-p50-ms")
+	b.ReportMetric(pct(hop, 0.99), "hop-p99-ms")
+	b.ReportMetric(pct(local, 0.5), "local-p50-ms")
+	b.ReportMetric(pct(local, 0.99), "local-p99-ms")
+	b.ReportMetric(pct(remote, 0.5), "remote-p50-ms")
+	b.ReportMetric(pct(remote, 0.99), "remote-p99-ms")
+	b.ReportMetric(float64(lost["bob"])/float64(len(sentAt))*100, "remote-loss-%")
+	b.ReportMetric(float64(lost["dave"])/float64(len(sentAt))*100, "local-loss-%")
 }
