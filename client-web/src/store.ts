@@ -27,6 +27,10 @@ export interface ReadState {
 
 type Listener = () => void;
 
+/** TYPING_AFTER_POST_MS is how long after a user's message a TYPING_START of theirs in the same
+ * channel is taken as a late copy of the typing that preceded the message. */
+const TYPING_AFTER_POST_MS = 3000;
+
 /** HOME is the rail's "Home" selection: direct messages instead of a guild. */
 export const HOME = "@me";
 
@@ -52,6 +56,8 @@ export class Store {
   voice = new Map<string, Map<string, VoiceState>>();
   privateChannels: string[] = [];
 
+  /** lastPost maps "channel:user" to when that user's latest message there arrived (ms). */
+  private lastPost = new Map<string, number>();
   private listeners = new Map<string, Set<Listener>>();
   private pending = new Set<string>();
   private scheduled = false;
@@ -356,6 +362,11 @@ export class Store {
         break;
       case "TYPING_START": {
         if (this.me && d.user_id === this.me.id) break;
+        // Typing of a user from another node ("name@node") is batched (about a second) and can
+        // arrive after the message it announced, which would show "is typing" for 10 s after the
+        // message: drop it. A local user's typing always arrives before their message.
+        const remote = (this.users.get(d.user_id)?.username ?? d.member?.user?.username ?? "").includes("@");
+        if (remote && Date.now() - (this.lastPost.get(d.channel_id + ":" + d.user_id) ?? -Infinity) < TYPING_AFTER_POST_MS) break;
         let tm = this.typing.get(d.channel_id);
         if (!tm) this.typing.set(d.channel_id, (tm = new Map()));
         tm.set(d.user_id, Date.now() + 10000);
@@ -394,6 +405,8 @@ export class Store {
     if (c) c.last_message_id = m.id;
     const tm = this.typing.get(m.channel_id);
     if (tm?.delete(m.author.id)) this.emit("typing:" + m.channel_id);
+    if (this.lastPost.size > 10000) this.lastPost.clear();
+    this.lastPost.set(m.channel_id + ":" + m.author.id, Date.now());
     if (this.me && m.author.id === this.me.id) {
       this.reads.set(m.channel_id, { lastRead: m.id, mentions: 0 });
     } else if (this.me && (isPrivate(c) || mentionsMe(m, this.me.id, this.members.get(m.guild_id ?? "")?.get(this.me.id)?.roles ?? []))) {

@@ -42,5 +42,11 @@ test("two nodes: join by pasting a link from another node, chat both ways", asyn
   // Remote users carry their node in their name.
   await alice.page.locator(".member", { hasText: /bob@/ }).waitFor({ timeout: T });
   await shot(bob.page, "25-federated-chat");
+  // Presence crosses nodes: each sees the other online. A node republishes its users' full
+  // presence every 10 s (federation PresenceRefresh), and a node that joined after the other's
+  // users came online learns of them from that refresh, so allow for one period and more.
+  await alice.page.locator(".member.online", { hasText: /bob@/ }).waitFor({ timeout: 3 * T });
+  await bob.page.locator(".member.online", { hasText: /alice@/ }).waitFor({ timeout: 3 * T });
+  await shot(alice.page, "36-federated-presence");
   assert.deepEqual([...alice.errors, ...bob.errors], []);
 });

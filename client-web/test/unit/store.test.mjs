@@ -131,3 +131,19 @@ test("store: DMs count every message from the other side as unread, sort by acti
   s.apply("MESSAGE_CREATE", m("1203"));
   assert.equal(s.homeUnread(), 1);
 });
+
+test("store: a remote user's TYPING_START arriving just after their message is ignored (late federated typing)", () => {
+  const s = ready();
+  const far = { id: "400", username: "dan@beta" };
+  s.apply("GUILD_MEMBER_ADD", { guild_id: "1", user: far, roles: [] });
+  s.apply("TYPING_START", { channel_id: "10", user_id: "400" });
+  assert.equal(s.typing.get("10").has("400"), true);
+  s.apply("MESSAGE_CREATE", m("1300", far));
+  assert.equal(s.typing.get("10").has("400"), false);
+  s.apply("TYPING_START", { channel_id: "10", user_id: "400" });
+  assert.equal(s.typing.get("10").has("400"), false);
+  // A local user's typing right after their message counts: it cannot be a late copy.
+  s.apply("MESSAGE_CREATE", m("1301"));
+  s.apply("TYPING_START", { channel_id: "10", user_id: "200" });
+  assert.equal(s.typing.get("10").has("200"), true);
+});
