@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"strings"
 	"time"
 
 	"github.com/hearth-chat/hearth/node/fanout"
@@ -38,8 +37,9 @@ type Federator interface {
 	// SetPresence tells the nodes of the user's guilds a local user's shown status
 	// ("online", "idle", "dnd" or "offline"). It must not block.
 	SetPresence(user, status string)
-	// CreateChannel creates a text channel in a guild homed here and returns its ID.
-	CreateChannel(ctx context.Context, guild, actor, name string, position int) (string, error)
+	// CreateChannel creates a text or voice channel (model.ChannelText, model.ChannelVoice)
+	// in a guild homed here and returns its ID.
+	CreateChannel(ctx context.Context, guild, actor, name string, typ, position int) (string, error)
 	// RenameGuild publishes the new name of a guild homed here.
 	RenameGuild(ctx context.Context, guild, actor, name string) error
 	// ChangeChannel publishes the new name, topic and position of a channel of a guild homed
@@ -104,9 +104,10 @@ type RemoteGuild struct {
 	Perms    *RemotePerms // roles, member roles and overwrites
 }
 
-// RemoteChannel is a text channel of a remote guild.
+// RemoteChannel is a text or voice channel of a remote guild.
 type RemoteChannel struct {
 	FedID, Name, Topic string
+	Type               int // model.ChannelText or model.ChannelVoice
 	Position           int
 }
 
@@ -149,9 +150,9 @@ func (s *Service) federateGuild(ctx context.Context, gid, general ID, owner, nam
 		return
 	}
 	s.lock()
-	defer s.mu.Unlock()
 	gs, c := s.guilds[gid], s.channels[general]
 	if gs == nil || c == nil {
+		s.mu.Unlock()
 		return
 	}
 	g, ch := gs.g, *c
@@ -159,11 +160,22 @@ func (s *Service) federateGuild(ctx context.Context, gid, general ID, owner, nam
 	if err := s.db.Update(func(tx *store.Tx) error {
 		return errors.Join(tx.Put(store.Key(store.PrefixGuild, uint64(gid)), &g), tx.Put(store.Key(store.PrefixChannel, uint64(general)), &ch))
 	}); err != nil {
+		s.mu.Unlock()
 		s.log.Error("storing federation IDs", "guild", gid, "err", err)
 		return
 	}
 	gs.g, s.channels[general] = g, &ch
 	s.federatePerms(gs, gs.g.OwnerID) // roles and overwrites made meanwhile
+	var others []*model.Channel       // the voice channel, and any made meanwhile
+	for cid := range gs.channels {
+		if c := s.channels[cid]; c.FedID == "" && (c.Type == model.ChannelText || c.Type == model.ChannelVoice) {
+			others = append(others, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range others {
+		s.federateChannel(c, g.OwnerID)
+	}
 }
 
 // channelByFedID finds the local channel of a federation channel ID. Callers hold s.mu.
@@ -225,7 +237,9 @@ func (s *Service) joinRemote(ctx context.Context, actor ID, code string) (Invite
 	}
 	var chans []*model.Channel
 	for _, rc := range rg.Channels {
-		chans = append(chans, &model.Channel{ID: s.ids.Next(), Type: model.ChannelText, GuildID: gid, Name: rc.Name, Position: rc.Position, FedID: rc.FedID})
+		c := remoteChannel(gid, rc)
+		c.ID = s.ids.Next()
+		chans = append(chans, c)
 	}
 	var members []*model.Member
 	err = s.db.Update(func(tx *store.Tx) error {
@@ -644,16 +658,16 @@ func (s *Service) federateChannel(c *model.Channel, actor ID) {
 		owner = s.user(gs.g.OwnerID).Username
 	}
 	s.mu.RUnlock()
-	if gs == nil || gs.g.FedID == "" || strings.Contains(owner, "@") || strings.Contains(name, "@") || c.Type != model.ChannelText {
-		return // not federated, or homed elsewhere
+	if gs == nil || gs.g.FedID == "" || isRemoteName(owner) || isRemoteName(name) || (c.Type != model.ChannelText && c.Type != model.ChannelVoice) {
+		return // not federated, homed elsewhere, or a category
 	}
-	fg, id, chName, pos := gs.g.FedID, c.ID, c.Name, c.Position
+	fg, id, chName, typ, pos := gs.g.FedID, c.ID, c.Name, c.Type, c.Position
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		fc, err := s.fed.CreateChannel(ctx, fg, name, chName, pos)
+		fc, err := s.fed.CreateChannel(ctx, fg, name, chName, typ, pos)
 		if err != nil {
 			s.log.Warn("federating a new channel; it stays local to this node", "channel", id, "err", err)
 			return
@@ -681,19 +695,20 @@ func (s *Service) federateChannel(c *model.Channel, actor ID) {
 	}()
 }
 
-// ApplyRemoteChannel creates the local copy of a text channel that the home node of a
-// federated guild created, and dispatches CHANNEL_CREATE.
-func (s *Service) ApplyRemoteChannel(guildFedID, channelFedID, name string, position int) error {
+// ApplyRemoteChannel creates the local copy of a text or voice channel that the home node of
+// a federated guild created, and dispatches CHANNEL_CREATE.
+func (s *Service) ApplyRemoteChannel(guildFedID string, rc RemoteChannel) error {
 	s.lock()
 	defer s.mu.Unlock()
-	if s.channelByFedID(channelFedID) != nil {
+	if s.channelByFedID(rc.FedID) != nil {
 		return nil
 	}
 	gs := s.guildByFedID(guildFedID)
 	if gs == nil {
 		return nil
 	}
-	c := &model.Channel{ID: s.ids.Next(), Type: model.ChannelText, GuildID: gs.g.ID, Name: name, Position: position, FedID: channelFedID}
+	c := remoteChannel(gs.g.ID, rc)
+	c.ID = s.ids.Next()
 	if err := s.db.Update(func(tx *store.Tx) error { return tx.Put(store.Key(store.PrefixChannel, uint64(c.ID)), c) }); err != nil {
 		return fmt.Errorf("chat: remote channel: %w", err)
 	}
@@ -937,4 +952,17 @@ func (s *Service) ApplyRemoteChannelChange(channelFedID string, update *RemoteCh
 	}
 	_, err := s.ModifyChannel(ctx, owner, id, ChannelSpec{Name: &update.Name, Topic: &update.Topic, Position: &update.Position})
 	return err
+}
+
+// remoteChannel is the local form of a remote guild's channel, without its ID.
+func remoteChannel(guild ID, rc RemoteChannel) *model.Channel {
+	c := &model.Channel{Type: model.ChannelText, GuildID: guild, Name: rc.Name, Position: rc.Position, FedID: rc.FedID}
+	if rc.Topic != "" {
+		topic := rc.Topic
+		c.Topic = &topic
+	}
+	if rc.Type == model.ChannelVoice {
+		c.Type, c.Bitrate = model.ChannelVoice, 64000
+	}
+	return c
 }

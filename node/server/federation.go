@@ -18,6 +18,7 @@ import (
 	"github.com/hearth-chat/hearth/node/chat"
 	"github.com/hearth-chat/hearth/node/config"
 	"github.com/hearth-chat/hearth/node/media"
+	"github.com/hearth-chat/hearth/node/model"
 	"github.com/hearth-chat/hearth/node/perm"
 	"github.com/hearth-chat/hearth/node/store"
 )
@@ -176,9 +177,8 @@ func (f *federation) apply() {
 					err = f.chat.ApplyRemoteChannelChange(ev.Channel.String(), nil)
 				}
 			case *event.ChannelCreate:
-				if b.Type == event.ChannelText {
-					err = f.chat.ApplyRemoteChannel(ev.Guild.String(), ev.ID.String(), b.Name, int(b.Position))
-				}
+				err = f.chat.ApplyRemoteChannel(ev.Guild.String(), chat.RemoteChannel{FedID: ev.ID.String(), Name: b.Name, Topic: b.Topic,
+					Type: int(b.Type), Position: int(b.Position)})
 			default:
 				err = f.chat.ApplyRemoteChange(f.remoteChange(ev))
 			}
@@ -272,8 +272,12 @@ func (f *federation) SetPresence(user, status string) {
 
 // CreateChannel implements chat.Federator: a channel.create state event, issued here (the
 // home node, which checked the actor's permissions).
-func (f *federation) CreateChannel(ctx context.Context, guild, actor, name string, position int) (string, error) {
-	id, err := f.svc.Issue(ctx, fedID(guild), actor, event.KindChannelCreate, "", &event.ChannelCreate{Name: name, Type: event.ChannelText, Position: uint32(position)})
+func (f *federation) CreateChannel(ctx context.Context, guild, actor, name string, typ, position int) (string, error) {
+	t := uint8(event.ChannelText)
+	if typ == model.ChannelVoice {
+		t = event.ChannelVoice
+	}
+	id, err := f.svc.Issue(ctx, fedID(guild), actor, event.KindChannelCreate, "", &event.ChannelCreate{Name: name, Type: t, Position: uint32(max(position, 0))})
 	if err != nil {
 		return "", err
 	}
@@ -449,9 +453,7 @@ func (f *federation) Join(ctx context.Context, code, user string) (*chat.RemoteG
 	info := snap.Info
 	rg := &chat.RemoteGuild{FedID: info.ID.String(), Name: info.Name, Owner: f.display(info.ID, info.Owner)}
 	for _, c := range snap.Channels {
-		if c.Type == event.ChannelText {
-			rg.Channels = append(rg.Channels, chat.RemoteChannel{FedID: c.ID.String(), Name: c.Name, Position: int(c.Position)})
-		}
+		rg.Channels = append(rg.Channels, chat.RemoteChannel{FedID: c.ID.String(), Name: c.Name, Topic: c.Topic, Type: int(c.Type), Position: int(c.Position)})
 	}
 	self := f.svc.Node()
 	for _, m := range snap.Members {

@@ -425,9 +425,32 @@ func TestFederatedChannelChanges(t *testing.T) {
 	var g guild
 	alice.Must("POST", "/guilds", map[string]string{"name": "Channels"}, &g)
 	code := fedInvite(t, alice, g.text(t))
-	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, nil)
+	var joined struct {
+		GuildID string `json:"guild_id"`
+	}
+	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &joined)
 	bg := bob.Connect(-1)
 	bg.Wait("GUILD_CREATE")
+
+	// The guild's default voice channel is federated with it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var chans []struct {
+			Name string
+			Type int
+		}
+		bob.Must("GET", "/guilds/"+joined.GuildID+"/channels", nil, &chans)
+		if slices.ContainsFunc(chans, func(c struct {
+			Name string
+			Type int
+		}) bool {
+			return c.Type == 2 && c.Name == "General"
+		}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("channels on node B = %+v, want the voice channel General", chans)
+		}
+	}
 
 	alice.Must("PATCH", "/guilds/"+g.ID, map[string]any{"name": "Renamed"}, nil)
 	var gu struct{ Name string }
