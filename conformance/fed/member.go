@@ -1,9 +1,11 @@
 package fed
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/hearth-chat/hearth/conformance/fedpeer"
 	"github.com/hearth-chat/hearth/conformance/harness"
@@ -132,4 +134,9 @@ func fedInvite(t *T, o *harness.User, g *harness.Guild) string {
 		return nil
 	})
 	return code
+}
+
+// ctxFor is a context bounded by d within the test's.
+func ctxFor(t *T, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(t.Ctx, d)
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
 // Topic is the persistent event topic of a guild [FED-010].
@@ -30,6 +32,7 @@ type Gossip struct {
 	PS *pubsub.PubSub
 
 	self peer.ID
+	tr   *tracer
 
 	mu     sync.Mutex
 	topics map[string]*pubsub.Topic
@@ -54,7 +57,9 @@ func messageID(m *pb.Message) string {
 // spec's, so that oversize messages can be sent [FED-070].
 func (p *Peer) StartGossip() (*Gossip, error) {
 	ctx, cancel := context.WithCancel(context.Background())
+	tr := &tracer{recv: map[string]int{}, sent: map[string]int{}}
 	ps, err := pubsub.NewGossipSub(ctx, p.Host,
+		pubsub.WithRawTracer(tr),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
 		pubsub.WithMessageIdFn(messageID),
@@ -66,7 +71,7 @@ func (p *Peer) StartGossip() (*Gossip, error) {
 		cancel()
 		return nil, fmt.Errorf("fedpeer: gossipsub: %w", err)
 	}
-	g := &Gossip{PS: ps, self: p.Host.ID(), topics: map[string]*pubsub.Topic{}, cancel: cancel}
+	g := &Gossip{PS: ps, self: p.Host.ID(), tr: tr, topics: map[string]*pubsub.Topic{}, cancel: cancel}
 	p.mu.Lock()
 	p.closers = append(p.closers, g.close)
 	p.mu.Unlock()
@@ -152,4 +157,50 @@ func (g *Gossip) close() {
 	g.mu.Unlock()
 	g.cancel()
 	g.wg.Wait()
+}
+
+// tracer counts the gossipsub control messages the fake receives and sends, for
+// failure messages (whether the node grafted or pruned the fake, say).
+type tracer struct {
+	mu   sync.Mutex
+	recv map[string]int
+	sent map[string]int
+}
+
+func (tr *tracer) count(m map[string]int, rpc *pubsub.RPC) {
+	if rpc == nil || rpc.Control == nil {
+		return
+	}
+	c := rpc.Control
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	m["graft"] += len(c.Graft)
+	m["prune"] += len(c.Prune)
+	m["ihave"] += len(c.Ihave)
+	m["iwant"] += len(c.Iwant)
+	m["idontwant"] += len(c.Idontwant)
+}
+
+func (tr *tracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
+func (tr *tracer) OnClosedOutboundStream(peer.ID)                       {}
+func (tr *tracer) Join(string)                                          {}
+func (tr *tracer) Leave(string)                                         {}
+func (tr *tracer) Graft(peer.ID, string)                                {}
+func (tr *tracer) Prune(peer.ID, string)                                {}
+func (tr *tracer) ValidateMessage(*pubsub.Message)                      {}
+func (tr *tracer) DeliverMessage(*pubsub.Message)                       {}
+func (tr *tracer) RejectMessage(*pubsub.Message, string)                {}
+func (tr *tracer) DuplicateMessage(*pubsub.Message)                     {}
+func (tr *tracer) ThrottlePeer(peer.ID)                                 {}
+func (tr *tracer) RecvRPC(rpc *pubsub.RPC)                              { tr.count(tr.recv, rpc) }
+func (tr *tracer) SendRPC(rpc *pubsub.RPC, _ peer.ID)                   { tr.count(tr.sent, rpc) }
+func (tr *tracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
+func (tr *tracer) DropRPC(*pubsub.RPC, peer.ID)                         {}
+func (tr *tracer) UndeliverableMessage(*pubsub.Message)                 {}
+
+// Control summarises the gossipsub control messages received and sent.
+func (g *Gossip) Control() string {
+	g.tr.mu.Lock()
+	defer g.tr.mu.Unlock()
+	return fmt.Sprintf("received %v, sent %v", g.tr.recv, g.tr.sent)
 }

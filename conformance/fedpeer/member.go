@@ -148,6 +148,12 @@ func (p *Peer) JoinWith(ctx context.Context, inv Invite, opts JoinOptions) (*Mem
 	if err != nil {
 		return nil, err
 	}
+	// Gossip runs before the first connection, as on a real node: a peer that
+	// connects before we speak gossipsub may never open its stream to us.
+	g, err := p.StartGossip()
+	if err != nil {
+		return nil, err
+	}
 	var cerr error
 	for _, a := range addrs {
 		if _, cerr = p.Connect(ctx, a); cerr == nil {
@@ -161,7 +167,7 @@ func (p *Peer) JoinWith(ctx context.Context, inv Invite, opts JoinOptions) (*Mem
 	if err != nil {
 		return nil, err
 	}
-	m := &Member{Peer: p, Signer: signer, Home: home, Guild: inv.Guild, Name: opts.Name, NodeName: opts.NodeName}
+	m := &Member{Peer: p, Gossip: g, Signer: signer, Home: home, Guild: inv.Guild, Name: opts.Name, NodeName: opts.NodeName}
 	frame, err := p.Request(ctx, home, ProtoJoin, JoinRequest{Guild: inv.Guild, Code: inv.Code, Name: opts.Name,
 		NodeName: opts.NodeName, Addrs: p.AddrBytes()})
 	if err != nil {
@@ -186,9 +192,6 @@ func (p *Peer) JoinWith(ctx context.Context, inv Invite, opts JoinOptions) (*Mem
 			return nil, fmt.Errorf("fedpeer: join response message event: %w", err)
 		}
 		m.Recent = append(m.Recent, ev)
-	}
-	if m.Gossip, err = p.StartGossip(); err != nil {
-		return nil, err
 	}
 	for _, t := range []string{Topic(inv.Guild), EphemeralTopic(inv.Guild)} {
 		if err := m.Gossip.Join(t); err != nil {
