@@ -164,7 +164,27 @@ func (rep *Report) Summary() string {
 		rep.Counts.Skipped+rep.Counts.NotCovered)
 }
 
-// WriteLines prints one line per requirement, then the summary.
+// CoverageLine says how many MUST requirements (unmarked ones included, since
+// the suite treats them as MUST) have a test, and how many requirements do.
+func (rep *Report) CoverageLine() string {
+	var must, mustAll, all, total int
+	for l, c := range rep.Coverage {
+		if l == spec.Withdrawn {
+			continue
+		}
+		all += c[0]
+		total += c[1]
+		if l == spec.Must || l == spec.Unmarked {
+			must += c[0]
+			mustAll += c[1]
+		}
+	}
+	pct := func(a, b int) float64 { return 100 * float64(a) / float64(max(b, 1)) }
+	return fmt.Sprintf("coverage: %d of %d MUST requirements have a test (%.0f%%); %d of %d requirements in all (%.0f%%)",
+		must, mustAll, pct(must, mustAll), all, total, pct(all, total))
+}
+
+// WriteLines prints one line per requirement, the coverage, then the summary.
 func (rep *Report) WriteLines(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	for _, r := range rep.Requirements {
@@ -174,6 +194,7 @@ func (rep *Report) WriteLines(w io.Writer) error {
 		fmt.Fprintf(bw, "UNKNOWN     %-10s named by a test or uncovered.txt but not defined in spec/\n", id)
 	}
 	fmt.Fprintf(bw, "(%d not covered count as skipped; %d MUST failures)\n", rep.Counts.NotCovered, rep.Counts.MustFailed)
+	fmt.Fprintln(bw, rep.CoverageLine())
 	fmt.Fprintln(bw, rep.Summary())
 	return bw.Flush()
 }
@@ -207,7 +228,7 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 	p("# Hearth conformance report\n\n")
 	p("Target: `%s`, started %s, took %s.\n\n", rep.Target, rep.Started.UTC().Format(time.RFC3339), rep.Duration.Round(time.Second))
 	p("**%s** (%d not covered, counted as skipped; %d failures of MUST requirements).\n\n", rep.Summary(), rep.Counts.NotCovered, rep.Counts.MustFailed)
-	p("## Coverage\n\n| level | requirements | with a test |\n|---|---|---|\n")
+	p("## Coverage\n\n%s.\n\n| level | requirements | with a test |\n|---|---|---|\n", strings.TrimPrefix(rep.CoverageLine(), "coverage: "))
 	for _, l := range []spec.Level{spec.Must, spec.Unmarked, spec.Should, spec.May, spec.Withdrawn} {
 		c, ok := rep.Coverage[l]
 		if !ok {

@@ -43,6 +43,9 @@ func TestBuild(t *testing.T) {
 	if got := lines[len(lines)-1]; got != "1 passed, 2 failed, 3 skipped" {
 		t.Errorf("last line = %q", got)
 	}
+	if got, want := lines[len(lines)-2], "coverage: 3 of 5 MUST requirements have a test (60%); 4 of 6 requirements in all (67%)"; got != want {
+		t.Errorf("coverage line = %q, want %q", got, want)
+	}
 	if !strings.Contains(buf.String(), "expected 1, got 2") || !strings.Contains(buf.String(), "not observable") {
 		t.Errorf("lines lack details:\n%s", buf.String())
 	}
