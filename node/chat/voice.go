@@ -2,18 +2,13 @@ package chat
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"sort"
 	"sync"
 
-	"github.com/hearth-chat/hearth/node/fanout"
 	"github.com/hearth-chat/hearth/node/model"
 	"github.com/hearth-chat/hearth/node/perm"
-	"github.com/hearth-chat/hearth/node/store"
 )
 
 // VoiceControl is what the domain needs from the node's SFU to carry out voice moderation.
@@ -330,107 +325,4 @@ func (s *Service) VoiceRemoteMember(guildID ID, display string) (ID, bool) {
 		return 0, false
 	}
 	return uid, true
-}
-
-// VoiceChannelRef is a voice channel of a federated guild homed here that federation does
-// not know yet.
-type VoiceChannelRef struct {
-	ChannelID ID
-	Name      string
-	Position  int
-	Owner     string // the guild owner's username, who issues the channel
-}
-
-// UnfederatedVoiceChannels lists the voice channels without federation ID of a federated
-// guild homed on this node.
-func (s *Service) UnfederatedVoiceChannels(guildFedID string) []VoiceChannelRef {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	gs := s.guildByFedID(guildFedID)
-	if gs == nil || isRemoteName(s.user(gs.g.OwnerID).Username) {
-		return nil
-	}
-	var out []VoiceChannelRef
-	for cid := range gs.channels {
-		if c := s.channels[cid]; c != nil && c.Type == model.ChannelVoice && c.FedID == "" {
-			out = append(out, VoiceChannelRef{ChannelID: c.ID, Name: c.Name, Position: c.Position, Owner: s.user(gs.g.OwnerID).Username})
-		}
-	}
-	return out
-}
-
-// SetVoiceChannelFedID records the federation ID of a voice channel that federation now
-// carries.
-func (s *Service) SetVoiceChannelFedID(channelID ID, fedID string) error {
-	s.lock()
-	defer s.mu.Unlock()
-	c := s.channels[channelID]
-	if c == nil {
-		return ErrUnknownChannel
-	}
-	cp := *c
-	cp.FedID = fedID
-	if err := s.db.Update(func(tx *store.Tx) error { return tx.Put(store.Key(store.PrefixChannel, uint64(c.ID)), &cp) }); err != nil {
-		return fmt.Errorf("chat: voice channel federation ID: %w", err)
-	}
-	s.channels[c.ID] = &cp
-	return nil
-}
-
-// ApplyRemoteVoiceChannels makes the voice channels of a federated guild homed elsewhere
-// match its federated state: missing ones are created (CHANNEL_CREATE), ones federation
-// deleted are deleted (CHANNEL_DELETE, which disconnects their members).
-func (s *Service) ApplyRemoteVoiceChannels(guildFedID string, chans []RemoteChannel) error {
-	s.lock()
-	gs := s.guildByFedID(guildFedID)
-	if gs == nil {
-		s.mu.Unlock()
-		return nil
-	}
-	want := map[string]RemoteChannel{}
-	for _, rc := range chans {
-		want[rc.FedID] = rc
-	}
-	var extra []ID
-	for cid := range gs.channels {
-		c := s.channels[cid]
-		if c == nil || c.FedID == "" {
-			continue
-		}
-		if _, ok := want[c.FedID]; ok {
-			delete(want, c.FedID)
-		} else if c.Type == model.ChannelVoice {
-			extra = append(extra, c.ID)
-		}
-	}
-	var created []*model.Channel
-	for _, rc := range want {
-		created = append(created, &model.Channel{ID: s.ids.Next(), Type: model.ChannelVoice, GuildID: gs.g.ID, Name: rc.Name, Position: rc.Position, FedID: rc.FedID})
-	}
-	if len(created) > 0 {
-		if err := s.db.Update(func(tx *store.Tx) error {
-			var errs []error
-			for _, c := range created {
-				errs = append(errs, tx.Put(store.Key(store.PrefixChannel, uint64(c.ID)), c))
-			}
-			return errors.Join(errs...)
-		}); err != nil {
-			s.mu.Unlock()
-			return fmt.Errorf("chat: remote voice channels: %w", err)
-		}
-	}
-	for _, c := range created {
-		s.channels[c.ID] = c
-		gs.channels[c.ID] = struct{}{}
-		s.pub.Publish(&fanout.Event{Type: "CHANNEL_CREATE", Data: encode(s.channelOut(c)), Intent: IntentGuilds, GuildID: uint64(gs.g.ID), Visible: s.viewersLocked(c.ID)})
-	}
-	owner := gs.g.OwnerID
-	s.mu.Unlock()
-	var errs []error
-	for _, id := range extra {
-		if _, err := s.DeleteChannel(context.Background(), owner, id); err != nil && !errors.Is(err, ErrUnknownChannel) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }

@@ -157,12 +157,7 @@ func TestFederatedEditsDeletesReactions(t *testing.T) {
 		GuildID string `json:"guild_id"`
 	}
 	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &joined)
-	var chans []struct {
-		ID   string
-		Type int
-	}
-	bob.Must("GET", "/guilds/"+joined.GuildID+"/channels", nil, &chans)
-	chB := chans[0].ID
+	chB := textChannels(t, bob, joined.GuildID)[0]
 	bg := bob.Connect(-1)
 	ag := alice.Connect(-1)
 
@@ -330,9 +325,7 @@ func TestFederatedModeration(t *testing.T) {
 	}
 
 	// Alice bans bob@beta on node A: bob loses the guild on node B.
-	var chans []struct{ ID string }
-	bob.Must("GET", "/guilds/"+joined.GuildID+"/channels", nil, &chans)
-	chB := chans[0].ID
+	chB := textChannels(t, bob, joined.GuildID)[0]
 	alice.Must("PUT", "/guilds/"+g.ID+"/bans/"+ids["bob@beta"], map[string]any{"reason": "spam"}, nil)
 	bg.Wait("GUILD_DELETE")
 	if st := bob.Do("POST", "/channels/"+chB+"/messages", map[string]string{"content": "still here?"}, nil); st < 400 {
@@ -374,13 +367,12 @@ func TestFederatedCatchUpAfterRestart(t *testing.T) {
 		GuildID string `json:"guild_id"`
 	}
 	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &joined)
-	var chans []struct{ ID string }
-	bob.Must("GET", "/guilds/"+joined.GuildID+"/channels", nil, &chans)
+	chans := textChannels(t, bob, joined.GuildID)
 	var first message
 	alice.Must("POST", "/channels/"+g.text(t)+"/messages", map[string]string{"content": "before the outage"}, &first)
 	history := func(c *testnode.Client) []message {
 		var hist []message
-		c.Must("GET", "/channels/"+chans[0].ID+"/messages", nil, &hist)
+		c.Must("GET", "/channels/"+chans[0]+"/messages", nil, &hist)
 		return hist
 	}
 	for deadline := time.Now().Add(10 * time.Second); len(history(bob)) < 1; time.Sleep(50 * time.Millisecond) {
@@ -411,7 +403,7 @@ func TestFederatedCatchUpAfterRestart(t *testing.T) {
 		Content string
 		Author  struct{ Username string }
 	}
-	bob2.Must("GET", "/channels/"+chans[0].ID+"/messages/"+hist[0].ID, nil, &newest)
+	bob2.Must("GET", "/channels/"+chans[0]+"/messages/"+hist[0].ID, nil, &newest)
 	if newest.Content != "while you were away" || newest.Author.Username != "alice@alpha" {
 		t.Fatalf("newest message on node B = %+v", newest)
 	}
@@ -565,9 +557,8 @@ func TestFederatedPermissions(t *testing.T) {
 	})
 
 	// An overwrite denying SEND_MESSAGES to @everyone in the text channel holds on node B.
-	var chans []struct{ ID string }
-	bob.Must("GET", "/guilds/"+joined.GuildID+"/channels", nil, &chans)
-	if st := bob.Do("POST", "/channels/"+chans[0].ID+"/messages", map[string]string{"content": "before"}, nil); st != 200 {
+	chans := textChannels(t, bob, joined.GuildID)
+	if st := bob.Do("POST", "/channels/"+chans[0]+"/messages", map[string]string{"content": "before"}, nil); st != 200 {
 		t.Fatalf("bob's message before the overwrite: status %d", st)
 	}
 	alice.Must("PUT", "/channels/"+g.text(t)+"/permissions/"+g.ID, map[string]any{"type": 0, "allow": "0", "deny": "2048"}, nil)
@@ -579,7 +570,7 @@ func TestFederatedPermissions(t *testing.T) {
 		}
 		return false
 	})
-	if st := bob.Do("POST", "/channels/"+chans[0].ID+"/messages", map[string]string{"content": "after"}, nil); st != 403 {
+	if st := bob.Do("POST", "/channels/"+chans[0]+"/messages", map[string]string{"content": "after"}, nil); st != 403 {
 		t.Fatalf("bob's message after the overwrite: status %d, want 403", st)
 	}
 
@@ -613,9 +604,7 @@ func TestFederatedAttachmentsAndReplies(t *testing.T) {
 	ag, bg := alice.Connect(-1), bob.Connect(-1)
 	ag.Wait("GUILD_CREATE")
 	bg.Wait("GUILD_CREATE")
-	var chans []struct{ ID string }
-	bob.Must("GET", "/guilds/"+joined.GuildID+"/channels", nil, &chans)
-	chB := chans[0].ID
+	chB := textChannels(t, bob, joined.GuildID)[0]
 
 	alice.Must("POST", "/channels/"+g.text(t)+"/messages", map[string]string{"content": "send me the notes"}, nil)
 	var question struct{ ID, Content string }
@@ -760,4 +749,24 @@ func TestFederatedDirectMessages(t *testing.T) {
 	if len(history) != 2 || history[0].Content != "hi bob" || history[1].Content != "psst, alice" {
 		t.Fatalf("DM history on node B = %+v", history)
 	}
+}
+
+// textChannels lists the IDs of a guild's text channels as c sees them.
+func textChannels(t *testing.T, c *testnode.Client, guild string) []string {
+	t.Helper()
+	var all []struct {
+		ID   string
+		Type int
+	}
+	c.Must("GET", "/guilds/"+guild+"/channels", nil, &all)
+	var out []string
+	for _, ch := range all {
+		if ch.Type == 0 {
+			out = append(out, ch.ID)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("guild %s has no text channel: %+v", guild, all)
+	}
+	return out
 }

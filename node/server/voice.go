@@ -43,11 +43,8 @@ type voiceNode struct {
 	public  string // the node's public URL; empty derives the endpoint from the gateway's host
 	log     *slog.Logger
 
-	// cascade relays voice to and from other nodes; nil when federation is off. The
-	// voice-channel sync goroutine (voicecascade.go) stops on cascadeStop and closes
-	// cascadeDone.
-	cascade                  *cascade.Cascade
-	cascadeStop, cascadeDone chan struct{}
+	// cascade relays voice to and from other nodes; nil when federation is off.
+	cascade *cascade.Cascade
 
 	mu    sync.Mutex
 	queue []func()

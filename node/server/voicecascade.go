@@ -1,9 +1,6 @@
 package server
 
 import (
-	"context"
-	"time"
-
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -12,13 +9,10 @@ import (
 	"github.com/hearth-chat/hearth/voice/cascade"
 )
 
-// voiceChannelSync is how often voice channels of federated guilds are brought in line
-// with the federated state (spec/voice.md section 5.3).
-const voiceChannelSync = time.Second
-
 // startCascade runs the voice cascade between this node's SFU and the other nodes' when
-// federation is on (f not nil): remote members of a voice channel show here and are heard,
-// and voice channels of federated guilds cross nodes. The cascade stops in close.
+// federation is on (f not nil): remote members of a voice channel show here and are heard.
+// (Voice channels of federated guilds cross nodes with the other channels, federation.go.)
+// The cascade stops in close.
 func (v *voiceNode) startCascade(f *federation, reg prometheus.Registerer) {
 	if f == nil {
 		return
@@ -30,9 +24,6 @@ func (v *voiceNode) startCascade(f *federation, reg prometheus.Registerer) {
 		return
 	}
 	v.cascade = c
-	v.cascadeStop = make(chan struct{})
-	v.cascadeDone = make(chan struct{})
-	go v.syncVoiceChannels(f)
 	for _, m := range []struct {
 		name, help string
 		get        func(cascade.Stats) float64
@@ -50,63 +41,12 @@ func (v *voiceNode) startCascade(f *federation, reg prometheus.Registerer) {
 		Help: "Cascade media packets dropped because a link to another node fell behind."}, func() float64 { return float64(c.Stats().Dropped) }))
 }
 
-// closeCascade stops the cascade and the voice-channel sync; other nodes' members leave
-// voice here.
+// closeCascade stops the cascade; other nodes' members leave voice here.
 func (v *voiceNode) closeCascade() {
 	if v.cascade == nil {
 		return
 	}
-	close(v.cascadeStop)
-	<-v.cascadeDone
 	_ = v.cascade.Close()
-}
-
-// syncVoiceChannels brings voice channels of federated guilds in line with federation,
-// every voiceChannelSync until closeCascade: on the home node, voice channels are issued as
-// channel.create state events of type voice; on the other nodes, the voice channels of the
-// federated state are created (or deleted) locally. (The node's federation wiring carries
-// text channels only.)
-func (v *voiceNode) syncVoiceChannels(f *federation) {
-	defer close(v.cascadeDone)
-	t := time.NewTicker(voiceChannelSync)
-	defer t.Stop()
-	for {
-		for _, gid := range f.svc.Guilds() {
-			g, ok := f.svc.Guild(gid)
-			if !ok {
-				continue
-			}
-			if g.Info().Home == f.svc.Node() {
-				for _, vc := range v.chat.UnfederatedVoiceChannels(gid.String()) {
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					id, err := f.svc.Issue(ctx, gid, vc.Owner, event.KindChannelCreate, "",
-						&event.ChannelCreate{Name: vc.Name, Type: event.ChannelVoice, Position: uint32(max(vc.Position, 0))})
-					cancel()
-					if err == nil {
-						err = v.chat.SetVoiceChannelFedID(vc.ChannelID, id.String())
-					}
-					if err != nil {
-						v.log.Warn("voice: federating a voice channel", "channel", vc.ChannelID, "err", err)
-					}
-				}
-				continue
-			}
-			var chans []chat.RemoteChannel
-			for _, c := range g.Channels() {
-				if c.Type == event.ChannelVoice {
-					chans = append(chans, chat.RemoteChannel{FedID: c.ID.String(), Name: c.Name, Position: int(c.Position)})
-				}
-			}
-			if err := v.chat.ApplyRemoteVoiceChannels(gid.String(), chans); err != nil {
-				v.log.Warn("voice: voice channels of a federated guild", "guild", gid.String(), "err", err)
-			}
-		}
-		select {
-		case <-v.cascadeStop:
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // cascadeDir implements cascade.Directory with the chat domain and federation.
