@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { launch } from "../lib/browser.mjs";
 import { unnamedControls, lowContrast } from "../lib/a11y.mjs";
 import { startNode } from "../lib/node.mjs";
-import { T, shot, newUser, createGuild, inviteLink, joinGuild, msg, send } from "../lib/client.mjs";
+import { T, shot, newUser, createGuild, inviteLink, joinGuild, msg, send, pngOf } from "../lib/client.mjs";
 
 let node, b;
 
@@ -21,33 +21,6 @@ after(async () => {
   await b?.close();
   await node?.stop();
 });
-
-/** pngOf draws a w×h gradient with a label on a canvas in the page and returns the PNG bytes. */
-async function pngOf(page, w, h, label) {
-  const b64 = await page.evaluate(
-    async ([w, h, label]) => {
-      const c = document.createElement("canvas");
-      c.width = w;
-      c.height = h;
-      const g = c.getContext("2d");
-      const grad = g.createLinearGradient(0, 0, w, h);
-      grad.addColorStop(0, "#f5a623");
-      grad.addColorStop(1, "#4752c4");
-      g.fillStyle = grad;
-      g.fillRect(0, 0, w, h);
-      g.fillStyle = "#fff";
-      g.font = `bold ${Math.round(h / 6)}px sans-serif`;
-      g.fillText(label, w / 10, h / 2);
-      const blob = await new Promise((r) => c.toBlob(r, "image/png"));
-      const bytes = new Uint8Array(await blob.arrayBuffer());
-      let s = "";
-      for (const x of bytes) s += String.fromCharCode(x);
-      return btoa(s);
-    },
-    [w, h, label],
-  );
-  return Buffer.from(b64, "base64");
-}
 
 /** dropFiles drops files made in the page (name, type, size or text) on the chat pane, as a drag from the desktop would. */
 async function dropFiles(page, files) {

@@ -1,11 +1,12 @@
 // Two nodes: alice on node A creates a guild and an invite; bob, registered on node B, pastes the
-// link into node B's client and joins over federation; then they chat both ways and bob searches.
-// Both nodes run federation (--p2p-listen on loopback).
+// link into node B's client and joins over federation; then they chat both ways, see each other's
+// presence, an image alice sends shows on node B (which fetches it from node A), and bob opens a
+// DM with alice across the nodes. Both nodes run federation (--p2p-listen on loopback).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { launch } from "../lib/browser.mjs";
 import { startNode } from "../lib/node.mjs";
-import { T, shot, newUser, createGuild, inviteLink, joinGuild, msg, send } from "../lib/client.mjs";
+import { T, shot, newUser, createGuild, inviteLink, joinGuild, msg, send, pngOf } from "../lib/client.mjs";
 
 let a, bnode, br;
 
@@ -48,5 +49,34 @@ test("two nodes: join by pasting a link from another node, chat both ways", asyn
   await alice.page.locator(".member.online", { hasText: /bob@/ }).waitFor({ timeout: 3 * T });
   await bob.page.locator(".member.online", { hasText: /alice@/ }).waitFor({ timeout: 3 * T });
   await shot(alice.page, "36-federated-presence");
+
+  // An image attachment crosses: node B fetches the bytes from node A on first download
+  // (spec/media.md §6), renders its thumbnail, and serves the original.
+  const png = await pngOf(alice.page, 900, 600, "node A");
+  await alice.page.locator("input[type=file]").setInputFiles({ name: "across.png", mimeType: "image/png", buffer: png });
+  await send(alice.page, "a picture from node A");
+  const pic = msg(bob.page, "a picture from node A");
+  await pic.waitFor({ timeout: T });
+  const img = pic.locator(".att-image img");
+  await img.waitFor({ timeout: T });
+  await bob.page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await img.elementHandle(), { timeout: 2 * T });
+  await pic.getByRole("button", { name: "Open image across.png, 900×600" }).click();
+  const full = bob.page.getByRole("dialog", { name: "across.png" }).locator("img.full-image");
+  await bob.page.waitForFunction((el) => el.complete && el.naturalWidth === 900, await full.elementHandle(), { timeout: 2 * T });
+  await shot(bob.page, "37-federated-attachment");
+  await bob.page.keyboard.press("Escape");
+
+  // A DM across nodes: bob opens it from alice's profile; alice sees it under Home, unread.
+  await bob.page.locator(".members").getByRole("button", { name: /^alice@/ }).click();
+  await bob.page.getByRole("dialog").getByRole("button", { name: "Message" }).click();
+  await bob.page.locator(".chat-head h2", { hasText: "alice@" }).waitFor({ timeout: T });
+  await send(bob.page, "a private word across nodes");
+  await msg(bob.page, "a private word across nodes").waitFor({ timeout: T });
+  await alice.page.getByRole("button", { name: /^Direct messages, \d+ unread/ }).click({ timeout: 2 * T });
+  await alice.page.getByRole("list", { name: "Direct messages" }).getByRole("button", { name: /^bob@/ }).click({ timeout: T });
+  await msg(alice.page, "a private word across nodes").waitFor({ timeout: T });
+  await send(alice.page, "and one back");
+  await msg(bob.page, "and one back").waitFor({ timeout: T });
+  await shot(alice.page, "38-federated-dm");
   assert.deepEqual([...alice.errors, ...bob.errors], []);
 });

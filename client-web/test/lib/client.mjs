@@ -72,3 +72,30 @@ export async function send(page, text) {
   await box.fill(text);
   await box.press("Enter");
 }
+
+/** pngOf draws a w×h gradient with a label on a canvas in the page and returns the PNG bytes. */
+export async function pngOf(page, w, h, label) {
+  const b64 = await page.evaluate(
+    async ([w, h, label]) => {
+      const c = document.createElement("canvas");
+      c.width = w;
+      c.height = h;
+      const g = c.getContext("2d");
+      const grad = g.createLinearGradient(0, 0, w, h);
+      grad.addColorStop(0, "#f5a623");
+      grad.addColorStop(1, "#4752c4");
+      g.fillStyle = grad;
+      g.fillRect(0, 0, w, h);
+      g.fillStyle = "#fff";
+      g.font = `bold ${Math.round(h / 6)}px sans-serif`;
+      g.fillText(label, w / 10, h / 2);
+      const blob = await new Promise((r) => c.toBlob(r, "image/png"));
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      let s = "";
+      for (const x of bytes) s += String.fromCharCode(x);
+      return btoa(s);
+    },
+    [w, h, label],
+  );
+  return Buffer.from(b64, "base64");
+}
