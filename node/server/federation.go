@@ -230,6 +230,24 @@ func (f *federation) MediaAllowed(node event.Node, hash [32]byte) bool {
 	return false
 }
 
+// mediaHolders lists the member nodes, other than this one and origin, of the guilds whose
+// messages use blob h: the nodes that may hold its bytes.
+func (f *federation) mediaHolders(h media.Hash, origin string) []string {
+	var out []string
+	for _, id := range f.chat.BlobGuilds(h.String()) {
+		g, ok := f.svc.Guild(fedID(id))
+		if !ok {
+			continue
+		}
+		for _, n := range g.Nodes() {
+			if s := n.ID.String(); n.ID != f.svc.Node() && s != origin && !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
 // OpenMedia implements fed.MediaSource.
 func (f *federation) OpenMedia(ctx context.Context, hash [32]byte) (io.ReadCloser, error) {
 	file, _, err := f.media.OpenBlob(ctx, media.Hash(hash))

@@ -770,3 +770,44 @@ func textChannels(t *testing.T, c *testnode.Client, guild string) []string {
 	}
 	return out
 }
+
+// TestFederatedMediaFromAnotherMember: when the node a file was uploaded to is down, another
+// node fetches its bytes from a member node that downloaded them before.
+func TestFederatedMediaFromAnotherMember(t *testing.T) {
+	a, b, c := testnode.Start(t, federated("alpha")), testnode.Start(t, federated("beta")), testnode.Start(t, federated("gamma"))
+	alice, bob, carol := a.Register(t, "alice"), b.Register(t, "bob"), c.Register(t, "carol")
+	var g guild
+	alice.Must("POST", "/guilds", map[string]string{"name": "Mirrors"}, &g)
+	code := fedInvite(t, alice, g.text(t))
+	var onB, onC struct {
+		GuildID string `json:"guild_id"`
+	}
+	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &onB)
+	carol.Must("POST", "/invites/"+url.PathEscape(code), nil, &onC)
+	ag, cg := alice.Connect(-1), carol.Connect(-1)
+	ag.Wait("GUILD_CREATE")
+	cg.Wait("GUILD_CREATE")
+
+	data := bytes.Repeat([]byte("mirrored bytes "), 4000)
+	if st, m := upload(t, bob, textChannels(t, bob, onB.GuildID)[0], "mirror.bin", data, ""); st != 200 {
+		t.Fatalf("bob's upload: %d %v", st, m)
+	}
+	type attached struct {
+		Attachments []struct{ Filename, URL string }
+	}
+	wait := func(gw *testnode.Gateway) string {
+		var m attached
+		for len(m.Attachments) == 0 || m.Attachments[0].Filename != "mirror.bin" {
+			gw.Wait("MESSAGE_CREATE").Decode(t, &m)
+		}
+		return m.Attachments[0].URL
+	}
+	onA, onCURL := wait(ag), wait(cg)
+	if got := download(t, a.URL+onA); !bytes.Equal(got, data) { // node A fetches from node B
+		t.Fatalf("node A served %d bytes, want %d", len(got), len(data))
+	}
+	b.Stop(t)
+	if got := download(t, c.URL+onCURL); !bytes.Equal(got, data) { // node C: from node A
+		t.Fatalf("node C served %d bytes, want %d", len(got), len(data))
+	}
+}

@@ -86,10 +86,24 @@ func (n *Node) collectMedia(stop <-chan struct{}, interval time.Duration) {
 // which starts after the store; f stays nil when federation is off.
 type mediaFetcher struct{ f *federation }
 
-// Fetch implements media.Fetcher.
+// Fetch implements media.Fetcher: from the origin node, or when it cannot serve them, from
+// another member node of a guild whose messages use the blob (one that fetched it before).
 func (m *mediaFetcher) Fetch(ctx context.Context, origin string, h media.Hash, _ int64) (io.ReadCloser, error) {
 	if m.f == nil {
 		return nil, errors.New("server: a remote blob, and federation is off")
 	}
-	return m.f.svc.FetchMedia(ctx, origin, h)
+	rc, err := m.f.svc.FetchMedia(ctx, origin, h)
+	if err == nil {
+		return rc, nil
+	}
+	for _, node := range m.f.mediaHolders(h, origin) {
+		if ctx.Err() != nil {
+			break
+		}
+		if rc, ferr := m.f.svc.FetchMedia(ctx, node, h); ferr == nil {
+			m.f.log.Info("federation: fetched a blob from another member node", "hash", h.String(), "origin", origin, "from", node, "origin_err", err)
+			return rc, nil
+		}
+	}
+	return nil, err
 }
