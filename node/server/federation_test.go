@@ -312,14 +312,7 @@ func TestFederatedModeration(t *testing.T) {
 	dg.Wait("GUILD_CREATE")
 
 	// Bob asks for dave's ban on node B; the home node refuses it.
-	var members []struct{ User struct{ ID, Username string } }
-	bob.Must("GET", "/guilds/"+joined.GuildID+"/members?limit=10", nil, &members)
-	daveOnB := ""
-	for _, m := range members {
-		if m.User.Username == "dave" {
-			daveOnB = m.User.ID
-		}
-	}
+	daveOnB := memberID(t, bob, joined.GuildID, "dave")
 	if st := bob.Do("PUT", "/guilds/"+joined.GuildID+"/bans/"+daveOnB, map[string]any{}, nil); st != 403 {
 		t.Fatalf("bob's ban of dave: status %d, want 403", st)
 	}
@@ -526,14 +519,7 @@ func TestFederatedPermissions(t *testing.T) {
 	}
 
 	// Bob may not ban yet; alice gives him Mods on node A, and then he may, from node B.
-	carolOnB := ""
-	var members []struct{ User struct{ ID, Username string } }
-	bob.Must("GET", "/guilds/"+joined.GuildID+"/members?limit=10", nil, &members)
-	for _, m := range members {
-		if m.User.Username == "carol" {
-			carolOnB = m.User.ID
-		}
-	}
+	carolOnB := memberID(t, bob, joined.GuildID, "carol")
 	if st := bob.Do("PUT", "/guilds/"+joined.GuildID+"/bans/"+carolOnB, map[string]any{}, nil); st != 403 {
 		t.Fatalf("bob's ban before the role: status %d, want 403", st)
 	}
@@ -592,19 +578,9 @@ func TestFederatedPermissions(t *testing.T) {
 // TestFederatedAttachmentsAndReplies: files and replies cross nodes; the bytes of a file stay
 // on its origin node until a reader on another node downloads it, and then arrive verified.
 func TestFederatedAttachmentsAndReplies(t *testing.T) {
-	a, b := testnode.Start(t, federated("alpha")), testnode.Start(t, federated("beta"))
-	alice, bob := a.Register(t, "alice"), b.Register(t, "bob")
-	var g guild
-	alice.Must("POST", "/guilds", map[string]string{"name": "Files"}, &g)
-	code := fedInvite(t, alice, g.text(t))
-	var joined struct {
-		GuildID string `json:"guild_id"`
-	}
-	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &joined)
-	ag, bg := alice.Connect(-1), bob.Connect(-1)
-	ag.Wait("GUILD_CREATE")
-	bg.Wait("GUILD_CREATE")
-	chB := textChannels(t, bob, joined.GuildID)[0]
+	p := startPair(t, "Files")
+	a, b, alice, bob, g, ag, bg := p.a, p.b, p.alice, p.bob, p.g, p.ag, p.bg
+	chB := textChannels(t, bob, p.guildB)[0]
 
 	alice.Must("POST", "/channels/"+g.text(t)+"/messages", map[string]string{"content": "send me the notes"}, nil)
 	var question struct{ ID, Content string }
@@ -671,29 +647,9 @@ func download(t *testing.T, url string) []byte {
 // TestFederatedDirectMessages: a user opens a DM with a member of another node; the other
 // node shows it to its user, and messages, edits and reactions cross both ways.
 func TestFederatedDirectMessages(t *testing.T) {
-	a, b := testnode.Start(t, federated("alpha")), testnode.Start(t, federated("beta"))
-	alice, bob := a.Register(t, "alice"), b.Register(t, "bob")
-	var g guild
-	alice.Must("POST", "/guilds", map[string]string{"name": "Shared"}, &g)
-	code := fedInvite(t, alice, g.text(t))
-	var joined struct {
-		GuildID string `json:"guild_id"`
-	}
-	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &joined)
-	ag, bg := alice.Connect(-1), bob.Connect(-1)
-	ag.Wait("GUILD_CREATE")
-	bg.Wait("GUILD_CREATE")
-	var members []struct{ User struct{ ID, Username string } }
-	bob.Must("GET", "/guilds/"+joined.GuildID+"/members?limit=10", nil, &members)
-	aliceOnB := ""
-	for _, m := range members {
-		if m.User.Username == "alice@alpha" {
-			aliceOnB = m.User.ID
-		}
-	}
-	if aliceOnB == "" {
-		t.Fatalf("members on node B = %+v", members)
-	}
+	p := startPair(t, "Shared")
+	alice, bob, ag, bg := p.alice, p.bob, p.ag, p.bg
+	aliceOnB := memberID(t, bob, p.guildB, "alice@alpha")
 
 	var dmB struct {
 		ID, Type   any
@@ -810,4 +766,45 @@ func TestFederatedMediaFromAnotherMember(t *testing.T) {
 	if got := download(t, c.URL+onCURL); !bytes.Equal(got, data) { // node C: from node A
 		t.Fatalf("node C served %d bytes, want %d", len(got), len(data))
 	}
+}
+
+// fedPair is two federating nodes: alice's guild, homed on node A (alpha), with bob of node B
+// (beta) in it, and both users' gateways past GUILD_CREATE.
+type fedPair struct {
+	a, b       *testnode.Node
+	alice, bob *testnode.Client
+	g          guild  // the guild as node A created it
+	guildB     string // its ID on node B
+	ag, bg     *testnode.Gateway
+}
+
+func startPair(t *testing.T, name string) *fedPair {
+	t.Helper()
+	p := &fedPair{a: testnode.Start(t, federated("alpha")), b: testnode.Start(t, federated("beta"))}
+	p.alice, p.bob = p.a.Register(t, "alice"), p.b.Register(t, "bob")
+	p.alice.Must("POST", "/guilds", map[string]string{"name": name}, &p.g)
+	code := fedInvite(t, p.alice, p.g.text(t))
+	var joined struct {
+		GuildID string `json:"guild_id"`
+	}
+	p.bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &joined)
+	p.guildB = joined.GuildID
+	p.ag, p.bg = p.alice.Connect(-1), p.bob.Connect(-1)
+	p.ag.Wait("GUILD_CREATE")
+	p.bg.Wait("GUILD_CREATE")
+	return p
+}
+
+// memberID returns the ID of the member named username in a guild, as c sees it.
+func memberID(t *testing.T, c *testnode.Client, guild, username string) string {
+	t.Helper()
+	var members []struct{ User struct{ ID, Username string } }
+	c.Must("GET", "/guilds/"+guild+"/members?limit=100", nil, &members)
+	for _, m := range members {
+		if m.User.Username == username {
+			return m.User.ID
+		}
+	}
+	t.Fatalf("no member %s in %+v", username, members)
+	return ""
 }
