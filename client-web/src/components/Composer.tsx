@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { Icon } from "../icons";
 import { byName, EMOJI } from "../emoji";
 import { isPrivate, store, useTopics } from "../store";
+import { shrinkable, shrinkImage, SHRINK_MAX } from "../images";
 import { fmtSize, MAX_FILES, resetTypingThrottle, sendMessage, setUI, typing, ui } from "../session";
 
 /** attachHooks lets the chat pane hand dropped files to the composer (drag-and-drop anywhere on it). */
@@ -107,6 +108,7 @@ export function Composer({ channelId, canSend }: { channelId: string; canSend: b
   const [sugg, setSugg] = useState<{ from: number; items: Suggestion[] } | null>(null);
   const [files, setFiles] = useState<File[]>([]);
   const [fileErr, setFileErr] = useState("");
+  const [shrink, setShrink] = useState(() => localStorage.getItem("hearth.shrinkImages") === "1");
   const ta = useRef<HTMLTextAreaElement>(null);
   const picker = useRef<HTMLInputElement>(null);
 
@@ -152,7 +154,9 @@ export function Composer({ channelId, canSend }: { channelId: string; canSend: b
     setFiles([]);
     setFileErr("");
     resetTypingThrottle();
-    void sendMessage(channelId, encode(v, gid), files);
+    const content = encode(v, gid);
+    if (shrink && files.some(shrinkable)) void Promise.all(files.map((f) => shrinkImage(f))).then((fs) => sendMessage(channelId, content, fs));
+    else void sendMessage(channelId, content, files);
   };
   const onKey = (e: KeyboardEvent) => {
     if (sugg) {
@@ -213,6 +217,20 @@ export function Composer({ channelId, canSend }: { channelId: string; canSend: b
             <FileChip key={f.name + i + f.size} f={f} onRemove={() => setFiles(files.filter((_, j) => j !== i))} />
           ))}
         </ul>
+      )}
+      {files.some(shrinkable) && (
+        <label class="check shrink">
+          <input
+            type="checkbox"
+            checked={shrink}
+            onChange={(e) => {
+              const on = e.currentTarget.checked;
+              localStorage.setItem("hearth.shrinkImages", on ? "1" : "0");
+              setShrink(on);
+            }}
+          />{" "}
+          Shrink large images before sending (to {SHRINK_MAX} pixels)
+        </label>
       )}
       {fileErr && (
         <p class="error small" role="alert">

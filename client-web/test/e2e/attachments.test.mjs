@@ -124,7 +124,18 @@ test("attachments: upload by button, drag-and-drop and paste; inline images, ful
   await send(alice.page, "pasted");
   await msg(bob.page, "pasted").getByRole("button", { name: "Open image pasted.png, 300×200" }).waitFor({ timeout: T });
 
-  // 4. A file over the node's per-file limit (25 MiB by default) is refused with 413, shown clearly.
+  // 4. With the user's consent, a large image is shrunk in the browser before it is sent.
+  const big = await pngOf(alice.page, 3200, 2400, "big photo");
+  await alice.page.locator("input[type=file]").setInputFiles({ name: "big.png", mimeType: "image/png", buffer: big });
+  const shrinkBox = alice.page.getByRole("checkbox", { name: /Shrink large images before sending/ });
+  assert.equal(await shrinkBox.isChecked(), false, "shrinking is off until the user allows it");
+  await shrinkBox.check();
+  await send(alice.page, "shrunk for you");
+  const shrunk = msg(bob.page, "shrunk for you").getByRole("button", { name: "Open image big.webp, 2560×1920" });
+  await shrunk.waitFor({ timeout: 2 * T });
+  assert.equal(await alice.page.evaluate(() => localStorage.getItem("hearth.shrinkImages")), "1", "the choice is remembered");
+
+  // 5. A file over the node's per-file limit (25 MiB by default) is refused with 413, shown clearly.
   await dropFiles(alice.page, [{ name: "huge.iso", type: "application/octet-stream", size: 26 * 1024 * 1024 }]);
   await send(alice.page, "too big?");
   const refused = msg(alice.page, "too big?").getByRole("alert");

@@ -90,10 +90,12 @@ export async function pngOf(page, w, h, label) {
       g.font = `bold ${Math.round(h / 6)}px sans-serif`;
       g.fillText(label, w / 10, h / 2);
       const blob = await new Promise((r) => c.toBlob(r, "image/png"));
-      const bytes = new Uint8Array(await blob.arrayBuffer());
-      let s = "";
-      for (const x of bytes) s += String.fromCharCode(x);
-      return btoa(s);
+      const url = await new Promise((r) => {
+        const fr = new FileReader();
+        fr.onload = () => r(fr.result);
+        fr.readAsDataURL(blob);
+      });
+      return url.slice(url.indexOf(",") + 1);
     },
     [w, h, label],
   );
