@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { Icon } from "../icons";
 import { byName, EMOJI } from "../emoji";
+import type { User } from "../api";
 import { isPrivate, store, useTopics } from "../store";
 import { shrinkable, shrinkImage, SHRINK_MAX } from "../images";
 import { fmtSize, MAX_FILES, resetTypingThrottle, sendMessage, setUI, typing, ui } from "../session";
@@ -36,7 +37,7 @@ interface Suggestion {
 }
 
 /** suggest returns autocomplete choices for the word being typed before the caret. */
-function suggest(text: string, caret: number, gid: string | undefined): { from: number; items: Suggestion[] } | null {
+function suggest(text: string, caret: number, gid: string | undefined, people: Person[]): { from: number; items: Suggestion[] } | null {
   const before = text.slice(0, caret);
   const m = /(^|\s)([@#:])([\w.@-]*)$/.exec(before);
   if (!m) return null;
@@ -45,8 +46,7 @@ function suggest(text: string, caret: number, gid: string | undefined): { from: 
   const from = caret - m[3].length - 1;
   let items: Suggestion[] = [];
   if (sigil === "@") {
-    const mm = gid ? [...(store.members.get(gid)?.values() ?? [])] : [];
-    items = mm
+    items = people
       .filter((x) => x.user.username.toLowerCase().startsWith(q) || (x.nick ?? x.user.global_name ?? "").toLowerCase().startsWith(q))
       .slice(0, 8)
       .map((x) => ({ label: store.displayName(x.user.id, gid), detail: x.user.username, insert: "@" + x.user.username + " " }));
@@ -66,20 +66,30 @@ function suggest(text: string, caret: number, gid: string | undefined): { from: 
   return items.length ? { from, items } : null;
 }
 
-/** encode turns the friendly "@username", "#channel" and ":emoji:" forms into Discord's wire syntax. */
-export function encode(text: string, gid: string | undefined): string {
+/** Person is someone who can be mentioned: a guild member, or a DM's recipient. */
+type Person = { user: User; nick?: string | null };
+
+/** mentionable lists who can be mentioned in a channel: the guild's members, or a DM's recipients. */
+function mentionable(cid: string): Person[] {
+  const c = store.channels.get(cid);
+  if (c?.guild_id) return [...(store.members.get(c.guild_id)?.values() ?? [])];
+  return (c?.recipients ?? []).map((u) => ({ user: store.users.get(u.id) ?? u }));
+}
+
+/** encode turns the friendly "@username", "#channel" and ":emoji:" forms into Discord's wire
+ * syntax; people are who "@username" may name. */
+export function encode(text: string, gid: string | undefined, people: Person[]): string {
   // Leave code spans and blocks as typed.
   return text
     .split(/(```[\s\S]*?```|`[^`]*`)/)
     .map((part, i) => {
       if (i % 2 === 1) return part;
       let s = part;
+      for (const m of [...people].sort((a, b) => b.user.username.length - a.user.username.length)) {
+        const re = new RegExp("(^|\\s)@" + m.user.username.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + "(?![\\w.@-])", "gi");
+        s = s.replace(re, `$1<@${m.user.id}>`);
+      }
       if (gid) {
-        const members = [...(store.members.get(gid)?.values() ?? [])].sort((a, b) => b.user.username.length - a.user.username.length);
-        for (const m of members) {
-          const re = new RegExp("(^|\\s)@" + m.user.username.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + "(?![\\w.@-])", "gi");
-          s = s.replace(re, `$1<@${m.user.id}>`);
-        }
         const roles = store.guilds.get(gid)?.roles ?? [];
         for (const r of roles) {
           if (r.id === gid) continue;
@@ -131,7 +141,7 @@ export function Composer({ channelId, canSend }: { channelId: string; canSend: b
   const update = (v: string) => {
     setText(v);
     const el = ta.current!;
-    setSugg(suggest(v, el.selectionStart, gid));
+    setSugg(suggest(v, el.selectionStart, gid, mentionable(channelId)));
     setSel(0);
     if (v.trim()) typing(channelId);
   };
@@ -154,7 +164,7 @@ export function Composer({ channelId, canSend }: { channelId: string; canSend: b
     setFiles([]);
     setFileErr("");
     resetTypingThrottle();
-    const content = encode(v, gid);
+    const content = encode(v, gid, mentionable(channelId));
     if (shrink && files.some(shrinkable)) void Promise.all(files.map((f) => shrinkImage(f))).then((fs) => sendMessage(channelId, content, fs));
     else void sendMessage(channelId, content, files);
   };

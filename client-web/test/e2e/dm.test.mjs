@@ -61,10 +61,15 @@ test("direct messages: open from the member list, unread badges, chat both ways"
   await alice.page.getByRole("list", { name: "Direct messages" }).getByRole("button", { name: "bob, online", exact: true }).waitFor({ timeout: T });
 
   // Typing, a reply, a reaction and an edit, as in a guild channel.
-  await bob.page.locator("#composer-input").pressSequentially("typing in a DM", { delay: 20 });
+  await bob.page.locator("#composer-input").pressSequentially("typing in a DM, @al", { delay: 20 });
   await alice.page.getByText("bob is typing…").waitFor({ timeout: T });
-  await bob.page.locator("#composer-input").fill("");
+  // Mentions autocomplete from the DM's recipients.
+  await bob.page.getByRole("option", { name: /alice/ }).waitFor({ timeout: T });
+  await bob.page.locator("#composer-input").press("Tab");
+  await bob.page.locator("#composer-input").press("Enter");
+  await msg(alice.page, "typing in a DM").locator(".mention.me", { hasText: "@alice" }).waitFor({ timeout: T });
   const q = msg(alice.page, "are you there?");
+  await alice.page.waitForFunction(() => !document.querySelector(".typing")?.textContent, null, { timeout: T });
   await q.hover();
   await q.getByRole("button", { name: "Reply" }).click();
   await send(alice.page, "**yes**, here in a tpyo");
