@@ -1,6 +1,6 @@
 // Attachments through the web client (spec/media.md): files go up by the attach button, by
 // drag-and-drop and by paste, in one multipart request with a progress bar; the other user sees
-// an image inline (the node's thumbnail), opens it full size, and downloads a file from its card
+// an image inline (the node's thumbnail), opens it full size, plays a video inline, downloads a file from its card
 // with the same bytes; a file over the node's per-file limit fails with a clear 413 message.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -123,6 +123,35 @@ test("attachments: upload by button, drag-and-drop and paste; inline images, ful
   await alice.page.getByRole("list", { name: "Files to send" }).getByText("pasted.png").waitFor({ timeout: T });
   await send(alice.page, "pasted");
   await msg(bob.page, "pasted").getByRole("button", { name: "Open image pasted.png, 300×200" }).waitFor({ timeout: T });
+
+  // A short video (recorded in the page from a canvas) plays inline with the browser's controls.
+  await alice.page.evaluate(async () => {
+    const c = document.createElement("canvas");
+    c.width = 320;
+    c.height = 240;
+    const g = c.getContext("2d");
+    const rec = new MediaRecorder(c.captureStream(25), { mimeType: "video/webm;codecs=vp8" });
+    const parts = [];
+    rec.ondataavailable = (e) => parts.push(e.data);
+    const done = new Promise((r) => (rec.onstop = r));
+    rec.start();
+    for (let i = 0; i < 20; i++) {
+      g.fillStyle = `hsl(${i * 18} 70% 50%)`;
+      g.fillRect(0, 0, 320, 240);
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    rec.stop();
+    await done;
+    const dt = new DataTransfer();
+    dt.items.add(new File(parts, "clip.webm", { type: "video/webm" }));
+    const pane = document.querySelector("main.chat");
+    for (const type of ["dragenter", "dragover", "drop"]) pane.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await send(alice.page, "a clip");
+  const clip = msg(bob.page, "a clip").locator("video.att-video");
+  await clip.waitFor({ timeout: T });
+  await bob.page.waitForFunction((v) => v.readyState >= 1 && v.videoWidth === 320, await clip.elementHandle(), { timeout: T });
+  assert.equal(await clip.getAttribute("aria-label"), "clip.webm");
 
   // 4. With the user's consent, a large image is shrunk in the browser before it is sent.
   const big = await pngOf(alice.page, 3200, 2400, "big photo");
