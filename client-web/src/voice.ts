@@ -239,6 +239,8 @@ class Connection {
     if (this.pc) return;
     const pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
     this.pc = pc;
+    // For tests and debugging: the statistics of the voice connection (getStats).
+    (window as any).__hearthVoicePC = pc;
     pc.onicecandidate = (e) => {
       this.send(103, e.candidate ? { candidate: e.candidate.candidate, sdp_mid: e.candidate.sdpMid, sdp_mline_index: e.candidate.sdpMLineIndex } : { candidate: "" });
     };

@@ -120,7 +120,9 @@ export function ChannelList() {
   const all = store.channelsOf(g.id);
   const cats = all.filter((c) => c.type === 4);
   const item = (c: Channel) => (c.type === 2 ? <VoiceChannel key={c.id} c={c} /> : c.type === 0 ? <TextChannel key={c.id} c={c} /> : null);
-  const loose = all.filter((c) => c.type !== 4 && !c.parent_id);
+  // As on Discord, text channels come before voice channels within a category (and outside any).
+  const textFirst = (a: Channel, b: Channel) => (a.type === 2 ? 1 : 0) - (b.type === 2 ? 1 : 0);
+  const loose = all.filter((c) => c.type !== 4 && !c.parent_id).sort(textFirst);
   return (
     <div class="channels">
       <div class="guild-head">
@@ -140,7 +142,7 @@ export function ChannelList() {
           {loose.map(item)}
         </ul>
         {cats.map((cat) => {
-          const kids = all.filter((c) => c.parent_id === cat.id);
+          const kids = all.filter((c) => c.parent_id === cat.id).sort(textFirst);
           const open = !collapsed[cat.id];
           return (
             <section key={cat.id} class="category" aria-label={cat.name}>
