@@ -5,6 +5,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +43,8 @@ type Options struct {
 	Observe func(route string, status int, d time.Duration)
 	// Uploads parses multipart message uploads; nil refuses them.
 	Uploads Uploads
+	// Images stores avatars and guild icons sent as data URIs; nil refuses them.
+	Images Images
 	// Search answers message searches; nil leaves the search routes out.
 	Search Searcher
 }
@@ -51,6 +54,13 @@ type Options struct {
 // quota charges when the message is not created after all. Errors are *chat.Error values.
 type Uploads interface {
 	ParseMessageUpload(r *http.Request, owner uint64) (payloadJSON []byte, files []model.Attachment, abandon func(), err error)
+}
+
+// Images stores the image of a data URI ("data:image/png;base64,…", as Discord's PATCH
+// /users/@me and PATCH /guilds/{id} take avatars and icons) and returns its blob's hex
+// hash. Errors are *chat.Error values.
+type Images interface {
+	StoreImage(ctx context.Context, dataURI string, owner uint64) (hash string, err error)
 }
 
 // API is the REST handler.

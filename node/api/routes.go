@@ -66,6 +66,9 @@ func (a *API) routes() {
 		if err := r.decode(&p); err != nil {
 			return 0, nil, err
 		}
+		if err := a.storeImage(r, "avatar", p.Avatar.Val); err != nil {
+			return 0, nil, err
+		}
 		u, err := c.UpdateMe(r.Context(), r.actor, p)
 		return ok, u, err
 	})
@@ -119,6 +122,9 @@ func (a *API) routes() {
 		}
 		var p chat.GuildPatch
 		if err := r.decode(&p); err != nil {
+			return 0, nil, err
+		}
+		if err := a.storeImage(r, "icon", p.Icon.Val); err != nil {
 			return 0, nil, err
 		}
 		g, err := c.ModifyGuild(r.Context(), r.actor, id, p)
@@ -625,4 +631,22 @@ func (a *API) gatewayURL(r *http.Request) string {
 		scheme = "wss"
 	}
 	return scheme + "://" + r.Host + "/gateway"
+}
+
+// storeImage replaces the data URI an avatar or icon field carries with the hash of the image
+// stored from it; a nil field (absent or null) is left alone.
+func (a *API) storeImage(r *req, field string, uri *string) error {
+	if uri == nil {
+		return nil
+	}
+	if a.opts.Images == nil {
+		return &chat.Error{Status: http.StatusBadRequest, Code: 50035, Message: "Invalid Form Body",
+			Fields: map[string][2]string{field: {"IMAGE_INVALID", "This node does not store images."}}}
+	}
+	hash, err := a.opts.Images.StoreImage(r.Context(), *uri, uint64(r.actor))
+	if err != nil {
+		return err
+	}
+	*uri = hash
+	return nil
 }

@@ -125,10 +125,10 @@ func (s *Service) Guild(actor, guildID ID) (GuildOut, error) {
 
 // GuildPatch is the body of PATCH /guilds/{id}. Nil fields are unchanged.
 type GuildPatch struct {
-	Name            *string `json:"name"`
-	Description     *string `json:"description"`
-	Icon            *string `json:"icon"`
-	SystemChannelID *ID     `json:"system_channel_id"`
+	Name            *string          `json:"name"`
+	Description     *string          `json:"description"`
+	Icon            Optional[string] `json:"icon"` // a stored image's hash (see UserPatch.Avatar)
+	SystemChannelID *ID              `json:"system_channel_id"`
 }
 
 // ModifyGuild changes guild settings (MANAGE_GUILD).
@@ -153,8 +153,8 @@ func (s *Service) ModifyGuild(ctx context.Context, actor, guildID ID, p GuildPat
 	if p.Description != nil {
 		g.Description = p.Description
 	}
-	if p.Icon != nil {
-		g.Icon = p.Icon
+	if p.Icon.Set {
+		g.Icon = p.Icon.Val
 	}
 	if p.SystemChannelID != nil {
 		if c := s.channels[*p.SystemChannelID]; c == nil || c.GuildID != guildID || c.Type != model.ChannelText {
@@ -162,7 +162,9 @@ func (s *Service) ModifyGuild(ctx context.Context, actor, guildID ID, p GuildPat
 		}
 		g.SystemChannelID = p.SystemChannelID
 	}
-	if err := s.db.Update(func(tx *store.Tx) error { return tx.Put(store.Key(store.PrefixGuild, uint64(guildID)), &g) }); err != nil {
+	if err := s.db.Update(func(tx *store.Tx) error {
+		return errors.Join(tx.Put(store.Key(store.PrefixGuild, uint64(guildID)), &g), moveImageRef(tx, imageGuild, guildID, gs.g.Icon, g.Icon))
+	}); err != nil {
 		return GuildOut{}, fmt.Errorf("chat: modify guild: %w", err)
 	}
 	gs.g = g

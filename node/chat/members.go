@@ -111,7 +111,7 @@ type MemberPatch struct {
 	Deaf  *bool   `json:"deaf"`
 	// ChannelID moves the member to another voice channel, or with null disconnects them
 	// from voice (MOVE_MEMBERS).
-	ChannelID OptionalID `json:"channel_id"`
+	ChannelID Optional[ID] `json:"channel_id"`
 }
 
 // ModifyMember changes a member's nick (own: CHANGE_NICKNAME; others: MANAGE_NICKNAMES),
@@ -193,7 +193,7 @@ func (s *Service) ModifyMember(ctx context.Context, actor, guildID, userID ID, p
 		m.Deaf = *p.Deaf
 	}
 	if p.ChannelID.Set {
-		if err := s.checkVoiceMove(gs, am, userID, p.ChannelID.ID); err != nil {
+		if err := s.checkVoiceMove(gs, am, userID, p.ChannelID.Val); err != nil {
 			return MemberOut{}, err
 		}
 	}
@@ -214,10 +214,10 @@ func (s *Service) ModifyMember(ctx context.Context, actor, guildID, userID ID, p
 			ctl.SetServerDeaf(guildID, userID, m.Deaf)
 		}
 		switch {
-		case p.ChannelID.Set && p.ChannelID.ID == nil:
+		case p.ChannelID.Set && p.ChannelID.Val == nil:
 			ctl.Disconnect(guildID, userID)
 		case p.ChannelID.Set:
-			ctl.Move(guildID, userID, *p.ChannelID.ID)
+			ctl.Move(guildID, userID, *p.ChannelID.Val)
 		}
 	}
 	return out, nil

@@ -928,14 +928,28 @@ func dropAttachRefs(tx *store.Tx, m *model.Message) error {
 
 // BlobGuilds returns the federation IDs of the federated guilds in which a stored message
 // uses the blob with the hex hash: the nodes of those guilds may fetch it from this one.
+// An avatar or icon counts as used in the guilds of its user, or in its guild.
 func (s *Service) BlobGuilds(hash string) []string {
-	var channels []ID
+	var channels, users, guilds []ID
 	err := s.db.View(func(tx *store.Tx) error {
 		prefix := []byte(store.PrefixAttachRef + hash + "/")
-		return tx.Scan(prefix, nil, false, func(k, _ []byte) (bool, error) {
+		err := tx.Scan(prefix, nil, false, func(k, _ []byte) (bool, error) {
 			channels = append(channels, ID(store.IDAt(k, len(prefix))))
 			return len(channels) < 1000, nil
 		})
+		if err != nil {
+			return err
+		}
+		for kind, ids := range map[byte]*[]ID{imageUser: &users, imageGuild: &guilds} {
+			prefix := imageRefPrefix(hash, kind)
+			if err := tx.Scan(prefix, nil, false, func(k, _ []byte) (bool, error) {
+				*ids = append(*ids, ID(store.IDAt(k, len(prefix))))
+				return len(*ids) < 1000, nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		s.log.Warn("looking up a blob's messages", "hash", hash, "err", err)
@@ -944,12 +958,23 @@ func (s *Service) BlobGuilds(hash string) []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []string
+	add := func(gid ID) {
+		if gs := s.guilds[gid]; gs != nil && gs.g.FedID != "" && !slices.Contains(out, gs.g.FedID) {
+			out = append(out, gs.g.FedID)
+		}
+	}
 	for _, cid := range channels {
 		if c := s.channels[cid]; c != nil {
-			if gs := s.guilds[c.GuildID]; gs != nil && gs.g.FedID != "" && !slices.Contains(out, gs.g.FedID) {
-				out = append(out, gs.g.FedID)
-			}
+			add(c.GuildID)
 		}
+	}
+	for _, uid := range users {
+		for gid := range s.userGuilds[uid] {
+			add(gid)
+		}
+	}
+	for _, gid := range guilds {
+		add(gid)
 	}
 	return out
 }
@@ -959,10 +984,15 @@ func (s *Service) BlobGuilds(hash string) []string {
 func (s *Service) BlobReferenced(hash string) bool {
 	used := false
 	err := s.db.View(func(tx *store.Tx) error {
-		return tx.Scan([]byte(store.PrefixAttachRef+hash+"/"), nil, false, func(_, _ []byte) (bool, error) {
-			used = true
-			return false, nil
-		})
+		for _, prefix := range [][]byte{[]byte(store.PrefixAttachRef + hash + "/"), []byte(store.PrefixImageRef + hash + "/")} {
+			if err := tx.Scan(prefix, nil, false, func(_, _ []byte) (bool, error) {
+				used = true
+				return false, nil
+			}); err != nil || used {
+				return err
+			}
+		}
+		return nil
 	})
 	return used || err != nil // on error, keep the blob
 }

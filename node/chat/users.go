@@ -154,10 +154,12 @@ func (s *Service) Me(actor ID) model.User {
 	return s.user(actor)
 }
 
-// UserPatch is the body of PATCH /users/@me. Nil fields are unchanged.
+// UserPatch is the body of PATCH /users/@me. Nil fields are unchanged. Avatar is the hex
+// hash of an image blob the API layer stored from the data URI the client sent; null
+// removes the avatar.
 type UserPatch struct {
-	GlobalName *string `json:"global_name"`
-	Avatar     *string `json:"avatar"`
+	GlobalName *string          `json:"global_name"`
+	Avatar     Optional[string] `json:"avatar"`
 }
 
 // UpdateMe changes the actor's profile and dispatches USER_UPDATE to the actor's sessions.
@@ -174,10 +176,13 @@ func (s *Service) UpdateMe(ctx context.Context, actor ID, p UserPatch) (model.Us
 			u.GlobalName = nil
 		}
 	}
-	if p.Avatar != nil {
-		u.Avatar = p.Avatar
+	old := s.users[actor].Avatar
+	if p.Avatar.Set {
+		u.Avatar = p.Avatar.Val
 	}
-	if err := s.db.Update(func(tx *store.Tx) error { return tx.Put(store.Key(store.PrefixUser, uint64(u.ID)), &u) }); err != nil {
+	if err := s.db.Update(func(tx *store.Tx) error {
+		return errors.Join(tx.Put(store.Key(store.PrefixUser, uint64(u.ID)), &u), moveImageRef(tx, imageUser, u.ID, old, u.Avatar))
+	}); err != nil {
 		return model.User{}, fmt.Errorf("chat: update user: %w", err)
 	}
 	s.users[actor] = &u

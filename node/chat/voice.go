@@ -1,8 +1,6 @@
 package chat
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"sort"
 	"sync"
@@ -204,28 +202,6 @@ func voiceStateOut(st VoiceState) VoiceStateOut {
 		out.ChannelID = &c
 	}
 	return out
-}
-
-// OptionalID is a JSON field that distinguishes absent (Set false) from null (Set true, ID
-// nil) and a value, as PATCH bodies need.
-type OptionalID struct {
-	Set bool
-	ID  *ID
-}
-
-// UnmarshalJSON implements json.Unmarshaler; encoding/json calls it only for a present key.
-func (o *OptionalID) UnmarshalJSON(b []byte) error {
-	o.Set = true
-	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
-		o.ID = nil
-		return nil
-	}
-	var id ID
-	if err := json.Unmarshal(b, &id); err != nil {
-		return err
-	}
-	o.ID = &id
-	return nil
 }
 
 // checkVoiceMove validates a moderator's move of target to channelID (nil: disconnect): the

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +36,19 @@ func (u uploads) ParseMessageUpload(r *http.Request, owner uint64) ([]byte, []mo
 		}
 	}
 	return payload, out, abandon, nil
+}
+
+// StoreImage implements api.Images.
+func (u uploads) StoreImage(ctx context.Context, dataURI string, owner uint64) (string, error) {
+	b, err := u.ms.PutImage(ctx, dataURI, owner)
+	if st := media.StatusCode(err); st == http.StatusBadRequest || st == http.StatusRequestEntityTooLarge {
+		return "", &chat.Error{Status: http.StatusBadRequest, Code: 50035, Message: "Invalid Form Body",
+			Fields: map[string][2]string{"image": {"IMAGE_INVALID", err.Error()}}}
+	}
+	if err != nil {
+		return "", err
+	}
+	return b.Hash.String(), nil
 }
 
 // mediaError maps media errors to Discord's error shapes.
@@ -106,4 +120,25 @@ func (m *mediaFetcher) Fetch(ctx context.Context, origin string, h media.Hash, _
 		}
 	}
 	return nil, err
+}
+
+// serveImage answers GET /avatars/{user}/{hash}.{ext} and /icons/{guild}/{hash}.{ext}
+// (Discord's CDN paths) with the image while it is the current one of that user or guild, as
+// current gives it; any extension names the stored bytes, which are served as they are.
+func (n *Node) serveImage(current func(chat.ID) string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+		hash, _, _ := strings.Cut(r.PathValue("file"), ".")
+		if err != nil || hash == "" || current(chat.ID(id)) != hash {
+			w.Header().Set("Cache-Control", "no-store")
+			http.NotFound(w, r)
+			return
+		}
+		h, err := media.ParseHash(hash)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		n.media.ServeImage(w, r, h)
+	}
 }

@@ -91,7 +91,7 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	messages := prometheus.NewCounter(prometheus.CounterOpts{Name: "hearth_messages_created_total", Help: "Messages created through the REST API."})
 	n.api = api.New(n.chat, api.Options{
 		Logger: log, RateGlobal: cfg.RateGlobal, RateMessages: cfg.RateMessages,
-		GatewayURL: n.gatewayURL, Uploads: uploads{n.media}, Search: n.index,
+		GatewayURL: n.gatewayURL, Uploads: uploads{n.media}, Images: uploads{n.media}, Search: n.index,
 		Observe: func(route string, status int, d time.Duration) {
 			latency.WithLabelValues(route, fmt.Sprintf("%dxx", status/100)).Observe(d.Seconds())
 			if route == "POST /channels/{channel}/messages" && status == http.StatusOK {
@@ -158,6 +158,8 @@ func (n *Node) routes() http.Handler {
 	mediaHandler := n.media.Handler()
 	mux.Handle("GET /attachments/", mediaHandler)
 	mux.Handle("GET /thumbnails/", mediaHandler)
+	mux.HandleFunc("GET /avatars/{id}/{file}", n.serveImage(n.chat.AvatarOf))
+	mux.HandleFunc("GET /icons/{id}/{file}", n.serveImage(n.chat.IconOf))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))

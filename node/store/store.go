@@ -277,6 +277,7 @@ const (
 	PrefixFedMessageRev = "fr/"  // local message → its federation event ID
 	PrefixFedApplied    = "fa/"  // federation event ID → true (a remote change applied, so a replay skips it)
 	PrefixRoleFed       = "rf/"  // guild, role → the role's federation ID (JSON string)
+	PrefixImageRef      = "ir/"  // hex hash, "u" user or "g" guild → true (a blob is an avatar or icon)
 )
 
 type badgerLogger struct{ l *slog.Logger }
