@@ -288,3 +288,55 @@ func (c *cluster) p2pBytes() map[*node]int64 {
 	}
 	return out
 }
+
+// restart stops the node's process (SIGTERM) and starts it again on the same data and
+// ports.
+func (nd *node) restart(logLevel string) error {
+	if nd.cmd != nil {
+		_ = nd.cmd.Process.Signal(syscall.SIGTERM)
+		_ = nd.cmd.Wait()
+		nd.cmd = nil
+	}
+	if err := nd.start(logLevel); err != nil {
+		return err
+	}
+	return waitHealthy(nd.base, 60*time.Second)
+}
+
+// logSummary counts the node's warning and error log lines by message, for diagnosis.
+func (nd *node) logSummary() string {
+	b, err := os.ReadFile(nd.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	counts := map[string]int{}
+	var order []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, "level=WARN") && !strings.Contains(line, "level=ERROR") {
+			continue
+		}
+		msg := line
+		if i := strings.Index(line, "msg="); i >= 0 {
+			msg = line[i+4:]
+			if strings.HasPrefix(msg, `"`) {
+				if j := strings.Index(msg[1:], `"`); j >= 0 {
+					msg = msg[1 : j+1]
+				}
+			} else if j := strings.IndexByte(msg, ' '); j >= 0 {
+				msg = msg[:j]
+			}
+		}
+		if counts[msg] == 0 {
+			order = append(order, msg)
+		}
+		counts[msg]++
+	}
+	if len(order) == 0 {
+		return "no warnings or errors"
+	}
+	var parts []string
+	for _, m := range order {
+		parts = append(parts, fmt.Sprintf("%d× %q", counts[m], m))
+	}
+	return strings.Join(parts, ", ")
+}

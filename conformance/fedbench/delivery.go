@@ -96,6 +96,7 @@ func delivery(o options) error {
 		total, o.rate, len(authors), a.name, sendTime.Round(time.Millisecond), len(lat), b.name, failed.Load(),
 		ms(percentile(lat, 50)), ms(percentile(lat, 99)), ms(percentile(lat, 100)))
 	if len(lat)+int(failed.Load()) < total {
+		fmt.Printf("delivery: %s logged: %s\n", b.name, b.logSummary())
 		return fmt.Errorf("%d messages never reached %s", total-len(lat)-int(failed.Load()), b.name)
 	}
 	return nil

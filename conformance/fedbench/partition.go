@@ -139,6 +139,9 @@ func partition(o options) error {
 		a.mu.Unlock()
 	}
 	if err != nil {
+		for _, nd := range c.nodes {
+			fmt.Printf("partition: %s logged: %s\n", nd.name, nd.logSummary())
+		}
 		return fmt.Errorf("no convergence: %w", err)
 	}
 	fmt.Printf("partition: healed; every node's gateway client had all %d messages %v after the heal (the first message across the partition arrived %v after the heal, the last %v after the first); %d REST failures\n",
