@@ -1,15 +1,18 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"compress/zlib"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -35,14 +38,26 @@ type conn struct {
 	ws   *websocket.Conn
 	zlib bool
 	// origin is the scheme and host the client dialled (see VoiceRequest.Origin).
-	origin string
+	origin    string
+	resumeURL string
+	// br is the connection's read buffer (shared with the WebSocket library), to see
+	// whether input is buffered before parking; nil if unknown.
+	br *bufio.Reader
+	// raw is the socket, for the poller; nil if it cannot be polled (TLS, say).
+	raw       syscall.RawConn
+	poll      *poller     // nil: the reader goroutine blocks in reads
+	pollID    int32       // the poller's name for the connection; 0 before the first park
+	pollAdded bool        // the socket is in the poller's epoll set (reader goroutine only)
+	idle      *time.Timer // wakes a parked connection at its read deadline
 
-	mu      sync.Mutex
-	sess    *Session
-	control [][]byte // frames to send before dispatches
-	pongs   [][]byte // WebSocket pongs to send
-	writing bool
-	closed  bool
+	mu           sync.Mutex
+	parked       bool      // no reader goroutine: the poller or the idle timer starts one
+	readDeadline time.Time // the socket's read deadline
+	sess         *Session
+	control      [][]byte // frames to send before dispatches
+	pongs        [][]byte // WebSocket pongs to send
+	writing      bool
+	closed       bool
 	// lateClose, when not zero, is a close code the writer sends after the frame it is
 	// writing, instead of any further dispatch (a session that fell behind).
 	lateClose int
@@ -66,11 +81,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "only encoding=json is supported", http.StatusBadRequest)
 		return
 	}
-	ws, err := g.up.Upgrade(w, r, nil)
+	hj := &hijacker{ResponseWriter: w}
+	ws, err := g.up.Upgrade(hj, r, nil)
 	if err != nil {
 		return // the upgrader has answered
 	}
-	c := &conn{gw: g, ws: ws, zlib: q.Get("compress") == "zlib-stream", origin: requestOrigin(r), windowStart: time.Now(), wlock: make(chan struct{}, 1)}
+	c := &conn{gw: g, ws: ws, zlib: q.Get("compress") == "zlib-stream", origin: requestOrigin(r), resumeURL: resumeURL(g, r),
+		br: hj.br, windowStart: time.Now(), wlock: make(chan struct{}, 1)}
+	if sc, ok := ws.NetConn().(syscall.Conn); ok && hj.br != nil {
+		c.raw, _ = sc.SyscallConn()
+	}
 	ws.SetPingHandler(c.queuePong)
 	// The reader answers a client's close frame with closeNow; the library must not write.
 	ws.SetCloseHandler(func(int, string) error { return nil })
@@ -82,13 +102,44 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g.conns[c] = struct{}{}
 	g.wg.Add(1)
+	if g.poll == nil && !g.noPoll {
+		p, err := newPoller()
+		if err != nil {
+			g.log.Info("gateway: every connection keeps a reader goroutine", "err", err)
+			g.noPoll = true
+		}
+		g.poll = p
+	}
+	c.poll = g.poll
 	g.mu.Unlock()
 	if v != "" && v != "10" && v != "9" {
 		c.closeNow(CloseInvalidAPIVersion, "invalid API version")
 		g.forget(c)
 		return
 	}
-	go c.readLoop(resumeURL(g, r))
+	go c.readLoop()
+}
+
+// hijacker gives the WebSocket library a small read buffer of its own making when it
+// hijacks the connection, and keeps it, so that the gateway can see whether input is
+// buffered (see park).
+type hijacker struct {
+	http.ResponseWriter
+	br *bufio.Reader
+}
+
+// Hijack implements http.Hijacker.
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("gateway: the response cannot be hijacked")
+	}
+	nc, rw, err := hj.Hijack()
+	if err != nil || rw.Reader.Buffered() > 0 {
+		return nc, rw, err // the library refuses a client that sent data early
+	}
+	h.br = bufio.NewReaderSize(nc, readBufferSize)
+	return nc, bufio.NewReadWriter(h.br, rw.Writer), nil
 }
 
 func resumeURL(g *Gateway, r *http.Request) string {
@@ -114,32 +165,26 @@ func (g *Gateway) forget(c *conn) {
 	g.wg.Done()
 }
 
-func (c *conn) readLoop(resumeURL string) {
-	g := c.gw
-	defer g.forget(c)
-	var clientClosed bool // the client closed with 1000 or 1001: its session ends, as on Discord
-	defer func() {
-		c.mu.Lock()
-		s := c.sess
-		c.mu.Unlock()
-		switch {
-		case s == nil:
-		case clientClosed:
-			g.end(s)
-		default:
-			g.detach(s, c)
-		}
-	}()
+// readLoop starts serving a new connection: Hello, then frames until the connection ends.
+func (c *conn) readLoop() {
 	// Read up to 16 frames' worth so an oversized frame gets Discord's 4002 rather than
 	// the WebSocket's 1009; anything larger is cut off by the library.
 	c.ws.SetReadLimit(16 * MaxFrame)
-	hb := g.opts.HeartbeatInterval
-	_ = c.ws.SetReadDeadline(time.Now().Add(hb * 3 / 2))
+	hb := c.gw.opts.HeartbeatInterval
+	c.setReadDeadline(time.Now().Add(hb * 3 / 2))
 	c.send(controlFrame(OpHello, map[string]any{"heartbeat_interval": hb.Milliseconds()}))
+	c.serve()
+}
+
+// serve reads and handles client frames. It returns when the connection has ended (after
+// finish), or when the connection is parked: nothing more is buffered from the client and
+// the poller will call readable, which starts serve again, when there is.
+func (c *conn) serve() {
 	for {
 		typ, msg, err := c.ws.ReadMessage()
 		if err != nil {
 			var ne interface{ Timeout() bool }
+			clientClosed := false // the client closed with 1000 or 1001: its session ends, as on Discord
 			switch {
 			case errors.As(err, &ne) && ne.Timeout():
 				c.closeNow(CloseSessionTimedOut, "session timed out")
@@ -151,36 +196,128 @@ func (c *conn) readLoop(resumeURL string) {
 			default:
 				c.closeNow(websocket.CloseNormalClosure, "")
 			}
+			c.finish(clientClosed)
 			return
 		}
-		if !c.allowFrame() {
-			c.closeNow(CloseRateLimited, "rate limited")
+		code := 0
+		switch {
+		case !c.allowFrame():
+			code = CloseRateLimited
+		case typ != websocket.TextMessage:
+			code = CloseDecodeError
+		}
+		if code == 0 {
+			if f, err := DecodeFrame(msg); err != nil {
+				code = CloseDecodeError
+			} else if c.poll != nil {
+				code = c.handle(f) // this goroutine ends when the connection is idle
+			} else {
+				code = c.handleOffStack(f)
+			}
+		}
+		if code != 0 {
+			reason := closeReason(code)
+			if typ != websocket.TextMessage && code == CloseDecodeError {
+				reason = "binary frames are not accepted"
+			}
+			c.closeNow(code, reason)
+			c.finish(false)
 			return
 		}
-		if typ != websocket.TextMessage {
-			c.closeNow(CloseDecodeError, "binary frames are not accepted")
-			return
-		}
-		f, err := DecodeFrame(msg)
-		if err != nil {
-			c.closeNow(CloseDecodeError, "decode error")
-			return
-		}
-		if code := c.handleOffStack(f, resumeURL); code != 0 {
-			c.closeNow(code, closeReason(code))
+		if c.park() {
 			return
 		}
 	}
+}
+
+// finish ends the connection's part in the gateway, once: its session is detached (or
+// ended, if the client closed normally) and the connection forgotten.
+func (c *conn) finish(clientClosed bool) {
+	g := c.gw
+	c.mu.Lock()
+	s := c.sess
+	c.mu.Unlock()
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	if c.poll != nil {
+		c.poll.forget(c)
+	}
+	switch {
+	case s == nil:
+	case clientClosed:
+		g.end(s)
+	default:
+		g.detach(s, c)
+	}
+	g.forget(c)
+}
+
+// park hands an idle connection to the poller and reports whether it did; the caller's
+// goroutine then ends. Without a poller, with input already buffered, or once the
+// connection is closing, it returns false and the caller reads on.
+func (c *conn) park() bool {
+	p := c.poll
+	if p == nil || c.br == nil || c.br.Buffered() > 0 {
+		return false
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	c.parked = true
+	deadline := c.readDeadline
+	c.mu.Unlock()
+	// A client that stays silent past the read deadline must still be noticed (close
+	// 4009): a timer wakes the connection then, and the read fails with a timeout.
+	if c.idle == nil {
+		c.idle = time.AfterFunc(time.Until(deadline), c.readable)
+	} else {
+		c.idle.Reset(time.Until(deadline))
+	}
+	if !p.arm(c) {
+		c.mu.Lock()
+		wasParked := c.parked
+		c.parked = false
+		c.mu.Unlock()
+		if wasParked {
+			return false
+		}
+		// readable already started another reader.
+	}
+	return true
+}
+
+// readable starts a reader for a parked connection (input arrived, its read deadline
+// passed, or it was closed).
+func (c *conn) readable() {
+	c.mu.Lock()
+	start := c.parked
+	c.parked = false
+	c.mu.Unlock()
+	if start {
+		go c.serve()
+	}
+}
+
+// setReadDeadline sets the socket's read deadline and remembers it for park.
+func (c *conn) setReadDeadline(t time.Time) {
+	c.mu.Lock()
+	c.readDeadline = t
+	c.mu.Unlock()
+	_ = c.ws.SetReadDeadline(t)
 }
 
 // handleOffStack runs handle on a short-lived goroutine and waits for it. Identify and
 // Resume build large payloads, and whatever stack they need would otherwise stay with the
 // reader goroutine for the life of the connection; an idle connection then costs a small
 // stack instead (see docs/benchmarks.md, idle sessions). Frames are rare, so the extra
-// goroutine per frame is cheap.
-func (c *conn) handleOffStack(f Frame, resumeURL string) int {
+// goroutine per frame is cheap. With a poller, the reader goroutine itself is short-lived
+// and handle runs on it.
+func (c *conn) handleOffStack(f Frame) int {
 	done := make(chan int, 1)
-	go func() { done <- c.handle(f, resumeURL) }()
+	go func() { done <- c.handle(f) }()
 	return <-done
 }
 
@@ -195,14 +332,14 @@ func (c *conn) allowFrame() bool {
 }
 
 // handle processes one client frame and returns a close code, or 0 to go on.
-func (c *conn) handle(f Frame, resumeURL string) int {
+func (c *conn) handle(f Frame) int {
 	g := c.gw
 	c.mu.Lock()
 	s := c.sess
 	c.mu.Unlock()
 	switch *f.Op {
 	case OpHeartbeat:
-		_ = c.ws.SetReadDeadline(time.Now().Add(g.opts.HeartbeatInterval * 3 / 2))
+		c.setReadDeadline(time.Now().Add(g.opts.HeartbeatInterval * 3 / 2))
 		c.send(controlFrame(OpHeartbeatACK, nil))
 		return 0
 	case OpIdentify:
@@ -213,7 +350,7 @@ func (c *conn) handle(f Frame, resumeURL string) int {
 		if code != 0 {
 			return code
 		}
-		g.readyEvents(s, ready, resumeURL)
+		g.readyEvents(s, ready, c.resumeURL)
 		c.attach(s, 0)
 		return 0
 	case OpResume:
@@ -551,6 +688,7 @@ func (c *conn) closeWithin(code int, reason string, d time.Duration) {
 		}
 	}
 	_ = c.ws.Close()
+	c.readable() // a parked connection's reader sees the close and finishes
 }
 
 // reconnect asks the client to reconnect and resume (server shutdown): it queues op 7,

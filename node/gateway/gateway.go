@@ -89,8 +89,13 @@ type Gateway struct {
 	sessions map[string]*Session
 	conns    map[*conn]struct{}
 	closing  bool
-	wg       sync.WaitGroup // connection goroutines
+	wg       sync.WaitGroup // connections (until finish) and writer goroutines
+	poll     *poller        // started with the first connection; nil without epoll
+	noPoll   bool           // the poller could not start
 }
+
+// readBufferSize is a connection's read buffer: client frames are at most 4 KiB and rare.
+const readBufferSize = 512
 
 // New returns a gateway.
 func New(dom Domain, hub Hub, opts Options) *Gateway {
@@ -118,9 +123,10 @@ func New(dom Domain, hub Hub, opts Options) *Gateway {
 	return &Gateway{
 		dom: dom, hub: hub, opts: opts, log: opts.Logger,
 		up: websocket.Upgrader{
-			// A small read buffer (client frames are at most 4 KiB and rare) and pooled write
-			// buffers: an idle session then holds 512 bytes of buffer and no write buffer.
-			ReadBufferSize: 512, WriteBufferSize: 0, WriteBufferPool: &sync.Pool{},
+			// The read buffer is made by hijacker (readBufferSize), which the library reuses
+			// when ReadBufferSize is 0; the gateway writes frames itself (writeLoop), so the
+			// library's write buffers are pooled and unused.
+			ReadBufferSize: 0, WriteBufferSize: 0, WriteBufferPool: &sync.Pool{},
 			CheckOrigin: func(*http.Request) bool { return true }, // tokens, not cookies, authenticate
 		},
 		sessions: map[string]*Session{}, conns: map[*conn]struct{}{},
@@ -331,6 +337,13 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = errors.New("gateway: shutdown timed out waiting for connections")
+	}
+	g.mu.Lock()
+	p := g.poll
+	g.poll, g.noPoll = nil, true
+	g.mu.Unlock()
+	if p != nil {
+		p.close()
 	}
 	for _, s := range sessions {
 		s.mu.Lock()
