@@ -35,6 +35,7 @@ const (
 	KindMemberJoin       Kind = "member.join"
 	KindMemberLeave      Kind = "member.leave"
 	KindMemberRoles      Kind = "member.roles"
+	KindMemberProfile    Kind = "member.profile"
 	KindBanAdd           Kind = "ban.add"
 	KindBanRemove        Kind = "ban.remove"
 	KindInviteCreate     Kind = "invite.create"
@@ -86,6 +87,7 @@ var kinds = map[Kind]kindSpec{
 	KindMemberJoin:       {ClassState, false, func() body { return new(MemberJoin) }},
 	KindMemberLeave:      {ClassState, false, func() body { return new(MemberRef) }},
 	KindMemberRoles:      {ClassState, false, func() body { return new(MemberRoles) }},
+	KindMemberProfile:    {ClassState, false, func() body { return new(MemberProfile) }},
 	KindBanAdd:           {ClassState, false, func() body { return new(BanAdd) }},
 	KindBanRemove:        {ClassState, false, func() body { return new(MemberRef) }},
 	KindInviteCreate:     {ClassState, false, func() body { return new(InviteCreate) }},
@@ -114,6 +116,7 @@ const (
 	MaxPresenceTTL = 60000 // ms [EVT-082]
 	MaxAddrs       = 16
 	MaxColor       = 0xffffff // an RGB colour
+	MaxNickLen     = 128      // 32 characters of up to 4 bytes
 
 	MaxAttachments    = 10
 	MaxFilenameLen    = 200
@@ -336,6 +339,35 @@ func (b *MemberRoles) check(*Envelope) error {
 		return errors.New("too many roles")
 	}
 	return user("user", b.User)
+}
+
+// MemberProfile replaces how a member is shown: the nickname in this guild,
+// the user's display name, and their avatar, an image referenced by hash and
+// size whose bytes the user's node serves (spec/media.md §6).
+type MemberProfile struct {
+	User       User      `cbor:"0,keyasint"`
+	Nick       string    `cbor:"1,keyasint"`
+	GlobalName string    `cbor:"2,keyasint"`
+	Avatar     *ImageRef `cbor:"3,keyasint,omitempty"`
+}
+
+func (b *MemberProfile) check(*Envelope) error {
+	if err := user("user", b.User); err != nil {
+		return err
+	}
+	if err := text("nick", b.Nick, 0, MaxNickLen); err != nil {
+		return err
+	}
+	if b.Avatar != nil && len(b.Avatar.Hash) != 32 {
+		return fmt.Errorf("avatar hash of %d bytes", len(b.Avatar.Hash))
+	}
+	return text("global name", b.GlobalName, 0, MaxNickLen)
+}
+
+// ImageRef names an image blob by the SHA-256 of its bytes.
+type ImageRef struct {
+	Hash []byte `cbor:"0,keyasint"`
+	Size uint64 `cbor:"1,keyasint"`
 }
 
 // BanAdd bans a user and ends their membership.

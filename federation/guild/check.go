@@ -135,6 +135,15 @@ func (g *Guild) Authorize(actor event.User, kind event.Kind, channel event.ID, b
 		if r, ok := body.(*event.BanAdd); ok && r.User == g.info.Owner {
 			return fmt.Errorf("%w: the owner cannot be banned", ErrForbidden)
 		}
+	case event.KindMemberProfile:
+		r, ok := body.(*event.MemberProfile)
+		if !ok {
+			return fmt.Errorf("%w: body", ErrInvalid)
+		}
+		if r.User == actor {
+			return nil // anyone shows themselves as they like
+		}
+		need = PermManageNicknames
 	case event.KindMemberLeave:
 		r, ok := body.(*event.MemberRef)
 		if !ok {

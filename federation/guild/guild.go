@@ -27,18 +27,19 @@ var (
 
 // Permission bits (Discord values, spec/events.md §6).
 const (
-	PermCreateInvite   uint64 = 1 << 0
-	PermKickMembers    uint64 = 1 << 1
-	PermBanMembers     uint64 = 1 << 2
-	PermAdministrator  uint64 = 1 << 3
-	PermManageChannels uint64 = 1 << 4
-	PermManageGuild    uint64 = 1 << 5
-	PermAddReactions   uint64 = 1 << 6
-	PermViewChannel    uint64 = 1 << 10
-	PermSendMessages   uint64 = 1 << 11
-	PermManageMessages uint64 = 1 << 13
-	PermReadHistory    uint64 = 1 << 16
-	PermManageRoles    uint64 = 1 << 28
+	PermCreateInvite    uint64 = 1 << 0
+	PermKickMembers     uint64 = 1 << 1
+	PermBanMembers      uint64 = 1 << 2
+	PermAdministrator   uint64 = 1 << 3
+	PermManageChannels  uint64 = 1 << 4
+	PermManageGuild     uint64 = 1 << 5
+	PermAddReactions    uint64 = 1 << 6
+	PermViewChannel     uint64 = 1 << 10
+	PermSendMessages    uint64 = 1 << 11
+	PermManageMessages  uint64 = 1 << 13
+	PermReadHistory     uint64 = 1 << 16
+	PermManageNicknames uint64 = 1 << 27
+	PermManageRoles     uint64 = 1 << 28
 
 	// PermAll is what owners and administrators hold.
 	PermAll = ^uint64(0)
@@ -84,6 +85,8 @@ type Member struct {
 	NodeName string
 	Joined   event.HLC
 	Left     event.HLC
+	// Profile is how the member is shown (member.profile); nil until one is set.
+	Profile *event.MemberProfile
 }
 
 // Invite is an invite code; MaxUses 0 is unlimited, Expires 0 (unix ms) never.
@@ -266,6 +269,13 @@ func (g *Guild) fold(ev *event.Event) error {
 			}
 		}
 		m.Roles = slices.Clone(b.Roles)
+	case *event.MemberProfile:
+		m := g.members[b.User]
+		if m == nil || m.Left != 0 {
+			return fmt.Errorf("%w: not a member", ErrInvalid)
+		}
+		p := *b
+		m.Profile = &p
 	case *event.BanAdd:
 		g.bans[b.User] = ev.TS
 		g.leave(b.User, ev.TS)

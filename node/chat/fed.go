@@ -51,6 +51,9 @@ type Federator interface {
 	// homed here, issuing what differs from the federated state. Every role in want has a
 	// federation ID.
 	SyncPermissions(ctx context.Context, guild, actor string, want *RemotePerms) error
+	// PublishProfile publishes the profile of the local user target in a guild, changed by
+	// actor (target, or a moderator changing target's nickname).
+	PublishProfile(ctx context.Context, guild, actor, target string, p RemoteProfile) error
 	// OpenDM opens a direct conversation between the local user from and the remote user to
 	// (name@node) and returns the federation IDs of the conversation and its channel, once
 	// to's node has joined it. ErrUnknownUser means to's node has no such user.

@@ -206,6 +206,9 @@ func (s *Service) ModifyMember(ctx context.Context, actor, guildID, userID ID, p
 	if p.Roles != nil {
 		s.federatePerms(gs, actor)
 	}
+	if p.Nick != nil {
+		s.federateProfile(gs, actor, userID, false)
+	}
 	if ctl := s.voiceControl(); ctl != nil {
 		if p.Mute != nil {
 			ctl.SetServerMute(guildID, userID, m.Mute)
@@ -490,6 +493,7 @@ func (s *Service) addMember(gs *guildState, userID ID) (bool, error) {
 	s.publishGuild(gid, "GUILD_MEMBER_ADD", IntentGuildMembers, out)
 	s.pub.Join(uint64(gid), uint64(userID))
 	s.publishUsers([]ID{userID}, "GUILD_CREATE", IntentGuilds, s.GuildCreatePayload(gs, userID))
+	s.federateProfile(gs, userID, userID, true)
 	// The members already there learn the newcomer's presence, as on Discord.
 	if p, ok := s.visiblePresence(userID); ok {
 		s.publishGuild(gid, "PRESENCE_UPDATE", IntentGuildPresences, PresenceOut{User: PresenceUser{ID: userID}, GuildID: gid,

@@ -187,6 +187,11 @@ func (s *Service) UpdateMe(ctx context.Context, actor ID, p UserPatch) (model.Us
 	}
 	s.users[actor] = &u
 	s.publishUsers([]ID{actor}, "USER_UPDATE", 0, u)
+	if p.GlobalName != nil || p.Avatar.Set {
+		for gid := range s.userGuilds[actor] {
+			s.federateProfile(s.guilds[gid], actor, actor, false)
+		}
+	}
 	return u, nil
 }
 

@@ -124,6 +124,9 @@ func (f *federation) wanted(ev *event.Event) bool {
 		event.KindChannelCreate, event.KindChannelUpdate, event.KindChannelDelete, event.KindGuildUpdate,
 		event.KindRoleCreate, event.KindRoleUpdate, event.KindRoleDelete, event.KindMemberRoles, event.KindChannelOverwrite:
 		return ev.Origin != f.svc.Node()
+	case event.KindMemberProfile:
+		b, ok := ev.Body.(*event.MemberProfile)
+		return ok && b.User.Node != f.svc.Node()
 	case event.KindMemberJoin:
 		b, ok := ev.Body.(*event.MemberJoin)
 		return ok && b.User.Node != f.svc.Node()
@@ -168,6 +171,8 @@ func (f *federation) apply() {
 					action = chat.ModLeave
 				}
 				err = f.chat.ApplyRemoteModeration(ev.Guild.String(), action, f.userName(ev.Guild, b.User), "")
+			case *event.MemberProfile:
+				err = f.chat.ApplyRemoteProfile(ev.Guild.String(), f.display(ev.Guild, b.User), f.remoteProfile(b))
 			case *event.GuildUpdate:
 				err = f.chat.ApplyRemoteGuildName(ev.Guild.String(), b.Name)
 			case *event.ChannelUpdate:
@@ -763,4 +768,51 @@ func (f *federation) dmChannel(gid event.ID) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("server: conversation %s has no channel", gid)
+}
+
+// remoteProfile converts a member.profile body, and tells the media store where the avatar's
+// bytes are (the user's node).
+func (f *federation) remoteProfile(b *event.MemberProfile) chat.RemoteProfile {
+	p := chat.RemoteProfile{Nick: b.Nick, GlobalName: b.GlobalName}
+	if b.Avatar != nil {
+		h := media.Hash(b.Avatar.Hash)
+		if err := f.media.AddRemote(h, int64(b.Avatar.Size), b.User.Node.String()); err != nil {
+			f.log.Warn("federation: a remote avatar is refused", "user", b.User.Name, "hash", h.String(), "err", err)
+		} else {
+			p.Avatar = h.String()
+		}
+	}
+	return p
+}
+
+// PublishProfile implements chat.Federator: the home node issues member.profile itself;
+// another node asks the home node, which checks that actor is target or may manage nicknames.
+func (f *federation) PublishProfile(ctx context.Context, guild, actor, target string, p chat.RemoteProfile) error {
+	gid := fedID(guild)
+	g, ok := f.svc.Guild(gid)
+	if !ok {
+		return fed.ErrUnknownGuild
+	}
+	body := &event.MemberProfile{User: event.User{Node: f.svc.Node(), Name: target}, Nick: p.Nick, GlobalName: p.GlobalName}
+	if p.Avatar != "" {
+		h, err := media.ParseHash(p.Avatar)
+		if err != nil {
+			return fmt.Errorf("server: avatar %q: %w", p.Avatar, err)
+		}
+		b, err := f.media.Stat(h)
+		if err != nil {
+			return fmt.Errorf("server: avatar: %w", err)
+		}
+		body.Avatar = &event.ImageRef{Hash: h[:], Size: uint64(b.Size)}
+	}
+	var err error
+	if g.Info().Home == f.svc.Node() {
+		_, err = f.svc.Issue(ctx, gid, actor, event.KindMemberProfile, "", body)
+	} else {
+		_, err = f.svc.Moderate(ctx, gid, actor, event.KindMemberProfile, "", body)
+	}
+	if errors.Is(err, fed.ErrForbidden) {
+		return fmt.Errorf("%w: %v", chat.ErrMissingPerms, err)
+	}
+	return err
 }

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"fmt"
+	"image/color"
 	"io"
 	"net/http"
 	"net/url"
@@ -807,4 +808,60 @@ func memberID(t *testing.T, c *testnode.Client, guild, username string) string {
 	}
 	t.Fatalf("no member %s in %+v", username, members)
 	return ""
+}
+
+// TestFederatedProfiles: display names, avatars and nicknames of members cross nodes; an
+// avatar's bytes come from the user's own node when another node's client asks for them.
+func TestFederatedProfiles(t *testing.T) {
+	a, b := testnode.Start(t, federated("alpha")), testnode.Start(t, federated("beta"))
+	alice, bob := a.Register(t, "alice"), b.Register(t, "bob")
+	raw, uri := pngDataURI(t, color.RGBA{10, 160, 90, 255})
+	bob.Must("PATCH", "/users/@me", map[string]any{"global_name": "Bobby", "avatar": uri}, nil)
+	var g guild
+	alice.Must("POST", "/guilds", map[string]string{"name": "Faces"}, &g)
+	ag := alice.Connect(-1)
+	ag.Wait("GUILD_CREATE")
+	code := fedInvite(t, alice, g.text(t))
+	var joined struct {
+		GuildID string `json:"guild_id"`
+	}
+	bob.Must("POST", "/invites/"+url.PathEscape(code), nil, &joined)
+	bg := bob.Connect(-1)
+	bg.Wait("GUILD_CREATE")
+
+	type member struct {
+		Nick *string
+		User struct {
+			ID, Username string
+			GlobalName   *string `json:"global_name"`
+			Avatar       *string
+		}
+	}
+	// Bob's profile, published when he joined, shows on node A.
+	var m member
+	for m.User.Avatar == nil || m.User.Username != "bob@beta" {
+		ag.Wait("GUILD_MEMBER_UPDATE").Decode(t, &m)
+	}
+	if m.User.GlobalName == nil || *m.User.GlobalName != "Bobby" {
+		t.Fatalf("bob on node A = %+v", m.User)
+	}
+	if got := download(t, a.URL+"/avatars/"+m.User.ID+"/"+*m.User.Avatar+".png"); !bytes.Equal(got, raw) {
+		t.Fatalf("node A served %d avatar bytes, want bob's %d", len(got), len(raw))
+	}
+
+	// A nickname set on node B.
+	bob.Must("PATCH", "/guilds/"+joined.GuildID+"/members/@me", map[string]any{"nick": "Bob the Builder"}, nil)
+	for m.Nick == nil || *m.Nick != "Bob the Builder" {
+		ag.Wait("GUILD_MEMBER_UPDATE").Decode(t, &m)
+	}
+
+	// Alice's new display name reaches node B the other way.
+	alice.Must("PATCH", "/users/@me", map[string]any{"global_name": "Alice A."}, nil)
+	var am member
+	for am.User.GlobalName == nil || *am.User.GlobalName != "Alice A." {
+		bg.Wait("GUILD_MEMBER_UPDATE").Decode(t, &am)
+	}
+	if am.User.Username != "alice@alpha" {
+		t.Fatalf("alice on node B = %+v", am.User)
+	}
 }

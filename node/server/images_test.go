@@ -66,8 +66,8 @@ func TestAvatarsAndIcons(t *testing.T) {
 
 	bad := []map[string]any{
 		{"avatar": "data:text/plain;base64,aGVsbG8gd29ybGQ="}, // not an image
-		{"avatar": "https://example.com/a.png"},              // not a data URI
-		{"avatar": "data:image/png;base64,@@@@"},             // not base64
+		{"avatar": "https://example.com/a.png"},               // not a data URI
+		{"avatar": "data:image/png;base64,@@@@"},              // not base64
 	}
 	for _, b := range bad {
 		if st := alice.Do("PATCH", "/users/@me", b, nil); st != 400 {
