@@ -182,10 +182,11 @@ export function selectGuild(gid: string) {
   else setUI({ channelId: "" });
 }
 
-/** selectHome opens the direct messages view at the last DM viewed, else the most recent one. */
+/** selectHome opens the direct messages view at the DM viewed last; the first time, it shows the
+ * list only, so that opening (and so reading) a DM stays the user's choice. */
 export function selectHome() {
   const last = lastChannelOfGuild.get(HOME);
-  const cid = last && store.channels.has(last) ? last : store.dms()[0]?.id ?? "";
+  const cid = last && store.channels.has(last) ? last : "";
   setUI({ guildId: HOME, searchResults: null, pane: cid ? "messages" : "nav" });
   if (cid) selectChannel(cid);
   else setUI({ channelId: "" });

@@ -147,7 +147,9 @@ function Chat() {
         <div class="empty-chat">
           <p class="muted">
             {ui.guildId === HOME
-              ? "No direct message open. Open a member's profile from a server's member list and choose Message."
+              ? store.privateChannels.length
+                ? "Pick a conversation."
+                : "No direct messages yet. Open a member's profile from a server's member list and choose Message."
               : store.guildOrder.length
                 ? "Pick a channel."
                 : "Create a server or join one with an invite to start chatting."}
