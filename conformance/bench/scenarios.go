@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -104,6 +105,7 @@ func latency(ctx context.Context, base string, rate int, dur time.Duration) erro
 	fmt.Printf("latency: %d msgs at %d/s over %v: delivered %d, failed %d, p50 %s, p90 %s, p99 %s, max %s\n",
 		total, rate, dur, len(lat), failed.Load(), ms(percentile(lat, 50)), ms(percentile(lat, 90)), ms(percentile(lat, 99)), ms(percentile(lat, 100)))
 	fmt.Println(costLine(u0, u1, int64(total), int64(len(lat))))
+	fmt.Println(machineLine(os.TempDir()))
 	return nil
 }
 
@@ -185,6 +187,7 @@ func throughput(ctx context.Context, base string, dur time.Duration) error {
 		channels, listeners, channels*writersPerChannel, float64(persisted.Load())/elapsed.Seconds(),
 		float64(delivered.Load())/elapsed.Seconds(), delivered.Load(), want, failed.Load())
 	fmt.Println(costLine(u0, u1, persisted.Load(), delivered.Load()))
+	fmt.Println(machineLine(os.TempDir()))
 	return nil
 }
 
@@ -254,6 +257,7 @@ func fanout(ctx context.Context, base string, n int) error {
 	}
 	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
 	fmt.Printf("fanout: %d rounds to %d sessions: best %s, median %s, worst %s\n", len(took), n, ms(took[0]), ms(percentile(took, 50)), ms(took[len(took)-1]))
+	fmt.Println(machineLine(os.TempDir()))
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,4 +64,36 @@ func costLine(u0, u1 usage, msgs, deliveries int64) string {
 	}
 	parts = append(parts, fmt.Sprintf("generator CPU %.2f cores", (u1.selfCPU-u0.selfCPU)/wall))
 	return "  cost: " + strings.Join(parts, "; ")
+}
+
+// machineLine describes the machine's state: the load average, and how long fsync takes
+// in dir (the node's durability floor: a message is answered after an fsync covers it).
+func machineLine(dir string) string {
+	load := "?"
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			load = strings.Join(f[:3], " ")
+		}
+	}
+	line := "  machine: load average " + load
+	f, err := os.CreateTemp(dir, "fsync-probe")
+	if err != nil {
+		return line
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	var d []time.Duration
+	buf := make([]byte, 256)
+	for range 200 {
+		if _, err := f.Write(buf); err != nil {
+			return line
+		}
+		t := time.Now()
+		if err := f.Sync(); err != nil {
+			return line
+		}
+		d = append(d, time.Since(t))
+	}
+	slices.Sort(d)
+	return line + fmt.Sprintf("; fsync (200 × 256 B appends in %s) p50 %s, p99 %s", dir, ms(d[len(d)/2]), ms(d[len(d)*99/100]))
 }
