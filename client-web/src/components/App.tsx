@@ -62,7 +62,8 @@ function Announcer() {
 function ChatHeader() {
   useTopics("ui", "channels");
   const c = store.channels.get(ui.channelId);
-  const dm = isPrivate(c);
+  const home = ui.guildId === HOME;
+  const dm = isPrivate(c) || home;
   return (
     <header class="chat-head">
       <button type="button" class="icon phone-only" aria-label="Show channels" onClick={() => setUI({ pane: "nav" })}>
@@ -70,9 +71,9 @@ function ChatHeader() {
       </button>
       <h2>
         <span class="hash">
-          <Icon name={dm ? "at" : "hash"} size={22} />
+          <Icon name={home && !c ? "chat" : dm ? "at" : "hash"} size={22} />
         </span>
-        {store.channelLabel(c)}
+        {home && !c ? "Direct Messages" : store.channelLabel(c)}
       </h2>
       {c?.topic && <span class="topic muted">{c.topic}</span>}
       <div class="head-actions">
