@@ -48,15 +48,25 @@ type remoteVoiceState struct {
 func waitRemoteVoice(t testing.TB, g *testnode.Gateway, name string, ok func(remoteVoiceState) bool) string {
 	t.Helper()
 	var id string
-	g.WaitFor("voice state of "+name, func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
-		for _, e := range events {
-			var vs remoteVoiceState
-			if e.T == "VOICE_STATE_UPDATE" && json.Unmarshal(e.D, &vs) == nil && vs.Member != nil && vs.Member.User.Username == name && ok(vs) {
-				id = vs.UserID
-				return true
+	waitUntil(t, func() string {
+		var seen []string
+		g.WaitFor("a snapshot", func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
+			for _, e := range events {
+				var vs remoteVoiceState
+				if e.T != "VOICE_STATE_UPDATE" || json.Unmarshal(e.D, &vs) != nil || vs.Member == nil {
+					continue
+				}
+				seen = append(seen, string(e.D))
+				if vs.Member.User.Username == name && ok(vs) {
+					id = vs.UserID
+				}
 			}
+			return true
+		})
+		if id == "" {
+			return fmt.Sprintf("no matching voice state of %s among %d:\n%s", name, len(seen), strings.Join(seen, "\n"))
 		}
-		return false
+		return ""
 	})
 	return id
 }
@@ -190,6 +200,7 @@ func TestVoiceCascade(t *testing.T) {
 
 	// Everyone hears everyone, through their own node.
 	waitUntil(t, func() string {
+		var missing []string
 		for _, m := range ms {
 			node := "a"
 			if m.guild != g.ID {
@@ -200,11 +211,11 @@ func TestVoiceCascade(t *testing.T) {
 					continue
 				}
 				if n := m.client.ReceivedFrom(ids[node][other.name]); n < 10 {
-					return fmt.Sprintf("%s got %d packets from %s", m.name, n, other.name)
+					missing = append(missing, fmt.Sprintf("%s got %d packets from %s", m.name, n, other.name))
 				}
 			}
 		}
-		return ""
+		return strings.Join(missing, "; ")
 	})
 
 	// One upstream per remote track per node: two listeners on each node, two remote
