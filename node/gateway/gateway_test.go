@@ -44,7 +44,7 @@ type testGateway struct {
 	url string
 }
 
-func startGateway(t *testing.T, opts Options) *testGateway {
+func startGateway(t testing.TB, opts Options) *testGateway {
 	t.Helper()
 	hub := fanout.NewHub()
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
