@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { launch } from "../lib/browser.mjs";
 import { unnamedControls, lowContrast } from "../lib/a11y.mjs";
 import { startNode } from "../lib/node.mjs";
-import { T, shot, newUser, createGuild, inviteLink, joinGuild, msg, send, pngOf } from "../lib/client.mjs";
+import { T, shot, newUser, createGuild, inviteLink, joinGuild, msg, send, setTheme, pngOf } from "../lib/client.mjs";
 
 let node, b;
 
@@ -106,7 +106,10 @@ test("attachments: upload by button, drag-and-drop and paste; inline images, ful
   assert.equal(digest, createHash("sha256").update(Buffer.alloc(3 * 1024 * 1024)).digest("hex"));
   await shot(bob.page, "32-attachment-cards");
   assert.deepEqual(await unnamedControls(bob.page), [], "controls without an accessible name");
-  assert.deepEqual(await lowContrast(bob.page), [], "text below WCAG AA contrast");
+  for (const theme of ["Dark", "Light"]) {
+    await setTheme(bob.page, theme);
+    assert.deepEqual(await lowContrast(bob.page), [], `${theme}: text below WCAG AA contrast`);
+  }
 
   // 3. Paste an image from the clipboard into the message box.
   await alice.page.locator("#composer-input").evaluate(async (ta) => {

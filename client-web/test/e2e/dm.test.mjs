@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { launch } from "../lib/browser.mjs";
 import { unnamedControls, lowContrast } from "../lib/a11y.mjs";
 import { startNode } from "../lib/node.mjs";
-import { T, shot, newUser, createGuild, inviteLink, joinGuild, msg, send } from "../lib/client.mjs";
+import { T, shot, newUser, createGuild, inviteLink, joinGuild, msg, send, setTheme } from "../lib/client.mjs";
 
 let node, b;
 
@@ -94,7 +94,10 @@ test("direct messages: open from the member list, unread badges, chat both ways"
 
   // Every control is named and the text meets WCAG AA in the DM view.
   assert.deepEqual(await unnamedControls(alice.page), [], "controls without an accessible name");
-  assert.deepEqual(await lowContrast(alice.page), [], "text below WCAG AA contrast");
+  for (const theme of ["Dark", "Light"]) {
+    await setTheme(alice.page, theme);
+    assert.deepEqual(await lowContrast(alice.page), [], `${theme}: text below WCAG AA contrast`);
+  }
 
   // A reload reopens the DM, from READY's private_channels.
   await alice.page.reload();

@@ -101,3 +101,10 @@ export async function pngOf(page, w, h, label) {
   );
   return Buffer.from(b64, "base64");
 }
+
+/** setTheme picks "Dark" or "Light" in the settings dialog and closes it. */
+export async function setTheme(page, theme) {
+  await page.getByRole("button", { name: "Settings" }).click();
+  await page.getByRole("radio", { name: theme }).check();
+  await page.keyboard.press("Escape");
+}
