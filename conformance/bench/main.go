@@ -28,6 +28,9 @@ import (
 // idleSettle is the -settle flag.
 var idleSettle time.Duration
 
+// throughputWriters is the -writers flag.
+var throughputWriters int
+
 // fanoutRounds is the -rounds flag.
 var fanoutRounds int
 
@@ -43,12 +46,14 @@ func main() {
 		duration  = flag.Duration("duration", 10*time.Second, "latency and throughput: how long to send")
 		fanoutN   = flag.Int("fanout", 10000, "fanout: sessions in the guild")
 		idleN     = flag.Int("idle", 19500, "idle: sessions to open (this machine's open-file limit is 20,000 per process)")
+		writers   = flag.Int("writers", 80, "throughput: concurrent REST writers (spread over the 10 channels)")
 		rounds    = flag.Int("rounds", 5, "fanout: messages sent one after another, each measured")
 		settle    = flag.Duration("settle", 3*time.Second, "idle: wait this long before measuring (the Go runtime forces a GC every 2 minutes, which also shrinks idle stacks)")
 	)
 	flag.Parse()
 	idleSettle = *settle
 	fanoutRounds = *rounds
+	throughputWriters = *writers
 	if err := run(*binary, *target, strings.Split(*scenarios, ","), *rate, *duration, *fanoutN, *idleN); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

@@ -113,7 +113,8 @@ func latency(ctx context.Context, base string, rate int, dur time.Duration) erro
 // fast as the node answers for dur. It reports messages persisted (answered 200) per second
 // and deliveries per second.
 func throughput(ctx context.Context, base string, dur time.Duration) error {
-	const channels, listeners, writersPerChannel = 10, 10, 8
+	const channels, listeners = 10, 10
+	writersPerChannel := max(throughputWriters/channels, 1)
 	type chanSetup struct {
 		owner *user
 		ch    string
