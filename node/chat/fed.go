@@ -20,8 +20,9 @@ type Federator interface {
 	// CreateGuild federates a new guild homed here and returns its ID and the ID of its
 	// first text channel.
 	CreateGuild(ctx context.Context, owner, name string) (guild, general string, err error)
-	// CreateInvite returns an invite code that any node reaching this one can use.
-	CreateInvite(ctx context.Context, guild, actor string) (string, error)
+	// CreateInvite returns an invite code that any node reaching this one can use, maxUses
+	// times (0: unlimited) until expires (zero: never).
+	CreateInvite(ctx context.Context, guild, actor string, maxUses int, expires time.Time) (string, error)
 	// IsInvite reports whether code is a federation invite.
 	IsInvite(code string) bool
 	// Join joins the guild of a federation invite for a local user.

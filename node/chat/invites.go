@@ -70,7 +70,11 @@ func (s *Service) CreateInvite(ctx context.Context, actor, channelID ID, spec In
 	}
 	// A federated guild gets a federation invite, which other nodes can resolve; on this node
 	// it works like any other code.
-	if fedCode := s.fedInviteCode(ctx, actor, channelID); fedCode != "" {
+	var expires time.Time
+	if maxAge > 0 {
+		expires = s.now().Add(time.Duration(maxAge) * time.Second)
+	}
+	if fedCode := s.fedInviteCode(ctx, actor, channelID, maxUses, expires); fedCode != "" {
 		code = fedCode
 	}
 	s.lock()
@@ -235,7 +239,7 @@ func (s *Service) DeleteInvite(ctx context.Context, actor ID, code string) (Invi
 
 // fedInviteCode returns a federation invite for the guild of a channel, or "" when the
 // guild is not federated (or federation fails, which the log records).
-func (s *Service) fedInviteCode(ctx context.Context, actor, channelID ID) string {
+func (s *Service) fedInviteCode(ctx context.Context, actor, channelID ID, maxUses int, expires time.Time) string {
 	if s.fed == nil {
 		return ""
 	}
@@ -250,7 +254,7 @@ func (s *Service) fedInviteCode(ctx context.Context, actor, channelID ID) string
 	if fg == "" {
 		return ""
 	}
-	code, err := s.fed.CreateInvite(ctx, fg, name)
+	code, err := s.fed.CreateInvite(ctx, fg, name, maxUses, expires)
 	if err != nil {
 		s.log.Warn("federation invite; the invite works on this node only", "guild", c.GuildID, "err", err)
 		return ""

@@ -44,7 +44,12 @@ func ValidStatus(status string) bool {
 // hold s.mu.
 func (s *Service) visiblePresence(uid ID) (Presence, bool) {
 	p, ok := s.presence[uid]
-	if !ok || p.Status == "invisible" || p.Status == "offline" || !s.pub.Online(uint64(uid)) {
+	if !ok || p.Status == "invisible" || p.Status == "offline" {
+		return Presence{}, false
+	}
+	// A local user is shown while a session is attached; a remote user as their node says
+	// (federation expires a vanished node's users).
+	if u := s.users[uid]; !s.pub.Online(uint64(uid)) && (u == nil || !isRemoteName(u.Username)) {
 		return Presence{}, false
 	}
 	if p.Activities == nil {

@@ -454,9 +454,13 @@ func (f *federation) CreateGuild(ctx context.Context, owner, name string) (strin
 	return "", "", fmt.Errorf("server: federated guild has no text channel")
 }
 
-// CreateInvite implements chat.Federator: unlimited uses, a week.
-func (f *federation) CreateInvite(ctx context.Context, guild, actor string) (string, error) {
-	return f.svc.CreateInvite(ctx, fedID(guild), actor, 0, uint64(time.Now().Add(7*24*time.Hour).UnixMilli()))
+// CreateInvite implements chat.Federator.
+func (f *federation) CreateInvite(ctx context.Context, guild, actor string, maxUses int, expires time.Time) (string, error) {
+	var ms uint64
+	if !expires.IsZero() {
+		ms = uint64(expires.UnixMilli())
+	}
+	return f.svc.CreateInvite(ctx, fedID(guild), actor, uint32(max(maxUses, 0)), ms)
 }
 
 // IsInvite implements chat.Federator.

@@ -251,6 +251,22 @@ func TestFederatedMembersAndPresence(t *testing.T) {
 		}
 		return false
 	})
+	// A new session of Alice's gets Bob's presence in GUILD_CREATE, not only on a change.
+	var gc struct {
+		Presences []struct {
+			User   struct{ ID string }
+			Status string
+		}
+	}
+	alice.Connect(-1).Wait("GUILD_CREATE").Decode(t, &gc)
+	if !slices.ContainsFunc(gc.Presences, func(p struct {
+		User   struct{ ID string }
+		Status string
+	}) bool {
+		return p.User.ID == bobOnA && p.Status == "online"
+	}) {
+		t.Fatalf("presences in a new session's GUILD_CREATE = %+v, want bob@beta online", gc.Presences)
+	}
 
 	// Carol, on the home node, joins with the same code and writes; Bob sees her.
 	carol.Must("POST", "/invites/"+url.PathEscape(code), nil, nil)
@@ -863,5 +879,23 @@ func TestFederatedProfiles(t *testing.T) {
 	}
 	if am.User.Username != "alice@alpha" {
 		t.Fatalf("alice on node B = %+v", am.User)
+	}
+}
+
+// TestFederatedInviteLimits: a federation invite keeps the limits it was made with.
+func TestFederatedInviteLimits(t *testing.T) {
+	a, b := testnode.Start(t, federated("alpha")), testnode.Start(t, federated("beta"))
+	alice, bob, dave := a.Register(t, "alice"), b.Register(t, "bob"), b.Register(t, "dave")
+	var g guild
+	alice.Must("POST", "/guilds", map[string]string{"name": "Limited"}, &g)
+	fedInvite(t, alice, g.text(t)) // the guild is federated now
+	var inv struct{ Code string }
+	alice.Must("POST", "/channels/"+g.text(t)+"/invites", map[string]any{"max_uses": 1}, &inv)
+	if !strings.HasPrefix(inv.Code, "hearth:") {
+		t.Fatalf("code %q is not a federation invite", inv.Code)
+	}
+	bob.Must("POST", "/invites/"+url.PathEscape(inv.Code), nil, nil)
+	if st := dave.Do("POST", "/invites/"+url.PathEscape(inv.Code), nil, nil); st != 404 {
+		t.Fatalf("a second use of a one-use invite: status %d, want 404", st)
 	}
 }
