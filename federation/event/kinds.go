@@ -25,6 +25,7 @@ const (
 const (
 	KindGuildCreate      Kind = "guild.create"
 	KindGuildUpdate      Kind = "guild.update"
+	KindGuildDelete      Kind = "guild.delete"
 	KindChannelCreate    Kind = "channel.create"
 	KindChannelUpdate    Kind = "channel.update"
 	KindChannelDelete    Kind = "channel.delete"
@@ -77,6 +78,7 @@ type kindSpec struct {
 var kinds = map[Kind]kindSpec{
 	KindGuildCreate:      {ClassState, false, func() body { return new(GuildCreate) }},
 	KindGuildUpdate:      {ClassState, false, func() body { return new(GuildUpdate) }},
+	KindGuildDelete:      {ClassState, false, func() body { return new(Empty) }},
 	KindChannelCreate:    {ClassState, false, func() body { return new(ChannelCreate) }},
 	KindChannelUpdate:    {ClassState, true, func() body { return new(ChannelUpdate) }},
 	KindChannelDelete:    {ClassState, true, func() body { return new(Empty) }},

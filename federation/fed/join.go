@@ -279,7 +279,7 @@ func (s *Service) serveJoin() {
 func (s *Service) admit(ctx context.Context, rt *guildRT, user event.User, req *proto.JoinRequest) *proto.Error {
 	inv, ok := rt.st.Invite(req.Code)
 	switch {
-	case !ok:
+	case !ok, rt.st.Info().Deleted != 0:
 		return proto.Fail(proto.Forbidden, "unknown or revoked invite")
 	case inv.Expires != 0 && uint64(s.now().UnixMilli()) >= inv.Expires:
 		return proto.Fail(proto.Forbidden, "invite expired")

@@ -28,6 +28,9 @@ func (g *Guild) CheckMessage(ev *event.Event) error {
 	if bannedAt, ok := g.bans[ev.Author]; ok && ev.TS >= bannedAt {
 		return fail("author is banned")
 	}
+	if d := g.info.Deleted; d != 0 && ev.TS >= d {
+		return fail("the guild is deleted") // [EVT-062]
+	}
 	m := g.members[ev.Author]
 	switch {
 	case m == nil:
@@ -119,6 +122,9 @@ func (g *Guild) Authorize(actor event.User, kind event.Kind, channel event.ID, b
 	m := g.members[actor]
 	if m == nil || m.Left != 0 {
 		return fmt.Errorf("%w: %s is not a member", ErrForbidden, actor)
+	}
+	if g.info.Deleted != 0 {
+		return fmt.Errorf("%w: the guild is deleted", ErrForbidden)
 	}
 	var need uint64
 	switch kind {

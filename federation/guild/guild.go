@@ -115,6 +115,8 @@ type Info struct {
 	Owner    event.User
 	// DM is set for a direct conversation (event.GuildCreate.DM).
 	DM bool
+	// Deleted is the time of the guild.delete event; zero while the guild exists.
+	Deleted event.HLC
 	// SN and Head are the number and ID of the last applied state event.
 	SN   uint64
 	Head event.ID
@@ -182,6 +184,8 @@ func (g *Guild) Apply(ev *event.Event) error {
 	switch {
 	case ev.SN <= g.info.SN:
 		return ErrStale
+	case g.info.Deleted != 0:
+		return fmt.Errorf("%w: the guild is deleted", ErrInvalid) // [EVT-062]
 	case ev.SN > g.info.SN+1:
 		return fmt.Errorf("%w: state %d, have %d", ErrNotYet, ev.SN, g.info.SN)
 	case ev.Prev != g.info.Head:
@@ -206,7 +210,12 @@ func (g *Guild) fold(ev *event.Event) error {
 			return fmt.Errorf("%w: unknown channel", ErrInvalid) // [EVT-060]
 		}
 		c.Name, c.Topic, c.Position = b.Name, b.Topic, b.Position
-	case *event.Empty: // channel.delete
+	case *event.Empty:
+		if ev.Kind == event.KindGuildDelete {
+			g.info.Deleted = ev.TS
+			return nil
+		}
+		// channel.delete
 		if _, ok := g.channels[ev.Channel]; !ok {
 			return fmt.Errorf("%w: unknown channel", ErrInvalid)
 		}

@@ -216,3 +216,39 @@ func TestMembersNamed(t *testing.T) {
 		t.Fatalf("MembersNamed(carol) = %+v", got)
 	}
 }
+
+// TestGuildDelete checks [EVT-062]: after guild.delete, messages written before it still
+// validate (catch-up), later ones and further state events do not, and nothing is authorised.
+func TestGuildDelete(t *testing.T) {
+	c := newChain(t)
+	bobNode := signer(t)
+	bob := event.User{Node: bobNode.Origin(), Name: "bob"}
+	general := c.state(event.KindChannelCreate, "", &event.ChannelCreate{Name: "general"}).ID
+	c.state(event.KindMemberJoin, "", &event.MemberJoin{User: bob})
+	before := event.HLC(c.seq * 100)
+	c.state(event.KindGuildDelete, "", &event.Empty{})
+	deletedAt := c.g.Info().Deleted
+	if deletedAt == 0 {
+		t.Fatal("guild.delete did not mark the guild deleted")
+	}
+	sn := c.g.Info().SN
+	hi := &event.MessageCreate{Content: "hi"}
+	if err := c.g.CheckMessage(c.msg(bobNode, "bob", event.KindMessageCreate, general, before+1, sn, hi)); err != nil {
+		t.Fatalf("a message from before the deletion: %v", err)
+	}
+	if err := c.g.CheckMessage(c.msg(bobNode, "bob", event.KindMessageCreate, general, deletedAt+1, sn, hi)); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("a message after the deletion: %v, want ErrForbidden", err)
+	}
+	info := c.g.Info()
+	late, err := c.home.Sign(event.Envelope{Kind: event.KindGuildUpdate, Guild: c.gid, Author: c.owner,
+		Seq: c.seq + 1, TS: deletedAt + 100, SN: info.SN + 1, Prev: info.Head}, &event.GuildUpdate{Name: "again"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.g.Apply(late); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a state event after the deletion: %v, want ErrInvalid", err)
+	}
+	if err := c.g.Authorize(c.owner, event.KindChannelCreate, "", &event.ChannelCreate{Name: "x"}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("authorised in a deleted guild: %v", err)
+	}
+}

@@ -41,6 +41,8 @@ type Federator interface {
 	// CreateChannel creates a text or voice channel (model.ChannelText, model.ChannelVoice)
 	// in a guild homed here and returns its ID.
 	CreateChannel(ctx context.Context, guild, actor, name string, typ, position int) (string, error)
+	// DeleteGuild publishes the deletion of a guild homed here.
+	DeleteGuild(ctx context.Context, guild, actor string) error
 	// RenameGuild publishes the new name of a guild homed here.
 	RenameGuild(ctx context.Context, guild, actor, name string) error
 	// ChangeChannel publishes the new name, topic and position of a channel of a guild homed

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/hearth-chat/hearth/node/model"
@@ -187,7 +188,40 @@ func (s *Service) DeleteGuild(ctx context.Context, actor, guildID ID) error {
 	if gs.g.OwnerID != actor {
 		return ErrMissingPerms
 	}
-	err = s.db.Update(func(tx *store.Tx) error {
+	if err := s.removeGuild(gs); err != nil {
+		return err
+	}
+	if s.homedHere(gs) {
+		fg, name := gs.g.FedID, s.user(actor).Username
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := s.fed.DeleteGuild(ctx, fg, name); err != nil {
+				s.log.Warn("publishing a guild's deletion to other nodes", "guild", guildID, "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// ApplyRemoteGuildDelete removes this node's copy of a federated guild that its home node
+// deleted, and dispatches GUILD_DELETE to its local members.
+func (s *Service) ApplyRemoteGuildDelete(guildFedID string) error {
+	s.lock()
+	defer s.mu.Unlock()
+	gs := s.guildByFedID(guildFedID)
+	if gs == nil || s.homedHere(gs) {
+		return nil
+	}
+	return s.removeGuild(gs)
+}
+
+// removeGuild deletes a guild and everything in it, and tells its members. Callers hold s.mu.
+func (s *Service) removeGuild(gs *guildState) error {
+	guildID := gs.g.ID
+	err := s.db.Update(func(tx *store.Tx) error {
 		errs := []error{tx.Delete(store.Key(store.PrefixGuild, uint64(guildID)))}
 		for rid := range gs.roles {
 			errs = append(errs, tx.Delete(store.Key(store.PrefixRole, uint64(guildID), uint64(rid))))

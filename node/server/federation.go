@@ -121,7 +121,7 @@ func (f *federation) onEvent(ev *event.Event) {
 func (f *federation) wanted(ev *event.Event) bool {
 	switch ev.Kind {
 	case event.KindMessageCreate, event.KindMessageEdit, event.KindMessageDelete, event.KindReactionAdd, event.KindReactionRemove,
-		event.KindChannelCreate, event.KindChannelUpdate, event.KindChannelDelete, event.KindGuildUpdate,
+		event.KindChannelCreate, event.KindChannelUpdate, event.KindChannelDelete, event.KindGuildUpdate, event.KindGuildDelete,
 		event.KindRoleCreate, event.KindRoleUpdate, event.KindRoleDelete, event.KindMemberRoles, event.KindChannelOverwrite:
 		return ev.Origin != f.svc.Node()
 	case event.KindMemberProfile:
@@ -178,8 +178,11 @@ func (f *federation) apply() {
 			case *event.ChannelUpdate:
 				err = f.chat.ApplyRemoteChannelChange(ev.Channel.String(), &chat.RemoteChannel{Name: b.Name, Topic: b.Topic, Position: int(b.Position)})
 			case *event.Empty:
-				if ev.Kind == event.KindChannelDelete {
+				switch ev.Kind {
+				case event.KindChannelDelete:
 					err = f.chat.ApplyRemoteChannelChange(ev.Channel.String(), nil)
+				case event.KindGuildDelete:
+					err = f.chat.ApplyRemoteGuildDelete(ev.Guild.String())
 				}
 			case *event.ChannelCreate:
 				err = f.chat.ApplyRemoteChannel(ev.Guild.String(), chat.RemoteChannel{FedID: ev.ID.String(), Name: b.Name, Topic: b.Topic,
@@ -305,6 +308,13 @@ func (f *federation) CreateChannel(ctx context.Context, guild, actor, name strin
 		return "", err
 	}
 	return id.String(), nil
+}
+
+// DeleteGuild implements chat.Federator: a guild.delete state event, issued here (the home
+// node, whose owner deleted the guild).
+func (f *federation) DeleteGuild(ctx context.Context, guild, actor string) error {
+	_, err := f.svc.Issue(ctx, fedID(guild), actor, event.KindGuildDelete, "", &event.Empty{})
+	return err
 }
 
 // RenameGuild implements chat.Federator: a guild.update state event, issued here (the home

@@ -419,8 +419,8 @@ func TestFederatedCatchUpAfterRestart(t *testing.T) {
 	}
 }
 
-// TestFederatedChannelChanges: the home node's guild renames and channel renames, topics and
-// deletions reach the member nodes.
+// TestFederatedChannelChanges: the home node's guild renames, channel renames, topics and
+// deletions, and the guild's deletion reach the member nodes.
 func TestFederatedChannelChanges(t *testing.T) {
 	a, b := testnode.Start(t, federated("alpha")), testnode.Start(t, federated("beta"))
 	alice, bob := a.Register(t, "alice"), b.Register(t, "bob")
@@ -483,6 +483,20 @@ func TestFederatedChannelChanges(t *testing.T) {
 		}
 		return false
 	})
+
+	// The owner deletes the guild on node A: it goes away on node B too.
+	alice.Must("DELETE", "/guilds/"+g.ID, nil, nil)
+	bg.WaitFor("the guild deleted on node B", func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
+		for _, e := range events {
+			if e.T == "GUILD_DELETE" && strings.Contains(string(e.D), `"`+joined.GuildID+`"`) {
+				return true
+			}
+		}
+		return false
+	})
+	if st := bob.Do("GET", "/guilds/"+joined.GuildID, nil, nil); st != 404 {
+		t.Fatalf("the deleted guild on node B: status %d, want 404", st)
+	}
 }
 
 // TestFederatedPermissions: roles, member roles and channel overwrites made on the home node
