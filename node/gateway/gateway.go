@@ -3,8 +3,11 @@
 // compression, and the same stream over HTTP long polling.
 //
 // Each identified client is a Session registered with the fanout hub. A session outlives its
-// connection for ResumeWindow so the client can resume. Idle connections cost one goroutine
-// (the reader); a writer goroutine exists only while there is something to write.
+// connection for ResumeWindow so the client can resume. On Linux an idle connection has no
+// goroutine at all: an epoll poller starts a reader when the client sends something (or its
+// read deadline passes), and a writer goroutine exists only while there is something to
+// write. The gateway writes WebSocket frames itself, everything a connection has queued in
+// one write system call. Elsewhere each connection keeps a reader goroutine.
 package gateway
 
 import (
