@@ -135,7 +135,8 @@ type session struct {
 const benchIntents = 1 | 1<<9 | 1<<15 // GUILDS | GUILD_MESSAGES | MESSAGE_CONTENT
 
 // connect identifies u and returns once READY arrived; onDispatch (if not nil) is called from
-// the reader goroutine with the dispatch type and raw frame.
+// the reader goroutine with the dispatch type and raw frame, which is valid only during the
+// call.
 func connect(u *user, onDispatch func(t string, frame []byte)) (*session, error) {
 	d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 256}
 	ws, _, err := d.Dial(strings.Replace(u.base, "http", "ws", 1)+"/gateway?v=10&encoding=json", nil)
@@ -152,8 +153,14 @@ func connect(u *user, onDispatch func(t string, frame []byte)) (*session, error)
 	go func() {
 		defer s.wg.Done()
 		gotReady := false
+		var buf bytes.Buffer // reused: frames are handled before the next read
 		for {
-			_, msg, err := ws.ReadMessage()
+			_, r, err := ws.NextReader()
+			if err == nil {
+				buf.Reset()
+				_, err = buf.ReadFrom(r)
+			}
+			msg := buf.Bytes()
 			if err != nil {
 				if !gotReady {
 					close(ready)
