@@ -206,9 +206,10 @@ export function selectChannel(cid: string) {
   scheduleAck(cid);
 }
 
-/** moveChannel selects the previous (-1) or next (+1) text channel of the current guild (Alt+Up/Down). */
+/** moveChannel selects the previous (-1) or next (+1) text channel of the current guild, or DM in
+ * the Home view (Alt+Up/Down). */
 export function moveChannel(dir: number) {
-  const list = orderedTextChannels(ui.guildId);
+  const list = ui.guildId === HOME ? store.dms() : orderedTextChannels(ui.guildId);
   if (!list.length) return;
   const i = list.findIndex((c) => c.id === ui.channelId);
   const next = list[(i + dir + list.length) % list.length];
@@ -292,6 +293,29 @@ export async function jumpTo(cid: string, mid: string) {
   cm.jumpTo = mid;
   selectChannel(cid);
   store.emit("messages:" + cid);
+}
+
+/** refsAsked holds the replies whose original was asked for, so each is fetched at most once. */
+const refsAsked = new Set<string>();
+
+/** referenced returns the message a reply answers: the node's referenced_message, else the original
+ * if it is loaded. Otherwise it fetches the original once (message lists do not carry it) and puts
+ * it on the reply, and returns undefined meanwhile. */
+export function referenced(m: Message): Message | undefined {
+  if (m.referenced_message) return m.referenced_message;
+  const ref = m.message_reference;
+  if (!ref?.message_id || m.type !== 19) return undefined;
+  const cid = ref.channel_id ?? m.channel_id;
+  const cm = store.messages.get(cid);
+  const i = cm ? findIdx(cm.list, ref.message_id) : -1;
+  if (i >= 0) return cm!.list[i];
+  if (m.id.startsWith("pending:") || refsAsked.has(m.id)) return undefined;
+  refsAsked.add(m.id);
+  api.get<Message>(`/channels/${cid}/messages/${ref.message_id}`).then(
+    (r) => store.editMessage(m.channel_id, m.id, (x) => ({ ...x, referenced_message: r })),
+    () => {},
+  );
+  return undefined;
 }
 
 // ---- read states ----
@@ -407,7 +431,30 @@ export async function sendMessage(cid: string, content: string, files: File[] = 
     }
   } catch (e) {
     store.editMessage(cid, pending.id, (m) => ({ ...m, progress: undefined, failed: files.length ? uploadError(e, files) : (e as ApiError).message }) as Message);
+    // Worth sending again: a cancelled upload, a dropped connection, a busy or failing node; not
+    // what the node refused for the message itself (too large, not allowed, malformed).
+    const st = (e as ApiError).status ?? 0;
+    if (st === 0 || st === 429 || st >= 500) retries.set(pending.id, { content, files, replyTo });
   }
+}
+
+/** retries keeps what a failed message was made of, by pending ID, so it can be sent again. */
+const retries = new Map<string, { content: string; files: File[]; replyTo: Message | null }>();
+
+/** canRetry tells whether a failed pending message can be sent again. */
+export function canRetry(m: Message): boolean {
+  return retries.has(m.id);
+}
+
+/** retryMessage sends a failed message again (a new pending copy replaces the failed one). */
+export function retryMessage(m: Message) {
+  const r = retries.get(m.id);
+  if (!r) return;
+  retries.delete(m.id);
+  const cm = store.msgs(m.channel_id);
+  cm.list = cm.list.filter((x) => x.id !== m.id);
+  setUI({ replyTo: r.replyTo });
+  void sendMessage(m.channel_id, r.content, r.files);
 }
 
 /** cancelUpload stops the upload of a pending message; the message then shows as not sent. */
@@ -422,6 +469,7 @@ export async function editMessage(m: Message, content: string) {
 export async function deleteMessage(m: Message) {
   if (m.id.startsWith("pending:")) {
     cancelUpload(m);
+    retries.delete(m.id);
     const cm = store.msgs(m.channel_id);
     cm.list = cm.list.filter((x) => x.id !== m.id);
     store.emit("messages:" + m.channel_id);

@@ -10,7 +10,7 @@ import { parse, type MdNode } from "../markdown";
 import { preview, renderNodes } from "../render";
 import { readable } from "../color";
 import { findIdx, isPrivate, store, useTopics } from "../store";
-import { cancelUpload, deleteMessage, editMessage, fmtSize, jumpTo, loadNewer, loadOlder, perf, setPinned, setUI, toggleReaction, ui, type Progress } from "../session";
+import { cancelUpload, canRetry, deleteMessage, referenced, retryMessage, editMessage, fmtSize, jumpTo, loadNewer, loadOlder, perf, setPinned, setUI, toggleReaction, ui, type Progress } from "../session";
 import { EmojiPicker } from "./EmojiPicker";
 
 /** OVERSCAN is how many pixels above and below the viewport are rendered. */
@@ -40,7 +40,7 @@ function msgTime(m: Message): number {
 }
 
 function continues(prev: Message | undefined, m: Message): boolean {
-  return !!prev && prev.author.id === m.author.id && !m.referenced_message && msgTime(m) - msgTime(prev) < GROUP_MS;
+  return !!prev && prev.author.id === m.author.id && !m.referenced_message && m.type !== 19 && msgTime(m) - msgTime(prev) < GROUP_MS;
 }
 
 const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
@@ -121,7 +121,7 @@ function MessageItem(props: { m: Message; grouped: boolean; gid?: string; highli
   const name = store.displayName(m.author.id, gid);
   const t = new Date(msgTime(m));
   const mentioned = !mine && store.me && (m.mention_everyone || m.mentions?.some((u) => u.id === store.me!.id));
-  const ref = m.referenced_message;
+  const ref = referenced(m);
   return (
     <article
       class={"msg" + (grouped ? " grouped" : "") + (props.highlight ? " flash" : "") + (mentioned ? " mentioned" : "") + (pending ? " pending" : "")}
@@ -189,6 +189,11 @@ function MessageItem(props: { m: Message; grouped: boolean; gid?: string; highli
           <p class="error" role="alert">
             Not sent: {failed}
           </p>
+          {canRetry(m) && (
+            <button type="button" onClick={() => retryMessage(m)}>
+              Retry
+            </button>
+          )}
           <button type="button" onClick={() => void deleteMessage(m)}>
             Dismiss
           </button>
@@ -369,6 +374,9 @@ export function MessageList({ channelId, canManage }: { channelId: string; canMa
     el.querySelectorAll<HTMLElement>(".msg-slot").forEach((node) => {
       const id = node.dataset.id!;
       const h = node.offsetHeight;
+      // A hidden pane (phone width, another pane shown) lays nothing out: 0 is not a height, and
+      // keeping it would leave every message out of the window once the pane shows again.
+      if (h === 0) return;
       if (heights.current.get(id) !== h) {
         heights.current.set(id, h);
         changed = true;

@@ -111,6 +111,18 @@ test("attachments: upload by button, drag-and-drop and paste; inline images, ful
     assert.deepEqual(await lowContrast(bob.page), [], `${theme}: text below WCAG AA contrast`);
   }
 
+  // A cancelled upload can be sent again.
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 256 * 1024 });
+  await dropFiles(alice.page, [{ name: "again.bin", type: "application/octet-stream", size: 2 * 1024 * 1024 }]);
+  await send(alice.page, "cancel me");
+  const cancelled = msg(alice.page, "cancel me");
+  await cancelled.getByRole("button", { name: "Cancel" }).click({ timeout: T });
+  await cancelled.getByRole("alert").filter({ hasText: "upload cancelled" }).waitFor({ timeout: T });
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await cancelled.getByRole("button", { name: "Retry" }).click();
+  await msg(bob.page, "cancel me").locator(".att-file", { hasText: "again.bin" }).waitFor({ timeout: 2 * T });
+  assert.equal(await msg(alice.page, "cancel me").count(), 1, "the retried message replaces the failed one");
+
   // 3. Paste an image from the clipboard into the message box.
   await alice.page.locator("#composer-input").evaluate(async (ta) => {
     const c = document.createElement("canvas");
@@ -174,7 +186,8 @@ test("attachments: upload by button, drag-and-drop and paste; inline images, ful
   await refused.waitFor({ timeout: 4 * T });
   assert.match(await refused.textContent(), /Too large: the server refuses files this big \(413\)\. File huge\.iso \(26\.0 MB\)\./);
   await shot(alice.page, "33-upload-too-large");
-  // Nothing reached bob, and the failed message can be dismissed.
+  // Nothing reached bob; a refused size is not offered again; the failed message can be dismissed.
+  assert.equal(await msg(alice.page, "too big?").getByRole("button", { name: "Retry" }).count(), 0);
   await msg(alice.page, "too big?").getByRole("button", { name: "Dismiss" }).click();
   await msg(alice.page, "too big?").waitFor({ state: "detached", timeout: T });
   assert.equal(await msg(bob.page, "too big?").count(), 0);

@@ -103,5 +103,22 @@ test("direct messages: open from the member list, unread badges, chat both ways"
   await alice.page.reload();
   await alice.page.locator(".chat-head h2", { hasText: "bob" }).waitFor({ timeout: T });
   await msg(alice.page, "psst, alice").waitFor({ timeout: T });
+  // The reply still shows what it answers (history pages carry only message_reference).
+  assert.match(await msg(alice.page, "here without a typo").locator(".reply-preview").textContent({ timeout: T }), /bob.*are you there\?/s);
+
+  // Phone width: the DM list and the DM take the screen in turn.
+  const phone = await b.browser.newContext({ viewport: { width: 390, height: 844 }, storageState: await alice.ctx.storageState() });
+  const pp = await phone.newPage();
+  await pp.goto(node.url);
+  await msg(pp, "psst, alice").waitFor({ timeout: T });
+  await pp.getByRole("button", { name: "Show channels" }).click();
+  const dmEntry = pp.getByRole("list", { name: "Direct messages" }).getByRole("button", { name: /^bob/ });
+  await dmEntry.waitFor({ timeout: T });
+  await shot(pp, "40-phone-dm-list");
+  // Back to the same DM: its messages show again (the list was hidden, not unmounted).
+  await dmEntry.click();
+  await msg(pp, "psst, alice").waitFor({ timeout: T });
+  await shot(pp, "41-phone-dm");
+  await phone.close();
   assert.deepEqual([...alice.errors, ...bob.errors], []);
 });
