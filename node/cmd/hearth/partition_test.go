@@ -368,9 +368,11 @@ func TestPartitionHealConverges(t *testing.T) {
 	}
 
 	isolate(t, nodes, 2, false)
-	// A healed node redials its guild's nodes on the federation maintenance tick (30 s).
+	// A healed node redials its guild's nodes on the federation maintenance tick (every
+	// 30 s, and libp2p may hold back a redial after failed dials): a generous bound, though
+	// it usually converges in 10–35 s.
 	all := append(append([]string{}, majority...), minority...)
-	waitHolding(t, 50*time.Second, nodes, all)
+	waitHolding(t, 80*time.Second, nodes, all)
 
 	ref, err := nodes[0].history()
 	if err != nil {
@@ -457,5 +459,5 @@ func TestHomeNodeDownOthersKeepChatting(t *testing.T) {
 	home.start(t, buildBinary(t))
 	home.send(t, "home is back")
 	sent = append(sent, "home is back")
-	waitHolding(t, 50*time.Second, nodes, sent)
+	waitHolding(t, 80*time.Second, nodes, sent)
 }
