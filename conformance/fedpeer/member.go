@@ -109,7 +109,8 @@ type Member struct {
 
 	mu   sync.Mutex
 	seq  uint64
-	last uint64 // last ts signed
+	last uint64            // last ts signed
+	sent map[uint64][]byte // persistent events published, by seq
 }
 
 // JoinOptions tune JoinGuild.
@@ -198,10 +199,51 @@ func (p *Peer) JoinWith(ctx context.Context, inv Invite, opts JoinOptions) (*Mem
 			return nil, err
 		}
 	}
+	// Answer sync like an honest member node: heads and fetch from what this
+	// fake published. A node may penalise peers whose sync fails.
+	m.sent = map[uint64][]byte{}
+	p.Handle(ProtoSync, m.serveSync)
 	if err := m.WaitTopicPeer(ctx, home); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+func (m *Member) serveSync(_ peer.ID, frame []byte) any {
+	var req SyncRequest
+	if err := Unmarshal(frame, &req); err != nil {
+		return SyncResponse{Status: StatusBadRequest, Error: err.Error()}
+	}
+	if string(req.Guild) != string(m.Guild) {
+		return SyncResponse{Status: StatusForbidden, Error: "not a guild of this node"}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch req.Op {
+	case OpHeads:
+		resp := SyncResponse{StateHead: m.StateHead()}
+		var top uint64
+		for top = 0; m.sent[top+1] != nil; top++ {
+		}
+		if top > 0 {
+			resp.Vector = []Head{{Origin: m.Signer.Origin, Seq: top}}
+		}
+		return resp
+	case OpFetch:
+		var resp SyncResponse
+		for _, r := range req.Ranges {
+			if string(r.Origin) != string(m.Signer.Origin) {
+				continue
+			}
+			for seq := r.From; seq <= r.To && seq < r.From+1000; seq++ {
+				if raw := m.sent[seq]; raw != nil {
+					resp.Events = append(resp.Events, raw)
+				}
+			}
+		}
+		return resp
+	}
+	return SyncResponse{}
 }
 
 // WaitTopicPeer waits until pid is subscribed to the guild's event topic as
@@ -315,15 +357,34 @@ func Body(kv ...any) map[uint64]any {
 	return b
 }
 
-// Message signs a valid message.create of content in channel.
+// Message signs a valid message.create of content in channel and keeps it
+// for sync.
 func (m *Member) Message(channel []byte, content string) (raw, id []byte) {
-	raw, id, _ = m.Signer.Sign(m.Envelope("message.create", channel), Body(0, content, 1, ""))
+	raw, id, seq := m.Unkept(channel, content)
+	m.Keep(seq, raw)
 	return raw, id
+}
+
+// Unkept signs a valid message.create that sync will not serve.
+func (m *Member) Unkept(channel []byte, content string) (raw, id []byte, seq uint64) {
+	env := m.Envelope("message.create", channel)
+	raw, id, _ = m.Signer.Sign(env, Body(0, content, 1, ""))
+	return raw, id, env.Seq
 }
 
 // Publish sends raw on the guild's event topic.
 func (m *Member) Publish(ctx context.Context, raw []byte) error {
 	return m.Gossip.Publish(ctx, Topic(m.Guild), raw)
+}
+
+// Keep makes sync serve raw as this origin's event seq (Message keeps what it
+// signs).
+func (m *Member) Keep(seq uint64, raw []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sent[seq] == nil {
+		m.sent[seq] = raw
+	}
 }
 
 // PublishEphemeral sends raw on the guild's presence and typing topic.

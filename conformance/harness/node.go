@@ -97,10 +97,23 @@ type StartOptions struct {
 // (plus opts.Args) on a free port and waits until GET /healthz answers 200.
 // When opts.Args use {p2p_port}, it then waits briefly for the node to log its
 // peer ID (a 12D3KooW… string) and sets P2P.
+//
+// Free ports are found by listening and closing, so another process may take
+// one before the node binds it; a start that fails with "address already in
+// use" is retried on new ports.
 func StartNode(ctx context.Context, binary, dataDir string, opts StartOptions) (*Node, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 60 * time.Second
 	}
+	for attempt := 1; ; attempt++ {
+		n, err := startOnce(ctx, binary, dataDir, opts)
+		if err == nil || attempt == 4 || !strings.Contains(err.Error(), "address already in use") {
+			return n, err
+		}
+	}
+}
+
+func startOnce(ctx context.Context, binary, dataDir string, opts StartOptions) (*Node, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
