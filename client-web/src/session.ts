@@ -18,7 +18,8 @@ export type Dialog =
   | { kind: "pins"; channelId: string }
   | { kind: "confirm-delete"; message: Message }
   | { kind: "profile"; userId: string; guildId?: string }
-  | { kind: "image"; attachment: Attachment };
+  | { kind: "image"; attachment: Attachment }
+  | { kind: "new-group" };
 
 /** UI state; "" selection means none; guildId HOME is the direct messages view. */
 export const ui = {
@@ -236,6 +237,26 @@ export async function openDM(userId: string) {
   const c = await api.post<Channel>("/users/@me/channels", { recipient_id: userId });
   store.addPrivate(c);
   selectChannel(c.id);
+}
+
+/** MAX_GROUP is how many people a group DM holds, the user included (CAPI-032). */
+export const MAX_GROUP = 10;
+
+/** openGroup creates a group DM with the users (POST /users/@me/channels {"recipients"}) and
+ * shows it; with one user it opens the plain DM instead. */
+export async function openGroup(userIds: string[]) {
+  if (userIds.length === 1) return openDM(userIds[0]);
+  const c = await api.post<Channel>("/users/@me/channels", { recipients: userIds });
+  store.addPrivate(c);
+  selectChannel(c.id);
+}
+
+/** leaveGroup leaves a group DM (DELETE /channels/{id}); the node's CHANNEL_DELETE removes it. */
+export async function leaveGroup(cid: string) {
+  await api.del(`/channels/${cid}`);
+  store.apply("CHANNEL_DELETE", { id: cid });
+  setUI({ channelId: "" });
+  selectHome();
 }
 
 // ---- history ----

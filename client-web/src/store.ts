@@ -284,6 +284,18 @@ export class Store {
         this.privateChannels = this.privateChannels.filter((x) => x !== d.id);
         this.emit("channels");
         break;
+      case "CHANNEL_RECIPIENT_ADD":
+      case "CHANNEL_RECIPIENT_REMOVE": {
+        // Someone joined or left a group DM.
+        const c = this.channels.get(d.channel_id);
+        if (c && d.user?.id) {
+          const others = (c.recipients ?? []).filter((u) => u.id !== d.user.id);
+          this.channels.set(c.id, { ...c, recipients: t === "CHANNEL_RECIPIENT_ADD" ? [...others, d.user] : others });
+          this.putUser(d.user);
+          this.emit("channels");
+        }
+        break;
+      }
       case "CHANNEL_PINS_UPDATE":
         this.emit("pins:" + d.channel_id);
         break;

@@ -1,7 +1,7 @@
 import { useEffect, useReducer, useState } from "preact/hooks";
 import { Icon } from "../icons";
 import { HOME, isPrivate, store, useTopics } from "../store";
-import { api, moveChannel, perf, reconnectNow, setStatus, setUI, startSession, ui } from "../session";
+import { api, leaveGroup, moveChannel, perf, reconnectNow, setStatus, setUI, startSession, ui } from "../session";
 import { preview } from "../render";
 import { can, P } from "../perms";
 import { ChannelList } from "./ChannelList";
@@ -90,6 +90,11 @@ function ChatHeader() {
         >
           <Icon name="members" />
         </button>
+        {c?.type === 3 && (
+          <button type="button" class="icon danger" aria-label="Leave group" title="Leave group" onClick={() => void leaveGroup(c.id).catch((e) => console.warn("hearth: leave group", e))}>
+            <Icon name="join" />
+          </button>
+        )}
         {!dm && <SearchBox />}
       </div>
     </header>

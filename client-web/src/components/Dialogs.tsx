@@ -2,7 +2,7 @@ import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, type Attachment, type Channel, type Guild, type Invite, type Message, type Role } from "../api";
 import { store, useTopics } from "../store";
-import { api, deleteMessage, fmtSize, jumpTo, logout, openDM, selectChannel, selectGuild, setTheme, setUI, ui } from "../session";
+import { api, deleteMessage, fmtSize, jumpTo, logout, MAX_GROUP, openDM, openGroup, selectChannel, selectGuild, setTheme, setUI, ui } from "../session";
 import { preview } from "../render";
 import { Modal } from "./Modal";
 import { parseInvite } from "../invite";
@@ -449,6 +449,58 @@ function Profile({ userId, guildId }: { userId: string; guildId?: string }) {
   );
 }
 
+/** NewGroup picks people who share a server with the user for a group DM (or a DM with one).
+ * Members of other nodes are left out: a conversation across nodes has two members. */
+function NewGroup() {
+  const [q, setQ] = useState("");
+  const [picked, setPicked] = useState<string[]>([]);
+  const people = new Map<string, string>();
+  for (const mm of store.members.values()) {
+    for (const m of mm.values()) {
+      if (m.user.id === store.me?.id || m.user.username.includes("@")) continue;
+      people.set(m.user.id, store.displayName(m.user.id));
+    }
+  }
+  const needle = q.trim().toLowerCase();
+  const shown = [...people.entries()].filter(([, n]) => !needle || n.toLowerCase().includes(needle)).sort((a, b) => a[1].localeCompare(b[1]));
+  const full = picked.length >= MAX_GROUP - 1;
+  return (
+    <Modal title="Create a group DM" onClose={close}>
+      <Form
+        submit={picked.length > 1 ? "Create group DM" : "Open DM"}
+        onSubmit={async () => {
+          if (!picked.length) throw new Error("Pick at least one person.");
+          await openGroup(picked);
+          close();
+        }}
+      >
+        <label>
+          Find people
+          <input value={q} onInput={(e) => setQ(e.currentTarget.value)} placeholder="Name" />
+        </label>
+        <p class="muted small" aria-live="polite">
+          {picked.length} of at most {MAX_GROUP - 1} picked
+        </p>
+        <fieldset class="people">
+          <legend>People who share a server with you</legend>
+          {shown.length === 0 && <p class="muted small">Nobody to add.</p>}
+          {shown.map(([id, name]) => (
+            <label class="check" key={id}>
+              <input
+                type="checkbox"
+                checked={picked.includes(id)}
+                disabled={full && !picked.includes(id)}
+                onChange={(e) => setPicked(e.currentTarget.checked ? [...picked, id] : picked.filter((x) => x !== id))}
+              />{" "}
+              {name}
+            </label>
+          ))}
+        </fieldset>
+      </Form>
+    </Modal>
+  );
+}
+
 /** ImageViewer shows an image attachment at full size (the original, not the thumbnail). */
 function ImageViewer({ a }: { a: Attachment }) {
   return (
@@ -496,5 +548,7 @@ export function Dialogs() {
       return <Profile userId={d.userId} guildId={d.guildId} />;
     case "image":
       return <ImageViewer a={d.attachment} />;
+    case "new-group":
+      return <NewGroup />;
   }
 }

@@ -1,7 +1,8 @@
 // Direct messages through the web client (spec/client-api.md, POST /users/@me/channels): bob opens
 // a DM from alice's profile in the member list; alice sees the unread count on the rail's Home
-// button and in the DM list, reads it, and both use the usual message features (typing, reply,
-// reaction, edit) in the DM. A reload keeps the DM open.
+// button and in the DM list, reads it, and both use the usual message features (typing, mention,
+// reply, reaction, edit) in the DM. A reload keeps the DM open; phone width works. Then a group
+// DM of three: created from Home, everyone chats, one leaves.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { launch } from "../lib/browser.mjs";
@@ -121,4 +122,46 @@ test("direct messages: open from the member list, unread badges, chat both ways"
   await shot(pp, "41-phone-dm");
   await phone.close();
   assert.deepEqual([...alice.errors, ...bob.errors], []);
+});
+
+test("group DMs: create with two people, everyone chats, one leaves", async () => {
+  const dora = await newUser(b.browser, node.url, "dora");
+  await createGuild(dora.page, "Group Club");
+  const link = await inviteLink(dora.page);
+  const ed = await newUser(b.browser, node.url, "ed");
+  const fay = await newUser(b.browser, node.url, "fay");
+  for (const u of [ed, fay]) {
+    await joinGuild(u.page, link);
+    await u.page.getByRole("button", { name: /^general/ }).waitFor({ timeout: T });
+  }
+  await dora.page.locator('.member[data-user="fay"]').waitFor({ timeout: T });
+
+  await dora.page.getByRole("button", { name: /^Direct messages/ }).click();
+  await dora.page.getByRole("button", { name: "Create a group DM" }).click();
+  const dialog = dora.page.getByRole("dialog", { name: "Create a group DM" });
+  await dialog.getByRole("checkbox", { name: "ed" }).check();
+  await dialog.getByRole("checkbox", { name: "fay" }).check();
+  await dialog.getByText("2 of at most 9 picked").waitFor();
+  await shot(dora.page, "42-new-group-dm");
+  await dialog.getByRole("button", { name: "Create group DM" }).click();
+  await dora.page.locator(".chat-head h2", { hasText: "ed, fay" }).waitFor({ timeout: T });
+  await send(dora.page, "hello group");
+
+  // Ed sees it unread under Home and answers; fay sees both.
+  await ed.page.getByRole("button", { name: "Direct messages, 1 unread" }).click({ timeout: T });
+  await ed.page.getByRole("list", { name: "Direct messages" }).getByRole("button", { name: /^dora, fay, 1 unread/ }).click({ timeout: T });
+  await msg(ed.page, "hello group").waitFor({ timeout: T });
+  await send(ed.page, "hi both");
+  await fay.page.getByRole("button", { name: /^Direct messages/ }).click();
+  await fay.page.getByRole("list", { name: "Direct messages" }).getByRole("button", { name: /^dora, ed/ }).click({ timeout: T });
+  await msg(fay.page, "hello group").waitFor({ timeout: T });
+  await msg(fay.page, "hi both").waitFor({ timeout: T });
+  await fay.page.getByRole("button", { name: "Direct messages", exact: true }).waitFor({ timeout: T });
+  await shot(fay.page, "43-group-dm");
+
+  // Fay leaves: the group goes from her list, and the others see two people left.
+  await fay.page.getByRole("button", { name: "Leave group" }).click();
+  await fay.page.getByRole("list", { name: "Direct messages" }).getByRole("button", { name: /^dora, ed/ }).waitFor({ state: "detached", timeout: T });
+  await dora.page.locator(".chat-head h2", { hasText: /^ed$/ }).waitFor({ timeout: T });
+  assert.deepEqual([...dora.errors, ...ed.errors, ...fay.errors], []);
 });

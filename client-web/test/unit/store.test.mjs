@@ -147,3 +147,14 @@ test("store: a remote user's TYPING_START arriving just after their message is i
   s.apply("TYPING_START", { channel_id: "10", user_id: "200" });
   assert.equal(s.typing.get("10").has("200"), true);
 });
+
+test("store: group DM recipients follow CHANNEL_RECIPIENT_ADD and _REMOVE", () => {
+  const s = ready();
+  const carol = { id: "300", username: "carol" };
+  s.apply("CHANNEL_CREATE", { id: "70", type: 3, recipients: [me, bob, carol] });
+  assert.equal(s.channelLabel(s.channels.get("70")), "bob, carol");
+  s.apply("CHANNEL_RECIPIENT_REMOVE", { channel_id: "70", user: carol });
+  assert.equal(s.channelLabel(s.channels.get("70")), "bob");
+  s.apply("CHANNEL_RECIPIENT_ADD", { channel_id: "70", user: carol });
+  assert.deepEqual(s.dmPeers(s.channels.get("70")), ["200", "300"]);
+});
