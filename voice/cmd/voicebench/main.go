@@ -5,6 +5,12 @@
 // the figures are upper bounds for the SFU alone.
 //
 //	go run ./voice/cmd/voicebench -n 50 -duration 10s
+//
+// With -talkers K only the first K publishers talk (a packet every 20 ms);
+// the others are silent with Opus DTX, which sends one packet every 400 ms,
+// as a real room of mostly listening members does. -lean gives the clients
+// a pion API without interceptors (no NACK, reports or TWCC on the client
+// side), so that more of the machine is left to the SFU.
 package main
 
 import (
@@ -37,7 +43,11 @@ import (
 	"github.com/pion/rtp"
 )
 
-var profile string
+var (
+	profile string
+	talkers int
+	lean    bool
+)
 
 func main() {
 	n := flag.Int("n", 50, "participants; each receives all publishers")
@@ -46,6 +56,8 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write CPU profiles: FILE for the clients' window, FILE.sfu for the SFU process")
 	serve := flag.Bool("serve", false, "internal: run only the SFU and print its URL (the parent runs the clients)")
 	udpPort := flag.Int("udp-port", 0, "single UDP port for the SFU (0: one port per session)")
+	flag.IntVar(&talkers, "talkers", 0, "publishers that talk continuously; the others send DTX (a packet every 400 ms); 0: all talk")
+	flag.BoolVar(&lean, "lean", false, "clients without interceptors (cheaper load generator)")
 	flag.Parse()
 	if *pubs <= 0 || *pubs > *n {
 		*pubs = *n
@@ -110,9 +122,16 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 	if _, err := fmt.Fscanln(stdout, &url); err != nil {
 		return fmt.Errorf("read child url: %w", err)
 	}
-	api, err := voiceclient.NewAPI()
+	newAPI := voiceclient.NewAPI
+	if lean {
+		newAPI = voiceclient.NewLeanAPI
+	}
+	api, err := newAPI()
 	if err != nil {
 		return err
+	}
+	if talkers <= 0 || talkers > pubs {
+		talkers = pubs
 	}
 
 	b := &bench{n: n, pubs: pubs, base: time.Now(), speakLat: make(chan time.Duration, 16)}
@@ -160,11 +179,14 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 			t := time.NewTicker(20 * time.Millisecond)
 			defer t.Stop()
 			wasQuiet := false
-			for {
+			for tick := 0; ; tick++ {
 				select {
 				case <-stop:
 					return
 				case <-t.C:
+				}
+				if i >= talkers && tick%20 != 0 {
+					continue // DTX: one packet every 400 ms
 				}
 				now := int64(time.Since(b.base))
 				binary.BigEndian.PutUint64(payload, uint64(now))
@@ -261,7 +283,11 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 	}
 	slices.Sort(speak)
 	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
-	fmt.Printf("participants %d, publishers %d, forwarded audio tracks %d, window %v\n", n, pubs, pubs*(n-1), window)
+	fmt.Printf("participants %d, publishers %d (%d talking, %d silent with DTX), forwarded audio tracks %d, window %v, lean clients %v\n",
+		n, pubs, talkers, pubs-talkers, pubs*(n-1), window, lean)
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Printf("load average at the end: %s", la)
+	}
 	fmt.Printf("forwarded packets/s %.0f (expected %d, received %d, loss %.4f%%)\n",
 		float64(got)/window.Seconds(), expected, got, 100*(1-float64(got)/float64(expected)))
 	fmt.Printf("end-to-end latency (client write to client read, incl. both pion stacks): p50 %v p99 %v max %v\n",
