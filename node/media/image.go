@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -37,7 +38,7 @@ func (s *Store) PutImage(ctx context.Context, dataURI string, owner uint64) (Blo
 	r := base64.NewDecoder(base64.StdEncoding, strings.NewReader(data))
 	b, charged, err := s.put(ctx, r, "image", "", owner)
 	var corrupt base64.CorruptInputError
-	if errors.As(err, &corrupt) {
+	if errors.As(err, &corrupt) || errors.Is(err, io.ErrUnexpectedEOF) { // not base64, or cut short
 		return Blob{}, fmt.Errorf("media: image: %w: %v", ErrBadUpload, err)
 	}
 	if err != nil {
