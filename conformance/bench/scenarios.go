@@ -46,7 +46,7 @@ func latency(ctx context.Context, base string, rate int, dur time.Duration) erro
 	}
 	var mu sync.Mutex
 	sentAt := map[string]time.Time{}
-	var lat []time.Duration
+	var lat, rest []time.Duration // send → MESSAGE_CREATE; send → REST answer
 	sess, err := connect(listener, func(t string, frame []byte) {
 		if t != "MESSAGE_CREATE" {
 			return
@@ -82,9 +82,15 @@ func latency(ctx context.Context, base string, rate int, dur time.Duration) erro
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			t0 := time.Now()
 			if err := sender.call("POST", "/channels/"+ch+"/messages", map[string]string{"content": content}, nil); err != nil {
 				failed.Add(1)
+				return
 			}
+			d := time.Since(t0)
+			mu.Lock()
+			rest = append(rest, d)
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
@@ -104,6 +110,8 @@ func latency(ctx context.Context, base string, rate int, dur time.Duration) erro
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	fmt.Printf("latency: %d msgs at %d/s over %v: delivered %d, failed %d, p50 %s, p90 %s, p99 %s, max %s\n",
 		total, rate, dur, len(lat), failed.Load(), ms(percentile(lat, 50)), ms(percentile(lat, 90)), ms(percentile(lat, 99)), ms(percentile(lat, 100)))
+	sort.Slice(rest, func(i, j int) bool { return rest[i] < rest[j] })
+	fmt.Printf("  REST answer (persisted, fsync included): p50 %s, p90 %s, p99 %s\n", ms(percentile(rest, 50)), ms(percentile(rest, 90)), ms(percentile(rest, 99)))
 	fmt.Println(costLine(u0, u1, int64(total), int64(len(lat))))
 	fmt.Println(machineLine(os.TempDir()))
 	return nil
