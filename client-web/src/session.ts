@@ -388,6 +388,9 @@ export function fmtSize(n: number): string {
 /** uploadError explains a failed upload; a 413 names the files and says the server refused their size. */
 function uploadError(e: unknown, files: File[]): string {
   const a = e as ApiError;
+  if (a.status === 413 && /quota/i.test(a.message ?? "")) {
+    return "Your upload quota on this server is used up (413): delete some of your files or ask the server's admin.";
+  }
   if (a.status === 413) {
     const total = files.reduce((n, f) => n + f.size, 0);
     const names = files.map((f) => `${f.name} (${fmtSize(f.size)})`).join(", ");
