@@ -93,6 +93,11 @@ function CameraTile({ uid, stream, self }: { uid: string; stream: MediaStream; s
     if (!v) return;
     if (v.srcObject !== stream) v.srcObject = stream;
     void v.play().catch(() => {});
+    if (!("requestVideoFrameCallback" in v)) {
+      // Without frame callbacks (older browsers) frames cannot be watched: show the video.
+      setLive(true);
+      return;
+    }
     let last = 0;
     let frames = 0;
     let handle = 0;
