@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -128,8 +130,9 @@ func join(owner, u *user, channelID string) error {
 
 // session is a gateway connection that calls onDispatch for every dispatch.
 type session struct {
-	ws *websocket.Conn
-	wg sync.WaitGroup
+	ws      *websocket.Conn
+	wg      sync.WaitGroup
+	closing atomic.Bool
 }
 
 const benchIntents = 1 | 1<<9 | 1<<15 // GUILDS | GUILD_MESSAGES | MESSAGE_CONTENT
@@ -164,6 +167,9 @@ func connect(u *user, onDispatch func(t string, frame []byte)) (*session, error)
 			if err != nil {
 				if !gotReady {
 					close(ready)
+				} else if !s.closing.Load() {
+					// The node ended the session (4000 means this client fell behind).
+					fmt.Fprintln(os.Stderr, "bench: a gateway session ended early:", err)
 				}
 				return
 			}
@@ -187,6 +193,7 @@ func connect(u *user, onDispatch func(t string, frame []byte)) (*session, error)
 }
 
 func (s *session) close() {
+	s.closing.Store(true)
 	s.ws.Close()
 	s.wg.Wait()
 }
