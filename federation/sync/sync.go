@@ -259,6 +259,7 @@ type Syncer struct {
 
 	mu      gosync.Mutex
 	pending map[job]bool
+	fails   map[job]int // failed catch-ups in a row, for the retry backoff
 	wake    chan struct{}
 }
 
@@ -275,7 +276,7 @@ func NewSyncer(h host.Host, a Applier, interval time.Duration, log *slog.Logger)
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Syncer{h: h, a: a, interval: interval, log: log, pending: map[job]bool{}, wake: make(chan struct{}, 1)}
+	return &Syncer{h: h, a: a, interval: interval, log: log, pending: map[job]bool{}, fails: map[job]int{}, wake: make(chan struct{}, 1)}
 }
 
 // Trigger asks for a catch-up of guild with p soon; duplicate requests
@@ -347,13 +348,47 @@ func (s *Syncer) Run(ctx context.Context) {
 					n, err := CatchUp(ctx, s.h, p, j.guild, s.a)
 					if err != nil && ctx.Err() == nil {
 						s.log.Debug("sync: catch-up", "guild", j.guild, "peer", p, "err", err)
-					} else if n > 0 {
+						s.retry(ctx, job{j.guild, p})
+						return
+					}
+					s.mu.Lock()
+					delete(s.fails, job{j.guild, p})
+					s.mu.Unlock()
+					if n > 0 {
 						s.log.Debug("sync: caught up", "guild", j.guild, "peer", p, "events", n)
 					}
 				}()
 			}
 		}
 	}
+}
+
+// retry triggers a failed catch-up again after a backoff of 250 ms doubling with each
+// failure in a row, up to the periodic interval, so that a gap noticed while a peer was
+// briefly unreachable or busy is not left until the next periodic exchange. After
+// maxRetries failures in a row the periodic exchange alone goes on.
+func (s *Syncer) retry(ctx context.Context, j job) {
+	const maxRetries = 8
+	s.mu.Lock()
+	n := s.fails[j]
+	s.fails[j] = n + 1
+	if n >= maxRetries {
+		delete(s.fails, j)
+	}
+	s.mu.Unlock()
+	if n >= maxRetries {
+		return
+	}
+	delay := min(250*time.Millisecond<<n, s.interval)
+	t := time.NewTimer(delay)
+	go func() {
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			s.Trigger(j.guild, j.peer)
+		}
+	}()
 }
 
 // AddrBytes converts multiaddrs to their binary forms for the wire.
