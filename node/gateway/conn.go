@@ -722,6 +722,8 @@ func closeReason(code int) string {
 		return "already authenticated"
 	case CloseInvalidIntents:
 		return "invalid intents"
+	case CloseRateLimited:
+		return "rate limited"
 	case CloseUnknownError:
 		return "session fell behind; resume"
 	}
