@@ -590,3 +590,44 @@ func remoteUser(t *T, w *world, m *fedpeer.Member) string {
 	})
 	return id
 }
+
+// EVT-071: the author MUST hold VIEW_CHANNEL and SEND_MESSAGES in the channel. The
+// owner denies SEND_MESSAGES to the fake member's user with a member overwrite
+// (FED-058 carries it as channel.overwrite); its next message is refused.
+func noSendPermission(t *T) {
+	w := newWorld(t)
+	m := w.join(t, "")
+	uid := remoteUser(t, w, m)
+	if r := t.Call(w.Owner.Client, "PUT", "/channels/"+w.G.Text+"/permissions/"+uid, harness.Obj{"allow": "0", "deny": "2048", "type": 1}); r.Status/100 != 2 {
+		t.Fatalf("overwrite: %s", r)
+	}
+	c, cancel := ctx(t)
+	defer cancel()
+	if _, err := m.WaitEvent(c, false, func(ev *fedpeer.Event) bool { return ev.Env.Kind == "channel.overwrite" }); err != nil {
+		t.Fatalf("the overwrite never reached the member node as channel.overwrite: %v", err)
+	}
+	content := "denied " + harness.RandName()
+	raw, _, _ := m.Unkept(w.Chan, content)
+	publish(t, m, raw)
+	w.sentinel(t, w.join(t, ""))
+	if w.count(t, content) > 0 {
+		t.Errorf("a message from a user denied SEND_MESSAGES in the channel was accepted")
+	}
+}
+
+// FED-015: replays inside the live window are dropped. FED-016: nothing is
+// delivered twice. A second member node republishes the first one's accepted
+// event, byte for byte.
+func replay(t *T) {
+	w := newWorld(t)
+	content := "replayed " + harness.RandName()
+	raw, _ := w.M.Message(w.Chan, content)
+	publish(t, w.M, raw)
+	w.shows(t, content)
+	other := w.join(t, "")
+	publish(t, other, raw)
+	w.sentinel(t, other)
+	if n := w.count(t, content); n != 1 {
+		t.Errorf("an event replayed by another member node shows %d times", n)
+	}
+}

@@ -477,3 +477,35 @@ func streamDeadline(t *T) {
 		t.Errorf("a stream left silent was still open after 45 s")
 	}
 }
+
+// FED-071: a node SHOULD limit concurrent inbound streams per protocol and peer
+// to 8, resetting streams beyond the limit. Twelve silent sync streams from one
+// peer: at least four must end long before the 30 s stream deadline.
+func streamLimit(t *T) {
+	p, id := dial(t)
+	c, cancel := ctx(t)
+	defer cancel()
+	ended := make(chan bool, 12)
+	for range 12 {
+		s, err := p.Host.NewStream(c, id, fedpeer.ProtoSync)
+		if err != nil {
+			ended <- true // refused outright
+			continue
+		}
+		defer s.Close()
+		go func() { // ends by the read deadline at the latest
+			_ = s.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, err := s.Read(make([]byte, 1))
+			ended <- !errors.Is(err, os.ErrDeadlineExceeded)
+		}()
+	}
+	n := 0
+	for range 12 {
+		if <-ended {
+			n++
+		}
+	}
+	if n < 4 {
+		t.Errorf("%d of 12 concurrent silent sync streams from one peer were reset within 10 s, expected at least 4", n)
+	}
+}
