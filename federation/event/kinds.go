@@ -47,6 +47,8 @@ const (
 	KindMessageDelete  Kind = "message.delete"
 	KindReactionAdd    Kind = "reaction.add"
 	KindReactionRemove Kind = "reaction.remove"
+	KindMessagePin     Kind = "message.pin"
+	KindMessageUnpin   Kind = "message.unpin"
 
 	KindPresenceBatch Kind = "presence.batch"
 	KindTypingBatch   Kind = "typing.batch"
@@ -100,6 +102,8 @@ var kinds = map[Kind]kindSpec{
 	KindMessageDelete:  {ClassMessage, true, func() body { return new(Target) }},
 	KindReactionAdd:    {ClassMessage, true, func() body { return new(Reaction) }},
 	KindReactionRemove: {ClassMessage, true, func() body { return new(Reaction) }},
+	KindMessagePin:     {ClassMessage, true, func() body { return new(Target) }},
+	KindMessageUnpin:   {ClassMessage, true, func() body { return new(Target) }},
 
 	KindPresenceBatch: {ClassEphemeral, false, func() body { return new(PresenceBatch) }},
 	KindTypingBatch:   {ClassEphemeral, false, func() body { return new(TypingBatch) }},

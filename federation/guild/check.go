@@ -52,6 +52,9 @@ func (g *Guild) CheckMessage(ev *event.Event) error {
 	if ev.Kind == event.KindMessageDelete {
 		need = PermViewChannel
 	}
+	if ev.Kind == event.KindMessagePin || ev.Kind == event.KindMessageUnpin {
+		need = PermViewChannel | PermManageMessages
+	}
 	if g.permissionsOf(m, ev.Channel)&need != need {
 		return fail("missing channel permission")
 	}

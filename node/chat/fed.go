@@ -88,6 +88,8 @@ const (
 	ChangeDelete
 	ChangeReact
 	ChangeUnreact
+	ChangePin
+	ChangeUnpin
 )
 
 // RemoteChange is a change another node published to a message.
@@ -602,6 +604,8 @@ func (s *Service) ApplyRemoteChange(rc RemoteChange) error {
 		err = s.DeleteMessage(ctx, author, c.ID, msgID)
 	case ChangeReact, ChangeUnreact:
 		err = s.React(ctx, author, c.ID, msgID, rc.Text, author, rc.Kind == ChangeReact)
+	case ChangePin, ChangeUnpin:
+		err = s.SetPin(ctx, author, c.ID, msgID, rc.Kind == ChangePin)
 	}
 	if errors.Is(err, ErrUnknownMessage) {
 		return nil // deleted already

@@ -720,10 +720,12 @@ func (s *Service) SetPin(ctx context.Context, actor, channelID, id ID, pinned bo
 	if gs != nil && !p.Has(perm.ManageMessages) {
 		return ErrMissingPerms
 	}
-	return s.mutateMessage(channelID, id, func(m *model.Message, tx *store.Tx) (*fanout.Event, error) {
+	changed := false
+	err = s.mutateMessage(channelID, id, func(m *model.Message, tx *store.Tx) (*fanout.Event, error) {
 		if m.Pinned == pinned {
 			return nil, nil
 		}
+		changed = true
 		pinKey := store.Key(store.PrefixPin, uint64(channelID), uint64(id))
 		if pinned {
 			n := 0
@@ -753,6 +755,14 @@ func (s *Service) SetPin(ctx context.Context, actor, channelID, id ID, pinned bo
 		s.mu.RUnlock()
 		return ev, nil
 	})
+	if err == nil && changed {
+		kind := ChangeUnpin
+		if pinned {
+			kind = ChangePin
+		}
+		s.publishChange(c, actor, kind, id, "")
+	}
+	return err
 }
 
 // ParseEmoji validates a Unicode emoji from a URL path segment. Custom emoji (name:id) do

@@ -121,6 +121,7 @@ func (f *federation) onEvent(ev *event.Event) {
 func (f *federation) wanted(ev *event.Event) bool {
 	switch ev.Kind {
 	case event.KindMessageCreate, event.KindMessageEdit, event.KindMessageDelete, event.KindReactionAdd, event.KindReactionRemove,
+		event.KindMessagePin, event.KindMessageUnpin,
 		event.KindChannelCreate, event.KindChannelUpdate, event.KindChannelDelete, event.KindGuildUpdate, event.KindGuildDelete,
 		event.KindRoleCreate, event.KindRoleUpdate, event.KindRoleDelete, event.KindMemberRoles, event.KindChannelOverwrite:
 		return ev.Origin != f.svc.Node()
@@ -350,6 +351,12 @@ func (f *federation) remoteChange(ev *event.Event) chat.RemoteChange {
 		rc.Kind, rc.Target, rc.Text = chat.ChangeEdit, b.Target.String(), b.Content
 	case *event.Target:
 		rc.Kind, rc.Target = chat.ChangeDelete, b.Target.String()
+		switch ev.Kind {
+		case event.KindMessagePin:
+			rc.Kind = chat.ChangePin
+		case event.KindMessageUnpin:
+			rc.Kind = chat.ChangeUnpin
+		}
 	case *event.Reaction:
 		rc.Kind, rc.Target, rc.Text = chat.ChangeReact, b.Target.String(), b.Emoji
 		if ev.Kind == event.KindReactionRemove {
@@ -539,6 +546,10 @@ func (f *federation) PublishChange(ctx context.Context, guild, channel, author s
 		k, body = event.KindMessageDelete, &event.Target{Target: fedID(target)}
 	case chat.ChangeReact:
 		k, body = event.KindReactionAdd, &event.Reaction{Target: fedID(target), Emoji: text}
+	case chat.ChangePin:
+		k, body = event.KindMessagePin, &event.Target{Target: fedID(target)}
+	case chat.ChangeUnpin:
+		k, body = event.KindMessageUnpin, &event.Target{Target: fedID(target)}
 	case chat.ChangeUnreact:
 		k, body = event.KindReactionRemove, &event.Reaction{Target: fedID(target), Emoji: text}
 	default:

@@ -198,6 +198,14 @@ func TestFederatedEditsDeletesReactions(t *testing.T) {
 		}
 		return false
 	})
+	// Alice pins her message on node A (the owner may); node B shows it pinned.
+	alice.Must("PUT", "/channels/"+g.text(t)+"/pins/"+am.ID, nil, nil)
+	bg.Wait("CHANNEL_PINS_UPDATE")
+	var pins []message
+	bob.Must("GET", "/channels/"+chB+"/pins", nil, &pins)
+	if len(pins) != 1 || pins[0].ID != onB.ID {
+		t.Fatalf("pins on node B = %+v, want message %s", pins, onB.ID)
+	}
 }
 
 // fedInvite creates invites in a federated guild until the code is a federation one (the
