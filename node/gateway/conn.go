@@ -261,21 +261,27 @@ func (c *conn) park() bool {
 	if p == nil || c.br == nil || c.br.Buffered() > 0 {
 		return false
 	}
+	// A client that stays silent past the read deadline must still be noticed (close
+	// 4009): a timer wakes the connection then, and the read fails with a timeout. The
+	// timer is set before the connection is marked parked, so that only this goroutine
+	// touches c.idle (another reader may start as soon as parked is set).
 	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return false
-	}
-	c.parked = true
 	deadline := c.readDeadline
 	c.mu.Unlock()
-	// A client that stays silent past the read deadline must still be noticed (close
-	// 4009): a timer wakes the connection then, and the read fails with a timeout.
 	if c.idle == nil {
 		c.idle = time.AfterFunc(time.Until(deadline), c.readable)
 	} else {
 		c.idle.Reset(time.Until(deadline))
 	}
+	c.mu.Lock()
+	// If the timer fired already (it found the connection not parked), read on: the read
+	// fails with a timeout at once.
+	if c.closed || !time.Now().Before(deadline) {
+		c.mu.Unlock()
+		return false
+	}
+	c.parked = true
+	c.mu.Unlock()
 	if !p.arm(c) {
 		c.mu.Lock()
 		wasParked := c.parked
