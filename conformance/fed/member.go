@@ -39,6 +39,7 @@ func newWorld(t *T) *world {
 		t.Fatalf("%v", err)
 	}
 	w.Chan = ch
+	w.sentinel(t, w.M)
 	return w
 }
 
@@ -55,6 +56,12 @@ func (w *world) join(t *T, name string) *fedpeer.Member {
 		t.Fatalf("a fake node joining with the node's invite: %v", err)
 	}
 	t.Cleanup(func() { _ = m.Close() })
+	if w.Chan != nil {
+		// The node handles one peer's gossipsub messages in order, so once it
+		// shows a message the member sent after subscribing, it knows the
+		// subscription and publishes to the member too.
+		w.sentinel(t, m)
+	}
 	return m
 }
 

@@ -113,22 +113,23 @@ func gapFetch(t *T) {
 	m := w.join(t, "")
 	st := serve(m)
 	c1, c2, c3 := "gap one "+harness.RandName(), "gap two "+harness.RandName(), "gap three "+harness.RandName()
-	r1, _ := m.Message(w.Chan, c1)
-	r2, _ := m.Message(w.Chan, c2)
-	r3, _ := m.Message(w.Chan, c3)
-	// seq 4 is served with a broken signature: fetched events are validated.
+	r1, _, s1 := m.Unkept(w.Chan, c1)
+	r2, _, s2 := m.Unkept(w.Chan, c2)
+	r3, _, s3 := m.Unkept(w.Chan, c3)
+	// The next seq is served with a broken signature: fetched events are
+	// validated.
 	bad := "gap forged " + harness.RandName()
 	env := m.Envelope("message.create", w.Chan)
 	forged := sign(t, m, env, fedpeer.Body(0, bad, 1, ""))
 	forged[len(forged)-1] ^= 1
-	r5, _ := m.Message(w.Chan, "gap five "+harness.RandName())
-	for seq, raw := range map[uint64][]byte{1: r1, 2: r2, 3: r3, 4: forged, 5: r5} {
+	r5, _, s5 := m.Unkept(w.Chan, "gap five "+harness.RandName())
+	for seq, raw := range map[uint64][]byte{s1: r1, s2: r2, s3: r3, env.Seq: forged, s5: r5} {
 		st.put(seq, raw)
 	}
 	publish(t, m, r1)
 	publish(t, m, r3)
 	w.shows(t, c3)
-	waitFetch(t, "the node fetches seq 2 from the delivering member node", func() bool { return st.fetched(2) })
+	waitFetch(t, "the node fetches the missing seq from the delivering member node", func() bool { return st.fetched(s2) })
 	w.shows(t, c2)
 	if n := w.count(t, c1); n != 1 {
 		t.Errorf("FED-016: a message delivered by gossip and offered again by sync shows %d times", n)
@@ -147,6 +148,7 @@ func badSyncPenalised(t *T) {
 	m := w.join(t, "")
 	st := serve(m)
 	var forged [][]byte
+	first := m.Seq() + 1
 	for range 6 {
 		env := m.Envelope("message.create", w.Chan)
 		raw := sign(t, m, env, fedpeer.Body(0, "forged "+harness.RandName(), 1, ""))
@@ -158,7 +160,7 @@ func badSyncPenalised(t *T) {
 	raw, _ := m.Message(w.Chan, live)
 	publish(t, m, raw)
 	w.shows(t, live)
-	waitFetch(t, "the node fetches the gap from the member node", func() bool { return st.fetched(1) })
+	waitFetch(t, "the node fetches the gap from the member node", func() bool { return st.fetched(first) })
 	if heardAfter(t, w, m, false) {
 		t.Errorf("a peer that served %d events with broken signatures is still heard", len(forged))
 	}
@@ -191,8 +193,8 @@ func heads(t *T) {
 	for _, h := range resp.Vector {
 		vec[string(h.Origin)] = h.Seq
 	}
-	if got := vec[string(m.Signer.Origin)]; got != 3 {
-		t.Errorf("FED-030/FED-031/EVT-080: the vector holds seq %d for the member node, which sent 3 persistent events (and one typing batch)", got)
+	if got := vec[string(m.Signer.Origin)]; got != m.Seq() {
+		t.Errorf("FED-030/FED-031/EVT-080: the vector holds seq %d for the member node, which sent %d persistent events (and one typing batch)", got, m.Seq())
 	}
 	if vec[string(m.Home)] < uint64(len(m.State)) {
 		t.Errorf("FED-030: the vector holds seq %d for the home node, which signed at least %d events", vec[string(m.Home)], len(m.State))
@@ -200,7 +202,7 @@ func heads(t *T) {
 	if resp.StateHead < m.StateHead() {
 		t.Errorf("FED-031: heads answers state head %d, the join showed %d", resp.StateHead, m.StateHead())
 	}
-	f, err := m.Sync(c, fedpeer.SyncRequest{Op: fedpeer.OpFetch, Ranges: []fedpeer.Range{{Origin: m.Signer.Origin, From: 1, To: 10}, {Origin: []byte(m.Home), From: 1, To: 2}}})
+	f, err := m.Sync(c, fedpeer.SyncRequest{Op: fedpeer.OpFetch, Ranges: []fedpeer.Range{{Origin: m.Signer.Origin, From: 1, To: 3}, {Origin: []byte(m.Home), From: 1, To: 2}}})
 	if err != nil || f.Status != fedpeer.StatusOK {
 		t.Fatalf("fetch: %v (status %d)", err, f.Status)
 	}
@@ -217,6 +219,18 @@ func heads(t *T) {
 	}
 	if len(f.Events) != 5 {
 		t.Errorf("FED-032: fetch of 3 member events and 2 home events returned %d: %v", len(f.Events), order)
+	}
+	// Ordered by origin, then seq: each origin's events contiguous and rising.
+	lastSeq := map[string]uint64{}
+	prevOrigin := ""
+	for _, raw := range f.Events {
+		ev, _ := fedpeer.DecodeEvent(raw)
+		o := string(ev.Env.Origin)
+		if last, seen := lastSeq[o]; seen && (o != prevOrigin || ev.Env.Seq <= last) {
+			t.Errorf("FED-032: fetch returned events out of (origin, seq) order: %v", order)
+			break
+		}
+		lastSeq[o], prevOrigin = ev.Env.Seq, o
 	}
 }
 

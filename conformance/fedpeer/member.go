@@ -310,6 +310,13 @@ func (m *Member) Channel(name string) ([]byte, error) {
 	return id, nil
 }
 
+// Seq is the last sequence number this origin used in the guild.
+func (m *Member) Seq() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.seq
+}
+
 // NextSeq reserves the next sequence number of this origin in the guild.
 func (m *Member) NextSeq() uint64 {
 	m.mu.Lock()
