@@ -150,6 +150,18 @@ class Connection {
           return;
         }
       }
+      if (ev.code === 4104 && iceRetries < MAX_ICE_RETRIES) {
+        // ICE did not connect in time (VOICE-056), as on a congested network or machine: join
+        // again from the start, a bounded number of times, before giving up.
+        iceRetries++;
+        rejoining = true;
+        const { guildId, channelId } = voice;
+        conn?.close();
+        conn = null;
+        voice.channelId = "";
+        joinVoice(guildId, channelId);
+        return;
+      }
       voice.error = ev.code >= 4000 ? `Voice disconnected (${ev.code}${ev.reason ? ": " + ev.reason : ""})` : "";
       leaveVoice();
     };
@@ -241,6 +253,9 @@ class Connection {
     this.pc = pc;
     // For tests and debugging: the statistics of the voice connection (getStats).
     (window as any).__hearthVoicePC = pc;
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === "connected") iceRetries = 0;
+    };
     pc.onicecandidate = (e) => {
       this.send(103, e.candidate ? { candidate: e.candidate.candidate, sdp_mid: e.candidate.sdpMid, sdp_mline_index: e.candidate.sdpMLineIndex } : { candidate: "" });
     };
@@ -478,6 +493,12 @@ class Connection {
 }
 
 let conn: Connection | null = null;
+/** iceRetries counts the rejoins after ICE timeouts (4104) since voice last connected. */
+let iceRetries = 0;
+const MAX_ICE_RETRIES = 2;
+/** rejoining is true from such a rejoin until a voice state shows the user in a channel again:
+ * the failed session's "left voice" state, which may arrive meanwhile, must not end the new attempt. */
+let rejoining = false;
 /** settingsOpen makes the level meter update while the settings dialog shows it. */
 let settingsOpen = false;
 export function setMeterVisible(v: boolean) {
@@ -514,6 +535,7 @@ export function joinVoice(gid: string, cid: string) {
 /** leaveVoice leaves the voice channel and releases the microphone and the PeerConnection. */
 export function leaveVoice() {
   const gid = voice.guildId;
+  rejoining = false;
   conn?.close();
   conn = null;
   if (gid && voice.channelId) sendGateway(4, { guild_id: gid, channel_id: null, self_mute: false, self_deaf: false });
@@ -609,7 +631,8 @@ dispatchHooks.push((t, d) => {
     conn = new Connection(d.endpoint, d.token, d.guild_id);
     conn.open(false);
   } else if (t === "VOICE_STATE_UPDATE" && store.me && d.user_id === store.me.id && d.session_id === store.sessionId) {
-    if (!d.channel_id && voice.channelId && conn) {
+    if (d.channel_id) rejoining = false;
+    else if (voice.channelId && conn && !rejoining) {
       // Moved out or disconnected by a moderator.
       leaveVoice();
     }

@@ -42,7 +42,9 @@ test("voice: join, speaking, mute, deafen, screen share, leave", async () => {
   await bob.page.getByRole("button", { name: /^General, voice channel/ }).click();
   // The second join renegotiates the first member's connection too; allow for a slow ICE
   // round on a loaded machine.
-  await bob.page.locator(".voice-panel [role=status]", { hasText: "Voice connected" }).waitFor({ timeout: 2 * T });
+  await bob.page.locator(".voice-panel [role=status]", { hasText: "Voice connected" }).waitFor({ timeout: 2 * T }).catch(async (e) => {
+    throw new Error("bob: " + (await bob.page.locator(".voice-panel").textContent().catch(() => "no panel")) + " | " + e.message);
+  });
 
   // Both see both in the channel.
   await alice.page.waitForFunction(() => document.querySelectorAll(".voice-users li").length === 2, null, { timeout: T });
