@@ -169,12 +169,21 @@ func TestVoiceCascade(t *testing.T) {
 		guild  string
 		ch     string
 		client *voiceclient.Client
+		stop   chan struct{} // ends the member's publishing
 	}
 	ms := []*member{{name: "alice", c: alice, guild: g.ID, ch: chA}, {name: "dave", c: dave, guild: g.ID, ch: chA},
 		{name: "bob", c: bob, guild: joined.GuildID, ch: chB}, {name: "carol", c: carol, guild: joined.GuildID, ch: chB}}
 	stop := make(chan struct{})
 	var talkers sync.WaitGroup
-	defer func() { close(stop); talkers.Wait() }()
+	defer func() {
+		close(stop)
+		for _, m := range ms {
+			if m.stop != nil {
+				close(m.stop)
+			}
+		}
+		talkers.Wait()
+	}()
 	for _, m := range ms {
 		m.gw = m.c.Connect(-1)
 	}
@@ -186,7 +195,8 @@ func TestVoiceCascade(t *testing.T) {
 		}
 		defer m.client.Close()
 		talkers.Add(1)
-		go func() { defer talkers.Done(); m.client.Publish(pkts, stop, true) }()
+		m.stop = make(chan struct{})
+		go func() { defer talkers.Done(); m.client.Publish(pkts, m.stop, true) }()
 	}
 
 	// Remote members show on each node under their local IDs there, with their flags.
@@ -244,6 +254,52 @@ func TestVoiceCascade(t *testing.T) {
 	waitUntil(t, func() string {
 		if up := metric(t, b, "hearth_voice_cascade_upstream_tracks"); up != 1 {
 			return fmt.Sprintf("node B has %v upstream tracks after dave left, want 1", up)
+		}
+		return ""
+	})
+
+	// Speaking detected on node A reaches node B's clients (op 5): Alice stops talking, then
+	// talks again.
+	close(ms[0].stop)
+	waitUntil(t, func() string {
+		if sp := ms[2].client.Speaking(ids["b"]["alice"]); len(sp) == 0 || sp[len(sp)-1] {
+			return fmt.Sprintf("bob's speaking events of alice after she went quiet: %v", sp)
+		}
+		return ""
+	})
+	ms[0].stop = make(chan struct{})
+	talkers.Add(1)
+	go func() { defer talkers.Done(); ms[0].client.Publish(pkts, ms[0].stop, true) }()
+	waitUntil(t, func() string {
+		if sp := ms[2].client.Speaking(ids["b"]["alice"]); !sp[len(sp)-1] {
+			return fmt.Sprintf("bob's speaking events of alice after she talked again: %v", sp)
+		}
+		return ""
+	})
+
+	// Alice's camera crosses too: Bob receives it through one more upstream track on B.
+	camera, err := ms[0].client.AddVideo("camera")
+	if err != nil {
+		t.Fatal(err)
+	}
+	talkers.Add(1)
+	go func() {
+		defer talkers.Done()
+		tick := time.NewTicker(33 * time.Millisecond)
+		defer tick.Stop()
+		for seq := uint16(0); ; seq++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			_ = camera.WriteVP8(seq, seq%15 == 0, 0)
+		}
+	}()
+	waitUntil(t, func() string {
+		n := ms[2].client.ReceivedFromSource(ids["b"]["alice"], "camera")
+		if up := metric(t, b, "hearth_voice_cascade_upstream_tracks"); n < 10 || up != 2 {
+			return fmt.Sprintf("bob got %d camera packets from alice; node B has %v upstream tracks, want 2", n, up)
 		}
 		return ""
 	})

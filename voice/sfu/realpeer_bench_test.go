@@ -95,6 +95,7 @@ func joinDirect(tb testing.TB, s *SFU, api *webrtc.API, user string, publish boo
 	if err := pc.SetRemoteDescription(ans); err != nil {
 		tb.Fatal(err)
 	}
+	sess.AnswerSent()
 	return pc, sess, mic, got
 }
 

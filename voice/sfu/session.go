@@ -60,8 +60,12 @@ type Session struct {
 	negMu       sync.Mutex
 	started     bool // first offer answered
 	outstanding bool // a server offer awaits its answer
-	revision    int
-	lastOffer   *webrtc.SessionDescription
+	// answering is set from a client offer's answer until the caller has
+	// delivered it (AnswerSent): a server offer sent earlier could overtake
+	// the answer, and a client with its own offer pending cannot take it.
+	answering bool
+	revision  int
+	lastOffer *webrtc.SessionDescription
 
 	peerMu      sync.Mutex
 	peer        Peer
@@ -203,8 +207,11 @@ func (s *Session) SetSources(src map[string]Source) error {
 }
 
 // HandleOffer applies a client offer (op 1 first, op 102 later) and returns
-// the answer. It returns ErrGlare while a server offer is outstanding
-// (VOICE-053), ErrRateLimited on a flood, and ErrBadSDP or
+// the answer. The caller must deliver the answer to the client and then
+// call AnswerSent: until then the session sends no server offer, which
+// could reach the client before the answer and be refused there. It
+// returns ErrGlare while a server offer is outstanding (VOICE-053),
+// ErrRateLimited on a flood, and ErrBadSDP or
 // ErrUnsupportedCodec for an offer it refuses; the caller closes the
 // session on those last three.
 func (s *Session) HandleOffer(ctx context.Context, offer webrtc.SessionDescription) (webrtc.SessionDescription, error) {
@@ -242,12 +249,25 @@ func (s *Session) HandleOffer(ctx context.Context, offer webrtc.SessionDescripti
 	if s.unnegotiatedLocked() {
 		s.needNeg.Store(true)
 	}
-	s.goFn(s.afterNegotiation)
+	s.answering = true // AnswerSent runs the pending work once the client has the answer
 	// pion keeps its own answer (it refuses a local description edited after CreateAnswer);
 	// the client gets the same answer with the SFU's Opus wishes added.
 	ld := *s.pc.LocalDescription()
 	ld.SDP = withOpusFmtp(ld.SDP)
 	return ld, nil
+}
+
+// AnswerSent tells the session that the answer HandleOffer returned was
+// handed to the client: the track map and any renegotiation that waited for
+// it follow.
+func (s *Session) AnswerSent() {
+	s.negMu.Lock()
+	was := s.answering
+	s.answering = false
+	s.negMu.Unlock()
+	if was {
+		s.goFn(s.afterNegotiation)
+	}
 }
 
 // closingOr returns the session's close reason if it has closed (its PeerConnection then
@@ -316,7 +336,7 @@ func (s *Session) AddICECandidate(c webrtc.ICECandidateInit) error {
 func (s *Session) renegotiate() {
 	s.negMu.Lock()
 	defer s.negMu.Unlock()
-	if !s.started || s.outstanding || !s.needNeg.Load() {
+	if !s.started || s.outstanding || s.answering || !s.needNeg.Load() {
 		return
 	}
 	select {

@@ -265,7 +265,7 @@ func (s *SFU) afterChangeLocked(se *Session) {
 	}
 	se.goFn(func() {
 		se.negMu.Lock()
-		idle := se.started && !se.outstanding
+		idle := se.started && !se.outstanding && !se.answering
 		se.negMu.Unlock()
 		if !idle {
 			return // the pending negotiation will pick the change up

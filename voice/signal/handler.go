@@ -437,8 +437,10 @@ func (c *conn) offer(ctx context.Context, sd sessionDesc) error {
 	if err != nil {
 		return err
 	}
-	return c.sendOp(OpSessionDesc, map[string]any{"type": "answer", "sdp": ans.SDP, "mode": "webrtc",
+	err = c.sendOp(OpSessionDesc, map[string]any{"type": "answer", "sdp": ans.SDP, "mode": "webrtc",
 		"audio_codec": "opus", "video_codec": "VP8"})
+	c.sess.AnswerSent() // server offers only after the answer (the client cannot take one before)
+	return err
 }
 
 func knownOp(op int) bool {

@@ -113,7 +113,10 @@ type Client struct {
 	seq    uint16
 	ts     uint32
 
+	sigMu     sync.Mutex // serialises changes of the signaling state (offers, rollbacks)
 	mu        sync.Mutex
+	pending   *webrtc.RTPSender // the sender of a client offer (op 102) awaiting its answer
+	pendingSr string            // its source
 	answered  chan error
 	speaking  map[string][]bool
 	midUser   atomic.Pointer[map[string]trackInfo] // replaced whole on each track map
@@ -320,17 +323,14 @@ func (c *Client) handle(f frame) {
 	case OpServerOffer:
 		var sd desc
 		_ = json.Unmarshal(f.D, &sd)
-		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sd.SDP}); err != nil {
-			return
+		// Glare (VOICE-053): the server is impolite, so a pending client offer is rolled
+		// back, the server's offer answered, and the client offer sent again.
+		reoffer, ok := c.answerOffer(sd)
+		if ok && reoffer {
+			if err := c.sendOffer(); err != nil {
+				c.answered <- err
+			}
 		}
-		ans, err := c.pc.CreateAnswer(nil)
-		if err == nil {
-			err = c.pc.SetLocalDescription(ans)
-		}
-		if err != nil {
-			return
-		}
-		c.Send(OpClientAnswer, desc{Type: "answer", SDP: ans.SDP, Revision: sd.Revision})
 	case OpICECandidate:
 		var ic struct {
 			Candidate     string  `json:"candidate"`
@@ -453,24 +453,27 @@ func (c *Client) addVideo(source string, rids ...string) ([]*VideoTrack, error) 
 			}
 		}
 	}()
-	offer, err := c.pc.CreateOffer(nil)
-	if err != nil {
+	c.mu.Lock()
+	c.pending, c.pendingSr = sender, source
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.pending = nil
+		c.mu.Unlock()
+	}()
+	if err := c.sendOffer(); err != nil {
 		return nil, err
 	}
-	if err := c.pc.SetLocalDescription(offer); err != nil {
-		return nil, err
-	}
-	mid := ""
-	for _, t := range c.pc.GetTransceivers() {
-		if t.Sender() == sender {
-			mid = t.Mid()
-		}
-	}
-	c.Send(OpClientOffer, map[string]any{"type": "offer", "sdp": offer.SDP, "sources": map[string]string{mid: source}})
 	select {
 	case err := <-c.answered:
 		if err != nil {
 			return nil, err
+		}
+		mid := ""
+		for _, t := range c.pc.GetTransceivers() {
+			if t.Sender() == sender {
+				mid = t.Mid()
+			}
 		}
 		var midID, ridID uint8
 		for _, e := range sender.GetParameters().HeaderExtensions {
@@ -491,6 +494,55 @@ func (c *Client) addVideo(source string, rids ...string) ([]*VideoTrack, error) 
 	case <-time.After(10 * time.Second):
 		return nil, fmt.Errorf("voiceclient: no answer to video offer")
 	}
+}
+
+// answerOffer answers a server offer, rolling back a pending client offer
+// first; reoffer reports a rollback.
+func (c *Client) answerOffer(sd desc) (reoffer, ok bool) {
+	c.sigMu.Lock()
+	defer c.sigMu.Unlock()
+	if c.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
+		if err := c.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
+			return false, false
+		}
+		reoffer = true
+	}
+	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sd.SDP}); err != nil {
+		return false, false
+	}
+	ans, err := c.pc.CreateAnswer(nil)
+	if err == nil {
+		err = c.pc.SetLocalDescription(ans)
+	}
+	if err != nil {
+		return false, false
+	}
+	c.Send(OpClientAnswer, desc{Type: "answer", SDP: ans.SDP, Revision: sd.Revision})
+	return reoffer, true
+}
+
+// sendOffer sends a client offer (op 102) for the pending sender.
+func (c *Client) sendOffer() error {
+	c.sigMu.Lock()
+	defer c.sigMu.Unlock()
+	c.mu.Lock()
+	sender, source := c.pending, c.pendingSr
+	c.mu.Unlock()
+	offer, err := c.pc.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	if err := c.pc.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	sources := map[string]string{}
+	for _, t := range c.pc.GetTransceivers() {
+		if sender != nil && t.Sender() == sender {
+			sources[t.Mid()] = source
+		}
+	}
+	c.Send(OpClientOffer, map[string]any{"type": "offer", "sdp": offer.SDP, "sources": sources})
+	return nil
 }
 
 // VideoTrack is one published video track or simulcast layer.
