@@ -52,6 +52,13 @@ var Tests = []harness.Test{
 	{IDs: []string{"VOICE-055"}, Name: "voice/track-map", Run: trackMap},
 	{IDs: []string{"VOICE-060"}, Name: "voice/opus-fmtp", Run: opusFmtp},
 	{IDs: []string{"VOICE-061"}, Name: "voice/header-extensions", Run: headerExtensions},
+	{IDs: []string{"VOICE-006"}, Name: "voice/bad-voice-state-closes", Run: badVoiceState},
+	{IDs: []string{"VOICE-007", "VOICE-009"}, Name: "voice/leave-with-null-channel", Run: leaveVoice},
+	{IDs: []string{"VOICE-008"}, Name: "voice/self-flags", Run: selfFlags},
+	{IDs: []string{"VOICE-014", "VOICE-009"}, Name: "voice/guild-create-voice-states", Run: guildCreateStates},
+	{IDs: []string{"VOICE-085", "VOICE-086"}, Name: "voice/server-mute-stored", Run: serverMuteStored},
+	{IDs: []string{"VOICE-087"}, Name: "voice/leaving-guild-disconnects", Run: leaveGuildDisconnects},
+	{IDs: []string{"VOICE-088"}, Name: "voice/channel-delete-disconnects", Run: channelDeleted},
 }
 
 // server is a VOICE_SERVER_UPDATE.
