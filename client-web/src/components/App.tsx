@@ -95,7 +95,7 @@ function ChatHeader() {
             <Icon name="join" />
           </button>
         )}
-        {!dm && <SearchBox />}
+        {(c || !home) && <SearchBox />}
       </div>
     </header>
   );

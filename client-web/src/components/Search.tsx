@@ -2,7 +2,7 @@ import { useRef, useState } from "preact/hooks";
 import { Icon } from "../icons";
 import type { Message } from "../api";
 import { ApiError } from "../api";
-import { store, useTopics } from "../store";
+import { HOME, isPrivate, store, useTopics } from "../store";
 import { api, jumpTo, setUI, ui } from "../session";
 import { preview } from "../render";
 import { COMBOBOX } from "./QuickSwitcher";
@@ -59,13 +59,16 @@ export function SearchBox() {
   const input = useRef<HTMLInputElement>(null);
   const gid = ui.guildId;
   const sugg = open ? filterSuggestions(q, gid) : [];
+  // A DM is searched on its own (spec/search.md §1), a guild channel with its whole guild.
+  const c = store.channels.get(ui.channelId);
+  const route = isPrivate(c) ? `/channels/${c!.id}/messages/search` : `/guilds/${gid}/messages/search`;
   const run = async () => {
     const text = q.trim();
-    if (!text || !gid) return;
+    if (!text || !gid || (gid === HOME && !isPrivate(c))) return;
     setOpen(false);
     setUI({ searchResults: { query: text, total: 0, messages: [] }, showMembers: true });
     try {
-      const r = await api.get<{ total_results: number; messages: Message[][] }>(`/guilds/${gid}/messages/search?content=${encodeURIComponent(text)}`);
+      const r = await api.get<{ total_results: number; messages: Message[][] }>(`${route}?content=${encodeURIComponent(text)}`);
       setUI({ searchResults: { query: text, total: r.total_results, messages: r.messages.map((x) => x[0]).filter(Boolean) } });
     } catch (e) {
       setUI({ searchResults: { query: text, total: 0, messages: [], error: (e as ApiError).message } });
@@ -138,7 +141,7 @@ export function SearchResults() {
         {r.messages.map((m) => (
           <li key={m.id}>
             <button type="button" class="result" onClick={() => void jumpTo(m.channel_id, m.id)}>
-              <span class="muted small">#{store.channels.get(m.channel_id)?.name}</span>
+              <span class="muted small">{isPrivate(store.channels.get(m.channel_id)) ? "@" : "#"}{store.channelLabel(store.channels.get(m.channel_id))}</span>
               <strong>{store.displayName(m.author.id, gid)}</strong>
               <span>{preview(m.content, gid, 200)}</span>
             </button>

@@ -93,6 +93,17 @@ test("direct messages: open from the member list, unread badges, chat both ways"
   assert.match(await edited.textContent(), /\(edited\)/);
   await shot(alice.page, "28-direct-messages");
 
+  // Search within the DM finds a message and jumps to it.
+  const box = alice.page.getByRole("combobox", { name: "Search messages" });
+  await box.fill("psst");
+  await box.press("Enter");
+  const hit = alice.page.locator(".search-results .result", { hasText: "psst, alice" });
+  await hit.waitFor({ timeout: T });
+  assert.match(await hit.textContent(), /^@bob/);
+  await hit.click();
+  await alice.page.locator(".msg.flash", { hasText: "psst, alice" }).waitFor({ timeout: T });
+  await alice.page.getByRole("button", { name: "Close search results" }).click();
+
   // Every control is named and the text meets WCAG AA in the DM view.
   assert.deepEqual(await unnamedControls(alice.page), [], "controls without an accessible name");
   for (const theme of ["Dark", "Light"]) {
