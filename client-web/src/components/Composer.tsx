@@ -248,42 +248,42 @@ export function Composer({ channelId, canSend }: { channelId: string; canSend: b
         </p>
       )}
       <div class="composer-row">
-      <button type="button" class="icon attach" aria-label="Attach files" title="Attach files" disabled={!canSend} onClick={() => picker.current?.click()}>
-        <Icon name="paperclip" size={22} />
-      </button>
-      <input
-        ref={picker}
-        type="file"
-        multiple
-        hidden
-        aria-label="Files to attach"
-        onChange={(e) => {
-          addFiles([...(e.currentTarget.files ?? [])]);
-          e.currentTarget.value = "";
-        }}
-      />
-      <textarea
-        id="composer-input"
-        ref={ta}
-        rows={1}
-        aria-autocomplete="list"
-        aria-controls={sugg ? "composer-suggestions" : undefined}
-        aria-activedescendant={sugg ? "sugg-" + sel : undefined}
-        aria-label={`Message ${where}`}
-        placeholder={canSend ? `Message ${where}` : "You do not have permission to send messages here"}
-        disabled={!canSend}
-        value={text}
-        onInput={(e) => update(e.currentTarget.value)}
-        onKeyDown={onKey}
-        onPaste={(e) => {
-          const pasted = [...(e.clipboardData?.files ?? [])];
-          if (pasted.length) {
-            e.preventDefault();
-            addFiles(pasted);
-          }
-        }}
-        style={{ height: Math.min(200, 22 * Math.max(1, text.split("\n").length) + 20) + "px" }}
-      />
+        <button type="button" class="icon attach" aria-label="Attach files" title="Attach files" disabled={!canSend} onClick={() => picker.current?.click()}>
+          <Icon name="paperclip" size={22} />
+        </button>
+        <input
+          ref={picker}
+          type="file"
+          multiple
+          hidden
+          aria-label="Files to attach"
+          onChange={(e) => {
+            addFiles([...(e.currentTarget.files ?? [])]);
+            e.currentTarget.value = "";
+          }}
+        />
+        <textarea
+          id="composer-input"
+          ref={ta}
+          rows={1}
+          aria-autocomplete="list"
+          aria-controls={sugg ? "composer-suggestions" : undefined}
+          aria-activedescendant={sugg ? "sugg-" + sel : undefined}
+          aria-label={`Message ${where}`}
+          placeholder={canSend ? `Message ${where}` : "You do not have permission to send messages here"}
+          disabled={!canSend}
+          value={text}
+          onInput={(e) => update(e.currentTarget.value)}
+          onKeyDown={onKey}
+          onPaste={(e) => {
+            const pasted = [...(e.clipboardData?.files ?? [])];
+            if (pasted.length) {
+              e.preventDefault();
+              addFiles(pasted);
+            }
+          }}
+          style={{ height: Math.min(200, 22 * Math.max(1, text.split("\n").length) + 20) + "px" }}
+        />
       </div>
       {count > 1800 && (
         <span class={count > 2000 ? "counter error" : "counter"} aria-live="polite">
