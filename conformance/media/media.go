@@ -33,6 +33,8 @@ var str = harness.Str
 
 // Tests are the media tests, in a stable order.
 var Tests = []harness.Test{
+	{IDs: []string{"MEDIA-090", "MEDIA-091", "MEDIA-093"}, Name: "media/avatars-and-icons", Run: avatarsAndIcons},
+	{IDs: []string{"MEDIA-092"}, Name: "media/bad-avatars-refused", Run: badAvatars},
 	{IDs: []string{"MEDIA-001", "MEDIA-024"}, Name: "media/hash-and-signed-urls", Run: hashAndURLs},
 	{IDs: []string{"MEDIA-003"}, Name: "media/hash-form", Run: hashForm},
 	{IDs: []string{"MEDIA-010", "MEDIA-011"}, Name: "media/ten-files", Run: tenFiles},
