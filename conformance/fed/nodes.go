@@ -241,3 +241,81 @@ func restartCatchUp(t *T) {
 	}
 	home.waitExactlyOnce(t, converge, "the home node after its restart", missedA...)
 }
+
+// remoteMember finds, on side s, the member whose username starts with name
+// (a remote user shows as name@node).
+func (s *side) remoteMember(t *T, name string) (harness.Obj, error) {
+	r, err := s.User.Do(t.Ctx, "GET", "/guilds/"+s.Guild+"/members?limit=1000", nil)
+	if err != nil {
+		return nil, err
+	}
+	var members []harness.Obj
+	if err := r.JSON(&members); err != nil {
+		return nil, err
+	}
+	for _, m := range members {
+		if u := harness.Str(harness.Get(m, "user.username")); len(u) > len(name) && u[:len(name)+1] == name+"@" {
+			return m, nil
+		}
+	}
+	return nil, fmt.Errorf("no member %s@… among %d on %s", name, len(members), s.Node.Name)
+}
+
+// FED-059: a local member's nickname and display name cross to the other
+// nodes of the guild, which show them as the member's nick and global_name.
+func profiles(t *T) {
+	home, code := hostGuild(t, t.Nodes[0])
+	b := joinFrom(t, t.Nodes[1], code)
+	nick, display := "nick"+harness.RandName()[3:9], "Display "+harness.RandName()[3:9]
+	t.OK(b.User.Client, "PATCH", "/guilds/"+b.Guild+"/members/@me", harness.Obj{"nick": nick}, nil)
+	t.OK(b.User.Client, "PATCH", "/users/@me", harness.Obj{"global_name": display}, nil)
+	t.Eventually("the member's profile on the home node", func() error {
+		m, err := home.remoteMember(t, b.User.Name)
+		if err != nil {
+			return err
+		}
+		if harness.Str(m["nick"]) != nick || harness.Str(harness.Get(m, "user.global_name")) != display {
+			return fmt.Errorf("nick %q, global_name %q", harness.Str(m["nick"]), harness.Str(harness.Get(m, "user.global_name")))
+		}
+		return nil
+	})
+}
+
+// FED-063: the other user's node joins the conversation for that user before
+// answering. FED-065: both nodes show it as a DM channel (type 1) and messages
+// cross both ways.
+func directMessages(t *T) {
+	home, code := hostGuild(t, t.Nodes[0])
+	b := joinFrom(t, t.Nodes[1], code)
+	var bOnA harness.Obj
+	t.Eventually("the remote user known to the home node", func() error {
+		var err error
+		bOnA, err = home.remoteMember(t, b.User.Name)
+		return err
+	})
+	var dm harness.Obj
+	t.OK(home.User.Client, "POST", "/users/@me/channels", harness.Obj{"recipient_id": harness.Str(harness.Get(bOnA, "user.id"))}, &dm)
+	if harness.Num(dm["type"]) != 1 {
+		t.Fatalf("FED-065: a DM with a user of another node has type %v: %s", dm["type"], harness.JSON(dm))
+	}
+	hello := "dm hello " + harness.RandName()
+	t.Send(home.User, harness.Str(dm["id"]), hello)
+	var onB string
+	t.Eventually("the DM on the other user's node", func() error {
+		var chans []harness.Obj
+		t.Must(b.User.Client, 200, "GET", "/users/@me/channels", nil, &chans)
+		for _, c := range chans {
+			if harness.Num(c["type"]) == 1 {
+				onB = harness.Str(c["id"])
+				return nil
+			}
+		}
+		return fmt.Errorf("no DM channel among %d", len(chans))
+	})
+	dmB := &side{Node: b.Node, User: b.User, Text: onB}
+	dmA := &side{Node: home.Node, User: home.User, Text: harness.Str(dm["id"])}
+	dmB.waitExactlyOnce(t, t.Timeout(), "the DM message on the other node", hello)
+	reply := "dm reply " + harness.RandName()
+	dmB.post(t, reply)
+	dmA.waitExactlyOnce(t, t.Timeout(), "the DM reply on the opener's node", hello, reply)
+}
