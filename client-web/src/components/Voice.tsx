@@ -72,21 +72,30 @@ export function VoicePanel() {
   );
 }
 
-function Video({ stream }: { stream: MediaStream }) {
+/** ShareVideo shows a watched screen share, or says it has no picture when frames stop. */
+function ShareVideo({ stream }: { stream: MediaStream }) {
   const ref = useRef<HTMLVideoElement>(null);
-  useEffect(() => {
-    if (ref.current && ref.current.srcObject !== stream) ref.current.srcObject = stream;
-  }, [stream]);
-  return <video ref={ref} autoPlay playsInline muted aria-label="Screen share" class="screen-video" />;
+  const live = useLiveFrames(ref, stream);
+  return (
+    <div class="share-box">
+      <video ref={ref} autoPlay playsInline muted aria-label="Screen share" class="screen-video" />
+      {!live && (
+        <p class="share-off muted" role="status">
+          No picture: the share has paused or ended.
+        </p>
+      )}
+    </div>
+  );
 }
 
 /** STALE_MS is how long a camera tile may go without a new frame before it shows the member's
  * initial instead: a camera turned off stops sending, and the last frame must not stay frozen. */
 const STALE_MS = 1500;
 
-/** CameraTile shows one camera: the video while frames arrive, else the member's initial. */
-function CameraTile({ uid, stream, self }: { uid: string; stream: MediaStream; self?: boolean }) {
-  const ref = useRef<HTMLVideoElement>(null);
+/** useLiveFrames plays stream in the video element and tells whether it is painting frames: false
+ * after STALE_MS without a new frame (a camera turned off, a share ended: the SFU keeps the
+ * publication, so the track stays but no frame comes). The frame count is kept in data-frames. */
+function useLiveFrames(ref: { current: HTMLVideoElement | null }, stream: MediaStream): boolean {
   const [live, setLive] = useState(false);
   useEffect(() => {
     const v = ref.current;
@@ -108,8 +117,7 @@ function CameraTile({ uid, stream, self }: { uid: string; stream: MediaStream; s
     };
     handle = v.requestVideoFrameCallback(onFrame);
     const t = setInterval(() => {
-      const now = frames > 0 && performance.now() - last < STALE_MS;
-      setLive(now);
+      setLive(frames > 0 && performance.now() - last < STALE_MS);
       v.dataset.frames = String(frames);
     }, 250);
     return () => {
@@ -117,6 +125,13 @@ function CameraTile({ uid, stream, self }: { uid: string; stream: MediaStream; s
       v.cancelVideoFrameCallback(handle);
     };
   }, [stream]);
+  return live;
+}
+
+/** CameraTile shows one camera: the video while frames arrive, else the member's initial. */
+function CameraTile({ uid, stream, self }: { uid: string; stream: MediaStream; self?: boolean }) {
+  const ref = useRef<HTMLVideoElement>(null);
+  const live = useLiveFrames(ref, stream);
   const name = self ? "You" : store.displayName(uid, voice.guildId);
   const speaking = voice.speaking.has(uid);
   const focused = voice.focused === uid && !self;
@@ -172,7 +187,7 @@ export function ScreenShares() {
           </button>
         ))}
       </div>
-      {voice.watching && (watched ? <Video stream={watched.stream} /> : <p role="status" class="muted">Waiting for the stream…</p>)}
+      {voice.watching && (watched ? <ShareVideo stream={watched.stream} /> : <p role="status" class="muted">Waiting for the stream…</p>)}
     </section>
   );
 }

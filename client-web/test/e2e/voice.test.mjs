@@ -86,6 +86,8 @@ test("voice: join, speaking, mute, deafen, screen share, leave", async () => {
   await bob.page.waitForFunction(() => document.querySelector("video.screen-video")?.videoWidth > 0, null, { timeout: 20000 });
   await shot(bob.page, "23-watching-screen-share");
   await alice.page.getByRole("button", { name: "Share your screen" }).click();
+  // The share ends: bob's view stops showing a (frozen) picture.
+  await bob.page.waitForFunction(() => !document.querySelector("video.screen-video") || document.querySelector(".share-off"), null, { timeout: T });
 
   await bob.page.getByRole("button", { name: "Disconnect from voice" }).click();
   await alice.page.waitForFunction(() => document.querySelectorAll(".voice-users li").length === 1, null, { timeout: T });
