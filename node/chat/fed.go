@@ -217,6 +217,17 @@ func (s *Service) remoteUser(tx *store.Tx, display string) (ID, error) {
 	return u.ID, nil
 }
 
+// storeRemoteUser is remoteUser in a transaction of its own. Callers hold s.mu for writing.
+func (s *Service) storeRemoteUser(display string) (ID, error) {
+	var uid ID
+	err := s.db.Update(func(tx *store.Tx) error {
+		var err error
+		uid, err = s.remoteUser(tx, display)
+		return err
+	})
+	return uid, err
+}
+
 // joinRemote handles an invite code this node does not hold: a federation invite is joined
 // through the home node and the guild is materialised locally.
 func (s *Service) joinRemote(ctx context.Context, actor ID, code string) (InviteOut, error) {
@@ -326,12 +337,8 @@ func (s *Service) ApplyRemoteMember(guildFedID, display string) error {
 	if gs == nil {
 		return nil // a guild this node does not show
 	}
-	var uid ID
-	if err := s.db.Update(func(tx *store.Tx) error {
-		var err error
-		uid, err = s.remoteUser(tx, display)
-		return err
-	}); err != nil {
+	uid, err := s.storeRemoteUser(display)
+	if err != nil {
 		return fmt.Errorf("chat: remote member: %w", err)
 	}
 	if _, err := s.addMember(gs, uid); err != nil && !errors.Is(err, ErrBanned) {
@@ -842,11 +849,8 @@ func (s *Service) ApplyRemoteModeration(guildFedID string, action ModAction, tar
 	}
 	uid, ok := s.usernames[target]
 	if isRemoteName(target) {
-		if err := s.db.Update(func(tx *store.Tx) error {
-			var err error
-			uid, err = s.remoteUser(tx, target)
-			return err
-		}); err != nil {
+		var err error
+		if uid, err = s.storeRemoteUser(target); err != nil {
 			return fmt.Errorf("chat: remote moderation: %w", err)
 		}
 	} else if !ok {

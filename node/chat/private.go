@@ -97,18 +97,14 @@ func (s *Service) ApplyRemoteDM(guildFedID, channelFedID, to, from string) error
 	if s.channelByFedID(channelFedID) != nil {
 		return nil
 	}
-	var remote ID
-	if err := s.db.Update(func(tx *store.Tx) error {
-		var err error
-		remote, err = s.remoteUser(tx, from)
-		return err
-	}); err != nil {
+	remote, err := s.storeRemoteUser(from)
+	if err != nil {
 		return fmt.Errorf("chat: remote DM: %w", err)
 	}
 	if _, ok := s.dms[pair(local, remote)]; ok {
 		return nil
 	}
-	_, err := s.createPrivate(&model.Channel{ID: s.ids.Next(), Type: model.ChannelDM, RecipientIDs: []ID{remote, local},
+	_, err = s.createPrivate(&model.Channel{ID: s.ids.Next(), Type: model.ChannelDM, RecipientIDs: []ID{remote, local},
 		FedID: channelFedID, FedGuild: guildFedID})
 	return err
 }

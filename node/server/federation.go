@@ -724,15 +724,7 @@ func (f *federation) SyncPermissions(ctx context.Context, guild, actor string, w
 
 // sameSet reports whether a and b hold the same strings, in any order.
 func sameSet(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, x := range a {
-		if !slices.Contains(b, x) {
-			return false
-		}
-	}
-	return true
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
 }
 
 // OpenDM implements chat.Federator: it finds the remote user in the guilds this node
