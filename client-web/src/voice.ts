@@ -44,6 +44,11 @@ export function saveSettings(patch: Partial<VoiceSettings>) {
   localStorage.setItem("hearth.voice", JSON.stringify(settings));
   applyVolumes();
   if (micChanged && conn) void conn.restartMic();
+  // A new camera chosen while the camera is on replaces the one being sent.
+  if ("videoDevice" in patch && conn && voice.camera) void conn.startCamera().catch((e) => {
+    voice.error = "Camera unavailable: " + (e as Error).message;
+    emit();
+  });
   store.emit("voice");
 }
 

@@ -93,6 +93,11 @@ test("direct messages: open from the member list, unread badges, chat both ways"
   assert.match(await edited.textContent(), /\(edited\)/);
   await shot(alice.page, "28-direct-messages");
 
+  // Files go to a DM as to a channel.
+  await bob.page.locator("input[type=file]").setInputFiles({ name: "for-alice.txt", mimeType: "text/plain", buffer: Buffer.from("just for you\n") });
+  await send(bob.page, "a file for you");
+  await msg(alice.page, "a file for you").getByRole("link", { name: /^Download for-alice\.txt/ }).waitFor({ timeout: T });
+
   // Search within the DM finds a message and jumps to it.
   const box = alice.page.getByRole("combobox", { name: "Search messages" });
   await box.fill("psst");
