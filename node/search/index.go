@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -461,46 +462,76 @@ func (ix *Index) applyPending() bool {
 	return n > 0
 }
 
+// minParallelBatch is the fewest operations a batch gets when writeOps
+// splits a queue to build segments on several cores at once.
+const minParallelBatch = 1000
+
+// writeOps writes ops as Bleve batches. The engine analyses a batch's
+// documents on all cores but builds its segment on the calling goroutine,
+// which is most of the cost, so writeOps splits the queue into batches (at
+// most BatchSize each, and at least one per core when there are enough
+// operations) and writes up to GOMAXPROCS of them at once. The batches hold
+// disjoint IDs (ops is keyed by ID), so their order does not matter.
 func (ix *Index) writeOps(ops map[uint64]op) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	b := ix.bi.NewBatch()
-	var nIndex, nDelete int
-	flush := func() {
-		if b.Size() == 0 {
-			return
+	par := runtime.GOMAXPROCS(0)
+	n := len(ops)
+	parts := max((n+ix.opts.BatchSize-1)/ix.opts.BatchSize, min(par, n/minParallelBatch), 1)
+	size := (n + parts - 1) / parts
+	type part struct {
+		b               *bleve.Batch
+		nIndex, nDelete int
+	}
+	batches := make([]part, 0, parts)
+	cur := part{b: ix.bi.NewBatch()}
+	for _, o := range ops {
+		if o.del {
+			cur.b.Delete(docID(o.doc.ID))
+			cur.nDelete++
+		} else {
+			if err := cur.b.IndexAdvanced(ix.an.buildDocument(o.doc)); err != nil {
+				ix.log.Error("search: build document", "id", o.doc.ID, "err", err)
+				continue
+			}
+			cur.nIndex++
 		}
-		if err := ix.bi.Batch(b); err != nil {
-			ix.log.Error("search: index batch failed", "ops", b.Size(), "err", err)
+		if cur.b.Size() >= size {
+			batches = append(batches, cur)
+			cur = part{b: ix.bi.NewBatch()}
+		}
+	}
+	if cur.b.Size() > 0 {
+		batches = append(batches, cur)
+	}
+	write := func(p part) {
+		if err := ix.bi.Batch(p.b); err != nil {
+			ix.log.Error("search: index batch failed", "ops", p.b.Size(), "err", err)
 			ix.met.batchErrors.Inc()
 			ix.qmu.Lock()
 			ix.dirty = true
 			ix.qmu.Unlock()
-		} else {
-			ix.met.applied.WithLabelValues("index").Add(float64(nIndex))
-			ix.met.applied.WithLabelValues("delete").Add(float64(nDelete))
+			return
 		}
-		nIndex, nDelete = 0, 0
-		// A fresh batch, not b.Reset(): scorch's analysis goroutines may still read the
-		// old batch after Batch returns (the race detector shows it).
-		b = ix.bi.NewBatch()
+		ix.met.applied.WithLabelValues("index").Add(float64(p.nIndex))
+		ix.met.applied.WithLabelValues("delete").Add(float64(p.nDelete))
 	}
-	for _, o := range ops {
-		if o.del {
-			b.Delete(docID(o.doc.ID))
-			nDelete++
-		} else {
-			if err := b.IndexAdvanced(ix.an.buildDocument(o.doc)); err != nil {
-				ix.log.Error("search: build document", "id", o.doc.ID, "err", err)
-				continue
+	if len(batches) == 1 || par == 1 {
+		for _, p := range batches {
+			write(p)
+		}
+		return
+	}
+	// Each worker writes every par-th batch; writeOps waits for all of them.
+	var wg sync.WaitGroup
+	for w := range min(par, len(batches)) {
+		wg.Go(func() {
+			for i := w; i < len(batches); i += par {
+				write(batches[i])
 			}
-			nIndex++
-		}
-		if b.Size() >= ix.opts.BatchSize {
-			flush()
-		}
+		})
 	}
-	flush()
+	wg.Wait()
 }
 
 // Close stops background repair and the indexer (after it writes what is

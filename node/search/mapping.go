@@ -9,7 +9,6 @@ import (
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/custom"
-	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
 	"github.com/blevesearch/bleve/v2/analysis/char/asciifolding"
 	"github.com/blevesearch/bleve/v2/analysis/lang/cjk"
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
@@ -113,14 +112,19 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	return m, nil
 }
 
-// analyzers holds the analyzers documents are built with, looked up once.
+// analyzers holds the analysis documents are built with, looked up once:
+// the text analyzer, and the shingle filter that pairAnalyzer adds to it.
 type analyzers struct {
-	text, pairs, keyword analysis.Analyzer
+	text    analysis.Analyzer
+	shingle analysis.TokenFilter
 }
 
 func newAnalyzers(m mapping.IndexMapping) (analyzers, error) {
-	a := analyzers{text: m.AnalyzerNamed(textAnalyzer), pairs: m.AnalyzerNamed(pairAnalyzer), keyword: m.AnalyzerNamed(keyword.Name)}
-	if a.text == nil || a.pairs == nil || a.keyword == nil {
+	a := analyzers{text: m.AnalyzerNamed(textAnalyzer)}
+	if pa, ok := m.AnalyzerNamed(pairAnalyzer).(*analysis.DefaultAnalyzer); ok && len(pa.TokenFilters) > 0 {
+		a.shingle = pa.TokenFilters[len(pa.TokenFilters)-1]
+	}
+	if a.text == nil || a.shingle == nil {
 		return a, fmt.Errorf("search: analyzers missing from mapping")
 	}
 	return a, nil
@@ -176,40 +180,54 @@ func fingerprint(d Doc) uint64 {
 }
 
 // buildDocument turns a Doc into the index document, bypassing bleve's
-// reflection-based mapping (a large share of indexing time otherwise).
-func (a analyzers) buildDocument(d Doc) *document.Document {
+// reflection-based mapping (a large share of indexing time otherwise). The
+// fields' terms are computed by the engine's analysis workers (see
+// lazyField): the content is analysed once for words and word pairs, and
+// every filter value is one term of a single field.
+func (a *analyzers) buildDocument(d Doc) *document.Document {
 	doc := document.NewDocument(docID(d.ID))
-	kw := func(name, v string, opts index.FieldIndexingOptions) {
-		doc.AddField(document.NewTextFieldCustom(name, nil, []byte(v), opts, a.keyword))
-	}
-	doc.AddField(document.NewTextFieldCustom(fContent, nil, []byte(d.Content),
-		index.IndexField|index.IncludeTermVectors, a.text))
-	doc.AddField(document.NewTextFieldCustom(fPairs, nil, []byte(d.Content), index.IndexField, a.pairs))
-	kw(fKey, pair16(d.ID, fingerprint(d)), index.IndexField|index.DocValues)
-	kw(fChannel, channelTerm(d.GuildID, d.ChannelID), index.IndexField|index.DocValues)
+	text := &textTerms{a: a, content: d.Content}
+	plain := uint64(len(d.Content))
+	doc.AddField(&lazyField{name: fContent, opts: index.IndexField | index.IncludeTermVectors, plain: plain, analyze: text.wordFreqs})
+	doc.AddField(&lazyField{name: fPairs, opts: index.IndexField, analyze: text.pairFreqs})
+	doc.AddField(&lazyField{name: fKey, opts: index.IndexField | index.DocValues, analyze: func() (int, index.TokenFrequencies) {
+		return keywordFreqs([]string{pair16(d.ID, fingerprint(d))})
+	}})
+	doc.AddField(&lazyField{name: fChannel, opts: index.IndexField | index.DocValues, analyze: func() (int, index.TokenFrequencies) {
+		return keywordFreqs([]string{channelTerm(d.GuildID, d.ChannelID)})
+	}})
+	doc.AddField(&lazyField{name: fFilter, opts: index.IndexField, analyze: func() (int, index.TokenFrequencies) {
+		return keywordFreqs(filterTerms(d))
+	}})
+	return doc
+}
+
+// filterTerms returns the terms of fFilter for d.
+func filterTerms(d Doc) []string {
+	terms := make([]string, 0, 8+len(d.Mentions))
 	if d.GuildID != 0 {
-		kw(fFilter, pGuild+hex16(d.GuildID), index.IndexField)
+		terms = append(terms, pGuild+hex16(d.GuildID))
 	}
-	kw(fFilter, pAuthor+hex16(d.AuthorID), index.IndexField)
+	terms = append(terms, pAuthor+hex16(d.AuthorID))
 	for _, m := range d.Mentions {
-		kw(fFilter, pMention+hex16(m), index.IndexField)
+		terms = append(terms, pMention+hex16(m))
 	}
 	if d.MentionsEveryone {
-		kw(fFilter, pMention+everyoneMentionID, index.IndexField)
+		terms = append(terms, pMention+everyoneMentionID)
 	}
 	for _, h := range d.Has.names() {
-		kw(fFilter, pHas+h, index.IndexField)
+		terms = append(terms, pHas+h)
 	}
 	pin := "f"
 	if d.Pinned {
 		pin = "t"
 	}
-	kw(fFilter, pPinned+pin, index.IndexField)
+	terms = append(terms, pPinned+pin)
 	day := snowflakeDay(d.ID)
 	for level := range bucketLevels {
-		kw(fFilter, bucketTerm(level, day>>(3*level)), index.IndexField)
+		terms = append(terms, bucketTerm(level, day>>(3*level)))
 	}
-	return doc
+	return terms
 }
 
 // channelTerm is the indexed channel value: the guild first, so that the

@@ -1,9 +1,16 @@
 package search
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/document"
+	index "github.com/blevesearch/bleve_index_api"
 )
 
 // TestCoverDays checks that the buckets chosen for a day range hold exactly
@@ -56,4 +63,84 @@ func TestSnowflakeTime(t *testing.T) {
 	if firstID(snowflakeDay(id)) > id || lastID(snowflakeDay(id)) < id {
 		t.Error("day bounds do not hold the ID")
 	}
+}
+
+// TestDocumentFieldsMatchAnalyzers checks that the fields buildDocument
+// makes hold exactly the terms (with frequencies, positions and lengths)
+// that the mapping's analyzers give, as Bleve's own text fields would: the
+// on-disk format does not depend on which of the two built the document.
+func TestDocumentFieldsMatchAnalyzers(t *testing.T) {
+	m, err := newMapping()
+	if err != nil {
+		t.Fatal(err)
+	}
+	an, err := newAnalyzers(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{
+		"", "hello", "The quick brown fox's jumps over the lazy dogs",
+		"Crème brûlée, naïve café!", "東京タワーに行きました", "mixed 東京 words and ＡＢＣ full width",
+		"http://example.com/a?b=c foo:bar", "  spaces   and\ttabs\nnewlines  ", "repeat repeat repeat repeat",
+		"running runs ran runner's", "emoji 🎉 party 🎉", "punctuation... only!!! ???",
+	}
+	for _, text := range texts {
+		d := Doc{ID: 42, GuildID: 7, ChannelID: 9, AuthorID: 3, Content: text, Mentions: []uint64{5, 5},
+			MentionsEveryone: true, Has: HasLink | HasFile, Pinned: true}
+		doc := an.buildDocument(d)
+		got := map[string]index.Field{}
+		doc.VisitFields(func(f index.Field) {
+			f.Analyze()
+			got[f.Name()] = f
+		})
+		for _, want := range []struct {
+			name string
+			a    analysis.Analyzer
+			opts index.FieldIndexingOptions
+		}{
+			{fContent, m.AnalyzerNamed(textAnalyzer), index.IndexField | index.IncludeTermVectors},
+			{fPairs, m.AnalyzerNamed(pairAnalyzer), index.IndexField},
+		} {
+			ref := document.NewTextFieldCustom(want.name, nil, []byte(text), want.opts, want.a)
+			ref.Analyze()
+			f := got[want.name]
+			if f == nil {
+				t.Fatalf("%q: no field %s", text, want.name)
+			}
+			if f.AnalyzedLength() != ref.AnalyzedLength() || f.Options() != ref.Options() {
+				t.Errorf("%q %s: length %d options %v, want %d %v", text, want.name,
+					f.AnalyzedLength(), f.Options(), ref.AnalyzedLength(), ref.Options())
+			}
+			if g, w := fmtFreqs(f.AnalyzedTokenFrequencies()), fmtFreqs(ref.AnalyzedTokenFrequencies()); g != w {
+				t.Errorf("%q %s:\n got  %s\n want %s", text, want.name, g, w)
+			}
+		}
+		if g, w := fmtFreqs(got[fFilter].AnalyzedTokenFrequencies()), fmtTerms(filterTerms(d)); g != w {
+			t.Errorf("%q filter terms:\n got  %s\n want %s", text, g, w)
+		}
+	}
+}
+
+func fmtFreqs(tf index.TokenFrequencies) string {
+	var out []string
+	for term, f := range tf {
+		s := fmt.Sprintf("%q×%d", term, f.Frequency())
+		for _, l := range f.Locations {
+			s += fmt.Sprintf(" @%d[%d:%d]", l.Position, l.Start, l.End)
+		}
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
+}
+
+func fmtTerms(terms []string) string {
+	tf := index.TokenFrequencies{}
+	for _, t := range terms {
+		if tf[t] == nil {
+			tf[t] = &index.TokenFreq{Term: []byte(t)}
+		}
+		tf[t].SetFrequency(tf[t].Frequency() + 1)
+	}
+	return fmtFreqs(tf)
 }

@@ -43,12 +43,39 @@ func TestSearchMatchesOracle(t *testing.T) {
 		}
 	}
 	flush(t, ix)
+	// Edits and deletes leave deleted documents in the earlier segments,
+	// which every count and window must skip.
+	for range 2 {
+		for range 300 {
+			i := rng.IntN(len(docs))
+			docs[i].Content = vocab[rng.IntN(len(vocab))] + " " + vocab[rng.IntN(len(vocab))]
+			if err := ix.Index(docs[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		flush(t, ix)
+	}
+	for range 300 {
+		i := rng.IntN(len(docs))
+		if err := ix.Delete(docs[i].ID); err != nil {
+			t.Fatal(err)
+		}
+		docs = slices.Delete(docs, i, i+1)
+	}
+	flush(t, ix)
 	for n := range 300 {
 		q := Query{GuildID: guildA, Offset: rng.IntN(40), Limit: 1 + rng.IntN(MaxLimit)}
-		if rng.IntN(4) > 0 {
-			q.Words = []string{vocab[rng.IntN(len(vocab))]}
-		} else {
+		switch rng.IntN(6) {
+		case 0:
 			q.AuthorIDs = []uint64{uint64(1 + rng.IntN(3))}
+		case 1: // a phrase of two words (the pair index) or three (positions)
+			words := []string{vocab[rng.IntN(len(vocab))], vocab[rng.IntN(len(vocab))]}
+			if rng.IntN(2) == 0 {
+				words = append(words, vocab[rng.IntN(len(vocab))])
+			}
+			q.Phrases = []string{strings.Join(words, " ")}
+		default:
+			q.Words = []string{vocab[rng.IntN(len(vocab))]}
 		}
 		if rng.IntN(2) == 0 {
 			q.MinID = docs[rng.IntN(len(docs))].ID + uint64(rng.IntN(3)) - 1
@@ -86,6 +113,9 @@ func TestSearchMatchesOracle(t *testing.T) {
 			if len(q.Words) > 0 && !slices.Contains(strings.Fields(d.Content), q.Words[0]) {
 				continue
 			}
+			if len(q.Phrases) > 0 && !strings.Contains(" "+d.Content+" ", " "+q.Phrases[0]+" ") {
+				continue
+			}
 			if len(q.AuthorIDs) > 0 && d.AuthorID != q.AuthorIDs[0] {
 				continue
 			}
@@ -109,7 +139,7 @@ func TestSearchMatchesOracle(t *testing.T) {
 		// overlap nor skip.
 		q.SortBy = SortRelevance
 		q.Words = append(q.Words, vocab[rng.IntN(len(vocab))])
-		q.AuthorIDs = nil
+		q.AuthorIDs, q.Phrases = nil, nil
 		var pages [][]uint64
 		for _, off := range []int{0, 10} {
 			q.Offset, q.Limit = off, 10

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
 	index "github.com/blevesearch/bleve_index_api"
@@ -62,7 +63,7 @@ func (ix *Index) Search(ctx context.Context, q Query, readable []uint64) (Result
 	if len(allowed) == 0 || q.nothing {
 		return res, nil
 	}
-	clauses, content, ok := ix.clauses(q)
+	p, content, ok := ix.clauses(q)
 	if content == 0 {
 		q.SortBy = SortTimestamp // all scores would be equal
 	}
@@ -89,7 +90,7 @@ func (ix *Index) Search(ctx context.Context, q Query, readable []uint64) (Result
 		return Result{}, fmt.Errorf("search: reader: %w", err)
 	}
 	defer reader.Close()
-	chq, any, err := channelClause(reader, q, allowed)
+	any, err := channelClause(reader, q, allowed, &p)
 	if err != nil {
 		return Result{}, err
 	}
@@ -106,14 +107,22 @@ func (ix *Index) Search(ctx context.Context, q Query, readable []uint64) (Result
 	}
 	r := &run{
 		ix: ix, ctx: ctx, reader: reader, keys: keys, both: both, q: q, allowed: allowed,
-		base:   append(clauses, chq),
+		base:   p.must,
 		window: q.Offset + q.limit(),
 		span:   newIDSpan(q),
 	}
+	if snap, ok := reader.(*scorch.IndexSnapshot); ok && q.SortBy != SortRelevance && !p.positional {
+		r.bits, err = newBitEval(ctx, snap, p.sets, p.mustNot)
+		if err = r.stopped(err); err != nil {
+			return Result{}, fmt.Errorf("search: %w", err)
+		}
+	}
 	var ranked []cand
-	if q.SortBy == SortRelevance {
+	switch {
+	case r.cut: // the deadline passed before the search began
+	case q.SortBy == SortRelevance:
 		ranked, err = r.byRelevance()
-	} else {
+	default:
 		ranked, err = r.byTime()
 	}
 	var hits []Hit
@@ -148,75 +157,98 @@ func (q *Query) limit() int {
 // must all match. Words and phrases are analysed here and become term and
 // phrase queries, so no query string syntax, fuzzy or wildcard matching is
 // ever run. ok is false when the query can match nothing.
-func (ix *Index) clauses(q Query) (must []query.Query, content int, ok bool) {
+func (ix *Index) clauses(q Query) (p plan, content int, ok bool) {
+	add := func(field string, terms ...string) {
+		p.must = append(p.must, anyOf(field, terms))
+		p.sets = append(p.sets, termSet{field: field, terms: terms})
+	}
 	for _, text := range append(slices.Clone(q.Words), q.Phrases...) {
 		terms := ix.analyze(text)
 		switch len(terms) {
 		case 0:
 			continue
 		case 1:
-			must = append(must, term(fContent, terms[0]))
+			add(fContent, terms[0])
 		case 2: // one adjacent pair: exact without positions
-			must = append(must, term(fPairs, terms[0]+" "+terms[1]))
+			add(fPairs, terms[0]+" "+terms[1])
 		default: // the pairs find few candidates; positions confirm them
 			for i := 1; i < len(terms); i++ {
-				must = append(must, term(fPairs, terms[i-1]+" "+terms[i]))
+				add(fPairs, terms[i-1]+" "+terms[i])
 			}
-			must = append(must, query.NewPhraseQuery(terms, fContent))
+			p.must = append(p.must, query.NewPhraseQuery(terms, fContent))
+			p.positional = true
 		}
 		content++
 	}
 	if content == 0 && !q.hasFilter() {
-		return nil, 0, false
+		return plan{}, 0, false
 	}
 	if len(q.AuthorIDs) > 0 {
-		must = append(must, anyOf(fFilter, hexAll(pAuthor, q.AuthorIDs)))
+		add(fFilter, hexAll(pAuthor, q.AuthorIDs)...)
 	}
 	if len(q.MentionIDs) > 0 {
-		must = append(must, anyOf(fFilter, hexAll(pMention, q.MentionIDs)))
+		add(fFilter, hexAll(pMention, q.MentionIDs)...)
 	}
 	if q.MentionsEveryone {
-		must = append(must, term(fFilter, pMention+everyoneMentionID))
+		add(fFilter, pMention+everyoneMentionID)
 	}
 	for _, h := range q.Has.names() {
-		must = append(must, term(fFilter, pHas+h))
+		add(fFilter, pHas+h)
 	}
 	if q.Pinned != nil {
 		v := "f"
 		if *q.Pinned {
 			v = "t"
 		}
-		must = append(must, term(fFilter, pPinned+v))
+		add(fFilter, pPinned+v)
 	}
-	return must, content, true
+	return p, content, true
 }
 
-// channelClause returns the query clause that limits results to the allowed
+// plan is a query's clauses in two forms: Bleve queries (scored searches,
+// and phrases that need positions) and term sets (bitmap evaluation).
+type plan struct {
+	must []query.Query
+	// sets holds the clauses of must that are term sets; with positional
+	// false, that is all of them.
+	sets []termSet
+	// mustNot holds term sets no match may hold (the channel clause's
+	// exclusions); must already excludes them.
+	mustNot    []termSet
+	positional bool
+}
+
+// channelClause adds to p the clause that limits results to the allowed
 // channels. For a guild search without explicit channels it reads the
 // guild's indexed channels from the term dictionary and picks the cheaper
 // form: the guild alone (everything readable), the guild minus the few
 // unreadable channels, or the readable channels. any is false when no
 // allowed channel has messages.
-func channelClause(reader index.IndexReader, q Query, allowed map[uint64]struct{}) (query.Query, bool, error) {
+func channelClause(reader index.IndexReader, q Query, allowed map[uint64]struct{}, p *plan) (any bool, err error) {
+	either := func(field string, terms []string) {
+		p.must = append(p.must, anyOf(field, terms))
+		p.sets = append(p.sets, termSet{field: field, terms: terms})
+	}
 	if q.GuildID == 0 || len(q.ChannelIDs) > 0 {
 		var terms []string
 		for c := range allowed {
 			terms = append(terms, channelTerm(q.GuildID, c))
 		}
 		slices.Sort(terms)
-		return anyOf(fChannel, terms), true, nil
+		either(fChannel, terms)
+		return true, nil
 	}
 	prefix := channelTerm(q.GuildID, 0)[:pairLen/2]
 	dict, err := reader.FieldDictPrefix(fChannel, []byte(prefix))
 	if err != nil {
-		return nil, false, fmt.Errorf("search: channels: %w", err)
+		return false, fmt.Errorf("search: channels: %w", err)
 	}
 	defer dict.Close()
 	var yes, no []string
 	for {
 		e, err := dict.Next()
 		if err != nil {
-			return nil, false, fmt.Errorf("search: channels: %w", err)
+			return false, fmt.Errorf("search: channels: %w", err)
 		}
 		if e == nil {
 			break
@@ -231,16 +263,20 @@ func channelClause(reader index.IndexReader, q Query, allowed map[uint64]struct{
 			no = append(no, e.Term)
 		}
 	}
+	guild := pGuild + hex16(q.GuildID)
 	switch {
 	case len(yes) == 0:
-		return nil, false, nil
+		return false, nil
 	case len(no) == 0:
-		return term(fFilter, pGuild+hex16(q.GuildID)), true, nil
+		either(fFilter, []string{guild})
 	case len(no) < len(yes):
-		return query.NewBooleanQuery([]query.Query{term(fFilter, pGuild+hex16(q.GuildID))}, nil, []query.Query{anyOf(fChannel, no)}), true, nil
+		p.must = append(p.must, query.NewBooleanQuery([]query.Query{term(fFilter, guild)}, nil, []query.Query{anyOf(fChannel, no)}))
+		p.sets = append(p.sets, termSet{field: fFilter, terms: []string{guild}})
+		p.mustNot = append(p.mustNot, termSet{field: fChannel, terms: no})
 	default:
-		return anyOf(fChannel, yes), true, nil
+		either(fChannel, yes)
 	}
+	return true, nil
 }
 
 // term matches documents whose field holds v. Only content terms score:
@@ -338,6 +374,7 @@ type run struct {
 	base    []query.Query
 	window  int
 	span    idSpan
+	bits    *bitEval // nil: evaluate with Bleve searchers
 	total   int
 	cut     bool // stopped by the deadline
 }
@@ -407,6 +444,11 @@ func (r *run) each(bq query.Query, score bool, fn func(dm *search.DocumentMatch)
 type cand struct {
 	Hit
 	iid index.IndexInternalID
+	// bits is set for candidates found by bitEval, which names them by
+	// segment and document number instead of iid.
+	bits bool
+	seg  int
+	num  uint32
 }
 
 // id reads a match's message ID; ok is false if it lies outside the ID
@@ -434,22 +476,37 @@ func (r *run) page(ranked []cand) ([]Hit, error) {
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(ranked[a].iid, ranked[b].iid) })
+	slices.SortFunc(order, func(a, b int) int {
+		x, y := &ranked[a], &ranked[b]
+		if x.bits {
+			if x.seg != y.seg {
+				return x.seg - y.seg
+			}
+			return compareU32(x.num, y.num)
+		}
+		return bytes.Compare(x.iid, y.iid)
+	})
 	valid := make([]bool, len(ranked))
 	for _, i := range order {
 		c := &ranked[i]
 		var guild uint64
 		var idOK, chOK bool
-		err := r.both.VisitDocValues(c.iid, func(field string, t []byte) {
+		visit := func(field string, t []byte) {
 			switch field {
 			case fKey:
 				c.ID, _, idOK = unpair16(t)
 			case fChannel:
 				guild, c.ChannelID, chOK = unpair16(t)
 			}
-		})
+		}
+		var err error
+		if c.bits {
+			err = r.bits.visit(c.seg, c.num, true, visit)
+		} else if err = r.both.VisitDocValues(c.iid, visit); err != nil {
+			err = fmt.Errorf("search: doc values: %w", err)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("search: doc values: %w", err)
+			return nil, err
 		}
 		_, allowed := r.allowed[c.ChannelID]
 		valid[i] = idOK && chOK && allowed && guild == r.q.GuildID
@@ -464,6 +521,99 @@ func (r *run) page(ranked []cand) ([]Hit, error) {
 		}
 	}
 	return out, nil
+}
+
+// keyAndChannel are the doc value fields read for a page.
+var keyAndChannel = []string{fKey, fChannel}
+
+// keyOnly is the doc value field read while ranking.
+var keyOnly = []string{fKey}
+
+func compareU32(a, b uint32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// collectDays adds to top every in-range match on days lo..hi (every match
+// if all) and returns how many there were.
+func (r *run) collectDays(lo, hi uint64, all bool, top *hitHeap) (int, error) {
+	if r.bits == nil {
+		bq := r.all()
+		if !all {
+			bq = r.withDays(lo, hi)
+		}
+		return r.collect(bq, top)
+	}
+	var days *termSet
+	if !all {
+		days = &termSet{field: fFilter, terms: coverDays(lo, hi)}
+	}
+	n := 0
+	err := r.bits.each(days, func(seg int, num uint32) (bool, error) {
+		id, ok, err := r.bitID(seg, num)
+		if ok {
+			n++
+			top.offer(cand{Hit: Hit{ID: id}, bits: true, seg: seg, num: num}, nil, r.window)
+		}
+		return err == nil, err
+	})
+	return n, r.stopped(err)
+}
+
+// bitID reads the message ID of document num of segment seg; ok is false if
+// it lies outside the ID range.
+func (r *run) bitID(seg int, num uint32) (id uint64, ok bool, err error) {
+	err = r.bits.visit(seg, num, false, func(field string, t []byte) {
+		if field == fKey {
+			id, _, ok = unpair16(t)
+		}
+	})
+	return id, ok && id >= r.span.lo && id <= r.span.hi, err
+}
+
+// stopped turns the deadline into a cut (partial results); other errors,
+// cancellation included, pass.
+func (r *run) stopped(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) && r.ctx.Err() != nil {
+		r.cut = true
+		return nil
+	}
+	return err
+}
+
+// countBits is count for bitmap evaluation: whole days and unbounded
+// queries are bitmap cardinalities.
+func (r *run) countBits() error {
+	if !r.span.bounded {
+		n, err := r.bits.count(nil)
+		r.total += n
+		return r.stopped(err)
+	}
+	if r.span.hasFull() {
+		n, err := r.bits.count(&termSet{field: fFilter, terms: coverDays(uint64(r.span.fullLo), uint64(r.span.fullHi))})
+		r.total += n
+		if err != nil {
+			return r.stopped(err)
+		}
+	}
+	for _, d := range r.span.partial {
+		err := r.bits.each(&termSet{field: fFilter, terms: coverDays(d, d)}, func(seg int, num uint32) (bool, error) {
+			_, ok, err := r.bitID(seg, num)
+			if ok {
+				r.total++
+			}
+			return err == nil, err
+		})
+		if err != nil {
+			return r.stopped(err)
+		}
+	}
+	return nil
 }
 
 // count adds the number of matches to r.total. Whole days are counted from
@@ -511,7 +661,7 @@ func (r *run) collect(bq query.Query, top *hitHeap) (int, error) {
 		}
 		if ok {
 			n++
-			top.offer(id, dm.IndexInternalID, r.window)
+			top.offer(cand{Hit: Hit{ID: id}}, dm.IndexInternalID, r.window)
 		}
 		return true
 	})
@@ -526,7 +676,11 @@ func (r *run) collect(bq query.Query, top *hitHeap) (int, error) {
 // widening the window, until it has enough: every hit outside the windows
 // read is then further from that end than all hits kept.
 func (r *run) byTime() ([]cand, error) {
-	if err := r.count(); err != nil {
+	count := r.count
+	if r.bits != nil {
+		count = r.countBits
+	}
+	if err := count(); err != nil {
 		return nil, err
 	}
 	kept := &hitHeap{less: timeLess(r.q.SortOrder)}
@@ -534,11 +688,7 @@ func (r *run) byTime() ([]cand, error) {
 		return nil, nil
 	}
 	if r.total <= smallTotal {
-		bq := r.all()
-		if r.span.bounded {
-			bq = r.withDays(r.span.loDay, r.span.hiDay)
-		}
-		if _, err := r.collect(bq, kept); err != nil {
+		if _, err := r.collectDays(r.span.loDay, r.span.hiDay, !r.span.bounded, kept); err != nil {
 			return nil, err
 		}
 		return kept.sorted(), nil
@@ -558,7 +708,7 @@ func (r *run) byTime() ([]cand, error) {
 			if bottom-lo+1 > width {
 				start = bottom - width + 1
 			}
-			n, err := r.collect(r.withDays(start, top), kept)
+			n, err := r.collectDays(start, top, false, kept)
 			if err != nil {
 				return nil, err
 			}
@@ -574,7 +724,7 @@ func (r *run) byTime() ([]cand, error) {
 			if hi-bottom+1 > width {
 				end = bottom + width - 1
 			}
-			n, err := r.collect(r.withDays(bottom, end), kept)
+			n, err := r.collectDays(bottom, end, false, kept)
 			if err != nil {
 				return nil, err
 			}
@@ -692,17 +842,20 @@ func (h *hitHeap) Pop() any {
 	return x
 }
 
-// offer adds the match id (engine number iid, reused by the caller) if it
-// ranks among the best window.
-func (h *hitHeap) offer(id uint64, iid index.IndexInternalID, window int) {
-	x := cand{Hit: Hit{ID: id}}
+// offer adds the match x (with engine number iid, reused by the caller, if
+// any) if it ranks among the best window.
+func (h *hitHeap) offer(x cand, iid index.IndexInternalID, window int) {
 	if len(h.hits) < window {
-		x.iid = slices.Clone(iid)
+		if iid != nil {
+			x.iid = slices.Clone(iid)
+		}
 		heap.Push(h, x)
 		return
 	}
 	if h.less(x, h.hits[0]) {
-		x.iid = append(h.hits[0].iid[:0], iid...)
+		if iid != nil {
+			x.iid = append(h.hits[0].iid[:0], iid...)
+		}
 		h.hits[0] = x
 		heap.Fix(h, 0)
 	}

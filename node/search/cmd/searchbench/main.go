@@ -45,6 +45,7 @@ func run() error {
 		flushAt  = flag.Int("flush", 20_000, "flush the queue after this many Index calls (backpressure)")
 		batch    = flag.Int("batch", 0, "Options.BatchSize (0: the default)")
 		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the queries to this file")
+		idxprof  = flag.String("indexprofile", "", "write a CPU profile of indexing to this file")
 	)
 	flag.Parse()
 	c := corpus.New(corpus.Config{Messages: *n, Guilds: *guilds, ChannelsPerGuild: *channels})
@@ -59,6 +60,11 @@ func run() error {
 		if err != nil {
 			return err
 		}
+		stopProfile, err := startProfile(*idxprof)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("load average before indexing: %s\n", loadavg())
 		start, cpu0 := time.Now(), cpuTime()
 		for i := range c.Len() {
 			if err := ix.Index(c.Doc(i)); err != nil {
@@ -78,9 +84,13 @@ func run() error {
 		}
 		el := time.Since(start)
 		cpu := cpuTime() - cpu0
-		fmt.Printf("indexing: %d messages in %s = %.0f msgs/s (Index + Flush every %d); CPU %s = %.0f msgs per CPU-second\n",
-			c.Len(), el.Round(time.Millisecond), float64(c.Len())/el.Seconds(), *flushAt,
-			cpu.Round(time.Millisecond), float64(c.Len())/cpu.Seconds())
+		stopProfile()
+		fmt.Printf("indexing: %d messages in %s = %.0f msgs/s, %.1f µs wall per message (Index + Flush every %d)\n",
+			c.Len(), el.Round(time.Millisecond), float64(c.Len())/el.Seconds(), float64(el.Microseconds())/float64(c.Len()), *flushAt)
+		fmt.Printf("indexing CPU: %s = %.1f µs per message = %.0f msgs per CPU-second (%d cores: at most %.0f msgs/s with them all free)\n",
+			cpu.Round(time.Millisecond), float64(cpu.Microseconds())/float64(c.Len()), float64(c.Len())/cpu.Seconds(),
+			runtime.GOMAXPROCS(0), float64(runtime.GOMAXPROCS(0))*float64(c.Len())/cpu.Seconds())
+		fmt.Printf("load average after indexing: %s\n", loadavg())
 		if err := ix.Close(); err != nil {
 			return err
 		}
@@ -104,17 +114,12 @@ func run() error {
 	fmt.Printf("open: %s\n", time.Since(start).Round(time.Millisecond))
 
 	qs := c.Queries(*queries+200, 42)
-	if *cpuprof != "" {
-		f, err := os.Create(*cpuprof)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startProfile(*cpuprof)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
+	fmt.Printf("load average before the queries: %s\n", loadavg())
 	// Latency is wall time; on a shared machine it includes waiting for a
 	// core, so the CPU time of the querying thread is reported beside it.
 	runtime.LockOSThread()
@@ -155,7 +160,8 @@ func run() error {
 	runtime.ReadMemStats(&ms)
 	fmt.Printf("memory with the index open, after the queries: Go heap in use %.1f MiB, process RSS %.1f MiB (%.1f MiB before Open)\n",
 		float64(ms.HeapInuse)/(1<<20), float64(rss())/(1<<20), float64(rssBefore)/(1<<20))
-	fmt.Printf("queries: %d timed after 200 warm-up, sequential, %d partial\n\n", *queries, partial)
+	fmt.Printf("load average after the queries: %s\n", loadavg())
+	fmt.Printf("queries: %d timed after 200 warm-up, sequential, %d partial; wall time, and CPU time of the querying thread\n\n", *queries, partial)
 	fmt.Println("| kind | queries | mean hits | p50 | p90 | p99 | max | CPU p50 | CPU p99 |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	for _, kind := range append(slices.Clone(corpus.Kinds), "all") {
@@ -174,6 +180,40 @@ func run() error {
 			pct(l, 50), pct(l, 90), pct(l, 99), fmtDur(l[len(l)-1]), pct(cl, 50), pct(cl, 99))
 	}
 	return nil
+}
+
+// startProfile starts a CPU profile into path (nothing if path is empty)
+// and returns what stops it.
+func startProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// loadavg returns the 1, 5 and 15 minute load averages ("?" where
+// unavailable): on a shared machine, the context of every wall time.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func pct(l []time.Duration, p int) string {
