@@ -112,16 +112,23 @@ func federatedInvite(t testing.TB, c *testnode.Client, channel string) string {
 
 // voiceChannelOf waits until the guild has a voice channel on the client's node.
 func voiceChannelOf(t testing.TB, c *testnode.Client, guildID string) string {
+	return voiceChannelNamed(t, c, guildID, "")
+}
+
+// voiceChannelNamed waits until the guild has a voice channel called name ("": any) on the
+// client's node.
+func voiceChannelNamed(t testing.TB, c *testnode.Client, guildID, name string) string {
 	t.Helper()
 	var id string
 	waitUntil(t, func() string {
 		var chans []struct {
 			ID   string `json:"id"`
 			Type int    `json:"type"`
+			Name string `json:"name"`
 		}
 		c.Must("GET", "/guilds/"+guildID+"/channels", nil, &chans)
 		for _, ch := range chans {
-			if ch.Type == 2 {
+			if ch.Type == 2 && (name == "" || ch.Name == name) {
 				id = ch.ID
 				return ""
 			}
@@ -135,7 +142,9 @@ func voiceChannelOf(t testing.TB, c *testnode.Client, guildID string) string {
 // voice channel of a guild homed on A. Each client speaks WebRTC to its own node only; the
 // nodes' SFUs cascade, so everyone hears everyone, with one upstream per remote track per
 // node (not per listener); remote members appear in VOICE_STATE_UPDATE and voice_states;
-// and when a member leaves, and then node A goes away, node B shows them leaving.
+// a moderator's move shows on the other node, which drops media nobody there listens to;
+// speaking and a camera cross too; and when a member leaves, and then node A goes away,
+// node B shows them leaving.
 func TestVoiceCascade(t *testing.T) {
 	a, b := cascadeNode(t, "alpha"), cascadeNode(t, "beta")
 	alice, dave := a.Register(t, "alice"), a.Register(t, "dave")
@@ -151,6 +160,9 @@ func TestVoiceCascade(t *testing.T) {
 	carol.Must("POST", "/invites/"+url.PathEscape(code), nil, nil)
 	chA := voiceChannelOf(t, alice, g.ID)
 	chB := voiceChannelOf(t, bob, joined.GuildID) // the same channel, materialised on B
+	var quiet struct{ ID string }
+	alice.Must("POST", "/guilds/"+g.ID+"/channels", map[string]any{"name": "Quiet", "type": 2}, &quiet)
+	quietB := voiceChannelNamed(t, bob, joined.GuildID, "Quiet")
 
 	api, err := voiceclient.NewAPI()
 	if err != nil {
@@ -170,6 +182,7 @@ func TestVoiceCascade(t *testing.T) {
 		ch     string
 		client *voiceclient.Client
 		stop   chan struct{} // ends the member's publishing
+		done   chan struct{} // closed when it has ended
 	}
 	ms := []*member{{name: "alice", c: alice, guild: g.ID, ch: chA}, {name: "dave", c: dave, guild: g.ID, ch: chA},
 		{name: "bob", c: bob, guild: joined.GuildID, ch: chB}, {name: "carol", c: carol, guild: joined.GuildID, ch: chB}}
@@ -195,8 +208,8 @@ func TestVoiceCascade(t *testing.T) {
 		}
 		defer m.client.Close()
 		talkers.Add(1)
-		m.stop = make(chan struct{})
-		go func() { defer talkers.Done(); m.client.Publish(pkts, m.stop, true) }()
+		m.stop, m.done = make(chan struct{}), make(chan struct{})
+		go func() { defer talkers.Done(); defer close(m.done); m.client.Publish(pkts, m.stop, true) }()
 	}
 
 	// Remote members show on each node under their local IDs there, with their flags.
@@ -248,7 +261,18 @@ func TestVoiceCascade(t *testing.T) {
 		t.Fatalf("voice_states on node B: %+v", gc.VoiceStates)
 	}
 
-	// Dave leaves voice: node B shows it, and its upstream for Dave's microphone ends.
+	// A moderator moves Dave to Quiet on node A: node B shows him there, and, with nobody
+	// listening in Quiet on B, drops its upstream for his microphone (VOICE-134).
+	alice.Must("PATCH", "/guilds/"+g.ID+"/members/"+dave.UserID, map[string]any{"channel_id": quiet.ID}, nil)
+	waitRemoteVoice(t, ms[2].gw, "dave@alpha", func(vs remoteVoiceState) bool { return vs.ChannelID != nil && *vs.ChannelID == quietB })
+	waitUntil(t, func() string {
+		if up := metric(t, b, "hearth_voice_cascade_upstream_tracks"); up != 1 {
+			return fmt.Sprintf("node B has %v upstream tracks after dave moved, want 1", up)
+		}
+		return ""
+	})
+
+	// Dave leaves voice: node B shows it.
 	ms[1].gw.Send(map[string]any{"op": 4, "d": map[string]any{"guild_id": g.ID, "channel_id": nil}})
 	waitRemoteVoice(t, ms[2].gw, "dave@alpha", func(vs remoteVoiceState) bool { return vs.ChannelID == nil })
 	waitUntil(t, func() string {
@@ -267,6 +291,7 @@ func TestVoiceCascade(t *testing.T) {
 		}
 		return ""
 	})
+	<-ms[0].done // one writer at a time
 	ms[0].stop = make(chan struct{})
 	talkers.Add(1)
 	go func() { defer talkers.Done(); ms[0].client.Publish(pkts, ms[0].stop, true) }()
