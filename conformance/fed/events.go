@@ -631,3 +631,44 @@ func replay(t *T) {
 		t.Errorf("an event replayed by another member node shows %d times", n)
 	}
 }
+
+// EVT-062: guild.delete is a state event of the home node with an empty body;
+// after it, events from before the deletion still validate, so that catch-up
+// stays complete: the home node keeps serving them.
+func guildDeleted(t *T) {
+	w := newWorld(t)
+	m := w.M
+	before := "before deletion " + harness.RandName()
+	raw, id := m.Message(w.Chan, before)
+	publish(t, m, raw)
+	w.shows(t, before)
+	if r := t.Call(w.Owner.Client, "DELETE", "/guilds/"+w.G.ID, nil); r.Status/100 != 2 {
+		t.Fatalf("delete the guild: %s", r)
+	}
+	c, cancel := ctx(t)
+	defer cancel()
+	del, err := m.WaitEvent(c, false, func(ev *fedpeer.Event) bool { return ev.Env.Kind == "guild.delete" })
+	if err != nil {
+		t.Fatalf("the deletion never reached the member node as guild.delete: %v", err)
+	}
+	checkNodeEvent(t, del)
+	if !bytes.Equal(del.Env.Origin, []byte(m.Home)) || del.Env.SN == 0 || del.Env.Prev == nil {
+		t.Errorf("guild.delete is not a state event of the home node (origin %x, sn %d)", del.Env.Origin, del.Env.SN)
+	}
+	if string(del.Env.Body) != "\xa0" {
+		t.Errorf("guild.delete body %x, expected an empty map", del.Env.Body)
+	}
+	resp, err := m.Sync(c, fedpeer.SyncRequest{Op: fedpeer.OpFetch, Ranges: []fedpeer.Range{{Origin: m.Signer.Origin, From: 1, To: m.Seq()}}})
+	if err != nil || resp.Status != fedpeer.StatusOK {
+		t.Fatalf("fetch after the deletion: %v (status %d %q)", err, resp.Status, resp.Error)
+	}
+	found := false
+	for _, raw := range resp.Events {
+		if ev, err := fedpeer.DecodeEvent(raw); err == nil && bytes.Equal(ev.ID, id) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("after the deletion the home node no longer serves a message from before it")
+	}
+}

@@ -78,6 +78,7 @@ var Tests = []harness.Test{
 	{IDs: []string{"MEDIA-080"}, Name: "fed/blob-to-member-nodes-only", Needs: p2p, Run: blobToMembersOnly},
 	{IDs: []string{"FED-059"}, Name: "fed/profiles-cross-nodes", Needs: harness.Needs{P2P: true, Nodes: 2}, Run: profiles},
 	{IDs: []string{"FED-063", "FED-065"}, Name: "fed/direct-messages-cross-nodes", Needs: harness.Needs{P2P: true, Nodes: 2}, Run: directMessages},
+	{IDs: []string{"EVT-062"}, Name: "fed/guild-deleted", Needs: p2p, Run: guildDeleted},
 	{IDs: []string{"FED-056", "FED-016"}, Name: "fed/nodes-converse", Needs: harness.Needs{P2P: true, Nodes: 2}, Run: threeNodes},
 	{IDs: []string{"FED-035", "FED-016"}, Name: "fed/partition-heal", Needs: harness.Needs{P2P: true, Nodes: 2, Proxy: true}, Run: partitionHeal},
 	{IDs: []string{"FED-055"}, Name: "fed/home-node-down", Needs: harness.Needs{P2P: true, Nodes: 3, OwnNode: true, Managed: true}, Run: homeDown},

@@ -111,7 +111,13 @@ func attachmentMessage(t *T, w *world, m *fedpeer.Member, ref map[uint64]any) st
 	var u string
 	t.Eventually("the message with an attachment shown by the node", func() error {
 		var msgs []harness.Obj
-		t.Must(w.Owner.Client, 200, "GET", "/channels/"+w.G.Text+"/messages?limit=50", nil, &msgs)
+		r := t.Call(w.Owner.Client, "GET", "/channels/"+w.G.Text+"/messages?limit=50", nil)
+		if r.Status != 200 {
+			return fmt.Errorf("%s", r) // a 429 is waited out
+		}
+		if err := r.JSON(&msgs); err != nil {
+			return err
+		}
 		for _, mm := range msgs {
 			if harness.Str(mm["content"]) == content {
 				u = harness.Str(harness.Get(mm, "attachments.0.url"))

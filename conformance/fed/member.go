@@ -65,10 +65,24 @@ func (w *world) join(t *T, name string) *fedpeer.Member {
 	return m
 }
 
-// messages lists the contents in the text channel as the owner reads them.
+// messages lists the contents in the text channel as the owner reads them. A
+// 429 is waited out as the node asks (the polls of a long test may hit the
+// owner's rate limit).
 func (w *world) messages(t *T) []string {
 	var msgs []harness.Obj
-	t.Must(w.Owner.Client, 200, "GET", "/channels/"+w.G.Text+"/messages?limit=100", nil, &msgs)
+	t.Eventually("the channel's messages", func() error {
+		r := t.Call(w.Owner.Client, "GET", "/channels/"+w.G.Text+"/messages?limit=100", nil)
+		switch r.Status {
+		case 200:
+			if err := r.JSON(&msgs); err != nil {
+				return harness.Permanent(err)
+			}
+			return nil
+		case 429:
+			return fmt.Errorf("rate limited: %s", r)
+		}
+		return harness.Permanent(fmt.Errorf("expected 200, got %s", r))
+	})
 	var out []string
 	for _, m := range msgs {
 		out = append(out, harness.Str(m["content"]))
