@@ -220,3 +220,68 @@ func memberAsksHome(t *T) {
 		}
 	}
 }
+
+// EVT-060: "A receiver MUST reject channel.update, channel.delete and
+// channel.overwrite that name a channel not created by an earlier state event."
+// The fake home sends a channel.delete of an unknown channel at the next sn,
+// then a valid state event at the same sn: only the latter may be applied.
+func unknownChannelState(t *T) {
+	h := newHome(t)
+	u, gid := joinHome(t, h)
+	c, cancel := ctx(t)
+	defer cancel()
+	unknown := make([]byte, 34)
+	unknown[0], unknown[1] = 0x12, 0x20
+	_, _ = rand.Read(unknown[2:])
+	for _, kind := range []string{"channel.delete", "channel.update"} {
+		env := h.StateEnvelope(kind, unknown)
+		var body any = fedpeer.Body()
+		if kind == "channel.update" {
+			body = fedpeer.Body(0, "renamed", 1, "", 2, 0)
+		}
+		raw, _, err := h.Signer.Sign(env, body)
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		if err := h.Gossip.Publish(c, fedpeer.Topic(h.Guild), raw); err != nil {
+			t.Fatalf("%v", err)
+		}
+		name := "after-" + harness.RandName()[3:]
+		if _, err := h.Issue(c, "channel.create", nil, fedpeer.Body(0, name, 1, 0, 2, "", 3, 3)); err != nil {
+			t.Fatalf("%v", err)
+		}
+		t.Eventually("the valid state event after a "+kind+" of an unknown channel", func() error {
+			if names := channelNames(t, u, gid); !slices.Contains(names, name) {
+				return fmt.Errorf("channels %v (was the %s applied at its sn?)", names, kind)
+			}
+			return nil
+		})
+	}
+}
+
+// FED-064: "A receiving node MUST refuse (status 2) an invite whose home node is
+// not the requesting peer." A fake peer asks the node to join, for one of its
+// users, a conversation homed on another (fake) node.
+func dmForeignHome(t *T) {
+	h := newHome(t)
+	u := t.NewUser()
+	p, id := dial(t)
+	c, cancel := ctx(t)
+	defer cancel()
+	frame, err := p.Request(c, id, "/hearth/dm/1.0.0", map[uint64]any{0: h.Invite(), 1: u.Name, 2: "mallory"})
+	if err != nil {
+		t.Fatalf("dm request: %v", err)
+	}
+	r, _, err := fedpeer.DecodeResponse(frame)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	if r.Status != fedpeer.StatusForbidden {
+		t.Errorf("a DM request carrying another node's invite: status %d (%q), expected 2", r.Status, r.Error)
+	}
+	var chans []harness.Obj
+	t.Must(u.Client, 200, "GET", "/users/@me/channels", nil, &chans)
+	if len(chans) > 0 {
+		t.Errorf("the user got a DM channel from a refused request: %s", harness.JSON(chans))
+	}
+}

@@ -1,7 +1,13 @@
 package fed
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/hearth-chat/hearth/conformance/harness"
@@ -324,4 +330,87 @@ func directMessages(t *T) {
 	reply := "dm reply " + harness.RandName()
 	dmB.post(t, reply)
 	dmA.waitExactlyOnce(t, t.Timeout(), "the DM reply on the opener's node", hello, reply)
+}
+
+// attach posts a message with one file as s's user and returns its content.
+func (s *side) attach(t *T, name string, data []byte) string {
+	content := "file " + harness.RandName()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	_ = mw.WriteField("payload_json", `{"content":"`+content+`"}`)
+	p, _ := mw.CreateFormFile("files[0]", name)
+	_, _ = p.Write(data)
+	_ = mw.Close()
+	req, _ := http.NewRequestWithContext(t.Ctx, "POST", s.Node.BaseURL+harness.API+"/channels/"+s.Text+"/messages", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", s.User.Token)
+	resp, err := mediaHTTP.Do(req)
+	if err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("upload answered %d", resp.StatusCode)
+	}
+	return content
+}
+
+// attachmentURL waits until s shows the message with content and returns its
+// first attachment's URL.
+func (s *side) attachmentURL(t *T, content string) string {
+	u := ""
+	t.Eventually("the message with an attachment on "+s.Node.Name, func() error {
+		r, err := s.User.Do(t.Ctx, "GET", "/channels/"+s.Text+"/messages?limit=50", nil)
+		if err != nil || r.Status != 200 {
+			return fmt.Errorf("%v %v", err, r)
+		}
+		var msgs []harness.Obj
+		_ = r.JSON(&msgs)
+		for _, m := range msgs {
+			if harness.Str(m["content"]) == content {
+				if u = harness.Str(harness.Get(m, "attachments.0.url")); u != "" {
+					return nil
+				}
+			}
+		}
+		return errors.New("not shown yet")
+	})
+	return u
+}
+
+// download fetches a media URL at s's node.
+func (s *side) download(t *T, raw string) (int, []byte) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	base, _ := url.Parse(s.Node.BaseURL)
+	u.Scheme, u.Host = base.Scheme, base.Host
+	req, _ := http.NewRequestWithContext(t.Ctx, "GET", u.String(), nil)
+	resp, err := mediaHTTP.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u.Path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	return resp.StatusCode, data
+}
+
+// MEDIA-074: when the origin node cannot serve a blob, a node may fetch it from
+// another member node, which serves it under MEDIA-080, with the same
+// verification. B attaches a file; A (home) downloads it; B stops; C downloads it.
+func mediaFromAnotherMember(t *T) {
+	a, code := hostGuild(t, t.Nodes[0])
+	b := joinFrom(t, t.Nodes[1], code)
+	c := joinFrom(t, t.Nodes[2], code)
+	data := testPNG()
+	content := b.attach(t, "shared.png", data)
+	if st, got := a.download(t, a.attachmentURL(t, content)); st != 200 || !bytes.Equal(got, data) {
+		t.Fatalf("the home node serving the member's attachment: %d, %d bytes", st, len(got))
+	}
+	cu := c.attachmentURL(t, content)
+	t.Nodes[1].Stop(10 * time.Second)
+	if st, got := c.download(t, cu); st != 200 || !bytes.Equal(got, data) {
+		t.Errorf("with the origin node down, another member node's copy was not used: %d, %d bytes", st, len(got))
+	}
 }
