@@ -118,7 +118,10 @@ test("direct messages: open from the member list, unread badges, chat both ways"
 
   // A reload reopens the DM, from READY's private_channels.
   await alice.page.reload();
-  await alice.page.locator(".chat-head h2", { hasText: "bob" }).waitFor({ timeout: T });
+  await alice.page.locator(".chat-head h2", { hasText: "bob" }).waitFor({ timeout: 2 * T }).catch(async (e) => {
+    const st = await alice.page.evaluate(() => ({ saved: localStorage.getItem("hearth.channel"), head: document.querySelector(".chat-head")?.textContent, status: document.querySelector(".splash, .banner")?.textContent }));
+    throw new Error(`after reload: ${JSON.stringify(st)}: ${e.message}`);
+  });
   await msg(alice.page, "psst, alice").waitFor({ timeout: T });
   // The reply still shows what it answers (history pages carry only message_reference).
   assert.match(await msg(alice.page, "here without a typo").locator(".reply-preview").textContent({ timeout: T }), /bob.*are you there\?/s);
