@@ -302,3 +302,36 @@ func (s *Service) VoiceRemoteMember(guildID ID, display string) (ID, bool) {
 	}
 	return uid, true
 }
+
+// VoiceLocalUser returns the ID of this node's user with the username name.
+func (s *Service) VoiceLocalUser(name string) (ID, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.usernames[name]
+	return id, ok
+}
+
+// ApplyVoiceModeration stores a server mute or deafen (nil: unchanged) that the home node of
+// a federated guild decided for a member of this node (GUILD_MEMBER_UPDATE), so that this
+// node, which holds the member's voice connection, enforces it (VOICE-135). The caller
+// applies it to the SFU.
+func (s *Service) ApplyVoiceModeration(guildID, userID ID, mute, deaf *bool) error {
+	if mute == nil && deaf == nil {
+		return nil
+	}
+	s.lock()
+	defer s.mu.Unlock()
+	gs := s.guilds[guildID]
+	if gs == nil || gs.members[userID] == nil {
+		return ErrUnknownMember
+	}
+	m := *gs.members[userID]
+	if mute != nil {
+		m.Mute = *mute
+	}
+	if deaf != nil {
+		m.Deaf = *deaf
+	}
+	_, err := s.saveMember(&m)
+	return err
+}

@@ -205,22 +205,38 @@ func (v *voiceNode) ignoreGone(err error) {
 
 // SetServerMute implements chat.VoiceControl.
 func (v *voiceNode) SetServerMute(guildID, userID snowflake.ID, mute bool) {
-	v.enqueue(func() { v.ignoreGone(v.sfu.SetServerMute(formatID(guildID), formatID(userID), mute)) })
+	v.enqueue(func() {
+		if !v.moderateRemote(guildID, userID, cascade.Moderation{Mute: &mute}) {
+			v.ignoreGone(v.sfu.SetServerMute(formatID(guildID), formatID(userID), mute))
+		}
+	})
 }
 
 // SetServerDeaf implements chat.VoiceControl.
 func (v *voiceNode) SetServerDeaf(guildID, userID snowflake.ID, deaf bool) {
-	v.enqueue(func() { v.ignoreGone(v.sfu.SetServerDeaf(formatID(guildID), formatID(userID), deaf)) })
+	v.enqueue(func() {
+		if !v.moderateRemote(guildID, userID, cascade.Moderation{Deaf: &deaf}) {
+			v.ignoreGone(v.sfu.SetServerDeaf(formatID(guildID), formatID(userID), deaf))
+		}
+	})
 }
 
 // Move implements chat.VoiceControl.
 func (v *voiceNode) Move(guildID, userID, channelID snowflake.ID) {
-	v.enqueue(func() { v.ignoreGone(v.sfu.Move(formatID(guildID), formatID(userID), formatID(channelID))) })
+	v.enqueue(func() {
+		if !v.moderateRemote(guildID, userID, cascade.Moderation{ChannelID: formatID(channelID)}) {
+			v.ignoreGone(v.sfu.Move(formatID(guildID), formatID(userID), formatID(channelID)))
+		}
+	})
 }
 
 // Disconnect implements chat.VoiceControl.
 func (v *voiceNode) Disconnect(guildID, userID snowflake.ID) {
-	v.enqueue(func() { v.ignoreGone(v.sfu.Disconnect(formatID(guildID), formatID(userID))) })
+	v.enqueue(func() {
+		if !v.moderateRemote(guildID, userID, cascade.Moderation{Disconnect: true}) {
+			v.ignoreGone(v.sfu.Disconnect(formatID(guildID), formatID(userID)))
+		}
+	})
 }
 
 // DisconnectChannel implements chat.VoiceControl: the channel was deleted.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hearth-chat/hearth/federation/event"
 	"github.com/hearth-chat/hearth/node/chat"
+	"github.com/hearth-chat/hearth/node/snowflake"
 	"github.com/hearth-chat/hearth/voice/cascade"
 )
 
@@ -18,7 +19,7 @@ func (v *voiceNode) startCascade(f *federation, reg prometheus.Registerer) {
 		return
 	}
 	dir := cascadeDir{f: f, chat: v.chat}
-	c, err := cascade.New(cascade.Config{Host: f.svc.Host(), SFU: v.sfu, Dir: dir, Logger: v.log})
+	c, err := cascade.New(cascade.Config{Host: f.svc.Host(), SFU: v.sfu, Dir: dir, Logger: v.log, OnModerate: v.moderatedRemotely})
 	if err != nil {
 		v.log.Error("voice: cascade off", "err", err)
 		return
@@ -122,4 +123,51 @@ func (d cascadeDir) Nodes(fedGuild string) []peer.ID {
 		out = append(out, peer.ID(home))
 	}
 	return out
+}
+
+func (d cascadeDir) Home(fedGuild string) peer.ID {
+	g, ok := d.f.svc.Guild(fedID(fedGuild))
+	if !ok {
+		return ""
+	}
+	return peer.ID(g.Info().Home)
+}
+
+func (d cascadeDir) LocalUser(name string) (string, bool) {
+	id, ok := d.chat.VoiceLocalUser(name)
+	return formatID(id), ok
+}
+
+// moderateRemote sends a moderator's voice change for another node's member to that node
+// (VOICE-135); false when the user is not another node's member in voice here.
+func (v *voiceNode) moderateRemote(guildID, userID snowflake.ID, m cascade.Moderation) bool {
+	return v.cascade != nil && v.cascade.Moderate(formatID(guildID), formatID(userID), m)
+}
+
+// moderatedRemotely is the cascade's OnModerate: the guild's home node moderated one of this
+// node's members. Mute and deafen are stored on the member, as a local moderator's are.
+func (v *voiceNode) moderatedRemotely(guildID, userID string, m cascade.Moderation) {
+	v.enqueue(func() {
+		g, err1 := parseID(guildID)
+		u, err2 := parseID(userID)
+		if err1 != nil || err2 != nil {
+			return
+		}
+		if err := v.chat.ApplyVoiceModeration(g, u, m.Mute, m.Deaf); err != nil {
+			v.log.Warn("voice: moderation from the home node", "guild", guildID, "user", userID, "err", err)
+			return
+		}
+		if m.Mute != nil {
+			v.ignoreGone(v.sfu.SetServerMute(guildID, userID, *m.Mute))
+		}
+		if m.Deaf != nil {
+			v.ignoreGone(v.sfu.SetServerDeaf(guildID, userID, *m.Deaf))
+		}
+		switch {
+		case m.Disconnect:
+			v.ignoreGone(v.sfu.Disconnect(guildID, userID))
+		case m.ChannelID != "":
+			v.ignoreGone(v.sfu.Move(guildID, userID, m.ChannelID))
+		}
+	})
 }

@@ -36,6 +36,7 @@ type remoteVoiceState struct {
 	ChannelID *string `json:"channel_id"`
 	UserID    string  `json:"user_id"`
 	SelfMute  bool    `json:"self_mute"`
+	Mute      bool    `json:"mute"`
 	Member    *struct {
 		User struct {
 			Username string `json:"username"`
@@ -328,6 +329,29 @@ func TestVoiceCascade(t *testing.T) {
 		}
 		return ""
 	})
+
+	// The home node's moderator mutes, moves and disconnects Bob, a member of node B: node B,
+	// which holds Bob's PeerConnection, carries it out (VOICE-135).
+	alice.Must("PATCH", "/guilds/"+g.ID+"/members/"+ids["a"]["bob"], map[string]any{"mute": true}, nil)
+	mutedBob := func(vs remoteVoiceState) bool { return vs.Mute && vs.ChannelID != nil }
+	waitRemoteVoice(t, ms[3].gw, "bob", mutedBob)
+	waitRemoteVoice(t, ms[0].gw, "bob@beta", mutedBob)
+	alice.Must("PATCH", "/guilds/"+g.ID+"/members/"+ids["a"]["bob"], map[string]any{"channel_id": quiet.ID}, nil)
+	waitUntil(t, func() string {
+		if sw := ms[2].client.Switched(); len(sw) != 1 || sw[0] != quietB {
+			return fmt.Sprintf("bob's channel switches %v, want [%s]", sw, quietB)
+		}
+		return ""
+	})
+	alice.Must("PATCH", "/guilds/"+g.ID+"/members/"+ids["a"]["bob"], map[string]any{"channel_id": nil}, nil)
+	select {
+	case <-ms[2].client.Closed():
+	case <-time.After(10 * time.Second):
+		t.Fatal("bob's voice WebSocket still open after the home node disconnected him")
+	}
+	if code := ms[2].client.CloseCode(); code != 4014 {
+		t.Fatalf("bob's close code %d, want 4014", code)
+	}
 
 	// Node A goes away: Alice leaves voice on node B within seconds.
 	a.Stop(t)

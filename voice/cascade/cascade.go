@@ -62,6 +62,19 @@ type Directory interface {
 	RemoteUser(fedGuild string, p peer.ID, name string) (string, bool)
 	// Nodes lists the other nodes taking part in a federated guild.
 	Nodes(fedGuild string) []peer.ID
+	// Home returns the home node of a federated guild.
+	Home(fedGuild string) peer.ID
+	// LocalUser returns the ID of this node's user called name.
+	LocalUser(name string) (string, bool)
+}
+
+// Moderation is a moderator's voice change to one member: server mute or
+// deafen (nil: unchanged), a move (ChannelID, a local channel) or a
+// disconnect.
+type Moderation struct {
+	Mute, Deaf *bool
+	ChannelID  string
+	Disconnect bool
 }
 
 // Config configures a Cascade. Host, SFU and Dir are required.
@@ -82,6 +95,10 @@ type Config struct {
 	// MaxQueue is how many bytes a link may have queued before media is
 	// dropped; 0 means 256 KiB.
 	MaxQueue int
+	// OnModerate carries out, on this node, a moderation that the guild's
+	// home node sent for one of this node's members (local IDs). It must
+	// not block. Nil ignores such requests.
+	OnModerate func(guildID, userID string, m Moderation)
 	// Logger receives diagnostics; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -114,6 +131,7 @@ type peerState struct {
 	applyMu sync.Mutex           // serialises the peer's state frames
 
 	members map[string]string   // local user ID → federation guild, as the peer announced
+	names   map[string]string   // local user ID → name on the peer
 	tracks  map[uint64]*inTrack // the peer's tracks, by the peer's track ID
 	taps    map[uint64]*sfu.Tap // this node's tracks the peer subscribed to
 }
@@ -231,7 +249,7 @@ func (c *Cascade) kick() {
 func (c *Cascade) peerLocked(p peer.ID) *peerState {
 	ps := c.peers[p]
 	if ps == nil {
-		ps = &peerState{id: p, members: map[string]string{}, tracks: map[uint64]*inTrack{}, taps: map[uint64]*sfu.Tap{}}
+		ps = &peerState{id: p, members: map[string]string{}, names: map[string]string{}, tracks: map[uint64]*inTrack{}, taps: map[uint64]*sfu.Tap{}}
 		c.peers[p] = ps
 	}
 	return ps
@@ -532,6 +550,13 @@ func (c *Cascade) handle(ps *peerState, typ byte, body []byte) error {
 		}
 		c.applyState(ps, &st)
 		return nil
+	case typeModerate:
+		var mb moderateBody
+		if err := decMode.Unmarshal(body, &mb); err != nil {
+			return err
+		}
+		c.moderated(ps, &mb)
+		return nil
 	case typeSubscribe, typeUnsubscribe, typeKeyframe:
 		var tb trackBody
 		if err := decMode.Unmarshal(body, &tb); err != nil {
@@ -611,6 +636,7 @@ func (c *Cascade) applyState(ps *peerState, st *stateBody) {
 			}
 		}
 		ps.members[uid] = st.Guild
+		ps.names[uid] = m.Name
 		c.mu.Unlock()
 	}
 	var gone []string
@@ -619,6 +645,7 @@ func (c *Cascade) applyState(ps *peerState, st *stateBody) {
 		if g == st.Guild && !seen[uid] {
 			gone = append(gone, uid)
 			delete(ps.members, uid)
+			delete(ps.names, uid)
 		}
 	}
 	for id, it := range ps.tracks {
@@ -690,6 +717,7 @@ func (c *Cascade) dropPeer(ps *peerState) {
 		taps = append(taps, t)
 	}
 	ps.members, ps.tracks, ps.taps = map[string]string{}, map[uint64]*inTrack{}, map[uint64]*sfu.Tap{}
+	ps.names = map[string]string{}
 	c.mu.Unlock()
 	for _, t := range taps {
 		t.Close()
@@ -700,6 +728,58 @@ func (c *Cascade) dropPeer(ps *peerState) {
 	if len(users) > 0 {
 		c.log.Info("cascade: a node left voice", "peer", ps.id, "members", len(users))
 	}
+}
+
+// Moderate sends a moderator's voice change for a member of another node
+// (guildID and userID are local IDs) to that member's node, which carries it
+// out [VOICE-135]; only the guild's home node is listened to. It reports
+// false when userID is not another node's member in voice here.
+func (c *Cascade) Moderate(guildID, userID string, m Moderation) bool {
+	fg, ok := c.cfg.Dir.FedGuild(guildID)
+	if !ok {
+		return false
+	}
+	mb := moderateBody{Guild: fg, Mute: m.Mute, Deaf: m.Deaf, Disconnect: m.Disconnect}
+	if m.ChannelID != "" {
+		if mb.Channel, ok = c.cfg.Dir.FedChannel(m.ChannelID); !ok {
+			return false
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ps := range c.peers {
+		if ps.members[userID] != fg {
+			continue
+		}
+		mb.Name = ps.names[userID]
+		if l := c.outLocked(ps, time.Now()); l != nil {
+			l.control(typeModerate, &mb)
+		}
+		return true
+	}
+	return false
+}
+
+// moderated carries out a moderation from the guild's home node.
+func (c *Cascade) moderated(ps *peerState, mb *moderateBody) {
+	if c.cfg.OnModerate == nil || c.cfg.Dir.Home(mb.Guild) != ps.id {
+		c.log.Debug("cascade: moderation not from the home node", "peer", ps.id, "guild", mb.Guild)
+		return
+	}
+	lg, ok1 := c.cfg.Dir.LocalGuild(mb.Guild)
+	uid, ok2 := c.cfg.Dir.LocalUser(mb.Name)
+	if !ok1 || !ok2 {
+		return
+	}
+	m := Moderation{Mute: mb.Mute, Deaf: mb.Deaf, Disconnect: mb.Disconnect}
+	if mb.Channel != "" {
+		ch, ok := c.cfg.Dir.LocalChannel(mb.Guild, mb.Channel)
+		if !ok {
+			return
+		}
+		m.ChannelID = ch
+	}
+	c.cfg.OnModerate(lg, uid, m)
 }
 
 // tapWriter sends a tapped track's packets on the current link to a peer.

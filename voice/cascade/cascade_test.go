@@ -31,6 +31,8 @@ func (fakeDir) UserName(string) (string, bool) { return "", false }
 func (fakeDir) RemoteUser(_ string, p peer.ID, name string) (string, bool) {
 	return p.String() + "/" + name, true
 }
+func (d fakeDir) Home(string) peer.ID                { return d.nodes[0] }
+func (fakeDir) LocalUser(name string) (string, bool) { return "local/" + name, true }
 func (d fakeDir) Nodes(g string) []peer.ID {
 	if g != "G" {
 		return nil

@@ -17,6 +17,7 @@ const (
 	typeUnsubscribe byte = 3
 	typeKeyframe    byte = 4
 	typePing        byte = 5
+	typeModerate    byte = 6
 	typeRTP         byte = 16
 )
 
@@ -63,6 +64,17 @@ type trackBody struct {
 	Guild string `cbor:"1,keyasint"`
 	Track uint64 `cbor:"2,keyasint"`
 	Layer uint8  `cbor:"3,keyasint,omitempty"` // subscribe: the highest video layer wanted
+}
+
+// moderateBody is a moderator's change to a member of the receiving node,
+// sent by the guild's home node [VOICE-135].
+type moderateBody struct {
+	Guild      string `cbor:"1,keyasint"`
+	Name       string `cbor:"2,keyasint"`
+	Mute       *bool  `cbor:"3,keyasint,omitempty"`
+	Deaf       *bool  `cbor:"4,keyasint,omitempty"`
+	Channel    string `cbor:"5,keyasint,omitempty"` // move to this channel
+	Disconnect bool   `cbor:"6,keyasint,omitempty"`
 }
 
 var (
