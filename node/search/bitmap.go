@@ -22,8 +22,10 @@ type termSet struct {
 // those whose message ID must be read. Search uses it for time-ordered
 // queries without phrases of three words or more (those need positions).
 type bitEval struct {
-	ctx  context.Context
-	segs []*scorch.SegmentSnapshot
+	ctx    context.Context
+	segs   []*scorch.SegmentSnapshot
+	caches *segCaches
+	cached []*segCache // per segment
 	// base is, per segment, the live documents matching every must set and
 	// no mustNot set; nil when none match.
 	base []*roaring.Bitmap
@@ -34,8 +36,9 @@ type bitEval struct {
 }
 
 // newBitEval evaluates must and mustNot over every segment of snap.
-func newBitEval(ctx context.Context, snap *scorch.IndexSnapshot, must, mustNot []termSet) (*bitEval, error) {
-	b := &bitEval{ctx: ctx, segs: snap.Segments()}
+func newBitEval(ctx context.Context, snap *scorch.IndexSnapshot, caches *segCaches, must, mustNot []termSet) (*bitEval, error) {
+	b := &bitEval{ctx: ctx, segs: snap.Segments(), caches: caches}
+	b.cached = caches.get(segmentsOf(b.segs), true)
 	b.base = make([]*roaring.Bitmap, len(b.segs))
 	b.dvKey = make([]segment.DocVisitState, len(b.segs))
 	b.dvBoth = make([]segment.DocVisitState, len(b.segs))
@@ -200,6 +203,26 @@ func (b *bitEval) each(ts *termSet, fn func(seg int, num uint32) (bool, error)) 
 		}
 	}
 	return b.ctx.Err()
+}
+
+func segmentsOf(segs []*scorch.SegmentSnapshot) []segment.Segment {
+	out := make([]segment.Segment, len(segs))
+	for i, s := range segs {
+		out[i] = s.Segment()
+	}
+	return out
+}
+
+// key returns the message ID of document num of segment i; ok is false if
+// the document has none (never for a live one).
+func (b *bitEval) key(i int, num uint32) (uint64, bool, error) {
+	return b.caches.id(b.cached[i], num, func(n uint32, fn func(uint64)) error {
+		return b.visit(i, n, false, func(field string, t []byte) {
+			if id, _, ok := unpair16(t); ok && field == fKey {
+				fn(id)
+			}
+		})
+	})
 }
 
 // visit reads the doc values of document num of segment i: the key, and

@@ -48,6 +48,11 @@ type Options struct {
 	// search that reaches it returns what it found with Result.Partial set.
 	// 0 means 2 seconds.
 	QueryTimeout time.Duration
+	// IDCacheSize is the most message IDs kept in memory for time-ordered
+	// queries (8 bytes each, decoded from the index a block at a time and
+	// reused by later queries); 0 means 4Mi (32 MiB). Past it the cache is
+	// emptied and refills.
+	IDCacheSize int
 }
 
 func (o *Options) setDefaults() {
@@ -62,6 +67,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.QueryTimeout <= 0 {
 		o.QueryTimeout = 2 * time.Second
+	}
+	if o.IDCacheSize <= 0 {
+		o.IDCacheSize = defaultIDCacheSize
 	}
 	if o.Coalesce == 0 {
 		o.Coalesce = 200 * time.Millisecond
@@ -78,6 +86,8 @@ type Index struct {
 	met  *metrics
 	m    mapping.IndexMapping
 	an   analyzers
+	// cache holds what queries read from the index's immutable segments.
+	cache *segCaches
 
 	// mu guards bi and gen: Search and the indexer hold it shared, Rebuild
 	// holds it exclusively while it swaps in a new generation.
@@ -153,6 +163,7 @@ func Open(dir string, opts Options) (*Index, error) {
 	}
 	ix := &Index{
 		dir: dir, opts: opts, log: opts.Logger.With("component", "search"), met: met, m: m, an: an,
+		cache:       newSegCaches(opts.IDCacheSize),
 		pending:     make(map[uint64]op),
 		progressed:  make(chan struct{}),
 		wake:        make(chan struct{}, 1),
@@ -227,6 +238,7 @@ func (ix *Index) newGeneration() error {
 	}
 	old := ix.bi
 	ix.bi = bi
+	ix.cache.reset()
 	if old != nil {
 		if err := old.Close(); err != nil {
 			ix.log.Warn("search: closing old generation", "err", err)

@@ -12,7 +12,8 @@ import (
 // random queries, on enough documents to exercise the windowed time order,
 // partial days at ID bounds, paging, and every form of the channel clause.
 func TestSearchMatchesOracle(t *testing.T) {
-	ix, _ := openTest(t, Options{BatchSize: 500})
+	// A cache of three blocks of IDs: it overflows and refills all along.
+	ix, _ := openTest(t, Options{BatchSize: 500, IDCacheSize: 3 * idChunk})
 	rng := rand.New(rand.NewPCG(3, 4))
 	vocab := []string{"alpha", "bravo", "delta", "echo", "golf", "hotel"}
 	channels := []uint64{11, 12, 13, 14, 15}

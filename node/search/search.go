@@ -90,7 +90,7 @@ func (ix *Index) Search(ctx context.Context, q Query, readable []uint64) (Result
 		return Result{}, fmt.Errorf("search: reader: %w", err)
 	}
 	defer reader.Close()
-	any, err := channelClause(reader, q, allowed, &p)
+	any, err := channelClause(reader, ix.cache, q, allowed, &p)
 	if err != nil {
 		return Result{}, err
 	}
@@ -112,7 +112,7 @@ func (ix *Index) Search(ctx context.Context, q Query, readable []uint64) (Result
 		span:   newIDSpan(q),
 	}
 	if snap, ok := reader.(*scorch.IndexSnapshot); ok && q.SortBy != SortRelevance && !p.positional {
-		r.bits, err = newBitEval(ctx, snap, p.sets, p.mustNot)
+		r.bits, err = newBitEval(ctx, snap, ix.cache, p.sets, p.mustNot)
 		if err = r.stopped(err); err != nil {
 			return Result{}, fmt.Errorf("search: %w", err)
 		}
@@ -224,7 +224,7 @@ type plan struct {
 // form: the guild alone (everything readable), the guild minus the few
 // unreadable channels, or the readable channels. any is false when no
 // allowed channel has messages.
-func channelClause(reader index.IndexReader, q Query, allowed map[uint64]struct{}, p *plan) (any bool, err error) {
+func channelClause(reader index.IndexReader, caches *segCaches, q Query, allowed map[uint64]struct{}, p *plan) (any bool, err error) {
 	either := func(field string, terms []string) {
 		p.must = append(p.must, anyOf(field, terms))
 		p.sets = append(p.sets, termSet{field: field, terms: terms})
@@ -238,29 +238,20 @@ func channelClause(reader index.IndexReader, q Query, allowed map[uint64]struct{
 		either(fChannel, terms)
 		return true, nil
 	}
-	prefix := channelTerm(q.GuildID, 0)[:pairLen/2]
-	dict, err := reader.FieldDictPrefix(fChannel, []byte(prefix))
+	terms, err := guildChannels(reader, caches, channelTerm(q.GuildID, 0)[:pairLen/2])
 	if err != nil {
-		return false, fmt.Errorf("search: channels: %w", err)
+		return false, err
 	}
-	defer dict.Close()
 	var yes, no []string
-	for {
-		e, err := dict.Next()
-		if err != nil {
-			return false, fmt.Errorf("search: channels: %w", err)
-		}
-		if e == nil {
-			break
-		}
-		_, c, ok := unpair16([]byte(e.Term))
+	for _, t := range terms {
+		_, c, ok := unpair16([]byte(t))
 		if !ok {
 			continue
 		}
 		if _, ok := allowed[c]; ok {
-			yes = append(yes, e.Term)
+			yes = append(yes, t)
 		} else {
-			no = append(no, e.Term)
+			no = append(no, t)
 		}
 	}
 	guild := pGuild + hex16(q.GuildID)
@@ -277,6 +268,41 @@ func channelClause(reader index.IndexReader, q Query, allowed map[uint64]struct{
 		either(fChannel, yes)
 	}
 	return true, nil
+}
+
+// guildChannels returns the channel terms under prefix (one guild's) in
+// the index, sorted: from the segments' caches when the reader is the
+// engine's snapshot, else from the merged term dictionary.
+func guildChannels(reader index.IndexReader, caches *segCaches, prefix string) ([]string, error) {
+	snap, ok := reader.(*scorch.IndexSnapshot)
+	if !ok {
+		dict, err := reader.FieldDictPrefix(fChannel, []byte(prefix))
+		if err != nil {
+			return nil, fmt.Errorf("search: channels: %w", err)
+		}
+		defer dict.Close()
+		var terms []string
+		for {
+			e, err := dict.Next()
+			if err != nil {
+				return nil, fmt.Errorf("search: channels: %w", err)
+			}
+			if e == nil {
+				return terms, nil
+			}
+			terms = append(terms, e.Term)
+		}
+	}
+	var terms []string
+	for _, sc := range caches.get(segmentsOf(snap.Segments()), true) {
+		t, err := sc.channelTerms(prefix)
+		if err != nil {
+			return nil, fmt.Errorf("search: channels: %w", err)
+		}
+		terms = append(terms, t...)
+	}
+	slices.Sort(terms)
+	return slices.Compact(terms), nil
 }
 
 // term matches documents whose field holds v. Only content terms score:
@@ -568,11 +594,7 @@ func (r *run) collectDays(lo, hi uint64, all bool, top *hitHeap) (int, error) {
 // bitID reads the message ID of document num of segment seg; ok is false if
 // it lies outside the ID range.
 func (r *run) bitID(seg int, num uint32) (id uint64, ok bool, err error) {
-	err = r.bits.visit(seg, num, false, func(field string, t []byte) {
-		if field == fKey {
-			id, _, ok = unpair16(t)
-		}
-	})
+	id, ok, err = r.bits.key(seg, num)
 	return id, ok && id >= r.span.lo && id <= r.span.hi, err
 }
 
