@@ -27,7 +27,7 @@ type fedNode struct {
 	p2pPort             string
 	proxy               *cutProxy
 	user                struct{ Token, Name string }
-	channel             string // the shared guild's text channel on this node
+	guild, channel      string // the shared guild and its text channel on this node
 }
 
 // cutProxy forwards TCP connections to one node's libp2p listener. The node announces the
@@ -159,12 +159,14 @@ func startFedNodes(t *testing.T, n int) []*fedNode {
 	}
 	home := nodes[0]
 	var g struct {
+		ID       string
 		Channels []struct {
 			ID   string
 			Type int
 		}
 	}
 	home.call("POST", "/guilds", home.user.Token, map[string]string{"name": "Partitioned"}, &g)
+	home.guild = g.ID
 	for _, c := range g.Channels {
 		if c.Type == 0 {
 			home.channel = c.ID
@@ -187,6 +189,7 @@ func startFedNodes(t *testing.T, n int) []*fedNode {
 		if st, err := nd.call("POST", "/invites/"+url.PathEscape(code), nd.user.Token, nil, &joined); err != nil || st != 200 {
 			t.Fatalf("join on %s: %d %v\n%s", nd.name, st, err, nd.logs)
 		}
+		nd.guild = joined.GuildID
 		var chans []struct {
 			ID   string
 			Type int
@@ -434,7 +437,8 @@ func sameOrder(an string, a []string, bn string, b []string) string {
 }
 
 // TestHomeNodeDownOthersKeepChatting kills the guild's home node; the two other nodes keep
-// exchanging messages, and when the home node comes back everyone catches up.
+// exchanging messages, and when the home node comes back everyone catches up and its state
+// changes reach the others again.
 func TestHomeNodeDownOthersKeepChatting(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -460,4 +464,20 @@ func TestHomeNodeDownOthersKeepChatting(t *testing.T) {
 	home.send(t, "home is back")
 	sent = append(sent, "home is back")
 	waitHolding(t, 80*time.Second, nodes, sent)
+	// State changes, which only the home node issues, resume.
+	if st, err := home.call("POST", "/guilds/"+home.guild+"/channels", home.user.Token, map[string]any{"name": "after-return", "type": 0}, nil); err != nil || st/100 != 2 {
+		t.Fatalf("channel on the home node: %d %v", st, err)
+	}
+	for _, nd := range []*fedNode{b, c} {
+		pollFor(t, 30*time.Second, "the new channel on "+nd.name, func() string {
+			var chans []struct{ Name string }
+			nd.call("GET", "/guilds/"+nd.guild+"/channels", nd.user.Token, nil, &chans)
+			for _, ch := range chans {
+				if ch.Name == "after-return" {
+					return ""
+				}
+			}
+			return fmt.Sprintf("%d channels, none named after-return", len(chans))
+		})
+	}
 }
