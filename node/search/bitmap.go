@@ -29,10 +29,10 @@ type bitEval struct {
 	// base is, per segment, the live documents matching every must set and
 	// no mustNot set; nil when none match.
 	base []*roaring.Bitmap
-	// dvKey and dvBoth hold, per segment, the engine's doc value read state
-	// for keyOnly and for keyAndChannel: it keeps a decoded chunk of
-	// documents, and serves only the fields of its first call.
-	dvKey, dvBoth []segment.DocVisitState
+	// dvs holds, per segment, the engine's doc value read state: it keeps
+	// a decoded chunk of documents (and serves only the fields of its first
+	// call, so every call reads the same fields).
+	dvs []segment.DocVisitState
 }
 
 // newBitEval evaluates must and mustNot over every segment of snap.
@@ -40,8 +40,7 @@ func newBitEval(ctx context.Context, snap *scorch.IndexSnapshot, caches *segCach
 	b := &bitEval{ctx: ctx, segs: snap.Segments(), caches: caches}
 	b.cached = caches.get(segmentsOf(b.segs), true)
 	b.base = make([]*roaring.Bitmap, len(b.segs))
-	b.dvKey = make([]segment.DocVisitState, len(b.segs))
-	b.dvBoth = make([]segment.DocVisitState, len(b.segs))
+	b.dvs = make([]segment.DocVisitState, len(b.segs))
 	for i, seg := range b.segs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -216,30 +215,41 @@ func segmentsOf(segs []*scorch.SegmentSnapshot) []segment.Segment {
 // key returns the message ID of document num of segment i; ok is false if
 // the document has none (never for a live one).
 func (b *bitEval) key(i int, num uint32) (uint64, bool, error) {
-	return b.caches.id(b.cached[i], num, func(n uint32, fn func(uint64)) error {
-		return b.visit(i, n, false, func(field string, t []byte) {
-			if id, _, ok := unpair16(t); ok && field == fKey {
-				fn(id)
-			}
-		})
+	blk, err := b.block(i, num)
+	if err != nil || blk == nil {
+		return 0, false, err
+	}
+	id := blk.ids[num%idChunk]
+	return id, id != 0, nil
+}
+
+// keyAndPlace returns the message ID, guild and channel of document num of
+// segment i; ok is false if the document has no key.
+func (b *bitEval) keyAndPlace(i int, num uint32) (uint64, place, bool, error) {
+	blk, err := b.block(i, num)
+	if err != nil || blk == nil {
+		return 0, place{}, false, err
+	}
+	id := blk.ids[num%idChunk]
+	return id, b.cached[i].place(blk.places[num%idChunk]), id != 0, nil
+}
+
+func (b *bitEval) block(i int, num uint32) (*idBlock, error) {
+	return b.caches.block(b.cached[i], num, func(n uint32, fn index.DocValueVisitor) error {
+		return b.visit(i, n, fn)
 	})
 }
 
-// visit reads the doc values of document num of segment i: the key, and
-// the channel too if withChannel.
-func (b *bitEval) visit(i int, num uint32, withChannel bool, fn index.DocValueVisitor) error {
+// visit reads the key and channel doc values of document num of segment i.
+func (b *bitEval) visit(i int, num uint32, fn index.DocValueVisitor) error {
 	dv, ok := b.segs[i].Segment().(segment.DocValueVisitable)
 	if !ok {
 		return fmt.Errorf("search: segment type %T has no doc values", b.segs[i].Segment())
 	}
-	fields, states := keyOnly, b.dvKey
-	if withChannel {
-		fields, states = keyAndChannel, b.dvBoth
-	}
-	dvs, err := dv.VisitDocValues(uint64(num), fields, fn, states[i])
+	dvs, err := dv.VisitDocValues(uint64(num), keyAndChannel, fn, b.dvs[i])
 	if err != nil {
 		return fmt.Errorf("search: doc values: %w", err)
 	}
-	states[i] = dvs
+	b.dvs[i] = dvs
 	return nil
 }

@@ -293,16 +293,22 @@ func guildChannels(reader index.IndexReader, caches *segCaches, prefix string) (
 			terms = append(terms, e.Term)
 		}
 	}
+	seen := make(map[string]struct{})
 	var terms []string
 	for _, sc := range caches.get(segmentsOf(snap.Segments()), true) {
 		t, err := sc.channelTerms(prefix)
 		if err != nil {
 			return nil, fmt.Errorf("search: channels: %w", err)
 		}
-		terms = append(terms, t...)
+		for _, term := range t {
+			if _, ok := seen[term]; !ok {
+				seen[term] = struct{}{}
+				terms = append(terms, term)
+			}
+		}
 	}
 	slices.Sort(terms)
-	return slices.Compact(terms), nil
+	return terms, nil
 }
 
 // term matches documents whose field holds v. Only content terms score:
@@ -527,7 +533,9 @@ func (r *run) page(ranked []cand) ([]Hit, error) {
 		}
 		var err error
 		if c.bits {
-			err = r.bits.visit(c.seg, c.num, true, visit)
+			var p place
+			c.ID, p, idOK, err = r.bits.keyAndPlace(c.seg, c.num)
+			guild, c.ChannelID, chOK = p.guild, p.channel, p.channel != 0
 		} else if err = r.both.VisitDocValues(c.iid, visit); err != nil {
 			err = fmt.Errorf("search: doc values: %w", err)
 		}
@@ -551,9 +559,6 @@ func (r *run) page(ranked []cand) ([]Hit, error) {
 
 // keyAndChannel are the doc value fields read for a page.
 var keyAndChannel = []string{fKey, fChannel}
-
-// keyOnly is the doc value field read while ranking.
-var keyOnly = []string{fKey}
 
 func compareU32(a, b uint32) int {
 	switch {

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	index "github.com/blevesearch/bleve_index_api"
 	segment "github.com/blevesearch/scorch_segment_api/v2"
 )
 
@@ -21,9 +22,10 @@ const defaultIDCacheSize = 4 << 20
 // decompressing a block of 1,024 values, which dominated time-ordered
 // queries; from the cache it is an array read. Entries are keyed by
 // segment and dropped when their segment leaves the index (merged away).
-// Memory is bounded: past maxIDs cached IDs (8 bytes each, in pointer-free
-// arrays the collector does not scan), the whole cache is dropped and
-// refills on demand.
+// Memory is bounded: past maxIDs cached documents (12 bytes each: the ID
+// and the index of its guild and channel, in pointer-free arrays the
+// collector does not scan), the whole cache is dropped and refills on
+// demand.
 type segCaches struct {
 	maxIDs int64
 	mu     sync.Mutex
@@ -38,11 +40,22 @@ func newSegCaches(maxIDs int) *segCaches {
 // segCache is one segment's cache.
 type segCache struct {
 	seg    segment.Segment
-	chunks []atomic.Pointer[[idChunk]uint64]
+	chunks []atomic.Pointer[idBlock]
 
 	mu       sync.Mutex
 	channels map[string][]string // guild prefix → the segment's channel terms in it
+	places   []place             // distinct (guild, channel) values of the documents
+	placeIdx map[place]uint32
 }
+
+// idBlock is what the cache knows of idChunk consecutive documents.
+type idBlock struct {
+	ids    [idChunk]uint64 // message ID; 0 for a document without a key
+	places [idChunk]uint32 // index in segCache.places
+}
+
+// place is the guild and channel of a document.
+type place struct{ guild, channel uint64 }
 
 // get returns the caches of segs, in order, creating missing ones, and
 // drops those of segments not in segs if segs is the index's current set.
@@ -54,7 +67,7 @@ func (c *segCaches) get(segs []segment.Segment, current bool) []*segCache {
 		sc := c.segs[s]
 		if sc == nil {
 			n := (s.Count() + idChunk - 1) / idChunk
-			sc = &segCache{seg: s, chunks: make([]atomic.Pointer[[idChunk]uint64], n)}
+			sc = &segCache{seg: s, chunks: make([]atomic.Pointer[idBlock], n)}
 			c.segs[s] = sc
 		}
 		out[i] = sc
@@ -93,37 +106,67 @@ func (sc *segCache) cachedIDs() int64 {
 	return n
 }
 
-// id returns the message ID of document num, decoding its block through
-// read (which visits the key doc value of a document) on first use. ok is
-// false if the document has no key.
-func (c *segCaches) id(sc *segCache, num uint32, read func(num uint32, fn func(id uint64)) error) (uint64, bool, error) {
+// block returns the block of document num, decoding it on first use
+// through read, which visits the key and channel doc values of a document.
+// It returns nil for a number past the segment's end.
+func (c *segCaches) block(sc *segCache, num uint32, read func(num uint32, fn index.DocValueVisitor) error) (*idBlock, error) {
 	k := int(num / idChunk)
 	if k >= len(sc.chunks) {
-		return 0, false, nil
+		return nil, nil
 	}
-	block := sc.chunks[k].Load()
-	if block == nil {
-		block = new([idChunk]uint64)
-		first := uint32(k * idChunk)
-		last := min(uint64(first)+idChunk, sc.seg.Count())
-		for n := uint64(first); n < last; n++ {
-			err := read(uint32(n), func(id uint64) { block[n-uint64(first)] = id })
-			if err != nil {
-				return 0, false, err
-			}
-		}
-		// Two queries may fill the same block at once; both hold the
-		// same values, and the first to store wins.
-		if sc.chunks[k].CompareAndSwap(nil, block) {
-			if c.ids.Add(idChunk) > c.maxIDs {
-				c.reset()
-			}
-		} else {
-			block = sc.chunks[k].Load()
-		}
+	if b := sc.chunks[k].Load(); b != nil {
+		return b, nil
 	}
-	id := block[num%idChunk]
-	return id, id != 0, nil
+	b := new(idBlock)
+	first := uint64(k * idChunk)
+	last := min(first+idChunk, sc.seg.Count())
+	for n := first; n < last; n++ {
+		var p place
+		err := read(uint32(n), func(field string, t []byte) {
+			x, y, ok := unpair16(t)
+			switch {
+			case !ok:
+			case field == fKey:
+				b.ids[n-first] = x
+			case field == fChannel:
+				p = place{x, y}
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		b.places[n-first] = sc.placeIndex(p)
+	}
+	// Two queries may fill the same block at once; both hold the same
+	// values, and the first to store wins.
+	if !sc.chunks[k].CompareAndSwap(nil, b) {
+		return sc.chunks[k].Load(), nil
+	}
+	if c.ids.Add(idChunk) > c.maxIDs {
+		c.reset()
+	}
+	return b, nil
+}
+
+func (sc *segCache) placeIndex(p place) uint32 {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	i, ok := sc.placeIdx[p]
+	if !ok {
+		if sc.placeIdx == nil {
+			sc.placeIdx = make(map[place]uint32)
+		}
+		i = uint32(len(sc.places))
+		sc.places = append(sc.places, p)
+		sc.placeIdx[p] = i
+	}
+	return i
+}
+
+func (sc *segCache) place(i uint32) place {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.places[i]
 }
 
 // channelTerms returns the segment's channel terms under prefix (one

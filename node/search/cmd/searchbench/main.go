@@ -25,6 +25,7 @@ import (
 
 	"github.com/hearth-chat/hearth/node/search"
 	"github.com/hearth-chat/hearth/node/search/internal/corpus"
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -251,13 +252,14 @@ func cpuTime() time.Duration {
 }
 
 // threadCPU returns the CPU time of the calling OS thread (the caller has
-// locked its goroutine to it).
+// locked its goroutine to it), from the nanosecond thread clock (rusage
+// counts in scheduler ticks, too coarse for sub-millisecond queries).
 func threadCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
 		return 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ts.Nano())
 }
 
 // rss returns the resident set size from /proc (0 where unavailable).
