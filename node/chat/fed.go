@@ -374,7 +374,9 @@ func (s *Service) ApplyRemoteMessage(rm RemoteMessage) error {
 	}
 	var newMember *model.Member
 	dup := false
-	err := s.db.Update(func(tx *store.Tx) error {
+	// The federation store holds the event durably and replays it at start, so the node's
+	// copy need not wait for an fsync of its own.
+	err := s.db.UpdateLazy(func(tx *store.Tx) error {
 		key := store.KeyString(store.PrefixFedMessage, rm.EventID)
 		if ok, err := tx.Has(key); err != nil || ok {
 			dup = ok
@@ -482,7 +484,7 @@ func (s *Service) Applied(eventID string) bool {
 // MarkApplied records that the remote change with this event ID was applied, so that a
 // replay at start skips it.
 func (s *Service) MarkApplied(eventID string) error {
-	return s.db.Update(func(tx *store.Tx) error { return tx.Put(store.KeyString(store.PrefixFedApplied, eventID), true) })
+	return s.db.UpdateLazy(func(tx *store.Tx) error { return tx.Put(store.KeyString(store.PrefixFedApplied, eventID), true) })
 }
 
 // publishRemote sends a locally created message of a federated channel to the other nodes,

@@ -29,7 +29,7 @@ type federation struct {
 	chat   *chat.Service
 	media  *media.Store
 	log    *slog.Logger
-	events chan *event.Event // remote events, applied in order by one worker
+	events *eventQueue // remote events, applied in order by one worker
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
@@ -40,7 +40,7 @@ func newFederation(cfg config.Config, db *store.DB, svc *chat.Service, ms *media
 	if len(cfg.P2PListen) == 0 {
 		return nil, nil
 	}
-	f := &federation{chat: svc, media: ms, log: log, events: make(chan *event.Event, 4096), stop: make(chan struct{})}
+	f := &federation{chat: svc, media: ms, log: log, events: newEventQueue(), stop: make(chan struct{})}
 	name := cfg.NodeName
 	if name == "" {
 		name = "hearth"
@@ -87,12 +87,7 @@ func (f *federation) replay() {
 			if !f.wanted(ev) {
 				return nil
 			}
-			select {
-			case f.events <- ev:
-				return nil
-			case <-f.stop:
-				return errStopped
-			}
+			return f.events.pushWait(ev, f.stop)
 		})
 		if errors.Is(err, errStopped) {
 			return
@@ -105,14 +100,8 @@ func (f *federation) replay() {
 
 // onEvent is called by federation on its commit path: it must not block, so it queues.
 func (f *federation) onEvent(ev *event.Event) {
-	if !f.wanted(ev) {
-		return
-	}
-	select {
-	case f.events <- ev:
-	default:
-		// The queue is full; sync will offer the event again after a restart (Replay).
-		f.log.Warn("federation: event queue full, dropping an event for now", "event", ev.ID.String())
+	if f.wanted(ev) {
+		f.events.push(ev)
 	}
 }
 
@@ -137,67 +126,82 @@ func (f *federation) wanted(ev *event.Event) bool {
 	return false
 }
 
-// apply turns remote message events into local messages, one at a time, in order.
+// apply turns remote events into the node's state, one at a time, in order.
 func (f *federation) apply() {
 	defer f.wg.Done()
 	for {
 		select {
 		case <-f.stop:
 			return
-		case ev := <-f.events:
-			if ev.Kind != event.KindChannelCreate && f.chat.Applied(ev.ID.String()) {
-				continue // a replay of what is applied already
-			}
-			var err error
-			switch b := ev.Body.(type) {
-			case *event.RoleCreate, *event.RoleUpdate, *event.RoleRef, *event.MemberRoles, *event.ChannelOverwrite:
-				// The whole permission state, as it stands now: later events of the queue
-				// find it applied already, which costs one comparison.
-				if rp := f.perms(ev.Guild); rp != nil {
-					err = f.chat.ApplyRemotePerms(ev.Guild.String(), rp)
+		case <-f.events.ready:
+		}
+		for evs := f.events.take(256); len(evs) > 0; evs = f.events.take(256) {
+			for _, ev := range evs {
+				select {
+				case <-f.stop:
+					return
+				default:
 				}
-			case *event.MessageCreate:
-				err = f.chat.ApplyRemoteMessage(f.remoteMessage(ev))
-			case *event.MemberJoin:
-				name := b.NodeName
-				if name == "" {
-					name = b.User.Node.String()
-				}
-				err = f.chat.ApplyRemoteMember(ev.Guild.String(), b.User.Name+"@"+name)
-			case *event.BanAdd:
-				err = f.chat.ApplyRemoteModeration(ev.Guild.String(), chat.ModBan, f.userName(ev.Guild, b.User), b.Reason)
-			case *event.MemberRef:
-				action := chat.ModUnban
-				if ev.Kind == event.KindMemberLeave {
-					action = chat.ModLeave
-				}
-				err = f.chat.ApplyRemoteModeration(ev.Guild.String(), action, f.userName(ev.Guild, b.User), "")
-			case *event.MemberProfile:
-				err = f.chat.ApplyRemoteProfile(ev.Guild.String(), f.display(ev.Guild, b.User), f.remoteProfile(b))
-			case *event.GuildUpdate:
-				err = f.chat.ApplyRemoteGuildName(ev.Guild.String(), b.Name)
-			case *event.ChannelUpdate:
-				err = f.chat.ApplyRemoteChannelChange(ev.Channel.String(), &chat.RemoteChannel{Name: b.Name, Topic: b.Topic, Position: int(b.Position)})
-			case *event.Empty:
-				switch ev.Kind {
-				case event.KindChannelDelete:
-					err = f.chat.ApplyRemoteChannelChange(ev.Channel.String(), nil)
-				case event.KindGuildDelete:
-					err = f.chat.ApplyRemoteGuildDelete(ev.Guild.String())
-				}
-			case *event.ChannelCreate:
-				err = f.chat.ApplyRemoteChannel(ev.Guild.String(), chat.RemoteChannel{FedID: ev.ID.String(), Name: b.Name, Topic: b.Topic,
-					Type: int(b.Type), Position: int(b.Position)})
-			default:
-				err = f.chat.ApplyRemoteChange(f.remoteChange(ev))
-			}
-			if err == nil && ev.Kind != event.KindMessageCreate && ev.Kind != event.KindChannelCreate {
-				err = f.chat.MarkApplied(ev.ID.String())
-			}
-			if err != nil {
-				f.log.Error("federation: applying a remote event", "kind", ev.Kind, "event", ev.ID.String(), "err", err)
+				f.applyOne(ev)
 			}
 		}
+	}
+}
+
+// applyOne applies one remote event; failures are logged (the start-up replay offers the
+// event again).
+func (f *federation) applyOne(ev *event.Event) {
+	if ev.Kind != event.KindChannelCreate && f.chat.Applied(ev.ID.String()) {
+		return // a replay of what is applied already
+	}
+	var err error
+	switch b := ev.Body.(type) {
+	case *event.RoleCreate, *event.RoleUpdate, *event.RoleRef, *event.MemberRoles, *event.ChannelOverwrite:
+		// The whole permission state, as it stands now: later events of the queue
+		// find it applied already, which costs one comparison.
+		if rp := f.perms(ev.Guild); rp != nil {
+			err = f.chat.ApplyRemotePerms(ev.Guild.String(), rp)
+		}
+	case *event.MessageCreate:
+		err = f.chat.ApplyRemoteMessage(f.remoteMessage(ev))
+	case *event.MemberJoin:
+		name := b.NodeName
+		if name == "" {
+			name = b.User.Node.String()
+		}
+		err = f.chat.ApplyRemoteMember(ev.Guild.String(), b.User.Name+"@"+name)
+	case *event.BanAdd:
+		err = f.chat.ApplyRemoteModeration(ev.Guild.String(), chat.ModBan, f.userName(ev.Guild, b.User), b.Reason)
+	case *event.MemberRef:
+		action := chat.ModUnban
+		if ev.Kind == event.KindMemberLeave {
+			action = chat.ModLeave
+		}
+		err = f.chat.ApplyRemoteModeration(ev.Guild.String(), action, f.userName(ev.Guild, b.User), "")
+	case *event.MemberProfile:
+		err = f.chat.ApplyRemoteProfile(ev.Guild.String(), f.display(ev.Guild, b.User), f.remoteProfile(b))
+	case *event.GuildUpdate:
+		err = f.chat.ApplyRemoteGuildName(ev.Guild.String(), b.Name)
+	case *event.ChannelUpdate:
+		err = f.chat.ApplyRemoteChannelChange(ev.Channel.String(), &chat.RemoteChannel{Name: b.Name, Topic: b.Topic, Position: int(b.Position)})
+	case *event.Empty:
+		switch ev.Kind {
+		case event.KindChannelDelete:
+			err = f.chat.ApplyRemoteChannelChange(ev.Channel.String(), nil)
+		case event.KindGuildDelete:
+			err = f.chat.ApplyRemoteGuildDelete(ev.Guild.String())
+		}
+	case *event.ChannelCreate:
+		err = f.chat.ApplyRemoteChannel(ev.Guild.String(), chat.RemoteChannel{FedID: ev.ID.String(), Name: b.Name, Topic: b.Topic,
+			Type: int(b.Type), Position: int(b.Position)})
+	default:
+		err = f.chat.ApplyRemoteChange(f.remoteChange(ev))
+	}
+	if err == nil && ev.Kind != event.KindMessageCreate && ev.Kind != event.KindChannelCreate {
+		err = f.chat.MarkApplied(ev.ID.String())
+	}
+	if err != nil {
+		f.log.Error("federation: applying a remote event", "kind", ev.Kind, "event", ev.ID.String(), "err", err)
 	}
 }
 

@@ -117,15 +117,23 @@ func (d *DB) RunGC() {
 // Update runs fn in a read-write transaction and commits it durably: it returns after the
 // commit is synced to disk. Conflicting transactions are retried a few times.
 func (d *DB) Update(fn func(*Tx) error) error {
+	if err := d.UpdateLazy(fn); err != nil {
+		return err
+	}
+	return d.Sync()
+}
+
+// UpdateLazy is Update without waiting for the fsync: the write survives a crash of the
+// process at once, and a power loss once any later Update (or Sync) has synced. Use it for
+// writes that can be redone from another durable source, such as federation events the
+// federation store holds and replays at start.
+func (d *DB) UpdateLazy(fn func(*Tx) error) error {
 	for attempt := 0; ; attempt++ {
 		err := d.db.Update(func(txn *badger.Txn) error { return fn(&Tx{txn: txn}) })
 		if errors.Is(err, badger.ErrConflict) && attempt < 5 {
 			continue
 		}
-		if err != nil {
-			return err
-		}
-		return d.Sync()
+		return err
 	}
 }
 
