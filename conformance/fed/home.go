@@ -225,15 +225,18 @@ func memberAsksHome(t *T) {
 // channel.overwrite that name a channel not created by an earlier state event."
 // The fake home sends a channel.delete of an unknown channel at the next sn,
 // then a valid state event at the same sn: only the latter may be applied.
+//
+// Each kind comes from a home node of its own: a peer whose second event is
+// rejected is graylisted [FED-014].
 func unknownChannelState(t *T) {
-	h := newHome(t)
-	u, gid := joinHome(t, h)
 	c, cancel := ctx(t)
 	defer cancel()
 	unknown := make([]byte, 34)
 	unknown[0], unknown[1] = 0x12, 0x20
 	_, _ = rand.Read(unknown[2:])
 	for _, kind := range []string{"channel.delete", "channel.update"} {
+		h := newHome(t)
+		u, gid := joinHome(t, h)
 		env := h.StateEnvelope(kind, unknown)
 		var body any = fedpeer.Body()
 		if kind == "channel.update" {
