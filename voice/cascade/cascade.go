@@ -139,6 +139,7 @@ type peerState struct {
 // inTrack is one track of another node's member.
 type inTrack struct {
 	guild      string
+	layer      uint8 // the highest video layer to ask for
 	rt         *sfu.RemoteTrack
 	wanted     atomic.Bool // some local member subscribes (set under the SFU lock)
 	key        atomic.Bool // a key frame was asked for
@@ -397,7 +398,7 @@ func (c *Cascade) syncTracks(now time.Time) {
 			}
 			switch {
 			case want && !it.subscribed:
-				l.control(typeSubscribe, &trackBody{Guild: it.guild, Track: id, Layer: 2})
+				l.control(typeSubscribe, &trackBody{Guild: it.guild, Track: id, Layer: it.layer})
 				it.subscribed = true
 				it.key.Store(false)
 			case !want && it.subscribed:
@@ -614,7 +615,12 @@ func (c *Cascade) applyState(ps *peerState, st *stateBody) {
 			}
 			it := ps.tracks[t.ID]
 			if it == nil {
-				it = &inTrack{guild: st.Guild}
+				// Cameras go at the low layer unless asked otherwise (VOICE-101), screens at
+				// the highest; per-subscriber requests do not cross nodes yet (VOICE-132).
+				it = &inTrack{guild: st.Guild, layer: 2}
+				if src == sfu.SourceCamera {
+					it.layer = 0
+				}
 				ps.tracks[t.ID] = it
 			}
 			liveTracks[t.ID] = true

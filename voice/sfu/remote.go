@@ -232,9 +232,10 @@ func (s *SFU) LocalMembers(guildID string) []LocalMember {
 // Tap is a local track forwarded to the cascade. Close it when the other
 // node unsubscribes.
 type Tap struct {
-	s  *SFU
-	up *upTrack
-	d  *downTrack
+	s   *SFU
+	up  *upTrack
+	d   *downTrack
+	max int // the highest layer the other node asked for
 }
 
 // PacketWriter receives a tapped track's packets, with its own SSRC and
@@ -285,10 +286,32 @@ func (s *SFU) Tap(guildID string, trackID uint64, maxLayer int, ssrc uint32, w P
 	d.bound.Store(true)
 	d.enabled.Store(true)
 	up.addSub(d)
+	t := &Tap{s: s, up: up, d: d, max: min(max(maxLayer, layerLow), layerHigh)}
 	if up.kind == webrtc.RTPCodecTypeVideo {
 		up.requestKeyframe(layer)
+		s.taps[t] = struct{}{}
 	}
-	return &Tap{s: s, up: up, d: d}, nil
+	return t, nil
+}
+
+// allocateTapLocked moves a video tap to the highest live layer up to what
+// the other node asked for, as layers come and go (the SFU's ticker calls
+// it). Upgrades wait a second between them, as for local subscribers.
+func (s *SFU) allocateTapLocked(t *Tap, now time.Time) {
+	next := pickLayer(t.up, t.max, -1, now)
+	cur := int(t.d.target.Load())
+	if next < 0 || next == cur {
+		return
+	}
+	if next > cur && now.Sub(t.d.lastUpgrade) < upgradeEvery {
+		return
+	}
+	if next > cur {
+		t.d.lastUpgrade = now
+	}
+	t.d.maxLayer.Store(int32(next))
+	t.d.target.Store(int32(next))
+	t.up.requestKeyframe(next)
 }
 
 // RequestKeyframe asks the publisher for a key frame on the tapped layer.
@@ -298,6 +321,9 @@ func (t *Tap) RequestKeyframe() {
 
 // Close stops the tap.
 func (t *Tap) Close() {
+	t.s.mu.Lock()
+	delete(t.s.taps, t)
+	t.s.mu.Unlock()
 	t.d.enabled.Store(false)
 	t.up.removeSub(t.d)
 }

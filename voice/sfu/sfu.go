@@ -30,6 +30,7 @@ type SFU struct {
 	sessions map[string]*Session // by user ID, local and remote
 	closed   bool
 	observer func(guildID string) // see SetObserver; guarded by mu
+	taps     map[*Tap]struct{}    // video taps, whose layer the ticker adjusts; guarded by mu
 	tracks   uint64               // the last upTrack serial; guarded by mu
 
 	stop chan struct{}
@@ -67,7 +68,7 @@ func New(cfg Config) (*SFU, error) {
 	cfg.setDefaults()
 	s := &SFU{
 		cfg: cfg, log: cfg.Logger,
-		rooms: map[roomKey]*room{}, sessions: map[string]*Session{},
+		rooms: map[roomKey]*room{}, sessions: map[string]*Session{}, taps: map[*Tap]struct{}{},
 		stop: make(chan struct{}),
 	}
 	api, apiBWE, closers, err := newAPIs(&s.cfg, &s.sink)
@@ -665,6 +666,11 @@ func (s *SFU) tick() {
 				}
 				if n%10 == 0 {
 					s.allocateLocked(se, now)
+				}
+			}
+			if n%10 == 0 {
+				for t := range s.taps {
+					s.allocateTapLocked(t, now)
 				}
 			}
 			s.mu.Unlock()
