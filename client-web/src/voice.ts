@@ -94,7 +94,9 @@ class Connection {
   mic: MediaStream | null = null;
   micSender: RTCRtpSender | null = null;
   screen: MediaStream | null = null;
-  screenSenders: RTCRtpSender[] = [];
+  /** screenTr and screenAudioTr carry the screen share's video and audio, once created. */
+  screenTr: RTCRtpTransceiver | null = null;
+  screenAudioTr: RTCRtpTransceiver | null = null;
   cam: MediaStream | null = null;
   /** camTr is the camera's transceiver, kept for the session once created: turning the camera
    * off and on swaps its track without renegotiating, so the m-line (and its "camera" source)
@@ -290,7 +292,8 @@ class Connection {
       if (!t.mid) continue;
       if (t.sender === this.micSender) out[t.mid] = "microphone";
       else if (t === this.camTr) out[t.mid] = "camera";
-      else if (this.screenSenders.includes(t.sender)) out[t.mid] = t.sender.track?.kind === "audio" || t.receiver.track.kind === "audio" ? "screen_audio" : "screen";
+      else if (t === this.screenTr) out[t.mid] = "screen";
+      else if (t === this.screenAudioTr) out[t.mid] = "screen_audio";
     }
     return out;
   }
@@ -403,38 +406,52 @@ class Connection {
     }, 50);
   }
 
+  /** startShare shares the screen: simulcast video in three layers and, when the browser gives
+   * it, the screen's audio. Like the camera's, the share's transceivers are created (and
+   * negotiated) once per session and reused by later shares, so the "screen" and "screen_audio"
+   * sources stay on the same m-lines (naming one again on a new m-line closes the session, 4102). */
   async startShare() {
     if (!this.pc) return;
     const s = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 30, width: { max: 1920 }, height: { max: 1080 } }, audio: true });
     this.screen = s;
     const v = s.getVideoTracks()[0];
-    const tv = this.pc.addTransceiver(v, {
-      direction: "sendonly",
-      streams: [s],
-      sendEncodings: [
-        { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 300_000 },
-        { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 1_000_000 },
-        { rid: "f", maxBitrate: 3_000_000 },
-      ],
-    });
-    this.screenSenders = [tv.sender];
     const a = s.getAudioTracks()[0];
-    if (a) this.screenSenders.push(this.pc.addTransceiver(a, { direction: "sendonly", streams: [s] }).sender);
+    let negotiate = false;
+    if (this.screenTr) {
+      await this.screenTr.sender.replaceTrack(v);
+    } else {
+      this.screenTr = this.pc.addTransceiver(v, {
+        direction: "sendonly",
+        streams: [s],
+        sendEncodings: [
+          { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 300_000 },
+          { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 1_000_000 },
+          { rid: "f", maxBitrate: 3_000_000 },
+        ],
+      });
+      negotiate = true;
+    }
+    if (this.screenAudioTr) {
+      await this.screenAudioTr.sender.replaceTrack(a ?? null);
+    } else if (a) {
+      this.screenAudioTr = this.pc.addTransceiver(a, { direction: "sendonly", streams: [s] });
+      negotiate = true;
+    }
     v.onended = () => void this.stopShare();
     voice.sharing = true;
     emit();
-    await this.enqueueOffer();
+    if (negotiate) await this.enqueueOffer();
   }
 
+  /** stopShare ends the share: the capture stops and the share's senders send nothing. */
   async stopShare() {
     if (!this.pc || !this.screen) return;
     this.screen.getTracks().forEach((t) => t.stop());
-    for (const s of this.screenSenders) this.pc.removeTrack(s);
-    this.screenSenders = [];
     this.screen = null;
     voice.sharing = false;
     emit();
-    await this.enqueueOffer();
+    await this.screenTr?.sender.replaceTrack(null);
+    await this.screenAudioTr?.sender.replaceTrack(null);
   }
 
   /** startCamera turns the camera on: simulcast VP8 in three layers (VOICE-066), sent on the

@@ -88,6 +88,13 @@ test("voice: join, speaking, mute, deafen, screen share, leave", async () => {
   await alice.page.getByRole("button", { name: "Share your screen" }).click();
   // The share ends: bob's view stops showing a (frozen) picture.
   await bob.page.waitForFunction(() => !document.querySelector("video.screen-video") || document.querySelector(".share-off"), null, { timeout: T });
+  // A second share works the same (its m-lines are reused: no second "screen" source, VOICE-064).
+  await alice.page.getByRole("button", { name: "Share your screen" }).click();
+  const watchAgain = bob.page.getByRole("button", { name: /^Watch alice.s screen/ });
+  if (await watchAgain.count()) await watchAgain.click();
+  await bob.page.waitForFunction(() => document.querySelector("video.screen-video")?.videoWidth > 0 && !document.querySelector(".share-off"), null, { timeout: 20000 });
+  await alice.page.getByRole("button", { name: "Share your screen" }).click();
+  await alice.page.locator(".voice-panel [role=status]", { hasText: "Voice connected" }).waitFor({ timeout: T });
 
   await bob.page.getByRole("button", { name: "Disconnect from voice" }).click();
   await alice.page.waitForFunction(() => document.querySelectorAll(".voice-users li").length === 1, null, { timeout: T });
