@@ -43,6 +43,8 @@ func run() error {
 		channels = flag.Int("channels", 50, "channels per guild")
 		queries  = flag.Int("queries", 5000, "queries to time")
 		reuse    = flag.Bool("reuse", false, "reuse an index already built in -dir with the same flags")
+		sortBy   = flag.String("sort", "timestamp", "sort_by of the queries: timestamp or relevance")
+		hidden   = flag.Int("unreadable", 0, "channels of the guild the searcher may not read (the permission filter's cost)")
 		flushAt  = flag.Int("flush", 20_000, "flush the queue after this many Index calls (backpressure)")
 		batch    = flag.Int("batch", 0, "Options.BatchSize (0: the default)")
 		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the queries to this file")
@@ -135,13 +137,17 @@ func run() error {
 			return fmt.Errorf("query %q: %w", bq.Text, err)
 		}
 		q.GuildID = bq.GuildID
+		if *sortBy == "relevance" {
+			q.SortBy = search.SortRelevance
+		}
+		readable := bq.Readable[:len(bq.Readable)-min(*hidden, len(bq.Readable)-1)]
 		t0, c0 := time.Now(), threadCPU()
-		res, err := ix.Search(ctx, q, bq.Readable)
+		res, err := ix.Search(ctx, q, readable)
 		d, cd := time.Since(t0), threadCPU()-c0
 		if err != nil {
 			return fmt.Errorf("query %q: %w", bq.Text, err)
 		}
-		if res.Total == 0 {
+		if res.Total == 0 && *hidden == 0 {
 			return fmt.Errorf("query %q found nothing", bq.Text)
 		}
 		if res.Partial {
@@ -162,7 +168,8 @@ func run() error {
 	fmt.Printf("memory with the index open, after the queries: Go heap in use %.1f MiB, process RSS %.1f MiB (%.1f MiB before Open)\n",
 		float64(ms.HeapInuse)/(1<<20), float64(rss())/(1<<20), float64(rssBefore)/(1<<20))
 	fmt.Printf("load average after the queries: %s\n", loadavg())
-	fmt.Printf("queries: %d timed after 200 warm-up, sequential, %d partial; wall time, and CPU time of the querying thread\n\n", *queries, partial)
+	fmt.Printf("queries: %d timed after 200 warm-up, sequential, sort by %s, %d unreadable channels, %d partial; wall time, and CPU time of the querying thread\n\n",
+		*queries, *sortBy, *hidden, partial)
 	fmt.Println("| kind | queries | mean hits | p50 | p90 | p99 | max | CPU p50 | CPU p99 |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	for _, kind := range append(slices.Clone(corpus.Kinds), "all") {
