@@ -254,11 +254,12 @@ func (c *conn) finish(clientClosed bool) {
 }
 
 // park hands an idle connection to the poller and reports whether it did; the caller's
-// goroutine then ends. Without a poller, with input already buffered, or once the
-// connection is closing, it returns false and the caller reads on.
+// goroutine then ends. Without a poller, for a socket it cannot poll (TLS), with input
+// already buffered, or once the connection is closing, it returns false and the caller
+// reads on.
 func (c *conn) park() bool {
 	p := c.poll
-	if p == nil || c.br == nil || c.br.Buffered() > 0 {
+	if p == nil || c.raw == nil || c.br == nil || c.br.Buffered() > 0 {
 		return false
 	}
 	// A client that stays silent past the read deadline must still be noticed (close
