@@ -1,9 +1,13 @@
 package cascade
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -183,4 +187,45 @@ func TestLinkLoss(t *testing.T) {
 	if _, ok := ev.in(hc.ID().String() + "/alice"); ok {
 		t.Fatal("a state from a node outside the guild was shown")
 	}
+}
+
+// FuzzFrames feeds arbitrary bytes to a node's cascade as another node's link: nothing may
+// panic, and whatever was shown is gone once the link ends.
+func FuzzFrames(f *testing.F) {
+	seed, _ := appendControl(nil, typeState, aliceInC)
+	seed, _ = appendControl(seed, typeSubscribe, &trackBody{Guild: "G", Track: 7, Layer: 2})
+	seed, _ = appendControl(seed, typeModerate, &moderateBody{Guild: "G", Name: "alice", Disconnect: true})
+	rtpFrame := append(binary.AppendUvarint(nil, 14), typeRTP, 7, 0x80, 111, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1)
+	f.Add(append(seed, rtpFrame...))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add(append(binary.AppendUvarint(nil, 3), typeState, 0xa1, 0x01))
+	s, err := sfu.New(sfu.Config{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
+	other := peer.ID("other")
+	c := &Cascade{cfg: Config{SFU: s, Dir: fakeDir{nodes: []peer.ID{other}}, MaxQueue: 1 << 16, Timeout: time.Second, Heartbeat: time.Second},
+		log: slog.New(slog.NewTextHandler(io.Discard, nil)), wake: make(chan struct{}, 1),
+		dirty: map[string]bool{}, active: map[string]bool{}, peers: map[peer.ID]*peerState{}, closed: true}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	defer c.cancel()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c.mu.Lock()
+		ps := c.peerLocked(other)
+		c.mu.Unlock()
+		r := bufio.NewReader(bytes.NewReader(data))
+		var buf []byte
+		for {
+			typ, body, b, err := readFrame(r, buf)
+			buf = b
+			if err != nil || c.handle(ps, typ, body) != nil {
+				break
+			}
+		}
+		c.dropPeer(ps)
+		if n := len(s.Participants("1", "10")); n != 0 {
+			t.Fatalf("%d members left in the room after the link ended", n)
+		}
+	})
 }
