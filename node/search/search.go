@@ -30,10 +30,14 @@ const smallTotal = 1024
 // a cancelled context returns an error. Query problems are *QueryError
 // (errors.Is(err, ErrBadQuery)).
 //
-// Cost: Search counts all matches from the posting lists alone, then reads
-// message IDs only for the hits near the requested end of the time order
-// (window by window) or, for relevance, only for the page. It never scans
-// documents that match no clause.
+// Cost: a time-ordered query without phrases of three words or more is
+// evaluated on the segments' posting bitmaps (bitEval): the count is a
+// bitmap cardinality, and message IDs are read (from a per-segment cache)
+// only for the hits in day windows near the requested end of the time
+// order. Relevance order, and phrases that need positions, run Bleve
+// searchers that visit every match (scored for relevance) and read IDs
+// only for hits that could rank. No path scans documents that match no
+// clause.
 func (ix *Index) Search(ctx context.Context, q Query, readable []uint64) (Result, error) {
 	start := time.Now()
 	defer func() { ix.met.querySeconds.Observe(time.Since(start).Seconds()) }()

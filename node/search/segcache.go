@@ -142,7 +142,12 @@ func (c *segCaches) block(sc *segCache, num uint32, read func(num uint32, fn ind
 	if !sc.chunks[k].CompareAndSwap(nil, b) {
 		return sc.chunks[k].Load(), nil
 	}
-	if c.ids.Add(idChunk) > c.maxIDs {
+	// Count it only if sc is still in the cache (not dropped by a reset or
+	// a merge while this query ran).
+	c.mu.Lock()
+	live := c.segs[sc.seg] == sc
+	c.mu.Unlock()
+	if live && c.ids.Add(idChunk) > c.maxIDs {
 		c.reset()
 	}
 	return b, nil
