@@ -124,11 +124,9 @@ export function Composer({ channelId, canSend }: { channelId: string; canSend: b
 
   const addFiles = (add: File[]) => {
     if (!add.length || !canSend) return;
-    setFiles((cur) => {
-      const all = [...cur, ...add];
-      setFileErr(all.length > MAX_FILES ? `A message can carry at most ${MAX_FILES} files; the first ${MAX_FILES} are kept.` : "");
-      return all.slice(0, MAX_FILES);
-    });
+    const all = [...files, ...add];
+    setFiles(all.slice(0, MAX_FILES));
+    setFileErr(all.length > MAX_FILES ? `A message can carry at most ${MAX_FILES} files; the first ${MAX_FILES} are kept.` : "");
     ta.current?.focus();
   };
   useEffect(() => {
