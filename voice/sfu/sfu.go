@@ -216,6 +216,13 @@ func (s *SFU) enterLocked(se *Session, k roomKey) {
 		se.send(ClientsConnect{UserIDs: present})
 	}
 	for m := range r.members {
+		for _, up := range m.published {
+			if m != se && up.source == SourceMicrophone && up.speaking.is() {
+				se.send(Speaking{UserID: m.userID, SSRC: micSSRC(m), Speaking: true}) // VOICE-073
+			}
+		}
+	}
+	for m := range r.members {
 		if m == se {
 			continue
 		}
@@ -412,15 +419,21 @@ func (s *SFU) speakingChanged(se *Session, on bool) {
 	s.broadcastSpeakingLocked(se, se.room, on)
 }
 
-func (s *SFU) broadcastSpeakingLocked(se *Session, r *room, on bool) {
-	var ssrc uint32
+// micSSRC is the SSRC of a member's microphone as it publishes it (0 if none
+// or remote).
+func micSSRC(se *Session) uint32 {
 	for _, up := range se.published {
 		if up.source == SourceMicrophone {
 			if t := up.layers[layerLow].Load(); t != nil {
-				ssrc = uint32(t.SSRC())
+				return uint32(t.SSRC())
 			}
 		}
 	}
+	return 0
+}
+
+func (s *SFU) broadcastSpeakingLocked(se *Session, r *room, on bool) {
+	ssrc := micSSRC(se)
 	for m := range r.members {
 		if m != se {
 			m.send(Speaking{UserID: se.userID, SSRC: ssrc, Speaking: on})

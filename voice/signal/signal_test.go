@@ -495,3 +495,30 @@ func sdpWith(n int, codec string) string {
 	}
 	return b.String()
 }
+
+// TestSpeakingSnapshotOnJoin checks VOICE-073: a session entering a room learns who is
+// speaking at that moment, not only later changes.
+func TestSpeakingSnapshotOnJoin(t *testing.T) {
+	e := newEnv(t, sfu.Config{})
+	pkts := opusPackets(t)
+	a := e.join("1", "c1")
+	b := e.join("2", "c1")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); a.Publish(pkts, stop, true) }() // loud all along: one change only
+	defer func() { close(stop); wg.Wait() }()
+	waitFor(t, 10*time.Second, func() string {
+		if sp := b.Speaking("1"); len(sp) == 0 || !sp[0] {
+			return fmt.Sprintf("B's speaking events of A: %v", sp)
+		}
+		return ""
+	})
+	c := e.join("3", "c1")
+	waitFor(t, 10*time.Second, func() string {
+		if sp := c.Speaking("1"); len(sp) == 0 || !sp[len(sp)-1] {
+			return fmt.Sprintf("C, joining while A speaks, got speaking events %v", sp)
+		}
+		return ""
+	})
+}
