@@ -27,9 +27,10 @@ type Federator interface {
 	IsInvite(code string) bool
 	// Join joins the guild of a federation invite for a local user.
 	Join(ctx context.Context, code, user string) (*RemoteGuild, error)
-	// PublishMessage sends a locally created message of a federated channel to the guild and
-	// returns its event ID.
-	PublishMessage(ctx context.Context, guild, channel, author string, m FedMessage) (string, error)
+	// PublishMessage sends a message of a federated channel to the guild before the node
+	// stores it, and returns its event ID and the event's HLC timestamp, from which every
+	// node derives the message's ID (FedMessageID).
+	PublishMessage(ctx context.Context, guild, channel, author string, m FedMessage) (eventID string, ts uint64, err error)
 	// PublishChange sends an edit, delete or reaction of the message with event ID target;
 	// text is the new content or the emoji.
 	PublishChange(ctx context.Context, guild, channel, author string, kind ChangeKind, target, text string) error
@@ -142,8 +143,8 @@ type RemoteMessage struct {
 	EventID  string
 	Channel  string // federation channel ID
 	Author   string // display name (name@node)
-	Time     time.Time
-	Snapshot bool // part of a join snapshot: stored, not dispatched
+	TS       uint64 // the event's HLC timestamp
+	Snapshot bool   // part of a join snapshot: stored, not dispatched
 }
 
 // SetFederator enables federation; call it before serving.
@@ -393,7 +394,7 @@ func (s *Service) ApplyRemoteMessage(rm RemoteMessage) error {
 				return err
 			}
 		}
-		if msg.ID, err = s.remoteMessageID(tx, c.ID, rm.Time, rm.EventID); err != nil {
+		if msg.ID, err = freeMessageID(tx, c.ID, FedMessageID(rm.TS, rm.EventID)); err != nil {
 			return err
 		}
 		var ref ID
@@ -446,17 +447,20 @@ func (s *Service) ApplyRemoteMessage(rm RemoteMessage) error {
 	return nil
 }
 
-// remoteMessageID allocates the snowflake of a remote message. A message written more than
-// a few seconds ago (a join snapshot, catch-up after downtime, a replay) gets an ID of its
-// own time, so that history keeps the order and times its readers saw: the low 22 bits come
-// from the event ID and are probed until the key is free. Others get the next ID.
-func (s *Service) remoteMessageID(tx *store.Tx, channel ID, at time.Time, eventID string) (ID, error) {
-	if at.IsZero() || s.now().Sub(at) < 5*time.Second {
-		return s.ids.Next(), nil
-	}
+// FedMessageID is the ID of a message of a federated channel, the same on every node: the
+// event's millisecond, then its HLC counter (8 bits, saturated), then 14 bits of a hash of the
+// event ID. History sorted by it is the (ts, event) order of spec/events.md [EVT-033] up to
+// the counter's saturation and the hash, and every node sorts it alike.
+func FedMessageID(ts uint64, eventID string) ID {
 	h := fnv.New32a()
 	h.Write([]byte(eventID))
-	id := snowflake.FromTime(at) | ID(h.Sum32()&(1<<22-1))
+	ms := time.UnixMilli(int64(ts >> 16))
+	return snowflake.FromTime(ms) | ID(min(ts&0xffff, 255))<<14 | ID(h.Sum32()&(1<<14-1))
+}
+
+// freeMessageID returns id, or the next ID after it that no message of the channel has (two
+// events of one millisecond, counter and hash, which is rare).
+func freeMessageID(tx *store.Tx, channel, id ID) (ID, error) {
 	for {
 		taken, err := tx.Has(store.Key(store.PrefixMessage, uint64(channel), uint64(id)))
 		if err != nil || !taken {
@@ -487,19 +491,24 @@ func (s *Service) MarkApplied(eventID string) error {
 	return s.db.UpdateLazy(func(tx *store.Tx) error { return tx.Put(store.KeyString(store.PrefixFedApplied, eventID), true) })
 }
 
-// publishRemote sends a locally created message of a federated channel to the other nodes,
-// in the background: the local write already succeeded.
-func (s *Service) publishRemote(c *model.Channel, author ID, msg *model.Message) {
+// publishFirst publishes a new message of a federated channel before the node stores it, and
+// returns its event ID and the message ID derived from the event (FedMessageID); the caller
+// stores the message under that ID with the event ID recorded. It returns "" for a channel
+// that is not federated, and when federation refuses or fails (the message then stays on
+// this node, which is logged). files are the message's attachments.
+func (s *Service) publishFirst(ctx context.Context, c *model.Channel, author ID, msg *model.Message, files []model.Attachment) (string, ID) {
+	if s.fed == nil || c.FedID == "" {
+		return "", 0
+	}
 	s.mu.RLock()
 	fg := s.fedGuildOf(c)
 	name := s.user(author).Username
 	s.mu.RUnlock()
-	if fg == "" || c.FedID == "" || isRemoteName(name) {
-		return
+	if fg == "" || isRemoteName(name) {
+		return "", 0
 	}
-	fc, msgID := c.FedID, msg.ID
 	fm := FedMessage{Content: msg.Content}
-	for _, a := range msg.Attachments {
+	for _, a := range files {
 		fm.Attachments = append(fm.Attachments, RemoteAttachment{Hash: a.Hash, Size: a.Size, Filename: a.Filename,
 			ContentType: a.ContentType, Width: a.Width, Height: a.Height})
 	}
@@ -509,23 +518,14 @@ func (s *Service) publishRemote(c *model.Channel, author ID, msg *model.Message)
 			return tx.Get(store.Key(store.PrefixFedMessageRev, uint64(ref.MessageID)), &fm.ReplyTo)
 		})
 	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		evID, err := s.fed.PublishMessage(ctx, fg, fc, name, fm)
-		if err != nil {
-			s.log.Warn("publishing a message to other nodes", "channel", c.ID, "err", err)
-			return
-		}
-		if err := s.db.Update(func(tx *store.Tx) error {
-			return errors.Join(tx.Put(store.KeyString(store.PrefixFedMessage, evID), msgID),
-				tx.Put(store.Key(store.PrefixFedMessageRev, uint64(msgID)), evID))
-		}); err != nil {
-			s.log.Warn("recording a published message's event ID", "message", msgID, "err", err)
-		}
-	}()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	evID, ts, err := s.fed.PublishMessage(ctx, fg, c.FedID, name, fm)
+	if err != nil {
+		s.log.Warn("publishing a message to other nodes; it stays on this node", "channel", c.ID, "err", err)
+		return "", 0
+	}
+	return evID, FedMessageID(ts, evID)
 }
 
 // publishChange sends a local user's change to a message of a federated channel to the

@@ -203,14 +203,30 @@ func (s *Service) CreateMessage(ctx context.Context, actor, channelID ID, req Me
 		}
 	}
 
+	// In a federated channel the message is published first: its ID comes from its event, the
+	// same on every node, so that every node orders the channel alike.
+	eventID, fedID := s.publishFirst(ctx, c, actor, msg, req.Files)
 	sl := s.ord.reserve(channelID, func() {
-		msg.ID = s.ids.Next()
+		msg.ID = fedID
+		if eventID == "" {
+			msg.ID = s.ids.Next()
+		}
 		for _, f := range req.Files {
 			f.ID = s.ids.Next()
 			msg.Attachments = append(msg.Attachments, f)
 		}
 	})
 	err = s.db.Update(func(tx *store.Tx) error {
+		if eventID != "" {
+			var err error
+			if msg.ID, err = freeMessageID(tx, channelID, msg.ID); err != nil {
+				return err
+			}
+			if err := errors.Join(tx.Put(store.KeyString(store.PrefixFedMessage, eventID), msg.ID),
+				tx.Put(store.Key(store.PrefixFedMessageRev, uint64(msg.ID)), eventID)); err != nil {
+				return err
+			}
+		}
 		if err := tx.Put(store.Key(store.PrefixMessage, uint64(channelID), uint64(msg.ID)), msg); err != nil {
 			return err
 		}
@@ -263,9 +279,6 @@ func (s *Service) CreateMessage(ctx context.Context, actor, channelID ID, req Me
 	ev := s.messageEvent("MESSAGE_CREATE", c, out)
 	s.mu.RUnlock()
 	s.ord.complete(channelID, sl, ev)
-	if s.fed != nil {
-		s.publishRemote(c, actor, msg)
-	}
 	out.Member = nil
 	return out, nil
 }

@@ -209,7 +209,7 @@ func (f *federation) applyOne(ev *event.Event) {
 // of its attachments are (the event's origin), so that they are fetched on first use.
 func (f *federation) remoteMessage(ev *event.Event) chat.RemoteMessage {
 	body, _ := ev.Body.(*event.MessageCreate)
-	rm := chat.RemoteMessage{EventID: ev.ID.String(), Channel: ev.Channel.String(), Author: f.display(ev.Guild, ev.Author), Time: ev.TS.Time()}
+	rm := chat.RemoteMessage{EventID: ev.ID.String(), Channel: ev.Channel.String(), Author: f.display(ev.Guild, ev.Author), TS: uint64(ev.TS)}
 	if body == nil {
 		return rm
 	}
@@ -519,7 +519,7 @@ func (f *federation) Join(ctx context.Context, code, user string) (*chat.RemoteG
 }
 
 // PublishMessage implements chat.Federator.
-func (f *federation) PublishMessage(ctx context.Context, guild, channel, author string, m chat.FedMessage) (string, error) {
+func (f *federation) PublishMessage(ctx context.Context, guild, channel, author string, m chat.FedMessage) (string, uint64, error) {
 	body := &event.MessageCreate{Content: m.Content}
 	if m.ReplyTo != "" {
 		body.ReplyTo = fedID(m.ReplyTo)
@@ -527,16 +527,16 @@ func (f *federation) PublishMessage(ctx context.Context, guild, channel, author 
 	for _, a := range m.Attachments {
 		h, err := media.ParseHash(a.Hash)
 		if err != nil {
-			return "", fmt.Errorf("server: attachment %q: %w", a.Filename, err)
+			return "", 0, fmt.Errorf("server: attachment %q: %w", a.Filename, err)
 		}
 		body.Attachments = append(body.Attachments, event.AttachmentRef{Hash: h[:], Size: uint64(a.Size), Filename: a.Filename,
 			ContentType: a.ContentType, Width: uint32(max(a.Width, 0)), Height: uint32(max(a.Height, 0))})
 	}
 	ev, err := f.svc.Publish(ctx, fedID(guild), fedID(channel), author, event.KindMessageCreate, body)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
-	return ev.ID.String(), nil
+	return ev.ID.String(), uint64(ev.TS), nil
 }
 
 // PublishChange implements chat.Federator.

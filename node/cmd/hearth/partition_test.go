@@ -12,14 +12,6 @@ import (
 	"time"
 )
 
-// requireSameOrder makes TestPartitionHealConverges fail when the nodes serve the same
-// messages in different orders. The reference node orders a channel's history by local
-// snowflake, and gives a remote message the next snowflake when it arrives (or one of its
-// own time when it is older than a few seconds), so messages written at the same time on
-// different nodes are ordered differently on each node: spec/events.md [EVT-033] asks for
-// (ts, event ID). Until that is fixed the test logs the difference instead of failing.
-const requireSameOrder = false
-
 // fedNode is one hearth process whose libp2p listener sits behind a cuttable proxy.
 type fedNode struct {
 	*proc
@@ -393,10 +385,7 @@ func TestPartitionHealConverges(t *testing.T) {
 			t.Fatal(why)
 		}
 		if why := sameOrder(nodes[0].name, ref, nd.name, h); why != "" {
-			if requireSameOrder {
-				t.Fatal(why)
-			}
-			t.Log("known difference (EVT-033, see requireSameOrder): " + why)
+			t.Fatal(why) // [EVT-033]: every node orders the channel alike
 		}
 	}
 }
