@@ -9,11 +9,20 @@
 //     detection, server mute and deafen, simulcast layers, channel switches
 //     on one PeerConnection.
 //   - voice/signal is the voice WebSocket, an http.Handler.
+//   - voice/cascade relays voice between nodes of a federated guild over
+//     the libp2p protocol /hearth/voice/cascade/1.0.0: other nodes' members
+//     become remote members of the SFU's rooms (sfu.SFU.SetRemote), local
+//     tracks are tapped for them (sfu.SFU.Tap), once per node.
 //   - voice/voiceclient is a Go client of the voice WebSocket for tests and
 //     benchmarks (the node's tests use it too).
 //
-// The node's wiring is node/server/voice.go (op 4, events, moderation) and
-// node/chat/voice.go (voice states, the CONNECT check).
+// The node's wiring is node/server/voice.go (op 4, events, moderation),
+// node/server/voicecascade.go (the cascade, when federation is on: the ID
+// mapping between the SFU and federation, moderation from the home node) and
+// node/chat/voice.go (voice states, the CONNECT check). Voice states the SFU
+// reports with State.Remote set are other nodes' members: the node shows
+// them but does not enforce its stored mute and deafen on them (their own
+// node does).
 //
 // # Wiring
 //
