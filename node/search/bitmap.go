@@ -130,6 +130,20 @@ func setBitmap(seg segment.Segment, ts termSet) (*roaring.Bitmap, error) {
 	return out, nil
 }
 
+// postings returns the postings of the one term of ts in seg, without the
+// documents in except.
+func postings(seg segment.Segment, ts termSet, except *roaring.Bitmap) (segment.PostingsList, error) {
+	dict, err := seg.Dictionary(ts.field)
+	if err != nil {
+		return nil, fmt.Errorf("search: dictionary: %w", err)
+	}
+	pl, err := dict.PostingsList([]byte(ts.terms[0]), except, nil)
+	if err != nil {
+		return nil, fmt.Errorf("search: postings: %w", err)
+	}
+	return pl, nil
+}
+
 // restrict returns base ∧ ts for segment i (nil when empty); without ts, base
 // itself (read only).
 func (b *bitEval) restrict(i int, ts *termSet) (*roaring.Bitmap, error) {

@@ -88,6 +88,9 @@ type Index struct {
 	an   analyzers
 	// cache holds what queries read from the index's immutable segments.
 	cache *segCaches
+	// noBitmaps makes every query run Bleve searchers (tests compare the
+	// two evaluations).
+	noBitmaps bool
 
 	// mu guards bi and gen: Search and the indexer hold it shared, Rebuild
 	// holds it exclusively while it swaps in a new generation.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/query"
 	index "github.com/blevesearch/bleve_index_api"
+	segment "github.com/blevesearch/scorch_segment_api/v2"
 )
 
 // checkEvery is how many hits pass between deadline checks.
@@ -115,7 +117,8 @@ func (ix *Index) Search(ctx context.Context, q Query, readable []uint64) (Result
 		window: q.Offset + q.limit(),
 		span:   newIDSpan(q),
 	}
-	if snap, ok := reader.(*scorch.IndexSnapshot); ok && q.SortBy != SortRelevance && !p.positional {
+	snap, isSnap := reader.(*scorch.IndexSnapshot)
+	if isSnap && !p.positional && !ix.noBitmaps {
 		r.bits, err = newBitEval(ctx, snap, ix.cache, p.sets, p.mustNot)
 		if err = r.stopped(err); err != nil {
 			return Result{}, fmt.Errorf("search: %w", err)
@@ -124,6 +127,11 @@ func (ix *Index) Search(ctx context.Context, q Query, readable []uint64) (Result
 	var ranked []cand
 	switch {
 	case r.cut: // the deadline passed before the search began
+	case q.SortBy == SortRelevance && r.bits != nil:
+		var docs uint64
+		if docs, err = snap.DocCount(); err == nil {
+			ranked, err = r.byRelevanceBits(p.scored, docs)
+		}
 	case q.SortBy == SortRelevance:
 		ranked, err = r.byRelevance()
 	default:
@@ -165,6 +173,9 @@ func (ix *Index) clauses(q Query) (p plan, content int, ok bool) {
 	add := func(field string, terms ...string) {
 		p.must = append(p.must, anyOf(field, terms))
 		p.sets = append(p.sets, termSet{field: field, terms: terms})
+		if field != fFilter {
+			p.scored = append(p.scored, termSet{field: field, terms: terms})
+		}
 	}
 	for _, text := range append(slices.Clone(q.Words), q.Phrases...) {
 		terms := ix.analyze(text)
@@ -218,7 +229,9 @@ type plan struct {
 	sets []termSet
 	// mustNot holds term sets no match may hold (the channel clause's
 	// exclusions); must already excludes them.
-	mustNot    []termSet
+	mustNot []termSet
+	// scored holds the term sets (one term each) that relevance scores.
+	scored     []termSet
 	positional bool
 }
 
@@ -774,31 +787,7 @@ func (r *run) byTime() ([]cand, error) {
 // matches that score at least as well as the worst one kept, so a query
 // with spread-out scores reads few.
 func (r *run) byRelevance() ([]cand, error) {
-	desc := r.q.SortOrder == SortDesc
-	better := func(a, b cand) bool {
-		if a.Score != b.Score {
-			return (a.Score > b.Score) == desc
-		}
-		return (a.ID > b.ID) == desc
-	}
-	var best []cand // sorted, best first; at most window long
-	full := func() bool { return len(best) == r.window }
-	insert := func(c cand, iid index.IndexInternalID) {
-		if full() && !better(c, best[len(best)-1]) {
-			return
-		}
-		c.iid = slices.Clone(iid)
-		i, _ := slices.BinarySearchFunc(best, c, func(x, y cand) int {
-			if better(x, y) {
-				return -1
-			}
-			return 1
-		})
-		best = slices.Insert(best, i, c)
-		if len(best) > r.window {
-			best = best[:r.window]
-		}
-	}
+	rk := newRanker(r)
 	var ferr error
 	// visit handles one match; on a partial day the ID decides whether it
 	// counts, elsewhere it always does and the ID is read only if the score
@@ -807,11 +796,8 @@ func (r *run) byRelevance() ([]cand, error) {
 		return func(dm *search.DocumentMatch) bool {
 			if !partial {
 				r.total++
-				if full() {
-					worst := best[len(best)-1].Score
-					if dm.Score != worst && (dm.Score > worst) != desc {
-						return true
-					}
+				if rk.worse(dm.Score) {
+					return true
 				}
 			}
 			id, ok, err := r.id(dm.IndexInternalID)
@@ -825,7 +811,7 @@ func (r *run) byRelevance() ([]cand, error) {
 			if partial {
 				r.total++
 			}
-			insert(cand{Hit: Hit{ID: id, Score: dm.Score}}, dm.IndexInternalID)
+			rk.insert(cand{Hit: Hit{ID: id, Score: dm.Score}}, dm.IndexInternalID)
 			return true
 		}
 	}
@@ -846,7 +832,137 @@ func (r *run) byRelevance() ([]cand, error) {
 	if err == nil {
 		err = ferr
 	}
-	return best, err
+	return rk.best, err
+}
+
+// ranker keeps the best window of scored candidates: by score, ties broken
+// by message ID, in the sort direction.
+type ranker struct {
+	desc   bool
+	window int
+	best   []cand // sorted, best first; at most window long
+}
+
+func newRanker(r *run) *ranker {
+	return &ranker{desc: r.q.SortOrder == SortDesc, window: r.window}
+}
+
+func (rk *ranker) better(a, b cand) bool {
+	if a.Score != b.Score {
+		return (a.Score > b.Score) == rk.desc
+	}
+	return (a.ID > b.ID) == rk.desc
+}
+
+// worse reports whether a match with this score cannot enter the window,
+// whatever its ID.
+func (rk *ranker) worse(score float64) bool {
+	if len(rk.best) < rk.window {
+		return false
+	}
+	worst := rk.best[len(rk.best)-1].Score
+	return score != worst && (score > worst) != rk.desc
+}
+
+// insert adds c (with engine number iid, reused by the caller, if any) if
+// it ranks among the best window.
+func (rk *ranker) insert(c cand, iid index.IndexInternalID) {
+	if len(rk.best) == rk.window && !rk.better(c, rk.best[len(rk.best)-1]) {
+		return
+	}
+	if iid != nil {
+		c.iid = slices.Clone(iid)
+	}
+	i, _ := slices.BinarySearchFunc(rk.best, c, func(x, y cand) int {
+		if rk.better(x, y) {
+			return -1
+		}
+		return 1
+	})
+	rk.best = slices.Insert(rk.best, i, c)
+	if len(rk.best) > rk.window {
+		rk.best = rk.best[:rk.window]
+	}
+}
+
+// byRelevanceBits is byRelevance on bitmaps: it walks the documents of
+// the base bitmaps and scores each from the postings of the scored terms
+// (term frequency and field norm), reading message IDs from the cache only
+// where the ID decides. The score is Bleve's TF-IDF without its per-query
+// constant factor: the sum over terms of sqrt(freq) × norm × idf², with
+// idf = 1 + ln(documents / (documents holding the term + 1)).
+func (r *run) byRelevanceBits(scored []termSet, docTotal uint64) ([]cand, error) {
+	b := r.bits
+	w := make([]float64, len(scored))
+	for k, ts := range scored {
+		var df uint64
+		for _, seg := range b.segs {
+			pl, err := postings(seg.Segment(), ts, seg.Deleted())
+			if err != nil {
+				return nil, err
+			}
+			df += pl.Count()
+		}
+		idf := 1 + math.Log(float64(docTotal)/float64(df+1))
+		w[k] = idf * idf
+	}
+	rk := newRanker(r)
+	pass := func(days *termSet, partial bool) error {
+		its := make([]segment.PostingsIterator, len(scored))
+		cur := -1
+		return b.each(days, func(seg int, num uint32) (bool, error) {
+			if seg != cur {
+				cur = seg
+				for k, ts := range scored {
+					pl, err := postings(b.segs[seg].Segment(), ts, nil)
+					if err != nil {
+						return false, err
+					}
+					its[k] = pl.Iterator(true, true, false, nil)
+				}
+			}
+			score := 0.0
+			for k, it := range its {
+				p, err := it.Advance(uint64(num))
+				if err != nil {
+					return false, fmt.Errorf("search: postings: %w", err)
+				}
+				if p != nil && p.Number() == uint64(num) {
+					score += math.Sqrt(float64(p.Frequency())) * p.Norm() * w[k]
+				}
+			}
+			if !partial {
+				r.total++
+				if rk.worse(score) {
+					return true, nil
+				}
+			}
+			id, ok, err := r.bitID(seg, num)
+			if err != nil || !ok {
+				return err == nil, err
+			}
+			if partial {
+				r.total++
+			}
+			rk.insert(cand{Hit: Hit{ID: id, Score: score}, bits: true, seg: seg, num: num}, nil)
+			return true, nil
+		})
+	}
+	var err error
+	if !r.span.bounded {
+		err = pass(nil, false)
+	} else {
+		if r.span.hasFull() {
+			err = pass(&termSet{field: fFilter, terms: coverDays(uint64(r.span.fullLo), uint64(r.span.fullHi))}, false)
+		}
+		for _, d := range r.span.partial {
+			if err != nil {
+				break
+			}
+			err = pass(&termSet{field: fFilter, terms: coverDays(d, d)}, true)
+		}
+	}
+	return rk.best, r.stopped(err)
 }
 
 // timeLess reports whether a ranks before b in time order.
