@@ -332,19 +332,44 @@ func (s *Service) Vector(guild event.ID) (map[event.Node]uint64, error) {
 
 // maintain keeps connections to the member nodes of every guild, so gossip
 // continues when the home node is unreachable [FED-055].
+// maintain keeps the node connected to the member nodes of its guilds: every sync interval,
+// and, while some are unreachable, again after 500 ms doubling up to the interval, starting
+// over when a member node's connection drops. A healed partition is so noticed within
+// seconds; the on-connect catch-up (sync) then fetches what was missed [FED-036].
 func (s *Service) maintain(ctx context.Context) {
 	s.connectBootstrap(ctx)
 	interval := s.cfg.SyncInterval
 	if interval == 0 {
 		interval = 30 * time.Second
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	const first = 500 * time.Millisecond
+	dropped := make(chan struct{}, 1)
+	nf := &network.NotifyBundle{DisconnectedF: func(n network.Network, c network.Conn) {
+		if n.Connectedness(c.RemotePeer()) != network.Connected {
+			select {
+			case dropped <- struct{}{}:
+			default:
+			}
+		}
+	}}
+	s.h.Network().Notify(nf)
+	defer s.h.Network().StopNotify(nf)
+	delay := first
 	for {
-		s.connectMembers(ctx)
+		next := interval
+		if s.connectMembers(ctx) > 0 {
+			next, delay = delay, min(delay*2, interval)
+		} else {
+			delay = first
+		}
+		t := time.NewTimer(next)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-dropped:
+			t.Stop()
+			delay = first
 		case <-t.C:
 		}
 	}
@@ -367,7 +392,9 @@ func (s *Service) connectBootstrap(ctx context.Context) {
 }
 
 // connectMembers dials the home and member nodes of every guild not connected yet [FED-055] [FED-057].
-func (s *Service) connectMembers(ctx context.Context) {
+// connectMembers dials the member nodes (and home nodes) of the node's guilds that it is not
+// connected to, and returns how many of them are still not connected.
+func (s *Service) connectMembers(ctx context.Context) int {
 	var infos []peer.AddrInfo
 	for _, id := range s.Guilds() {
 		rt := s.guild(id)
@@ -390,9 +417,17 @@ func (s *Service) connectMembers(ctx context.Context) {
 		}
 	}
 	if len(infos) == 0 {
-		return
+		return 0
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// Past dial failures (a partition) must not hold back the redial once the link is back.
+	cctx, cancel := context.WithTimeout(network.WithForceDirectDial(ctx, "member node"), 10*time.Second)
 	defer cancel()
 	_ = fhost.Connect(cctx, s.h, infos)
+	missing := 0
+	for _, in := range infos {
+		if s.h.Network().Connectedness(in.ID) != network.Connected {
+			missing++
+		}
+	}
+	return missing
 }
