@@ -45,7 +45,7 @@ var Tests = []harness.Test{
 	{IDs: []string{"VOICE-010"}, Name: "voice/token-expires", Run: tokenExpires},
 	{IDs: []string{"VOICE-012"}, Name: "voice/token-user-mismatch", Run: tokenMismatch},
 	{IDs: []string{"VOICE-020", "VOICE-022"}, Name: "voice/bad-frames", Run: badFrames},
-	{IDs: []string{"VOICE-021", "VOICE-030", "VOICE-034", "VOICE-038"}, Name: "voice/handshake", Run: handshake},
+	{IDs: []string{"VOICE-021", "VOICE-030", "VOICE-034", "VOICE-035", "VOICE-038"}, Name: "voice/handshake", Run: handshake},
 	{IDs: []string{"VOICE-032", "VOICE-033"}, Name: "voice/identify-order", Run: identifyOrder},
 	{IDs: []string{"VOICE-036"}, Name: "voice/protocol-not-webrtc", Run: notWebRTC},
 	{IDs: []string{"VOICE-037"}, Name: "voice/offer-answer", Run: offerAnswer},
@@ -59,6 +59,12 @@ var Tests = []harness.Test{
 	{IDs: []string{"VOICE-085", "VOICE-086"}, Name: "voice/server-mute-stored", Run: serverMuteStored},
 	{IDs: []string{"VOICE-087"}, Name: "voice/leaving-guild-disconnects", Run: leaveGuildDisconnects},
 	{IDs: []string{"VOICE-088"}, Name: "voice/channel-delete-disconnects", Run: channelDeleted},
+	{IDs: []string{"VOICE-031"}, Name: "voice/identify-timeout", Run: identifyTimeout},
+	{IDs: []string{"VOICE-040"}, Name: "voice/resume", Run: resume},
+	{IDs: []string{"VOICE-056"}, Name: "voice/ice-timeout", Run: iceTimeout},
+	{IDs: []string{"VOICE-063", "VOICE-064", "VOICE-067"}, Name: "voice/bad-offers-refused", Run: badOffers},
+	{IDs: []string{"VOICE-082", "VOICE-083", "VOICE-084"}, Name: "voice/moderation", Run: moderation},
+	{IDs: []string{"VOICE-091", "VOICE-011"}, Name: "voice/channel-switch", Run: channelSwitch},
 }
 
 // server is a VOICE_SERVER_UPDATE.
