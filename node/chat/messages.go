@@ -389,11 +389,27 @@ func (s *Service) Messages(actor, channelID ID, q HistoryQuery) ([]MessageOut, e
 	if err != nil {
 		return nil, fmt.Errorf("chat: history: %w", err)
 	}
+	// Replies carry the message they answer, as on Discord: from the page when it is there.
+	refs := map[ID]*model.Message{}
+	for _, m := range msgs {
+		refs[m.ID] = m
+	}
+	for _, m := range msgs {
+		if r := m.MessageReference; r != nil && refs[r.MessageID] == nil {
+			if ref, err := s.loadMessage(channelID, r.MessageID); err == nil {
+				refs[r.MessageID] = ref
+			}
+		}
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]MessageOut, len(msgs))
 	for i, m := range msgs {
 		out[i] = s.messageOut(m, actor)
+		if r := m.MessageReference; r != nil && refs[r.MessageID] != nil {
+			ro := s.messageOut(refs[r.MessageID], actor)
+			out[i].ReferencedMessage = &ro
+		}
 	}
 	return out, nil
 }

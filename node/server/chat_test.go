@@ -102,6 +102,12 @@ func TestMessageLifecycle(t *testing.T) {
 		t.Fatalf("reply = %+v", reply)
 	}
 	ag.Wait("MESSAGE_CREATE")
+	// History pages carry the answered message too.
+	var page []message
+	alice.Must("GET", "/channels/"+ch+"/messages?limit=1", nil, &page)
+	if len(page) != 1 || page[0].ID != reply.ID || page[0].ReferencedMessage == nil || page[0].ReferencedMessage.ID != m.ID {
+		t.Fatalf("history page = %+v, want the reply with the message it answers", page)
+	}
 
 	var edited message
 	alice.Must("PATCH", "/channels/"+ch+"/messages/"+m.ID, map[string]string{"content": "edited"}, &edited)
