@@ -262,6 +262,27 @@ func TestVoiceCascade(t *testing.T) {
 		t.Fatalf("voice_states on node B: %+v", gc.VoiceStates)
 	}
 
+	// Everyone on node B deafens: B wants none of A's audio and drops both upstreams;
+	// undeafened, it takes them again (VOICE-134).
+	upstreamB := func(want float64) func() string {
+		return func() string {
+			if up := metric(t, b, "hearth_voice_cascade_upstream_tracks"); up != want {
+				return fmt.Sprintf("node B has %v upstream tracks, want %v", up, want)
+			}
+			return ""
+		}
+	}
+	for _, deaf := range []bool{true, false} {
+		for _, m := range ms[2:] {
+			m.gw.Send(map[string]any{"op": 4, "d": map[string]any{"guild_id": m.guild, "channel_id": m.ch, "self_deaf": deaf}})
+		}
+		if deaf {
+			waitUntil(t, upstreamB(0))
+		} else {
+			waitUntil(t, upstreamB(2))
+		}
+	}
+
 	// A moderator moves Dave to Quiet on node A: node B shows him there, and, with nobody
 	// listening in Quiet on B, drops its upstream for his microphone (VOICE-134).
 	alice.Must("PATCH", "/guilds/"+g.ID+"/members/"+dave.UserID, map[string]any{"channel_id": quiet.ID}, nil)

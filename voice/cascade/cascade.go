@@ -139,11 +139,11 @@ type peerState struct {
 // inTrack is one track of another node's member.
 type inTrack struct {
 	guild      string
-	layer      uint8 // the highest video layer to ask for
 	rt         *sfu.RemoteTrack
-	wanted     atomic.Bool // some local member subscribes (set under the SFU lock)
-	key        atomic.Bool // a key frame was asked for
-	subscribed bool        // a subscribe frame went out on the current link
+	want       atomic.Int32 // highest layer local members want, -1: none (set under the SFU lock)
+	key        atomic.Bool  // a key frame was asked for
+	subscribed bool         // a subscribe frame went out on the current link
+	layer      int32        // the layer it asked for
 }
 
 // New starts the cascade: it serves Protocol on the host and watches the
@@ -382,14 +382,16 @@ func flags(m sfu.LocalMember) uint32 {
 }
 
 // syncTracks sends subscribe and unsubscribe frames where local demand
-// changed, and key-frame requests [VOICE-131] [VOICE-134].
+// changed (a subscribe again when the layer wanted changed), and key-frame
+// requests [VOICE-131] [VOICE-132] [VOICE-134].
 func (c *Cascade) syncTracks(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ps := range c.peers {
 		for id, it := range ps.tracks {
-			want := it.wanted.Load()
-			if want == it.subscribed && !(want && it.key.Load()) {
+			want := it.want.Load()
+			change := (want >= 0) != it.subscribed || (want >= 0 && want != it.layer)
+			if !change && !(it.subscribed && it.key.Load()) {
 				continue
 			}
 			l := c.outLocked(ps, now)
@@ -397,11 +399,11 @@ func (c *Cascade) syncTracks(now time.Time) {
 				continue
 			}
 			switch {
-			case want && !it.subscribed:
-				l.control(typeSubscribe, &trackBody{Guild: it.guild, Track: id, Layer: it.layer})
-				it.subscribed = true
-				it.key.Store(false)
-			case !want && it.subscribed:
+			case want >= 0 && change:
+				l.control(typeSubscribe, &trackBody{Guild: it.guild, Track: id, Layer: uint8(want)})
+				it.subscribed, it.layer = true, want
+				it.key.Store(false) // a new subscription starts with a key frame
+			case want < 0 && it.subscribed:
 				l.control(typeUnsubscribe, &trackBody{Guild: it.guild, Track: id})
 				it.subscribed = false
 			}
@@ -615,18 +617,14 @@ func (c *Cascade) applyState(ps *peerState, st *stateBody) {
 			}
 			it := ps.tracks[t.ID]
 			if it == nil {
-				// Cameras go at the low layer unless asked otherwise (VOICE-101), screens at
-				// the highest; per-subscriber requests do not cross nodes yet (VOICE-132).
-				it = &inTrack{guild: st.Guild, layer: 2}
-				if src == sfu.SourceCamera {
-					it.layer = 0
-				}
+				it = &inTrack{guild: st.Guild}
+				it.want.Store(-1)
 				ps.tracks[t.ID] = it
 			}
 			liveTracks[t.ID] = true
 			rm.Tracks = append(rm.Tracks, sfu.RemoteTrackSpec{ID: t.ID, Source: src,
 				Codec:  webrtc.RTPCodecCapability{MimeType: t.Mime, ClockRate: t.Clock, Channels: t.Channels, SDPFmtpLine: t.Fmtp},
-				Demand: func(on bool) { it.wanted.Store(on); c.kick() }, Keyframe: func() { it.key.Store(true); c.kick() }})
+				Demand: func(l int) { it.want.Store(int32(l)); c.kick() }, Keyframe: func() { it.key.Store(true); c.kick() }})
 		}
 		c.mu.Unlock()
 		tracks, err := c.cfg.SFU.SetRemote(rm)

@@ -62,12 +62,14 @@ type upTrack struct {
 	serial uint64 // unique in the SFU; names the track to the cascade
 
 	// keyframe, if set, asks a remote member's node for a key frame instead
-	// of the owner's PeerConnection; demand, if set, hears when the track
-	// gets its first subscriber (true) and loses its last (false), under
-	// the SFU lock. Both are set for tracks the cascade feeds.
-	keyframe func()
-	demand   func(bool)
-	remote   *RemoteTrack // the cascade's handle, for a remote member's track
+	// of the owner's PeerConnection; demand, if set, hears the highest layer
+	// the track's subscribers want (see RemoteTrackSpec.Demand) whenever it
+	// changes, under the SFU lock. Both are set for tracks the cascade
+	// feeds. lastDemand is the last value given (guarded by mu).
+	keyframe   func()
+	demand     func(int)
+	lastDemand int
+	remote     *RemoteTrack // the cascade's handle, for a remote member's track
 
 	layers   [numLayers]atomic.Pointer[webrtc.TrackRemote]
 	lastSeen [numLayers]atomic.Int64 // unix nanos of the last packet per layer
@@ -89,8 +91,38 @@ func (u *upTrack) addSub(d *downTrack) {
 	next = append(next, old...)
 	next = append(next, d)
 	u.subs.Store(&next)
-	if len(old) == 0 && u.demand != nil {
-		u.demand(true)
+	u.recomputeDemandLocked()
+}
+
+// recomputeDemand tells demand, if set, the highest layer the enabled
+// subscribers want (0 for audio; layerOff when nobody listens).
+func (u *upTrack) recomputeDemand() {
+	if u.demand == nil {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.recomputeDemandLocked()
+}
+
+func (u *upTrack) recomputeDemandLocked() {
+	if u.demand == nil {
+		return
+	}
+	want := layerOff
+	for _, d := range u.loadSubs() {
+		if !d.enabled.Load() {
+			continue
+		}
+		l := layerLow
+		if u.kind == webrtc.RTPCodecTypeVideo {
+			l = int(d.maxLayer.Load())
+		}
+		want = max(want, l)
+	}
+	if want != u.lastDemand {
+		u.lastDemand = want
+		u.demand(want)
 	}
 }
 
@@ -105,9 +137,7 @@ func (u *upTrack) removeSub(d *downTrack) {
 		}
 	}
 	u.subs.Store(&next)
-	if len(old) > 0 && len(next) == 0 && u.demand != nil {
-		u.demand(false)
-	}
+	u.recomputeDemandLocked()
 }
 
 func (u *upTrack) loadSubs() []*downTrack {

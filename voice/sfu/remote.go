@@ -34,10 +34,12 @@ type RemoteTrackSpec struct {
 	ID     uint64
 	Source Source
 	Codec  webrtc.RTPCodecCapability
-	// Demand is called with true when the track gets its first local
-	// subscriber and with false when it loses its last. It is called under
+	// Demand is called with the highest layer the track's local
+	// subscribers want whenever it changes: 0 (low) to 2 (high) for video,
+	// 0 for audio, -1 when no local subscriber wants the track (nobody in
+	// the room, all deafened, nobody watching a screen). It is called under
 	// the SFU's lock: it must return at once and must not call the SFU.
-	Demand func(bool)
+	Demand func(layer int)
 	// Keyframe asks the member's node for a key frame (a local subscriber
 	// sent PLI, or its layer changed). Same rules as Demand.
 	Keyframe func()
@@ -132,7 +134,7 @@ func (s *SFU) SetRemote(m RemoteMember) (map[uint64]*RemoteTrack, error) {
 		}
 		s.tracks++
 		up := &upTrack{owner: se, id: st.UserID + "-" + string(t.Source), source: t.Source, kind: kind,
-			codec: t.Codec, serial: s.tracks, keyframe: t.Keyframe, demand: t.Demand}
+			codec: t.Codec, serial: s.tracks, keyframe: t.Keyframe, demand: t.Demand, lastDemand: layerOff}
 		up.remote = &RemoteTrack{up: up, f: up.newForwarder(layerLow, 0)}
 		se.published[key] = up
 		added = append(added, up)

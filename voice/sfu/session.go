@@ -431,6 +431,7 @@ func (s *Session) Watch(userID string, watch bool) error {
 // the session's deafness, watches and layer requests.
 func (s *Session) applyWantLocked(d *downTrack) {
 	up := d.up
+	defer up.recomputeDemand() // a remote member's track follows what its subscribers want
 	if up.kind == webrtc.RTPCodecTypeAudio {
 		d.enabled.Store(!s.serverDeaf.Load() && !s.selfDeaf.Load())
 		return
