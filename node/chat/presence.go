@@ -65,6 +65,7 @@ func (s *Service) SetPresence(uid ID, p Presence) {
 		p.Activities = []json.RawMessage{}
 	}
 	s.lock()
+	remote := isRemoteName(s.user(uid).Username)
 	old, had := s.presence[uid]
 	if p.Status == "offline" {
 		delete(s.presence, uid)
@@ -82,7 +83,12 @@ func (s *Service) SetPresence(uid ID, p Presence) {
 	if before == after && string(encode(old.Activities)) == string(encode(p.Activities)) {
 		return
 	}
-	s.presenceBatch.add(uid, after, p.Activities)
+	if remote {
+		// Batched by its node already: it waits only for the short remote flush.
+		s.remoteBatch.add(uid, after, p.Activities)
+	} else {
+		s.presenceBatch.add(uid, after, p.Activities)
+	}
 	if s.fed != nil && before != after {
 		s.presenceRemote(uid, after)
 	}
@@ -116,7 +122,17 @@ func (b *presenceBatcher) take() map[ID]PresenceOut {
 // FlushPresence publishes the queued presence changes. The server calls it on a ticker
 // (about once a second); tests call it directly.
 func (s *Service) FlushPresence() {
-	batch := s.presenceBatch.take()
+	s.publishPresence(s.presenceBatch.take())
+	s.publishPresence(s.remoteBatch.take())
+}
+
+// RemoteFlushInterval is how often presence changes of other nodes' users are published:
+// their nodes batched them already (spec/federation.md [FED-060]), so they wait only long
+// enough here to be coalesced into bulk dispatches.
+const RemoteFlushInterval = 100 * time.Millisecond
+
+// publishPresence dispatches a batch of presence changes to the guilds of the users.
+func (s *Service) publishPresence(batch map[ID]PresenceOut) {
 	if len(batch) == 0 {
 		return
 	}
@@ -156,17 +172,22 @@ func (s *Service) FlushPresence() {
 // of N members where everyone comes online costs each session one dispatch per flush, not N.
 const BulkPresenceThreshold = 16
 
-// RunPresence flushes presence batches every interval until stop is closed.
+// RunPresence flushes presence batches every interval, and other nodes' users' changes every
+// RemoteFlushInterval, until stop is closed.
 func (s *Service) RunPresence(stop <-chan struct{}, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	r := time.NewTicker(min(RemoteFlushInterval, interval))
+	defer r.Stop()
 	for {
 		select {
 		case <-stop:
 			s.FlushPresence()
 			return
 		case <-t.C:
-			s.FlushPresence()
+			s.publishPresence(s.presenceBatch.take())
+		case <-r.C:
+			s.publishPresence(s.remoteBatch.take())
 		}
 	}
 }

@@ -83,9 +83,10 @@ type Service struct {
 	voice      voiceRegistry // voice states and the SFU's controls (voice.go)
 
 	presenceBatch presenceBatcher
-	bg            sync.WaitGroup // background work (purges); Close waits
-	permSync      sync.Mutex     // serialises publishing guilds' permissions to federation
-	fedChans      sync.Map       // federation channel ID → channel ID: channelByFedID's cache
+	remoteBatch   presenceBatcher // other nodes' users, flushed every RemoteFlushInterval
+	bg            sync.WaitGroup  // background work (purges); Close waits
+	permSync      sync.Mutex      // serialises publishing guilds' permissions to federation
+	fedChans      sync.Map        // federation channel ID → channel ID: channelByFedID's cache
 
 	// gen counts write locks of mu: any change of guild state invalidates viewCache.
 	gen       atomic.Uint64
