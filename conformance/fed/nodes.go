@@ -151,6 +151,26 @@ func threeNodes(t *T) {
 	for _, s := range sides {
 		s.waitExactlyOnce(t, t.Timeout(), "every message on every node", all...)
 	}
+	// FED-066: message IDs derive from the events, so every node serves the
+	// channel's history in the same order.
+	var first []string
+	for i, s := range sides {
+		got, err := s.contents(t)
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		var ours []string
+		for _, c := range got {
+			if contains(all, c) {
+				ours = append(ours, c)
+			}
+		}
+		if i == 0 {
+			first = ours
+		} else if fmt.Sprint(ours) != fmt.Sprint(first) {
+			t.Errorf("FED-066: %s serves the history in another order than %s: %q, then %q", s.Node.Name, sides[0].Node.Name, first, ours)
+		}
+	}
 }
 
 // FED-035: "A node MUST exchange heads with every peer sharing a guild on connect
