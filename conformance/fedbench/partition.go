@@ -141,6 +141,25 @@ func partition(o options) error {
 	if err != nil {
 		for _, nd := range c.nodes {
 			fmt.Printf("partition: %s logged: %s\n", nd.name, nd.logSummary())
+			fmt.Printf("partition: %s's gateway client lacks %s\n", nd.name, missingByOrigin(got[nd], o.perSide))
+		}
+		// Does a restart (which replays the node's federation store) or more time help?
+		for _, nd := range c.nodes {
+			if err := nd.restart(o.logLevel); err != nil {
+				return err
+			}
+		}
+		_ = waitFor(90*time.Second, func() string { sets, _ := compareHistories(c, fg, authors); return sets })
+		for _, nd := range c.nodes {
+			h, err := authors[nd][0].history(fg.channels[nd])
+			if err != nil {
+				return err
+			}
+			a := newArrivals()
+			for _, m := range h {
+				a.record(m.Content, time.Time{})
+			}
+			fmt.Printf("partition: after restarting every node, %s's history lacks %s\n", nd.name, missingByOrigin(a, o.perSide))
 		}
 		return fmt.Errorf("no convergence: %w", err)
 	}
@@ -246,4 +265,39 @@ func diff(an string, a []string, bn string, b []string) (sets, order string) {
 		return "", fmt.Sprintf("%s and %s hold the same %d messages but at %d positions a different one (first at %d: %q vs %q)", an, bn, len(a), moved, firstAt, a[firstAt], b[firstAt])
 	}
 	return "", ""
+}
+
+// missingByOrigin describes which of the partition's messages a lacks, by the node that
+// wrote them.
+func missingByOrigin(a *arrivals, perSide int) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	missing := map[string]int{}
+	examples := map[string]string{}
+	for s := range 2 {
+		for i := range perSide {
+			content := fmt.Sprintf("s%d-%d", s, i)
+			if _, ok := a.at[content]; ok {
+				continue
+			}
+			origin := "node2"
+			if s == 0 {
+				origin = fmt.Sprintf("node%d", i%2)
+			}
+			if missing[origin] == 0 {
+				examples[origin] = content
+			}
+			missing[origin]++
+		}
+	}
+	if len(missing) == 0 {
+		return "nothing"
+	}
+	var parts []string
+	for _, origin := range []string{"node0", "node1", "node2"} {
+		if missing[origin] > 0 {
+			parts = append(parts, fmt.Sprintf("%d messages of %s (e.g. %s)", missing[origin], origin, examples[origin]))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
