@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -71,4 +73,64 @@ func (tg *testGateway) identifyB(b *testing.B, user int) *websocket.Conn {
 		b.Fatal(err)
 	}
 	return ws
+}
+
+// BenchmarkLoopbackWrite is the floor under BenchmarkFanout: one 100-byte write on each of
+// 5,000 loopback TCP connections whose readers are blocked, until all have read it, with no
+// WebSocket or gateway code at all. The kernel's receive path and the readers' wake-ups run
+// on the writer's and readers' CPUs, so this is what a fanout costs per session at least.
+//
+//	go test -run X -bench LoopbackWrite -benchtime 50x ./node/gateway/
+func BenchmarkLoopbackWrite(b *testing.B) {
+	const n = 5000
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	var servers, clients []net.Conn
+	var got atomic.Int64
+	var wg sync.WaitGroup
+	for range n {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		servers, clients = append(servers, s), append(clients, c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 100)
+			for {
+				if _, err := io.ReadFull(c, buf); err != nil {
+					return
+				}
+				got.Add(1)
+			}
+		}()
+	}
+	defer func() {
+		for i := range servers {
+			servers[i].Close()
+			clients[i].Close()
+		}
+		wg.Wait()
+	}()
+	msg := make([]byte, 100)
+	b.ResetTimer()
+	for range b.N {
+		got.Store(0)
+		for _, s := range servers {
+			if _, err := s.Write(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for got.Load() < n {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
 }
