@@ -104,5 +104,15 @@ func BenchmarkSearch(b *testing.B) {
 				}
 			}
 		})
+		b.Run(kind+"-relevance", func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				k := i % len(qs)
+				q := qs[k]
+				q.SortBy = search.SortRelevance
+				if _, err := ix.Search(ctx, q, readable[k]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -54,6 +54,14 @@
 // hearth_search_repair_progress_ratio gauge). `hearth admin reindex` calls
 // ix.Rebuild(ctx, src, progress) on an open index and prints progress.
 //
+// Evaluation. Queries are answered from the segments' posting bitmaps
+// (bitmap.go): counts are cardinalities, newest-first pages read message
+// IDs only for a few days' worth of matches, and relevance scores each
+// match from its postings. Message IDs, guilds and channels are read from
+// the engine's doc values a block at a time and kept per segment
+// (segcache.go, bounded by Options.IDCacheSize). Phrases of three words or
+// more, which need positions, run Bleve's searchers.
+//
 // Resolver is implemented by the node over guild members (from:, mentions:)
 // and channels (in:); the client usually sends IDs (<@id>, <#id>), which need
 // no lookup.
