@@ -190,19 +190,25 @@ func (s *Session) Attach(p Peer) error {
 func (s *Session) SetSources(src map[string]Source) error {
 	s.sfu.mu.Lock()
 	defer s.sfu.mu.Unlock()
+	merged := make(map[string]Source, len(s.sources)+len(src))
+	for mid, so := range s.sources {
+		merged[mid] = so
+	}
 	for mid, so := range src {
 		if !so.valid() {
 			return fmt.Errorf("%w: unknown source %q for mid %q", ErrBadSDP, so, mid)
 		}
-		for m, other := range s.sources {
-			if other == so && m != mid {
-				return fmt.Errorf("%w: second %s (mid %q)", ErrTooManyTracks, so, mid) // VOICE-065
-			}
+		merged[mid] = so
+	}
+	// One m-line per source, whether the other came earlier or in the same offer.
+	seen := make(map[Source]string, len(merged))
+	for mid, so := range merged {
+		if other, ok := seen[so]; ok {
+			return fmt.Errorf("%w: %s named for mids %q and %q", ErrTooManyTracks, so, other, mid) // VOICE-064, VOICE-065
 		}
+		seen[so] = mid
 	}
-	for mid, so := range src {
-		s.sources[mid] = so
-	}
+	s.sources = merged
 	return nil
 }
 

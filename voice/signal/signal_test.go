@@ -422,6 +422,8 @@ func TestBadInputCloses(t *testing.T) {
 		{"malformed sdp", 4100, []any{good("12"), offerWith("this is not sdp")}},
 		{"unsupported codec", 4101, []any{good("13"), offerWith(sdpWith(1, "PCMU/8000"))}},
 		{"too many tracks", 4102, []any{good("14"), offerWith(sdpWith(5, "opus/48000/2"))}},
+		{"a source named twice", 4102, []any{good("17"), op(OpSelectProtocol, selectProtocol{Protocol: "webrtc", Data: sessionDesc{Type: "offer",
+			SDP: sdpWith(2, "opus/48000/2"), Sources: map[string]string{"0": "microphone", "1": "microphone"}}})}},
 		{"frame too large", 4002, []any{good("15"), strings.Repeat(" ", MaxFrame+1)}},
 		{"ice never completes", 4104, []any{good("16"), offerWith(sdpWith(1, "opus/48000/2"))}},
 	}
