@@ -48,10 +48,10 @@ type Options struct {
 	// search that reaches it returns what it found with Result.Partial set.
 	// 0 means 2 seconds.
 	QueryTimeout time.Duration
-	// IDCacheSize is the most message IDs kept in memory for time-ordered
-	// queries (8 bytes each, decoded from the index a block at a time and
-	// reused by later queries); 0 means 4Mi (32 MiB). Past it the cache is
-	// emptied and refills.
+	// IDCacheSize is the most messages whose ID, guild and channel queries
+	// keep in memory (12 bytes each, decoded from the index a block of
+	// 1,024 at a time and reused by later queries); 0 means 4Mi (48 MiB).
+	// Past it the cache is emptied and refills.
 	IDCacheSize int
 }
 

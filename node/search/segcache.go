@@ -13,7 +13,7 @@ import (
 // document's value costs decoding its whole block.
 const idChunk = 1024
 
-// defaultIDCacheSize is the default of Options.IDCacheSize.
+// defaultIDCacheSize is the default of Options.IDCacheSize (48 MiB).
 const defaultIDCacheSize = 4 << 20
 
 // segCaches keeps what search reads from immutable segments again and
