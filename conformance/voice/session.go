@@ -116,6 +116,7 @@ func badOffers(t *T) {
 		{"VOICE-067", "an SDP that does not parse", Obj{"sdp": "v=0\r\nthis is not SDP\r\n", "type": "offer"}, 4100},
 		{"VOICE-063", "VP9 video only", Obj{"sdp": offerWith(t, []webrtc.RTPCodecParameters{vp9}, webrtc.RTPCodecTypeVideo, 1), "type": "offer", "sources": Obj{"0": "camera"}}, 4101},
 		{"VOICE-064", "five send m-lines", Obj{"sdp": offerWith(t, []webrtc.RTPCodecParameters{opus}, webrtc.RTPCodecTypeAudio, 5), "type": "offer"}, 4102},
+		{"VOICE-064", "two m-lines named microphone", Obj{"sdp": offerWith(t, []webrtc.RTPCodecParameters{opus}, webrtc.RTPCodecTypeAudio, 2), "type": "offer", "sources": Obj{"0": "microphone", "1": "microphone"}}, 4102},
 	}
 	for _, c := range cases {
 		vg := connectVoice(t, s, join(t, s, g.ID, g.Voice))
