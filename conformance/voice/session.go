@@ -125,11 +125,6 @@ func badOffers(t *T) {
 	}
 }
 
-const (
-	permMuteMembers = 1 << 22
-	permMoveMembers = 1 << 24
-)
-
 // VOICE-082: moderation through PATCH /guilds/{id}/members/{id} checks
 // MUTE_MEMBERS, DEAFEN_MEMBERS and MOVE_MEMBERS. VOICE-083: a move is announced
 // with Channel Switched (107). VOICE-084: a disconnect closes the voice WebSocket
