@@ -71,6 +71,9 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// udpBuffer is the socket buffer asked for the shared UDP port.
+const udpBuffer = 4 << 20
+
 // Opus parameters put in every description (VOICE-060).
 const opusFmtp = "minptime=10;useinbandfec=1;usedtx=1"
 
@@ -180,6 +183,13 @@ func newAPIs(cfg *Config, sink *estimatorSink) (audio, video *webrtc.API, closer
 		conn, err := net.ListenPacket("udp", net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort)))
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("sfu: listen udp: %w", err)
+		}
+		// One socket carries every session: a burst that outruns the read loop for a
+		// moment must not overflow the kernel's default buffer (about 200 KiB). The kernel
+		// caps the size at net.core.rmem_max / wmem_max.
+		if uc, ok := conn.(*net.UDPConn); ok {
+			_ = uc.SetReadBuffer(udpBuffer)
+			_ = uc.SetWriteBuffer(udpBuffer)
 		}
 		mux := webrtc.NewICEUDPMux(logf.NewLogger("udpmux"), conn)
 		se.SetICEUDPMux(mux)
