@@ -91,7 +91,7 @@ func (s *store) fetched(seq uint64) bool {
 // fetchBound bounds the wait for a fetch the spec requires without a deadline:
 // a node may queue sync work behind slow peers, and exchanges heads at least
 // every 30 s [FED-035].
-const fetchBound = 45 * time.Second
+const fetchBound = 90 * time.Second
 
 func waitFetch(t *T, what string, cond func() bool) {
 	if err := harness.Eventually(t.Ctx, fetchBound, func() error {
