@@ -49,3 +49,25 @@ export async function shrinkImage(f: File, max = SHRINK_MAX): Promise<File> {
   const ext = blob.type === "image/jpeg" ? ".jpg" : blob.type === "image/webp" ? ".webp" : ".png";
   return new File([blob], f.name.replace(/\.[^./]*$/, "") + ext, { type: blob.type, lastModified: f.lastModified });
 }
+
+/** AVATAR_MAX is the longest side, in pixels, of an avatar or guild icon after shrinking. */
+export const AVATAR_MAX = 256;
+
+/** IMAGE_FIELD_MAX is the largest avatar or icon a node accepts, in bytes (MEDIA-090). */
+export const IMAGE_FIELD_MAX = 10 << 20;
+
+/** imageDataURI prepares a chosen avatar or icon as Discord's client does: a JPEG, PNG or WebP
+ * is shrunk to fit AVATAR_MAX pixels (not cropped), then the result is read as the base64 data
+ * URI that PATCH /users/@me and PATCH /guilds/{id} take (spec/media.md §7). GIFs are sent as they
+ * are, keeping their animation. It rejects files that are not images or are too large. */
+export async function imageDataURI(f: File): Promise<string> {
+  if (!/^image\/(png|jpeg|gif|webp)$/.test(f.type)) throw new Error(`${f.name} is not a PNG, JPEG, GIF or WebP image.`);
+  const small = await shrinkImage(f, AVATAR_MAX);
+  if (small.size > IMAGE_FIELD_MAX) throw new Error(`${f.name} is larger than 10 MB.`);
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(String(r.result));
+    r.onerror = () => reject(new Error(`reading ${f.name}: ${r.error?.message ?? "failed"}`));
+    r.readAsDataURL(small);
+  });
+}

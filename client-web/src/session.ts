@@ -19,7 +19,8 @@ export type Dialog =
   | { kind: "confirm-delete"; message: Message }
   | { kind: "profile"; userId: string; guildId?: string }
   | { kind: "image"; attachment: Attachment }
-  | { kind: "new-group" };
+  | { kind: "new-group" }
+  | { kind: "guild-settings"; guildId: string };
 
 /** UI state; "" selection means none; guildId HOME is the direct messages view. */
 export const ui = {

@@ -110,7 +110,8 @@ export class Store {
   /** displayName is the member's nick in the guild, else global name, else username. */
   displayName(uid: string, gid?: string): string {
     const m = gid ? this.members.get(gid)?.get(uid) : undefined;
-    const u = m?.user ?? this.users.get(uid);
+    // The users map has the latest copy of every user (USER_UPDATE, members, message authors).
+    const u = this.users.get(uid) ?? m?.user;
     return m?.nick || u?.global_name || u?.username || "unknown user";
   }
 

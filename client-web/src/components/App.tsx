@@ -5,6 +5,7 @@ import { api, leaveGroup, moveChannel, perf, reconnectNow, setStatus, setUI, sta
 import { preview } from "../render";
 import { can, P } from "../perms";
 import { ChannelList } from "./ChannelList";
+import { Avatar } from "./Avatar";
 import { attachHooks, Composer } from "./Composer";
 import { Dialogs } from "./Dialogs";
 import { GuildRail } from "./GuildRail";
@@ -114,10 +115,9 @@ function UserPanel() {
   const mine = (me && store.presence.get(me.id)) || "online";
   return (
     <div class="user-panel">
-      <span class="avatar" aria-hidden="true">
-        {me?.username.slice(0, 1).toUpperCase()}
+      <Avatar uid={me?.id ?? ""} name={me?.global_name || me?.username || "?"} hint={me}>
         <span class={"status-dot " + (mine === "invisible" ? "offline" : mine)} />
-      </span>
+      </Avatar>
       <div class="me-box">
         <span class="me-name">{me?.global_name || me?.username}</span>
         <select class="status-select" aria-label="Your status" value={mine} onChange={(e) => setStatus(e.currentTarget.value)}>

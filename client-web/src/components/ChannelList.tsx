@@ -4,6 +4,8 @@ import type { Channel } from "../api";
 import { HOME, store, useTopics } from "../store";
 import { selectChannel, setUI, ui } from "../session";
 import { joinVoice, voice } from "../voice";
+import { can, P } from "../perms";
+import { Avatar } from "./Avatar";
 
 function TextChannel({ c }: { c: Channel }) {
   const unread = store.unread(c.id);
@@ -44,9 +46,7 @@ function VoiceChannel({ c }: { c: Channel }) {
             const speaking = voice.speaking.has(v.user_id);
             return (
               <li key={v.user_id} class={speaking ? "speaking" : ""}>
-                <span class="avatar small" aria-hidden="true">
-                  {store.displayName(v.user_id, c.guild_id).slice(0, 1).toUpperCase()}
-                </span>
+                <Avatar uid={v.user_id} name={store.displayName(v.user_id, c.guild_id)} class="small" />
                 <span>{store.displayName(v.user_id, c.guild_id)}</span>
                 {speaking && <span class="sr-only">, speaking</span>}
                 {(v.self_mute || v.mute) && <span class="vstate" title="Muted"><Icon name="micOff" size={14} /><span class="sr-only">, muted</span></span>}
@@ -86,10 +86,9 @@ function DMList() {
             return (
               <li key={c.id} class={"chan dm" + (active ? " active" : "") + (n ? " unread" : "")}>
                 <button type="button" aria-label={label} aria-current={active ? "page" : undefined} onClick={() => selectChannel(c.id)}>
-                  <span class="avatar small" aria-hidden="true">
-                    {name.slice(0, 1).toUpperCase()}
+                  <Avatar uid={peers.length === 1 ? peers[0] : ""} name={name} class="small">
                     {st && <span class={"status-dot " + st} />}
-                  </span>
+                  </Avatar>
                   <span class="chan-name">{name}</span>
                   {n > 0 && (
                     <span class="badge" aria-hidden="true">
@@ -139,6 +138,11 @@ export function ChannelList() {
         <button type="button" class="icon" aria-label="Create role" title="Create role" onClick={() => setUI({ dialog: { kind: "create-role", guildId: g.id } })}>
           <Icon name="shield" />
         </button>
+        {can(g.id, "", P.MANAGE_GUILD) && (
+          <button type="button" class="icon" aria-label="Server settings" title="Server settings" onClick={() => setUI({ dialog: { kind: "guild-settings", guildId: g.id } })}>
+            <Icon name="gear" />
+          </button>
+        )}
       </div>
       <div class="chan-scroll">
         <ul role="list" class="chan-list">

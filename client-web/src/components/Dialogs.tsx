@@ -1,10 +1,13 @@
 import type { ComponentChildren } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, type Attachment, type Channel, type Guild, type Invite, type Message, type Role } from "../api";
 import { store, useTopics } from "../store";
 import { api, deleteMessage, fmtSize, jumpTo, logout, MAX_GROUP, openDM, openGroup, selectChannel, selectGuild, setTheme, setUI, ui } from "../session";
 import { preview } from "../render";
 import { Modal } from "./Modal";
+import { Avatar, iconURL } from "./Avatar";
+import { imageDataURI } from "../images";
+import type { User } from "../api";
 import { parseInvite } from "../invite";
 import { QuickSwitcher } from "./QuickSwitcher";
 import { VoiceSettings } from "./Voice";
@@ -307,10 +310,158 @@ function InviteDialog({ channelId }: { channelId: string }) {
   );
 }
 
+/** ImageField chooses, replaces or removes an avatar or a guild icon: the file is shrunk and sent
+ * as a data URI by save (null removes it). what names the image in labels ("avatar", "icon"). */
+function ImageField(props: { what: string; has: boolean; preview: ComponentChildren; save: (v: string | null) => Promise<void> }) {
+  const [err, setErr] = useState("");
+  const [busy, setBusy] = useState("");
+  const run = async (label: string, f: () => Promise<string | null>) => {
+    setErr("");
+    setBusy(label);
+    try {
+      await props.save(await f());
+    } catch (x) {
+      setErr(x instanceof ApiError ? errText(x) : (x as Error).message);
+    } finally {
+      setBusy("");
+    }
+  };
+  const input = useRef<HTMLInputElement>(null);
+  return (
+    <div class="image-field">
+      {props.preview}
+      <div class="image-field-actions">
+        <input
+          ref={input}
+          type="file"
+          class="sr-only"
+          tabIndex={-1}
+          aria-label={`${props.what} image file`}
+          accept="image/png,image/jpeg,image/gif,image/webp"
+          onChange={(e) => {
+            const f = e.currentTarget.files?.[0];
+            e.currentTarget.value = "";
+            if (f) void run(`Uploading ${props.what}…`, () => imageDataURI(f));
+          }}
+        />
+        <button type="button" class="primary" disabled={!!busy} onClick={() => input.current?.click()}>
+          {props.has ? `Change ${props.what}` : `Upload ${props.what}`}
+        </button>
+        {props.has && (
+          <button type="button" disabled={!!busy} onClick={() => void run(`Removing ${props.what}…`, async () => null)}>
+            Remove {props.what}
+          </button>
+        )}
+        <span role="status" class="muted">
+          {busy}
+        </span>
+      </div>
+      {err && (
+        <p class="error" role="alert">
+          {err}
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** ProfileSettings sets the user's avatar and display name (PATCH /users/@me). */
+function ProfileSettings() {
+  const me = store.me;
+  const [gname, setGname] = useState(me?.global_name ?? "");
+  const [saved, setSaved] = useState("");
+  const [err, setErr] = useState("");
+  if (!me) return null;
+  const patch = async (body: Record<string, unknown>) => {
+    const u = await api.patch<User>("/users/@me", body);
+    store.apply("USER_UPDATE", u);
+  };
+  return (
+    <section aria-labelledby="set-profile">
+      <h3 id="set-profile">Profile</h3>
+      <ImageField
+        what="avatar"
+        has={!!me.avatar}
+        preview={<Avatar uid={me.id} name={me.global_name || me.username} hint={me} class="big" />}
+        save={(v) => patch({ avatar: v })}
+      />
+      <form
+        class="inline-form"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          setErr("");
+          setSaved("");
+          try {
+            await patch({ global_name: gname.trim() || null });
+            setSaved("Saved");
+          } catch (x) {
+            setErr(errText(x));
+          }
+        }}
+      >
+        <label>
+          Display name
+          <input value={gname} maxLength={32} placeholder={me.username} onInput={(e) => setGname(e.currentTarget.value)} />
+        </label>
+        <button type="submit">Save display name</button>
+        <span role="status" class="muted">
+          {saved}
+        </span>
+      </form>
+      {err && (
+        <p class="error" role="alert">
+          {err}
+        </p>
+      )}
+    </section>
+  );
+}
+
+/** GuildSettings renames a guild and sets its icon (PATCH /guilds/{id}, MANAGE_GUILD). */
+function GuildSettings({ guildId }: { guildId: string }) {
+  useTopics("guilds");
+  const g = store.guilds.get(guildId);
+  const [name, setName] = useState(g?.name ?? "");
+  if (!g) return null;
+  const icon = iconURL(g.id);
+  const patch = async (body: Record<string, unknown>) => {
+    const ng = await api.patch<Guild>(`/guilds/${g.id}`, body);
+    store.apply("GUILD_UPDATE", ng);
+  };
+  return (
+    <Modal title="Server settings" onClose={close}>
+      <h3>Icon</h3>
+      <ImageField
+        what="icon"
+        has={!!g.icon}
+        preview={
+          <span class={"guild-icon big" + (icon ? " has-img" : "")} aria-hidden="true">
+            {icon ? <img src={icon} alt="" /> : g.name.slice(0, 1).toUpperCase()}
+          </span>
+        }
+        save={(v) => patch({ icon: v })}
+      />
+      <Form
+        submit="Save"
+        onSubmit={async () => {
+          await patch({ name: name.trim() });
+          close();
+        }}
+      >
+        <label>
+          Server name
+          <input value={name} required minLength={2} maxLength={100} onInput={(e) => setName(e.currentTarget.value)} />
+        </label>
+      </Form>
+    </Modal>
+  );
+}
+
 function Settings() {
   useTopics("ui", "me");
   return (
     <Modal title="Settings" onClose={close} wide>
+      <ProfileSettings />
       <section aria-labelledby="set-appearance">
         <h3 id="set-appearance">Appearance</h3>
         <fieldset>
@@ -394,10 +545,9 @@ function Profile({ userId, guildId }: { userId: string; guildId?: string }) {
   return (
     <Modal title={name} onClose={close}>
       <div class="profile">
-        <span class="avatar big" aria-hidden="true">
-          {name.slice(0, 1).toUpperCase()}
+        <Avatar uid={userId} name={name} class="big">
           <span class={"status-dot " + st} />
-        </span>
+        </Avatar>
         <div>
           <p class="profile-user">{u?.username}</p>
           <p class="muted">{STATUS_TEXT[st] ?? st}</p>
@@ -550,5 +700,7 @@ export function Dialogs() {
       return <ImageViewer a={d.attachment} />;
     case "new-group":
       return <NewGroup />;
+    case "guild-settings":
+      return <GuildSettings guildId={d.guildId} />;
   }
 }

@@ -1,5 +1,7 @@
+import { useState } from "preact/hooks";
 import { HOME, store, useTopics } from "../store";
 import { Icon } from "../icons";
+import { iconURL } from "./Avatar";
 import { selectGuild, selectHome, setUI, ui } from "../session";
 
 /** initials gives a guild's short label for its icon. */
@@ -43,19 +45,20 @@ export function GuildRail() {
           const g = store.guilds.get(gid);
           if (!g) return null;
           const { unread, mentions } = store.guildUnread(gid);
+          const icon = iconURL(gid);
           const label =
             g.name + (mentions ? `, ${mentions} mention${mentions > 1 ? "s" : ""}` : unread ? ", unread messages" : "");
           return (
             <li key={gid} class={"rail-item" + (gid === ui.guildId ? " active" : "") + (unread ? " unread" : "")}>
               <button
                 type="button"
-                class="guild-icon"
+                class={"guild-icon" + (icon ? " has-img" : "")}
                 aria-label={label}
                 aria-current={gid === ui.guildId ? "page" : undefined}
                 title={g.name}
                 onClick={() => selectGuild(gid)}
               >
-                {initials(g.name)}
+                {icon ? <GuildIcon url={icon} name={g.name} /> : initials(g.name)}
               </button>
               {mentions > 0 && (
                 <span class="badge" aria-hidden="true">
@@ -78,4 +81,11 @@ export function GuildRail() {
       </ul>
     </nav>
   );
+}
+
+/** GuildIcon is a guild's icon image in the rail, or its initials when the image does not load. */
+function GuildIcon({ url, name }: { url: string; name: string }) {
+  const [failed, setFailed] = useState("");
+  if (failed === url) return <>{initials(name)}</>;
+  return <img src={url} alt="" draggable={false} data-icon="image" onError={() => setFailed(url)} />;
 }

@@ -3,6 +3,7 @@ import { Icon } from "../icons";
 import { isPrivate, store, useTopics } from "../store";
 import { setUI, ui } from "../session";
 import { readable } from "../color";
+import { Avatar } from "./Avatar";
 
 const STATUS_LABEL: Record<string, string> = { online: "online", idle: "idle", dnd: "do not disturb", offline: "offline" };
 
@@ -18,10 +19,9 @@ function Recipients({ ids }: { ids: string[] }) {
           return (
             <li key={id} class={"member " + st} data-user={store.users.get(id)?.username}>
               <button type="button" class="member-btn" aria-label={`${name}, ${STATUS_LABEL[st] ?? st}`} onClick={() => setUI({ dialog: { kind: "profile", userId: id } })}>
-                <span class="avatar" aria-hidden="true">
-                  {name.slice(0, 1).toUpperCase()}
+                <Avatar uid={id} name={name}>
                   <span class={"status-dot " + st} />
-                </span>
+                </Avatar>
                 <span class="member-name">{name}</span>
               </button>
             </li>
@@ -79,10 +79,9 @@ export function MemberList() {
                       aria-haspopup="dialog"
                       onClick={() => setUI({ dialog: { kind: "profile", userId: m.user.id, guildId: gid } })}
                     >
-                      <span class="avatar" aria-hidden="true">
-                        {name.slice(0, 1).toUpperCase()}
+                      <Avatar uid={m.user.id} name={name} hint={m.user}>
                         <span class={"status-dot " + st} />
-                      </span>
+                      </Avatar>
                       <span class="member-name" style={{ color: readable(color, ui.theme) }}>
                         {name}
                       </span>

@@ -12,6 +12,7 @@ import { readable } from "../color";
 import { findIdx, isPrivate, store, useTopics } from "../store";
 import { cancelUpload, canRetry, deleteMessage, referenced, retryMessage, editMessage, fmtSize, jumpTo, loadNewer, loadOlder, perf, setPinned, setUI, toggleReaction, ui, type Progress } from "../session";
 import { EmojiPicker } from "./EmojiPicker";
+import { Avatar } from "./Avatar";
 
 /** OVERSCAN is how many pixels above and below the viewport are rendered. */
 const OVERSCAN = 600;
@@ -137,9 +138,7 @@ function MessageItem(props: { m: Message; grouped: boolean; gid?: string; highli
       )}
       {!grouped && (
         <header class="msg-head">
-          <span class="avatar" aria-hidden="true" style={{ background: colorOf(store.roleColor(m.author.id, gid)) }}>
-            {name.slice(0, 1).toUpperCase()}
-          </span>
+          <Avatar uid={m.author.id} name={name} hint={m.author} color={colorOf(store.roleColor(m.author.id, gid))} />
           <span class="author" style={{ color: readable(store.roleColor(m.author.id, gid), ui.theme) }}>
             {name}
           </span>

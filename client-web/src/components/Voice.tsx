@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { Icon } from "../icons";
 import { store, useTopics } from "../store";
+import { Avatar } from "./Avatar";
 import { cameras, focusCamera, leaveVoice, saveSettings, setMeterVisible, settings, sharers, toggleCamera, toggleDeaf, toggleMute, toggleShare, voice, watch } from "../voice";
 
 /** VoicePanel sits under the channel list while connected: status, mute, deafen, share, leave, volumes. */
@@ -140,7 +141,7 @@ function CameraTile({ uid, stream, self }: { uid: string; stream: MediaStream; s
       <video ref={ref} autoPlay playsInline muted class={self ? "mirror" : ""} aria-label={`${name}'s camera`} />
       {!live && (
         <span class="tile-off" aria-hidden="true">
-          <span class="avatar big">{name.slice(0, 1).toUpperCase()}</span>
+          <Avatar uid={uid} name={self ? store.displayName(uid, voice.guildId) : name} class="big" />
         </span>
       )}
       <figcaption>

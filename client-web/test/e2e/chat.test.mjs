@@ -346,13 +346,13 @@ test("two users chat on one node", async (t) => {
 
   await t.test("light theme, settings and phone width", async () => {
     const p = alice.page;
-    await p.getByRole("button", { name: "Settings" }).click();
+    await p.getByRole("button", { name: "Settings", exact: true }).click();
     await p.getByRole("radio", { name: "Light" }).check();
     await shot(p, "14-settings-light");
     await p.keyboard.press("Escape");
     await p.getByRole("button", { name: /^general/ }).click();
     await shot(p, "15-chat-light");
-    await p.getByRole("button", { name: "Settings" }).click();
+    await p.getByRole("button", { name: "Settings", exact: true }).click();
     await p.getByRole("radio", { name: "Dark" }).check();
     await p.keyboard.press("Escape");
     await shot(p, "16-chat-dark");
@@ -376,7 +376,7 @@ test("two users chat on one node", async (t) => {
     const p = alice.page;
     for (const theme of ["Dark", "Light", "Dark"]) {
       await p.getByRole("button", { name: /^general/ }).click();
-      await p.getByRole("button", { name: "Settings" }).click();
+      await p.getByRole("button", { name: "Settings", exact: true }).click();
       await p.getByRole("radio", { name: theme }).check();
       assert.deepEqual(await unnamedControls(p), [], `${theme}: settings controls without a name`);
       assert.deepEqual(await lowContrast(p), [], `${theme}: settings text below WCAG AA contrast`);

@@ -66,7 +66,7 @@ test("voice: join, speaking, mute, deafen, screen share, leave", async () => {
   // Per-user volume and the voice settings (processing toggles default to on).
   await alice.page.getByRole("button", { name: "User volumes" }).click();
   await alice.page.getByRole("slider", { name: "Volume for bob" }).fill("40");
-  await alice.page.getByRole("button", { name: "Settings" }).click();
+  await alice.page.getByRole("button", { name: "Settings", exact: true }).click();
   for (const name of ["Echo cancellation", "Noise suppression", "Automatic gain control"]) {
     assert.equal(await alice.page.getByRole("checkbox", { name }).isChecked(), true, name);
   }

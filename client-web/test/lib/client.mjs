@@ -104,7 +104,7 @@ export async function pngOf(page, w, h, label) {
 
 /** setTheme picks "Dark" or "Light" in the settings dialog and closes it. */
 export async function setTheme(page, theme) {
-  await page.getByRole("button", { name: "Settings" }).click();
+  await page.getByRole("button", { name: "Settings", exact: true }).click();
   await page.getByRole("radio", { name: theme }).check();
   await page.keyboard.press("Escape");
 }
