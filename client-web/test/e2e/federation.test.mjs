@@ -1,7 +1,7 @@
 // Two nodes: alice on node A creates a guild and an invite; bob, registered on node B, pastes the
 // link into node B's client and joins over federation; then they chat both ways, see each other's
-// presence, an image alice sends shows on node B (which fetches it from node A), and bob opens a
-// DM with alice across the nodes. Both nodes run federation (--p2p-listen on loopback).
+// presence, an image alice sends shows on node B (which fetches it from node A), so does the
+// avatar alice then sets, and bob opens a DM with alice across the nodes. Both nodes run federation (--p2p-listen on loopback).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { launch } from "../lib/browser.mjs";
@@ -65,6 +65,21 @@ test("two nodes: join by pasting a link from another node, chat both ways", asyn
   await bob.page.waitForFunction((el) => el.complete && el.naturalWidth === 900, await full.elementHandle(), { timeout: 2 * T });
   await shot(bob.page, "37-federated-attachment");
   await bob.page.keyboard.press("Escape");
+
+  // A remote member's avatar: alice sets one on node A; node B learns of it from federation
+  // (GUILD_MEMBER_UPDATE with the user), fetches the bytes from node A, and serves them.
+  await alice.page.getByRole("button", { name: "Settings", exact: true }).click();
+  const settings = alice.page.getByRole("dialog", { name: "Settings", exact: true });
+  await settings.getByLabel("avatar image file").setInputFiles({ name: "alice.png", mimeType: "image/png", buffer: await pngOf(alice.page, 256, 256, "A") });
+  await settings.getByRole("button", { name: "Remove avatar" }).waitFor({ timeout: T });
+  await alice.page.keyboard.press("Escape");
+  const remoteAvatar = bob.page.locator(".members").getByRole("button", { name: /^alice@/ }).locator(".avatar img");
+  await remoteAvatar.waitFor({ timeout: 2 * T });
+  await bob.page.waitForFunction((el) => el.complete && el.naturalWidth === 256, await remoteAvatar.elementHandle(), { timeout: 2 * T });
+  assert.match(await remoteAvatar.getAttribute("src"), /^\/avatars\/\d+\/[0-9a-f]{64}\.png$/);
+  // Her earlier message on node B shows it too (the list follows the member update).
+  await msg(bob.page, "a picture from node A").locator('.msg-head .avatar[data-avatar="image"]').waitFor({ timeout: T });
+  await shot(bob.page, "47-federated-avatar");
 
   // A DM across nodes: bob opens it from alice's profile; alice sees it under Home, unread.
   await bob.page.locator(".members").getByRole("button", { name: /^alice@/ }).click();
