@@ -672,29 +672,3 @@ func guildDeleted(t *T) {
 		t.Errorf("after the deletion the home node no longer serves a message from before it")
 	}
 }
-
-// FED-012: "The pubsub message ID MUST be the event ID bytes." Message IDs show in
-// gossipsub control messages: a node tells its mesh peers it does not want a
-// large message it already has (IDONTWANT) and gossips what it holds (IHAVE).
-// A member publishes large messages; another member must see the node name one
-// of them by its event ID.
-func messageIDs(t *T) {
-	w := newWorld(t)
-	watcher := w.join(t, "")
-	var ids [][]byte
-	for i := range 3 {
-		content := fmt.Sprintf("large %d %s %s", i, harness.RandName(), strings.Repeat("x", 3000))
-		raw, id := w.M.Message(w.Chan, content)
-		publish(t, w.M, raw)
-		ids = append(ids, id)
-	}
-	t.Eventually("the node naming a message by its event ID in a control message", func() error {
-		got := watcher.Gossip.ControlIDs()
-		for _, id := range ids {
-			if got[string(id)] {
-				return nil
-			}
-		}
-		return fmt.Errorf("%d message IDs in control messages so far, none an event ID (%s)", len(got), watcher.Gossip.Control())
-	})
-}

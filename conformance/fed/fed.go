@@ -82,7 +82,6 @@ var Tests = []harness.Test{
 	{IDs: []string{"EVT-060"}, Name: "fed/unknown-channel-state-refused", Needs: p2p, Run: unknownChannelState},
 	{IDs: []string{"FED-064"}, Name: "fed/dm-foreign-home-refused", Needs: p2p, Run: dmForeignHome},
 	{IDs: []string{"MEDIA-074"}, Name: "fed/media-from-another-member", Needs: harness.Needs{P2P: true, Nodes: 3, OwnNode: true, Managed: true}, Run: mediaFromAnotherMember},
-	{IDs: []string{"FED-012"}, Name: "fed/message-id-is-event-id", Needs: p2p, Run: messageIDs},
 	{IDs: []string{"FED-056", "FED-016", "FED-066"}, Name: "fed/nodes-converse", Needs: harness.Needs{P2P: true, Nodes: 2}, Run: threeNodes},
 	{IDs: []string{"FED-035", "FED-016"}, Name: "fed/partition-heal", Needs: harness.Needs{P2P: true, Nodes: 2, Proxy: true}, Run: partitionHeal},
 	{IDs: []string{"FED-055"}, Name: "fed/home-node-down", Needs: harness.Needs{P2P: true, Nodes: 3, OwnNode: true, Managed: true}, Run: homeDown},
