@@ -119,8 +119,16 @@ test("direct messages: open from the member list, unread badges, chat both ways"
   // A reload reopens the DM, from READY's private_channels.
   await alice.page.reload();
   await alice.page.locator(".chat-head h2", { hasText: "bob" }).waitFor({ timeout: 2 * T }).catch(async (e) => {
-    const st = await alice.page.evaluate(() => ({ saved: localStorage.getItem("hearth.channel"), head: document.querySelector(".chat-head")?.textContent, status: document.querySelector(".splash, .banner")?.textContent }));
-    throw new Error(`after reload: ${JSON.stringify(st)}: ${e.message}`);
+    const st = await alice.page.evaluate(() => {
+      const g = window.__hearthGateway;
+      return {
+        saved: localStorage.getItem("hearth.channel"),
+        head: document.querySelector(".chat-head")?.textContent,
+        status: document.querySelector(".splash, .banner")?.textContent,
+        gateway: g && { mode: g.mode, ws: g.ws?.readyState ?? null, session: g.sessionId, seq: g.seq, retryAt: g.retryAt },
+      };
+    });
+    throw new Error(`after reload: ${JSON.stringify(st)}, page errors ${JSON.stringify(alice.errors)}: ${e.message}`);
   });
   await msg(alice.page, "psst, alice").waitFor({ timeout: T });
   // The reply still shows what it answers (history pages carry only message_reference).
