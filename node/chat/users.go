@@ -188,8 +188,16 @@ func (s *Service) UpdateMe(ctx context.Context, actor ID, p UserPatch) (model.Us
 	s.users[actor] = &u
 	s.publishUsers([]ID{actor}, "USER_UPDATE", 0, u)
 	if p.GlobalName != nil || p.Avatar.Set {
+		// The guilds' other members see the new name and avatar, as on Discord, here and on
+		// the other nodes of federated guilds.
 		for gid := range s.userGuilds[actor] {
-			s.federateProfile(s.guilds[gid], actor, actor, false)
+			gs := s.guilds[gid]
+			if m := gs.members[actor]; m != nil {
+				out := s.memberOut(m, true)
+				out.GuildID = &gid
+				s.publishGuild(gid, "GUILD_MEMBER_UPDATE", IntentGuildMembers, out)
+			}
+			s.federateProfile(gs, actor, actor, false)
 		}
 	}
 	return u, nil

@@ -96,3 +96,21 @@ func TestAvatarsAndIcons(t *testing.T) {
 		t.Fatalf("GET icon: %d", st)
 	}
 }
+
+// TestProfileChangeReachesMembers: a new display name or avatar reaches the other members of
+// the user's guilds as GUILD_MEMBER_UPDATE.
+func TestProfileChangeReachesMembers(t *testing.T) {
+	_, alice, _, _, _, bg := setup(t)
+	_, uri := pngDataURI(t, color.RGBA{1, 2, 3, 255})
+	alice.Must("PATCH", "/users/@me", map[string]any{"global_name": "Alice the First", "avatar": uri}, nil)
+	var m struct {
+		User struct {
+			GlobalName *string `json:"global_name"`
+			Avatar     *string
+		}
+	}
+	bg.Wait("GUILD_MEMBER_UPDATE").Decode(t, &m)
+	if m.User.GlobalName == nil || *m.User.GlobalName != "Alice the First" || m.User.Avatar == nil {
+		t.Fatalf("member update = %+v", m.User)
+	}
+}
