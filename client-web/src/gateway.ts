@@ -14,6 +14,10 @@ const FATAL = new Set([4004, 4010, 4011, 4012, 4013, 4014]);
 /** WS_FAILURES_BEFORE_POLL is how many WebSocket attempts in a row may fail before Hello
  * before the client falls back to HTTP long-polling (spec/client-api.md §3.5). */
 const WS_FAILURES_BEFORE_POLL = 3;
+/** A WebSocket that has not reached READY or RESUMED this long after opening is closed and
+ * opened again, so that a stalled handshake (a lost frame, a node busy restarting) does not
+ * leave the page on "Connecting" for good. */
+const HANDSHAKE_TIMEOUT_MS = 10000;
 
 /** Gateway owns its socket or poll loop and its timers; close() stops them all. It speaks the
  * WebSocket gateway, or long-polling when WebSockets do not get through (or when
@@ -23,6 +27,8 @@ export class Gateway {
   /** mode is the transport in use. */
   mode: "ws" | "poll" = localStorage.getItem("hearth.transport") === "poll" ? "poll" : "ws";
   private wsFailures = 0;
+  /** Whether the current connection has reached READY or RESUMED. */
+  private ready = false;
   /** pollGen identifies the running poll loop; bumping it stops that loop. */
   private pollGen = 0;
   private seq: number | null = null;
@@ -159,6 +165,10 @@ export class Gateway {
     const sep = base.includes("?") ? "&" : "?";
     const ws = new WebSocket(base.replace(/\/$/, "").replace(/\/gateway$/, "") + "/gateway" + sep + "v=10&encoding=json");
     this.ws = ws;
+    this.ready = false;
+    const watchdog = window.setTimeout(() => {
+      if (this.ws === ws && !this.ready) ws.close(4000, "handshake timed out");
+    }, HANDSHAKE_TIMEOUT_MS);
     ws.onmessage = (ev) => {
       if (this.ws !== ws) return;
       let f: any;
@@ -174,6 +184,7 @@ export class Gateway {
       this.frame(f);
     };
     ws.onclose = (ev) => {
+      clearTimeout(watchdog);
       if (this.ws !== ws) return;
       this.ws = null;
       clearInterval(this.hbTimer);
@@ -238,6 +249,7 @@ export class Gateway {
           this.resumeUrl = f.d.resume_gateway_url || null;
         }
         if (f.t === "READY" || f.t === "RESUMED") {
+          this.ready = true;
           this.attempts = 0;
           this.onStatus("connected");
         }
