@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/hearth-chat/hearth/conformance/loadwire"
 )
 
 var httpClient = &http.Client{
@@ -30,20 +31,6 @@ func freeAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
-}
-
-func waitHealthy(base string, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("node at %s not healthy after %v", base, within)
 }
 
 // user is an account on the node.
@@ -173,7 +160,7 @@ func connect(u *user, onDispatch func(t string, frame []byte)) (*session, error)
 				}
 				return
 			}
-			t := dispatchType(msg)
+			t := loadwire.DispatchType(msg)
 			if t == "READY" && !gotReady {
 				gotReady = true
 				close(ready)
@@ -196,36 +183,4 @@ func (s *session) close() {
 	s.closing.Store(true)
 	s.ws.Close()
 	s.wg.Wait()
-}
-
-// dispatchType extracts "t" from a dispatch frame, cheaply when the frame starts
-// {"op":0,"t":"..." (as Hearth writes it) and by decoding otherwise.
-func dispatchType(frame []byte) string {
-	const prefix = `{"op":0,"t":"`
-	if !bytes.HasPrefix(frame, []byte(prefix)) {
-		var f struct {
-			Op int    `json:"op"`
-			T  string `json:"t"`
-		}
-		if json.Unmarshal(frame, &f) != nil || f.Op != 0 {
-			return ""
-		}
-		return f.T
-	}
-	rest := frame[len(prefix):]
-	if i := bytes.IndexByte(rest, '"'); i > 0 {
-		return string(rest[:i])
-	}
-	return ""
-}
-
-// contentOf extracts the message content from a MESSAGE_CREATE frame.
-func contentOf(frame []byte) string {
-	var f struct {
-		D struct {
-			Content string `json:"content"`
-		} `json:"d"`
-	}
-	_ = json.Unmarshal(frame, &f)
-	return f.D.Content
 }

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hearth-chat/hearth/conformance/loadwire"
 )
 
 // idleSettle is the -settle flag.
@@ -122,7 +124,7 @@ func startNode(binary string) (string, func(), error) {
 		_ = cmd.Wait()
 		os.RemoveAll(dir)
 	}
-	if err := waitHealthy(base, 15*time.Second); err != nil {
+	if err := loadwire.WaitHealthy(base, 15*time.Second); err != nil {
 		stop()
 		return "", nil, err
 	}

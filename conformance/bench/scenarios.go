@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hearth-chat/hearth/conformance/loadwire"
 )
 
 // percentile returns the p-th percentile (0–100) of sorted durations.
@@ -52,7 +54,7 @@ func latency(ctx context.Context, base string, rate int, dur time.Duration) erro
 			return
 		}
 		now := time.Now()
-		c := contentOf(frame)
+		c := loadwire.ContentOf(frame)
 		mu.Lock()
 		if at, ok := sentAt[c]; ok {
 			lat = append(lat, now.Sub(at))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/hearth-chat/hearth/conformance/loadwire"
 )
 
 // The client side is a small copy of conformance/bench's (a main package, so it cannot be
@@ -168,7 +169,7 @@ func connect(u *user, intents int, onDispatch func(t string, at time.Time, frame
 				return
 			}
 			at := time.Now()
-			t := dispatchType(msg)
+			t := loadwire.DispatchType(msg)
 			if t == "READY" && !gotReady {
 				gotReady = true
 				close(ready)
@@ -198,36 +199,4 @@ func (s *session) sendPresence(status string) error {
 func (s *session) close() {
 	s.ws.Close()
 	s.wg.Wait()
-}
-
-// dispatchType extracts "t" from a dispatch frame, cheaply when the frame starts
-// {"op":0,"t":"..." (as Hearth writes it) and by decoding otherwise.
-func dispatchType(frame []byte) string {
-	const prefix = `{"op":0,"t":"`
-	if !bytes.HasPrefix(frame, []byte(prefix)) {
-		var f struct {
-			Op int    `json:"op"`
-			T  string `json:"t"`
-		}
-		if json.Unmarshal(frame, &f) != nil || f.Op != 0 {
-			return ""
-		}
-		return f.T
-	}
-	rest := frame[len(prefix):]
-	if i := bytes.IndexByte(rest, '"'); i > 0 {
-		return string(rest[:i])
-	}
-	return ""
-}
-
-// contentOf extracts the message content from a MESSAGE_CREATE frame.
-func contentOf(frame []byte) string {
-	var f struct {
-		D struct {
-			Content string `json:"content"`
-		} `json:"d"`
-	}
-	_ = json.Unmarshal(frame, &f)
-	return f.D.Content
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hearth-chat/hearth/conformance/loadwire"
 )
 
 // node is one hearth process started by the tool, with the proxy in front of its libp2p
@@ -82,7 +83,7 @@ func startCluster(binary string, n int, logLevel string) (*cluster, error) {
 		}
 	}
 	for _, nd := range c.nodes {
-		if err := waitHealthy(nd.base, 30*time.Second); err != nil {
+		if err := loadwire.WaitHealthy(nd.base, 30*time.Second); err != nil {
 			c.stop()
 			return nil, fmt.Errorf("%s: %w\n%s", nd.name, err, nd.logTail())
 		}
@@ -169,20 +170,6 @@ func (c *cluster) isolate(k int, on bool) error {
 		}
 	}
 	return nil
-}
-
-func waitHealthy(base string, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("node at %s not healthy after %v", base, within)
 }
 
 // fedGuild is one federated guild as seen from every node: its text channel's ID on each.
@@ -300,7 +287,7 @@ func (nd *node) restart(logLevel string) error {
 	if err := nd.start(logLevel); err != nil {
 		return err
 	}
-	return waitHealthy(nd.base, 60*time.Second)
+	return loadwire.WaitHealthy(nd.base, 60*time.Second)
 }
 
 // logSummary counts the node's warning and error log lines by message, for diagnosis.

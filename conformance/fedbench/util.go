@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hearth-chat/hearth/conformance/loadwire"
 )
 
 // parallel runs f(0..n-1) on workers goroutines and returns the first error.
@@ -103,7 +105,7 @@ func (a *arrivals) count() int {
 func listen(u *user, a *arrivals) (*session, error) {
 	return connect(u, intentGuilds|intentGuildMessages|intentMessageContent, func(t string, at time.Time, frame []byte) {
 		if t == "MESSAGE_CREATE" {
-			a.record(contentOf(frame), at)
+			a.record(loadwire.ContentOf(frame), at)
 		}
 	})
 }
