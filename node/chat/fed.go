@@ -547,20 +547,16 @@ func (s *Service) publishChange(c *model.Channel, author ID, kind ChangeKind, ms
 		defer s.bg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		// The message's own publication may still be in flight: its event ID is recorded
-		// when it returns, so wait for it briefly.
+		// The message's event ID is stored with it (publishFirst); none means it never
+		// crossed nodes.
 		var evID string
-		for attempt := 0; ; attempt++ {
-			err := s.db.View(func(tx *store.Tx) error {
-				return tx.Get(store.Key(store.PrefixFedMessageRev, uint64(msgID)), &evID)
-			})
-			if err == nil {
-				break
+		if err := s.db.View(func(tx *store.Tx) error {
+			return tx.Get(store.Key(store.PrefixFedMessageRev, uint64(msgID)), &evID)
+		}); err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				s.log.Warn("looking up a message's event ID", "message", msgID, "err", err)
 			}
-			if !errors.Is(err, store.ErrNotFound) || attempt == 50 {
-				return // a message that never crossed nodes
-			}
-			time.Sleep(20 * time.Millisecond)
+			return
 		}
 		if err := s.fed.PublishChange(ctx, fg, fc, name, kind, evID, text); err != nil {
 			s.log.Warn("publishing a message change to other nodes", "message", msgID, "err", err)

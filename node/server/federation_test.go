@@ -187,8 +187,6 @@ func TestFederatedEditsDeletesReactions(t *testing.T) {
 	for bmOnA.Content != "oops" {
 		ag.Wait("MESSAGE_CREATE").Decode(t, &bmOnA)
 	}
-	// The event ID of Bob's message is recorded asynchronously after publishing; wait for the
-	// delete to be possible to publish by retrying the check on node A.
 	bob.Must("DELETE", "/channels/"+chB+"/messages/"+bm.ID, nil, nil)
 	ag.WaitFor("the delete", func(events []testnode.Dispatch, _ []map[string]any, _ error) bool {
 		for _, e := range events {
