@@ -24,6 +24,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	"golang.org/x/time/rate"
@@ -420,7 +421,14 @@ func (s *Service) connectMembers(ctx context.Context) int {
 		return 0
 	}
 	// Past dial failures (a partition) must not hold back the redial once the link is back.
-	cctx, cancel := context.WithTimeout(network.WithForceDirectDial(ctx, "member node"), 10*time.Second)
+	// (The swarm's backoff is cleared rather than bypassed with a forced direct dial, which
+	// also changes how the dial is made.)
+	if sw, ok := s.h.Network().(*swarm.Swarm); ok {
+		for _, in := range infos {
+			sw.Backoff().Clear(in.ID)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_ = fhost.Connect(cctx, s.h, infos)
 	missing := 0
