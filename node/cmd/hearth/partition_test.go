@@ -63,7 +63,10 @@ func (p *cutProxy) accept() {
 			continue
 		}
 		p.mu.Lock()
-		if p.cut["*"] || p.cut[from] {
+		// A redial right after a cut can find its usual source port's 4-tuple still in
+		// TIME_WAIT, and libp2p then dials from a fresh port, which names no node: while
+		// any link into this node is cut, such a link might be the cut one, so it is refused.
+		if p.cut["*"] || p.cut[from] || (from == "" && len(p.cut) > 0) {
 			p.mu.Unlock()
 			down.Close()
 			up.Close()
