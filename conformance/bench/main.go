@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -50,13 +51,26 @@ func main() {
 		idleN     = flag.Int("idle", 19500, "idle: sessions to open (this machine's open-file limit is 20,000 per process)")
 		writers   = flag.Int("writers", 80, "throughput: concurrent REST writers (spread over the 10 channels)")
 		rounds    = flag.Int("rounds", 5, "fanout: messages sent one after another, each measured")
+		cpuprof   = flag.String("cpuprofile", "", "write the load generator's own CPU profile to this file")
 		settle    = flag.Duration("settle", 3*time.Second, "idle: wait this long before measuring (the Go runtime forces a GC every 2 minutes, which also shrinks idle stacks)")
 	)
 	flag.Parse()
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	idleSettle = *settle
 	fanoutRounds = *rounds
 	throughputWriters = *writers
 	if err := run(*binary, *target, strings.Split(*scenarios, ","), *rate, *duration, *fanoutN, *idleN); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

@@ -155,7 +155,7 @@ func throughput(ctx context.Context, base string, dur time.Duration) error {
 			if err := join(owner, u, ch); err != nil {
 				return err
 			}
-			s, err := connect(u, func(t string, _ []byte) {
+			s, err := connectBuffered(u, 32<<10, func(t string, _ []byte) {
 				if t == "MESSAGE_CREATE" {
 					delivered.Add(1)
 				}
@@ -171,14 +171,24 @@ func throughput(ctx context.Context, base string, dur time.Duration) error {
 	var wg sync.WaitGroup
 	u0 := takeUsage(base)
 	start := time.Now()
+	body := []byte(`{"content":"tp"}`)
 	for _, st := range setups {
 		for w := 0; w < writersPerChannel; w++ {
+			p, err := newPoster(st.owner, "/channels/"+st.ch+"/messages")
+			if err != nil {
+				return err
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for i := 0; time.Now().Before(stop); i++ {
-					if err := st.owner.call("POST", "/channels/"+st.ch+"/messages", map[string]string{"content": "tp"}, nil); err != nil {
+				defer func() { p.close() }()
+				for time.Now().Before(stop) {
+					if err := p.post(body); err != nil {
 						failed.Add(1)
+						p.close()
+						if p, err = newPoster(st.owner, "/channels/"+st.ch+"/messages"); err != nil {
+							return
+						}
 						continue
 					}
 					persisted.Add(1)

@@ -11,9 +11,10 @@ import (
 // Timestamp is a time that marshals the way Discord writes timestamps.
 type Timestamp time.Time
 
-// MarshalJSON writes an ISO 8601 time with microseconds and a +00:00 offset.
-func (t Timestamp) MarshalJSON() ([]byte, error) {
-	return []byte(time.Time(t).UTC().Format(`"2006-01-02T15:04:05.000000+00:00"`)), nil
+// MarshalText writes an ISO 8601 time with microseconds and a +00:00 offset (encoding/json
+// quotes it; a text marshaler spares the re-scan that MarshalJSON's output gets).
+func (t Timestamp) MarshalText() ([]byte, error) {
+	return time.Time(t).UTC().AppendFormat(make([]byte, 0, 32), "2006-01-02T15:04:05.000000+00:00"), nil
 }
 
 func tsPtr(t *time.Time) *Timestamp {

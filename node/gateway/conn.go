@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -505,6 +506,10 @@ func (c *conn) writeLoop() {
 		}
 	}()
 	for {
+		// Let whatever else is runnable (handlers creating more messages) go first: under load
+		// more frames are queued by the time this writer collects them, and they share one
+		// write; on an idle node nothing else is runnable and this returns at once.
+		runtime.Gosched()
 		c.mu.Lock()
 		control, pongs := c.control, c.pongs
 		c.control, c.pongs = nil, nil

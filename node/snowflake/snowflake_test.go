@@ -1,6 +1,7 @@
 package snowflake
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 )
@@ -68,8 +69,11 @@ func TestJSON(t *testing.T) {
 			t.Errorf("UnmarshalJSON(%s) succeeded", in)
 		}
 	}
-	b, _ := ID(42).MarshalJSON()
-	if string(b) != `"42"` {
-		t.Errorf("MarshalJSON = %s", b)
+	b, _ := json.Marshal(struct {
+		ID  ID
+		Map map[ID]bool
+	}{42, map[ID]bool{7: true}})
+	if string(b) != `{"ID":"42","Map":{"7":true}}` {
+		t.Errorf("json.Marshal = %s", b)
 	}
 }
