@@ -38,7 +38,7 @@ func ttl(ev *fedpeer.Event) uint64 {
 // FED-061: "A node MUST republish the full presence of its online users in a guild
 // at least every 10 s with ttl-ms of 30,000." EVT-015: ephemeral kinds carry seq 0.
 // EVT-085: the author of a batch names the origin node. FED-060: at most one
-// presence.batch and one typing.batch per guild per second.
+// presence.batch and one typing.batch per guild per 500 ms.
 func nodePresence(t *T) {
 	w := newWorld(t)
 	m := w.M
@@ -90,8 +90,8 @@ func nodePresence(t *T) {
 		}
 	}
 	for kind, n := range batches {
-		if limit := int(window.Seconds()) + 2; n > limit {
-			t.Errorf("FED-060: %d %s events in %v (at most one a second)", n, kind, window.Round(time.Millisecond))
+		if limit := int(window/(500*time.Millisecond)) + 2; n > limit {
+			t.Errorf("FED-060: %d %s events in %v (at most one per 500 ms)", n, kind, window.Round(time.Millisecond))
 		}
 	}
 }

@@ -49,6 +49,11 @@ func apply(o options) error {
 		return err
 	}
 
+	release, err := measuring(o.lock)
+	if err != nil {
+		return err
+	}
+	defer release()
 	burst := func(tag string) (time.Duration, error) {
 		start := time.Now()
 		err := parallel(o.burst, 32, func(i int) error {

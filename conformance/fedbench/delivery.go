@@ -52,6 +52,11 @@ func delivery(o options) error {
 	}
 	time.Sleep(2 * time.Second) // let the authors' federation rate budget refill (10/s, burst 50)
 
+	release, err := measuring(o.lock)
+	if err != nil {
+		return err
+	}
+	defer release()
 	total := int(o.duration.Seconds() * float64(o.rate))
 	interval := time.Second / time.Duration(o.rate)
 	var mu sync.Mutex

@@ -7,6 +7,9 @@
 //	go build -o /tmp/hearth ./node/cmd/hearth
 //	go run ./conformance/fedbench --binary /tmp/hearth -scenarios delivery,apply,partition,presence
 //
+// With -lock FILE it holds an exclusive flock on FILE during each measured phase and not
+// during set-up (registering users, joins), which can take minutes with many users.
+//
 // Scenarios:
 //
 //	delivery   REST create on node A → MESSAGE_CREATE on a gateway client of node B, open
@@ -36,6 +39,7 @@ import (
 type options struct {
 	binary   string
 	logLevel string
+	lock     string
 
 	rate     int
 	duration time.Duration
@@ -56,6 +60,7 @@ func main() {
 	scenarios := flag.String("scenarios", "delivery,apply,partition,presence", "comma-separated scenarios")
 	flag.StringVar(&o.binary, "binary", "", "the hearth binary to run (required)")
 	flag.StringVar(&o.logLevel, "log-level", "warn", "the nodes' log level")
+	flag.StringVar(&o.lock, "lock", "", "a file to flock during each measured phase only (set-up runs outside it), e.g. /tmp/hearth-bench.lock")
 	flag.IntVar(&o.rate, "rate", 1000, "delivery: messages per second")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "delivery: how long to send")
 	flag.IntVar(&o.authors, "authors", 200, "delivery: writers on node A (federation allows 10 live messages/s per author)")

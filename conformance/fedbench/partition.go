@@ -62,6 +62,11 @@ func partition(o options) error {
 		return err
 	}
 
+	release, err := measuring(o.lock)
+	if err != nil {
+		return err
+	}
+	defer release()
 	cutNode := c.nodes[2]
 	if err := c.isolate(2, true); err != nil {
 		return err

@@ -136,6 +136,11 @@ func presence(o options) error {
 		}
 		sessions = append(sessions, s)
 	}
+	release, err := measuring(o.lock)
+	if err != nil {
+		return err
+	}
+	defer release()
 	// Everyone online: one session each, without the presence intent.
 	connectStart := time.Now()
 	userSess := make([]*session, len(users))

@@ -393,6 +393,10 @@ func (a *applier) Apply(ctx context.Context, guildID event.ID, from peer.ID, raw
 			return n, err
 		}
 	}
+	// Events ignored as held may still be in another caller's commit (the
+	// gossip path or a concurrent catch-up): wait for it, so that the caller
+	// finds every applied event in the store and the vector.
+	s.flush(rt)
 	if len(queued) > 0 {
 		s.checkGap(rt, queued[len(queued)-1].ev, from)
 	}

@@ -28,6 +28,13 @@ type presence struct {
 	lastFull time.Time
 	typing   map[event.ID][]event.Typing
 	remote   map[event.ID]map[event.User]remoteEntry
+
+	// wake tells the loop that a change is waiting, so that it is published at
+	// once when no batch went out in the last BatchInterval (leading edge).
+	wake chan struct{}
+	// send publishes everything due; it is flush, replaced in tests of the
+	// loop's timing.
+	send func(context.Context)
 }
 
 type remoteEntry struct {
@@ -36,34 +43,48 @@ type remoteEntry struct {
 }
 
 func newPresence(s *Service) *presence {
-	return &presence{s: s, local: map[string]uint8{}, dirty: map[string]bool{},
-		typing: map[event.ID][]event.Typing{}, remote: map[event.ID]map[event.User]remoteEntry{}}
+	p := &presence{s: s, local: map[string]uint8{}, dirty: map[string]bool{},
+		typing: map[event.ID][]event.Typing{}, remote: map[event.ID]map[event.User]remoteEntry{},
+		wake: make(chan struct{}, 1)}
+	p.send = p.flush
+	return p
+}
+
+// poke wakes the batching loop.
+func (p *presence) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
 }
 
 // SetPresence records a local user's status (event.StatusOnline, …); it is
-// published to every guild the user is a member of within one batch
-// interval.
+// published to every guild the user is a member of at once when no batch
+// went out in the last batch interval, else with the next batch, within one
+// interval [FED-067].
 func (s *Service) SetPresence(name string, status uint8) {
 	p := s.pres
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if status == event.StatusOffline {
 		delete(p.local, name)
 	} else {
 		p.local[name] = status
 	}
 	p.dirty[name] = true
+	p.mu.Unlock()
+	p.poke()
 }
 
 // Typing records that a local user is typing in a channel; it is published
-// with the next batch.
+// like a presence change (see SetPresence).
 func (s *Service) Typing(guildID, channel event.ID, name string) {
 	p := s.pres
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if len(p.typing[guildID]) < event.MaxBatch {
 		p.typing[guildID] = append(p.typing[guildID], event.Typing{Name: name, Channel: channel})
 	}
+	p.mu.Unlock()
+	p.poke()
 }
 
 // Presence returns the known statuses of remote users in a guild (users
@@ -79,18 +100,54 @@ func (s *Service) Presence(guildID event.ID) map[event.User]uint8 {
 	return out
 }
 
+// run publishes batches and expires remote entries until ctx ends. A batch
+// goes out as soon as something is due (a change, typing, or the full
+// republish) unless one went out less than BatchInterval ago; then it goes
+// out when the interval has passed. So a change after a quiet spell crosses
+// at once, and under load every change waits at most one interval, while a
+// node still publishes at most one batch of each kind per guild per
+// interval [FED-060] [FED-067].
 func (p *presence) run(ctx context.Context) {
-	t := time.NewTicker(p.s.cfg.BatchInterval)
-	defer t.Stop()
+	gap := p.s.cfg.BatchInterval
+	tick := time.NewTicker(gap) // expiry sweeps and the full republish
+	defer tick.Stop()
+	next := time.NewTimer(gap) // the end of the current interval, when armed
+	next.Stop()
+	defer next.Stop()
+	armed := false
+	var last time.Time // when the last batch went out
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick.C:
+			p.expire()
+		case <-p.wake:
+		case <-next.C:
+			armed = false
 		}
-		p.flush(ctx)
-		p.expire()
+		if !p.due() {
+			continue
+		}
+		if wait := gap - time.Since(last); wait > 0 {
+			if !armed {
+				next.Reset(wait)
+				armed = true
+			}
+			continue
+		}
+		p.send(ctx)
+		last = time.Now()
 	}
+}
+
+// due reports whether a batch is waiting: a changed status, typing, or the
+// full republish of [FED-061].
+func (p *presence) due() bool {
+	now := p.s.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.dirty) > 0 || len(p.typing) > 0 || now.Sub(p.lastFull) >= PresenceRefresh
 }
 
 // flush publishes at most one presence and one typing batch per guild

@@ -78,7 +78,9 @@ type Config struct {
 
 	// SyncInterval is the periodic heads exchange; 0 means 30 s [FED-035].
 	SyncInterval time.Duration
-	// BatchInterval is the presence and typing batching period; 0 means 1 s [FED-060].
+	// BatchInterval is the shortest time between two presence (or typing)
+	// batches of a guild; a change after a quiet interval goes out at once.
+	// 0 means 500 ms [FED-060] [FED-067].
 	BatchInterval time.Duration
 	// AuthorRate and AuthorBurst limit live events per author; 0 means 10/s
 	// with a burst of 50. Exceeding them is rejected as abuse.
@@ -145,7 +147,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.AuthorRate, cfg.AuthorBurst = 10, 50
 	}
 	if cfg.BatchInterval == 0 {
-		cfg.BatchInterval = time.Second
+		cfg.BatchInterval = 500 * time.Millisecond
 	}
 	h, key, err := fhost.New(cfg.Host)
 	if err != nil {
