@@ -27,11 +27,13 @@ type voiceState struct {
 			ID string `json:"id"`
 		} `json:"user"`
 	} `json:"member"`
-	Mute     bool `json:"mute"`
-	Deaf     bool `json:"deaf"`
-	SelfMute bool `json:"self_mute"`
-	SelfDeaf bool `json:"self_deaf"`
-	Suppress bool `json:"suppress"`
+	Mute       bool `json:"mute"`
+	Deaf       bool `json:"deaf"`
+	SelfMute   bool `json:"self_mute"`
+	SelfDeaf   bool `json:"self_deaf"`
+	SelfVideo  bool `json:"self_video"`
+	SelfStream bool `json:"self_stream"`
+	Suppress   bool `json:"suppress"`
 }
 
 // waitVoiceState waits until g has received a VOICE_STATE_UPDATE for which ok is true.

@@ -81,6 +81,9 @@ type upTrack struct {
 	mu   sync.Mutex // serialises writers of subs
 
 	speaking speakingDetector
+	// ended is set when the track is unpublished; its read loops may still
+	// deliver a few packets, which are dropped.
+	ended atomic.Bool
 }
 
 func (u *upTrack) addSub(d *downTrack) {
@@ -203,6 +206,9 @@ func (u *upTrack) newForwarder(layer int, audioLevelID uint8) *forwarder {
 // forward sends one RTP packet to every subscriber.
 func (f *forwarder) forward(pkt []byte, now time.Time) {
 	u, layer, n := f.u, f.layer, len(pkt)
+	if u.ended.Load() {
+		return
+	}
 	u.lastSeen[layer].Store(now.UnixNano())
 	f.bytes += int64(n)
 	if el := now.Sub(f.secondStart); el >= time.Second {

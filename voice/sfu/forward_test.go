@@ -237,7 +237,7 @@ func TestValidateOffer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := validateOffer(tt.sdp)
+			_, err := validateOffer(tt.sdp)
 			if (tt.want == nil) != (err == nil) || (tt.want != nil && !errorsIs(err, tt.want)) {
 				t.Fatalf("validateOffer = %v, want %v", err, tt.want)
 			}

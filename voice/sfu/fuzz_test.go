@@ -38,5 +38,5 @@ func FuzzHandleOffer(f *testing.F) {
 
 func FuzzValidateOffer(f *testing.F) {
 	f.Add("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n")
-	f.Fuzz(func(t *testing.T, raw string) { _ = validateOffer(raw) })
+	f.Fuzz(func(t *testing.T, raw string) { _, _ = validateOffer(raw) })
 }

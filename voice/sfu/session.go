@@ -113,9 +113,15 @@ func (s *Session) track() bool {
 // new m-lines.
 type slot struct {
 	sender *webrtc.RTPSender
+	tr     *webrtc.RTPTransceiver // the sender's transceiver, kept while detached
 	kind   webrtc.RTPCodecType
 	cur    atomic.Pointer[downTrack]
 	last   *downTrack // guarded by sfu.mu; numbering continues from it
+	// detached is set, under sfu.mu, once an idle slot's sender has been
+	// taken off its transceiver, which then stops sending: the next offer
+	// tells the client that the m-line's track ended (VOICE-076). A new
+	// subscription puts the sender back and renegotiates.
+	detached bool
 }
 
 // UserID returns the session's user.
@@ -184,31 +190,47 @@ func (s *Session) Attach(p Peer) error {
 }
 
 // SetSources records which source each of the client's send m-lines (by
-// mid) carries. Unnamed audio is the microphone, unnamed video the camera.
-// Naming a source that another mid already carries returns
-// ErrTooManyTracks (one track per source, VOICE-064 and VOICE-065).
+// mid) carries, for the offer that HandleOffer applies next; names given
+// earlier stay. Unnamed audio is the microphone, unnamed video the camera.
+// An unknown source returns ErrBadSDP. HandleOffer checks that no two
+// m-lines the offer sends on carry the same source (VOICE-064, VOICE-065).
 func (s *Session) SetSources(src map[string]Source) error {
-	s.sfu.mu.Lock()
-	defer s.sfu.mu.Unlock()
-	merged := make(map[string]Source, len(s.sources)+len(src))
-	for mid, so := range s.sources {
-		merged[mid] = so
-	}
 	for mid, so := range src {
 		if !so.valid() {
 			return fmt.Errorf("%w: unknown source %q for mid %q", ErrBadSDP, so, mid)
 		}
-		merged[mid] = so
 	}
-	// One m-line per source, whether the other came earlier or in the same offer.
-	seen := make(map[Source]string, len(merged))
-	for mid, so := range merged {
+	s.sfu.mu.Lock()
+	defer s.sfu.mu.Unlock()
+	for mid, so := range src {
+		s.sources[mid] = so
+	}
+	return nil
+}
+
+// sourceOfLocked is the source a client m-line carries: its name, or the
+// default for its kind.
+func (s *Session) sourceOfLocked(mid string, kind webrtc.RTPCodecType) Source {
+	if so, ok := s.sources[mid]; ok {
+		return so
+	}
+	if kind == webrtc.RTPCodecTypeVideo {
+		return SourceCamera
+	}
+	return SourceMicrophone
+}
+
+// checkSourcesLocked refuses an offer that sends one source on two m-lines
+// (VOICE-064, VOICE-065).
+func (s *Session) checkSourcesLocked(sending map[string]webrtc.RTPCodecType) error {
+	seen := make(map[Source]string, len(sending))
+	for mid, kind := range sending {
+		so := s.sourceOfLocked(mid, kind)
 		if other, ok := seen[so]; ok {
-			return fmt.Errorf("%w: %s named for mids %q and %q", ErrTooManyTracks, so, other, mid) // VOICE-064, VOICE-065
+			return fmt.Errorf("%w: %s sent on mids %q and %q", ErrTooManyTracks, so, other, mid)
 		}
 		seen[so] = mid
 	}
-	s.sources = merged
 	return nil
 }
 
@@ -224,7 +246,8 @@ func (s *Session) HandleOffer(ctx context.Context, offer webrtc.SessionDescripti
 	if offer.Type != webrtc.SDPTypeOffer {
 		return webrtc.SessionDescription{}, fmt.Errorf("%w: type %q is not offer", ErrBadSDP, offer.Type)
 	}
-	if err := validateOffer(offer.SDP); err != nil {
+	sending, err := validateOffer(offer.SDP)
+	if err != nil {
 		return webrtc.SessionDescription{}, err
 	}
 	s.negMu.Lock()
@@ -235,9 +258,24 @@ func (s *Session) HandleOffer(ctx context.Context, offer webrtc.SessionDescripti
 	if s.outstanding {
 		return webrtc.SessionDescription{}, ErrGlare
 	}
+	s.sfu.mu.Lock()
+	err = s.checkSourcesLocked(sending)
+	s.sfu.mu.Unlock()
+	if err != nil {
+		return webrtc.SessionDescription{}, err
+	}
 	if err := s.pc.SetRemoteDescription(offer); err != nil {
 		return webrtc.SessionDescription{}, s.closingOr(fmt.Errorf("%w: %v", ErrBadSDP, err))
 	}
+	// What the client stopped sending is unpublished before the answer
+	// (VOICE-069): its subscribers renegotiate, its state is reported.
+	s.sfu.mu.Lock()
+	for mid := range s.published {
+		if _, ok := sending[mid]; !ok && mid != "" {
+			s.sfu.unpublishLocked(s, mid)
+		}
+	}
+	s.sfu.mu.Unlock()
 	first := !s.started
 	if first {
 		s.started = true
@@ -338,32 +376,64 @@ func (s *Session) AddICECandidate(c webrtc.ICECandidateInit) error {
 }
 
 // renegotiate sends a server offer if one is needed and none is
-// outstanding (VOICE-051).
-func (s *Session) renegotiate() {
+// outstanding (VOICE-051), and reports whether it sent one. An offer is
+// needed for new or reattached senders, and for idle senders, which it
+// detaches so that their m-lines stop sending (VOICE-076).
+func (s *Session) renegotiate() bool {
 	s.negMu.Lock()
 	defer s.negMu.Unlock()
-	if !s.started || s.outstanding || s.answering || !s.needNeg.Load() {
-		return
+	if !s.started || s.outstanding || s.answering {
+		return false
 	}
 	select {
 	case <-s.closed:
-		return
+		return false
 	default:
 	}
-	s.needNeg.Store(false)
+	s.sfu.mu.Lock()
+	detached := s.detachIdleLocked()
+	s.sfu.mu.Unlock()
+	if !s.needNeg.Swap(false) && !detached {
+		return false
+	}
 	offer, err := s.pc.CreateOffer(nil)
 	if err == nil {
 		err = s.pc.SetLocalDescription(offer)
 	}
 	if err != nil {
 		s.sfu.log.Warn("sfu: renegotiate", "user", s.userID, "err", err)
-		return
+		return false
 	}
 	s.outstanding = true
 	s.revision++
 	ld := *s.pc.LocalDescription()
 	s.lastOffer = &ld
 	s.send(Offer{SDP: ld, Revision: s.revision})
+	return true
+}
+
+// detachIdleLocked takes the sender of every idle slot off its transceiver,
+// so that the next offer marks the m-line as no longer sending, and reports
+// whether it detached any. The caller holds sfu.mu and negMu with no offer
+// outstanding, so every sender has been negotiated.
+func (s *Session) detachIdleLocked() bool {
+	select {
+	case <-s.closed:
+		return false // Close stops only the senders it saw detached
+	default:
+	}
+	did := false
+	for _, sl := range s.slots {
+		if sl.detached || sl.tr == nil || sl.cur.Load() != nil || (sl.last != nil && !sl.last.bound.Load()) {
+			continue
+		}
+		if err := sl.tr.SetSender(sl.sender, nil); err != nil {
+			s.sfu.log.Debug("sfu: detach idle sender", "user", s.userID, "err", err)
+			continue
+		}
+		sl.detached, did = true, true
+	}
+	return did
 }
 
 func (s *Session) sendTracks() {
@@ -473,6 +543,19 @@ func (s *Session) Close(reason error) {
 		if s.pc == nil {
 			return // a remote member
 		}
+		// Detached senders belong to no transceiver, so closing the
+		// PeerConnection would not stop them (nor their RTCP loops).
+		s.sfu.mu.Lock()
+		var loose []*webrtc.RTPSender
+		for _, sl := range s.slots {
+			if sl.detached {
+				loose = append(loose, sl.sender)
+			}
+		}
+		s.sfu.mu.Unlock()
+		for _, snd := range loose {
+			_ = snd.Stop()
+		}
 		if err := s.pc.Close(); err != nil {
 			s.sfu.log.Debug("sfu: close peer connection", "user", s.userID, "err", err)
 		}
@@ -559,40 +642,48 @@ func (sl *slot) rtcpLoop() {
 }
 
 // validateOffer refuses SDP the SFU cannot use before pion sees it
-// (VOICE-063, VOICE-064, VOICE-067).
-func validateOffer(raw string) error {
+// (VOICE-063, VOICE-064, VOICE-067) and returns the kind of each m-line
+// the client sends on, by mid: not recvonly, not inactive, not rejected
+// (port 0). An m-line it does not send on stops what it published
+// (VOICE-069).
+func validateOffer(raw string) (map[string]webrtc.RTPCodecType, error) {
 	if len(raw) > 64<<10 {
-		return fmt.Errorf("%w: %d bytes", ErrBadSDP, len(raw))
+		return nil, fmt.Errorf("%w: %d bytes", ErrBadSDP, len(raw))
 	}
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(raw); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
-	sending := 0
+	sending := map[string]webrtc.RTPCodecType{}
+	n := 0
 	for _, m := range d.MediaDescriptions {
 		kind := m.MediaName.Media
 		if kind == "application" {
 			continue
 		}
 		if kind != "audio" && kind != "video" {
-			return fmt.Errorf("%w: media %q", ErrUnsupportedCodec, kind)
-		}
-		if _, recvonly := m.Attribute("recvonly"); !recvonly {
-			if _, inactive := m.Attribute("inactive"); !inactive {
-				sending++
-			}
+			return nil, fmt.Errorf("%w: media %q", ErrUnsupportedCodec, kind)
 		}
 		if m.MediaName.Port.Value == 0 {
-			continue // rejected section
+			continue // rejected or stopped section
 		}
 		if !hasSupportedCodec(m, kind) {
-			return fmt.Errorf("%w: no usable %s codec in %v", ErrUnsupportedCodec, kind, m.MediaName.Formats)
+			return nil, fmt.Errorf("%w: no usable %s codec in %v", ErrUnsupportedCodec, kind, m.MediaName.Formats)
+		}
+		_, recvonly := m.Attribute("recvonly")
+		_, inactive := m.Attribute("inactive")
+		if recvonly || inactive {
+			continue
+		}
+		n++
+		if mid, ok := m.Attribute("mid"); ok {
+			sending[mid] = webrtc.NewRTPCodecType(kind)
 		}
 	}
-	if sending > maxPublishedSections {
-		return fmt.Errorf("%w: %d send sections", ErrTooManyTracks, sending)
+	if n > maxPublishedSections {
+		return nil, fmt.Errorf("%w: %d send sections", ErrTooManyTracks, n)
 	}
-	return nil
+	return sending, nil
 }
 
 func hasSupportedCodec(m *sdp.MediaDescription, kind string) bool {

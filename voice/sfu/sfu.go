@@ -278,9 +278,7 @@ func (s *SFU) afterChangeLocked(se *Session) {
 		if !idle {
 			return // the pending negotiation will pick the change up
 		}
-		if se.needNeg.Load() {
-			se.renegotiate()
-		} else {
+		if !se.renegotiate() {
 			se.sendTracks()
 		}
 	})
@@ -316,13 +314,24 @@ func (s *SFU) subscribeLocked(sub *Session, up *upTrack) {
 		}
 	}
 	d := newDownTrack(up, sub, nil)
-	if sl != nil {
+	switch {
+	case sl != nil && sl.detached:
+		// The m-line stopped sending when its last track ended: put the
+		// sender back and tell the client it sends again.
+		d = newDownTrack(up, sub, sl.last)
+		if err := sl.tr.SetSender(sl.sender, d); err != nil {
+			s.log.Warn("sfu: reattach sender", "user", sub.userID, "err", err)
+			return
+		}
+		sl.detached = false
+		sub.needNeg.Store(true)
+	case sl != nil:
 		d = newDownTrack(up, sub, sl.last)
 		if err := sl.sender.ReplaceTrack(d); err != nil {
 			s.log.Warn("sfu: reuse sender", "user", sub.userID, "err", err)
 			return
 		}
-	} else {
+	default:
 		sender, err := sub.pc.AddTrack(d)
 		if err != nil {
 			s.log.Warn("sfu: add track", "user", sub.userID, "err", err)
@@ -330,6 +339,11 @@ func (s *SFU) subscribeLocked(sub *Session, up *upTrack) {
 		}
 		sub.needNeg.Store(true)
 		sl = &slot{sender: sender, kind: up.kind}
+		for _, t := range sub.pc.GetTransceivers() {
+			if t.Sender() == sender {
+				sl.tr = t
+			}
+		}
 		sub.slots = append(sub.slots, sl)
 		sub.goFn(sl.rtcpLoop)
 	}
@@ -374,13 +388,7 @@ func (s *SFU) publish(se *Session, mid string, t *webrtc.TrackRemote) (*upTrack,
 	if up := se.published[mid]; up != nil {
 		return up, nil
 	}
-	src, ok := se.sources[mid]
-	if !ok {
-		src = SourceMicrophone
-		if t.Kind() == webrtc.RTPCodecTypeVideo {
-			src = SourceCamera
-		}
-	}
+	src := se.sourceOfLocked(mid, t.Kind())
 	for _, up := range se.published {
 		if up.source == src {
 			return nil, fmt.Errorf("%w: second %s track", ErrTooManyTracks, src)
@@ -408,6 +416,36 @@ func (s *SFU) publish(se *Session, mid string, t *webrtc.TrackRemote) (*upTrack,
 		s.notifyLocked(se.guildID)
 	}
 	return up, nil
+}
+
+// unpublishLocked ends a local member's published track because the
+// client stopped sending it (VOICE-069): nothing of it is forwarded any
+// more, every subscriber loses it (and renegotiates, so that the m-line
+// stops sending), a speaking microphone stops speaking, and the member's
+// voice state loses self_video or self_stream.
+func (s *SFU) unpublishLocked(se *Session, mid string) {
+	up := se.published[mid]
+	if up == nil {
+		return
+	}
+	delete(se.published, mid)
+	up.ended.Store(true)
+	if r := se.room; r != nil {
+		for m := range r.members {
+			if m != se {
+				s.unsubscribeLocked(m, up)
+				s.afterChangeLocked(m)
+			}
+		}
+		if up.speaking.reset() {
+			s.broadcastSpeakingLocked(se, r, false)
+		}
+	}
+	if up.source == SourceCamera || up.source == SourceScreen {
+		s.reportLocked(s.stateLocked(se))
+	} else {
+		s.notifyLocked(se.guildID)
+	}
 }
 
 func (s *SFU) speakingChanged(se *Session, on bool) {

@@ -464,11 +464,10 @@ func (c *Client) addVideo(source string, rids ...string) ([]*VideoTrack, error) 
 	if err := c.sendOffer(); err != nil {
 		return nil, err
 	}
-	select {
-	case err := <-c.answered:
-		if err != nil {
-			return nil, err
-		}
+	if err := c.waitAnswer(); err != nil {
+		return nil, err
+	}
+	{
 		mid := ""
 		for _, t := range c.pc.GetTransceivers() {
 			if t.Sender() == sender {
@@ -484,16 +483,121 @@ func (c *Client) addVideo(source string, rids ...string) ([]*VideoTrack, error) 
 				ridID = uint8(e.ID)
 			}
 		}
+		var xcv *webrtc.RTPTransceiver
+		for _, t := range c.pc.GetTransceivers() {
+			if t.Sender() == sender {
+				xcv = t
+			}
+		}
 		vts := make([]*VideoTrack, len(trs))
 		for i, tr := range trs {
-			vts[i] = &VideoTrack{tr: tr, mid: mid, rid: rids[i], midID: midID, ridID: ridID}
+			vts[i] = &VideoTrack{tr: tr, mid: mid, rid: rids[i], midID: midID, ridID: ridID,
+				source: source, sender: sender, xcv: xcv}
 		}
 		return vts, nil
-	case <-c.closed:
-		return nil, fmt.Errorf("voiceclient: closed with %d before answer", c.CloseCode())
-	case <-time.After(10 * time.Second):
-		return nil, fmt.Errorf("voiceclient: no answer to video offer")
 	}
+}
+
+// waitAnswer waits for the answer to a client offer (op 102).
+func (c *Client) waitAnswer() error {
+	select {
+	case err := <-c.answered:
+		return err
+	case <-c.closed:
+		return fmt.Errorf("voiceclient: closed with %d before answer", c.CloseCode())
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("voiceclient: no answer to client offer")
+	}
+}
+
+// StopVideo stops publishing v's track, as a browser does when the
+// transceiver's direction is set to "inactive" (spec/voice.md, VOICE-068):
+// the m-line stops sending and a client offer (op 102) says so. The sender
+// and the m-line stay, for ResumeVideo.
+func (c *Client) StopVideo(v *VideoTrack) error {
+	if err := v.xcv.SetSender(v.sender, nil); err != nil {
+		return fmt.Errorf("voiceclient: stop video: %w", err)
+	}
+	return c.offerFor(nil, "")
+}
+
+// ResumeVideo publishes a stopped single-layer track again on the same
+// m-line (direction back to "sendonly"), with a client offer.
+func (c *Client) ResumeVideo(v *VideoTrack) error {
+	if err := v.xcv.SetSender(v.sender, v.tr); err != nil {
+		return fmt.Errorf("voiceclient: resume video: %w", err)
+	}
+	return c.offerFor(v.sender, v.source)
+}
+
+// RemoveVideo stops publishing v's track with RemoveTrack, as a browser's
+// removeTrack does: the m-line stops sending for good, and publishing the
+// source again takes a new m-line (AddVideo).
+func (c *Client) RemoveVideo(v *VideoTrack) error {
+	if err := c.pc.RemoveTrack(v.sender); err != nil {
+		return fmt.Errorf("voiceclient: remove video: %w", err)
+	}
+	return c.offerFor(nil, "")
+}
+
+// offerFor sends a client offer that names sender's m-line as source (if
+// sender is not nil) and waits for the answer.
+func (c *Client) offerFor(sender *webrtc.RTPSender, source string) error {
+	c.mu.Lock()
+	c.pending, c.pendingSr = sender, source
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.pending = nil
+		c.mu.Unlock()
+	}()
+	if err := c.sendOffer(); err != nil {
+		return err
+	}
+	return c.waitAnswer()
+}
+
+// TrackMid returns the mid on which the current track map says this client
+// receives userID's source, or "".
+func (c *Client) TrackMid(userID, source string) string {
+	if m := c.midUser.Load(); m != nil {
+		for mid, t := range *m {
+			if t.UserID == userID && t.Source == source {
+				return mid
+			}
+		}
+	}
+	return ""
+}
+
+// ServerSends reports whether the server's current description sends on
+// mid (sendrecv or sendonly from the server's side).
+func (c *Client) ServerSends(mid string) bool {
+	c.sigMu.Lock()
+	rd := c.pc.CurrentRemoteDescription()
+	c.sigMu.Unlock()
+	if rd == nil {
+		return false
+	}
+	var d sdp.SessionDescription
+	if d.UnmarshalString(rd.SDP) != nil {
+		return false
+	}
+	for _, m := range d.MediaDescriptions {
+		if v, ok := m.Attribute("mid"); !ok || v != mid {
+			continue
+		}
+		if m.MediaName.Port.Value == 0 {
+			return false
+		}
+		for _, dir := range []string{"recvonly", "inactive"} {
+			if _, ok := m.Attribute(dir); ok {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // answerOffer answers a server offer, rolling back a pending client offer
@@ -550,7 +654,13 @@ type VideoTrack struct {
 	tr           *webrtc.TrackLocalStaticRTP
 	mid, rid     string
 	midID, ridID uint8
+	source       string
+	sender       *webrtc.RTPSender
+	xcv          *webrtc.RTPTransceiver
 }
+
+// Mid is the m-line that carries the track.
+func (v *VideoTrack) Mid() string { return v.mid }
 
 // WriteVP8 sends one VP8 packet: a key frame or a delta frame. The last
 // payload byte is mark, so a receiver can tell simulcast layers apart.
