@@ -65,6 +65,13 @@ var Tests = []harness.Test{
 	{IDs: []string{"VOICE-063", "VOICE-064", "VOICE-067"}, Name: "voice/bad-offers-refused", Run: badOffers},
 	{IDs: []string{"VOICE-082", "VOICE-083", "VOICE-084"}, Name: "voice/moderation", Run: moderation},
 	{IDs: []string{"VOICE-091", "VOICE-011"}, Name: "voice/channel-switch", Run: channelSwitch},
+	{IDs: []string{"VOICE-054", "VOICE-057", "VOICE-058"}, Name: "voice/media-forwarding", Run: forwarding},
+	{IDs: []string{"VOICE-070", "VOICE-071", "VOICE-072", "VOICE-073", "VOICE-075"}, Name: "voice/speaking", Run: speaking},
+	{IDs: []string{"VOICE-074", "VOICE-081"}, Name: "voice/server-mute-drops-audio", Run: serverMute},
+	{IDs: []string{"VOICE-080"}, Name: "voice/deafened-receive-nothing", Run: deafened},
+	{IDs: []string{"VOICE-050", "VOICE-057", "VOICE-058", "VOICE-092"}, Name: "voice/channel-switch-media", Run: switchMedia},
+	{IDs: []string{"VOICE-041", "VOICE-051", "VOICE-052", "VOICE-053"}, Name: "voice/renegotiation", Run: renegotiation},
+	{IDs: []string{"VOICE-039"}, Name: "voice/heartbeat-timeout", Run: heartbeatTimeout},
 }
 
 // server is a VOICE_SERVER_UPDATE.

@@ -1,0 +1,817 @@
+package voice
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/hearth-chat/hearth/conformance/harness"
+)
+
+// The suite's own WebRTC voice client, written from spec/voice.md alone (it
+// imports nothing of the reference implementation). It joins through gateway
+// op 4 and the voice WebSocket, makes one PeerConnection (trickling its ICE
+// candidates with op 103), answers Server Offers, publishes a microphone with
+// the RFC 6464 audio level and, on demand, VP8 video, and records what it
+// receives.
+//
+// Every packet a client sends carries, at the end of its payload, a trailer
+// the receiving client reads back: "HC", the sender's tag, a phase byte (a
+// test's stage, or the simulcast layer of video) and the sender's own packet
+// counter. So a test knows whose packet arrived, from which stage, and
+// whether the sender wrote it after some event, without trusting the SFU's
+// Track Map or its rewritten sequence numbers.
+
+// More voice opcodes (spec/voice.md §3.1).
+const (
+	opSpeaking       = 5
+	opServerOffer    = 100
+	opClientAnswer   = 101
+	opClientOffer    = 102
+	opICECandidate   = 103
+	opLayerRequest   = 104
+	opWatch          = 108
+	opClientsConnect = 11
+)
+
+const trailerLen = 2 + 6 + 1 + 4
+
+// rx is one received RTP packet.
+type rx struct {
+	Mid   string
+	SSRC  uint32
+	Seq   uint16
+	TS    uint32
+	From  string // sender's tag ("" when the payload has no trailer)
+	Phase byte
+	N     uint32 // sender's packet counter
+	Key   bool   // a VP8 key frame
+	At    time.Time
+}
+
+// speakEvent is one Speaking (5) received.
+type speakEvent struct {
+	User string
+	On   bool
+	At   time.Time
+}
+
+// mediaOpts tune a mediaClient.
+type mediaOpts struct {
+	// Video sets "video": true in Identify.
+	Video bool
+	// ManualOffers leaves Server Offers (100) unanswered for the test to
+	// answer with answerOffer.
+	ManualOffers bool
+	// NoHeartbeat sends no Heartbeat (3).
+	NoHeartbeat bool
+	// Silent publishes no audio until setLevel is called.
+	Silent bool
+}
+
+// mediaClient is one member in voice with a connected PeerConnection.
+type mediaClient struct {
+	t    *T
+	User *harness.User
+	S    *harness.Session // the member's gateway session
+	Srv  server           // the VOICE_SERVER_UPDATE it joined with
+	Tag  string           // written into every payload it sends
+	opts mediaOpts
+
+	gwMu sync.Mutex
+	vg   *harness.Gateway // replaced by reconnect
+	hb   time.Duration
+
+	pc       *webrtc.PeerConnection
+	mic      *webrtc.TrackLocalStaticRTP
+	micSSRC  atomic.Uint32
+	levelExt uint8
+	sig      sync.Mutex // serialises offers, answers and rollbacks on pc
+
+	// Publishing state: the audio levels written in turn (-1 sends nothing,
+	// as DTX; else the RFC 6464 level).
+	levels   atomic.Pointer[[]int32]
+	phase    atomic.Uint32
+	n        atomic.Uint32 // packets written
+	lastLoud atomic.Int64  // unix nanos of the last loud packet written
+	ts, tick uint32        // publish goroutine only
+	writes   []int64       // unix nanos each packet was written, by counter - 1 (under mu)
+
+	mu          sync.Mutex
+	rxs         []rx
+	tracks      map[string]Obj // mid → Track Map entry
+	trackMaps   int
+	speaks      []speakEvent
+	offers      []Obj // Server Offers (100) received
+	answers     int   // Session Descriptions (4) received
+	states      []webrtc.PeerConnectionState
+	rrSeq       map[uint32]uint32 // SSRC → highest extended sequence number the SFU reported
+	plis        map[uint32]int    // SSRC → PLI/FIR count
+	keyWanted   map[uint32]bool   // SSRC → next packet is a key frame
+	candidates  []string          // local candidates not yet sent
+	offerSent   bool
+	manual      atomic.Bool // Server Offers are left to the test
+	answeredRev float64     // the revision of the last Server Offer answered (under sig)
+	switched    []time.Time // when each Channel Switched (107) arrived
+	nonce       atomic.Int64
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// newAPI is the client's pion API: Opus with the audio-level extension, VP8
+// with NACK and PLI, the simulcast and transport-wide-cc extensions, pion's
+// default interceptors (NACK, RTCP reports, TWCC feedback), UDP host
+// candidates including loopback.
+func newAPI(t *T) *webrtc.API {
+	m := &webrtc.MediaEngine{}
+	must := func(err error) {
+		if err != nil {
+			t.Fatalf("pion: %v", err)
+		}
+	}
+	must(m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1",
+	}, PayloadType: 111}, webrtc.RTPCodecTypeAudio))
+	must(m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
+		RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "transport-cc"}},
+	}, PayloadType: 96}, webrtc.RTPCodecTypeVideo))
+	must(m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio))
+	reg := &interceptor.Registry{}
+	must(webrtc.RegisterDefaultInterceptors(m, reg))
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIPFilter(func(ip net.IP) bool { return ip.To4() != nil })
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+}
+
+// voiceURL is the endpoint of a VOICE_SERVER_UPDATE reached at node's own
+// address (the suite talks to 127.0.0.1 whatever public URL a node has).
+func voiceURL(node *harness.Node, endpoint string) string {
+	u := endpoint
+	if i := strings.Index(u, "://"); i >= 0 {
+		rest := u[i+3:]
+		path := ""
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			path = rest[j:]
+		}
+		u = node.WSURL() + path
+	}
+	if !strings.Contains(u, "?") {
+		u += "?v=1"
+	}
+	return u
+}
+
+// dialHello opens the voice WebSocket of s's node at endpoint and returns it
+// with Hello's heartbeat interval.
+func dialHello(t *T, s *harness.Session, endpoint string) (*harness.Gateway, time.Duration) {
+	g := t.DialURL(voiceURL(s.User.Node, endpoint))
+	f, err := g.Next(t.Timeout())
+	if err != nil || f.Op != opHello {
+		t.Fatalf("voice WebSocket: expected Hello (8) first, got %s (%v)", f, err)
+	}
+	return g, time.Duration(harness.Num(f.Obj()["heartbeat_interval"])) * time.Millisecond
+}
+
+// enterVoice makes s's user join channel of guild with op 4, identify on the
+// voice WebSocket, negotiate and connect ICE. It returns once the
+// PeerConnection is connected; the client is closed after the test.
+func enterVoice(t *T, s *harness.Session, guild, channel string, o mediaOpts) *mediaClient {
+	srv := join(t, s, guild, channel)
+	var tag [3]byte
+	_, _ = rand.Read(tag[:])
+	c := &mediaClient{t: t, User: s.User, S: s, Srv: srv, Tag: hex.EncodeToString(tag[:]), opts: o,
+		tracks: map[string]Obj{}, rrSeq: map[uint32]uint32{}, plis: map[uint32]int{}, keyWanted: map[uint32]bool{},
+		stop: make(chan struct{})}
+	if o.Silent {
+		c.setLevel(-1)
+	} else {
+		c.setLevel(127)
+	}
+	c.manual.Store(o.ManualOffers)
+	t.Cleanup(c.close)
+	vg, hb := dialHello(t, s, srv.Endpoint)
+	c.vg, c.hb = vg, hb
+	d := identify(s, srv, s.User.ID)
+	if o.Video {
+		d["video"] = true
+	}
+	send(t, vg, opIdentify, d)
+	if f, err := vg.WaitOp(t.Timeout(), opReady); err != nil {
+		t.Fatalf("voice Identify of %s: expected Ready (2), got %v (%s)", s.User.Name, err, f)
+	}
+	pc, err := newAPI(t).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatalf("pion: %v", err)
+	}
+	c.pc = pc
+	c.mic, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", "cf-"+c.Tag)
+	if err != nil {
+		t.Fatalf("pion: %v", err)
+	}
+	sender, err := pc.AddTrack(c.mic)
+	if err != nil {
+		t.Fatalf("pion: %v", err)
+	}
+	c.readRTCP(sender)
+	pc.OnTrack(c.onTrack)
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		c.mu.Lock()
+		c.states = append(c.states, st)
+		c.mu.Unlock()
+	})
+	pc.OnICECandidate(c.onCandidate)
+	c.sig.Lock()
+	offer, err := pc.CreateOffer(nil)
+	if err == nil {
+		err = pc.SetLocalDescription(offer)
+	}
+	c.sig.Unlock()
+	if err != nil {
+		t.Fatalf("pion: %v", err)
+	}
+	mid := ""
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Sender() == sender {
+			mid = tr.Mid()
+		}
+	}
+	// The offer goes without candidates; they follow on op 103.
+	c.sendOp(opSelectProtocol, Obj{"protocol": "webrtc", "data": Obj{"sdp": offer.SDP, "type": "offer", "sources": Obj{mid: "microphone"}}})
+	c.flushCandidates()
+	c.wg.Add(1)
+	go c.loop()
+	c.waitConnected("the first negotiation of " + s.User.Name)
+	for _, e := range sender.GetParameters().HeaderExtensions {
+		if e.URI == sdp.AudioLevelURI {
+			c.levelExt = uint8(e.ID)
+		}
+	}
+	if ps := sender.GetParameters().Encodings; len(ps) > 0 {
+		c.micSSRC.Store(uint32(ps[0].SSRC))
+	}
+	if c.levelExt == 0 {
+		t.Errorf("VOICE-061: the answer did not negotiate the audio-level extension for %s's microphone", s.User.Name)
+	}
+	if !o.NoHeartbeat {
+		c.wg.Add(1)
+		go c.heartbeat()
+	}
+	c.wg.Add(1)
+	go c.publish()
+	return c
+}
+
+// waitConnected waits until the PeerConnection is connected.
+func (c *mediaClient) waitConnected(what string) {
+	c.t.Eventually(what+": the PeerConnection connects", func() error {
+		if st := c.pc.ConnectionState(); st != webrtc.PeerConnectionStateConnected {
+			if code, err := c.gw().WaitClose(0); err == nil {
+				return harness.Permanent(fmt.Errorf("the voice WebSocket closed with %d", code))
+			}
+			return fmt.Errorf("state %s", st)
+		}
+		return nil
+	})
+}
+
+func (c *mediaClient) gw() *harness.Gateway {
+	c.gwMu.Lock()
+	defer c.gwMu.Unlock()
+	return c.vg
+}
+
+func (c *mediaClient) sendOp(op int, d any) { _ = c.gw().Send(op, d) }
+
+func (c *mediaClient) onCandidate(cand *webrtc.ICECandidate) {
+	s := "" // the end of gathering
+	if cand != nil {
+		s = cand.ToJSON().Candidate
+	}
+	c.mu.Lock()
+	if !c.offerSent {
+		c.candidates = append(c.candidates, s)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.sendCandidate(s)
+}
+
+func (c *mediaClient) sendCandidate(s string) {
+	c.sendOp(opICECandidate, Obj{"candidate": s, "sdp_mid": "0", "sdp_mline_index": 0})
+}
+
+// flushCandidates sends the candidates gathered before the first offer went out.
+func (c *mediaClient) flushCandidates() {
+	c.mu.Lock()
+	c.offerSent = true
+	q := c.candidates
+	c.candidates = nil
+	c.mu.Unlock()
+	for _, s := range q {
+		c.sendCandidate(s)
+	}
+}
+
+// loop handles the server's frames until the client closes; tests read
+// the same frames with c.gw().Frames().
+func (c *mediaClient) loop() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.stop:
+			return
+		default:
+		}
+		f, err := c.gw().Next(200 * time.Millisecond)
+		if err != nil {
+			if _, closed := c.gw().WaitClose(0); closed == nil {
+				// Closed: wait for a reconnect or the end.
+				select {
+				case <-c.stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+			continue
+		}
+		c.handle(f)
+	}
+}
+
+func (c *mediaClient) handle(f harness.Frame) {
+	d := f.Obj()
+	switch f.Op {
+	case opSessionDesc:
+		c.sig.Lock()
+		if c.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
+			if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: str(d["sdp"])}); err != nil {
+				c.t.Errorf("the Session Description (4) for %s does not apply: %v", c.User.Name, err)
+			}
+		}
+		c.sig.Unlock()
+		c.mu.Lock()
+		c.answers++
+		c.mu.Unlock()
+	case opServerOffer:
+		c.mu.Lock()
+		c.offers = append(c.offers, d)
+		c.mu.Unlock()
+		if !c.manual.Load() {
+			c.answerOffer(d)
+		}
+	case opICECandidate:
+		if cand := str(d["candidate"]); cand != "" {
+			init := webrtc.ICECandidateInit{Candidate: cand}
+			if m, ok := d["sdp_mid"].(string); ok {
+				init.SDPMid = &m
+			}
+			if i := harness.Num(d["sdp_mline_index"]); i >= 0 {
+				x := uint16(i)
+				init.SDPMLineIndex = &x
+			}
+			_ = c.pc.AddICECandidate(init)
+		}
+	case opTrackMap:
+		m := map[string]Obj{}
+		list, _ := d["tracks"].([]any)
+		for _, e := range list {
+			if o, ok := e.(Obj); ok {
+				m[str(o["mid"])] = o
+			}
+		}
+		c.mu.Lock()
+		c.tracks = m
+		c.trackMaps++
+		c.mu.Unlock()
+	case opChannelSwitchd:
+		c.mu.Lock()
+		c.switched = append(c.switched, time.Now())
+		c.mu.Unlock()
+	case opSpeaking:
+		c.mu.Lock()
+		c.speaks = append(c.speaks, speakEvent{User: str(d["user_id"]), On: harness.Num(d["speaking"]) > 0, At: time.Now()})
+		c.mu.Unlock()
+	}
+}
+
+// answerOffer answers a Server Offer (100) unless it answered it already.
+func (c *mediaClient) answerOffer(d Obj) {
+	c.sig.Lock()
+	defer c.sig.Unlock()
+	rev := harness.Num(d["revision"])
+	if rev <= c.answeredRev {
+		return // answered already
+	}
+	c.answeredRev = rev
+	if st := c.pc.SignalingState(); st != webrtc.SignalingStateStable {
+		// pion cannot roll a local offer back, so the client never applies an
+		// offer that may meet glare (see clientOffer).
+		var ops []int
+		for _, f := range c.gw().Frames() {
+			ops = append(ops, f.Op)
+		}
+		c.t.Errorf("%s: a Server Offer (revision %v) while the signaling state is %s (frames %v)", c.User.Name, rev, st, ops)
+		return
+	}
+	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: str(d["sdp"])}); err != nil {
+		c.t.Errorf("the Server Offer (100) to %s does not apply: %v", c.User.Name, err)
+		return
+	}
+	ans, err := c.pc.CreateAnswer(nil)
+	if err == nil {
+		err = c.pc.SetLocalDescription(ans)
+	}
+	if err != nil {
+		c.t.Errorf("answering the Server Offer: %v", err)
+		return
+	}
+	c.sendOp(opClientAnswer, Obj{"type": "answer", "sdp": ans.SDP, "revision": d["revision"]})
+}
+
+// setManual leaves Server Offers to the test (true) or answers them (false),
+// the last one received at once.
+func (c *mediaClient) setManual(manual bool) {
+	c.manual.Store(manual)
+	if l := c.serverOffers(); !manual && len(l) > 0 {
+		c.answerOffer(l[len(l)-1])
+	}
+}
+
+// clientOffer sends a Client Offer (102) naming the sources of the given
+// transceivers; the loop applies the answer (4). With glare false the offer
+// is never applied locally: pion cannot roll back a local offer, so this is
+// how the client "rolls back" an offer the server ignores (VOICE-053).
+func (c *mediaClient) clientOffer(sources map[*webrtc.RTPTransceiver]string, glare bool) {
+	c.sig.Lock()
+	defer c.sig.Unlock()
+	offer, err := c.pc.CreateOffer(nil)
+	if err == nil && !glare {
+		err = c.pc.SetLocalDescription(offer)
+	}
+	if err != nil {
+		c.t.Fatalf("pion: client offer: %v", err)
+	}
+	named := Obj{}
+	for tr, src := range sources {
+		named[tr.Mid()] = src
+	}
+	c.sendOp(opClientOffer, Obj{"type": "offer", "sdp": offer.SDP, "sources": named})
+}
+
+// answerCount is how many Session Descriptions (4) c received.
+func (c *mediaClient) answerCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.answers
+}
+
+func (c *mediaClient) heartbeat() {
+	defer c.wg.Done()
+	tk := time.NewTicker(max(c.hb/3, 100*time.Millisecond))
+	defer tk.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tk.C:
+			c.sendOp(opHeartbeat, Obj{"t": time.Now().UnixMilli()})
+		}
+	}
+}
+
+// publish writes one 20 ms Opus frame per tick at the current level.
+func (c *mediaClient) publish() {
+	defer c.wg.Done()
+	tk := time.NewTicker(20 * time.Millisecond)
+	defer tk.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tk.C:
+		}
+		levels := *c.levels.Load()
+		lv := levels[int(c.tick)%len(levels)]
+		c.tick++
+		c.ts += 960
+		if lv < 0 {
+			continue // DTX: nothing to send
+		}
+		n := c.n.Add(1)
+		payload := append([]byte{0xfc}, c.trailer(byte(c.phase.Load()), n)...)
+		p := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: uint16(n), Timestamp: c.ts}, Payload: payload}
+		if c.levelExt != 0 {
+			ext, _ := rtp.AudioLevelExtension{Level: uint8(lv), Voice: lv < 127}.Marshal()
+			_ = p.Header.SetExtension(c.levelExt, ext)
+		}
+		_ = c.mic.WriteRTP(p)
+		c.mu.Lock()
+		c.writes = append(c.writes, time.Now().UnixNano())
+		c.mu.Unlock()
+		if lv < 50 {
+			c.lastLoud.Store(time.Now().UnixNano())
+		}
+	}
+}
+
+// trailer is what the client appends to every payload.
+func (c *mediaClient) trailer(phase byte, n uint32) []byte {
+	tag, _ := hex.DecodeString(c.Tag)
+	b := make([]byte, 0, trailerLen)
+	b = append(b, 'H', 'C')
+	b = append(b, tag...)
+	b = append(b, 0, 0, 0) // tag is 3 bytes; pad to 6
+	b = append(b, phase)
+	return binary.BigEndian.AppendUint32(b, n)
+}
+
+func parseTrailer(p []byte) (from string, phase byte, n uint32, ok bool) {
+	if len(p) < trailerLen {
+		return "", 0, 0, false
+	}
+	tr := p[len(p)-trailerLen:]
+	if tr[0] != 'H' || tr[1] != 'C' {
+		return "", 0, 0, false
+	}
+	return hex.EncodeToString(tr[2:5]), tr[8], binary.BigEndian.Uint32(tr[9:]), true
+}
+
+// setLevel sets the audio level of the packets published from now on: 0 is
+// loudest, 127 silence, -1 sends nothing (DTX).
+func (c *mediaClient) setLevel(l int32) { c.setLevels(l) }
+
+// setLevels makes the packets published from now on take levels in turn.
+func (c *mediaClient) setLevels(l ...int32) { c.levels.Store(&l) }
+
+// writtenAt is when c wrote its packet with counter n (zero if not yet).
+func (c *mediaClient) writtenAt(n uint32) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n == 0 || int(n) > len(c.writes) {
+		return time.Time{}
+	}
+	return time.Unix(0, c.writes[n-1])
+}
+
+// waitWritten waits until c has written k more packets than now.
+func (c *mediaClient) waitWritten(k uint32) {
+	want := c.n.Load() + k
+	c.t.Eventually(fmt.Sprintf("%s writes %d packets", c.User.Name, k), func() error {
+		if n := c.n.Load(); n < want {
+			return fmt.Errorf("%d of %d written", n, want)
+		}
+		return nil
+	})
+}
+
+// setPhase sets the phase byte of the packets published from now on.
+func (c *mediaClient) setPhase(p byte) { c.phase.Store(uint32(p)) }
+
+func (c *mediaClient) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+	mid := ""
+	for _, x := range c.pc.GetTransceivers() {
+		if x.Receiver() == r {
+			mid = x.Mid()
+		}
+	}
+	video := tr.Kind() == webrtc.RTPCodecTypeVideo
+	for { // pion's goroutine: ends when the PeerConnection closes
+		p, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		e := rx{Mid: mid, SSRC: p.SSRC, Seq: p.SequenceNumber, TS: p.Timestamp, At: time.Now()}
+		e.From, e.Phase, e.N, _ = parseTrailer(p.Payload)
+		if video && len(p.Payload) > 1 {
+			e.Key = p.Payload[1]&1 == 0
+		}
+		c.mu.Lock()
+		if len(c.rxs) < 200000 {
+			c.rxs = append(c.rxs, e)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// readRTCP records what the SFU reports on one sender: receiver reports and
+// key-frame requests.
+func (c *mediaClient) readRTCP(s *webrtc.RTPSender) {
+	go func() { // ends when the PeerConnection closes
+		for {
+			pkts, _, err := s.ReadRTCP()
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			for _, p := range pkts {
+				switch p := p.(type) {
+				case *rtcp.ReceiverReport:
+					for _, r := range p.Reports {
+						c.rrSeq[r.SSRC] = max(c.rrSeq[r.SSRC], r.LastSequenceNumber)
+					}
+				case *rtcp.PictureLossIndication:
+					c.plis[p.MediaSSRC]++
+					c.keyWanted[p.MediaSSRC] = true
+				case *rtcp.FullIntraRequest:
+					c.plis[p.MediaSSRC]++
+					c.keyWanted[p.MediaSSRC] = true
+				}
+			}
+			c.mu.Unlock()
+		}
+	}()
+}
+
+// received returns the packets received so far that match.
+func (c *mediaClient) received(match func(rx) bool) []rx {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []rx
+	for _, e := range c.rxs {
+		if match == nil || match(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// from matches packets written by sender (in a phase, or any with phase < 0).
+func from(sender *mediaClient, phase int) func(rx) bool {
+	return func(e rx) bool { return e.From == sender.Tag && (phase < 0 || int(e.Phase) == phase) }
+}
+
+// waitReceive waits until c has received a packet matching.
+func (c *mediaClient) waitReceive(what string, match func(rx) bool) rx {
+	var got rx
+	c.t.Eventually(what, func() error {
+		if l := c.received(match); len(l) > 0 {
+			got = l[0]
+			return nil
+		}
+		return fmt.Errorf("not received (%d packets in all)", len(c.received(nil)))
+	})
+	return got
+}
+
+// waitSFURead waits until the SFU's receiver reports on c's microphone say
+// it has read every packet c has written so far: the sentinel that lets a
+// test say a packet was dropped rather than not yet forwarded.
+func (c *mediaClient) waitSFURead(what string) {
+	written := c.n.Load() // the sequence number of the last packet written
+	c.t.Eventually(what+": the SFU's receiver reports cover the packets written", func() error {
+		c.mu.Lock()
+		got := c.rrSeq[c.micSSRC.Load()]
+		c.mu.Unlock()
+		if got >= written {
+			return nil
+		}
+		return fmt.Errorf("highest sequence number reported %d, last written %d", got, written)
+	})
+}
+
+// speaking returns the Speaking (5) events received about user.
+func (c *mediaClient) speaking(user string) []speakEvent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []speakEvent
+	for _, e := range c.speaks {
+		if e.User == user {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// waitSpeaking waits for a Speaking (5) about user with state on, after
+// index skip of that user's events; it returns its index.
+func (c *mediaClient) waitSpeaking(what, user string, on bool, skip int) int {
+	idx := -1
+	c.t.Eventually(what, func() error {
+		l := c.speaking(user)
+		for i := skip; i < len(l); i++ {
+			if l[i].On == on {
+				idx = i
+				return nil
+			}
+		}
+		return fmt.Errorf("speaking events about %s: %v", user, l)
+	})
+	return idx
+}
+
+// trackMap returns the current Track Map (mid → entry) and how many were received.
+func (c *mediaClient) trackMap() (map[string]Obj, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := make(map[string]Obj, len(c.tracks))
+	for k, v := range c.tracks {
+		m[k] = v
+	}
+	return m, c.trackMaps
+}
+
+// serverOffers returns the Server Offers (100) received.
+func (c *mediaClient) serverOffers() []Obj {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Obj(nil), c.offers...)
+}
+
+// connStates returns the PeerConnection's state changes so far.
+func (c *mediaClient) connStates() []webrtc.PeerConnectionState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]webrtc.PeerConnectionState(nil), c.states...)
+}
+
+// reconnect drops the voice WebSocket (as a network blip would) and
+// resumes the session on a new one, keeping the PeerConnection.
+func (c *mediaClient) reconnect() {
+	old := c.gw()
+	old.Close()
+	g, _ := dialHello(c.t, c.S, c.Srv.Endpoint)
+	send(c.t, g, opResume, Obj{"server_id": c.Srv.GuildID, "session_id": c.S.SessionID(), "token": c.Srv.Token})
+	if f, err := g.WaitOp(c.t.Timeout(), opResumed); err != nil {
+		c.t.Fatalf("Resume: expected Resumed (9), got %v (%s)", err, f)
+	}
+	c.gwMu.Lock()
+	c.vg = g
+	c.gwMu.Unlock()
+}
+
+// sync sends a Heartbeat with a fresh nonce and waits for its ACK: every
+// frame the server queued for c before it read the heartbeat has then
+// arrived (one WebSocket is one ordered stream).
+func (c *mediaClient) sync(what string) {
+	nonce := 1_000_000 + c.nonce.Add(1)
+	c.sendOp(opHeartbeat, Obj{"t": nonce})
+	c.t.Eventually(what+": the ACK of a sentinel heartbeat", func() error {
+		for _, f := range c.seen(opHeartbeatACK) {
+			if int64(harness.Num(f.Obj()["t"])) == nonce {
+				return nil
+			}
+		}
+		if code, err := c.gw().WaitClose(0); err == nil {
+			return harness.Permanent(fmt.Errorf("the voice WebSocket closed with %d", code))
+		}
+		return fmt.Errorf("no ACK for %d yet", nonce)
+	})
+}
+
+// seen returns the frames received on the current voice WebSocket with op.
+func (c *mediaClient) seen(op int) []harness.Frame {
+	var out []harness.Frame
+	for _, f := range c.gw().Frames() {
+		if f.Op == op {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (c *mediaClient) close() {
+	select {
+	case <-c.stop:
+		return
+	default:
+	}
+	close(c.stop)
+	if c.pc != nil {
+		_ = c.pc.Close()
+	}
+	c.gw().Close()
+	c.wg.Wait()
+}
+
+// debug summarises what c received, for failure messages.
+func (c *mediaClient) debug() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	byFrom := map[string]int{}
+	for _, e := range c.rxs {
+		byFrom[fmt.Sprintf("%s/%d", e.From, e.Phase)]++
+	}
+	b, _ := json.Marshal(c.tracks)
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "%s received %v; track map %s", c.User.Name, byFrom, b)
+	return buf.String()
+}
