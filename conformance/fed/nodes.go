@@ -434,3 +434,17 @@ func mediaFromAnotherMember(t *T) {
 		t.Errorf("with the origin node down, another member node's copy was not used: %d, %d bytes", st, len(got))
 	}
 }
+
+// Side is one node's view of a federated guild, for tests of other packages
+// (the voice cascade tests).
+type Side = side
+
+// HostGuild creates a guild on a new user of node and returns that side and
+// the guild's federated invite.
+func HostGuild(t *T, node *harness.Node) (*Side, string) { return hostGuild(t, node) }
+
+// JoinFrom makes a new user of node join with a federated invite.
+func JoinFrom(t *T, node *harness.Node, code string) *Side { return joinFrom(t, node, code) }
+
+// RemoteMember finds, on this side, the member name@node of another node.
+func (s *side) RemoteMember(t *T, name string) (harness.Obj, error) { return s.remoteMember(t, name) }
