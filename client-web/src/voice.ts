@@ -108,6 +108,8 @@ class Connection {
   vadTimer: number | undefined;
   lastVoice = 0;
   pttDown = false;
+  /** micOpen is whether the sent microphone track is open (see gate). */
+  micOpen = false;
   trackMap: Array<{ user_id: string; stream_id: string; track_id: string; kind: string; source: string; mid: string }> = [];
   pendingTracks: RTCTrackEvent[] = [];
   audioEls = new Map<string, HTMLAudioElement>();
@@ -383,27 +385,35 @@ class Connection {
     this.analyser.fftSize = 1024;
     src.connect(this.analyser);
     const buf = new Float32Array(this.analyser.fftSize);
-    let wasOpen = false;
     this.vadTimer = window.setInterval(() => {
       this.analyser!.getFloatTimeDomainData(buf);
       let sum = 0;
       for (let i = 0; i < buf.length; i++) sum += buf[i] * buf[i];
       const db = 10 * Math.log10(sum / buf.length + 1e-12);
       voice.inputLevel = Math.max(-100, db);
-      const now = Date.now();
-      if (db > settings.sensitivity) this.lastVoice = now;
-      const active = settings.mode === "ptt" ? this.pttDown : now - this.lastVoice < 300;
-      const open = active && !voice.selfMute && !voice.selfDeaf;
-      const t = this.mic?.getAudioTracks()[0];
-      if (t) t.enabled = open;
-      if (open !== wasOpen) {
-        wasOpen = open;
-        const me = store.me?.id;
-        if (me) open ? voice.speaking.add(me) : voice.speaking.delete(me);
-        this.send(5, { speaking: open ? 1 : 0, delay: 0, ssrc: 0 });
-        emit();
-      } else if (settingsOpen) store.emit("voice-level");
+      if (db > settings.sensitivity) this.lastVoice = Date.now();
+      if (!this.gate() && settingsOpen) store.emit("voice-level");
     }, 50);
+  }
+
+  /** gate opens the sent microphone track while the user speaks (voice activity) or holds the
+   * push-to-talk key, and not while muted or deafened, and tells the SFU when that changes. It
+   * runs on every level measurement and, so that push-to-talk does not wait up to a measurement
+   * interval (50 ms), at once on the key's press and release and on mute and deafen. The track's
+   * sender keeps encoding while it is closed (silence), so audio flows with the next 20 ms frame.
+   * gate reports whether the state changed. */
+  gate(): boolean {
+    const active = settings.mode === "ptt" ? this.pttDown : Date.now() - this.lastVoice < 300;
+    const open = active && !voice.selfMute && !voice.selfDeaf;
+    const t = this.mic?.getAudioTracks()[0];
+    if (t) t.enabled = open;
+    if (open === this.micOpen) return false;
+    this.micOpen = open;
+    const me = store.me?.id;
+    if (me) open ? voice.speaking.add(me) : voice.speaking.delete(me);
+    this.send(5, { speaking: open ? 1 : 0, delay: 0, ssrc: 0 });
+    emit();
+    return true;
   }
 
   /** startShare shares the screen: simulcast video in three layers and, when the browser gives
@@ -570,6 +580,7 @@ export function toggleMute() {
   voice.selfMute = !voice.selfMute;
   if (!voice.selfMute && voice.selfDeaf) voice.selfDeaf = false;
   if (voice.channelId) sendState();
+  conn?.gate();
   applyVolumes();
   emit();
 }
@@ -577,6 +588,7 @@ export function toggleMute() {
 export function toggleDeaf() {
   voice.selfDeaf = !voice.selfDeaf;
   if (voice.channelId) sendState();
+  conn?.gate();
   applyVolumes();
   emit();
 }
@@ -671,12 +683,22 @@ dispatchHooks.push((t, d) => {
 });
 
 window.addEventListener("keydown", (e) => {
-  if (conn && settings.mode === "ptt" && e.code === settings.pttKey && !isTyping(e)) conn.pttDown = true;
+  if (conn && settings.mode === "ptt" && e.code === settings.pttKey && !isTyping(e)) {
+    conn.pttDown = true;
+    conn.gate();
+  }
 });
 window.addEventListener("keyup", (e) => {
-  if (conn && e.code === settings.pttKey) conn.pttDown = false;
+  if (conn && e.code === settings.pttKey) {
+    conn.pttDown = false;
+    conn.gate();
+  }
 });
-window.addEventListener("blur", () => conn && (conn.pttDown = false));
+window.addEventListener("blur", () => {
+  if (!conn) return;
+  conn.pttDown = false;
+  conn.gate();
+});
 
 function isTyping(e: KeyboardEvent): boolean {
   const t = e.target as HTMLElement | null;

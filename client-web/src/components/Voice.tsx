@@ -76,11 +76,16 @@ export function VoicePanel() {
 /** ShareVideo shows a watched screen share, or says it has no picture when frames stop. */
 function ShareVideo({ stream }: { stream: MediaStream }) {
   const ref = useRef<HTMLVideoElement>(null);
-  const live = useLiveFrames(ref, stream);
+  const frames = useLiveFrames(ref, stream);
   return (
     <div class="share-box">
       <video ref={ref} autoPlay playsInline muted aria-label="Screen share" class="screen-video" />
-      {!live && (
+      {frames === "waiting" && (
+        <p class="share-wait muted" role="status">
+          Waiting for the picture…
+        </p>
+      )}
+      {frames === "stale" && (
         <p class="share-off muted" role="status">
           No picture: the share has paused or ended.
         </p>
@@ -93,11 +98,16 @@ function ShareVideo({ stream }: { stream: MediaStream }) {
  * initial instead: a camera turned off stops sending, and the last frame must not stay frozen. */
 const STALE_MS = 1500;
 
-/** useLiveFrames plays stream in the video element and tells whether it is painting frames: false
- * after STALE_MS without a new frame (a camera turned off, a share ended: the SFU keeps the
- * publication, so the track stays but no frame comes). The frame count is kept in data-frames. */
-function useLiveFrames(ref: { current: HTMLVideoElement | null }, stream: MediaStream): boolean {
-  const [live, setLive] = useState(false);
+/** Frames says whether a video is painting: "waiting" for its first frame (for up to STALE_MS),
+ * "live", or "stale" (no new frame for STALE_MS). */
+type Frames = "waiting" | "live" | "stale";
+
+/** useLiveFrames plays stream in the video element and tells whether it is painting frames: live
+ * from the first frame on, stale after STALE_MS without a new one (a camera turned off, a share
+ * ended while the SFU keeps the publication: the track stays but no frame comes). The frame
+ * count is kept in data-frames. */
+function useLiveFrames(ref: { current: HTMLVideoElement | null }, stream: MediaStream): Frames {
+  const [state, setState] = useState<Frames>("waiting");
   useEffect(() => {
     const v = ref.current;
     if (!v) return;
@@ -105,20 +115,24 @@ function useLiveFrames(ref: { current: HTMLVideoElement | null }, stream: MediaS
     void v.play().catch(() => {});
     if (!("requestVideoFrameCallback" in v)) {
       // Without frame callbacks (older browsers) frames cannot be watched: show the video.
-      setLive(true);
+      setState("live");
       return;
     }
+    setState("waiting");
+    const start = performance.now();
     let last = 0;
     let frames = 0;
     let handle = 0;
     const onFrame = () => {
       last = performance.now();
-      frames++;
+      // The first frame shows at once, not at the next check.
+      if (frames++ === 0) setState("live");
       handle = v.requestVideoFrameCallback(onFrame);
     };
     handle = v.requestVideoFrameCallback(onFrame);
     const t = setInterval(() => {
-      setLive(frames > 0 && performance.now() - last < STALE_MS);
+      const now = performance.now();
+      setState(frames > 0 ? (now - last < STALE_MS ? "live" : "stale") : now - start < STALE_MS ? "waiting" : "stale");
       v.dataset.frames = String(frames);
     }, 250);
     return () => {
@@ -126,13 +140,13 @@ function useLiveFrames(ref: { current: HTMLVideoElement | null }, stream: MediaS
       v.cancelVideoFrameCallback(handle);
     };
   }, [stream]);
-  return live;
+  return state;
 }
 
 /** CameraTile shows one camera: the video while frames arrive, else the member's initial. */
 function CameraTile({ uid, stream, self }: { uid: string; stream: MediaStream; self?: boolean }) {
   const ref = useRef<HTMLVideoElement>(null);
-  const live = useLiveFrames(ref, stream);
+  const live = useLiveFrames(ref, stream) === "live";
   const name = self ? "You" : store.displayName(uid, voice.guildId);
   const speaking = voice.speaking.has(uid);
   const focused = voice.focused === uid && !self;

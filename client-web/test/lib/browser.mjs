@@ -8,8 +8,9 @@ import { join, extname, normalize } from "node:path";
 const CHROMIUM = process.env.HEARTH_CHROMIUM || "/usr/bin/chromium";
 
 /** launch starts a headless Chromium. playwright-core gives every launch a fresh temporary
- * --user-data-dir of its own (and refuses one in args), and removes it on close. */
-export async function launch() {
+ * --user-data-dir of its own (and refuses one in args), and removes it on close. audioFile, if
+ * given, is a WAV file the fake microphone plays (looped) instead of its beeps. */
+export async function launch({ audioFile } = {}) {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -24,6 +25,7 @@ export async function launch() {
       "--use-fake-device-for-media-stream",
       "--auto-select-desktop-capture-source=Entire screen",
       "--enable-usermedia-screen-capturing",
+      ...(audioFile ? ["--use-file-for-fake-audio-capture=" + audioFile] : []),
     ],
   });
   return {

@@ -14,11 +14,11 @@ export async function shot(page, name) {
   await page.screenshot({ path: join(shots, name + ".png") });
 }
 
-/** newUser opens url in a fresh browser context (init, if given, prepares the context first)
- * and registers name through the UI. It collects
+/** newUser opens url in a fresh browser context (init, if given, prepares the context first;
+ * contextOptions are more options for it) and registers name through the UI. It collects
  * page errors and JavaScript dialogs (which no test expects) in errors. */
-export async function newUser(browser, url, name, { viewport = { width: 1280, height: 800 }, beforeSubmit, init } = {}) {
-  const ctx = await browser.newContext({ viewport, permissions: ["microphone", "camera"] });
+export async function newUser(browser, url, name, { viewport = { width: 1280, height: 800 }, beforeSubmit, init, contextOptions } = {}) {
+  const ctx = await browser.newContext({ viewport, permissions: ["microphone", "camera"], ...contextOptions });
   if (init) await init(ctx);
   const page = await ctx.newPage();
   const errors = [];
