@@ -49,6 +49,12 @@ type Config struct {
 	// Events receives voice-state changes for the node to dispatch. Nil
 	// discards them.
 	Events Events
+	// OnForward, if set, is called after each packet written to a
+	// subscriber with the time since the SFU read the packet from its
+	// publisher (decrypted, before the fan-out): the forwarding latency the
+	// SFU adds, fan-out order and SRTP included. It runs on the forwarding
+	// path and must be quick. Benchmarks set it; nil costs nothing.
+	OnForward func(time.Duration)
 	// Logger receives the SFU's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -247,6 +247,13 @@ func (f *forwarder) forward(pkt []byte, now time.Time) {
 			key = isVP8Keyframe(payload)
 		}
 	}
+	if hook := u.owner.sfu.cfg.OnForward; hook != nil {
+		for _, d := range u.loadSubs() {
+			d.write(layer, &f.h, payload, key, now)
+			hook(time.Since(now))
+		}
+		return
+	}
 	for _, d := range u.loadSubs() {
 		d.write(layer, &f.h, payload, key, now)
 	}

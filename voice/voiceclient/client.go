@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
@@ -42,53 +43,57 @@ const (
 
 // NewAPI returns a pion API for clients: Opus with the audio-level
 // extension, VP8, default interceptors, loopback candidates only.
-func NewAPI() (*webrtc.API, error) {
+func NewAPI() (*webrtc.API, error) { return NewAPIWith(APIOptions{}) }
+
+// NewLeanAPI is NewAPI without interceptors: no NACK, RTCP reports or
+// transport-wide CC on the client side. Load generators use it to spend
+// less of the machine on clients; a real client wants NewAPI.
+func NewLeanAPI() (*webrtc.API, error) { return NewAPIWith(APIOptions{Lean: true}) }
+
+// APIOptions tune NewAPIWith.
+type APIOptions struct {
+	// Lean leaves out the interceptors and VP8 (see NewLeanAPI).
+	Lean bool
+	// UDPMux, if set, carries the ICE traffic of every PeerConnection of
+	// the API (webrtc.NewICEUDPMux on one socket); the caller closes it
+	// after them. Nil means one ephemeral socket per PeerConnection.
+	UDPMux ice.UDPMux
+}
+
+// NewAPIWith returns a client API as NewAPI or NewLeanAPI do, with o.
+func NewAPIWith(o APIOptions) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
 		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1;usedtx=1",
 	}, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
-		MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
-		RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}},
-	}, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
-		return nil, err
+	if !o.Lean {
+		if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
+			RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}},
+		}, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
 	}
 	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI},
 		webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
 	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
-		return nil, err
+	if !o.Lean {
+		if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+			return nil, err
+		}
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	if o.UDPMux != nil {
+		se.SetICEUDPMux(o.UDPMux)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
-}
-
-// NewLeanAPI is NewAPI without interceptors: no NACK, RTCP reports or
-// transport-wide CC on the client side. Load generators use it to spend
-// less of the machine on clients; a real client wants NewAPI.
-func NewLeanAPI() (*webrtc.API, error) {
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{
-		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1;usedtx=1",
-	}, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, err
-	}
-	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI},
-		webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, err
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(&interceptor.Registry{}), webrtc.WithSettingEngine(se)), nil
 }
 
 // Options are optional hooks. Hooks run on client goroutines and must be

@@ -11,9 +11,17 @@
 // as a real room of mostly listening members does. -lean gives the clients
 // a pion API without interceptors (no NACK, reports or TWCC on the client
 // side), so that more of the machine is left to the SFU.
+//
+// Each client has its own UDP socket with 4 MiB buffers (an ICE UDP mux),
+// as a real client on its own machine has a socket and a core to itself;
+// -udp-port gives the SFU one shared socket, also with 4 MiB buffers. The
+// report counts UDP receive drops per side from /proc/net/udp, and the
+// SFU's own forwarding latency: from reading a publisher's packet to
+// handing it to each subscriber's socket (sfu.Config.OnForward).
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -22,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -41,6 +50,7 @@ import (
 	"github.com/hearth-chat/hearth/voice/token"
 	"github.com/hearth-chat/hearth/voice/voiceclient"
 	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
 )
 
 var (
@@ -122,14 +132,31 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 	if _, err := fmt.Fscanln(stdout, &url); err != nil {
 		return fmt.Errorf("read child url: %w", err)
 	}
-	newAPI := voiceclient.NewAPI
-	if lean {
-		newAPI = voiceclient.NewLeanAPI
+	var closers []io.Closer
+	childOut := bufio.NewReader(stdout)
+	// One socket per client, with big buffers: the clients share the
+	// process and its cores, and a client waiting for the CPU must not lose
+	// packets that a real client (alone on its machine) would read in time.
+	clientPorts := map[int]bool{}
+	newAPI := func() (*webrtc.API, error) {
+		conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		if uc, ok := conn.(*net.UDPConn); ok {
+			_ = uc.SetReadBuffer(4 << 20)
+			_ = uc.SetWriteBuffer(4 << 20)
+		}
+		clientPorts[conn.LocalAddr().(*net.UDPAddr).Port] = true
+		mux := webrtc.NewICEUDPMux(nil, conn)
+		closers = append(closers, mux)
+		return voiceclient.NewAPIWith(voiceclient.APIOptions{Lean: lean, UDPMux: mux})
 	}
-	api, err := newAPI()
-	if err != nil {
-		return err
-	}
+	defer func() {
+		for _, c := range closers {
+			_ = c.Close()
+		}
+	}()
 	if talkers <= 0 || talkers > pubs {
 		talkers = pubs
 	}
@@ -146,6 +173,10 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 	for i := range n {
 		user := strconv.Itoa(i)
 		tok, err := is.Mint(token.Claims{UserID: user, GuildID: "g", ChannelID: "c", SessionID: "gw-" + user})
+		if err != nil {
+			return err
+		}
+		api, err := newAPI()
 		if err != nil {
 			return err
 		}
@@ -220,6 +251,10 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 	if err != nil {
 		return err
 	}
+	drops0 := udpDrops()
+	if _, err := fmt.Fprintln(stdin, "start"); err != nil {
+		return err
+	}
 	b.t0.Store(int64(time.Since(b.base)))
 	b.measure.Store(true)
 	if profile != "" {
@@ -251,6 +286,14 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 		return err
 	}
 	time.Sleep(time.Second) // let the window's packets arrive
+	drops1 := udpDrops()
+	if _, err := fmt.Fprintln(stdin, "stop"); err != nil {
+		return err
+	}
+	sfuLat, err := childOut.ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("read the SFU's latency: %w", err)
+	}
 
 	// Speaking detection: participant 0 goes quiet, then loud again.
 	var speak []time.Duration
@@ -292,6 +335,21 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 		float64(got)/window.Seconds(), expected, got, 100*(1-float64(got)/float64(expected)))
 	fmt.Printf("end-to-end latency (client write to client read, incl. both pion stacks): p50 %v p99 %v max %v\n",
 		b.lat.pct(50), b.lat.pct(99), b.lat.pct(100))
+	fmt.Printf("SFU forwarding latency (publisher packet read to subscriber socket write): %s", sfuLat)
+	var atClients, atSFU, elsewhere int64
+	for port, d := range drops1 {
+		d -= drops0[port]
+		switch {
+		case clientPorts[port]:
+			atClients += d
+		case port == udpPort && udpPort != 0:
+			atSFU += d
+		default:
+			elsewhere += d
+		}
+	}
+	fmt.Printf("UDP receive drops in the window: client sockets %d, SFU socket %d, other sockets on the machine %d\n",
+		atClients, atSFU, elsewhere)
 	fmt.Printf("joins in order: %v\n", joins)
 	slices.Sort(joins)
 	fmt.Printf("join (dial to ICE connected): p50 %v p99 %v max %v\n", pct(joins, 50), pct(joins, 99), pct(joins, 100))
@@ -375,8 +433,7 @@ func (h *histogram) add(d time.Duration) {
 	}
 }
 
-// pct returns the upper edge of the bucket holding the p-th percentile.
-func (h *histogram) pct(p int) time.Duration {
+func (h *histogram) count() int64 {
 	var total int64
 	for i := range h.fine {
 		total += h.fine[i].Load()
@@ -384,7 +441,16 @@ func (h *histogram) pct(p int) time.Duration {
 	for i := range h.coarse {
 		total += h.coarse[i].Load()
 	}
-	want := (total*int64(p) + 99) / 100
+	return total
+}
+
+// pct returns the upper edge of the bucket holding the p-th percentile.
+func (h *histogram) pct(p int) time.Duration { return h.pctMille(p * 10) }
+
+// pctMille is pct in thousandths: 999 is the 99.9th percentile.
+func (h *histogram) pctMille(p int) time.Duration {
+	total := h.count()
+	want := (total*int64(p) + 999) / 1000
 	var seen int64
 	for i := range h.fine {
 		if seen += h.fine[i].Load(); seen >= want && seen > 0 {
@@ -411,7 +477,14 @@ func serveSFU(udpPort int) error {
 	if err != nil {
 		return err
 	}
-	s, err := sfu.New(sfu.Config{Loopback: true, UDPPort: udpPort, ListenIP: "127.0.0.1"})
+	var lat histogram
+	var measuring atomic.Bool
+	s, err := sfu.New(sfu.Config{Loopback: true, UDPPort: udpPort, ListenIP: "127.0.0.1",
+		OnForward: func(d time.Duration) {
+			if measuring.Load() {
+				lat.add(d)
+			}
+		}})
 	if err != nil {
 		return err
 	}
@@ -431,8 +504,46 @@ func serveSFU(udpPort int) error {
 		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
 	}
 	fmt.Println("ws" + strings.TrimPrefix(srv.URL, "http") + "/voice")
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	// The parent says "start" and "stop" around its window; "stop" is
+	// answered with the forwarding latency seen in between. EOF ends.
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		switch in.Text() {
+		case "start":
+			measuring.Store(true)
+		case "stop":
+			measuring.Store(false)
+			fmt.Printf("p50 %v p99 %v p99.9 %v max %v (%d packet writes)\n",
+				lat.pct(50), lat.pct(99), lat.pctMille(999), lat.pct(100), lat.count())
+		}
+	}
 	return nil
+}
+
+// udpDrops returns the receive drops of every IPv4 UDP socket by local
+// port, from /proc/net/udp (empty if unreadable).
+func udpDrops() map[int]int64 {
+	out := map[int]int64{}
+	b, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 13 {
+			continue
+		}
+		_, portHex, ok := strings.Cut(f[1], ":")
+		if !ok {
+			continue
+		}
+		port, err1 := strconv.ParseInt(portHex, 16, 32)
+		drops, err2 := strconv.ParseInt(f[len(f)-1], 10, 64)
+		if err1 == nil && err2 == nil {
+			out[int(port)] += drops
+		}
+	}
+	return out
 }
 
 // procCPU returns the user+system CPU time of a process from /proc.
