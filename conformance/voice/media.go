@@ -110,6 +110,7 @@ type mediaClient struct {
 	lastLoud atomic.Int64  // unix nanos of the last loud packet written
 	ts, tick uint32        // publish goroutine only
 	writes   []int64       // unix nanos each packet was written, by counter - 1 (under mu)
+	vwrites  []vwrite      // video packets written (under mu)
 
 	mu          sync.Mutex
 	rxs         []rx
@@ -119,10 +120,11 @@ type mediaClient struct {
 	offers      []Obj // Server Offers (100) received
 	answers     int   // Session Descriptions (4) received
 	states      []webrtc.PeerConnectionState
-	rrSeq       map[uint32]uint32 // SSRC → highest extended sequence number the SFU reported
-	plis        map[uint32]int    // SSRC → PLI/FIR count
-	keyWanted   map[uint32]bool   // SSRC → next packet is a key frame
-	candidates  []string          // local candidates not yet sent
+	rrSeq       map[uint32]uint32      // SSRC → highest extended sequence number the SFU reported
+	plis        map[uint32]int         // SSRC → PLI/FIR count
+	pliAt       map[uint32][]time.Time // SSRC → when each PLI/FIR came
+	keyWanted   map[uint32]bool        // SSRC → next packet is a key frame
+	candidates  []string               // local candidates not yet sent
 	offerSent   bool
 	manual      atomic.Bool // Server Offers are left to the test
 	answeredRev float64     // the revision of the last Server Offer answered (under sig)
@@ -198,7 +200,7 @@ func enterVoice(t *T, s *harness.Session, guild, channel string, o mediaOpts) *m
 	var tag [3]byte
 	_, _ = rand.Read(tag[:])
 	c := &mediaClient{t: t, User: s.User, S: s, Srv: srv, Tag: hex.EncodeToString(tag[:]), opts: o,
-		tracks: map[string]Obj{}, rrSeq: map[uint32]uint32{}, plis: map[uint32]int{}, keyWanted: map[uint32]bool{},
+		tracks: map[string]Obj{}, rrSeq: map[uint32]uint32{}, plis: map[uint32]int{}, pliAt: map[uint32][]time.Time{}, keyWanted: map[uint32]bool{},
 		stop: make(chan struct{})}
 	if o.Silent {
 		c.setLevel(-1)
@@ -230,7 +232,7 @@ func enterVoice(t *T, s *harness.Session, guild, channel string, o mediaOpts) *m
 	if err != nil {
 		t.Fatalf("pion: %v", err)
 	}
-	c.readRTCP(sender)
+	c.readRTCP(sender, "")
 	pc.OnTrack(c.onTrack)
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		c.mu.Lock()
@@ -612,12 +614,16 @@ func (c *mediaClient) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	}
 }
 
-// readRTCP records what the SFU reports on one sender: receiver reports and
-// key-frame requests.
-func (c *mediaClient) readRTCP(s *webrtc.RTPSender) {
+// readRTCP records what the SFU reports on one sender (one simulcast layer
+// with rid): receiver reports and key-frame requests.
+func (c *mediaClient) readRTCP(s *webrtc.RTPSender, rid string) {
 	go func() { // ends when the PeerConnection closes
 		for {
-			pkts, _, err := s.ReadRTCP()
+			read := s.ReadRTCP
+			if rid != "" {
+				read = func() ([]rtcp.Packet, interceptor.Attributes, error) { return s.ReadSimulcastRTCP(rid) }
+			}
+			pkts, _, err := read()
 			if err != nil {
 				return
 			}
@@ -629,16 +635,23 @@ func (c *mediaClient) readRTCP(s *webrtc.RTPSender) {
 						c.rrSeq[r.SSRC] = max(c.rrSeq[r.SSRC], r.LastSequenceNumber)
 					}
 				case *rtcp.PictureLossIndication:
-					c.plis[p.MediaSSRC]++
-					c.keyWanted[p.MediaSSRC] = true
+					c.keyRequested(p.MediaSSRC)
 				case *rtcp.FullIntraRequest:
-					c.plis[p.MediaSSRC]++
-					c.keyWanted[p.MediaSSRC] = true
+					for _, e := range p.FIR {
+						c.keyRequested(e.SSRC)
+					}
 				}
 			}
 			c.mu.Unlock()
 		}
 	}()
+}
+
+// keyRequested records a PLI or FIR for ssrc (under mu).
+func (c *mediaClient) keyRequested(ssrc uint32) {
+	c.plis[ssrc]++
+	c.pliAt[ssrc] = append(c.pliAt[ssrc], time.Now())
+	c.keyWanted[ssrc] = true
 }
 
 // received returns the packets received so far that match.
@@ -814,4 +827,176 @@ func (c *mediaClient) debug() string {
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "%s received %v; track map %s", c.User.Name, byFrom, b)
 	return buf.String()
+}
+
+// Layers of simulcast video: RIDs q, h, f (spec/voice.md VOICE-066).
+var rids = []string{"q", "h", "f"}
+
+// videoPub is one published video source: one VP8 stream per layer.
+type videoPub struct {
+	c      *mediaClient
+	Source string
+	Tr     *webrtc.RTPTransceiver
+	// Base is added to the layer index in the phase byte of its packets, so
+	// that a receiver tells sources apart.
+	Base   byte
+	tracks []*webrtc.TrackLocalStaticRTP
+	ssrc   []uint32 // by layer
+	midID  uint8
+	ridID  uint8
+	n      atomic.Uint32
+	keyLag int // delta frames sent on a layer after a key-frame request before the key frame
+}
+
+// publishVideo adds a VP8 source (camera or screen) with the three simulcast
+// layers, or one stream with simulcast false, through a Client Offer (102),
+// and sends 15 frames per second on each layer until the client closes. A
+// layer starts with a key frame and sends another keyLag frames after each
+// PLI or FIR for it.
+func (c *mediaClient) publishVideo(source string, base byte, simulcast bool, keyLag int) *videoPub {
+	v := &videoPub{c: c, Source: source, Base: base, keyLag: keyLag}
+	layers := []string{""}
+	if simulcast {
+		layers = rids
+	}
+	for _, rid := range layers {
+		var opts []func(*webrtc.TrackLocalStaticRTP)
+		if rid != "" {
+			opts = append(opts, webrtc.WithRTPStreamID(rid))
+		}
+		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, source, "cf-"+c.Tag, opts...)
+		if err != nil {
+			c.t.Fatalf("pion: %v", err)
+		}
+		v.tracks = append(v.tracks, tr)
+	}
+	x, err := c.pc.AddTransceiverFromTrack(v.tracks[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		c.t.Fatalf("pion: %v", err)
+	}
+	for _, tr := range v.tracks[1:] {
+		if err := x.Sender().AddEncoding(tr); err != nil {
+			c.t.Fatalf("pion: %v", err)
+		}
+	}
+	v.Tr = x
+	for _, rid := range layers {
+		c.readRTCP(x.Sender(), rid)
+	}
+	answers := c.answerCount()
+	c.clientOffer(map[*webrtc.RTPTransceiver]string{x: source}, false)
+	c.t.Eventually("the answer to "+c.User.Name+"'s "+source+" offer", func() error {
+		if c.answerCount() > answers && c.pc.SignalingState() == webrtc.SignalingStateStable {
+			return nil
+		}
+		if code, err := c.gw().WaitClose(0); err == nil {
+			return harness.Permanent(fmt.Errorf("the voice WebSocket closed with %d", code))
+		}
+		return fmt.Errorf("no Session Description (4) yet")
+	})
+	params := x.Sender().GetParameters()
+	for _, e := range params.HeaderExtensions {
+		switch e.URI {
+		case sdp.SDESMidURI:
+			v.midID = uint8(e.ID)
+		case sdp.SDESRTPStreamIDURI:
+			v.ridID = uint8(e.ID)
+		}
+	}
+	v.ssrc = make([]uint32, len(v.tracks))
+	for i, enc := range params.Encodings {
+		if i < len(v.ssrc) {
+			v.ssrc[i] = uint32(enc.SSRC)
+			c.mu.Lock()
+			c.keyWanted[v.ssrc[i]] = true
+			c.mu.Unlock()
+		}
+	}
+	c.wg.Add(1)
+	go v.run(layers)
+	return v
+}
+
+func (v *videoPub) run(layers []string) {
+	c := v.c
+	defer c.wg.Done()
+	tk := time.NewTicker(66 * time.Millisecond)
+	defer tk.Stop()
+	lag := make([]int, len(layers)) // delta frames still to send before a requested key frame
+	for seq := uint16(1); ; seq++ {
+		select {
+		case <-c.stop:
+			return
+		case <-tk.C:
+		}
+		for i, rid := range layers {
+			c.mu.Lock()
+			want := c.keyWanted[v.ssrc[i]]
+			if want && lag[i] == 0 {
+				lag[i] = v.keyLag + 1
+			}
+			key := false
+			if lag[i] > 0 {
+				lag[i]--
+				if key = lag[i] == 0; key {
+					c.keyWanted[v.ssrc[i]] = false
+				}
+			}
+			c.mu.Unlock()
+			payload := []byte{0x10, 0x01, 0x00, 0x00} // descriptor S=1; frame tag P=1: a delta frame
+			if key {
+				payload = []byte{0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x07, 0x38, 0x04} // a key frame, 1920×1080
+			}
+			n := v.n.Add(1)
+			payload = append(payload, c.trailer(v.Base+byte(i), n)...)
+			p := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: uint32(seq) * 6000, Marker: true}, Payload: payload}
+			if rid != "" && v.midID != 0 && v.ridID != 0 {
+				_ = p.Header.SetExtension(v.midID, []byte(v.Tr.Mid()))
+				_ = p.Header.SetExtension(v.ridID, []byte(rid))
+			}
+			_ = v.tracks[i].WriteRTP(p)
+			c.mu.Lock()
+			c.vwrites = append(c.vwrites, vwrite{src: v.Base, n: n, at: time.Now()})
+			c.mu.Unlock()
+		}
+	}
+}
+
+// vwrite is one video packet written.
+type vwrite struct {
+	src byte
+	n   uint32
+	at  time.Time
+}
+
+// plisFor is how many key-frame requests the SFU sent for layer of v.
+func (v *videoPub) plisFor(layer int) int {
+	v.c.mu.Lock()
+	defer v.c.mu.Unlock()
+	return v.c.plis[v.ssrc[layer]]
+}
+
+// pliAfter is when the first key-frame request for layer of v after t0 came
+// (zero if none).
+func (v *videoPub) pliAfter(layer int, t0 time.Time) time.Time {
+	v.c.mu.Lock()
+	defer v.c.mu.Unlock()
+	for _, at := range v.c.pliAt[v.ssrc[layer]] {
+		if at.After(t0) {
+			return at
+		}
+	}
+	return time.Time{}
+}
+
+// videoWrittenAt is when v wrote its packet with counter n.
+func (v *videoPub) writtenAt(n uint32) time.Time {
+	v.c.mu.Lock()
+	defer v.c.mu.Unlock()
+	for _, w := range v.c.vwrites {
+		if w.src == v.Base && w.n == n {
+			return w.at
+		}
+	}
+	return time.Time{}
 }

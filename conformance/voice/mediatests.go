@@ -410,3 +410,181 @@ func heartbeatTimeout(t *T) {
 		t.Errorf("a connected session without heartbeats for two intervals (%v each): expected close 4009, got %d (%v)", c.hb, code, err)
 	}
 }
+
+// Phase bytes of video packets: the camera's layers are 20+layer, the
+// screen's 30+layer.
+const (
+	camBase    = 20
+	screenBase = 30
+)
+
+// videoOf matches video packets of sender's source (base) at a layer (any
+// with layer < 0) written after n (0: any).
+func videoOf(sender *mediaClient, base byte, layer int) func(rx) bool {
+	return func(e rx) bool {
+		if e.From != sender.Tag || e.Phase < base || e.Phase > base+2 {
+			return false
+		}
+		return layer < 0 || int(e.Phase-base) == layer
+	}
+}
+
+// VOICE-062: the answer negotiates NACK and PLI feedback for video.
+// VOICE-100: screen video reaches a member only after Watch (108).
+// VOICE-101: camera video is forwarded at layer low by default. VOICE-102,
+// VOICE-103: a Layer Request (104) sets the highest layer forwarded (the
+// highest not above it); "off" stops the video. VOICE-104: on a switch the
+// SFU asks the publisher for a key frame on the new layer and keeps
+// forwarding the old one until it comes. VOICE-105: the forwarded stream
+// keeps one SSRC with continuous sequence numbers across switches.
+func video(t *T) {
+	_, g, so := setup(t)
+	sb := members(t, g, 1)[0]
+	a := enterVoice(t, so, g.ID, g.Voice, mediaOpts{Video: true})
+	b := enterVoice(t, sb, g.ID, g.Voice, mediaOpts{Video: true})
+	const keyLag = 6
+	cam := a.publishVideo("camera", camBase, true, keyLag)
+	answer := ""
+	if l := a.seen(opSessionDesc); len(l) > 0 {
+		answer = str(l[len(l)-1].Obj()["sdp"])
+	}
+	checkVideoFeedback(t, answer)
+	screen := a.publishVideo("screen", screenBase, true, keyLag)
+
+	b.waitReceive("VOICE-101: A's camera reaches B", videoOf(a, camBase, -1))
+	// A sentinel for the screen: camera packets written a second after the
+	// screen started.
+	screenStart := time.Now()
+	b.waitReceive("A's camera keeps reaching B", func(e rx) bool {
+		return videoOf(a, camBase, -1)(e) && cam.writtenAt(e.N).After(screenStart.Add(time.Second))
+	})
+	if n := len(b.received(videoOf(a, screenBase, -1))); n > 0 {
+		t.Errorf("VOICE-100: %d packets of a screen share reached a member who did not Watch it", n)
+	}
+	if l := b.received(videoOf(a, camBase, -1)); len(l) > 0 {
+		for _, e := range l {
+			if e.Phase != camBase {
+				t.Errorf("VOICE-101: camera layer %d forwarded before any Layer Request, expected low", e.Phase-camBase)
+				break
+			}
+		}
+	}
+	b.sendOp(opWatch, Obj{"user_id": a.User.ID, "watch": true})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("B: %s; screen PLIs %d %d %d; B's frames %s", b.debug(), screen.plisFor(0), screen.plisFor(1), screen.plisFor(2), frameOps(b))
+		}
+	})
+	b.waitReceive("VOICE-100: the screen share reaches B after Watch (108)", videoOf(a, screenBase, -1))
+
+	// low → medium → high: each switch asks A for a key frame on the new layer.
+	for layer, name := range []string{"", "medium", "high"} {
+		if layer == 0 {
+			continue
+		}
+		plis, requested := cam.plisFor(layer), time.Now()
+		b.sendOp(opLayerRequest, Obj{"user_id": a.User.ID, "source": "camera", "max_layer": name})
+		b.sync("after the Layer Request " + name)
+		e := b.waitReceive(fmt.Sprintf("VOICE-102/103: camera layer %s after a Layer Request for it", name), videoOf(a, camBase, layer))
+		if cam.plisFor(layer) <= plis {
+			t.Errorf("VOICE-104: no key-frame request (PLI or FIR) to the publisher for layer %s before it was forwarded", name)
+		}
+		if !e.Key {
+			t.Errorf("VOICE-104: the first packet of layer %s forwarded is not a key frame", name)
+		}
+		// The old layer goes on until the key frame: A sends keyLag delta
+		// frames on the new layer after the request, and the old layer's
+		// packets written meanwhile must reach B.
+		asked := cam.pliAfter(layer, requested)
+		if l := b.received(func(x rx) bool {
+			return videoOf(a, camBase, layer-1)(x) && cam.writtenAt(x.N).After(asked)
+		}); len(l) == 0 {
+			t.Errorf("VOICE-104: no packet of layer %d written after the key-frame request for layer %s reached B: the old layer stopped before the key frame", layer-1, name)
+		}
+		if layer == 1 {
+			if n := len(b.received(videoOf(a, camBase, 2))); n > 0 {
+				t.Errorf("VOICE-103: %d packets of layer high forwarded to a member who asked for medium", n)
+			}
+		}
+	}
+	checkContinuous(t, b.received(videoOf(a, camBase, -1)))
+
+	b.sendOp(opLayerRequest, Obj{"user_id": a.User.ID, "source": "camera", "max_layer": "off"})
+	b.sync("after the Layer Request off")
+	off := time.Now()
+	b.waitReceive("the screen share keeps reaching B", func(e rx) bool {
+		return videoOf(a, screenBase, -1)(e) && screen.writtenAt(e.N).After(off.Add(500*time.Millisecond))
+	})
+	for _, e := range b.received(videoOf(a, camBase, -1)) {
+		if cam.writtenAt(e.N).After(off) {
+			t.Errorf("VOICE-102: camera packets written after a Layer Request off reached B")
+			break
+		}
+	}
+}
+
+// checkVideoFeedback checks that every video section of an SDP answer has
+// NACK and PLI feedback for each codec (VOICE-062).
+func checkVideoFeedback(t *T, answer string) {
+	sections := strings.Split(answer, "\nm=")
+	found := false
+	for _, sec := range sections[1:] {
+		if !strings.HasPrefix(sec, "video") || strings.Contains(sec, "a=inactive") {
+			continue
+		}
+		found = true
+		for _, want := range []string{" nack\r", " nack pli\r"} {
+			if !strings.Contains(sec, "a=rtcp-fb:") || !strings.Contains(sec+"\r", want) {
+				t.Errorf("VOICE-062: a video section of the answer lacks rtcp-fb%s:\nm=%s", strings.TrimSuffix(want, "\r"), sec)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("VOICE-062: no active video section in the answer to a camera offer")
+	}
+}
+
+// checkContinuous checks that forwarded packets of one track keep one SSRC
+// and continuous sequence numbers and timestamps (VOICE-105).
+func checkContinuous(t *T, l []rx) {
+	if len(l) < 2 {
+		t.Errorf("VOICE-105: too few video packets to check (%d)", len(l))
+		return
+	}
+	seen := map[uint16]rx{}
+	first := l[0].Seq // offsets from it, so that a wrap at 65535 does not matter
+	lowest := int16(0)
+	for _, e := range l {
+		if e.SSRC != l[0].SSRC {
+			t.Errorf("VOICE-105: the forwarded camera changed SSRC from %d to %d", l[0].SSRC, e.SSRC)
+			return
+		}
+		seen[e.Seq] = e
+		lowest = min(lowest, int16(e.Seq-first))
+	}
+	start := first + uint16(lowest)
+	var prev *rx
+	for i := uint16(0); i < uint16(len(seen)); i++ {
+		e, ok := seen[start+i]
+		if !ok {
+			t.Errorf("VOICE-105: sequence number %d missing from the forwarded camera (%d packets from %d)", start+i, len(seen), start)
+			return
+		}
+		if prev != nil && int32(e.TS-prev.TS) < 0 {
+			t.Errorf("VOICE-105: the timestamp goes back from %d to %d at sequence number %d", prev.TS, e.TS, e.Seq)
+			return
+		}
+		prev = &e
+	}
+}
+
+// frameOps lists the ops c received (for failure messages).
+func frameOps(c *mediaClient) string {
+	var ops []string
+	for _, f := range c.gw().Frames() {
+		if f.Op != opHeartbeatACK {
+			ops = append(ops, fmt.Sprint(f.Op))
+		}
+	}
+	return strings.Join(ops, ",")
+}
