@@ -588,3 +588,79 @@ func frameOps(c *mediaClient) string {
 	}
 	return strings.Join(ops, ",")
 }
+
+// sendsOn reports whether the m-line mid of an SDP sends (its port is not 0
+// and it is neither recvonly nor inactive), from the offerer's side.
+func sendsOn(s, mid string) (sends, found bool) {
+	for _, sec := range strings.Split(s, "\nm=")[1:] {
+		if sdpAttr("\n"+sec, "a=mid:") != mid {
+			continue
+		}
+		fields := strings.Fields(sec)
+		if len(fields) > 1 && fields[1] == "0" {
+			return false, true
+		}
+		return !strings.Contains(sec, "a=recvonly") && !strings.Contains(sec, "a=inactive"), true
+	}
+	return false, false
+}
+
+// VOICE-069: a Client Offer that stops sending on a published track's
+// m-line unpublishes it: out of the Track Map, a speaking microphone
+// reported not speaking, self_video cleared. VOICE-076: each subscriber gets
+// a Server Offer in which that m-line no longer sends, and a Track Map
+// without it.
+func stopSource(t *T) {
+	_, g, so := setup(t)
+	sb := members(t, g, 1)[0]
+	a := enterVoice(t, so, g.ID, g.Voice, mediaOpts{Video: true})
+	b := enterVoice(t, sb, g.ID, g.Voice, mediaOpts{Video: true})
+	cam := a.publishVideo("camera", camBase, false, 0)
+	a.setLevel(10)
+	on := b.waitSpeaking("A speaking", a.User.ID, true, 0)
+	e := b.waitReceive("A's camera reaches B", videoOf(a, camBase, -1))
+	t.Expect(sb.Gateway, "VOICE_STATE_UPDATE", func(d Obj) bool { return stateOf(a.User.ID, g.Voice)(d) && d["self_video"] == true })
+	m := b.waitReceive("A's microphone reaches B", from(a, -1))
+
+	for _, st := range []struct {
+		what, mid string
+		sender    *webrtc.RTPSender
+	}{{"camera", e.Mid, cam.Tr.Sender()}, {"microphone", m.Mid, a.pc.GetTransceivers()[0].Sender()}} {
+		offers := len(b.serverOffers())
+		if err := a.pc.RemoveTrack(st.sender); err != nil {
+			t.Fatalf("pion: remove the %s: %v", st.what, err)
+		}
+		answers := a.answerCount()
+		a.clientOffer(nil, false)
+		t.Eventually("the answer to the offer stopping the "+st.what, func() error {
+			if a.answerCount() > answers {
+				return nil
+			}
+			return fmt.Errorf("no Session Description (4)")
+		})
+		t.Eventually("VOICE-076: a Server Offer to B in which the "+st.what+"'s m-line no longer sends", func() error {
+			for _, o := range b.serverOffers()[offers:] {
+				if sends, found := sendsOn(str(o["sdp"]), st.mid); found && !sends {
+					return nil
+				}
+			}
+			return fmt.Errorf("%d Server Offers since, none stops mid %s", len(b.serverOffers())-offers, st.mid)
+		})
+		t.Eventually("VOICE-069/076: B's Track Map without A's "+st.what, func() error {
+			mp, _ := b.trackMap()
+			for mid, x := range mp {
+				if str(x["user_id"]) == a.User.ID && (mid == st.mid || str(x["kind"]) == map[string]string{"camera": "video", "microphone": "audio"}[st.what]) {
+					return fmt.Errorf("the Track Map still has A's %s on mid %s", st.what, mid)
+				}
+			}
+			return nil
+		})
+		if st.what == "camera" {
+			t.Expect(sb.Gateway, "VOICE_STATE_UPDATE", func(d Obj) bool {
+				return stateOf(a.User.ID, g.Voice)(d) && d["self_video"] == false
+			})
+		} else {
+			b.waitSpeaking("VOICE-069: a speaking microphone that stops is reported not speaking", a.User.ID, false, on+1)
+		}
+	}
+}

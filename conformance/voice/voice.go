@@ -72,6 +72,7 @@ var Tests = []harness.Test{
 	{IDs: []string{"VOICE-050", "VOICE-057", "VOICE-058", "VOICE-092"}, Name: "voice/channel-switch-media", Run: switchMedia},
 	{IDs: []string{"VOICE-041", "VOICE-051", "VOICE-052", "VOICE-053"}, Name: "voice/renegotiation", Run: renegotiation},
 	{IDs: []string{"VOICE-039"}, Name: "voice/heartbeat-timeout", Run: heartbeatTimeout},
+	{IDs: []string{"VOICE-069", "VOICE-076"}, Name: "voice/stop-source", Run: stopSource},
 	{IDs: []string{"VOICE-062", "VOICE-100", "VOICE-101", "VOICE-102", "VOICE-103", "VOICE-104", "VOICE-105"}, Name: "voice/video-layers", Run: video},
 	{IDs: []string{"VOICE-135", "VOICE-137", "VOICE-138", "VOICE-140", "VOICE-141"}, Name: "voice/cascade", Needs: harness.Needs{P2P: true, Nodes: 2}, Run: cascade},
 	{IDs: []string{"VOICE-139"}, Name: "voice/cascade-link-lost", Needs: harness.Needs{P2P: true, Nodes: 2, Proxy: true}, Run: cascadeLinkLost},
