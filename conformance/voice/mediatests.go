@@ -2,9 +2,11 @@ package voice
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/hearth-chat/hearth/conformance/harness"
@@ -662,5 +664,104 @@ func stopSource(t *T) {
 		} else {
 			b.waitSpeaking("VOICE-069: a speaking microphone that stops is reported not speaking", a.User.ID, false, on+1)
 		}
+	}
+}
+
+// VOICE-110: a flood of Client Offers or of Layer Requests (more than 10 in
+// 10 seconds) closes the session with 4103.
+func floods(t *T) {
+	_, g, so := setup(t)
+	sb := members(t, g, 1)[0]
+	a := enterVoice(t, so, g.ID, g.Voice, mediaOpts{})
+	b := enterVoice(t, sb, g.ID, g.Voice, mediaOpts{})
+	for i := range 15 {
+		a.sendOp(opLayerRequest, Obj{"user_id": b.User.ID, "source": "camera", "max_layer": []string{"low", "medium", "high"}[i%3]})
+	}
+	expectClose(t, a.gw(), "15 Layer Requests at once", 4103)
+	for range 15 {
+		b.clientOffer(nil, true)
+	}
+	expectClose(t, b.gw(), "15 Client Offers at once", 4103)
+}
+
+// VOICE-111: a session that sends bad input ends alone: the others in its
+// room keep their media and new members still join.
+func badInputEndsOneSession(t *T) {
+	_, g, so := setup(t)
+	ss := members(t, g, 3)
+	a := enterVoice(t, so, g.ID, g.Voice, mediaOpts{})
+	b := enterVoice(t, ss[0], g.ID, g.Voice, mediaOpts{})
+	c := enterVoice(t, ss[1], g.ID, g.Voice, mediaOpts{})
+	a.waitReceive("B's audio reaches A", from(b, -1))
+	c.waitWritten(5)
+	// Bad media: audio-level extensions of the wrong size, then bad signaling.
+	for _, ext := range [][]byte{{}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}} {
+		p := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: 60000, Timestamp: 1}, Payload: []byte{0xfc}}
+		if c.levelExt != 0 && len(ext) > 0 {
+			_ = p.Header.SetExtension(c.levelExt, ext)
+		}
+		_ = c.mic.WriteRTP(p)
+	}
+	c.sendOp(opICECandidate, Obj{"candidate": "candidate:garbage", "sdp_mid": "9", "sdp_mline_index": 7})
+	c.sendOp(opLayerRequest, Obj{"user_id": "x", "source": "nose", "max_layer": "ultra"})
+	c.sendOp(opClientAnswer, Obj{"type": "answer", "sdp": "garbage", "revision": 999})
+	c.sendOp(opClientOffer, Obj{"type": "offer", "sdp": "v=0\r\ngarbage\r\n"})
+	if code, err := c.gw().WaitClose(t.Timeout()); err != nil {
+		t.Fatalf("the session sending garbage was not closed: %v", err)
+	} else {
+		t.Logf("the session sending garbage closed with %d", code)
+	}
+	closed := time.Now()
+	b.waitWritten(25)
+	a.waitReceive("B's audio keeps reaching A after another session failed", func(e rx) bool {
+		return e.From == b.Tag && b.writtenAt(e.N).After(closed)
+	})
+	d := enterVoice(t, ss[2], g.ID, g.Voice, mediaOpts{})
+	d.waitReceive("a member joining afterwards gets audio", from(a, -1))
+	if r, err := http.Get(t.Node.BaseURL + "/healthz"); err != nil || r.StatusCode != 200 {
+		t.Errorf("the node's /healthz after a session sent bad input: %v %v", r, err)
+	} else {
+		r.Body.Close()
+	}
+}
+
+// VOICE-065: a member has at most one screen share: a second one is refused
+// and never reaches the others.
+func oneScreen(t *T) {
+	_, g, so := setup(t)
+	sb := members(t, g, 1)[0]
+	a := enterVoice(t, so, g.ID, g.Voice, mediaOpts{Video: true})
+	b := enterVoice(t, sb, g.ID, g.Voice, mediaOpts{Video: true})
+	a.publishVideo("screen", screenBase, false, 0)
+	b.sendOp(opWatch, Obj{"user_id": a.User.ID, "watch": true})
+	b.waitReceive("A's screen share reaches B", videoOf(a, screenBase, -1))
+	tr2, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "screen2", "cf-"+a.Tag)
+	if err != nil {
+		t.Fatalf("pion: %v", err)
+	}
+	x, err := a.pc.AddTransceiverFromTrack(tr2, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		t.Fatalf("pion: %v", err)
+	}
+	a.clientOffer(map[*webrtc.RTPTransceiver]string{x: "screen"}, false)
+	t.Eventually("the second screen share is refused (close 4102 or Error 109)", func() error {
+		if _, err := a.gw().WaitClose(0); err == nil {
+			return nil
+		}
+		if len(a.seen(109)) > 0 {
+			return nil
+		}
+		return fmt.Errorf("neither")
+	})
+	b.sync("after the second screen offer")
+	mp, _ := b.trackMap()
+	n := 0
+	for _, e := range mp {
+		if str(e["user_id"]) == a.User.ID && str(e["source"]) == "screen" {
+			n++
+		}
+	}
+	if n > 1 {
+		t.Errorf("VOICE-065: B's Track Map shows %d screen shares of one member", n)
 	}
 }
