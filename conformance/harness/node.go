@@ -81,8 +81,9 @@ type StartOptions struct {
 	Timeout time.Duration
 	// Args are appended to `serve --data-dir DIR --listen ADDR`. In each, {p2p_port}
 	// is replaced by a free TCP/UDP port for the node's libp2p listener,
-	// {data_dir} by the data dir, {node_name} by Name and {proxy_port} by the
-	// port of the node's proxy (see Proxy).
+	// {data_dir} by the data dir, {node_name} by Name, {proxy_port} by the
+	// port of the node's proxy (see Proxy) and each {free_port} by another
+	// port that is free for TCP and UDP.
 	Args []string
 	// Name is the node's name for {node_name}; empty means the data dir's base name.
 	Name string
@@ -144,6 +145,13 @@ func startOnce(ctx context.Context, binary, dataDir string, opts StartOptions) (
 			n.p2pPort = p2pPort
 		}
 		a = strings.NewReplacer("{p2p_port}", p2pPort, "{data_dir}", dataDir, "{node_name}", opts.Name, "{proxy_port}", proxyPort).Replace(a)
+		for strings.Contains(a, "{free_port}") {
+			port, err := freeBoth()
+			if err != nil {
+				return nil, err
+			}
+			a = strings.Replace(a, "{free_port}", port, 1)
+		}
 		n.args = append(n.args, a)
 	}
 	if err := n.start(ctx, opts.Timeout); err != nil {
@@ -181,6 +189,36 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// freeBoth returns a port that is free for TCP and UDP on 127.0.0.1 (at the
+// time of asking).
+func freeBoth() (string, error) {
+	for range 20 {
+		addr, err := freeAddr()
+		if err != nil {
+			return "", err
+		}
+		u, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			continue
+		}
+		_ = u.Close()
+		_, port, _ := net.SplitHostPort(addr)
+		return port, nil
+	}
+	return "", errors.New("harness: no port free for TCP and UDP")
+}
+
+// Arg returns the value that follows flag in the node's serve arguments
+// (after substitution), or "".
+func (n *Node) Arg(flag string) string {
+	for i, a := range n.args {
+		if a == flag && i+1 < len(n.args) {
+			return n.args[i+1]
+		}
+	}
+	return ""
 }
 
 func (n *Node) start(ctx context.Context, timeout time.Duration) error {

@@ -31,6 +31,10 @@ type Needs struct {
 	// P2P: the test talks libp2p to the node, so it needs Node.P2P; skipped
 	// when the address is unknown.
 	P2P bool
+	// Args are extra serve arguments for the test's own nodes (with OwnNode
+	// and Managed), after the run's; "{free_port}" becomes a free port, a new
+	// one at each place.
+	Args []string
 }
 
 // Test is one conformance test. IDs lists the requirements it checks; a failure

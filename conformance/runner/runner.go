@@ -178,7 +178,7 @@ func startOwn(ctx context.Context, tc harness.Test, opts Options, seq int64) ([]
 			defer wg.Done()
 			name := fmt.Sprintf("own%d%c", seq, 'a'+i)
 			nodes[i], errs[i] = harness.StartNode(ctx, opts.Binary, filepath.Join(opts.WorkDir, name), harness.StartOptions{
-				Timeout: 60 * time.Second, Args: opts.NodeArgs, Name: name, Proxy: tc.Needs.Proxy, ProxyArgs: opts.ProxyArgs,
+				Timeout: 60 * time.Second, Args: slices.Concat(opts.NodeArgs, tc.Needs.Args), Name: name, Proxy: tc.Needs.Proxy, ProxyArgs: opts.ProxyArgs,
 			})
 		}()
 	}

@@ -765,3 +765,101 @@ func oneScreen(t *T) {
 		t.Errorf("VOICE-065: B's Track Map shows %d screen shares of one member", n)
 	}
 }
+
+// The network settings voice/network starts its node with: the reference
+// node's serve flags for one UDP port, ICE-TCP, a public IP and a TURN server.
+var networkArgs = []string{"--voice-udp-port", "{free_port}", "--voice-tcp-port", "{free_port}",
+	"--voice-public-ip", "127.0.0.1,::1", "--voice-turn-urls", "turn:turn.conformance.invalid:3478?transport=udp",
+	"--voice-turn-username", "cf-user", "--voice-turn-credential", "cf-secret"}
+
+// serverCandidates lists the candidates the server gave c: in its answers
+// and on op 103.
+func serverCandidates(c *mediaClient) []string {
+	var out []string
+	for _, f := range c.gw().Frames() {
+		switch f.Op {
+		case opSessionDesc:
+			for _, l := range strings.Split(str(f.Obj()["sdp"]), "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(l), "a="); ok && strings.HasPrefix(v, "candidate:") {
+					out = append(out, v)
+				}
+			}
+		case opICECandidate:
+			if v := str(f.Obj()["candidate"]); v != "" {
+				out = append(out, strings.TrimPrefix(v, "a="))
+			}
+		}
+	}
+	return out
+}
+
+// VOICE-120: with one UDP port configured, every session's UDP candidates
+// use that port (ICE UDP mux) and media flows. VOICE-121: ICE-TCP candidates
+// on the configured TCP port. VOICE-122: the configured public IP replaces
+// the local addresses in host candidates. VOICE-123: the TURN server goes to
+// clients in Ready (2) with its credentials.
+func network(t *T) {
+	udp, tcp := t.Node.Arg("--voice-udp-port"), t.Node.Arg("--voice-tcp-port")
+	_, g, so := setup(t)
+	sb := members(t, g, 1)[0]
+	a := enterVoice(t, so, g.ID, g.Voice, mediaOpts{})
+	b := enterVoice(t, sb, g.ID, g.Voice, mediaOpts{})
+	b.waitReceive("A's audio reaches B through the one UDP port", from(a, -1))
+	a.waitReceive("B's audio reaches A through the one UDP port", from(b, -1))
+	for _, c := range []*mediaClient{a, b} {
+		cands := serverCandidates(c)
+		var sawTCP, sawUDP bool
+		for _, cand := range cands {
+			f := strings.Fields(cand)
+			if len(f) < 8 {
+				t.Errorf("a server candidate that does not parse: %q", cand)
+				continue
+			}
+			proto, ip, port, typ := strings.ToLower(f[2]), f[4], f[5], f[7]
+			switch proto {
+			case "udp":
+				sawUDP = true
+				if port != udp {
+					t.Errorf("VOICE-120: a UDP candidate on port %s, the node's one UDP port is %s: %q", port, udp, cand)
+				}
+			case "tcp":
+				sawTCP = true
+				if port != tcp && port != "9" {
+					t.Errorf("VOICE-121: an ICE-TCP candidate on port %s, the node's TCP port is %s: %q", port, tcp, cand)
+				}
+			}
+			if typ == "host" && ip != "127.0.0.1" && ip != "::1" {
+				t.Errorf("VOICE-122: a host candidate with address %s, the node's public IP is 127.0.0.1: %q", ip, cand)
+			}
+		}
+		if !sawUDP {
+			t.Errorf("VOICE-120: no UDP candidate from the server (%v)", cands)
+		}
+		if !sawTCP {
+			t.Errorf("VOICE-121: no ICE-TCP candidate from a node with a TCP port (%v)", cands)
+		}
+		ready := c.seen(opReady)
+		if len(ready) == 0 { // Ready came before the client's loop: on the same connection
+			for _, f := range c.gw().Frames() {
+				if f.Op == opReady {
+					ready = append(ready, f)
+				}
+			}
+		}
+		if len(ready) == 0 {
+			t.Fatalf("no Ready (2) recorded")
+		}
+		servers, _ := ready[0].Obj()["ice_servers"].([]any)
+		found := false
+		for _, s := range servers {
+			o, _ := s.(Obj)
+			urls := harness.JSON(o["urls"])
+			if strings.Contains(urls, "turn.conformance.invalid") && str(o["username"]) == "cf-user" && str(o["credential"]) == "cf-secret" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("VOICE-123: Ready's ice_servers lack the configured TURN server with its credentials: %s", harness.JSON(ready[0].Obj()["ice_servers"]))
+		}
+	}
+}
