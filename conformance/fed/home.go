@@ -288,3 +288,10 @@ func dmForeignHome(t *T) {
 		t.Errorf("the user got a DM channel from a refused request: %s", harness.JSON(chans))
 	}
 }
+
+// JoinHome makes a new user of the node join a fake home's guild; it returns
+// the user and the guild's ID on the node.
+func JoinHome(t *T, h *fedpeer.Home) (*harness.User, string) { return joinHome(t, h) }
+
+// NodeID is the peer ID of the node under test.
+func NodeID(t *T) peer.ID { return nodeID(t) }

@@ -536,8 +536,11 @@ func (c *mediaClient) publish() {
 }
 
 // trailer is what the client appends to every payload.
-func (c *mediaClient) trailer(phase byte, n uint32) []byte {
-	tag, _ := hex.DecodeString(c.Tag)
+func (c *mediaClient) trailer(phase byte, n uint32) []byte { return trailer(c.Tag, phase, n) }
+
+// trailer is the end of every payload a sender tagged tag writes.
+func trailer(hexTag string, phase byte, n uint32) []byte {
+	tag, _ := hex.DecodeString(hexTag)
 	b := make([]byte, 0, trailerLen)
 	b = append(b, 'H', 'C')
 	b = append(b, tag...)
