@@ -128,8 +128,12 @@ type Client struct {
 	switched  []string
 	closeCode int
 	received  map[string]*atomic.Int64 // by mid
-	closed    chan struct{}
-	wg        sync.WaitGroup
+	// iceStarted is closed once ICE has left the new state: pion sets the
+	// remote ICE credentials of the first answer on a queue, and a server
+	// offer applied before that looks like an ICE restart to it.
+	iceStarted chan struct{}
+	closed     chan struct{}
+	wg         sync.WaitGroup
 }
 
 type trackInfo struct {
@@ -150,7 +154,7 @@ func Dial(ctx context.Context, url string, api *webrtc.API, userID, guildID, tok
 	if err != nil {
 		return nil, fmt.Errorf("voiceclient: dial: %w", err)
 	}
-	c := &Client{UserID: userID, opts: opts, ws: ws, answered: make(chan error, 16),
+	c := &Client{UserID: userID, opts: opts, ws: ws, answered: make(chan error, 16), iceStarted: make(chan struct{}),
 		speaking: map[string][]bool{}, received: map[string]*atomic.Int64{},
 		closed: make(chan struct{})}
 	fail := func(err error) (*Client, error) {
@@ -188,6 +192,12 @@ func Dial(ctx context.Context, url string, api *webrtc.API, userID, guildID, tok
 		}
 	}()
 	c.pc.OnTrack(c.onTrack)
+	var once sync.Once
+	c.pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		if st != webrtc.ICEConnectionStateNew {
+			once.Do(func() { close(c.iceStarted) })
+		}
+	})
 	offer, err := c.pc.CreateOffer(nil)
 	if err != nil {
 		return fail(err)
@@ -608,6 +618,10 @@ func (c *Client) ServerSends(mid string) bool {
 // answerOffer answers a server offer, rolling back a pending client offer
 // first; reoffer reports a rollback.
 func (c *Client) answerOffer(sd desc) (reoffer, ok bool) {
+	select {
+	case <-c.iceStarted:
+	case <-time.After(5 * time.Second):
+	}
 	c.sigMu.Lock()
 	defer c.sigMu.Unlock()
 	if c.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
