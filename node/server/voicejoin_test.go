@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -196,7 +195,7 @@ func BenchmarkVoiceSwitch(b *testing.B) {
 		case at := <-first:
 			ds = append(ds, at.Sub(start))
 		case <-time.After(10 * time.Second):
-			b.Fatal(fmt.Sprintf("no audio from %c 10 s after op 4", mark))
+			b.Fatalf("no audio from %c 10 s after op 4", mark)
 		}
 	}
 	report(b, ds)
