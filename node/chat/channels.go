@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -103,6 +104,9 @@ func (s *Service) Channels(actor, guildID ID) ([]ChannelOut, error) {
 
 // CreateChannel creates a text, voice or category channel (MANAGE_CHANNELS).
 func (s *Service) CreateChannel(ctx context.Context, actor, guildID ID, spec ChannelSpec) (ChannelOut, error) {
+	if out, forwarded, err := s.createChannelAtHome(ctx, actor, guildID, spec); forwarded {
+		return out, err
+	}
 	s.lock()
 	defer s.mu.Unlock()
 	gs, m, err := s.guild(actor, guildID)
@@ -127,13 +131,7 @@ func (s *Service) CreateChannel(ctx context.Context, actor, guildID ID, spec Cha
 		c.Bitrate = 64000
 	}
 	if spec.Position == nil {
-		pos := 0
-		for cid := range gs.channels {
-			if o := s.channels[cid]; o.Type == typ && o.Position >= pos {
-				pos = o.Position + 1
-			}
-		}
-		c.Position = pos
+		c.Position = s.nextPosition(gs, typ)
 	}
 	if err := spec.apply(c, gs, s); err != nil {
 		return ChannelOut{}, err
@@ -180,6 +178,15 @@ func (s *Service) Channel(actor, channelID ID) (ChannelOut, error) {
 
 // ModifyChannel changes a guild channel (MANAGE_CHANNELS; overwrites need MANAGE_ROLES).
 func (s *Service) ModifyChannel(ctx context.Context, actor, channelID ID, spec ChannelSpec) (ChannelOut, error) {
+	if _, _, err := s.changeChannelAtHome(ctx, actor, channelID, &spec); err != nil {
+		return ChannelOut{}, err
+	}
+	return s.modifyChannel(actor, channelID, spec, true)
+}
+
+// modifyChannel is ModifyChannel without the home node's part; federate publishes the change
+// when this node is the guild's home (false: it applies a change the home node published).
+func (s *Service) modifyChannel(actor, channelID ID, spec ChannelSpec, federate bool) (ChannelOut, error) {
 	s.lock()
 	defer s.mu.Unlock()
 	c, gs, p, err := s.channelAccess(actor, channelID)
@@ -202,8 +209,13 @@ func (s *Service) ModifyChannel(ctx context.Context, actor, channelID ID, spec C
 	} else {
 		updated.Name = strings.TrimSpace(*spec.Name)
 	}
+	if reflect.DeepEqual(&updated, c) {
+		// Nothing changes: no write and no CHANNEL_UPDATE. A change made through a federated
+		// guild's home node arrives a second time as its state event, and ends here.
+		return s.channelOut(c), nil
+	}
 	out, err := s.saveChannel(&updated)
-	if err == nil && gs != nil {
+	if err == nil && gs != nil && federate {
 		s.federateChannelChange(&updated, actor, false)
 	}
 	return out, err
@@ -237,6 +249,19 @@ func (s *Service) channelChanged(c *model.Channel) ChannelOut {
 
 // DeleteChannel deletes a guild channel (MANAGE_CHANNELS) or leaves a group DM.
 func (s *Service) DeleteChannel(ctx context.Context, actor, channelID ID) (ChannelOut, error) {
+	before, forwarded, err := s.changeChannelAtHome(ctx, actor, channelID, nil)
+	if err != nil {
+		return ChannelOut{}, err
+	}
+	out, err := s.deleteChannel(actor, channelID, true)
+	if forwarded && errors.Is(err, ErrUnknownChannel) {
+		return before, nil // the home node's channel.delete event was applied first
+	}
+	return out, err
+}
+
+// deleteChannel is DeleteChannel without the home node's part; federate as for modifyChannel.
+func (s *Service) deleteChannel(actor, channelID ID, federate bool) (ChannelOut, error) {
 	s.lock()
 	defer s.mu.Unlock()
 	c, gs, p, err := s.channelAccess(actor, channelID)
@@ -298,7 +323,9 @@ func (s *Service) DeleteChannel(ctx context.Context, actor, channelID ID) (Chann
 	for _, o := range orphans {
 		s.publishGuild(gs.g.ID, "CHANNEL_UPDATE", IntentGuilds, s.channelOut(o))
 	}
-	s.federateChannelChange(c, actor, true)
+	if federate {
+		s.federateChannelChange(c, actor, true)
+	}
 	s.voiceChannelDeleted(c)
 	s.bg.Add(1)
 	go func() { defer s.bg.Done(); s.purgeMessages([]ID{c.ID}) }()

@@ -49,6 +49,9 @@ var (
 	ErrCannotEditOthers = newErr(http.StatusForbidden, 50005, "Cannot edit a message authored by another user")
 	ErrCannotDMSelf     = newErr(http.StatusBadRequest, 50007, "Cannot send messages to this user")
 	ErrMaxGroupDM       = newErr(http.StatusBadRequest, 30031, "Maximum number of group DM recipients reached (10)")
+	// ErrHomeUnreachable answers a change to a federated guild homed on another node when
+	// that node cannot be reached: only the home node may make it (spec/federation.md).
+	ErrHomeUnreachable = newErr(http.StatusServiceUnavailable, 0, "The guild's home node could not be reached; try again later.")
 )
 
 // invalid returns a 50035 error for one field.

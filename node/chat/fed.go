@@ -300,11 +300,11 @@ func (s *Service) joinRemote(ctx context.Context, actor ID, code string) (Invite
 		}
 	}
 	s.mu.Unlock()
-	for _, m := range rg.Messages {
-		m.Snapshot = true
-		if err := s.ApplyRemoteMessage(m); err != nil {
-			s.log.Warn("storing a message of the join snapshot", "event", m.EventID, "err", err)
-		}
+	for i := range rg.Messages {
+		rg.Messages[i].Snapshot = true
+	}
+	if err := s.ApplyRemoteMessages(rg.Messages); err != nil {
+		s.log.Warn("storing the messages of the join snapshot", "count", len(rg.Messages), "err", err)
 	}
 	if rg.Perms != nil {
 		if err := s.ApplyRemotePerms(rg.FedID, rg.Perms); err != nil {
@@ -361,89 +361,132 @@ func (s *Service) guildByFedID(fedID string) *guildState {
 // ApplyRemoteMessage stores a message that another node published in a federated channel
 // and dispatches MESSAGE_CREATE, once per event: replays are ignored.
 func (s *Service) ApplyRemoteMessage(rm RemoteMessage) error {
+	return s.ApplyRemoteMessages([]RemoteMessage{rm})
+}
+
+// ApplyRemoteMessages is ApplyRemoteMessage for several messages, in order, in one write:
+// a catch-up applies thousands, and a write each (one round trip through the database's
+// writer) would bound it to a few thousand a second on a busy machine.
+func (s *Service) ApplyRemoteMessages(rms []RemoteMessage) error {
+	if len(rms) == 0 {
+		return nil
+	}
+	type applied struct {
+		rm        *RemoteMessage
+		c         *model.Channel
+		gs        *guildState
+		msg       *model.Message
+		newMember *model.Member
+	}
 	s.lock()
-	c := s.channelByFedID(rm.Channel)
-	if c == nil {
-		s.mu.Unlock()
-		return nil // a channel this node does not show
+	var batch []applied
+	for i := range rms {
+		rm := &rms[i]
+		c := s.channelByFedID(rm.Channel)
+		if c == nil {
+			continue // a channel this node does not show
+		}
+		msg := &model.Message{ChannelID: c.ID, GuildID: c.GuildID, Content: rm.Content, Type: model.MessageDefault}
+		for _, a := range rm.Attachments {
+			msg.Attachments = append(msg.Attachments, model.Attachment{ID: s.ids.Next(), Filename: a.Filename, Hash: a.Hash, Size: a.Size,
+				ContentType: a.ContentType, Width: a.Width, Height: a.Height})
+		}
+		batch = append(batch, applied{rm: rm, c: c, gs: s.guilds[c.GuildID], msg: msg})
 	}
-	gs := s.guilds[c.GuildID]
-	msg := &model.Message{ChannelID: c.ID, GuildID: c.GuildID, Content: rm.Content, Type: model.MessageDefault}
-	for _, a := range rm.Attachments {
-		msg.Attachments = append(msg.Attachments, model.Attachment{ID: s.ids.Next(), Filename: a.Filename, Hash: a.Hash, Size: a.Size,
-			ContentType: a.ContentType, Width: a.Width, Height: a.Height})
-	}
-	var newMember *model.Member
-	dup := false
-	// The federation store holds the event durably and replays it at start, so the node's
+	var done []applied // stored by the last attempt of the transaction
+	// The federation store holds the events durably and replays them at start, so the node's
 	// copy need not wait for an fsync of its own.
 	err := s.db.UpdateLazy(func(tx *store.Tx) error {
-		key := store.KeyString(store.PrefixFedMessage, rm.EventID)
-		if ok, err := tx.Has(key); err != nil || ok {
-			dup = ok
-			return err
-		}
-		author, err := s.remoteUser(tx, rm.Author)
-		if err != nil {
-			return err
-		}
-		msg.AuthorID = author
-		if gs != nil && gs.members[author] == nil {
-			newMember = &model.Member{GuildID: gs.g.ID, UserID: author, Roles: []ID{}, JoinedAt: s.now().UTC()}
-			if err := tx.Put(store.Key(store.PrefixMember, uint64(gs.g.ID), uint64(author)), newMember); err != nil {
+		done = done[:0]
+		seen := map[string]bool{}           // event IDs of this batch
+		joined := map[[2]ID]*model.Member{} // (guild, user) members added by this batch
+		for _, a := range batch {
+			a.newMember = nil
+			rm, msg, gs := a.rm, a.msg, a.gs
+			key := store.KeyString(store.PrefixFedMessage, rm.EventID)
+			if seen[rm.EventID] {
+				continue
+			}
+			seen[rm.EventID] = true
+			if ok, err := tx.Has(key); err != nil {
+				return err
+			} else if ok {
+				continue // a replay
+			}
+			author, err := s.remoteUser(tx, rm.Author)
+			if err != nil {
 				return err
 			}
-		}
-		if msg.ID, err = freeMessageID(tx, c.ID, FedMessageID(rm.TS, rm.EventID)); err != nil {
-			return err
-		}
-		var ref ID
-		if rm.ReplyTo != "" && tx.Get(store.KeyString(store.PrefixFedMessage, rm.ReplyTo), &ref) == nil {
-			msg.Type, msg.MessageReference = model.MessageReply, &model.MessageReference{MessageID: ref, ChannelID: c.ID}
-			if gid := c.GuildID; gid != 0 {
-				msg.MessageReference.GuildID = &gid
+			msg.AuthorID = author
+			if gs != nil && gs.members[author] == nil && joined[[2]ID{gs.g.ID, author}] == nil {
+				a.newMember = &model.Member{GuildID: gs.g.ID, UserID: author, Roles: []ID{}, JoinedAt: s.now().UTC()}
+				joined[[2]ID{gs.g.ID, author}] = a.newMember
+				if err := tx.Put(store.Key(store.PrefixMember, uint64(gs.g.ID), uint64(author)), a.newMember); err != nil {
+					return err
+				}
 			}
+			if msg.ID, err = freeMessageID(tx, a.c.ID, FedMessageID(rm.TS, rm.EventID)); err != nil {
+				return err
+			}
+			msg.Type, msg.MessageReference = model.MessageDefault, nil
+			var ref ID
+			if rm.ReplyTo != "" && tx.Get(store.KeyString(store.PrefixFedMessage, rm.ReplyTo), &ref) == nil {
+				msg.Type, msg.MessageReference = model.MessageReply, &model.MessageReference{MessageID: ref, ChannelID: a.c.ID}
+				if gid := a.c.GuildID; gid != 0 {
+					msg.MessageReference.GuildID = &gid
+				}
+			}
+			errs := []error{tx.Put(key, msg.ID), tx.Put(store.Key(store.PrefixFedMessageRev, uint64(msg.ID)), rm.EventID),
+				tx.Put(store.Key(store.PrefixMessage, uint64(a.c.ID), uint64(msg.ID)), msg)}
+			for _, at := range msg.Attachments {
+				errs = append(errs, tx.Put(attachRef(at.Hash, a.c.ID, msg.ID), true))
+			}
+			if err := errors.Join(errs...); err != nil {
+				return err
+			}
+			done = append(done, a)
 		}
-		errs := []error{tx.Put(key, msg.ID), tx.Put(store.Key(store.PrefixFedMessageRev, uint64(msg.ID)), rm.EventID),
-			tx.Put(store.Key(store.PrefixMessage, uint64(c.ID), uint64(msg.ID)), msg)}
-		for _, a := range msg.Attachments {
-			errs = append(errs, tx.Put(attachRef(a.Hash, c.ID, msg.ID), true))
-		}
-		return errors.Join(errs...)
+		return nil
 	})
-	if err != nil || dup {
+	if err != nil {
 		s.mu.Unlock()
 		return err
 	}
-	if newMember != nil {
-		gs.members[newMember.UserID] = newMember
-		addTo(s.userGuilds, newMember.UserID, gs.g.ID)
-	}
-	if id := msg.ID; c.LastMessageID == nil || *c.LastMessageID < id {
-		c.LastMessageID = &id
-	}
-	s.mu.Unlock()
-	s.stored(msg)
-	if rm.Snapshot {
-		return nil
-	}
-	s.mu.RLock()
-	if newMember != nil {
-		out := s.memberOut(newMember, true)
-		gid := gs.g.ID
-		out.GuildID = &gid
-		s.publishGuild(gid, "GUILD_MEMBER_ADD", IntentGuildMembers, out)
-	}
-	out := s.messageOut(msg, 0)
-	if msg.MessageReference != nil {
-		if ref, err := s.loadMessage(c.ID, msg.MessageReference.MessageID); err == nil {
-			r := s.messageOut(ref, 0)
-			out.ReferencedMessage = &r
+	for _, a := range done {
+		if a.newMember != nil {
+			a.gs.members[a.newMember.UserID] = a.newMember
+			addTo(s.userGuilds, a.newMember.UserID, a.gs.g.ID)
+		}
+		if id := a.msg.ID; a.c.LastMessageID == nil || *a.c.LastMessageID < id {
+			a.c.LastMessageID = &id
 		}
 	}
-	ev := s.messageEvent("MESSAGE_CREATE", c, out)
-	s.mu.RUnlock()
-	s.pub.Publish(ev)
+	s.mu.Unlock()
+	for _, a := range done {
+		s.stored(a.msg)
+	}
+	for _, a := range done {
+		if a.rm.Snapshot {
+			continue
+		}
+		s.mu.RLock()
+		if a.newMember != nil {
+			out := s.memberOut(a.newMember, true)
+			gid := a.gs.g.ID
+			out.GuildID = &gid
+			s.publishGuild(gid, "GUILD_MEMBER_ADD", IntentGuildMembers, out)
+		}
+		out := s.messageOut(a.msg, 0)
+		if a.msg.MessageReference != nil {
+			if ref, err := s.loadMessage(a.c.ID, a.msg.MessageReference.MessageID); err == nil {
+				r := s.messageOut(ref, 0)
+				out.ReferencedMessage = &r
+			}
+		}
+		ev := s.messageEvent("MESSAGE_CREATE", a.c, out)
+		s.mu.RUnlock()
+		s.pub.Publish(ev)
+	}
 	return nil
 }
 
@@ -910,7 +953,7 @@ func (s *Service) ApplyRemoteGuildName(guildFedID, name string) error {
 	if gs == nil {
 		return nil
 	}
-	_, err := s.ModifyGuild(context.Background(), owner, id, GuildPatch{Name: &name})
+	_, err := s.modifyGuild(owner, id, GuildPatch{Name: &name}, false)
 	return err
 }
 
@@ -957,12 +1000,11 @@ func (s *Service) ApplyRemoteChannelChange(channelFedID string, update *RemoteCh
 	if c == nil {
 		return nil // deleted already, or a channel this node does not show
 	}
-	ctx := context.Background()
 	if update == nil {
-		_, err := s.DeleteChannel(ctx, owner, id)
+		_, err := s.deleteChannel(owner, id, false)
 		return err
 	}
-	_, err := s.ModifyChannel(ctx, owner, id, ChannelSpec{Name: &update.Name, Topic: &update.Topic, Position: &update.Position})
+	_, err := s.modifyChannel(owner, id, ChannelSpec{Name: &update.Name, Topic: &update.Topic, Position: &update.Position}, false)
 	return err
 }
 

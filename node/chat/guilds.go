@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -134,6 +135,17 @@ type GuildPatch struct {
 
 // ModifyGuild changes guild settings (MANAGE_GUILD).
 func (s *Service) ModifyGuild(ctx context.Context, actor, guildID ID, p GuildPatch) (GuildOut, error) {
+	if p.Name != nil {
+		if _, err := s.renameGuildAtHome(ctx, actor, guildID, *p.Name); err != nil {
+			return GuildOut{}, err
+		}
+	}
+	return s.modifyGuild(actor, guildID, p, true)
+}
+
+// modifyGuild is ModifyGuild without the home node's part; federate publishes a new name when
+// this node is the guild's home (false: it applies a name the home node published).
+func (s *Service) modifyGuild(actor, guildID ID, p GuildPatch, federate bool) (GuildOut, error) {
 	s.lock()
 	defer s.mu.Unlock()
 	gs, m, err := s.guild(actor, guildID)
@@ -163,6 +175,11 @@ func (s *Service) ModifyGuild(ctx context.Context, actor, guildID ID, p GuildPat
 		}
 		g.SystemChannelID = p.SystemChannelID
 	}
+	if reflect.DeepEqual(g, gs.g) {
+		// Nothing changes: no write and no GUILD_UPDATE (a rename made through the home node
+		// arrives a second time as its state event, and ends here).
+		return guildOut(gs), nil
+	}
 	if err := s.db.Update(func(tx *store.Tx) error {
 		return errors.Join(tx.Put(store.Key(store.PrefixGuild, uint64(guildID)), &g), moveImageRef(tx, imageGuild, guildID, gs.g.Icon, g.Icon))
 	}); err != nil {
@@ -171,7 +188,7 @@ func (s *Service) ModifyGuild(ctx context.Context, actor, guildID ID, p GuildPat
 	gs.g = g
 	out := guildOut(gs)
 	s.publishGuild(guildID, "GUILD_UPDATE", IntentGuilds, out)
-	if p.Name != nil {
+	if p.Name != nil && federate {
 		s.federateGuildName(gs, actor)
 	}
 	return out, nil

@@ -110,10 +110,12 @@ func (f *federation) onEvent(ev *event.Event) {
 func (f *federation) wanted(ev *event.Event) bool {
 	switch ev.Kind {
 	case event.KindMessageCreate, event.KindMessageEdit, event.KindMessageDelete, event.KindReactionAdd, event.KindReactionRemove,
-		event.KindMessagePin, event.KindMessageUnpin,
-		event.KindChannelCreate, event.KindChannelUpdate, event.KindChannelDelete, event.KindGuildUpdate, event.KindGuildDelete,
+		event.KindMessagePin, event.KindMessageUnpin, event.KindGuildDelete,
 		event.KindRoleCreate, event.KindRoleUpdate, event.KindRoleDelete, event.KindMemberRoles, event.KindChannelOverwrite:
 		return ev.Origin != f.svc.Node()
+	case event.KindChannelCreate, event.KindChannelUpdate, event.KindChannelDelete, event.KindGuildUpdate:
+		// Also those this node issued as the home node for a member of another node [FED-080].
+		return ev.Origin != f.svc.Node() || ev.Author.Node != f.svc.Node()
 	case event.KindMemberProfile:
 		b, ok := ev.Body.(*event.MemberProfile)
 		return ok && b.User.Node != f.svc.Node()
@@ -136,14 +138,32 @@ func (f *federation) apply() {
 		case <-f.events.ready:
 		}
 		for evs := f.events.take(256); len(evs) > 0; evs = f.events.take(256) {
+			// Consecutive messages are stored in one write (ApplyRemoteMessages); anything
+			// else waits for the messages before it.
+			var run []chat.RemoteMessage
+			flush := func() {
+				if len(run) == 0 {
+					return
+				}
+				if err := f.chat.ApplyRemoteMessages(run); err != nil {
+					f.log.Error("federation: applying remote messages", "count", len(run), "first_event", run[0].EventID, "err", err)
+				}
+				run = run[:0]
+			}
 			for _, ev := range evs {
 				select {
 				case <-f.stop:
 					return
 				default:
 				}
+				if ev.Kind == event.KindMessageCreate {
+					run = append(run, f.remoteMessage(ev))
+					continue
+				}
+				flush()
 				f.applyOne(ev)
 			}
+			flush()
 		}
 	}
 }
@@ -301,14 +321,14 @@ func (f *federation) SetPresence(user, status string) {
 	f.svc.SetPresence(user, statusCode[status])
 }
 
-// CreateChannel implements chat.Federator: a channel.create state event, issued here (the
-// home node, which checked the actor's permissions).
+// CreateChannel implements chat.Federator: a channel.create state event, issued here or
+// requested from the home node (stateChange).
 func (f *federation) CreateChannel(ctx context.Context, guild, actor, name string, typ, position int) (string, error) {
 	t := uint8(event.ChannelText)
 	if typ == model.ChannelVoice {
 		t = event.ChannelVoice
 	}
-	id, err := f.svc.Issue(ctx, fedID(guild), actor, event.KindChannelCreate, "", &event.ChannelCreate{Name: name, Type: t, Position: uint32(max(position, 0))})
+	id, err := f.stateChange(ctx, fedID(guild), actor, event.KindChannelCreate, "", &event.ChannelCreate{Name: name, Type: t, Position: uint32(max(position, 0))})
 	if err != nil {
 		return "", err
 	}
@@ -322,21 +342,21 @@ func (f *federation) DeleteGuild(ctx context.Context, guild, actor string) error
 	return err
 }
 
-// RenameGuild implements chat.Federator: a guild.update state event, issued here (the home
-// node, which checked the actor's permissions).
+// RenameGuild implements chat.Federator: a guild.update state event, issued here or
+// requested from the home node (stateChange).
 func (f *federation) RenameGuild(ctx context.Context, guild, actor, name string) error {
-	_, err := f.svc.Issue(ctx, fedID(guild), actor, event.KindGuildUpdate, "", &event.GuildUpdate{Name: name})
+	_, err := f.stateChange(ctx, fedID(guild), actor, event.KindGuildUpdate, "", &event.GuildUpdate{Name: name})
 	return err
 }
 
 // ChangeChannel implements chat.Federator: a channel.update or channel.delete state event,
-// issued here (the home node, which checked the actor's permissions).
+// issued here or requested from the home node (stateChange).
 func (f *federation) ChangeChannel(ctx context.Context, guild, actor, channel string, update *chat.RemoteChannel) error {
 	var err error
 	if update == nil {
-		_, err = f.svc.Issue(ctx, fedID(guild), actor, event.KindChannelDelete, fedID(channel), &event.Empty{})
+		_, err = f.stateChange(ctx, fedID(guild), actor, event.KindChannelDelete, fedID(channel), &event.Empty{})
 	} else {
-		_, err = f.svc.Issue(ctx, fedID(guild), actor, event.KindChannelUpdate, fedID(channel),
+		_, err = f.stateChange(ctx, fedID(guild), actor, event.KindChannelUpdate, fedID(channel),
 			&event.ChannelUpdate{Name: update.Name, Topic: update.Topic, Position: uint32(max(update.Position, 0))})
 	}
 	return err
@@ -425,19 +445,35 @@ func (f *federation) Moderate(ctx context.Context, guild, actor string, action c
 	default:
 		return fmt.Errorf("server: unknown moderation %d", action)
 	}
+	_, err = f.stateChange(ctx, gid, actor, kind, "", body)
+	return err
+}
+
+// stateChange makes a guild state change for the local user actor. The home node issues it
+// at once (the node has authorised it against its own permission model); any other node
+// sends it to the home node as a mod-request, which checks the actor's permissions in the
+// federated state [FED-040]. A refusal is chat.ErrMissingPerms; an unreachable home node is
+// chat.ErrHomeUnreachable.
+func (f *federation) stateChange(ctx context.Context, gid event.ID, actor string, kind event.Kind, channel event.ID, body any) (event.ID, error) {
 	g, ok := f.svc.Guild(gid)
 	if !ok {
-		return fed.ErrUnknownGuild
+		return "", fed.ErrUnknownGuild
 	}
 	if g.Info().Home == f.svc.Node() {
-		_, err = f.svc.Issue(ctx, gid, actor, kind, "", body)
-	} else {
-		_, err = f.svc.Moderate(ctx, gid, actor, kind, "", body)
+		id, err := f.svc.Issue(ctx, gid, actor, kind, channel, body)
+		if errors.Is(err, fed.ErrForbidden) {
+			err = fmt.Errorf("%w: %v", chat.ErrMissingPerms, err)
+		}
+		return id, err
 	}
-	if errors.Is(err, fed.ErrForbidden) {
-		return fmt.Errorf("%w: %v", chat.ErrMissingPerms, err)
+	id, err := f.svc.Moderate(ctx, gid, actor, kind, channel, body)
+	switch {
+	case errors.Is(err, fed.ErrForbidden):
+		return "", fmt.Errorf("%w: %v", chat.ErrMissingPerms, err)
+	case err != nil:
+		return "", fmt.Errorf("%w: %v", chat.ErrHomeUnreachable, err)
 	}
-	return err
+	return id, nil
 }
 
 // display is how a remote user is shown: name@node-name.

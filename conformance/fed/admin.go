@@ -1,0 +1,87 @@
+package fed
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/hearth-chat/hearth/conformance/fedpeer"
+	"github.com/hearth-chat/hearth/conformance/harness"
+)
+
+// FED-080: "A member node MUST make a local user's change to a federated guild's name or to
+// its text and voice channels ... through the home node ... a refusal MUST answer 403 with
+// code 50013, and a home node that cannot be reached 503, with nothing changed on any node."
+// The fake home gives the node's user MANAGE_CHANNELS and MANAGE_GUILD in the federated
+// state, then refuses every mod-request; later it goes away.
+func memberChangeThroughHome(t *T) {
+	h := newHome(t)
+	u, gid := joinHome(t, h)
+	c, cancel := ctx(t)
+	defer cancel()
+	if _, err := h.Issue(c, "role.create", nil, fedpeer.Body(0, "Admins", 1, 48, 2, 1)); err != nil {
+		t.Fatalf("role.create: %v", err)
+	}
+	role := h.LastID() // a role's ID is its role.create event's ID
+	user := fedpeer.User{Node: []byte(nodeID(t)), Name: u.Name}
+	if _, err := h.Issue(c, "member.roles", nil, fedpeer.Body(0, user, 1, [][]byte{role})); err != nil {
+		t.Fatalf("member.roles: %v", err)
+	}
+	asked := func(kind string) bool {
+		for _, m := range h.Mods() {
+			if m.Kind == kind && m.Actor == u.Name {
+				return true
+			}
+		}
+		return false
+	}
+	name := strings.ToLower("through-home-" + harness.RandName())
+	// Until the node holds the role, it refuses by itself; then it asks the fake home.
+	var last *harness.Response
+	t.Eventually("a channel.create mod-request at the fake home", func() error {
+		last = t.Call(u.Client, "POST", "/guilds/"+gid+"/channels", harness.Obj{"name": name})
+		if !asked("channel.create") {
+			var roles, me any
+			t.Must(u.Client, 200, "GET", "/guilds/"+gid+"/roles", nil, &roles)
+			t.Must(u.Client, 200, "GET", "/guilds/"+gid+"/members?limit=100", nil, &me)
+			return fmt.Errorf("none yet (the node answered %s; its roles %v; the user as member %v)", last, roles, me)
+		}
+		return nil
+	})
+	checkRefused(t, last, "a channel the home node refused")
+	if slices.Contains(channelNames(t, u, gid), name) {
+		t.Errorf("the node created a channel the home node refused")
+	}
+
+	var before harness.Obj
+	t.Must(u.Client, 200, "GET", "/guilds/"+gid, nil, &before)
+	r := t.Call(u.Client, "PATCH", "/guilds/"+gid, harness.Obj{"name": "Renamed " + harness.RandName()})
+	if !asked("guild.update") {
+		t.Errorf("a rename of the fake home's guild sent no guild.update mod-request (answer %s)", r)
+	}
+	checkRefused(t, r, "a rename the home node refused")
+	var after harness.Obj
+	t.Must(u.Client, 200, "GET", "/guilds/"+gid, nil, &after)
+	if harness.Str(after["name"]) != harness.Str(before["name"]) {
+		t.Errorf("the node renamed the guild to %q although the home node refused", harness.Str(after["name"]))
+	}
+
+	// The home node goes away: the node cannot make the change and says so.
+	_ = h.Close()
+	gone := strings.ToLower("home-gone-" + harness.RandName())
+	if r := t.Call(u.Client, "POST", "/guilds/"+gid+"/channels", harness.Obj{"name": gone}); r.Status != 503 {
+		t.Errorf("a channel created while the home node is unreachable: %s, want 503", r)
+	}
+	if slices.Contains(channelNames(t, u, gid), gone) {
+		t.Errorf("the node created a channel while its home node was unreachable")
+	}
+}
+
+// checkRefused fails unless r is Discord's 403 Missing Permissions.
+func checkRefused(t *T, r *harness.Response, what string) {
+	var body harness.Obj
+	_ = r.JSON(&body)
+	if r.Status != 403 || harness.Num(body["code"]) != 50013 {
+		t.Errorf("%s: %s, want 403 with code 50013", what, r)
+	}
+}
