@@ -40,14 +40,15 @@ type Federator interface {
 	// ("online", "idle", "dnd" or "offline"). It must not block.
 	SetPresence(user, status string)
 	// CreateChannel creates a text or voice channel (model.ChannelText, model.ChannelVoice)
-	// in a guild homed here and returns its ID.
+	// and returns its federation ID: issued here for a guild homed here, else asked of the
+	// home node, which may refuse (ErrMissingPerms) or be unreachable (ErrHomeUnreachable).
 	CreateChannel(ctx context.Context, guild, actor, name string, typ, position int) (string, error)
 	// DeleteGuild publishes the deletion of a guild homed here.
 	DeleteGuild(ctx context.Context, guild, actor string) error
-	// RenameGuild publishes the new name of a guild homed here.
+	// RenameGuild publishes a guild's new name (through its home node, as CreateChannel).
 	RenameGuild(ctx context.Context, guild, actor, name string) error
-	// ChangeChannel publishes the new name, topic and position of a channel of a guild homed
-	// here, or its deletion when update is nil.
+	// ChangeChannel publishes the new name, topic and position of a federated channel, or its
+	// deletion when update is nil (through the guild's home node, as CreateChannel).
 	ChangeChannel(ctx context.Context, guild, actor, channel string, update *RemoteChannel) error
 	// CreateRole federates a role of a guild homed here and returns its federation ID.
 	CreateRole(ctx context.Context, guild, actor string, r RemoteRole) (string, error)
