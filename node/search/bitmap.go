@@ -19,8 +19,8 @@ type termSet struct {
 // bitEval answers a query whose clauses are all term sets directly from the
 // segments' posting bitmaps: counts are bitmap cardinalities, and a time
 // window is one more bitmap AND, so no match is visited one by one except
-// those whose message ID must be read. Search uses it for time-ordered
-// queries without phrases of three words or more (those need positions).
+// those whose message ID must be read, and the phrase candidates that
+// must be confirmed (phrase.go).
 type bitEval struct {
 	ctx    context.Context
 	segs   []*scorch.SegmentSnapshot
@@ -35,8 +35,10 @@ type bitEval struct {
 	dvs []segment.DocVisitState
 }
 
-// newBitEval evaluates must and mustNot over every segment of snap.
-func newBitEval(ctx context.Context, snap *scorch.IndexSnapshot, caches *segCaches, must, mustNot []termSet) (*bitEval, error) {
+// newBitEval evaluates the term sets, exclusions and phrases of p over
+// every segment of snap; set is the index's common words (phrase.go).
+func newBitEval(ctx context.Context, snap *scorch.IndexSnapshot, caches *segCaches, p plan, set *commonSet) (*bitEval, error) {
+	must, mustNot := p.sets, p.mustNot
 	b := &bitEval{ctx: ctx, segs: snap.Segments(), caches: caches}
 	b.cached = caches.get(segmentsOf(b.segs), true)
 	b.base = make([]*roaring.Bitmap, len(b.segs))
@@ -88,7 +90,19 @@ func newBitEval(ctx context.Context, snap *scorch.IndexSnapshot, caches *segCach
 			subtract(bm)
 		}
 		subtract(seg.Deleted())
-		if !acc.IsEmpty() {
+		for _, terms := range p.phrases {
+			if acc.IsEmpty() {
+				break
+			}
+			bm, err := phraseBits(ctx, seg.Segment(), b.cached[i], acc, terms, set)
+			if err != nil {
+				return nil, err
+			}
+			if acc = bm; acc == nil {
+				break
+			}
+		}
+		if acc != nil && !acc.IsEmpty() {
 			b.base[i] = acc
 		}
 	}

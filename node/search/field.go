@@ -1,24 +1,26 @@
 package search
 
 import (
+	"maps"
 	"reflect"
 
-	"github.com/blevesearch/bleve/v2/analysis"
 	index "github.com/blevesearch/bleve_index_api"
 )
 
 // lazyField is an index field whose terms are computed when the engine
 // analyses the document (in its analysis workers, in parallel), by a
-// function of ours instead of a Bleve analyzer. It lets one analysis of the
-// message text feed two fields (words and word pairs), and all filter terms
-// go in as one field instead of one Bleve field each.
+// function of ours instead of a Bleve analyzer: the content's words, the
+// pairs of common words and the stored word sequence come from one
+// analysis, and all filter terms go in as one field instead of one Bleve
+// field each.
 type lazyField struct {
 	name    string
 	opts    index.FieldIndexingOptions
 	plain   uint64
-	analyze func() (length int, freqs index.TokenFrequencies)
+	analyze func(f *lazyField)
 	length  int
 	freqs   index.TokenFrequencies
+	value   []byte // stored value, for a stored field
 }
 
 var lazyFieldSize = int(reflect.TypeFor[lazyField]().Size())
@@ -26,7 +28,7 @@ var lazyFieldSize = int(reflect.TypeFor[lazyField]().Size())
 func (f *lazyField) Name() string                        { return f.name }
 func (f *lazyField) ArrayPositions() []uint64            { return nil }
 func (f *lazyField) Options() index.FieldIndexingOptions { return f.opts }
-func (f *lazyField) Value() []byte                       { return nil }
+func (f *lazyField) Value() []byte                       { return f.value }
 func (f *lazyField) NumPlainTextBytes() uint64           { return f.plain }
 func (f *lazyField) EncodedFieldType() byte              { return 't' }
 func (f *lazyField) AnalyzedLength() int                 { return f.length }
@@ -34,47 +36,72 @@ func (f *lazyField) AnalyzedTokenFrequencies() index.TokenFrequencies {
 	return f.freqs
 }
 
-// Analyze computes the field's terms; the engine calls it once, before it
-// reads AnalyzedLength and AnalyzedTokenFrequencies.
-func (f *lazyField) Analyze() { f.length, f.freqs = f.analyze() }
+// Analyze computes the field's terms (and stored value); the engine calls
+// it once, before it reads AnalyzedLength, AnalyzedTokenFrequencies and
+// Value.
+func (f *lazyField) Analyze() { f.analyze(f) }
 
 // Size estimates the field's memory, for the engine's statistics: a rough
 // figure per term, because an exact one costs a walk over every term.
 func (f *lazyField) Size() int {
-	return lazyFieldSize + len(f.name) + len(f.freqs)*termSizeEstimate
+	return lazyFieldSize + len(f.name) + len(f.value) + len(f.freqs)*termSizeEstimate
 }
 
-// termSizeEstimate is about what one analysed term with one location takes.
-const termSizeEstimate = 96
+// termSizeEstimate is about what one analysed term takes.
+const termSizeEstimate = 64
 
-// textTerms analyses a message's content once for both text fields: the
-// words (with positions, for phrases of three words or more) and the
-// adjacent word pairs.
-type textTerms struct {
-	a       *analyzers
-	content string
-	done    bool
-	words   analysis.TokenStream
-	pairs   analysis.TokenStream
-}
+// wordSep separates the words of the stored word sequence; it never occurs
+// in UTF-8 text.
+const wordSep = 0xFF
 
-func (t *textTerms) run() {
-	if t.done {
-		return
+// pairSep joins the two words of a pair term; words never hold it (the
+// tokenizer splits on spaces), so a pair term is never a word term.
+const pairSep = " "
+
+// analyzeContent fills f, the content field, from one analysis of content:
+// each word once with its frequency (no positions), the pair term of each
+// two adjacent words that are both common in set, and as stored value the
+// word sequence (the words joined by wordSep), which confirms phrases. The
+// field's length is the number of words. v (nil for none) counts the words'
+// document frequencies.
+func (a *analyzers) analyzeContent(f *lazyField, content string, set *commonSet, v *vocab) {
+	words := a.text.Analyze([]byte(content))
+	freqs := make(index.TokenFrequencies, len(words))
+	size := 0
+	for _, tok := range words {
+		size += len(tok.Term) + 1
+		if tf := freqs[string(tok.Term)]; tf != nil {
+			tf.SetFrequency(tf.Frequency() + 1)
+			continue
+		}
+		tf := &index.TokenFreq{Term: tok.Term}
+		tf.SetFrequency(1)
+		freqs[string(tok.Term)] = tf
 	}
-	t.done = true
-	t.words = t.a.text.Analyze([]byte(t.content))
-	t.pairs = t.a.shingle.Filter(t.words)
-}
-
-func (t *textTerms) wordFreqs() (int, index.TokenFrequencies) {
-	t.run()
-	return len(t.words), analysis.TokenFrequency(t.words, nil, index.IndexField|index.IncludeTermVectors)
-}
-
-func (t *textTerms) pairFreqs() (int, index.TokenFrequencies) {
-	t.run()
-	return len(t.pairs), analysis.TokenFrequency(t.pairs, nil, index.IndexField)
+	if v != nil {
+		v.count(set, maps.Keys(freqs))
+	}
+	stored := make([]byte, 0, size)
+	prevCommon := false
+	for i, tok := range words {
+		if i > 0 {
+			stored = append(stored, wordSep)
+		}
+		stored = append(stored, tok.Term...)
+		common := set.common(string(tok.Term))
+		if common && prevCommon {
+			pair := string(words[i-1].Term) + pairSep + string(tok.Term)
+			if tf := freqs[pair]; tf != nil {
+				tf.SetFrequency(tf.Frequency() + 1)
+			} else {
+				tf := &index.TokenFreq{Term: []byte(pair)}
+				tf.SetFrequency(1)
+				freqs[pair] = tf
+			}
+		}
+		prevCommon = common
+	}
+	f.length, f.freqs, f.value = len(words), freqs, stored
 }
 
 // keywordFreqs is the frequencies of a field holding the given terms, each

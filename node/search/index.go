@@ -53,6 +53,10 @@ type Options struct {
 	// 1,024 at a time and reused by later queries); 0 means 4Mi (48 MiB).
 	// Past it the cache is emptied and refills.
 	IDCacheSize int
+
+	// commonDF and waveDocs replace the constants of the same names when
+	// set (tests make words common in small indexes).
+	commonDF, waveDocs int
 }
 
 func (o *Options) setDefaults() {
@@ -74,6 +78,12 @@ func (o *Options) setDefaults() {
 	if o.Coalesce == 0 {
 		o.Coalesce = 200 * time.Millisecond
 	}
+	if o.commonDF <= 0 {
+		o.commonDF = commonDF
+	}
+	if o.waveDocs <= 0 {
+		o.waveDocs = waveDocs
+	}
 }
 
 // Index is a node's message search index: a Bleve (scorch) index in its own
@@ -92,11 +102,12 @@ type Index struct {
 	// two evaluations).
 	noBitmaps bool
 
-	// mu guards bi and gen: Search and the indexer hold it shared, Rebuild
-	// holds it exclusively while it swaps in a new generation.
-	mu  sync.RWMutex
-	bi  bleve.Index
-	gen int
+	// mu guards bi, gen and vocab: Search and the indexer hold it shared,
+	// Rebuild holds it exclusively while it swaps in a new generation.
+	mu    sync.RWMutex
+	bi    bleve.Index
+	gen   int
+	vocab *vocab // the generation's common words
 
 	// qmu guards the queue and the fields after it.
 	qmu        sync.Mutex
@@ -176,7 +187,10 @@ func Open(dir string, opts Options) (*Index, error) {
 	}
 	fresh := man.Format != IndexFormat
 	if !fresh {
-		ix.bi, err = bleve.OpenUsing(ix.genPath(man.Generation), scorchConfig())
+		ix.vocab, err = openVocab(ix.vocabPath(man.Generation), ix.opts.commonDF, ix.opts.waveDocs)
+		if err == nil {
+			ix.bi, err = bleve.OpenUsing(ix.genPath(man.Generation), scorchConfig())
+		}
 		if err != nil {
 			ix.log.Warn("search index unreadable, starting a new one", "err", err)
 			fresh = true
@@ -226,13 +240,26 @@ func (ix *Index) genPath(gen int) string {
 	return filepath.Join(ix.dir, fmt.Sprintf("gen-%06d", gen))
 }
 
+// vocabPath is the file of the common words of generation gen.
+func (ix *Index) vocabPath(gen int) string {
+	return filepath.Join(ix.dir, fmt.Sprintf("gen-%06d-common.json", gen))
+}
+
 // newGeneration creates an empty index in the next generation directory and
 // removes every other generation. The caller holds mu or is Open.
 func (ix *Index) newGeneration() error {
 	ix.gen++
-	path := ix.genPath(ix.gen)
-	if err := os.RemoveAll(path); err != nil {
-		return fmt.Errorf("search: new generation: %w", err)
+	path, vpath := ix.genPath(ix.gen), ix.vocabPath(ix.gen)
+	for _, p := range []string{path, vpath} {
+		if err := os.RemoveAll(p); err != nil {
+			ix.gen--
+			return fmt.Errorf("search: new generation: %w", err)
+		}
+	}
+	v, err := openVocab(vpath, ix.opts.commonDF, ix.opts.waveDocs)
+	if err != nil {
+		ix.gen--
+		return err
 	}
 	bi, err := bleve.NewUsing(path, ix.m, scorch.Name, scorch.Name, scorchConfig())
 	if err != nil {
@@ -240,7 +267,7 @@ func (ix *Index) newGeneration() error {
 		return fmt.Errorf("search: new generation: %w", err)
 	}
 	old := ix.bi
-	ix.bi = bi
+	ix.bi, ix.vocab = bi, v
 	ix.cache.reset()
 	if old != nil {
 		if err := old.Close(); err != nil {
@@ -252,7 +279,7 @@ func (ix *Index) newGeneration() error {
 		return fmt.Errorf("search: new generation: %w", err)
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), "gen-") && filepath.Join(ix.dir, e.Name()) != path {
+		if p := filepath.Join(ix.dir, e.Name()); strings.HasPrefix(e.Name(), "gen-") && p != path && p != vpath {
 			if err := os.RemoveAll(filepath.Join(ix.dir, e.Name())); err != nil {
 				ix.log.Warn("search: cannot remove old generation", "dir", e.Name(), "err", err)
 			}
@@ -500,16 +527,24 @@ func (ix *Index) writeOps(ops map[uint64]op) {
 	}
 	batches := make([]part, 0, parts)
 	cur := part{b: ix.bi.NewBatch()}
+	set := ix.vocab.current()
+	indexed := 0
+	defer func() {
+		if err := ix.vocab.indexed(indexed); err != nil {
+			ix.log.Error("search: common words not updated", "err", err)
+		}
+	}()
 	for _, o := range ops {
 		if o.del {
 			cur.b.Delete(docID(o.doc.ID))
 			cur.nDelete++
 		} else {
-			if err := cur.b.IndexAdvanced(ix.an.buildDocument(o.doc)); err != nil {
+			if err := cur.b.IndexAdvanced(ix.an.buildDocument(o.doc, set, ix.vocab)); err != nil {
 				ix.log.Error("search: build document", "id", o.doc.ID, "err", err)
 				continue
 			}
 			cur.nIndex++
+			indexed++
 		}
 		if cur.b.Size() >= size {
 			batches = append(batches, cur)

@@ -13,7 +13,6 @@ import (
 	"github.com/blevesearch/bleve/v2/analysis/lang/cjk"
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
 	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
-	"github.com/blevesearch/bleve/v2/analysis/token/shingle"
 	"github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
 	"github.com/blevesearch/bleve/v2/document"
 	"github.com/blevesearch/bleve/v2/mapping"
@@ -22,7 +21,7 @@ import (
 
 // IndexFormat names the on-disk layout and analysis of the index. An index
 // written with another format is discarded and rebuilt on Open.
-const IndexFormat = "hearth-search-index/4"
+const IndexFormat = "hearth-search-index/5"
 
 // textAnalyzer is the analyzer of message content: accents folded to ASCII,
 // Unicode word segmentation, full-width forms normalised, lower case, English
@@ -30,17 +29,10 @@ const IndexFormat = "hearth-search-index/4"
 // (Snowball) stemming. Stop words are kept so that phrases match exactly.
 const textAnalyzer = "hearth_text"
 
-// pairAnalyzer is textAnalyzer followed by two-word shingles ("quick
-// brown"): the index of adjacent word pairs that makes phrase queries cost
-// about as much as a rare term, instead of a position check on every
-// document holding all the words.
-const pairAnalyzer = "hearth_pairs"
-
 // Field names inside the index. They are short because every document
 // carries them.
 const (
-	fContent = "content" // analyzed text, with positions for phrases
-	fPairs   = "pairs"   // adjacent analyzed word pairs
+	fContent = "content" // analyzed words, pairs of common words (common.go); stored: the word sequence
 	fKey     = "k"       // pair16(id, fingerprint), doc values: order and repair
 	fChannel = "ch"      // pair16(guild, channel), doc values: the readable check
 	fFilter  = "f"       // every filter value, as prefix + value (below)
@@ -56,6 +48,7 @@ const (
 	pHas     = "h" // has: names
 	pPinned  = "p" // "t" or "f"
 	pTime    = "t" // day buckets (see bucketTerm)
+	pEpoch   = "e" // hex(epoch of the common words, common.go)
 )
 
 func newMapping() (*mapping.IndexMappingImpl, error) {
@@ -71,32 +64,11 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	if err != nil {
 		return nil, fmt.Errorf("search: mapping: %w", err)
 	}
-	err = m.AddCustomTokenFilter("hearth_shingle2", map[string]any{
-		"type": shingle.Name, "min": 2.0, "max": 2.0, "output_original": false, "separator": " ",
-	})
-	if err == nil {
-		err = m.AddCustomAnalyzer(pairAnalyzer, map[string]any{
-			"type":         custom.Name,
-			"char_filters": []string{asciifolding.Name},
-			"tokenizer":    unicode.Name,
-			"token_filters": []string{
-				cjk.WidthName, lowercase.Name, en.PossessiveName, cjk.BigramName, en.SnowballStemmerName, "hearth_shingle2",
-			},
-		})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("search: mapping: %w", err)
-	}
 	dm := bleve.NewDocumentStaticMapping()
 	text := bleve.NewTextFieldMapping()
 	text.Analyzer = textAnalyzer
-	text.Store, text.IncludeInAll, text.DocValues = false, false, false
-	text.IncludeTermVectors = true
+	text.Store, text.IncludeInAll, text.DocValues, text.IncludeTermVectors = true, false, false, false
 	dm.AddFieldMappingsAt(fContent, text)
-	pairs := bleve.NewTextFieldMapping()
-	pairs.Analyzer = pairAnalyzer
-	pairs.Store, pairs.IncludeInAll, pairs.DocValues, pairs.IncludeTermVectors = false, false, false, false
-	dm.AddFieldMappingsAt(fPairs, pairs)
 	for _, f := range []string{fKey, fChannel, fFilter} {
 		kw := bleve.NewKeywordFieldMapping()
 		kw.Store, kw.IncludeInAll, kw.IncludeTermVectors = false, false, false
@@ -112,19 +84,14 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	return m, nil
 }
 
-// analyzers holds the analysis documents are built with, looked up once:
-// the text analyzer, and the shingle filter that pairAnalyzer adds to it.
+// analyzers holds the analysis documents are built with, looked up once.
 type analyzers struct {
-	text    analysis.Analyzer
-	shingle analysis.TokenFilter
+	text analysis.Analyzer
 }
 
 func newAnalyzers(m mapping.IndexMapping) (analyzers, error) {
 	a := analyzers{text: m.AnalyzerNamed(textAnalyzer)}
-	if pa, ok := m.AnalyzerNamed(pairAnalyzer).(*analysis.DefaultAnalyzer); ok && len(pa.TokenFilters) > 0 {
-		a.shingle = pa.TokenFilters[len(pa.TokenFilters)-1]
-	}
-	if a.text == nil || a.shingle == nil {
+	if a.text == nil {
 		return a, fmt.Errorf("search: analyzers missing from mapping")
 	}
 	return a, nil
@@ -182,29 +149,32 @@ func fingerprint(d Doc) uint64 {
 // buildDocument turns a Doc into the index document, bypassing bleve's
 // reflection-based mapping (a large share of indexing time otherwise). The
 // fields' terms are computed by the engine's analysis workers (see
-// lazyField): the content is analysed once for words and word pairs, and
-// every filter value is one term of a single field.
-func (a *analyzers) buildDocument(d Doc) *document.Document {
+// lazyField): the content is analysed once for its words, the pairs of
+// words common in set, and the stored word sequence, and every filter value
+// (with set's epoch) is one term of a single field. v (nil for none) counts
+// the words' document frequencies.
+func (a *analyzers) buildDocument(d Doc, set *commonSet, v *vocab) *document.Document {
 	doc := document.NewDocument(docID(d.ID))
-	text := &textTerms{a: a, content: d.Content}
-	plain := uint64(len(d.Content))
-	doc.AddField(&lazyField{name: fContent, opts: index.IndexField | index.IncludeTermVectors, plain: plain, analyze: text.wordFreqs})
-	doc.AddField(&lazyField{name: fPairs, opts: index.IndexField, analyze: text.pairFreqs})
-	doc.AddField(&lazyField{name: fKey, opts: index.IndexField | index.DocValues, analyze: func() (int, index.TokenFrequencies) {
-		return keywordFreqs([]string{pair16(d.ID, fingerprint(d))})
+	doc.AddField(&lazyField{name: fContent, opts: index.IndexField | index.StoreField, plain: uint64(len(d.Content)),
+		analyze: func(f *lazyField) { a.analyzeContent(f, d.Content, set, v) }})
+	doc.AddField(&lazyField{name: fKey, opts: index.IndexField | index.DocValues, analyze: func(f *lazyField) {
+		f.length, f.freqs = keywordFreqs([]string{pair16(d.ID, fingerprint(d))})
 	}})
-	doc.AddField(&lazyField{name: fChannel, opts: index.IndexField | index.DocValues, analyze: func() (int, index.TokenFrequencies) {
-		return keywordFreqs([]string{channelTerm(d.GuildID, d.ChannelID)})
+	doc.AddField(&lazyField{name: fChannel, opts: index.IndexField | index.DocValues, analyze: func(f *lazyField) {
+		f.length, f.freqs = keywordFreqs([]string{channelTerm(d.GuildID, d.ChannelID)})
 	}})
-	doc.AddField(&lazyField{name: fFilter, opts: index.IndexField, analyze: func() (int, index.TokenFrequencies) {
-		return keywordFreqs(filterTerms(d))
+	doc.AddField(&lazyField{name: fFilter, opts: index.IndexField, analyze: func(f *lazyField) {
+		f.length, f.freqs = keywordFreqs(filterTerms(d, set.Epoch))
 	}})
 	return doc
 }
 
-// filterTerms returns the terms of fFilter for d.
-func filterTerms(d Doc) []string {
-	terms := make([]string, 0, 8+len(d.Mentions))
+// epochTerm is the filter term of documents indexed at epoch e.
+func epochTerm(e uint32) string { return pEpoch + strconv.FormatUint(uint64(e), 16) }
+
+// filterTerms returns the terms of fFilter for d, indexed at epoch.
+func filterTerms(d Doc, epoch uint32) []string {
+	terms := make([]string, 0, 9+len(d.Mentions))
 	if d.GuildID != 0 {
 		terms = append(terms, pGuild+hex16(d.GuildID))
 	}
@@ -227,7 +197,7 @@ func filterTerms(d Doc) []string {
 	for level := range bucketLevels {
 		terms = append(terms, bucketTerm(level, day>>(3*level)))
 	}
-	return terms
+	return append(terms, epochTerm(epoch))
 }
 
 // channelTerm is the indexed channel value: the guild first, so that the

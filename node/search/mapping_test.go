@@ -1,14 +1,15 @@
 package search
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/document"
 	index "github.com/blevesearch/bleve_index_api"
 )
@@ -84,41 +85,69 @@ func TestDocumentFieldsMatchAnalyzers(t *testing.T) {
 		"http://example.com/a?b=c foo:bar", "  spaces   and\ttabs\nnewlines  ", "repeat repeat repeat repeat",
 		"running runs ran runner's", "emoji 🎉 party 🎉", "punctuation... only!!! ???",
 	}
+	// Some words are common (their adjacent pairs are indexed); "quick"
+	// only since a later epoch, which changes nothing for the document.
+	set := &commonSet{Epoch: 3, Words: map[string]uint32{"the": 1, "quick": 3, "brown": 1, "repeat": 2, "東京": 1, "京タ": 1}}
 	for _, text := range texts {
 		d := Doc{ID: 42, GuildID: 7, ChannelID: 9, AuthorID: 3, Content: text, Mentions: []uint64{5, 5},
 			MentionsEveryone: true, Has: HasLink | HasFile, Pinned: true}
-		doc := an.buildDocument(d)
+		doc := an.buildDocument(d, set, nil)
 		got := map[string]index.Field{}
 		doc.VisitFields(func(f index.Field) {
 			f.Analyze()
 			got[f.Name()] = f
 		})
-		for _, want := range []struct {
-			name string
-			a    analysis.Analyzer
-			opts index.FieldIndexingOptions
-		}{
-			{fContent, m.AnalyzerNamed(textAnalyzer), index.IndexField | index.IncludeTermVectors},
-			{fPairs, m.AnalyzerNamed(pairAnalyzer), index.IndexField},
-		} {
-			ref := document.NewTextFieldCustom(want.name, nil, []byte(text), want.opts, want.a)
-			ref.Analyze()
-			f := got[want.name]
-			if f == nil {
-				t.Fatalf("%q: no field %s", text, want.name)
-			}
-			if f.AnalyzedLength() != ref.AnalyzedLength() || f.Options() != ref.Options() {
-				t.Errorf("%q %s: length %d options %v, want %d %v", text, want.name,
-					f.AnalyzedLength(), f.Options(), ref.AnalyzedLength(), ref.Options())
-			}
-			if g, w := fmtFreqs(f.AnalyzedTokenFrequencies()), fmtFreqs(ref.AnalyzedTokenFrequencies()); g != w {
-				t.Errorf("%q %s:\n got  %s\n want %s", text, want.name, g, w)
+		ref := document.NewTextFieldCustom(fContent, nil, []byte(text), index.IndexField|index.StoreField, m.AnalyzerNamed(textAnalyzer))
+		ref.Analyze()
+		f := got[fContent]
+		if f == nil {
+			t.Fatalf("%q: no content field", text)
+		}
+		if f.AnalyzedLength() != ref.AnalyzedLength() || f.Options() != ref.Options() {
+			t.Errorf("%q: length %d options %v, want %d %v", text,
+				f.AnalyzedLength(), f.Options(), ref.AnalyzedLength(), ref.Options())
+		}
+		// The words as Bleve's text field has them, plus the pairs of
+		// adjacent common words; the stored value is the word sequence.
+		want := ref.AnalyzedTokenFrequencies()
+		var words []string
+		for _, tok := range m.AnalyzerNamed(textAnalyzer).Analyze([]byte(text)) {
+			words = append(words, string(tok.Term))
+		}
+		for i := 1; i < len(words); i++ {
+			if set.common(words[i-1]) && set.common(words[i]) {
+				pair := words[i-1] + pairSep + words[i]
+				if want[pair] == nil {
+					want[pair] = &index.TokenFreq{Term: []byte(pair)}
+				}
+				want[pair].SetFrequency(want[pair].Frequency() + 1)
 			}
 		}
-		if g, w := fmtFreqs(got[fFilter].AnalyzedTokenFrequencies()), fmtTerms(filterTerms(d)); g != w {
+		if g, w := fmtFreqs(f.AnalyzedTokenFrequencies()), fmtFreqs(want); g != w {
+			t.Errorf("%q content:\n got  %s\n want %s", text, g, w)
+		}
+		if g, w := f.Value(), bytesJoin(words); !bytes.Equal(g, w) {
+			t.Errorf("%q stored words: got %q, want %q", text, g, w)
+		}
+		if g, w := fmtFreqs(got[fFilter].AnalyzedTokenFrequencies()), fmtTerms(filterTerms(d, set.Epoch)); g != w {
 			t.Errorf("%q filter terms:\n got  %s\n want %s", text, g, w)
 		}
 	}
+	if !strings.Contains(fmtTerms(filterTerms(Doc{ID: 1}, 3)), strconv.Quote(epochTerm(3))) {
+		t.Error("no epoch term among the filter terms")
+	}
+}
+
+// bytesJoin joins words with wordSep.
+func bytesJoin(words []string) []byte {
+	var b []byte
+	for i, w := range words {
+		if i > 0 {
+			b = append(b, wordSep)
+		}
+		b = append(b, w...)
+	}
+	return b
 }
 
 func fmtFreqs(tf index.TokenFrequencies) string {

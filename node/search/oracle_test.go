@@ -11,9 +11,22 @@ import (
 // TestSearchMatchesOracle compares Search with a brute-force evaluation over
 // random queries, on enough documents to exercise the windowed time order,
 // partial days at ID bounds, paging, and every form of the channel clause.
+// Phrases are checked with no common words (every candidate confirmed from
+// its stored words) and with words becoming common while the index is
+// written, so that documents of several epochs hold pair terms or not.
 func TestSearchMatchesOracle(t *testing.T) {
-	// A cache of three blocks of IDs: it overflows and refills all along.
-	ix, _ := openTest(t, Options{BatchSize: 500, IDCacheSize: 3 * idChunk})
+	t.Run("rare", func(t *testing.T) {
+		// A cache of three blocks of IDs: it overflows and refills all along.
+		ix, _ := openTest(t, Options{BatchSize: 500, IDCacheSize: 3 * idChunk})
+		checkOracle(t, ix, false)
+	})
+	t.Run("common", func(t *testing.T) {
+		ix, _ := openTest(t, Options{BatchSize: 500, IDCacheSize: 3 * idChunk, commonDF: 300, waveDocs: 600})
+		checkOracle(t, ix, true)
+	})
+}
+
+func checkOracle(t *testing.T, ix *Index, common bool) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	vocab := []string{"alpha", "bravo", "delta", "echo", "golf", "hotel"}
 	channels := []uint64{11, 12, 13, 14, 15}
@@ -31,16 +44,21 @@ func TestSearchMatchesOracle(t *testing.T) {
 		}
 		var words []string
 		for range 1 + rng.IntN(4) {
-			words = append(words, vocab[rng.IntN(len(vocab))])
+			// Skewed, so that words become common at different times.
+			r := rng.Float64()
+			words = append(words, vocab[int(r*r*r*float64(len(vocab)))])
 		}
 		d.Content = strings.Join(words, " ")
 		docs = append(docs, d)
 	}
 	slices.SortFunc(docs, func(a, b Doc) int { return compareU64(a.ID, b.ID) })
 	docs = slices.CompactFunc(docs, func(a, b Doc) bool { return a.ID == b.ID })
-	for _, d := range docs {
+	for i, d := range docs {
 		if err := ix.Index(d); err != nil {
 			t.Fatal(err)
+		}
+		if i%500 == 499 { // batches of 500: words become common one wave at a time
+			flush(t, ix)
 		}
 	}
 	flush(t, ix)
@@ -64,12 +82,17 @@ func TestSearchMatchesOracle(t *testing.T) {
 		docs = slices.Delete(docs, i, i+1)
 	}
 	flush(t, ix)
+	if set := ix.vocab.current(); common && (set.Epoch < 2 || len(set.Words) != len(vocab) || set.Words["alpha"] == set.Words["hotel"]) {
+		t.Fatalf("common words: epoch %d, %v; want every word, in several epochs", set.Epoch, set.Words)
+	} else if !common && len(set.Words) > 0 {
+		t.Fatalf("common words %v", set.Words)
+	}
 	for n := range 300 {
 		q := Query{GuildID: guildA, Offset: rng.IntN(40), Limit: 1 + rng.IntN(MaxLimit)}
 		switch rng.IntN(6) {
 		case 0:
 			q.AuthorIDs = []uint64{uint64(1 + rng.IntN(3))}
-		case 1: // a phrase of two words (the pair index) or three (positions)
+		case 1: // a phrase of two words or three
 			words := []string{vocab[rng.IntN(len(vocab))], vocab[rng.IntN(len(vocab))]}
 			if rng.IntN(2) == 0 {
 				words = append(words, vocab[rng.IntN(len(vocab))])

@@ -118,11 +118,13 @@ func (ix *Index) Search(ctx context.Context, q Query, readable []uint64) (Result
 		span:   newIDSpan(q),
 	}
 	snap, isSnap := reader.(*scorch.IndexSnapshot)
-	if isSnap && !p.positional && !ix.noBitmaps {
-		r.bits, err = newBitEval(ctx, snap, ix.cache, p.sets, p.mustNot)
+	if isSnap && (!ix.noBitmaps || len(p.phrases) > 0) {
+		r.bits, err = newBitEval(ctx, snap, ix.cache, p, ix.vocab.current())
 		if err = r.stopped(err); err != nil {
 			return Result{}, fmt.Errorf("search: %w", err)
 		}
+	} else if len(p.phrases) > 0 {
+		return Result{}, fmt.Errorf("search: phrases need the engine's snapshot, got %T", reader)
 	}
 	var ranked []cand
 	switch {
@@ -179,19 +181,19 @@ func (ix *Index) clauses(q Query) (p plan, content int, ok bool) {
 	}
 	for _, text := range append(slices.Clone(q.Words), q.Phrases...) {
 		terms := ix.analyze(text)
-		switch len(terms) {
-		case 0:
+		if len(terms) == 0 {
 			continue
-		case 1:
-			add(fContent, terms[0])
-		case 2: // one adjacent pair: exact without positions
-			add(fPairs, terms[0]+" "+terms[1])
-		default: // the pairs find few candidates; positions confirm them
-			for i := 1; i < len(terms); i++ {
-				add(fPairs, terms[i-1]+" "+terms[i])
+		}
+		// Every word must be there; a phrase is then confirmed (phrase.go).
+		seen := make(map[string]bool, len(terms))
+		for _, t := range terms {
+			if !seen[t] {
+				seen[t] = true
+				add(fContent, t)
 			}
-			p.must = append(p.must, query.NewPhraseQuery(terms, fContent))
-			p.positional = true
+		}
+		if len(terms) > 1 {
+			p.phrases = append(p.phrases, terms)
 		}
 		content++
 	}
@@ -220,8 +222,9 @@ func (ix *Index) clauses(q Query) (p plan, content int, ok bool) {
 	return p, content, true
 }
 
-// plan is a query's clauses in two forms: Bleve queries (scored searches,
-// and phrases that need positions) and term sets (bitmap evaluation).
+// plan is a query's clauses in two forms: Bleve queries (scored searches)
+// and term sets (bitmap evaluation), plus the phrases, which only bitmap
+// evaluation confirms.
 type plan struct {
 	must []query.Query
 	// sets holds the clauses of must that are term sets; with positional
@@ -231,8 +234,11 @@ type plan struct {
 	// exclusions); must already excludes them.
 	mustNot []termSet
 	// scored holds the term sets (one term each) that relevance scores.
-	scored     []termSet
-	positional bool
+	scored []termSet
+	// phrases holds the analysed words of each phrase (and each word that
+	// analyses to several terms): they must occur adjacent and in order.
+	// must does not hold that condition; only bitmap evaluation checks it.
+	phrases [][]string
 }
 
 // channelClause adds to p the clause that limits results to the allowed
@@ -334,7 +340,7 @@ func guildChannels(reader index.IndexReader, caches *segCaches, prefix string) (
 func term(field, v string) *query.TermQuery {
 	t := query.NewTermQuery(v)
 	t.SetField(field)
-	if field != fContent && field != fPairs {
+	if field != fContent {
 		t.SetBoost(0)
 	}
 	return t

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	index "github.com/blevesearch/bleve_index_api"
 	segment "github.com/blevesearch/scorch_segment_api/v2"
 )
@@ -46,6 +47,10 @@ type segCache struct {
 	channels map[string][]string // guild prefix → the segment's channel terms in it
 	places   []place             // distinct (guild, channel) values of the documents
 	placeIdx map[place]uint32
+	// epochs lists the common-word epochs of the segment's documents;
+	// oldEpochs[e] holds the documents of epochs before e (phrase.go).
+	epochs    []uint32
+	oldEpochs map[uint32]*roaring.Bitmap
 }
 
 // idBlock is what the cache knows of idChunk consecutive documents.
