@@ -5,7 +5,6 @@
 package voice
 
 import (
-	"strings"
 	"time"
 
 	"github.com/pion/sdp/v3"
@@ -112,18 +111,7 @@ func setup(t *T) (*harness.User, *harness.Guild, *harness.Session) {
 // dialVoice opens the voice WebSocket at endpoint (reached at the node's own
 // address) and returns it after Hello.
 func dialVoice(t *T, endpoint string) (*harness.Gateway, Obj) {
-	u := endpoint
-	if i := strings.Index(u, "://"); i >= 0 {
-		rest := u[i+3:]
-		path := ""
-		if j := strings.IndexByte(rest, '/'); j >= 0 {
-			path = rest[j:]
-		}
-		u = t.Node.WSURL() + path
-	}
-	if !strings.Contains(u, "?") {
-		u += "?v=1"
-	}
+	u := voiceURL(t.Node, endpoint)
 	g := t.DialURL(u)
 	f, err := g.Next(t.Timeout())
 	if err != nil || f.Op != opHello {
