@@ -12,7 +12,7 @@ import (
 // written while B is cut off (B applies from catch-up after the heal). The rate is taken
 // between the first and the last MESSAGE_CREATE on B's gateway client.
 func apply(o options) error {
-	c, err := startCluster(o.binary, 2, o.logLevel)
+	c, err := startCluster(o, 2)
 	if err != nil {
 		return err
 	}
@@ -112,10 +112,13 @@ func apply(o options) error {
 		return err
 	}
 	heal := time.Now()
+	profA, profB := a.profile(o.profile, "apply-catchup", 4*time.Second), b.profile(o.profile, "apply-catchup", 4*time.Second)
 	if err := c.isolate(1, false); err != nil {
 		return err
 	}
 	n, span, first := report("sync-", heal, 180*time.Second)
+	profA()
+	profB()
 	fmt.Printf("apply (catch-up): %d messages written on %s while %s was cut off (%v); after the heal %s applied %d of them, %.0f/s between its first and last (first one %v after the heal)\n",
 		o.burst, a.name, b.name, took.Round(time.Millisecond), b.name, n, float64(n)/span.Seconds(), first.Sub(heal).Round(time.Millisecond))
 	if liveMissing > 0 || n < o.burst {

@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -27,6 +29,7 @@ type node struct {
 	logPath string
 	cmd     *exec.Cmd
 	proxy   *proxy
+	pprof   bool // serve /debug/pprof/ (for -profile)
 }
 
 // cluster is a set of nodes whose libp2p links all pass through the tool's proxies.
@@ -44,9 +47,10 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startCluster starts n nodes named node0, node1, … with federation on, each announcing its
-// proxy's address.
-func startCluster(binary string, n int, logLevel string) (*cluster, error) {
+// startCluster starts n nodes of o.binary named node0, node1, … with federation on, each
+// announcing its proxy's address.
+func startCluster(o options, n int) (*cluster, error) {
+	binary, logLevel := o.binary, o.logLevel
 	root, err := os.MkdirTemp("", "hearth-fedbench")
 	if err != nil {
 		return nil, err
@@ -68,6 +72,7 @@ func startCluster(binary string, n int, logLevel string) (*cluster, error) {
 			base:    "http://127.0.0.1:" + strconv.Itoa(ports[0]),
 			p2pAddr: "127.0.0.1:" + strconv.Itoa(ports[1]),
 			dir:     filepath.Join(root, fmt.Sprintf("node%d", i)),
+			pprof:   o.profile != "",
 		}
 		byAddr[nd.p2pAddr] = nd.name
 		if nd.proxy, err = newProxy(nd.name, "127.0.0.1:"+strconv.Itoa(ports[2]), nd.p2pAddr, whoIs); err != nil {
@@ -111,7 +116,13 @@ func (nd *node) start(logLevel string) error {
 		"--p2p-announce", "/ip4/127.0.0.1/tcp/"+proxyPort,
 		"--node-name", nd.name,
 		"--rate-global", "1000000", "--rate-messages", "1000000", "--heartbeat-interval", "10m",
+		// The tool's gateway clients share the cores with the nodes: a burst of 10,000
+		// dispatches a second must not get them closed as slow (the default allows 500 behind).
+		"--gateway-max-queue", "100000",
 		"--log-level", logLevel)
+	if nd.pprof {
+		cmd.Args = append(cmd.Args, "--pprof", "true")
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", nd.name, err)
@@ -326,4 +337,44 @@ func (nd *node) logSummary() string {
 		parts = append(parts, fmt.Sprintf("%d× %q", counts[m], m))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// profile fetches a CPU profile of nd over the next d into dir/name-node.pprof, in the
+// background; wait returns when it is written (or failed, which it reports). With dir ""
+// it does nothing.
+func (nd *node) profile(dir, name string, d time.Duration) (wait func()) {
+	if dir == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		path := filepath.Join(dir, name+"-"+nd.name+".pprof")
+		err := func() error {
+			cl := &http.Client{Timeout: d + 30*time.Second}
+			resp, err := cl.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", nd.base, max(int(d.Seconds()), 1)))
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("status %s", resp.Status)
+			}
+			f, err := os.Create(path)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(f, resp.Body); err != nil {
+				f.Close()
+				return err
+			}
+			return f.Close()
+		}()
+		if err != nil {
+			fmt.Printf("profile of %s: %v\n", nd.name, err)
+			return
+		}
+		fmt.Printf("profile of %s: %s\n", nd.name, path)
+	}()
+	return func() { <-done }
 }

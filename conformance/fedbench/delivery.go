@@ -11,7 +11,7 @@ import (
 // delivery measures REST create on node A → MESSAGE_CREATE on a gateway client of node B,
 // open loop at o.rate messages per second from o.authors writers.
 func delivery(o options) error {
-	c, err := startCluster(o.binary, 2, o.logLevel)
+	c, err := startCluster(o, 2)
 	if err != nil {
 		return err
 	}
@@ -63,6 +63,9 @@ func delivery(o options) error {
 	sentAt := make(map[string]time.Time, total)
 	var failed atomic.Int64
 	var wg sync.WaitGroup
+	profA, profB := a.profile(o.profile, "delivery", o.duration), b.profile(o.profile, "delivery", o.duration)
+	defer profA()
+	defer profB()
 	start := time.Now()
 	for i := range total {
 		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {

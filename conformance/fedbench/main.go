@@ -40,6 +40,7 @@ type options struct {
 	binary   string
 	logLevel string
 	lock     string
+	profile  string
 
 	rate     int
 	duration time.Duration
@@ -60,6 +61,7 @@ func main() {
 	scenarios := flag.String("scenarios", "delivery,apply,partition,presence", "comma-separated scenarios")
 	flag.StringVar(&o.binary, "binary", "", "the hearth binary to run (required)")
 	flag.StringVar(&o.logLevel, "log-level", "warn", "the nodes' log level")
+	flag.StringVar(&o.profile, "profile", "", "a folder for CPU profiles of the nodes during the measured phases (nodes run with --pprof)")
 	flag.StringVar(&o.lock, "lock", "", "a file to flock during each measured phase only (set-up runs outside it), e.g. /tmp/hearth-bench.lock")
 	flag.IntVar(&o.rate, "rate", 1000, "delivery: messages per second")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "delivery: how long to send")

@@ -110,10 +110,10 @@ func (s *Service) FetchMedia(ctx context.Context, origin string, hash [32]byte) 
 		st.Reset()
 		return nil, fmt.Errorf("fed: fetch media: %w", err)
 	}
-	if err := st.CloseWrite(); err != nil {
-		st.Reset()
-		return nil, fmt.Errorf("fed: fetch media: %w", err)
-	}
+	// The origin may answer and close its side before this CloseWrite (a refusal reads
+	// nothing more), which fails it over QUIC ("close called for canceled stream"): the
+	// answer, read next, decides.
+	_ = st.CloseWrite()
 	br := bufio.NewReader(st)
 	var hdr mediaHeader
 	if err := proto.ReadFrame(br, 64, &hdr); err != nil {

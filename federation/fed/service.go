@@ -333,19 +333,24 @@ func (s *Service) Vector(guild event.ID) (map[event.Node]uint64, error) {
 	return s.store.Vector(guild)
 }
 
-// maintain keeps connections to the member nodes of every guild, so gossip
-// continues when the home node is unreachable [FED-055].
-// maintain keeps the node connected to the member nodes of its guilds: every sync interval,
-// and, while some are unreachable, again after 500 ms doubling up to the interval, starting
-// over when a member node's connection drops. A healed partition is so noticed within
-// seconds; the on-connect catch-up (sync) then fetches what was missed [FED-036].
+// maintain keeps the node connected to the member nodes of its guilds, so that gossip
+// continues when the home node is unreachable [FED-055]: every sync interval, and, while
+// some are unreachable, again after 250 ms doubling up to 1 s for the first redialWindow
+// after a member node's connection dropped, and then up to the interval. A healed
+// partition is so noticed within about a second; the on-connect catch-up (sync) then
+// fetches what was missed [FED-036].
 func (s *Service) maintain(ctx context.Context) {
 	s.connectBootstrap(ctx)
 	interval := s.cfg.SyncInterval
 	if interval == 0 {
 		interval = 30 * time.Second
 	}
-	const first = 500 * time.Millisecond
+	const (
+		first        = 250 * time.Millisecond
+		fastCap      = time.Second
+		redialWindow = 2 * time.Minute
+	)
+	lastDrop := time.Now()
 	dropped := make(chan struct{}, 1)
 	nf := &network.NotifyBundle{DisconnectedF: func(n network.Network, c network.Conn) {
 		if n.Connectedness(c.RemotePeer()) != network.Connected {
@@ -361,7 +366,11 @@ func (s *Service) maintain(ctx context.Context) {
 	for {
 		next := interval
 		if s.connectMembers(ctx) > 0 {
-			next, delay = delay, min(delay*2, interval)
+			limit := interval
+			if time.Since(lastDrop) < redialWindow {
+				limit = min(fastCap, interval)
+			}
+			next, delay = min(delay, limit), min(delay*2, limit)
 		} else {
 			delay = first
 		}
@@ -372,7 +381,7 @@ func (s *Service) maintain(ctx context.Context) {
 			return
 		case <-dropped:
 			t.Stop()
-			delay = first
+			delay, lastDrop = first, time.Now()
 		case <-t.C:
 		}
 	}

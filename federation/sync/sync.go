@@ -217,12 +217,25 @@ type Applier interface {
 // CatchUp exchanges heads with p and fetches everything p holds above our
 // vector [FED-035], home origin first [FED-037]. It returns the number of
 // events stored.
+//
+// Fetching is pipelined: while one page is applied (verified and stored),
+// the next is already requested, starting after what the previous pages
+// covered. A last pass against the vector itself then fetches again
+// whatever was not applied (events ignored for missing state [FED-038], or
+// a page that covered less than assumed).
 func CatchUp(ctx context.Context, h host.Host, p peer.ID, guild event.ID, a Applier) (int, error) {
 	heads, _, err := Heads(ctx, h, p, guild)
 	if err != nil {
 		return 0, err
 	}
-	total := 0
+	local, err := a.Vector(guild)
+	if err != nil {
+		return 0, err
+	}
+	total, err := pipelined(ctx, h, p, guild, a, heads, local)
+	if err != nil {
+		return total, err
+	}
 	for range 1000 { // bounded: each round either stores events or stops
 		local, err := a.Vector(guild)
 		if err != nil {
@@ -246,6 +259,80 @@ func CatchUp(ctx context.Context, h host.Host, p peer.ID, guild event.ID, a Appl
 		}
 	}
 	return total, nil
+}
+
+// page is one fetch answer.
+type page struct {
+	raws [][]byte
+	err  error
+}
+
+// pipelined fetches the ranges above local that heads advertise, page by page, requesting
+// each page while the previous one is applied. It takes a page of k events to cover the
+// first k sequence numbers of the ranges it asked for (the responder holds every event up
+// to its heads and answers in order [FED-032]); CatchUp's last pass repairs the rest.
+func pipelined(ctx context.Context, h host.Host, p peer.ID, guild event.ID, a Applier, heads []proto.Head, local map[event.Node]uint64) (int, error) {
+	home := a.Home(guild)
+	asked := make(map[event.Node]uint64, len(local))
+	for o, s := range local {
+		asked[o] = s
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	next := make(chan page, 1)
+	inflight := false
+	// The fetch in flight is cancelled and drained on every return, so its goroutine ends
+	// with this call.
+	defer func() {
+		cancel()
+		if inflight {
+			<-next
+		}
+	}()
+	request := func(ranges []proto.Range) {
+		inflight = true
+		go func() {
+			raws, _, err := Fetch(ctx, h, p, guild, ranges)
+			next <- page{raws, err}
+		}()
+	}
+	ranges := Missing(asked, heads, home)
+	if len(ranges) == 0 {
+		return 0, nil
+	}
+	request(ranges)
+	total := 0
+	for range 10000 { // bounded: every round applies a non-empty page or stops
+		pg := <-next
+		inflight = false
+		if pg.err != nil {
+			return total, pg.err
+		}
+		if len(pg.raws) == 0 {
+			return total, nil
+		}
+		cover(asked, ranges, len(pg.raws))
+		if ranges = Missing(asked, heads, home); len(ranges) > 0 {
+			request(ranges)
+		}
+		n, err := a.Apply(ctx, guild, p, pg.raws)
+		total += n
+		if err != nil || len(ranges) == 0 || n == 0 {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// cover advances asked over the first n sequence numbers of ranges, in order.
+func cover(asked map[event.Node]uint64, ranges []proto.Range, n int) {
+	for _, r := range ranges {
+		if n <= 0 {
+			return
+		}
+		k := min(uint64(n), r.To-r.From+1)
+		asked[r.Origin] = r.From + k - 1
+		n -= int(k)
+	}
 }
 
 // Syncer keeps guilds in sync with peers: on every new connection, every

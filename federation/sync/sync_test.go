@@ -29,3 +29,24 @@ func TestMissing(t *testing.T) {
 		}
 	}
 }
+
+func TestCover(t *testing.T) {
+	a, b := event.Node("\x00\x04aaaa"), event.Node("\x00\x04bbbb")
+	ranges := []proto.Range{{Origin: a, From: 5, To: 9}, {Origin: b, From: 1, To: 3}}
+	for _, tc := range []struct {
+		n    int
+		want map[event.Node]uint64
+	}{
+		{0, map[event.Node]uint64{a: 4}},
+		{3, map[event.Node]uint64{a: 7}},
+		{5, map[event.Node]uint64{a: 9}},
+		{6, map[event.Node]uint64{a: 9, b: 1}},
+		{100, map[event.Node]uint64{a: 9, b: 3}},
+	} {
+		asked := map[event.Node]uint64{a: 4}
+		cover(asked, ranges, tc.n)
+		if len(asked) != len(tc.want) || asked[a] != tc.want[a] || asked[b] != tc.want[b] {
+			t.Errorf("cover of %d events: %v, want %v", tc.n, asked, tc.want)
+		}
+	}
+}
