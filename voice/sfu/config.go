@@ -180,7 +180,7 @@ func newMediaAPI(se webrtc.SettingEngine, bwe bool, sink *estimatorSink) (*webrt
 // newAPIs builds the network settings and two APIs on them: one for
 // audio-only sessions and one with bandwidth estimation for sessions that
 // declared video. The returned closers release the muxes.
-func newAPIs(cfg *Config, sink *estimatorSink) (audio, video *webrtc.API, closers []func() error, err error) {
+func newAPIs(cfg *Config, sink *estimatorSink) (audio, video *webrtc.API, batch *batchConn, closers []func() error, err error) {
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(cfg.Loopback)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -188,21 +188,24 @@ func newAPIs(cfg *Config, sink *estimatorSink) (audio, video *webrtc.API, closer
 	if cfg.UDPPort != 0 {
 		conn, err := net.ListenPacket("udp", net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.UDPPort)))
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("sfu: listen udp: %w", err)
+			return nil, nil, nil, nil, fmt.Errorf("sfu: listen udp: %w", err)
 		}
 		// One socket carries every session: a burst that outruns the read loop for a
 		// moment must not overflow the kernel's default buffer (about 200 KiB). The kernel
 		// caps the size at net.core.rmem_max / wmem_max.
+		var pc net.PacketConn = conn
 		if uc, ok := conn.(*net.UDPConn); ok {
 			_ = uc.SetReadBuffer(udpBuffer)
 			_ = uc.SetWriteBuffer(udpBuffer)
+			batch = newBatchConn(uc)
+			pc = batch
 		}
-		mux := webrtc.NewICEUDPMux(logf.NewLogger("udpmux"), conn)
+		mux := webrtc.NewICEUDPMux(logf.NewLogger("udpmux"), pc)
 		se.SetICEUDPMux(mux)
 		closers = append(closers, mux.Close)
 	} else if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
-			return nil, nil, nil, fmt.Errorf("sfu: udp port range: %w", err)
+			return nil, nil, nil, nil, fmt.Errorf("sfu: udp port range: %w", err)
 		}
 	}
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
@@ -210,7 +213,7 @@ func newAPIs(cfg *Config, sink *estimatorSink) (audio, video *webrtc.API, closer
 		ln, err := net.Listen("tcp", net.JoinHostPort(cfg.ListenIP, strconv.Itoa(cfg.TCPPort)))
 		if err != nil {
 			closeAll(closers)
-			return nil, nil, nil, fmt.Errorf("sfu: listen tcp: %w", err)
+			return nil, nil, nil, nil, fmt.Errorf("sfu: listen tcp: %w", err)
 		}
 		mux := webrtc.NewICETCPMux(logf.NewLogger("tcpmux"), ln, 64)
 		se.SetICETCPMux(mux)
@@ -224,7 +227,7 @@ func newAPIs(cfg *Config, sink *estimatorSink) (audio, video *webrtc.API, closer
 			Mode: webrtc.ICEAddressRewriteReplace,
 		}); err != nil {
 			closeAll(closers)
-			return nil, nil, nil, fmt.Errorf("sfu: public ip: %w", err)
+			return nil, nil, nil, nil, fmt.Errorf("sfu: public ip: %w", err)
 		}
 	}
 	if audio, err = newMediaAPI(se, false, sink); err == nil {
@@ -232,9 +235,9 @@ func newAPIs(cfg *Config, sink *estimatorSink) (audio, video *webrtc.API, closer
 	}
 	if err != nil {
 		closeAll(closers)
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return audio, video, closers, nil
+	return audio, video, batch, closers, nil
 }
 
 func closeAll(cs []func() error) {

@@ -247,15 +247,25 @@ func (f *forwarder) forward(pkt []byte, now time.Time) {
 			key = isVP8Keyframe(payload)
 		}
 	}
-	if hook := u.owner.sfu.cfg.OnForward; hook != nil {
-		for _, d := range u.loadSubs() {
-			d.write(layer, &f.h, payload, key, now)
+	subs := u.loadSubs()
+	hook, batch := u.owner.sfu.cfg.OnForward, u.owner.sfu.batch
+	if batch != nil {
+		batch.begin()
+	}
+	for _, d := range subs {
+		d.write(layer, &f.h, payload, key, now)
+		if hook != nil && batch == nil {
 			hook(time.Since(now))
 		}
-		return
 	}
-	for _, d := range u.loadSubs() {
-		d.write(layer, &f.h, payload, key, now)
+	if batch != nil {
+		batch.end() // the copies leave here, in one sendmmsg
+		if hook != nil {
+			el := time.Since(now)
+			for range subs {
+				hook(el)
+			}
+		}
 	}
 }
 

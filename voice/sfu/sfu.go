@@ -21,6 +21,7 @@ type SFU struct {
 	api     *webrtc.API // audio-only sessions
 	apiBWE  *webrtc.API // sessions that declared video
 	closers []func() error
+	batch   *batchConn // the shared UDP socket's batched sends; nil without one
 
 	pcMu sync.Mutex // serialises NewPeerConnection to capture its estimator
 	sink estimatorSink
@@ -71,11 +72,11 @@ func New(cfg Config) (*SFU, error) {
 		rooms: map[roomKey]*room{}, sessions: map[string]*Session{}, taps: map[*Tap]struct{}{},
 		stop: make(chan struct{}),
 	}
-	api, apiBWE, closers, err := newAPIs(&s.cfg, &s.sink)
+	api, apiBWE, batch, closers, err := newAPIs(&s.cfg, &s.sink)
 	if err != nil {
 		return nil, err
 	}
-	s.api, s.apiBWE, s.closers = api, apiBWE, closers
+	s.api, s.apiBWE, s.batch, s.closers = api, apiBWE, batch, closers
 	s.wg.Add(1)
 	go s.tick()
 	return s, nil
