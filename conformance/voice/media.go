@@ -424,6 +424,9 @@ func (c *mediaClient) answerOffer(d Obj) {
 		return // answered already
 	}
 	c.answeredRev = rev
+	if c.pc.SignalingState() == webrtc.SignalingStateClosed {
+		return // the session ended (pion closes the PeerConnection when the SFU ends DTLS)
+	}
 	if st := c.pc.SignalingState(); st != webrtc.SignalingStateStable {
 		// pion cannot roll a local offer back, so the client never applies an
 		// offer that may meet glare (see clientOffer).
@@ -811,11 +814,13 @@ func (c *mediaClient) close() {
 	default:
 	}
 	close(c.stop)
+	c.wg.Wait() // the client's goroutines first: none may touch pc after it closes
 	if c.pc != nil {
 		_ = c.pc.Close()
 	}
-	c.gw().Close()
-	c.wg.Wait()
+	if g := c.gw(); g != nil {
+		g.Close()
+	}
 }
 
 // debug summarises what c received, for failure messages.
