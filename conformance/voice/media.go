@@ -365,7 +365,7 @@ func (c *mediaClient) handle(f harness.Frame) {
 	case opSessionDesc:
 		c.sig.Lock()
 		if c.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
-			if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: str(d["sdp"])}); err != nil {
+			if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: str(d["sdp"])}); err != nil && c.pc.SignalingState() != webrtc.SignalingStateClosed {
 				c.t.Errorf("the Session Description (4) for %s does not apply: %v", c.User.Name, err)
 			}
 		}
@@ -438,7 +438,9 @@ func (c *mediaClient) answerOffer(d Obj) {
 		return
 	}
 	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: str(d["sdp"])}); err != nil {
-		c.t.Errorf("the Server Offer (100) to %s does not apply: %v", c.User.Name, err)
+		if c.pc.SignalingState() != webrtc.SignalingStateClosed {
+			c.t.Errorf("the Server Offer (100) to %s does not apply: %v", c.User.Name, err)
+		}
 		return
 	}
 	ans, err := c.pc.CreateAnswer(nil)
@@ -446,7 +448,9 @@ func (c *mediaClient) answerOffer(d Obj) {
 		err = c.pc.SetLocalDescription(ans)
 	}
 	if err != nil {
-		c.t.Errorf("answering the Server Offer: %v", err)
+		if c.pc.SignalingState() != webrtc.SignalingStateClosed {
+			c.t.Errorf("answering the Server Offer: %v", err)
+		}
 		return
 	}
 	c.sendOp(opClientAnswer, Obj{"type": "answer", "sdp": ans.SDP, "revision": d["revision"]})
