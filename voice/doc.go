@@ -76,11 +76,13 @@
 // in that guild. s.Participants(g, c) lists a channel's voice states, for
 // the guild's voice_states in READY and GUILD_CREATE.
 //
-// # Not yet
+// # Limits
 //
-// Cascade between nodes (spec/voice.md section 5) is specified but not
-// implemented: today every member of a voice channel must be connected to
-// the same node. The voice WebSocket has no Close of its own: SFU.Close
-// ends every identified connection (4015), and a connection that never
-// identified ends at its Identify timeout (10 s).
+// The voice WebSocket has no Close of its own: SFU.Close ends every
+// identified connection (4015), and a connection that never identified
+// ends at its Identify timeout (10 s). Cascade media rides the libp2p
+// stream between nodes (spec/voice.md VOICE-133); there is no WebRTC
+// transport between SFUs. Batched sends (one sendmmsg per fan-out) need the
+// shared UDP port (--voice-udp-port); with a port per session every copy
+// is its own send.
 package voice
