@@ -532,13 +532,16 @@ func (c *mediaClient) publish() {
 			ext, _ := rtp.AudioLevelExtension{Level: uint8(lv), Voice: lv < 127}.Marshal()
 			_ = p.Header.SetExtension(c.levelExt, ext)
 		}
-		_ = c.mic.WriteRTP(p)
+		// Times are taken before the write, so that "written after t" is
+		// never claimed for a packet that left earlier.
+		now := time.Now().UnixNano()
 		c.mu.Lock()
-		c.writes = append(c.writes, time.Now().UnixNano())
+		c.writes = append(c.writes, now)
 		c.mu.Unlock()
 		if lv < 50 {
-			c.lastLoud.Store(time.Now().UnixNano())
+			c.lastLoud.Store(now)
 		}
+		_ = c.mic.WriteRTP(p)
 	}
 }
 
@@ -966,10 +969,10 @@ func (v *videoPub) run(layers []string) {
 				_ = p.Header.SetExtension(v.midID, []byte(v.Tr.Mid()))
 				_ = p.Header.SetExtension(v.ridID, []byte(rid))
 			}
-			_ = v.tracks[i].WriteRTP(p)
 			c.mu.Lock()
 			c.vwrites = append(c.vwrites, vwrite{src: v.Base, n: n, at: time.Now()})
 			c.mu.Unlock()
+			_ = v.tracks[i].WriteRTP(p)
 		}
 	}
 }

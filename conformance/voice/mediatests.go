@@ -56,9 +56,12 @@ func forwarding(t *T) {
 	sb := members(t, g, 1)[0]
 	a := enterVoice(t, so, g.ID, g.Voice, mediaOpts{})
 	b := enterVoice(t, sb, g.ID, g.Voice, mediaOpts{})
-	if len(a.seen(opICECandidate)) == 0 {
-		t.Errorf("VOICE-054: the server sent no ICE Candidate (103) to a client that trickles")
-	}
+	t.Eventually("VOICE-054: an ICE Candidate (103) from the server to a client that trickles", func() error {
+		if len(a.seen(opICECandidate)) == 0 {
+			return fmt.Errorf("none")
+		}
+		return nil
+	})
 	for _, pair := range [][2]*mediaClient{{a, b}, {b, a}} {
 		src, dst := pair[0], pair[1]
 		e := dst.waitReceive(fmt.Sprintf("%s's audio reaches %s", src.User.Name, dst.User.Name), from(src, -1))
@@ -444,7 +447,7 @@ func video(t *T) {
 	sb := members(t, g, 1)[0]
 	a := enterVoice(t, so, g.ID, g.Voice, mediaOpts{Video: true})
 	b := enterVoice(t, sb, g.ID, g.Voice, mediaOpts{Video: true})
-	const keyLag = 6
+	const keyLag = 10
 	cam := a.publishVideo("camera", camBase, true, keyLag)
 	answer := ""
 	if l := a.seen(opSessionDesc); len(l) > 0 {
@@ -509,7 +512,7 @@ func video(t *T) {
 			}
 		}
 	}
-	checkContinuous(t, b.received(videoOf(a, camBase, -1)))
+	checkContinuous(t, b, videoOf(a, camBase, -1))
 
 	b.sendOp(opLayerRequest, Obj{"user_id": a.User.ID, "source": "camera", "max_layer": "off"})
 	b.sync("after the Layer Request off")
@@ -546,37 +549,45 @@ func checkVideoFeedback(t *T, answer string) {
 	}
 }
 
-// checkContinuous checks that forwarded packets of one track keep one SSRC
-// and continuous sequence numbers and timestamps (VOICE-105).
-func checkContinuous(t *T, l []rx) {
+// checkContinuous checks that the packets c received matching one track
+// keep one SSRC and continuous sequence numbers and timestamps (VOICE-105).
+// A hole may be a loss the receiver's NACK has not recovered yet: it is
+// waited for (bounded) before it counts.
+func checkContinuous(t *T, c *mediaClient, match func(rx) bool) {
+	l := c.received(match)
 	if len(l) < 2 {
 		t.Errorf("VOICE-105: too few video packets to check (%d)", len(l))
 		return
 	}
-	seen := map[uint16]rx{}
 	first := l[0].Seq // offsets from it, so that a wrap at 65535 does not matter
-	lowest := int16(0)
+	lo, hi := int16(0), int16(0)
 	for _, e := range l {
 		if e.SSRC != l[0].SSRC {
 			t.Errorf("VOICE-105: the forwarded camera changed SSRC from %d to %d", l[0].SSRC, e.SSRC)
 			return
 		}
-		seen[e.Seq] = e
-		lowest = min(lowest, int16(e.Seq-first))
+		lo, hi = min(lo, int16(e.Seq-first)), max(hi, int16(e.Seq-first))
 	}
-	start := first + uint16(lowest)
-	var prev *rx
-	for i := uint16(0); i < uint16(len(seen)); i++ {
-		e, ok := seen[start+i]
-		if !ok {
-			t.Errorf("VOICE-105: sequence number %d missing from the forwarded camera (%d packets from %d)", start+i, len(seen), start)
-			return
+	err := harness.Eventually(t.Ctx, t.Timeout(), func() error {
+		seen := map[uint16]rx{}
+		for _, e := range c.received(match) {
+			seen[e.Seq] = e
 		}
-		if prev != nil && int32(e.TS-prev.TS) < 0 {
-			t.Errorf("VOICE-105: the timestamp goes back from %d to %d at sequence number %d", prev.TS, e.TS, e.Seq)
-			return
+		var prev *rx
+		for off := lo; off <= hi; off++ {
+			e, ok := seen[first+uint16(off)]
+			if !ok {
+				return fmt.Errorf("sequence number %d missing from the forwarded camera (from %d to %d)", first+uint16(off), first+uint16(lo), first+uint16(hi))
+			}
+			if prev != nil && int32(e.TS-prev.TS) < 0 {
+				return harness.Permanent(fmt.Errorf("the timestamp goes back from %d to %d at sequence number %d", prev.TS, e.TS, e.Seq))
+			}
+			prev = &e
 		}
-		prev = &e
+		return nil
+	})
+	if err != nil {
+		t.Errorf("VOICE-105: %v", err)
 	}
 }
 
