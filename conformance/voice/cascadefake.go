@@ -102,13 +102,18 @@ func (f *fakeVoice) open() {
 	f.t.Cleanup(f.close)
 }
 
-func (f *fakeVoice) close() {
+// quiet stops everything the fake sends, leaving its link open.
+func (f *fakeVoice) quiet() {
 	select {
 	case <-f.stop:
 	default:
 		close(f.stop)
 	}
 	f.wg.Wait()
+}
+
+func (f *fakeVoice) close() {
+	f.quiet()
 	if f.link != nil {
 		f.link.Close()
 	}
@@ -178,7 +183,8 @@ func (f *fakeVoice) micOf(name string) uint64 {
 // VOICE-132: one upstream subscription per remote track for all its local
 // subscribers, at the highest layer any of them wants. VOICE-134: it
 // unsubscribes when its last local subscriber leaves. VOICE-135: it applies
-// the home node's moderate.
+// the home node's moderate. VOICE-139: a link silent for 5 s is the other
+// node leaving voice.
 func cascadeWithFake(t *T) {
 	f := newFakeVoice(t)
 	s1, gid, voice := f.member()
@@ -284,21 +290,36 @@ func cascadeWithFake(t *T) {
 		t.Errorf("VOICE-136: the node opened %d links to one node, expected 1", n)
 	}
 
-	// A frame over 65,535 bytes ends the fake's link.
-	big := binary.AppendUvarint(nil, fedpeer.MaxCascadeFrame+100)
-	_ = f.link.SendRaw(append(big, fedpeer.CascadePing))
-	if err := f.link.WaitEnd(t.Timeout()); err != nil {
-		t.Errorf("VOICE-130: a link after an oversize frame: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(t.Ctx, t.Timeout())
-	defer cancel()
-	l2, err := f.home.OpenCascade(ctx, fed.NodeID(t))
+	// The fake falls silent (its link stays open): after 5 s its member
+	// has left voice.
+	f.quiet()
+	err := harness.Eventually(t.Ctx, 30*time.Second, func() error {
+		for _, fr := range s1.Frames() {
+			if fr.T == "VOICE_STATE_UPDATE" && stateOf(ghost, nil)(fr.Obj()) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no VOICE_STATE_UPDATE with channel_id null for the silent node's member")
+	})
 	if err != nil {
-		t.Fatalf("%v", err)
+		t.Errorf("VOICE-139: a link silent for 5 s: %v", err)
 	}
-	defer l2.Close()
-	_ = l2.Send(fedpeer.CascadeSubscribe, []byte{0xff, 0x00, 0x13})
-	if err := l2.WaitEnd(t.Timeout()); err != nil {
-		t.Errorf("VOICE-130: a link after an undecodable subscribe frame: %v", err)
+
+	// A frame over 65,535 bytes, or an undecodable one, ends a link.
+	for what, frame := range map[string][]byte{
+		"an oversize frame":              append(binary.AppendUvarint(nil, fedpeer.MaxCascadeFrame+100), fedpeer.CascadePing),
+		"an undecodable subscribe frame": {3, fedpeer.CascadeSubscribe, 0xff, 0x00},
+	} {
+		ctx, cancel := context.WithTimeout(t.Ctx, t.Timeout())
+		l, err := f.home.OpenCascade(ctx, fed.NodeID(t))
+		cancel()
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		_ = l.SendRaw(frame)
+		if err := l.WaitEnd(t.Timeout()); err != nil {
+			t.Errorf("VOICE-130: a link after %s: %v", what, err)
+		}
+		l.Close()
 	}
 }
