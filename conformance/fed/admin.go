@@ -12,14 +12,16 @@ import (
 // FED-080: "A member node MUST make a local user's change to a federated guild's name or to
 // its text and voice channels ... through the home node ... a refusal MUST answer 403 with
 // code 50013, and a home node that cannot be reached 503, with nothing changed on any node."
-// The fake home gives the node's user MANAGE_CHANNELS and MANAGE_GUILD in the federated
-// state, then refuses every mod-request; later it goes away.
+// FED-081: the same for roles. The fake home gives the node's user MANAGE_CHANNELS,
+// MANAGE_GUILD and MANAGE_ROLES in the federated state, then refuses every mod-request;
+// later it goes away.
 func memberChangeThroughHome(t *T) {
 	h := newHome(t)
 	u, gid := joinHome(t, h)
 	c, cancel := ctx(t)
 	defer cancel()
-	if _, err := h.Issue(c, "role.create", nil, fedpeer.Body(0, "Admins", 1, 48, 2, 1)); err != nil {
+	// MANAGE_CHANNELS (16), MANAGE_GUILD (32), MANAGE_ROLES (1<<28).
+	if _, err := h.Issue(c, "role.create", nil, fedpeer.Body(0, "Admins", 1, 48|1<<28, 2, 1)); err != nil {
 		t.Fatalf("role.create: %v", err)
 	}
 	role := h.LastID() // a role's ID is its role.create event's ID
@@ -64,6 +66,21 @@ func memberChangeThroughHome(t *T) {
 	t.Must(u.Client, 200, "GET", "/guilds/"+gid, nil, &after)
 	if harness.Str(after["name"]) != harness.Str(before["name"]) {
 		t.Errorf("the node renamed the guild to %q although the home node refused", harness.Str(after["name"]))
+	}
+
+	// FED-081: a new role goes to the fake home as role.create; refused, it is not kept.
+	roleName := "refused-" + harness.RandName()
+	r = t.Call(u.Client, "POST", "/guilds/"+gid+"/roles", harness.Obj{"name": roleName})
+	if !asked("role.create") {
+		t.Errorf("FED-081: a new role of the fake home's guild sent no role.create mod-request (answer %s)", r)
+	}
+	checkRefused(t, r, "a role the home node refused")
+	var roles []harness.Obj
+	t.Must(u.Client, 200, "GET", "/guilds/"+gid+"/roles", nil, &roles)
+	for _, role := range roles {
+		if harness.Str(role["name"]) == roleName {
+			t.Errorf("FED-081: the node kept a role the home node refused")
+		}
 	}
 
 	// The home node goes away: the node cannot make the change and says so.

@@ -69,7 +69,7 @@ var Tests = []harness.Test{
 	{IDs: []string{"FED-054"}, Name: "fed/tampered-join-response", Needs: p2p, Run: tamperedJoin},
 	{IDs: []string{"EVT-042", "FED-017"}, Name: "fed/state-order", Needs: p2p, Run: stateOrder},
 	{IDs: []string{"FED-040", "EVT-013"}, Name: "fed/member-asks-home", Needs: p2p, Run: memberAsksHome},
-	{IDs: []string{"FED-080"}, Name: "fed/member-change-through-home", Needs: p2p, Run: memberChangeThroughHome},
+	{IDs: []string{"FED-080", "FED-081"}, Name: "fed/member-change-through-home", Needs: p2p, Run: memberChangeThroughHome},
 	{IDs: []string{"EVT-071", "FED-058"}, Name: "fed/no-send-permission-refused", Needs: p2p, Run: noSendPermission},
 	{IDs: []string{"FED-015", "FED-016"}, Name: "fed/replay-dropped", Needs: p2p, Run: replay},
 	{IDs: []string{"FED-071"}, Name: "fed/stream-limit", Needs: p2p, Run: streamLimit},

@@ -151,6 +151,16 @@ func (s *Service) CreateChannel(ctx context.Context, actor, guildID ID, spec Cha
 	return out, nil
 }
 
+// guildOf returns the guild of a channel, or 0.
+func (s *Service) guildOf(channelID ID) ID {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if c := s.channels[channelID]; c != nil {
+		return c.GuildID
+	}
+	return 0
+}
+
 // viewersLocked is viewers for use while s.mu is held by the publisher: it evaluates the
 // filter eagerly, under the caller's lock.
 func (s *Service) viewersLocked(channelID ID) func(uint64) bool {
@@ -177,7 +187,10 @@ func (s *Service) Channel(actor, channelID ID) (ChannelOut, error) {
 }
 
 // ModifyChannel changes a guild channel (MANAGE_CHANNELS; overwrites need MANAGE_ROLES).
-func (s *Service) ModifyChannel(ctx context.Context, actor, channelID ID, spec ChannelSpec) (ChannelOut, error) {
+func (s *Service) ModifyChannel(ctx context.Context, actor, channelID ID, spec ChannelSpec) (_ ChannelOut, err error) {
+	if spec.PermissionOverwrites != nil {
+		defer s.beginPermChange(ctx, s.guildOf(channelID), actor)(&err)
+	}
 	if _, _, err := s.changeChannelAtHome(ctx, actor, channelID, &spec); err != nil {
 		return ChannelOut{}, err
 	}
@@ -373,7 +386,7 @@ func (s *Service) ReorderChannels(ctx context.Context, actor, guildID ID, moves 
 
 // PutOverwrite sets a permission overwrite on a guild channel (MANAGE_ROLES).
 func (s *Service) PutOverwrite(ctx context.Context, actor, channelID ID, ow model.Overwrite) error {
-	return s.editOverwrites(actor, channelID, func(ows []model.Overwrite) ([]model.Overwrite, error) {
+	return s.editOverwrites(ctx, actor, channelID, func(ows []model.Overwrite) ([]model.Overwrite, error) {
 		if ow.Type != perm.OverwriteRole && ow.Type != perm.OverwriteMember {
 			return nil, invalid("type", "BASE_TYPE_CHOICES", "Value must be one of {0, 1}.")
 		}
@@ -389,7 +402,7 @@ func (s *Service) PutOverwrite(ctx context.Context, actor, channelID ID, ow mode
 
 // DeleteOverwrite removes a permission overwrite (MANAGE_ROLES).
 func (s *Service) DeleteOverwrite(ctx context.Context, actor, channelID, id ID) error {
-	return s.editOverwrites(actor, channelID, func(ows []model.Overwrite) ([]model.Overwrite, error) {
+	return s.editOverwrites(ctx, actor, channelID, func(ows []model.Overwrite) ([]model.Overwrite, error) {
 		out := ows[:0]
 		for _, o := range ows {
 			if o.ID != id {
@@ -400,7 +413,8 @@ func (s *Service) DeleteOverwrite(ctx context.Context, actor, channelID, id ID) 
 	})
 }
 
-func (s *Service) editOverwrites(actor, channelID ID, edit func([]model.Overwrite) ([]model.Overwrite, error)) error {
+func (s *Service) editOverwrites(ctx context.Context, actor, channelID ID, edit func([]model.Overwrite) ([]model.Overwrite, error)) (err error) {
+	defer s.beginPermChange(ctx, s.guildOf(channelID), actor)(&err)
 	s.lock()
 	defer s.mu.Unlock()
 	c, _, p, err := s.channelAccess(actor, channelID)
@@ -410,18 +424,12 @@ func (s *Service) editOverwrites(actor, channelID ID, edit func([]model.Overwrit
 	if c.IsPrivate() || !p.Has(perm.ManageRoles) {
 		return ErrMissingPerms
 	}
-	gs := s.guilds[c.GuildID]
-	if s.fedElsewhere(gs) != "" {
-		return ErrMissingPerms // the overwrites of a guild homed elsewhere are its home node's
-	}
 	updated := *c
 	ows, err := edit(append([]model.Overwrite(nil), c.PermissionOverwrites...))
 	if err != nil {
 		return err
 	}
 	updated.PermissionOverwrites = ows
-	if _, err = s.saveChannel(&updated); err == nil {
-		s.federatePerms(gs, actor)
-	}
+	_, err = s.saveChannel(&updated)
 	return err
 }

@@ -50,11 +50,12 @@ type Federator interface {
 	// ChangeChannel publishes the new name, topic and position of a federated channel, or its
 	// deletion when update is nil (through the guild's home node, as CreateChannel).
 	ChangeChannel(ctx context.Context, guild, actor, channel string, update *RemoteChannel) error
-	// CreateRole federates a role of a guild homed here and returns its federation ID.
+	// CreateRole federates a new role and returns its federation ID, once its event is here
+	// (through the guild's home node, as CreateChannel).
 	CreateRole(ctx context.Context, guild, actor string, r RemoteRole) (string, error)
-	// SyncPermissions publishes the roles, member roles and channel overwrites of a guild
-	// homed here, issuing what differs from the federated state. Every role in want has a
-	// federation ID.
+	// SyncPermissions publishes the roles, member roles and channel overwrites of a guild,
+	// issuing (or asking the home node for) what differs from the federated state, and
+	// returns once those events are here. Every role in want has a federation ID.
 	SyncPermissions(ctx context.Context, guild, actor string, want *RemotePerms) error
 	// PublishProfile publishes the profile of the local user target in a guild, changed by
 	// actor (target, or a moderator changing target's nickname).

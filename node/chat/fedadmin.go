@@ -79,9 +79,8 @@ func (s *Service) createChannelAtHome(ctx context.Context, actor, guildID ID, sp
 func (s *Service) changeChannelAtHome(ctx context.Context, actor, channelID ID, spec *ChannelSpec) (out ChannelOut, forwarded bool, err error) {
 	s.mu.RLock()
 	c, gs, p, aerr := s.channelAccess(actor, channelID)
-	// Overwrites of a guild homed elsewhere are refused by ModifyChannel, before anything moves.
 	if aerr != nil || gs == nil || c.FedID == "" || s.fed == nil || !p.Has(perm.ManageChannels) ||
-		(spec != nil && spec.PermissionOverwrites != nil) {
+		(spec != nil && spec.PermissionOverwrites != nil && !p.Has(perm.ManageRoles)) {
 		s.mu.RUnlock()
 		return ChannelOut{}, false, nil
 	}

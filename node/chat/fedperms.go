@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hearth-chat/hearth/node/model"
@@ -54,6 +55,86 @@ func (s *Service) homedHere(gs *guildState) bool {
 	return s.fed != nil && gs.g.FedID != "" && !isRemoteName(s.user(gs.g.OwnerID).Username)
 }
 
+// beginPermChange starts a change to a guild's roles, member roles or channel overwrites
+// made through the client API. It serialises the change with every other publication of
+// the guild's permissions, and returns the function the caller defers (before taking s.mu,
+// so that it runs after s.mu is released) to publish the change when the guild is
+// federated: a guild homed here issues the state events; a guild homed elsewhere asks its
+// home node for them [FED-040], and when the home node refuses or cannot be reached, the
+// change is undone here and the error returned [FED-081].
+func (s *Service) beginPermChange(ctx context.Context, guildID, actor ID) func(*error) {
+	s.permSync.Lock()
+	return func(err *error) {
+		defer s.releasePerms()
+		if *err == nil {
+			*err = s.publishPerms(ctx, guildID, actor)
+		}
+	}
+}
+
+// permDeferrals holds the guilds whose federated permissions arrived while a change was
+// being published: applying them then would show a state from the middle of the change.
+type permDeferrals struct {
+	mu     sync.Mutex
+	guilds map[string]bool // federation IDs
+}
+
+// releasePerms applies the federated permission states that arrived while s.permSync was
+// held, and releases it.
+func (s *Service) releasePerms() {
+	s.permDefer.mu.Lock()
+	defer s.permDefer.mu.Unlock()
+	fp, _ := s.fed.(interface {
+		FederatedPerms(guild string) *RemotePerms
+	})
+	for fg := range s.permDefer.guilds {
+		delete(s.permDefer.guilds, fg)
+		if fp == nil {
+			continue
+		}
+		if rp := fp.FederatedPerms(fg); rp != nil {
+			if err := s.applyPerms(fg, rp); err != nil {
+				s.log.Error("applying a guild's federated permissions", "guild", fg, "err", err)
+			}
+		}
+	}
+	s.permSync.Unlock()
+}
+
+// publishPerms publishes a guild's permission state after a local change; the caller holds
+// s.permSync.
+func (s *Service) publishPerms(ctx context.Context, gid, actor ID) error {
+	s.mu.RLock()
+	gs := s.guilds[gid]
+	if s.fed == nil || gs == nil || gs.g.FedID == "" {
+		s.mu.RUnlock()
+		return nil
+	}
+	fg, home, name := gs.g.FedID, s.homedHere(gs), s.user(actor).Username
+	s.mu.RUnlock()
+	if isRemoteName(name) {
+		return nil
+	}
+	err := s.syncPerms(ctx, gid, fg, name)
+	if home {
+		return err
+	}
+	// Make this copy equal to the federated state, which now holds the change (the
+	// Federator returns once the home node's events for it are here) or, when the home node
+	// did not take it, undoes it. The events' own application, which may come later and one
+	// at a time, then finds nothing to change.
+	if fp, ok := s.fed.(interface {
+		FederatedPerms(guild string) *RemotePerms
+	}); ok {
+		if rp := fp.FederatedPerms(fg); rp != nil {
+			if aerr := s.applyPerms(fg, rp); aerr != nil {
+				s.log.Error("applying a guild's federated permissions", "guild", gid, "err", aerr)
+			}
+		}
+	}
+	return err
+}
+
 // federatePerms publishes the permission state of a guild homed here after a local change,
 // in the background; changes are serialised so that a role is federated once. Callers hold
 // s.mu.
@@ -66,7 +147,7 @@ func (s *Service) federatePerms(gs *guildState, actor ID) {
 	go func() {
 		defer s.bg.Done()
 		s.permSync.Lock()
-		defer s.permSync.Unlock()
+		defer s.releasePerms()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := s.syncPerms(ctx, gid, fg, name); err != nil {
@@ -178,26 +259,52 @@ func (s *Service) setRoleFedID(gid, role ID, fedID string) error {
 }
 
 // ApplyRemotePerms makes the roles, member roles and channel overwrites of this node's copy
-// of a guild homed elsewhere equal to rp, and dispatches what changed (GUILD_ROLE_CREATE,
+// of a federated guild equal to rp, and dispatches what changed (GUILD_ROLE_CREATE,
 // GUILD_ROLE_UPDATE, GUILD_ROLE_DELETE, GUILD_MEMBER_UPDATE, CHANNEL_UPDATE). Members and
-// roles it does not know are skipped.
+// roles it does not know are skipped. On the home node (which applies what it issued for
+// members of other nodes, FED-081) it keeps the roles it has not federated yet, with the
+// member roles and overwrites that name them. While a local change is being published, the
+// state is applied when that ends instead (releasePerms).
 func (s *Service) ApplyRemotePerms(guildFedID string, rp *RemotePerms) error {
+	s.permDefer.mu.Lock()
+	if !s.permSync.TryLock() {
+		// A change is being published: its end applies the state as it is then.
+		if s.permDefer.guilds == nil {
+			s.permDefer.guilds = map[string]bool{}
+		}
+		s.permDefer.guilds[guildFedID] = true
+		s.permDefer.mu.Unlock()
+		return nil
+	}
+	s.permDefer.mu.Unlock()
+	defer s.permSync.Unlock()
+	return s.applyPerms(guildFedID, rp)
+}
+
+func (s *Service) applyPerms(guildFedID string, rp *RemotePerms) error {
 	s.lock()
 	defer s.mu.Unlock()
 	gs := s.guildByFedID(guildFedID)
-	if gs == nil || s.homedHere(gs) {
+	if gs == nil {
 		return nil
 	}
+	home := s.homedHere(gs)
 	gid := gs.g.ID
 	local := map[string]ID{gs.g.FedID: gid} // role federation ID → local role
+	unfederated := map[ID]bool{}            // on the home node: roles not federated yet
 	for _, r := range gs.roles {
 		if r.FedID != "" {
 			local[r.FedID] = r.ID
+		} else if home && r.ID != gid {
+			unfederated[r.ID] = true
 		}
 	}
 	// Roles.
 	var created, updated []*model.Role
 	keep := map[ID]bool{gid: true}
+	for id := range unfederated {
+		keep[id] = true
+	}
 	if ev := gs.roles[gid]; ev.Permissions != rp.Everyone {
 		cp := *ev
 		cp.Permissions = rp.Everyone
@@ -239,6 +346,11 @@ func (s *Service) ApplyRemotePerms(guildFedID string, rp *RemotePerms) error {
 				roles = append(roles, id)
 			}
 		}
+		for _, id := range m.Roles {
+			if unfederated[id] {
+				roles = append(roles, id)
+			}
+		}
 		if !sameIDs(m.Roles, roles) {
 			cp := *m
 			cp.Roles = roles
@@ -268,6 +380,11 @@ func (s *Service) ApplyRemotePerms(guildFedID string, rp *RemotePerms) error {
 				o.ID, ok = s.usernames[ro.Target]
 			}
 			if ok {
+				ows = append(ows, o)
+			}
+		}
+		for _, o := range c.PermissionOverwrites {
+			if o.Type == perm.OverwriteRole && unfederated[o.ID] {
 				ows = append(ows, o)
 			}
 		}

@@ -118,7 +118,10 @@ type MemberPatch struct {
 // roles (MANAGE_ROLES, only roles below the actor's highest), server mute and deafen
 // (MUTE_MEMBERS, DEAFEN_MEMBERS; applied at once if the member is in voice) or voice channel
 // (MOVE_MEMBERS). The SFU carries the voice changes out after the call returns.
-func (s *Service) ModifyMember(ctx context.Context, actor, guildID, userID ID, p MemberPatch) (MemberOut, error) {
+func (s *Service) ModifyMember(ctx context.Context, actor, guildID, userID ID, p MemberPatch) (_ MemberOut, err error) {
+	if p.Roles != nil {
+		defer s.beginPermChange(ctx, guildID, actor)(&err)
+	}
 	s.lock()
 	defer s.mu.Unlock()
 	gs, am, err := s.guild(actor, guildID)
@@ -153,7 +156,7 @@ func (s *Service) ModifyMember(ctx context.Context, actor, guildID, userID ID, p
 		}
 	}
 	if p.Roles != nil {
-		if !perms.Has(perm.ManageRoles) || s.fedElsewhere(gs) != "" {
+		if !perms.Has(perm.ManageRoles) {
 			return MemberOut{}, ErrMissingPerms
 		}
 		var roles []ID
@@ -203,9 +206,6 @@ func (s *Service) ModifyMember(ctx context.Context, actor, guildID, userID ID, p
 	} else if out, err = s.saveMember(&m); err != nil {
 		return MemberOut{}, err
 	}
-	if p.Roles != nil {
-		s.federatePerms(gs, actor)
-	}
 	if p.Nick != nil {
 		s.federateProfile(gs, actor, userID, false)
 	}
@@ -243,7 +243,8 @@ func (s *Service) saveMember(m *model.Member) (MemberOut, error) {
 }
 
 // SetMemberRole adds or removes one role of a member (MANAGE_ROLES).
-func (s *Service) SetMemberRole(ctx context.Context, actor, guildID, userID, roleID ID, add bool) error {
+func (s *Service) SetMemberRole(ctx context.Context, actor, guildID, userID, roleID ID, add bool) (err error) {
+	defer s.beginPermChange(ctx, guildID, actor)(&err)
 	s.lock()
 	defer s.mu.Unlock()
 	gs, am, err := s.guild(actor, guildID)
@@ -258,7 +259,7 @@ func (s *Service) SetMemberRole(ctx context.Context, actor, guildID, userID, rol
 	if r == nil || roleID == guildID {
 		return ErrUnknownRole
 	}
-	if !gs.basePerms(am).Has(perm.ManageRoles) || r.Position >= gs.highestRole(am) || s.fedElsewhere(gs) != "" {
+	if !gs.basePerms(am).Has(perm.ManageRoles) || r.Position >= gs.highestRole(am) {
 		return ErrMissingPerms
 	}
 	idx := indexOf(target.Roles, roleID)
@@ -271,9 +272,7 @@ func (s *Service) SetMemberRole(ctx context.Context, actor, guildID, userID, rol
 	} else {
 		m.Roles = append(append([]ID{}, target.Roles[:idx]...), target.Roles[idx+1:]...)
 	}
-	if _, err = s.saveMember(&m); err == nil {
-		s.federatePerms(gs, actor)
-	}
+	_, err = s.saveMember(&m)
 	return err
 }
 

@@ -38,8 +38,8 @@ func (s *Service) manageRoles(actor, guildID ID) (*guildState, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if !gs.basePerms(m).Has(perm.ManageRoles) || s.fedElsewhere(gs) != "" {
-		return nil, 0, ErrMissingPerms // the roles of a guild homed elsewhere are its home node's
+	if !gs.basePerms(m).Has(perm.ManageRoles) {
+		return nil, 0, ErrMissingPerms
 	}
 	return gs, gs.highestRole(m), nil
 }
@@ -75,7 +75,8 @@ func (spec *RoleSpec) apply(r *model.Role, actorPerms perm.Bits) error {
 }
 
 // CreateRole adds a role just above @everyone (MANAGE_ROLES).
-func (s *Service) CreateRole(ctx context.Context, actor, guildID ID, spec RoleSpec) (*model.Role, error) {
+func (s *Service) CreateRole(ctx context.Context, actor, guildID ID, spec RoleSpec) (_ *model.Role, err error) {
+	defer s.beginPermChange(ctx, guildID, actor)(&err)
 	s.lock()
 	defer s.mu.Unlock()
 	gs, _, err := s.manageRoles(actor, guildID)
@@ -114,12 +115,12 @@ func (s *Service) CreateRole(ctx context.Context, actor, guildID ID, spec RoleSp
 	}
 	gs.roles[r.ID] = r
 	s.publishGuild(guildID, "GUILD_ROLE_CREATE", IntentGuilds, map[string]any{"guild_id": guildID, "role": r})
-	s.federatePerms(gs, actor)
 	return r, nil
 }
 
 // ModifyRole changes a role below the actor's highest role (MANAGE_ROLES).
-func (s *Service) ModifyRole(ctx context.Context, actor, guildID, roleID ID, spec RoleSpec) (*model.Role, error) {
+func (s *Service) ModifyRole(ctx context.Context, actor, guildID, roleID ID, spec RoleSpec) (_ *model.Role, err error) {
+	defer s.beginPermChange(ctx, guildID, actor)(&err)
 	s.lock()
 	defer s.mu.Unlock()
 	gs, top, err := s.manageRoles(actor, guildID)
@@ -147,7 +148,6 @@ func (s *Service) ModifyRole(ctx context.Context, actor, guildID, roleID ID, spe
 	}
 	gs.roles[roleID] = &r
 	s.publishGuild(guildID, "GUILD_ROLE_UPDATE", IntentGuilds, map[string]any{"guild_id": guildID, "role": &r})
-	s.federatePerms(gs, actor)
 	return &r, nil
 }
 
@@ -158,7 +158,8 @@ type RolePosition struct {
 }
 
 // ReorderRoles moves roles below the actor's highest role (MANAGE_ROLES).
-func (s *Service) ReorderRoles(ctx context.Context, actor, guildID ID, moves []RolePosition) ([]*model.Role, error) {
+func (s *Service) ReorderRoles(ctx context.Context, actor, guildID ID, moves []RolePosition) (_ []*model.Role, err error) {
+	defer s.beginPermChange(ctx, guildID, actor)(&err)
 	s.lock()
 	defer s.mu.Unlock()
 	gs, top, err := s.manageRoles(actor, guildID)
@@ -191,12 +192,12 @@ func (s *Service) ReorderRoles(ctx context.Context, actor, guildID ID, moves []R
 		gs.roles[r.ID] = r
 		s.publishGuild(guildID, "GUILD_ROLE_UPDATE", IntentGuilds, map[string]any{"guild_id": guildID, "role": r})
 	}
-	s.federatePerms(gs, actor)
 	return gs.sortedRoles(), nil
 }
 
 // DeleteRole removes a role below the actor's highest role, and from every member.
-func (s *Service) DeleteRole(ctx context.Context, actor, guildID, roleID ID) error {
+func (s *Service) DeleteRole(ctx context.Context, actor, guildID, roleID ID) (err error) {
+	defer s.beginPermChange(ctx, guildID, actor)(&err)
 	s.lock()
 	defer s.mu.Unlock()
 	gs, top, err := s.manageRoles(actor, guildID)
@@ -233,7 +234,6 @@ func (s *Service) DeleteRole(ctx context.Context, actor, guildID, roleID ID) err
 		gs.members[m.UserID] = m
 	}
 	s.publishGuild(guildID, "GUILD_ROLE_DELETE", IntentGuilds, map[string]any{"guild_id": guildID, "role_id": roleID})
-	s.federatePerms(gs, actor)
 	return nil
 }
 

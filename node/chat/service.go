@@ -86,6 +86,7 @@ type Service struct {
 	remoteBatch   presenceBatcher // other nodes' users, flushed every RemoteFlushInterval
 	bg            sync.WaitGroup  // background work (purges); Close waits
 	permSync      sync.Mutex      // serialises publishing guilds' permissions to federation
+	permDefer     permDeferrals   // federated permission states to apply when permSync is free
 	fedChans      sync.Map        // federation channel ID → channel ID: channelByFedID's cache
 
 	// gen counts write locks of mu: any change of guild state invalidates viewCache.

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -138,5 +139,118 @@ func waitChannel(t *testing.T, c *testnode.Client, guild, name string) channelIn
 		if time.Now().After(deadline) {
 			t.Fatalf("channels = %+v, want one named %s", chans, name)
 		}
+	}
+}
+
+// TestFederatedRolesFromMemberNode: a remote member whom the home node gave MANAGE_ROLES
+// creates a role, gives it to a member, sets a channel overwrite for it and deletes it from
+// their own node; each change goes through the home node [FED-081] and shows there, and
+// the home node's own changes still reach the member node. With the home node gone the
+// change is refused with 503 and undone.
+func TestFederatedRolesFromMemberNode(t *testing.T) {
+	p := startPair(t, "Roles")
+	guildB := "/guilds/" + p.guildB
+	type role struct {
+		ID, Name, Permissions string
+		Position              int
+	}
+	rolesOn := func(c *testnode.Client, guild string) []role {
+		var rs []role
+		c.Must("GET", "/guilds/"+guild+"/roles", nil, &rs)
+		return rs
+	}
+	waitRole := func(c *testnode.Client, guild, name string, present bool) role {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			rs := rolesOn(c, guild)
+			for _, r := range rs {
+				if r.Name == name && present {
+					return r
+				}
+			}
+			if !present && !slices.ContainsFunc(rs, func(r role) bool { return r.Name == name }) {
+				return role{}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("roles = %+v; want %s present: %v", rs, name, present)
+			}
+		}
+	}
+
+	// Without MANAGE_ROLES, bob's node refuses at once.
+	if st := p.bob.Do("POST", guildB+"/roles", map[string]any{"name": "Mine"}, nil); st != 403 {
+		t.Fatalf("role created without MANAGE_ROLES: status %d, want 403", st)
+	}
+	// Alice gives bob@beta MANAGE_ROLES (1<<28) on node A.
+	var admins struct{ ID string }
+	p.alice.Must("POST", "/guilds/"+p.g.ID+"/roles", map[string]any{"name": "Admins", "permissions": "268435456"}, &admins)
+	bobOnA := memberID(t, p.alice, p.g.ID, "bob@beta")
+	p.alice.Must("PUT", "/guilds/"+p.g.ID+"/members/"+bobOnA+"/roles/"+admins.ID, nil, nil)
+	adminsOnB := waitRole(p.bob, p.guildB, "Admins", true)
+	bobOnB := memberID(t, p.bob, p.guildB, "bob")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var m struct{ Roles []string }
+		p.bob.Must("GET", guildB+"/members/"+bobOnB, nil, &m)
+		if slices.Contains(m.Roles, adminsOnB.ID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob's roles on node B = %v, want Admins", m.Roles)
+		}
+	}
+
+	// Bob creates a role on node B: it shows on node A.
+	var made role
+	p.bob.Must("POST", guildB+"/roles", map[string]any{"name": "FromBeta", "permissions": "0"}, &made)
+	if made.Name != "FromBeta" {
+		t.Fatalf("role made on node B = %+v", made)
+	}
+	onA := waitRole(p.alice, p.g.ID, "FromBeta", true)
+
+	// Bob gives it to himself: node A shows bob@beta with it.
+	p.bob.Must("PUT", guildB+"/members/"+bobOnB+"/roles/"+made.ID, nil, nil)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var m struct{ Roles []string }
+		p.alice.Must("GET", "/guilds/"+p.g.ID+"/members/"+bobOnA, nil, &m)
+		if slices.Contains(m.Roles, onA.ID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob@beta's roles on node A = %v, want FromBeta (%s)", m.Roles, onA.ID)
+		}
+	}
+
+	// Bob denies SEND_MESSAGES to FromBeta in the text channel: node A holds the overwrite.
+	textB := textChannels(t, p.bob, p.guildB)[0]
+	p.bob.Must("PUT", "/channels/"+textB+"/permissions/"+made.ID, map[string]any{"type": 0, "allow": "0", "deny": "2048"}, nil)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var ch struct {
+			PermissionOverwrites []struct{ ID, Deny string } `json:"permission_overwrites"`
+		}
+		p.alice.Must("GET", "/channels/"+p.g.text(t), nil, &ch)
+		if slices.ContainsFunc(ch.PermissionOverwrites, func(o struct{ ID, Deny string }) bool { return o.ID == onA.ID && o.Deny == "2048" }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("overwrites on node A = %+v, want FromBeta denied 2048", ch.PermissionOverwrites)
+		}
+	}
+
+	// The home node's own changes still reach node B.
+	p.alice.Must("PATCH", "/guilds/"+p.g.ID+"/roles/"+admins.ID, map[string]any{"name": "Admins2"}, nil)
+	waitRole(p.bob, p.guildB, "Admins2", true)
+
+	// Bob deletes his role: it goes on node A.
+	t.Logf("roles on B: %+v; on A: %+v", rolesOn(p.bob, p.guildB), rolesOn(p.alice, p.g.ID))
+	p.bob.Must("DELETE", guildB+"/roles/"+made.ID, nil, nil)
+	waitRole(p.alice, p.g.ID, "FromBeta", false)
+
+	// With the home node gone, a role cannot be made: 503, and node B does not keep it.
+	p.a.Stop(t)
+	if st := p.bob.Do("POST", guildB+"/roles", map[string]any{"name": "Orphan"}, nil); st != 503 {
+		t.Fatalf("role created with the home node down: status %d, want 503", st)
+	}
+	if slices.ContainsFunc(rolesOn(p.bob, p.guildB), func(r role) bool { return r.Name == "Orphan" }) {
+		t.Fatal("node B kept a role its home node never saw")
 	}
 }

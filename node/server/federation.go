@@ -110,11 +110,12 @@ func (f *federation) onEvent(ev *event.Event) {
 func (f *federation) wanted(ev *event.Event) bool {
 	switch ev.Kind {
 	case event.KindMessageCreate, event.KindMessageEdit, event.KindMessageDelete, event.KindReactionAdd, event.KindReactionRemove,
-		event.KindMessagePin, event.KindMessageUnpin, event.KindGuildDelete,
-		event.KindRoleCreate, event.KindRoleUpdate, event.KindRoleDelete, event.KindMemberRoles, event.KindChannelOverwrite:
+		event.KindMessagePin, event.KindMessageUnpin, event.KindGuildDelete:
 		return ev.Origin != f.svc.Node()
-	case event.KindChannelCreate, event.KindChannelUpdate, event.KindChannelDelete, event.KindGuildUpdate:
-		// Also those this node issued as the home node for a member of another node [FED-080].
+	case event.KindChannelCreate, event.KindChannelUpdate, event.KindChannelDelete, event.KindGuildUpdate,
+		event.KindRoleCreate, event.KindRoleUpdate, event.KindRoleDelete, event.KindMemberRoles, event.KindChannelOverwrite:
+		// Also those this node issued as the home node for a member of another node [FED-080]
+		// [FED-081].
 		return ev.Origin != f.svc.Node() || ev.Author.Node != f.svc.Node()
 	case event.KindMemberProfile:
 		b, ok := ev.Body.(*event.MemberProfile)
@@ -659,28 +660,60 @@ func (f *federation) perms(guildID event.ID) *chat.RemotePerms {
 	return rp
 }
 
-// CreateRole implements chat.Federator: a role.create state event, issued here (the home
-// node, which checked the actor's permissions).
+// awaitEvents returns once the federation store holds every event in ids: a state change
+// asked of the home node comes back by gossip, and the node's view of the guild should hold
+// it before the client's request is answered. It gives up with ctx.
+func (f *federation) awaitEvents(ctx context.Context, ids []event.ID) error {
+	for _, id := range ids {
+		for {
+			if _, err := f.svc.Event(id); err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%w: the state event %s did not arrive: %v", chat.ErrHomeUnreachable, id, ctx.Err())
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// FederatedPerms returns the permission state federation holds for a guild, or nil.
+func (f *federation) FederatedPerms(guild string) *chat.RemotePerms { return f.perms(fedID(guild)) }
+
+// CreateRole implements chat.Federator: a role.create state event, issued here or requested
+// from the home node (stateChange).
 func (f *federation) CreateRole(ctx context.Context, guild, actor string, r chat.RemoteRole) (string, error) {
-	id, err := f.svc.Issue(ctx, fedID(guild), actor, event.KindRoleCreate, "", &event.RoleCreate{Name: r.Name,
+	id, err := f.stateChange(ctx, fedID(guild), actor, event.KindRoleCreate, "", &event.RoleCreate{Name: r.Name,
 		Permissions: uint64(r.Permissions), Position: uint32(max(r.Position, 0)), Color: uint32(r.Color), Hoist: r.Hoist, Mentionable: r.Mentionable})
+	if err == nil {
+		err = f.awaitEvents(ctx, []event.ID{id})
+	}
 	if err != nil {
 		return "", err
 	}
 	return id.String(), nil
 }
 
-// SyncPermissions implements chat.Federator: it issues the role.update, role.delete,
-// member.roles and channel.overwrite events that make the federated state of a guild homed
-// here equal to want.
-func (f *federation) SyncPermissions(ctx context.Context, guild, actor string, want *chat.RemotePerms) error {
+// SyncPermissions implements chat.Federator: it issues (or requests from the home node, see
+// stateChange) the role.update, role.delete, member.roles and channel.overwrite events that
+// make the federated state of a guild equal to want.
+func (f *federation) SyncPermissions(ctx context.Context, guild, actor string, want *chat.RemotePerms) (err error) {
 	gid := fedID(guild)
 	have := f.perms(gid)
 	if have == nil {
 		return fed.ErrUnknownGuild
 	}
+	var issued []event.ID
+	defer func() {
+		if err == nil {
+			err = f.awaitEvents(ctx, issued)
+		}
+	}()
 	issue := func(kind event.Kind, channel event.ID, body any) error {
-		_, err := f.svc.Issue(ctx, gid, actor, kind, channel, body)
+		id, err := f.stateChange(ctx, gid, actor, kind, channel, body)
+		issued = append(issued, id)
 		return err
 	}
 	if have.Everyone != want.Everyone {
@@ -751,6 +784,9 @@ func (f *federation) SyncPermissions(ctx context.Context, guild, actor string, w
 		}
 		for _, o := range cur {
 			gone := !slices.ContainsFunc(ows, func(w chat.RemoteOverwrite) bool { return w.Target == o.Target && w.Type == o.Type })
+			if o.Type == event.OverwriteRole && o.Target != guild && !wanted[o.Target] {
+				continue // its role is deleted, and the overwrite with it
+			}
 			if gone && (o.Allow != 0 || o.Deny != 0) {
 				o.Allow, o.Deny = 0, 0
 				if err := set(o); err != nil {
