@@ -14,6 +14,10 @@ import (
 type termSet struct {
 	field string
 	terms []string
+	// guild, if set, says that terms are all the channel terms of the
+	// guild with this prefix: bitEval then takes the guild's documents from
+	// each segment's cache.
+	guild string
 }
 
 // bitEval answers a query whose clauses are all term sets directly from the
@@ -50,7 +54,7 @@ func newBitEval(ctx context.Context, snap *scorch.IndexSnapshot, caches *segCach
 		var acc *roaring.Bitmap
 		owned := false // acc may be a segment's own (read-only) bitmap
 		for _, ts := range must {
-			bm, err := setBitmap(seg.Segment(), ts)
+			bm, err := b.setBits(i, ts)
 			if err != nil {
 				return nil, err
 			}
@@ -107,6 +111,15 @@ func newBitEval(ctx context.Context, snap *scorch.IndexSnapshot, caches *segCach
 		}
 	}
 	return b, nil
+}
+
+// setBits returns the documents of segment i holding any term of ts, as
+// setBitmap does.
+func (b *bitEval) setBits(i int, ts termSet) (*roaring.Bitmap, error) {
+	if ts.guild != "" {
+		return b.cached[i].guildBitmap(ts.guild)
+	}
+	return setBitmap(b.segs[i].Segment(), ts)
 }
 
 // setBitmap returns the documents of seg holding any term of ts, deleted

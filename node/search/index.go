@@ -520,6 +520,11 @@ func (ix *Index) writeOps(ops map[uint64]op) {
 	par := runtime.GOMAXPROCS(0)
 	n := len(ops)
 	parts := max((n+ix.opts.BatchSize-1)/ix.opts.BatchSize, min(par, n/minParallelBatch), 1)
+	if parts > par && parts%par != 0 {
+		// Equal shares for the cores: 3 batches on 2 cores would leave
+		// one core idle while the last batch is built.
+		parts += par - parts%par
+	}
 	size := (n + parts - 1) / parts
 	type part struct {
 		b               *bleve.Batch

@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis"
@@ -42,11 +44,10 @@ const (
 // rather than one field each, makes indexing markedly cheaper: the segment
 // builder's cost grows with the number of fields per document.
 const (
-	pGuild   = "g" // hex(guild)
 	pAuthor  = "a" // hex(author)
 	pMention = "m" // hex(user) per mention, and "everyone"
 	pHas     = "h" // has: names
-	pPinned  = "p" // "t" or "f"
+	pPinned  = "p" // "t" for pinned messages; others have none
 	pTime    = "t" // day buckets (see bucketTerm)
 	pEpoch   = "e" // hex(epoch of the common words, common.go)
 )
@@ -89,12 +90,37 @@ type analyzers struct {
 	text analysis.Analyzer
 }
 
+// newAnalyzers returns the mapping's text analyzer with its last filter,
+// the stemmer, remembering its stems (stemCache).
 func newAnalyzers(m mapping.IndexMapping) (analyzers, error) {
-	a := analyzers{text: m.AnalyzerNamed(textAnalyzer)}
-	if a.text == nil {
-		return a, fmt.Errorf("search: analyzers missing from mapping")
+	da, ok := m.AnalyzerNamed(textAnalyzer).(*analysis.DefaultAnalyzer)
+	if ok && len(da.TokenFilters) > 0 {
+		_, ok = da.TokenFilters[len(da.TokenFilters)-1].(*en.EnglishStemmerFilter)
 	}
-	return a, nil
+	if !ok {
+		return analyzers{}, fmt.Errorf("search: text analyzer missing from mapping")
+	}
+	filters := slices.Clone(da.TokenFilters)
+	filters[len(filters)-1] = newStemCache(filters[len(filters)-1])
+	chars := make([]analysis.CharFilter, len(da.CharFilters))
+	for i, cf := range da.CharFilters {
+		chars[i] = asciiSkipped{cf}
+	}
+	return analyzers{text: &analysis.DefaultAnalyzer{CharFilters: chars, Tokenizer: da.Tokenizer, TokenFilters: filters}}, nil
+}
+
+// asciiSkipped is a character filter that leaves ASCII text alone: the
+// text analyzer's one character filter folds accented letters to ASCII,
+// which does nothing to ASCII text but still copied it twice.
+type asciiSkipped struct{ analysis.CharFilter }
+
+func (f asciiSkipped) Filter(input []byte) []byte {
+	for _, c := range input {
+		if c >= utf8.RuneSelf {
+			return f.CharFilter.Filter(input)
+		}
+	}
+	return input
 }
 
 func hex16(v uint64) string {
@@ -169,15 +195,15 @@ func (a *analyzers) buildDocument(d Doc, set *commonSet, v *vocab) *document.Doc
 	return doc
 }
 
+// pinnedTerm is the filter term of pinned messages.
+const pinnedTerm = pPinned + "t"
+
 // epochTerm is the filter term of documents indexed at epoch e.
 func epochTerm(e uint32) string { return pEpoch + strconv.FormatUint(uint64(e), 16) }
 
 // filterTerms returns the terms of fFilter for d, indexed at epoch.
 func filterTerms(d Doc, epoch uint32) []string {
-	terms := make([]string, 0, 9+len(d.Mentions))
-	if d.GuildID != 0 {
-		terms = append(terms, pGuild+hex16(d.GuildID))
-	}
+	terms := make([]string, 0, 7+len(d.Mentions))
 	terms = append(terms, pAuthor+hex16(d.AuthorID))
 	for _, m := range d.Mentions {
 		terms = append(terms, pMention+hex16(m))
@@ -188,11 +214,9 @@ func filterTerms(d Doc, epoch uint32) []string {
 	for _, h := range d.Has.names() {
 		terms = append(terms, pHas+h)
 	}
-	pin := "f"
 	if d.Pinned {
-		pin = "t"
+		terms = append(terms, pinnedTerm)
 	}
-	terms = append(terms, pPinned+pin)
 	day := snowflakeDay(d.ID)
 	for level := range bucketLevels {
 		terms = append(terms, bucketTerm(level, day>>(3*level)))

@@ -212,12 +212,13 @@ func (ix *Index) clauses(q Query) (p plan, content int, ok bool) {
 	for _, h := range q.Has.names() {
 		add(fFilter, pHas+h)
 	}
-	if q.Pinned != nil {
-		v := "f"
-		if *q.Pinned {
-			v = "t"
-		}
-		add(fFilter, pPinned+v)
+	switch {
+	case q.Pinned == nil:
+	case *q.Pinned:
+		add(fFilter, pinnedTerm)
+	default: // only pinned messages carry a term
+		p.must = append(p.must, query.NewBooleanQuery(nil, nil, []query.Query{term(fFilter, pinnedTerm)}))
+		p.mustNot = append(p.mustNot, termSet{field: fFilter, terms: []string{pinnedTerm}})
 	}
 	return p, content, true
 }
@@ -277,15 +278,17 @@ func channelClause(reader index.IndexReader, caches *segCaches, q Query, allowed
 			no = append(no, t)
 		}
 	}
-	guild := pGuild + hex16(q.GuildID)
+	// The whole guild is one bitmap per segment, kept in its cache.
+	guild := termSet{field: fChannel, terms: terms, guild: channelTerm(q.GuildID, 0)[:pairLen/2]}
 	switch {
 	case len(yes) == 0:
 		return false, nil
 	case len(no) == 0:
-		either(fFilter, []string{guild})
+		p.must = append(p.must, anyOf(fChannel, yes))
+		p.sets = append(p.sets, guild)
 	case len(no) < len(yes):
-		p.must = append(p.must, query.NewBooleanQuery([]query.Query{term(fFilter, guild)}, nil, []query.Query{anyOf(fChannel, no)}))
-		p.sets = append(p.sets, termSet{field: fFilter, terms: []string{guild}})
+		p.must = append(p.must, anyOf(fChannel, yes))
+		p.sets = append(p.sets, guild)
 		p.mustNot = append(p.mustNot, termSet{field: fChannel, terms: no})
 	default:
 		either(fChannel, yes)

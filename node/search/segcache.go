@@ -47,6 +47,8 @@ type segCache struct {
 	channels map[string][]string // guild prefix → the segment's channel terms in it
 	places   []place             // distinct (guild, channel) values of the documents
 	placeIdx map[place]uint32
+	// guilds holds the documents of a guild (by channel term prefix).
+	guilds map[string]*roaring.Bitmap
 	// epochs lists the common-word epochs of the segment's documents;
 	// oldEpochs[e] holds the documents of epochs before e (phrase.go).
 	epochs    []uint32
@@ -208,6 +210,32 @@ func (sc *segCache) channelTerms(prefix string) ([]string, error) {
 	}
 	sc.channels[prefix] = terms
 	return terms, nil
+}
+
+// guildBitmap returns the segment's documents in the channels under prefix
+// (one guild; nil when none), deleted ones included. It is shared: read
+// only.
+func (sc *segCache) guildBitmap(prefix string) (*roaring.Bitmap, error) {
+	terms, err := sc.channelTerms(prefix)
+	if err != nil {
+		return nil, err
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if bm, ok := sc.guilds[prefix]; ok {
+		return bm, nil
+	}
+	var bm *roaring.Bitmap
+	if len(terms) > 0 {
+		if bm, err = setBitmap(sc.seg, termSet{field: fChannel, terms: terms}); err != nil {
+			return nil, err
+		}
+	}
+	if sc.guilds == nil {
+		sc.guilds = make(map[string]*roaring.Bitmap)
+	}
+	sc.guilds[prefix] = bm
+	return bm, nil
 }
 
 // prefixEnd returns the smallest string greater than every string with
