@@ -44,8 +44,9 @@
 //	defer svc.Close()   // before db.Close()
 //
 // At start, call svc.Replay(guild, fn) for each svc.Guilds() to rebuild any
-// mapping an OnEvent missed in a crash. OnEvent is called after the event is
-// durable, in commit order per guild, on the guild's commit path: do not
+// mapping an OnEvent missed in a crash. OnEvent is called once the event is
+// committed (it survives a crash of the process; the group fsync follows at
+// once), in commit order per guild, on the guild's commit path: do not
 // block in it, and never call Publish, Moderate, CreateInvite or Join from
 // it synchronously (deadlock); hand off to a goroutine or channel.
 //

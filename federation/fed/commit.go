@@ -11,8 +11,10 @@ import (
 // Group commit. Validation of a guild's events is serialised under rt.mu,
 // but the durable write is not: validated events are queued, and whichever
 // caller next takes rt.commitMu writes everything queued so far in one
-// Badger transaction (one fsync with SyncWrites), then delivers the events
-// to OnEvent in queue order. Until then the events sit in an overlay that
+// Badger transaction (one fsync with SyncWrites), delivers the events to
+// OnEvent in queue order once committed (before the node's group sync, if
+// any, so that the application's work overlaps it), and answers the callers
+// once they are durable. Until then the events sit in an overlay that
 // validation consults, so duplicates and equivocations are still caught.
 
 type pending struct {
@@ -67,7 +69,22 @@ func (s *Service) commitBatch(rt *guildRT, batch []*pending) {
 	for i, p := range batch {
 		evs[i] = p.ev
 	}
-	fresh, err := s.store.Put(evs...)
+	// The application hears of the events once they are committed, while the sync that
+	// makes them durable runs: a crash of the process keeps them, and a power loss before
+	// the sync loses them here and in the vector alike, so catch-up fetches them again.
+	// Peers still hear of them only after the sync (the callers await it) [FED-019].
+	delivered := false
+	fresh, err := s.store.PutThen(func(fresh []bool) {
+		delivered = true
+		for i, p := range batch {
+			if fresh[i] {
+				s.clock.Observe(p.ev.TS)
+				if s.cfg.OnEvent != nil {
+					s.cfg.OnEvent(p.ev)
+				}
+			}
+		}
+	}, evs...)
 	rt.mu.Lock()
 	for _, ev := range evs {
 		delete(rt.overlay, ev.ID)
@@ -75,7 +92,7 @@ func (s *Service) commitBatch(rt *guildRT, batch []*pending) {
 	}
 	rt.mu.Unlock()
 	if err != nil {
-		s.log.Error("fed: commit failed; in-memory state may be ahead of the store", "guild", rt.id, "err", err)
+		s.log.Error("fed: commit failed; in-memory state may be ahead of the store", "guild", rt.id, "delivered", delivered, "err", err)
 		for _, p := range batch {
 			p.done <- fmt.Errorf("fed: commit: %w", err)
 		}
@@ -85,10 +102,6 @@ func (s *Service) commitBatch(rt *guildRT, batch []*pending) {
 		if !fresh[i] {
 			p.done <- ignore("already stored")
 			continue
-		}
-		s.clock.Observe(p.ev.TS)
-		if s.cfg.OnEvent != nil {
-			s.cfg.OnEvent(p.ev)
 		}
 		p.done <- nil
 	}

@@ -56,8 +56,11 @@ type Config struct {
 	Bootstrap []string
 
 	// OnEvent receives every newly stored persistent event exactly once per
-	// process, after it is durable, in commit order within a guild
-	// [FED-016]. It runs on the guild's commit path: it must not block for
+	// process, in commit order within a guild [FED-016], once it is
+	// committed to DB: it survives a crash of the process, and it is durable
+	// once Sync (which runs right after) returns. A power loss before that
+	// loses it here and in the version vector alike, so catch-up fetches and
+	// delivers it again. It runs on the guild's commit path: it must not block for
 	// long, and must not call Publish, Moderate, CreateInvite or Join for
 	// the same guild synchronously (they wait for that path and would
 	// deadlock); hand work to a goroutine or channel instead. Nil discards.

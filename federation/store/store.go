@@ -53,8 +53,17 @@ func New(db *badger.DB, sync func() error) *Store { return &Store{db: db, sync: 
 // update runs fn in a read-write transaction and returns once the commit is
 // durable.
 func (s *Store) update(fn func(txn *badger.Txn) error) error {
+	return s.updateThen(nil, fn)
+}
+
+// updateThen is update that calls committed, when not nil, between the commit
+// and the sync.
+func (s *Store) updateThen(committed func(), fn func(txn *badger.Txn) error) error {
 	if err := s.db.Update(fn); err != nil {
 		return err
+	}
+	if committed != nil {
+		committed()
 	}
 	if s.sync != nil {
 		if err := s.sync(); err != nil {
@@ -92,8 +101,20 @@ func stateKey(guild event.ID, sn uint64) []byte {
 // the same transaction, so the vector never claims an event that is not
 // stored. Events must all belong to guilds whose writes the caller holds.
 func (s *Store) Put(evs ...*event.Event) ([]bool, error) {
+	return s.PutThen(nil, evs...)
+}
+
+// PutThen is Put that calls committed (when not nil) once the transaction is
+// committed and before the sync that makes it durable returns: what it does
+// then survives a crash of the process (the database holds the write), and
+// overlaps the sync.
+func (s *Store) PutThen(committed func(fresh []bool), evs ...*event.Event) ([]bool, error) {
 	fresh := make([]bool, len(evs))
-	err := s.update(func(txn *badger.Txn) error {
+	err := s.updateThen(func() {
+		if committed != nil {
+			committed(fresh)
+		}
+	}, func(txn *badger.Txn) error {
 		for i, ev := range evs {
 			if ev.Kind.Class() == event.ClassEphemeral {
 				return fmt.Errorf("store: put: ephemeral %s", ev.Kind) // [EVT-080]
