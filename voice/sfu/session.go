@@ -3,6 +3,7 @@ package sfu
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -401,7 +402,11 @@ func (s *Session) renegotiate() bool {
 		err = s.pc.SetLocalDescription(offer)
 	}
 	if err != nil {
-		s.sfu.log.Warn("sfu: renegotiate", "user", s.userID, "err", err)
+		lvl := slog.LevelWarn
+		if s.pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
+			lvl = slog.LevelDebug // the session is closing
+		}
+		s.sfu.log.Log(context.Background(), lvl, "sfu: renegotiate", "user", s.userID, "err", err)
 		return false
 	}
 	s.outstanding = true
