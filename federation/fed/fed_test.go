@@ -334,3 +334,44 @@ func TestIssue(t *testing.T) {
 		return ""
 	})
 }
+
+// TestJoinTail: a member node joining a further user sends its state head and
+// gets only the state events above it [FED-068], and the user is a member
+// everywhere; a node new to the guild still gets the whole chain [FED-053].
+func TestJoinTail(t *testing.T) {
+	alice, bob, carol := startNode(t, "alice"), startNode(t, "bob"), startNode(t, "carol")
+	g, _ := guildOf(t, alice, bob, carol)
+	rt := alice.svc.guild(g)
+	head := rt.st.Info().SN
+	if got := alice.svc.joinResponse(rt, bob.svc.ID(), 0).State; uint64(len(got)) != head {
+		t.Fatalf("a join without have-sn carries %d state events, want all %d", len(got), head)
+	}
+	tail := alice.svc.joinResponse(rt, bob.svc.ID(), head-2).State
+	if len(tail) != 2 {
+		t.Fatalf("a join with have-sn %d carries %d state events, want 2", head-2, len(tail))
+	}
+	if ev, err := event.Decode(tail[0]); err != nil || ev.SN != head-1 {
+		t.Fatalf("the tail starts at %v (%v), want sn %d", ev, err, head-1)
+	}
+
+	inv, err := alice.svc.CreateInvite(ctx(t), g, "alice", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.svc.Join(ctx(t), inv, "bob2"); err != nil {
+		t.Fatal(err)
+	}
+	bob2 := event.User{Node: bob.svc.Node(), Name: "bob2"}
+	waitFor(t, 10*time.Second, func() string {
+		for _, n := range []*tnode{alice, bob, carol} {
+			st, _ := n.svc.Guild(g)
+			if !st.IsMember(bob2) {
+				return n.name + " does not show bob2 as a member"
+			}
+			if sn := st.Info().SN; sn != rt.st.Info().SN {
+				return fmt.Sprintf("%s is at sn %d, alice at %d", n.name, sn, rt.st.Info().SN)
+			}
+		}
+		return ""
+	})
+}

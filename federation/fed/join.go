@@ -145,6 +145,9 @@ func (s *Service) Join(ctx context.Context, invite, name string) (*Snapshot, err
 	}
 	var resp proto.JoinResponse
 	req := &proto.JoinRequest{Guild: inv.Guild, Code: inv.Code, Name: name, NodeName: s.cfg.NodeName, Addrs: fsync.AddrBytes(s.h.Addrs())}
+	if rt := s.guild(inv.Guild); rt != nil {
+		req.Have = rt.st.Info().SN // only the state above it, not every join so far [FED-068]
+	}
 	if err := proto.Call(ctx, s.h, home, proto.Join, req, &resp); err != nil {
 		var pe *proto.Error
 		if errors.As(err, &pe) && pe.Status == proto.Forbidden {
@@ -209,12 +212,13 @@ func (s *Service) joinHere(ctx context.Context, inv Invite, name string) (*Snaps
 }
 
 // adoptState verifies a state chain from the home node and applies what is
-// new: all of it for a guild we did not hold, the tail otherwise.
+// new: all of it for a guild we did not hold; for one we hold, the chain may
+// be the tail above our state head [FED-068].
 func (s *Service) adoptState(guildID event.ID, home event.Node, chain [][]byte) error {
-	if len(chain) == 0 {
+	rt := s.guild(guildID)
+	if rt == nil && len(chain) == 0 {
 		return errors.New("fed: join: empty state chain")
 	}
-	rt := s.guild(guildID)
 	if rt == nil {
 		gen, err := event.Decode(chain[0])
 		if err != nil {
@@ -239,8 +243,9 @@ func (s *Service) adoptState(guildID event.ID, home event.Node, chain [][]byte) 
 		if err := s.addGuild(st); err != nil {
 			return err
 		}
+		chain = chain[1:]
 	}
-	for _, raw := range chain[1:] {
+	for _, raw := range chain {
 		if _, err := s.ingest(guildID, peer.ID(home), raw, false); err != nil && !errors.Is(err, errIgnore) {
 			return fmt.Errorf("fed: join: state: %w", err)
 		}
@@ -272,7 +277,7 @@ func (s *Service) serveJoin() {
 				return fail(err)
 			}
 		}
-		return s.joinResponse(rt, from)
+		return s.joinResponse(rt, from, req.Have)
 	}, fail)
 }
 
@@ -301,8 +306,10 @@ func (s *Service) admit(ctx context.Context, rt *guildRT, user event.User, req *
 // RecentPerChannel is how many recent messages per channel a join carries.
 const RecentPerChannel = 50
 
-func (s *Service) joinResponse(rt *guildRT, to peer.ID) *proto.JoinResponse {
-	chain, err := s.store.StateChain(rt.id, 1)
+// joinResponse answers a join of a node that holds the state up to sn have (0: none): the
+// state events above it [FED-053] [FED-068], recent messages and the member nodes.
+func (s *Service) joinResponse(rt *guildRT, to peer.ID, have uint64) *proto.JoinResponse {
+	chain, err := s.store.StateChain(rt.id, have+1)
 	if err != nil {
 		return &proto.JoinResponse{Status: proto.Unavailable, Error: "state unavailable"}
 	}

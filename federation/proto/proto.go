@@ -113,6 +113,9 @@ type JoinRequest struct {
 	Name     string   `cbor:"2,keyasint"`
 	NodeName string   `cbor:"3,keyasint"`
 	Addrs    [][]byte `cbor:"4,keyasint"`
+	// Have is the state head (sn) the joining node holds already, when it is
+	// a member node of the guild; 0 for a node new to it [FED-068].
+	Have uint64 `cbor:"5,keyasint,omitempty"`
 }
 
 // PeerAddrs is a member node and its addresses.
@@ -240,10 +243,10 @@ func Call(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, req an
 		s.Reset()
 		return fmt.Errorf("proto: %s: write: %w", proto, err)
 	}
-	if err := s.CloseWrite(); err != nil {
-		s.Reset()
-		return fmt.Errorf("proto: %s: close write: %w", proto, err)
-	}
+	// The responder may answer and close its side before this CloseWrite (a quick refusal),
+	// which fails it over QUIC ("close called for canceled stream"): the answer, read next,
+	// decides.
+	_ = s.CloseWrite()
 	if err := ReadFrame(bufio.NewReader(s), MaxResponse, resp); err != nil {
 		s.Reset()
 		return fmt.Errorf("proto: %s: read: %w", proto, err)

@@ -1,0 +1,64 @@
+package fed
+
+import (
+	"github.com/hearth-chat/hearth/conformance/fedpeer"
+	"github.com/hearth-chat/hearth/conformance/harness"
+)
+
+// joinRequestHave is a join-request with have-sn (field 5).
+type joinRequestHave struct {
+	Guild    []byte   `cbor:"0,keyasint"`
+	Code     string   `cbor:"1,keyasint"`
+	Name     string   `cbor:"2,keyasint"`
+	NodeName string   `cbor:"3,keyasint"`
+	Addrs    [][]byte `cbor:"4,keyasint"`
+	Have     uint64   `cbor:"5,keyasint,omitempty"`
+}
+
+// FED-053: "when the request carries have-sn (field 5), field 2 MUST carry the state
+// events with sn above it instead of all." FED-068: a member node joining a further user
+// gets only what it lacks. A member node joins a second user with have-sn set to the
+// state head it was given, and again without it.
+func joinTail(t *T) {
+	w := newWorld(t)
+	m := w.join(t, "")
+	inv, _ := fedpeer.ParseInvite(w.Code)
+	c, cancel := ctx(t)
+	defer cancel()
+	join := func(name string, have uint64) fedpeer.JoinResponse {
+		frame, err := m.Request(c, m.Home, fedpeer.ProtoJoin, joinRequestHave{Guild: inv.Guild, Code: inv.Code, Name: name,
+			NodeName: m.NodeName, Addrs: m.AddrBytes(), Have: have})
+		if err != nil {
+			t.Fatalf("join of %s: %v", name, err)
+		}
+		var resp fedpeer.JoinResponse
+		if err := fedpeer.Unmarshal(frame, &resp); err != nil {
+			t.Fatalf("join of %s: %v", name, err)
+		}
+		if resp.Status != 0 {
+			t.Fatalf("join of %s: status %d (%q)", name, resp.Status, resp.Error)
+		}
+		return resp
+	}
+	sn := func(raw []byte) uint64 {
+		ev, err := fedpeer.DecodeEvent(raw)
+		if err != nil {
+			t.Fatalf("a state event of the join response: %v", err)
+		}
+		return ev.Env.SN
+	}
+	full := join(harness.RandName(), 0)
+	if len(full.State) == 0 || sn(full.State[0]) != 1 {
+		t.Fatalf("FED-053: a join without have-sn does not start the state chain at sn 1")
+	}
+	head := sn(full.State[len(full.State)-1])
+	tail := join(harness.RandName(), head)
+	if len(tail.State) == 0 {
+		t.Fatalf("FED-053: the join with have-sn %d carries no state event (its own member.join is above it)", head)
+	}
+	for i, raw := range tail.State {
+		if got := sn(raw); got != head+1+uint64(i) {
+			t.Errorf("FED-053: state event %d of the join with have-sn %d has sn %d, want %d", i, head, got, head+1+uint64(i))
+		}
+	}
+}
