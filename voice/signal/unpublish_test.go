@@ -139,6 +139,44 @@ func TestUnpublish(t *testing.T) {
 		}
 		return ""
 	})
+
+	// A simulcast camera on a new m-line replaces the old camera, and stops
+	// with every layer.
+	if err := a.RemoveVideo(cam); err != nil {
+		t.Fatal(err)
+	}
+	layers, err := a.AddSimulcastVideo("camera")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	tracks = append(tracks, layers...)
+	mu.Unlock()
+	waitFor(t, 10*time.Second, func() string {
+		m := b.TrackMid("1", "camera")
+		if m == "" || !b.ServerSends(m) {
+			return "B has no m-line for A's simulcast camera"
+		}
+		if !growing(camera) {
+			return "B does not receive A's simulcast camera"
+		}
+		return ""
+	})
+	if err := a.RemoveVideo(layers[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() string {
+		if st, _ := e.events.last("1"); st.SelfVideo {
+			return "A's state still has self_video after the simulcast camera stopped"
+		}
+		if b.TrackMid("1", "camera") != "" {
+			return "B's track map still lists A's simulcast camera"
+		}
+		return ""
+	})
+	if growing(camera) {
+		t.Fatal("B still receives A's stopped simulcast camera")
+	}
 	if code := a.CloseCode(); code != 0 {
 		t.Fatalf("A closed with %d", code)
 	}
