@@ -102,3 +102,67 @@ func checkRefused(t *T, r *harness.Response, what string) {
 		t.Errorf("%s: %s, want 403 with code 50013", what, r)
 	}
 }
+
+// EVT-063: "A receiver MUST reject a channel.create or channel.update whose parent is not a
+// category (type 4) of the guild, and a category with a parent." The fake home makes a
+// category and a channel in it (the node shows the channel in the category), then moves the
+// channel under a text channel, which the node must refuse, then makes a valid channel at the
+// same sn.
+func categories(t *T) {
+	h := newHome(t)
+	u, gid := joinHome(t, h)
+	c, cancel := ctx(t)
+	defer cancel()
+	catName, inName := "cat-"+harness.RandName()[3:], "in-"+harness.RandName()[3:]
+	if _, err := h.Issue(c, "channel.create", nil, fedpeer.Body(0, catName, 1, 4, 2, "", 3, 5)); err != nil {
+		t.Fatalf("%v", err)
+	}
+	cat := h.LastID()
+	if _, err := h.Issue(c, "channel.create", nil, fedpeer.Body(0, inName, 1, 0, 2, "", 3, 6, 4, cat)); err != nil {
+		t.Fatalf("%v", err)
+	}
+	in := h.LastID()
+	parentOf := func(name string) (string, error) {
+		var chans []harness.Obj
+		t.Must(u.Client, 200, "GET", "/guilds/"+gid+"/channels", nil, &chans)
+		names := map[string]string{}
+		for _, ch := range chans {
+			names[harness.Str(ch["id"])] = harness.Str(ch["name"])
+		}
+		for _, ch := range chans {
+			if harness.Str(ch["name"]) == name {
+				return names[harness.Str(ch["parent_id"])], nil
+			}
+		}
+		return "", fmt.Errorf("no channel %s among %v", name, names)
+	}
+	t.Eventually("the channel in its category", func() error {
+		p, err := parentOf(inName)
+		if err == nil && p != catName {
+			err = fmt.Errorf("%s is in %q, expected %q", inName, p, catName)
+		}
+		return err
+	})
+
+	env := h.StateEnvelope("channel.update", in)
+	raw, _, err := h.Signer.Sign(env, fedpeer.Body(0, inName, 1, "", 2, 6, 3, h.Channel("general")))
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	if err := h.Gossip.Publish(c, fedpeer.Topic(h.Guild), raw); err != nil {
+		t.Fatalf("%v", err)
+	}
+	after := "after-" + harness.RandName()[3:]
+	if _, err := h.Issue(c, "channel.create", nil, fedpeer.Body(0, after, 1, 0, 2, "", 3, 7)); err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Eventually("the valid state event after the invalid parent", func() error {
+		if names := channelNames(t, u, gid); !slices.Contains(names, after) {
+			return fmt.Errorf("channels %v (was the channel.update with a text channel as parent applied at its sn?)", names)
+		}
+		return nil
+	})
+	if p, err := parentOf(inName); err != nil || p != catName {
+		t.Errorf("after a channel.update naming a text channel as parent: %s is in %q (%v), expected %q", inName, p, err, catName)
+	}
+}

@@ -131,8 +131,9 @@ const (
 
 // Channel types (Discord values).
 const (
-	ChannelText  = 0
-	ChannelVoice = 2
+	ChannelText     = 0
+	ChannelVoice    = 2
+	ChannelCategory = 4
 )
 
 // Presence statuses.
@@ -198,17 +199,22 @@ type GuildUpdate struct {
 
 func (b *GuildUpdate) check(*Envelope) error { return text("name", b.Name, 1, MaxNameLen) }
 
-// ChannelCreate creates a channel whose ID is the event's ID.
+// ChannelCreate creates a channel whose ID is the event's ID. Parent, when not
+// zero, is the category the channel sits in [EVT-063].
 type ChannelCreate struct {
 	Name     string `cbor:"0,keyasint"`
 	Type     uint8  `cbor:"1,keyasint"`
 	Topic    string `cbor:"2,keyasint"`
 	Position uint32 `cbor:"3,keyasint"`
+	Parent   ID     `cbor:"4,keyasint,omitzero"`
 }
 
 func (b *ChannelCreate) check(*Envelope) error {
-	if b.Type != ChannelText && b.Type != ChannelVoice {
+	if b.Type != ChannelText && b.Type != ChannelVoice && b.Type != ChannelCategory {
 		return fmt.Errorf("channel type %d", b.Type)
+	}
+	if b.Type == ChannelCategory && b.Parent != "" {
+		return errors.New("a category in a category")
 	}
 	if err := text("name", b.Name, 1, MaxNameLen); err != nil {
 		return err
@@ -216,11 +222,13 @@ func (b *ChannelCreate) check(*Envelope) error {
 	return text("topic", b.Topic, 0, MaxTopicLen)
 }
 
-// ChannelUpdate replaces a channel's name, topic and position.
+// ChannelUpdate replaces a channel's name, topic, position and category (zero:
+// none).
 type ChannelUpdate struct {
 	Name     string `cbor:"0,keyasint"`
 	Topic    string `cbor:"1,keyasint"`
 	Position uint32 `cbor:"2,keyasint"`
+	Parent   ID     `cbor:"3,keyasint,omitzero"`
 }
 
 func (b *ChannelUpdate) check(*Envelope) error {

@@ -54,6 +54,7 @@ type Channel struct {
 	Type       uint8
 	Topic      string
 	Position   uint32
+	Parent     event.ID // the category, or ""
 	Overwrites []Overwrite
 }
 
@@ -198,18 +199,38 @@ func (g *Guild) Apply(ev *event.Event) error {
 	return nil
 }
 
+// checkParent accepts no parent or a category of the guild [EVT-063].
+func (g *Guild) checkParent(parent event.ID) error {
+	if parent == "" {
+		return nil
+	}
+	if p := g.channels[parent]; p == nil || p.Type != event.ChannelCategory {
+		return fmt.Errorf("%w: the parent is not a category of the guild", ErrInvalid)
+	}
+	return nil
+}
+
 func (g *Guild) fold(ev *event.Event) error {
 	switch b := ev.Body.(type) {
 	case *event.GuildUpdate:
 		g.info.Name = b.Name
 	case *event.ChannelCreate:
-		g.channels[ev.ID] = &Channel{ID: ev.ID, Name: b.Name, Type: b.Type, Topic: b.Topic, Position: b.Position}
+		if err := g.checkParent(b.Parent); err != nil {
+			return err
+		}
+		g.channels[ev.ID] = &Channel{ID: ev.ID, Name: b.Name, Type: b.Type, Topic: b.Topic, Position: b.Position, Parent: b.Parent}
 	case *event.ChannelUpdate:
 		c, ok := g.channels[ev.Channel]
 		if !ok {
 			return fmt.Errorf("%w: unknown channel", ErrInvalid) // [EVT-060]
 		}
-		c.Name, c.Topic, c.Position = b.Name, b.Topic, b.Position
+		if b.Parent != "" && c.Type == event.ChannelCategory {
+			return fmt.Errorf("%w: a category in a category", ErrInvalid) // [EVT-063]
+		}
+		if err := g.checkParent(b.Parent); err != nil {
+			return err
+		}
+		c.Name, c.Topic, c.Position, c.Parent = b.Name, b.Topic, b.Position, b.Parent
 	case *event.Empty:
 		if ev.Kind == event.KindGuildDelete {
 			g.info.Deleted = ev.TS
@@ -220,6 +241,11 @@ func (g *Guild) fold(ev *event.Event) error {
 			return fmt.Errorf("%w: unknown channel", ErrInvalid)
 		}
 		delete(g.channels, ev.Channel)
+		for _, c := range g.channels {
+			if c.Parent == ev.Channel {
+				c.Parent = "" // a deleted category's channels stay, outside any category
+			}
+		}
 	case *event.ChannelOverwrite:
 		c, ok := g.channels[ev.Channel]
 		if !ok {

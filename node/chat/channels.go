@@ -20,7 +20,7 @@ type ChannelSpec struct {
 	Type                 *int               `json:"type"`
 	Topic                *string            `json:"topic"`
 	Position             *int               `json:"position"`
-	ParentID             *ID                `json:"parent_id"`
+	ParentID             Optional[ID]       `json:"parent_id"` // null or "0": out of its category
 	NSFW                 *bool              `json:"nsfw"`
 	RateLimitPerUser     *int               `json:"rate_limit_per_user"`
 	PermissionOverwrites *[]model.Overwrite `json:"permission_overwrites"`
@@ -49,15 +49,15 @@ func (spec *ChannelSpec) apply(c *model.Channel, gs *guildState, s *Service) err
 	if spec.Position != nil {
 		c.Position = *spec.Position
 	}
-	if spec.ParentID != nil {
-		if *spec.ParentID == 0 {
+	if spec.ParentID.Set {
+		if spec.ParentID.Val == nil || *spec.ParentID.Val == 0 {
 			c.ParentID = nil
 		} else {
-			p := s.channels[*spec.ParentID]
+			p := s.channels[*spec.ParentID.Val]
 			if p == nil || p.GuildID != gs.g.ID || p.Type != model.ChannelCategory || c.Type == model.ChannelCategory {
 				return invalid("parent_id", "CHANNEL_PARENT_INVALID", "Not a category of this guild.")
 			}
-			pid := *spec.ParentID
+			pid := *spec.ParentID.Val
 			c.ParentID = &pid
 		}
 	}
@@ -370,7 +370,7 @@ func (s *Service) ReorderChannels(ctx context.Context, actor, guildID ID, moves 
 			return invalid("id", "CHANNEL_INVALID", "Unknown channel in this guild.")
 		}
 		cp := *c
-		spec := ChannelSpec{Position: mv.Position, ParentID: mv.ParentID}
+		spec := ChannelSpec{Position: mv.Position, ParentID: Optional[ID]{Set: mv.ParentID != nil, Val: mv.ParentID}}
 		if err := spec.apply(&cp, gs, s); err != nil {
 			return err
 		}

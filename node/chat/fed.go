@@ -39,10 +39,10 @@ type Federator interface {
 	// SetPresence tells the nodes of the user's guilds a local user's shown status
 	// ("online", "idle", "dnd" or "offline"). It must not block.
 	SetPresence(user, status string)
-	// CreateChannel creates a text or voice channel (model.ChannelText, model.ChannelVoice)
-	// and returns its federation ID: issued here for a guild homed here, else asked of the
+	// CreateChannel creates a text or voice channel or a category (c.FedID is ignored) and
+	// returns its federation ID: issued here for a guild homed here, else asked of the
 	// home node, which may refuse (ErrMissingPerms) or be unreachable (ErrHomeUnreachable).
-	CreateChannel(ctx context.Context, guild, actor, name string, typ, position int) (string, error)
+	CreateChannel(ctx context.Context, guild, actor string, c RemoteChannel) (string, error)
 	// DeleteGuild publishes the deletion of a guild homed here.
 	DeleteGuild(ctx context.Context, guild, actor string) error
 	// RenameGuild publishes a guild's new name (through its home node, as CreateChannel).
@@ -115,11 +115,12 @@ type RemoteGuild struct {
 	Perms    *RemotePerms // roles, member roles and overwrites
 }
 
-// RemoteChannel is a text or voice channel of a remote guild.
+// RemoteChannel is a text or voice channel or a category of a federated guild.
 type RemoteChannel struct {
 	FedID, Name, Topic string
-	Type               int // model.ChannelText or model.ChannelVoice
+	Type               int // model.ChannelText, model.ChannelVoice or model.ChannelCategory
 	Position           int
+	Parent             string // federation ID of the channel's category, or ""
 }
 
 // FedMessage is what a message carries across nodes.
@@ -177,9 +178,9 @@ func (s *Service) federateGuild(ctx context.Context, gid, general ID, owner, nam
 	}
 	gs.g, s.channels[general] = g, &ch
 	s.federatePerms(gs, gs.g.OwnerID) // roles and overwrites made meanwhile
-	var others []*model.Channel       // the voice channel, and any made meanwhile
+	var others []*model.Channel       // the categories, the voice channel, any made meanwhile
 	for cid := range gs.channels {
-		if c := s.channels[cid]; c.FedID == "" && (c.Type == model.ChannelText || c.Type == model.ChannelVoice) {
+		if c := s.channels[cid]; c.FedID == "" {
 			others = append(others, c)
 		}
 	}
@@ -258,9 +259,13 @@ func (s *Service) joinRemote(ctx context.Context, actor ID, code string) (Invite
 		channels: map[ID]struct{}{}, members: map[ID]*model.Member{}, bans: map[ID]*model.Ban{},
 	}
 	var chans []*model.Channel
+	local := map[string]ID{} // federation ID → local ID of the channels made here
 	for _, rc := range rg.Channels {
-		c := remoteChannel(gid, rc)
-		c.ID = s.ids.Next()
+		local[rc.FedID] = s.ids.Next()
+	}
+	for _, rc := range rg.Channels {
+		c := remoteChannel(gid, rc, local)
+		c.ID = local[rc.FedID]
 		chans = append(chans, c)
 	}
 	var members []*model.Member
@@ -707,8 +712,8 @@ func (s *Service) fedGuildOf(c *model.Channel) string {
 	return ""
 }
 
-// federateChannel creates a new text channel of a guild homed here in federation too, and
-// records its federation ID. Failures leave the channel local and are logged.
+// federateChannel creates a new channel or category of a guild homed here in federation too,
+// and records its federation ID. Failures leave the channel local and are logged.
 func (s *Service) federateChannel(c *model.Channel, actor ID) {
 	s.mu.RLock()
 	gs := s.guilds[c.GuildID]
@@ -718,16 +723,26 @@ func (s *Service) federateChannel(c *model.Channel, actor ID) {
 		owner = s.user(gs.g.OwnerID).Username
 	}
 	s.mu.RUnlock()
-	if gs == nil || gs.g.FedID == "" || isRemoteName(owner) || isRemoteName(name) || (c.Type != model.ChannelText && c.Type != model.ChannelVoice) {
-		return // not federated, homed elsewhere, or a category
+	if gs == nil || gs.g.FedID == "" || isRemoteName(owner) || isRemoteName(name) {
+		return // not federated, or homed elsewhere
 	}
-	fg, id, chName, typ, pos := gs.g.FedID, c.ID, c.Name, c.Type, c.Position
+	fg, id := gs.g.FedID, c.ID
+	rc := RemoteChannel{Name: c.Name, Type: c.Type, Position: c.Position}
+	if c.Topic != nil {
+		rc.Topic = *c.Topic
+	}
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		fc, err := s.fed.CreateChannel(ctx, fg, name, chName, typ, pos)
+		if c.ParentID != nil {
+			// A category made just before is being federated too: its ID comes first.
+			if rc.Parent = s.awaitFedID(ctx, *c.ParentID); rc.Parent == "" {
+				s.log.Warn("federating a new channel outside its category, which is not federated", "channel", id)
+			}
+		}
+		fc, err := s.fed.CreateChannel(ctx, fg, name, rc)
 		if err != nil {
 			s.log.Warn("federating a new channel; it stays local to this node", "channel", id, "err", err)
 			return
@@ -749,14 +764,27 @@ func (s *Service) federateChannel(c *model.Channel, actor ID) {
 			return
 		}
 		s.channels[id] = &cp
-		if gs := s.guilds[cp.GuildID]; gs != nil && len(cp.PermissionOverwrites) > 0 {
+		gs := s.guilds[cp.GuildID]
+		if gs == nil {
+			return
+		}
+		if len(cp.PermissionOverwrites) > 0 {
 			s.federatePerms(gs, actor)
+		}
+		if cp.Type == model.ChannelCategory {
+			// Channels federated before their category (the guild's first channel, made with
+			// the guild) move into it now.
+			for cid := range gs.channels {
+				if ch := s.channels[cid]; ch.FedID != "" && ch.ParentID != nil && *ch.ParentID == id {
+					s.federateChannelChange(ch, actor, false)
+				}
+			}
 		}
 	}()
 }
 
-// ApplyRemoteChannel creates the local copy of a text or voice channel that the home node of
-// a federated guild created, and dispatches CHANNEL_CREATE.
+// ApplyRemoteChannel creates the local copy of a channel or category that the home node of a
+// federated guild created, and dispatches CHANNEL_CREATE.
 func (s *Service) ApplyRemoteChannel(guildFedID string, rc RemoteChannel) error {
 	s.lock()
 	defer s.mu.Unlock()
@@ -767,7 +795,7 @@ func (s *Service) ApplyRemoteChannel(guildFedID string, rc RemoteChannel) error 
 	if gs == nil {
 		return nil
 	}
-	c := remoteChannel(gs.g.ID, rc)
+	c := remoteChannel(gs.g.ID, rc, s.localChannels(rc.Parent))
 	c.ID = s.ids.Next()
 	if err := s.db.Update(func(tx *store.Tx) error { return tx.Put(store.Key(store.PrefixChannel, uint64(c.ID)), c) }); err != nil {
 		return fmt.Errorf("chat: remote channel: %w", err)
@@ -972,10 +1000,11 @@ func (s *Service) federateChannelChange(c *model.Channel, actor ID, deleted bool
 	}
 	var update *RemoteChannel
 	if !deleted {
-		update = &RemoteChannel{FedID: c.FedID, Name: c.Name, Position: c.Position}
+		update = &RemoteChannel{FedID: c.FedID, Name: c.Name, Position: c.Position, Type: c.Type}
 		if c.Topic != nil {
 			update.Topic = *c.Topic
 		}
+		update.Parent = s.parentFedID(c)
 	}
 	fg, fc, id := gs.g.FedID, c.FedID, c.ID
 	s.bg.Add(1)
@@ -1006,19 +1035,68 @@ func (s *Service) ApplyRemoteChannelChange(channelFedID string, update *RemoteCh
 		_, err := s.deleteChannel(owner, id, false)
 		return err
 	}
-	_, err := s.modifyChannel(owner, id, ChannelSpec{Name: &update.Name, Topic: &update.Topic, Position: &update.Position}, false)
+	var parent ID // none
+	if update.Parent != "" {
+		s.mu.RLock()
+		if p := s.channelByFedID(update.Parent); p != nil {
+			parent = p.ID
+		}
+		s.mu.RUnlock()
+	}
+	_, err := s.modifyChannel(owner, id, ChannelSpec{Name: &update.Name, Topic: &update.Topic, Position: &update.Position,
+		ParentID: Optional[ID]{Set: true, Val: &parent}}, false)
 	return err
 }
 
-// remoteChannel is the local form of a remote guild's channel, without its ID.
-func remoteChannel(guild ID, rc RemoteChannel) *model.Channel {
+// localChannels maps a channel's federation ID to its local ID, for remoteChannel; empty when
+// there is none. Callers hold s.mu.
+func (s *Service) localChannels(fedIDs ...string) map[string]ID {
+	m := map[string]ID{}
+	for _, f := range fedIDs {
+		if c := s.channelByFedID(f); f != "" && c != nil {
+			m[f] = c.ID
+		}
+	}
+	return m
+}
+
+// awaitFedID returns the federation ID of a channel of this node, waiting (up to ctx) while
+// it is being federated; "" if it never gets one.
+func (s *Service) awaitFedID(ctx context.Context, channelID ID) string {
+	for {
+		s.mu.RLock()
+		c := s.channels[channelID]
+		s.mu.RUnlock()
+		if c == nil {
+			return ""
+		}
+		if c.FedID != "" {
+			return c.FedID
+		}
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// remoteChannel is the local form of a remote guild's channel, without its ID; local maps
+// federation IDs to local channel IDs, for the channel's category.
+func remoteChannel(guild ID, rc RemoteChannel, local map[string]ID) *model.Channel {
 	c := &model.Channel{Type: model.ChannelText, GuildID: guild, Name: rc.Name, Position: rc.Position, FedID: rc.FedID}
 	if rc.Topic != "" {
 		topic := rc.Topic
 		c.Topic = &topic
 	}
-	if rc.Type == model.ChannelVoice {
+	switch rc.Type {
+	case model.ChannelVoice:
 		c.Type, c.Bitrate = model.ChannelVoice, 64000
+	case model.ChannelCategory:
+		c.Type = model.ChannelCategory
+	}
+	if p, ok := local[rc.Parent]; ok && rc.Parent != "" && c.Type != model.ChannelCategory {
+		c.ParentID = &p
 	}
 	return c
 }

@@ -16,10 +16,10 @@ import (
 // show here, exactly as it will on every node [FED-080]. The request answers 503 when the
 // home node cannot be reached, and nothing changes anywhere.
 
-// createChannelAtHome creates a text or voice channel of a guild homed on another node through
+// createChannelAtHome creates a channel or category of a guild homed on another node through
 // that node and returns the local copy. forwarded is false when the channel is not for the
-// home node to create (a guild homed here or not federated, a category, a remote actor, or a
-// request the local checks refuse, which CreateChannel then answers itself).
+// home node to create (a guild homed here or not federated, a remote actor, or a request the
+// local checks refuse, which CreateChannel then answers itself).
 func (s *Service) createChannelAtHome(ctx context.Context, actor, guildID ID, spec ChannelSpec) (out ChannelOut, forwarded bool, err error) {
 	s.mu.RLock()
 	gs, m, gerr := s.guild(actor, guildID)
@@ -32,35 +32,29 @@ func (s *Service) createChannelAtHome(ctx context.Context, actor, guildID ID, sp
 	if spec.Type != nil {
 		typ = *spec.Type
 	}
-	if fg == "" || isRemoteName(actorName) || (typ != model.ChannelText && typ != model.ChannelVoice) ||
+	if fg == "" || isRemoteName(actorName) || (typ != model.ChannelText && typ != model.ChannelVoice && typ != model.ChannelCategory) ||
 		spec.Name == nil || !gs.basePerms(m).Has(perm.ManageChannels) {
 		s.mu.RUnlock()
 		return ChannelOut{}, false, nil
 	}
 	probe := &model.Channel{Type: typ, GuildID: guildID, Position: s.nextPosition(gs, typ)}
 	err = spec.apply(probe, gs, s)
+	rc := RemoteChannel{Name: probe.Name, Type: typ, Position: probe.Position, Parent: s.parentFedID(probe)}
+	if probe.Topic != nil {
+		rc.Topic = *probe.Topic
+	}
 	s.mu.RUnlock()
 	if err != nil {
 		return ChannelOut{}, true, err
 	}
-	fc, err := s.fed.CreateChannel(ctx, fg, actorName, probe.Name, typ, probe.Position)
-	if err != nil {
+	if rc.FedID, err = s.fed.CreateChannel(ctx, fg, actorName, rc); err != nil {
 		return ChannelOut{}, true, err
 	}
-	rc := RemoteChannel{FedID: fc, Name: probe.Name, Type: typ, Position: probe.Position}
 	// The channel.create event may have been applied already: ApplyRemoteChannel is idempotent.
 	if err := s.ApplyRemoteChannel(fg, rc); err != nil {
 		return ChannelOut{}, true, err
 	}
-	if probe.Topic != nil && *probe.Topic != "" {
-		rc.Topic = *probe.Topic
-		if err := s.fed.ChangeChannel(ctx, fg, actorName, fc, &rc); err != nil {
-			return ChannelOut{}, true, err
-		}
-		if err := s.ApplyRemoteChannelChange(fc, &rc); err != nil {
-			return ChannelOut{}, true, err
-		}
-	}
+	fc := rc.FedID
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	c := s.channelByFedID(fc)
@@ -92,7 +86,7 @@ func (s *Service) changeChannelAtHome(ctx context.Context, actor, channelID ID, 
 	out = s.channelOut(c)
 	var update *RemoteChannel
 	if spec != nil {
-		if spec.Name == nil && spec.Topic == nil && spec.Position == nil {
+		if spec.Name == nil && spec.Topic == nil && spec.Position == nil && !spec.ParentID.Set {
 			s.mu.RUnlock()
 			return ChannelOut{}, false, nil // nothing the federation carries
 		}
@@ -100,7 +94,7 @@ func (s *Service) changeChannelAtHome(ctx context.Context, actor, channelID ID, 
 		noType := *spec
 		noType.Type = nil
 		err = noType.apply(&probe, gs, s)
-		update = &RemoteChannel{FedID: c.FedID, Name: probe.Name, Type: probe.Type, Position: probe.Position}
+		update = &RemoteChannel{FedID: c.FedID, Name: probe.Name, Type: probe.Type, Position: probe.Position, Parent: s.parentFedID(&probe)}
 		if probe.Topic != nil {
 			update.Topic = *probe.Topic
 		}
@@ -129,6 +123,17 @@ func (s *Service) renameGuildAtHome(ctx context.Context, actor, guildID ID, name
 		return false, nil // ModifyGuild answers a bad name itself
 	}
 	return true, s.fed.RenameGuild(ctx, fg, actorName, name)
+}
+
+// parentFedID is the federation ID of a channel's category, or "". Callers hold s.mu.
+func (s *Service) parentFedID(c *model.Channel) string {
+	if c.ParentID == nil {
+		return ""
+	}
+	if p := s.channels[*c.ParentID]; p != nil {
+		return p.FedID
+	}
+	return ""
 }
 
 // nextPosition is the position after the last channel of a type in a guild. Callers hold s.mu.

@@ -254,3 +254,67 @@ func TestFederatedRolesFromMemberNode(t *testing.T) {
 		t.Fatal("node B kept a role its home node never saw")
 	}
 }
+
+// TestFederatedCategories: categories and the channels in them cross nodes [EVT-063], made
+// on the home node or, by a member with MANAGE_CHANNELS, on a member node; moving a channel
+// out of its category moves it on both.
+func TestFederatedCategories(t *testing.T) {
+	p := startPair(t, "Categories")
+	type ch struct {
+		ID, Name string
+		Type     int
+		ParentID *string `json:"parent_id"`
+	}
+	// find waits until c shows a channel named name in guild and returns it with its
+	// category's name ("" for none).
+	find := func(c *testnode.Client, guild, name string, wantParent string) ch {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			var chans []ch
+			c.Must("GET", "/guilds/"+guild+"/channels", nil, &chans)
+			byID := map[string]ch{}
+			for _, x := range chans {
+				byID[x.ID] = x
+			}
+			for _, x := range chans {
+				parent := ""
+				if x.ParentID != nil {
+					parent = byID[*x.ParentID].Name
+				}
+				if x.Name == name && parent == wantParent {
+					return x
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("channels = %+v, want %s in category %q", chans, name, wantParent)
+			}
+		}
+	}
+	var cat, inside ch
+	p.alice.Must("POST", "/guilds/"+p.g.ID+"/channels", map[string]any{"name": "Home Cat", "type": 4}, &cat)
+	p.alice.Must("POST", "/guilds/"+p.g.ID+"/channels", map[string]any{"name": "inside", "parent_id": cat.ID}, &inside)
+	if got := find(p.bob, p.guildB, "Home Cat", ""); got.Type != 4 {
+		t.Fatalf("the category on node B = %+v", got)
+	}
+	find(p.bob, p.guildB, "inside", "Home Cat")
+
+	p.alice.Must("PATCH", "/channels/"+inside.ID, map[string]any{"parent_id": nil}, nil)
+	find(p.bob, p.guildB, "inside", "")
+
+	// Bob, given MANAGE_CHANNELS, makes a category and a channel in it on node B.
+	var admins struct{ ID string }
+	p.alice.Must("POST", "/guilds/"+p.g.ID+"/roles", map[string]any{"name": "Admins", "permissions": "16"}, &admins)
+	p.alice.Must("PUT", "/guilds/"+p.g.ID+"/members/"+memberID(t, p.alice, p.g.ID, "bob@beta")+"/roles/"+admins.ID, nil, nil)
+	guildB := "/guilds/" + p.guildB
+	var bcat ch
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if st := p.bob.Do("POST", guildB+"/channels", map[string]any{"name": "Beta Cat", "type": 4}, &bcat); st/100 == 2 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("bob's category: status %d", st)
+		}
+	}
+	p.bob.Must("POST", guildB+"/channels", map[string]any{"name": "beta-inside", "parent_id": bcat.ID}, nil)
+	find(p.alice, p.g.ID, "beta-inside", "Beta Cat")
+	find(p.bob, p.guildB, "beta-inside", "Beta Cat")
+}

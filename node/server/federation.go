@@ -204,7 +204,8 @@ func (f *federation) applyOne(ev *event.Event) {
 	case *event.GuildUpdate:
 		err = f.chat.ApplyRemoteGuildName(ev.Guild.String(), b.Name)
 	case *event.ChannelUpdate:
-		err = f.chat.ApplyRemoteChannelChange(ev.Channel.String(), &chat.RemoteChannel{Name: b.Name, Topic: b.Topic, Position: int(b.Position)})
+		err = f.chat.ApplyRemoteChannelChange(ev.Channel.String(), &chat.RemoteChannel{Name: b.Name, Topic: b.Topic, Position: int(b.Position),
+			Parent: idString(b.Parent)})
 	case *event.Empty:
 		switch ev.Kind {
 		case event.KindChannelDelete:
@@ -214,7 +215,7 @@ func (f *federation) applyOne(ev *event.Event) {
 		}
 	case *event.ChannelCreate:
 		err = f.chat.ApplyRemoteChannel(ev.Guild.String(), chat.RemoteChannel{FedID: ev.ID.String(), Name: b.Name, Topic: b.Topic,
-			Type: int(b.Type), Position: int(b.Position)})
+			Type: int(b.Type), Position: int(b.Position), Parent: idString(b.Parent)})
 	default:
 		err = f.chat.ApplyRemoteChange(f.remoteChange(ev))
 	}
@@ -324,12 +325,16 @@ func (f *federation) SetPresence(user, status string) {
 
 // CreateChannel implements chat.Federator: a channel.create state event, issued here or
 // requested from the home node (stateChange).
-func (f *federation) CreateChannel(ctx context.Context, guild, actor, name string, typ, position int) (string, error) {
+func (f *federation) CreateChannel(ctx context.Context, guild, actor string, c chat.RemoteChannel) (string, error) {
 	t := uint8(event.ChannelText)
-	if typ == model.ChannelVoice {
+	switch c.Type {
+	case model.ChannelVoice:
 		t = event.ChannelVoice
+	case model.ChannelCategory:
+		t = event.ChannelCategory
 	}
-	id, err := f.stateChange(ctx, fedID(guild), actor, event.KindChannelCreate, "", &event.ChannelCreate{Name: name, Type: t, Position: uint32(max(position, 0))})
+	id, err := f.stateChange(ctx, fedID(guild), actor, event.KindChannelCreate, "", &event.ChannelCreate{Name: c.Name, Type: t,
+		Topic: c.Topic, Position: uint32(max(c.Position, 0)), Parent: fedID(c.Parent)})
 	if err != nil {
 		return "", err
 	}
@@ -358,7 +363,7 @@ func (f *federation) ChangeChannel(ctx context.Context, guild, actor, channel st
 		_, err = f.stateChange(ctx, fedID(guild), actor, event.KindChannelDelete, fedID(channel), &event.Empty{})
 	} else {
 		_, err = f.stateChange(ctx, fedID(guild), actor, event.KindChannelUpdate, fedID(channel),
-			&event.ChannelUpdate{Name: update.Name, Topic: update.Topic, Position: uint32(max(update.Position, 0))})
+			&event.ChannelUpdate{Name: update.Name, Topic: update.Topic, Position: uint32(max(update.Position, 0)), Parent: fedID(update.Parent)})
 	}
 	return err
 }
@@ -538,7 +543,8 @@ func (f *federation) Join(ctx context.Context, code, user string) (*chat.RemoteG
 	info := snap.Info
 	rg := &chat.RemoteGuild{FedID: info.ID.String(), Name: info.Name, Owner: f.display(info.ID, info.Owner)}
 	for _, c := range snap.Channels {
-		rg.Channels = append(rg.Channels, chat.RemoteChannel{FedID: c.ID.String(), Name: c.Name, Topic: c.Topic, Type: int(c.Type), Position: int(c.Position)})
+		rg.Channels = append(rg.Channels, chat.RemoteChannel{FedID: c.ID.String(), Name: c.Name, Topic: c.Topic, Type: int(c.Type),
+			Position: int(c.Position), Parent: idString(c.Parent)})
 	}
 	self := f.svc.Node()
 	for _, m := range snap.Members {
@@ -608,6 +614,14 @@ func fedID(s string) event.ID {
 		return ""
 	}
 	return id
+}
+
+// idString is fedID's inverse, with "" for the zero ID (no channel, no parent).
+func idString(id event.ID) string {
+	if id == "" {
+		return ""
+	}
+	return id.String()
 }
 
 // perms is the permission state of a federated guild in chat's terms, or nil for a guild
