@@ -176,6 +176,43 @@ func (f *fakeVoice) micOf(name string) uint64 {
 	return id
 }
 
+// strangerSays makes a second fake node, outside the guild, open a link to
+// the node and send a state frame for the guild, a subscribe to the
+// member's microphone and a moderate deafening the member; it returns what
+// the node says back to it.
+func strangerSays(t *T, f *fakeVoice, mic uint64, name string) *fedpeer.Cascade {
+	p, err := fedpeer.New()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	ctx, cancel := context.WithTimeout(t.Ctx, t.Timeout())
+	defer cancel()
+	if _, err := p.Connect(ctx, t.Node.P2P); err != nil {
+		t.Fatalf("%v", err)
+	}
+	heard := p.ListenCascade()
+	l, err := p.OpenCascade(ctx, fed.NodeID(t))
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(l.Close)
+	deaf := true
+	for _, fr := range []struct {
+		typ  byte
+		body any
+	}{
+		{fedpeer.CascadeState, fedpeer.CascadeStateBody{Guild: f.guild, Members: []fedpeer.CascadeMember{{Name: "intruder", Channel: f.channel}}}},
+		{fedpeer.CascadeSubscribe, fedpeer.CascadeTrackRef{Guild: f.guild, Track: mic}},
+		{fedpeer.CascadeModerate, fedpeer.CascadeModerateBody{Guild: f.guild, Name: name, Deaf: &deaf}},
+	} {
+		if err := l.Send(fr.typ, fr.body); err != nil {
+			t.Fatalf("%v", err)
+		}
+	}
+	return heard
+}
+
 // VOICE-136: the node says everything to the fake on one link it opened.
 // VOICE-140: it serves the fake's subscription to its member's microphone
 // with rtp frames. VOICE-130: it ignores a frame of an unknown type and ends
@@ -183,8 +220,9 @@ func (f *fakeVoice) micOf(name string) uint64 {
 // VOICE-132: one upstream subscription per remote track for all its local
 // subscribers, at the highest layer any of them wants. VOICE-134: it
 // unsubscribes when its last local subscriber leaves. VOICE-135: it applies
-// the home node's moderate. VOICE-139: a link silent for 5 s is the other
-// node leaving voice.
+// the home node's moderate and ignores another node's. VOICE-138, VOICE-140:
+// it ignores the state of a node outside the guild and does not serve it.
+// VOICE-139: a link silent for 5 s is the other node leaving voice.
 func cascadeWithFake(t *T) {
 	f := newFakeVoice(t)
 	s1, gid, voice := f.member()
@@ -260,6 +298,7 @@ func cascadeWithFake(t *T) {
 	if n := len(f.refs(fedpeer.CascadeSubscribe, ghostMic)); n != 1 {
 		t.Errorf("VOICE-131: %d subscribe frames for one remote microphone with two local subscribers, expected 1", n)
 	}
+	stranger := strangerSays(t, f, mic, s1.User.Name)
 	a.sendOp(opLayerRequest, Obj{"user_id": ghost, "source": "camera", "max_layer": "high"})
 	t.Eventually("VOICE-132: the node subscribes to the fake's camera at the highest layer a local member wants (high)", func() error {
 		l := f.refs(fedpeer.CascadeSubscribe, ghostCam)
@@ -275,6 +314,22 @@ func cascadeWithFake(t *T) {
 	}
 	t.Expect(s1.Gateway, "VOICE_STATE_UPDATE", func(d Obj) bool { return stateOf(s1.User.ID, voice)(d) && d["mute"] == true })
 
+	// What a node outside the guild said has had seconds to act by now.
+	for _, fr := range s1.Frames() {
+		d := fr.Obj()
+		if fr.T != "VOICE_STATE_UPDATE" {
+			continue
+		}
+		if strings.HasPrefix(str(harness.Get(d, "member.user.username")), "intruder@") {
+			t.Errorf("VOICE-138: a state frame from a node outside the guild put its member in voice: %s", fr)
+		}
+		if str(d["user_id"]) == s1.User.ID && d["deaf"] == true {
+			t.Errorf("VOICE-135: a moderate from a node other than the home node deafened a member: %s", fr)
+		}
+	}
+	if n := len(stranger.Frames(fedpeer.CascadeRTP)); n > 0 {
+		t.Errorf("VOICE-140: %d rtp frames served to a node outside the guild", n)
+	}
 	for _, s := range []*harness.Session{s1, s2} {
 		_ = s.Send(harness.OpVoiceState, Obj{"guild_id": gid, "channel_id": nil, "self_mute": false, "self_deaf": false})
 	}
