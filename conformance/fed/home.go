@@ -295,3 +295,6 @@ func JoinHome(t *T, h *fedpeer.Home) (*harness.User, string) { return joinHome(t
 
 // NodeID is the peer ID of the node under test.
 func NodeID(t *T) peer.ID { return nodeID(t) }
+
+// Dial starts a fake peer connected to the node (closed after the test).
+func Dial(t *T) (*fedpeer.Peer, peer.ID) { return dial(t) }

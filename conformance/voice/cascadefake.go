@@ -181,18 +181,11 @@ func (f *fakeVoice) micOf(name string) uint64 {
 // member's microphone and a moderate deafening the member; it returns what
 // the node says back to it.
 func strangerSays(t *T, f *fakeVoice, mic uint64, name string) *fedpeer.Cascade {
-	p, err := fedpeer.New()
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	p, node := fed.Dial(t)
+	heard := p.ListenCascade()
 	ctx, cancel := context.WithTimeout(t.Ctx, t.Timeout())
 	defer cancel()
-	if _, err := p.Connect(ctx, t.Node.P2P); err != nil {
-		t.Fatalf("%v", err)
-	}
-	heard := p.ListenCascade()
-	l, err := p.OpenCascade(ctx, fed.NodeID(t))
+	l, err := p.OpenCascade(ctx, node)
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
