@@ -100,7 +100,7 @@ type mediaClient struct {
 	mic      *webrtc.TrackLocalStaticRTP
 	micSSRC  atomic.Uint32
 	levelExt uint8
-	sig      sync.Mutex // serialises offers, answers and rollbacks on pc
+	sig      sync.Mutex // serialises offers and answers on pc
 
 	// Publishing state: the audio levels written in turn (-1 sends nothing,
 	// as DTX; else the RFC 6464 level).
