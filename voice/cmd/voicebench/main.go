@@ -54,9 +54,10 @@ import (
 )
 
 var (
-	profile string
-	talkers int
-	lean    bool
+	profile    string
+	talkers    int
+	lean       bool
+	clientNice int
 )
 
 func main() {
@@ -68,6 +69,7 @@ func main() {
 	udpPort := flag.Int("udp-port", 0, "single UDP port for the SFU (0: one port per session)")
 	flag.IntVar(&talkers, "talkers", 0, "publishers that talk continuously; the others send DTX (a packet every 400 ms); 0: all talk")
 	flag.BoolVar(&lean, "lean", false, "clients without interceptors (cheaper load generator)")
+	flag.IntVar(&clientNice, "client-nice", 0, "nice value for the client process (the SFU keeps 0): gives the SFU the CPU first, as a server that does not share its machine with its clients would have it")
 	flag.Parse()
 	if *pubs <= 0 || *pubs > *n {
 		*pubs = *n
@@ -131,6 +133,11 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 	var url string
 	if _, err := fmt.Fscanln(stdout, &url); err != nil {
 		return fmt.Errorf("read child url: %w", err)
+	}
+	if clientNice != 0 {
+		if err := reniceSelf(clientNice); err != nil {
+			return err
+		}
 	}
 	var closers []io.Closer
 	childOut := bufio.NewReader(stdout)
@@ -544,6 +551,25 @@ func udpDrops() map[int]int64 {
 		}
 	}
 	return out
+}
+
+// reniceSelf sets the nice value of every thread of this process (Linux
+// keeps it per thread; threads started later inherit it).
+func reniceSelf(n int) error {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, n); err != nil {
+			return fmt.Errorf("renice thread %d: %w", tid, err)
+		}
+	}
+	return nil
 }
 
 // procCPU returns the user+system CPU time of a process from /proc.
