@@ -127,7 +127,7 @@ func cascade(t *T) {
 	})
 	b.setPhase(1)
 	b.waitWritten(25)
-	b.waitSFURead("the packets written while muted")
+	b.endPhase("the packets written while muted")
 	t.OK(home.User.Client, "PATCH", path, Obj{"mute": false}, nil)
 	t.Expect(member.S.Gateway, "VOICE_STATE_UPDATE", func(d Obj) bool {
 		return stateOf(b.User.ID, member.Voice)(d) && d["mute"] == false

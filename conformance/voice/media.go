@@ -698,6 +698,17 @@ func (c *mediaClient) waitReceive(what string, match func(rx) bool) rx {
 	return got
 }
 
+// betweenPhases is the phase of packets a test makes no claim about.
+const betweenPhases = 255
+
+// endPhase ends the current phase (later packets are betweenPhases) and
+// waits until the SFU has read every packet of it: a packet of the phase
+// that the publisher had built but not yet written is covered too.
+func (c *mediaClient) endPhase(what string) {
+	c.setPhase(betweenPhases)
+	c.waitSFURead(what)
+}
+
 // waitSFURead waits until the SFU's receiver reports on c's microphone say
 // it has read every packet c has written so far: the sentinel that lets a
 // test say a packet was dropped rather than not yet forwarded.

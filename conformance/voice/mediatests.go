@@ -161,7 +161,7 @@ func serverMute(t *T) {
 	off := b.waitSpeaking("VOICE-074: a member server-muted while speaking is reported as not speaking", id, false, on+1)
 	a.setPhase(1) // written while muted
 	a.waitWritten(25)
-	a.waitSFURead("the packets written while muted")
+	a.endPhase("the packets written while muted")
 	b.sync("after the packets written while muted")
 	if n := len(b.received(from(a, 1))); n > 0 {
 		t.Errorf("VOICE-081: %d packets a server-muted member sent reached another member", n)
@@ -212,7 +212,7 @@ func deafened(t *T) {
 		t.Expect(so.Gateway, "VOICE_STATE_UPDATE", func(d Obj) bool { return stateOf(id, g.Voice)(d) && st.deafState(d) })
 		a.setPhase(phase)
 		a.waitWritten(25)
-		a.waitSFURead("the packets written while B is " + st.what)
+		a.endPhase("the packets written while B is " + st.what)
 		st.un()
 		t.Expect(so.Gateway, "VOICE_STATE_UPDATE", func(d Obj) bool { return stateOf(id, g.Voice)(d) && !st.deafState(d) })
 		a.setPhase(phase + 1)
