@@ -281,13 +281,13 @@ func (b *bitEval) block(i int, num uint32) (*idBlock, error) {
 	})
 }
 
-// visit reads the key and channel doc values of document num of segment i.
+// visit reads the channel doc values of document num of segment i.
 func (b *bitEval) visit(i int, num uint32, fn index.DocValueVisitor) error {
 	dv, ok := b.segs[i].Segment().(segment.DocValueVisitable)
 	if !ok {
 		return fmt.Errorf("search: segment type %T has no doc values", b.segs[i].Segment())
 	}
-	dvs, err := dv.VisitDocValues(uint64(num), keyAndChannel, fn, b.dvs[i])
+	dvs, err := dv.VisitDocValues(uint64(num), channelField, fn, b.dvs[i])
 	if err != nil {
 		return fmt.Errorf("search: doc values: %w", err)
 	}

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"maps"
 	"reflect"
@@ -53,6 +54,19 @@ func (f *lazyField) Size() int {
 // termSizeEstimate is about what one analysed term takes.
 const termSizeEstimate = 64
 
+// fpLen is the length of the fingerprint that starts the content's stored
+// value.
+const fpLen = 8
+
+// storedWords splits the content's stored value into the fingerprint and
+// the word sequence; ok is false if it is too short.
+func storedWords(v []byte) (fp uint64, words []byte, ok bool) {
+	if len(v) < fpLen {
+		return 0, nil, false
+	}
+	return binary.BigEndian.Uint64(v), v[fpLen:], true
+}
+
 // wordSep separates the words of the stored word sequence; it never occurs
 // in UTF-8 text.
 const wordSep = 0xFF
@@ -64,10 +78,11 @@ const pairSep = " "
 // analyzeContent fills f, the content field, from one analysis of content:
 // each word once with its frequency (no positions), the pair term of each
 // two adjacent words that are both common in set, and as stored value the
-// word sequence (the words joined by wordSep), which confirms phrases. The
-// field's length is the number of words. v (nil for none) counts the words'
-// document frequencies.
-func (a *analyzers) analyzeContent(f *lazyField, content string, set *commonSet, v *vocab) {
+// message's fingerprint (8 bytes, big-endian: repair compares it) followed
+// by the word sequence (the words joined by wordSep), which confirms
+// phrases. The field's length is the number of words. v (nil for none)
+// counts the words' document frequencies.
+func (a *analyzers) analyzeContent(f *lazyField, content string, fp uint64, set *commonSet, v *vocab) {
 	words := a.text.Analyze([]byte(content))
 	freqs := make(index.TokenFrequencies, len(words))
 	slab := make([]index.TokenFreq, len(words)) // one allocation for all
@@ -86,7 +101,7 @@ func (a *analyzers) analyzeContent(f *lazyField, content string, set *commonSet,
 	if v != nil {
 		v.count(set, maps.Keys(freqs))
 	}
-	stored := make([]byte, 0, size)
+	stored := binary.BigEndian.AppendUint64(make([]byte, 0, fpLen+size), fp)
 	prevCommon := false
 	for i, tok := range words {
 		if i > 0 {

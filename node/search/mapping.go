@@ -35,7 +35,6 @@ const textAnalyzer = "hearth_text"
 // carries them.
 const (
 	fContent = "content" // analyzed words, pairs of common words (common.go); stored: the word sequence
-	fKey     = "k"       // pair16(id, fingerprint), doc values: order and repair
 	fChannel = "ch"      // pair16(guild, channel), doc values: the readable check
 	fFilter  = "f"       // every filter value, as prefix + value (below)
 )
@@ -70,10 +69,10 @@ func newMapping() (*mapping.IndexMappingImpl, error) {
 	text.Analyzer = textAnalyzer
 	text.Store, text.IncludeInAll, text.DocValues, text.IncludeTermVectors = true, false, false, false
 	dm.AddFieldMappingsAt(fContent, text)
-	for _, f := range []string{fKey, fChannel, fFilter} {
+	for _, f := range []string{fChannel, fFilter} {
 		kw := bleve.NewKeywordFieldMapping()
 		kw.Store, kw.IncludeInAll, kw.IncludeTermVectors = false, false, false
-		kw.DocValues = f == fKey || f == fChannel
+		kw.DocValues = f == fChannel
 		dm.AddFieldMappingsAt(f, kw)
 	}
 	m.DefaultMapping = dm
@@ -139,8 +138,28 @@ func putHex(b []byte, v uint64) {
 }
 
 // docID is the index's document ID for a message: fixed-width hex, so that
-// the index's ID order is the snowflake order.
+// the index's ID order is the snowflake order. Search reads message IDs
+// back from it (parseDocID): the engine keeps it uncompressed.
 func docID(id uint64) string { return hex16(id) }
+
+// parseDocID reverses docID; ok is false for a malformed ID.
+func parseDocID(b []byte) (uint64, bool) {
+	if len(b) != 16 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			v = v<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			v = v<<4 | uint64(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return v, true
+}
 
 // fingerprint hashes everything the index stores about a message, so that
 // repair can tell a stale document from a current one.
@@ -182,10 +201,7 @@ func fingerprint(d Doc) uint64 {
 func (a *analyzers) buildDocument(d Doc, set *commonSet, v *vocab) *document.Document {
 	doc := document.NewDocument(docID(d.ID))
 	doc.AddField(&lazyField{name: fContent, opts: index.IndexField | index.StoreField, plain: uint64(len(d.Content)),
-		analyze: func(f *lazyField) { a.analyzeContent(f, d.Content, set, v) }})
-	doc.AddField(&lazyField{name: fKey, opts: index.IndexField | index.DocValues, analyze: func(f *lazyField) {
-		f.length, f.freqs = keywordFreqs([]string{pair16(d.ID, fingerprint(d))})
-	}})
+		analyze: func(f *lazyField) { a.analyzeContent(f, d.Content, fingerprint(d), set, v) }})
 	doc.AddField(&lazyField{name: fChannel, opts: index.IndexField | index.DocValues, analyze: func(f *lazyField) {
 		f.length, f.freqs = keywordFreqs([]string{channelTerm(d.GuildID, d.ChannelID)})
 	}})
@@ -229,8 +245,8 @@ func filterTerms(d Doc, epoch uint32) []string {
 func channelTerm(guild, channel uint64) string { return pair16(guild, channel) }
 
 // pair16 packs two numbers into 20 bytes, seven bits a byte, most
-// significant first: the form of the doc value fields fKey (ID,
-// fingerprint) and fChannel (guild, channel). It is small because search
+// significant first: the form of the doc value field fChannel (guild,
+// channel). It is small because search
 // decompresses doc values a block at a time, and it never holds the byte
 // 0xFF, which separates values inside the engine's doc value format.
 func pair16(a, b uint64) string {

@@ -94,7 +94,8 @@ func storedHasPhrase(seg segment.Segment, num uint32, terms []string) (bool, err
 	found := false
 	err := seg.VisitStoredFields(uint64(num), func(field string, _ byte, value []byte, _ []uint64) bool {
 		if field == fContent {
-			found = hasPhrase(value, terms)
+			_, words, ok := storedWords(value)
+			found = ok && hasPhrase(words, terms)
 		}
 		return true
 	})

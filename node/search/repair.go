@@ -7,7 +7,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/blevesearch/bleve/v2/search"
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/blevesearch/bleve/v2/index/scorch"
 )
 
 // Source lists the messages the index should hold. The node implements it
@@ -186,7 +187,9 @@ func (ix *Index) repair(ctx context.Context, src Source, progress func(done, tot
 }
 
 // heldRange returns the fingerprints of the indexed messages with IDs in
-// (lo, hi].
+// (lo, hi]: the documents of the days the range covers, read segment by
+// segment (the ID from the document ID, the fingerprint from the start of
+// the stored content).
 func (ix *Index) heldRange(ctx context.Context, lo, hi uint64) (map[uint64]uint64, error) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
@@ -199,43 +202,50 @@ func (ix *Index) heldRange(ctx context.Context, lo, hi uint64) (map[uint64]uint6
 		return nil, fmt.Errorf("held range: %w", err)
 	}
 	defer reader.Close()
-	r := anyOf(fFilter, coverDays(snowflakeDay(lo+1), snowflakeDay(hi)))
-	searcher, err := r.Searcher(ctx, reader, ix.m, search.SearcherOptions{Score: "none"})
-	if err != nil {
-		return nil, fmt.Errorf("held range: %w", err)
+	snap, ok := reader.(*scorch.IndexSnapshot)
+	if !ok {
+		return nil, fmt.Errorf("held range: reader %T is not the engine's snapshot", reader)
 	}
-	defer searcher.Close()
-	dv, err := reader.DocValueReader([]string{fKey})
-	if err != nil {
-		return nil, fmt.Errorf("held range: %w", err)
-	}
+	days := termSet{field: fFilter, terms: coverDays(snowflakeDay(lo+1), snowflakeDay(hi))}
 	held := make(map[uint64]uint64, repairChunk)
-	sctx := &search.SearchContext{
-		DocumentMatchPool: search.NewDocumentMatchPool(searcher.DocumentMatchPoolSize()+1, 0),
-		IndexReader:       reader,
-	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		dm, err := searcher.Next(sctx)
+	for _, ss := range snap.Segments() {
+		seg := ss.Segment()
+		bm, err := setBitmap(seg, days)
 		if err != nil {
 			return nil, fmt.Errorf("held range: %w", err)
 		}
-		if dm == nil {
-			return held, nil
+		if bm == nil {
+			continue
 		}
-		err = dv.VisitDocValues(dm.IndexInternalID, func(field string, term []byte) {
-			if field != fKey {
-				return
+		if del := ss.Deleted(); del != nil && !del.IsEmpty() {
+			bm = roaring.AndNot(bm, del)
+		}
+		it := bm.Iterator()
+		for k := 0; it.HasNext(); k++ {
+			if k%checkEvery == 0 {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
 			}
-			if id, fp, ok := unpair16(term); ok && id > lo && id <= hi {
-				held[id] = fp
+			num := uint64(it.Next())
+			ext, err := seg.DocID(num)
+			if err != nil {
+				return nil, fmt.Errorf("held range: %w", err)
 			}
-		})
-		sctx.DocumentMatchPool.Put(dm)
-		if err != nil {
-			return nil, fmt.Errorf("held range: %w", err)
+			id, ok := parseDocID(ext)
+			if !ok || id <= lo || id > hi {
+				continue
+			}
+			err = seg.VisitStoredFields(num, func(field string, _ byte, v []byte, _ []uint64) bool {
+				if fp, _, ok := storedWords(v); ok && field == fContent {
+					held[id] = fp
+				}
+				return true
+			})
+			if err != nil {
+				return nil, fmt.Errorf("held range: %w", err)
+			}
 		}
 	}
+	return held, nil
 }

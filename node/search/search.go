@@ -103,16 +103,12 @@ func (ix *Index) Search(ctx context.Context, q Query, readable []uint64) (Result
 	if !any {
 		return res, nil
 	}
-	keys, err := reader.DocValueReader([]string{fKey})
-	if err != nil {
-		return Result{}, fmt.Errorf("search: doc values: %w", err)
-	}
-	both, err := reader.DocValueReader([]string{fKey, fChannel})
+	channels, err := reader.DocValueReader(channelField)
 	if err != nil {
 		return Result{}, fmt.Errorf("search: doc values: %w", err)
 	}
 	r := &run{
-		ix: ix, ctx: ctx, reader: reader, keys: keys, both: both, q: q, allowed: allowed,
+		ix: ix, ctx: ctx, reader: reader, channels: channels, q: q, allowed: allowed,
 		base:   p.must,
 		window: q.Offset + q.limit(),
 		span:   newIDSpan(q),
@@ -422,19 +418,19 @@ func (s idSpan) hasFull() bool { return s.fullLo <= s.fullHi }
 
 // run is one search in progress.
 type run struct {
-	ix      *Index
-	ctx     context.Context
-	reader  index.IndexReader
-	keys    index.DocValueReader // fKey only: cheap, read for many hits
-	both    index.DocValueReader // fKey and fChannel: read for the page
-	q       Query
-	allowed map[uint64]struct{}
-	base    []query.Query
-	window  int
-	span    idSpan
-	bits    *bitEval // nil: evaluate with Bleve searchers
-	total   int
-	cut     bool // stopped by the deadline
+	ix     *Index
+	ctx    context.Context
+	reader index.IndexReader
+	// channels reads fChannel, for the page.
+	channels index.DocValueReader
+	q        Query
+	allowed  map[uint64]struct{}
+	base     []query.Query
+	window   int
+	span     idSpan
+	bits     *bitEval // nil: evaluate with Bleve searchers
+	total    int
+	cut      bool // stopped by the deadline
 }
 
 // withDays returns the base clauses limited to days lo..hi.
@@ -512,16 +508,11 @@ type cand struct {
 // id reads a match's message ID; ok is false if it lies outside the ID
 // range.
 func (r *run) id(iid index.IndexInternalID) (uint64, bool, error) {
-	var id uint64
-	var ok bool
-	err := r.keys.VisitDocValues(iid, func(field string, t []byte) {
-		if field == fKey {
-			id, _, ok = unpair16(t)
-		}
-	})
+	ext, err := r.reader.ExternalID(iid)
 	if err != nil {
-		return 0, false, fmt.Errorf("search: doc values: %w", err)
+		return 0, false, fmt.Errorf("search: document ID: %w", err)
 	}
+	id, ok := parseDocID([]byte(ext))
 	return id, ok && id >= r.span.lo && id <= r.span.hi, nil
 }
 
@@ -550,10 +541,7 @@ func (r *run) page(ranked []cand) ([]Hit, error) {
 		var guild uint64
 		var idOK, chOK bool
 		visit := func(field string, t []byte) {
-			switch field {
-			case fKey:
-				c.ID, _, idOK = unpair16(t)
-			case fChannel:
+			if field == fChannel {
 				guild, c.ChannelID, chOK = unpair16(t)
 			}
 		}
@@ -562,8 +550,14 @@ func (r *run) page(ranked []cand) ([]Hit, error) {
 			var p place
 			c.ID, p, idOK, err = r.bits.keyAndPlace(c.seg, c.num)
 			guild, c.ChannelID, chOK = p.guild, p.channel, p.channel != 0
-		} else if err = r.both.VisitDocValues(c.iid, visit); err != nil {
+		} else if err = r.channels.VisitDocValues(c.iid, visit); err != nil {
 			err = fmt.Errorf("search: doc values: %w", err)
+		} else {
+			var ext string
+			if ext, err = r.reader.ExternalID(c.iid); err != nil {
+				err = fmt.Errorf("search: document ID: %w", err)
+			}
+			c.ID, idOK = parseDocID([]byte(ext))
 		}
 		if err != nil {
 			return nil, err
@@ -583,8 +577,8 @@ func (r *run) page(ranked []cand) ([]Hit, error) {
 	return out, nil
 }
 
-// keyAndChannel are the doc value fields read for a page.
-var keyAndChannel = []string{fKey, fChannel}
+// channelField is the doc value field of the guild and channel.
+var channelField = []string{fChannel}
 
 func compareU32(a, b uint32) int {
 	switch {

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -113,9 +114,10 @@ func (sc *segCache) cachedIDs() int64 {
 	return n
 }
 
-// block returns the block of document num, decoding it on first use
-// through read, which visits the key and channel doc values of a document.
-// It returns nil for a number past the segment's end.
+// block returns the block of document num, decoding it on first use: the
+// message IDs from the document IDs, and the guilds and channels through
+// read, which visits the channel doc values of a document. It returns nil
+// for a number past the segment's end.
 func (c *segCaches) block(sc *segCache, num uint32, read func(num uint32, fn index.DocValueVisitor) error) (*idBlock, error) {
 	k := int(num / idChunk)
 	if k >= len(sc.chunks) {
@@ -130,18 +132,18 @@ func (c *segCaches) block(sc *segCache, num uint32, read func(num uint32, fn ind
 	for n := first; n < last; n++ {
 		var p place
 		err := read(uint32(n), func(field string, t []byte) {
-			x, y, ok := unpair16(t)
-			switch {
-			case !ok:
-			case field == fKey:
-				b.ids[n-first] = x
-			case field == fChannel:
+			if x, y, ok := unpair16(t); ok && field == fChannel {
 				p = place{x, y}
 			}
 		})
 		if err != nil {
 			return nil, err
 		}
+		id, err := sc.seg.DocID(n)
+		if err != nil {
+			return nil, fmt.Errorf("search: document ID: %w", err)
+		}
+		b.ids[n-first], _ = parseDocID(id)
 		b.places[n-first] = sc.placeIndex(p)
 	}
 	// Two queries may fill the same block at once; both hold the same
