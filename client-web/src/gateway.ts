@@ -15,8 +15,10 @@ const FATAL = new Set([4004, 4010, 4011, 4012, 4013, 4014]);
  * before the client falls back to HTTP long-polling (spec/client-api.md §3.5). */
 const WS_FAILURES_BEFORE_POLL = 3;
 /** A WebSocket that has not reached READY or RESUMED this long after opening is closed and
- * opened again, so that a stalled handshake (a lost frame, a node busy restarting) does not
- * leave the page on "Connecting" for good. */
+ * opened again, so that a stalled handshake (a node busy restarting, a proxy that swallowed a
+ * frame) does not leave the page on "Connecting" for good. (The "Connecting" page seen after
+ * reloads in the DM e2e was not that: READY had arrived before the app subscribed to the store;
+ * see useTopics.) */
 const HANDSHAKE_TIMEOUT_MS = 10000;
 
 /** Gateway owns its socket or poll loop and its timers; close() stops them all. It speaks the

@@ -3,7 +3,7 @@
 // topics changed. Components re-render per topic, so a message in one channel does not re-render
 // the member list.
 
-import { useEffect, useReducer } from "preact/hooks";
+import { useEffect, useReducer, useRef } from "preact/hooks";
 import type { Channel, Guild, Member, Message, Role, User, VoiceState, Reaction } from "./api";
 import { snowflakeCmp } from "./api";
 
@@ -61,6 +61,15 @@ export class Store {
   private listeners = new Map<string, Set<Listener>>();
   private pending = new Set<string>();
   private scheduled = false;
+  /** emits counts the emits of each topic, so that a subscriber can tell whether it missed one (see useTopics). */
+  private emits = new Map<string, number>();
+
+  /** emitted is how many times the topics have been emitted, together. */
+  emitted(topics: string[]): number {
+    let n = 0;
+    for (const t of topics) n += this.emits.get(t) ?? 0;
+    return n;
+  }
 
   /** on subscribes to a topic; the returned function unsubscribes. */
   on(topic: string, fn: Listener): () => void {
@@ -72,7 +81,10 @@ export class Store {
 
   /** emit marks topics changed; listeners run once per microtask however many changes happened. */
   emit(...topics: string[]) {
-    for (const t of topics) this.pending.add(t);
+    for (const t of topics) {
+      this.pending.add(t);
+      this.emits.set(t, (this.emits.get(t) ?? 0) + 1);
+    }
     if (this.scheduled) return;
     this.scheduled = true;
     queueMicrotask(() => {
@@ -515,12 +527,18 @@ export function mentionsMe(m: Message, uid: string, roles: string[]): boolean {
 /** store is the app's one state. */
 export const store = new Store();
 
-/** useTopics re-renders the calling component whenever one of the topics is emitted. */
+/** useTopics re-renders the calling component whenever one of the topics is emitted. The
+ * subscription starts in an effect, after the render: whatever was emitted in between (READY
+ * arriving before the app's first effects ran left it on "Connecting…" for good) is caught by
+ * comparing store.emitted(topics) with its value at render time, and renders once more. */
 export function useTopics(...topics: string[]) {
   const [, bump] = useReducer((x: number) => x + 1, 0);
   const key = topics.join("|");
+  const rendered = useRef(0);
+  rendered.current = store.emitted(topics);
   useEffect(() => {
     const offs = topics.map((t) => store.on(t, bump as () => void));
+    if (store.emitted(topics) !== rendered.current) bump(0);
     return () => offs.forEach((f) => f());
   }, [key]);
 }

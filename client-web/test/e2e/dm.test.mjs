@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { launch } from "../lib/browser.mjs";
 import { unnamedControls, lowContrast } from "../lib/a11y.mjs";
 import { startNode } from "../lib/node.mjs";
-import { T, shot, newUser, createGuild, inviteLink, joinGuild, msg, send, setTheme } from "../lib/client.mjs";
+import { T, shot, newUser, createGuild, inviteLink, joinGuild, msg, send, setTheme, lateFirstFrame } from "../lib/client.mjs";
 
 let node, b;
 
@@ -116,7 +116,10 @@ test("direct messages: open from the member list, unread badges, chat both ways"
     assert.deepEqual(await lowContrast(alice.page), [], `${theme}: text below WCAG AA contrast`);
   }
 
-  // A reload reopens the DM, from READY's private_channels.
+  // A reload reopens the DM, from READY's private_channels. The page's first frame is made late,
+  // so READY arrives before the app's components have subscribed to the store (which left the
+  // page on "Connecting…" for good, about once in 80 reloads on an idle machine).
+  await alice.ctx.addInitScript(lateFirstFrame);
   await alice.page.reload();
   await alice.page.locator(".chat-head h2", { hasText: "bob" }).waitFor({ timeout: 2 * T }).catch(async (e) => {
     const st = await alice.page.evaluate(() => {

@@ -108,3 +108,17 @@ export async function setTheme(page, theme) {
   await page.getByRole("radio", { name: theme }).check();
   await page.keyboard.press("Escape");
 }
+
+/** lateFirstFrame is an init script (context.addInitScript) for a page whose first frame comes
+ * late, as in a background tab or on a busy machine: for the first second after the page loads,
+ * requestAnimationFrame callbacks and timers shorter than 100 ms run 500 ms late. Preact runs
+ * effects (where components subscribe to the store) after a frame, so the gateway's READY then
+ * reliably arrives before the app has subscribed to anything. */
+export function lateFirstFrame() {
+  const t0 = performance.now();
+  const early = () => performance.now() - t0 < 1000;
+  const setT = window.setTimeout;
+  const raf = window.requestAnimationFrame;
+  window.setTimeout = (fn, ms = 0, ...args) => setT(fn, early() && ms < 100 ? ms + 500 : ms, ...args);
+  window.requestAnimationFrame = (fn) => (early() ? setT(() => raf(fn), 500) : raf(fn));
+}
