@@ -57,10 +57,12 @@
 // Evaluation. Queries are answered from the segments' posting bitmaps
 // (bitmap.go): counts are cardinalities, newest-first pages read message
 // IDs only for a few days' worth of matches, and relevance scores each
-// match from its postings. Message IDs, guilds and channels are read from
-// the engine's doc values a block at a time and kept per segment
-// (segcache.go, bounded by Options.IDCacheSize). Phrases of three words or
-// more, which need positions, run Bleve's searchers.
+// match from its postings. Message IDs (from the engine's document IDs),
+// guilds and channels (doc values) are read a block at a time and kept per
+// segment (segcache.go, bounded by Options.IDCacheSize). The index keeps no
+// word positions: a phrase takes the documents holding all its words,
+// narrowed by the pair terms of common words, and confirms the rest against
+// each document's stored word sequence (phrase.go, common.go).
 //
 // Resolver is implemented by the node over guild members (from:, mentions:)
 // and channels (in:); the client usually sends IDs (<@id>, <#id>), which need

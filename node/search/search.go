@@ -32,14 +32,13 @@ const smallTotal = 1024
 // a cancelled context returns an error. Query problems are *QueryError
 // (errors.Is(err, ErrBadQuery)).
 //
-// Cost: a time-ordered query without phrases of three words or more is
-// evaluated on the segments' posting bitmaps (bitEval): the count is a
-// bitmap cardinality, and message IDs are read (from a per-segment cache)
-// only for the hits in day windows near the requested end of the time
-// order. Relevance order, and phrases that need positions, run Bleve
-// searchers that visit every match (scored for relevance) and read IDs
-// only for hits that could rank. No path scans documents that match no
-// clause.
+// Cost: a query is evaluated on the segments' posting bitmaps (bitEval):
+// the count is a bitmap cardinality, and message IDs are read (from a
+// per-segment cache) only for the hits in day windows near the requested
+// end of the time order. Relevance order scores every match from its
+// postings and reads IDs only for hits that could rank. A phrase confirms
+// from stored words only candidates that pair terms cannot decide
+// (phrase.go). No path scans documents that match no clause.
 func (ix *Index) Search(ctx context.Context, q Query, readable []uint64) (Result, error) {
 	start := time.Now()
 	defer func() { ix.met.querySeconds.Observe(time.Since(start).Seconds()) }()
@@ -224,8 +223,7 @@ func (ix *Index) clauses(q Query) (p plan, content int, ok bool) {
 // evaluation confirms.
 type plan struct {
 	must []query.Query
-	// sets holds the clauses of must that are term sets; with positional
-	// false, that is all of them.
+	// sets holds the clauses of must, as term sets.
 	sets []termSet
 	// mustNot holds term sets no match may hold (the channel clause's
 	// exclusions); must already excludes them.
