@@ -334,6 +334,13 @@ func cascadeWithFake(t *T) {
 		}
 		return nil
 	})
+	t.Eventually("VOICE-137: a state frame with an empty list once the node's last member left", func() error {
+		st := f.states()
+		if len(st) > 0 && st[len(st)-1].Guild == f.guild && len(st[len(st)-1].Members) == 0 {
+			return nil
+		}
+		return fmt.Errorf("%d state frames, the last not empty", len(st))
+	})
 	if n := f.cascade.Links(); n != 1 {
 		t.Errorf("VOICE-136: the node opened %d links to one node, expected 1", n)
 	}
