@@ -1,10 +1,10 @@
 package server_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hearth-chat/hearth/node/testnode"
 )
@@ -128,18 +128,19 @@ type channelInfo struct{ ID, Name, Topic string }
 // waitChannel waits until c sees a channel named name in guild, and returns it.
 func waitChannel(t *testing.T, c *testnode.Client, guild, name string) channelInfo {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	var found channelInfo
+	waitUntil(t, func() string {
 		var chans []channelInfo
 		c.Must("GET", "/guilds/"+guild+"/channels", nil, &chans)
 		for _, ch := range chans {
 			if ch.Name == name {
-				return ch
+				found = ch
+				return ""
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("channels = %+v, want one named %s", chans, name)
-		}
-	}
+		return fmt.Sprintf("channels = %+v, want one named %s", chans, name)
+	})
+	return found
 }
 
 // TestFederatedRolesFromMemberNode: a remote member whom the home node gave MANAGE_ROLES
@@ -161,20 +162,30 @@ func TestFederatedRolesFromMemberNode(t *testing.T) {
 	}
 	waitRole := func(c *testnode.Client, guild, name string, present bool) role {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var found role
+		waitUntil(t, func() string {
 			rs := rolesOn(c, guild)
-			for _, r := range rs {
-				if r.Name == name && present {
-					return r
-				}
+			i := slices.IndexFunc(rs, func(r role) bool { return r.Name == name })
+			if (i >= 0) != present {
+				return fmt.Sprintf("roles = %+v; want %s present: %v", rs, name, present)
 			}
-			if !present && !slices.ContainsFunc(rs, func(r role) bool { return r.Name == name }) {
-				return role{}
+			if i >= 0 {
+				found = rs[i]
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("roles = %+v; want %s present: %v", rs, name, present)
+			return ""
+		})
+		return found
+	}
+	rolesOf := func(c *testnode.Client, guild, member, want string) {
+		t.Helper()
+		waitUntil(t, func() string {
+			var m struct{ Roles []string }
+			c.Must("GET", "/guilds/"+guild+"/members/"+member, nil, &m)
+			if !slices.Contains(m.Roles, want) {
+				return fmt.Sprintf("member roles = %v, want %s among them", m.Roles, want)
 			}
-		}
+			return ""
+		})
 	}
 
 	// Without MANAGE_ROLES, bob's node refuses at once.
@@ -188,16 +199,7 @@ func TestFederatedRolesFromMemberNode(t *testing.T) {
 	p.alice.Must("PUT", "/guilds/"+p.g.ID+"/members/"+bobOnA+"/roles/"+admins.ID, nil, nil)
 	adminsOnB := waitRole(p.bob, p.guildB, "Admins", true)
 	bobOnB := memberID(t, p.bob, p.guildB, "bob")
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var m struct{ Roles []string }
-		p.bob.Must("GET", guildB+"/members/"+bobOnB, nil, &m)
-		if slices.Contains(m.Roles, adminsOnB.ID) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bob's roles on node B = %v, want Admins", m.Roles)
-		}
-	}
+	rolesOf(p.bob, p.guildB, bobOnB, adminsOnB.ID)
 
 	// Bob creates a role on node B: it shows on node A.
 	var made role
@@ -209,39 +211,27 @@ func TestFederatedRolesFromMemberNode(t *testing.T) {
 
 	// Bob gives it to himself: node A shows bob@beta with it.
 	p.bob.Must("PUT", guildB+"/members/"+bobOnB+"/roles/"+made.ID, nil, nil)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		var m struct{ Roles []string }
-		p.alice.Must("GET", "/guilds/"+p.g.ID+"/members/"+bobOnA, nil, &m)
-		if slices.Contains(m.Roles, onA.ID) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bob@beta's roles on node A = %v, want FromBeta (%s)", m.Roles, onA.ID)
-		}
-	}
+	rolesOf(p.alice, p.g.ID, bobOnA, onA.ID)
 
 	// Bob denies SEND_MESSAGES to FromBeta in the text channel: node A holds the overwrite.
 	textB := textChannels(t, p.bob, p.guildB)[0]
 	p.bob.Must("PUT", "/channels/"+textB+"/permissions/"+made.ID, map[string]any{"type": 0, "allow": "0", "deny": "2048"}, nil)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	waitUntil(t, func() string {
 		var ch struct {
 			PermissionOverwrites []struct{ ID, Deny string } `json:"permission_overwrites"`
 		}
 		p.alice.Must("GET", "/channels/"+p.g.text(t), nil, &ch)
-		if slices.ContainsFunc(ch.PermissionOverwrites, func(o struct{ ID, Deny string }) bool { return o.ID == onA.ID && o.Deny == "2048" }) {
-			break
+		if !slices.ContainsFunc(ch.PermissionOverwrites, func(o struct{ ID, Deny string }) bool { return o.ID == onA.ID && o.Deny == "2048" }) {
+			return fmt.Sprintf("overwrites on node A = %+v, want FromBeta denied 2048", ch.PermissionOverwrites)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("overwrites on node A = %+v, want FromBeta denied 2048", ch.PermissionOverwrites)
-		}
-	}
+		return ""
+	})
 
 	// The home node's own changes still reach node B.
 	p.alice.Must("PATCH", "/guilds/"+p.g.ID+"/roles/"+admins.ID, map[string]any{"name": "Admins2"}, nil)
 	waitRole(p.bob, p.guildB, "Admins2", true)
 
 	// Bob deletes his role: it goes on node A.
-	t.Logf("roles on B: %+v; on A: %+v", rolesOn(p.bob, p.guildB), rolesOn(p.alice, p.g.ID))
 	p.bob.Must("DELETE", guildB+"/roles/"+made.ID, nil, nil)
 	waitRole(p.alice, p.g.ID, "FromBeta", false)
 
@@ -269,7 +259,8 @@ func TestFederatedCategories(t *testing.T) {
 	// category's name ("" for none).
 	find := func(c *testnode.Client, guild, name string, wantParent string) ch {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var found ch
+		waitUntil(t, func() string {
 			var chans []ch
 			c.Must("GET", "/guilds/"+guild+"/channels", nil, &chans)
 			byID := map[string]ch{}
@@ -282,13 +273,13 @@ func TestFederatedCategories(t *testing.T) {
 					parent = byID[*x.ParentID].Name
 				}
 				if x.Name == name && parent == wantParent {
-					return x
+					found = x
+					return ""
 				}
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("channels = %+v, want %s in category %q", chans, name, wantParent)
-			}
-		}
+			return fmt.Sprintf("channels = %+v, want %s in category %q", chans, name, wantParent)
+		})
+		return found
 	}
 	var cat, inside ch
 	p.alice.Must("POST", "/guilds/"+p.g.ID+"/channels", map[string]any{"name": "Home Cat", "type": 4}, &cat)
@@ -307,13 +298,12 @@ func TestFederatedCategories(t *testing.T) {
 	p.alice.Must("PUT", "/guilds/"+p.g.ID+"/members/"+memberID(t, p.alice, p.g.ID, "bob@beta")+"/roles/"+admins.ID, nil, nil)
 	guildB := "/guilds/" + p.guildB
 	var bcat ch
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if st := p.bob.Do("POST", guildB+"/channels", map[string]any{"name": "Beta Cat", "type": 4}, &bcat); st/100 == 2 {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("bob's category: status %d", st)
+	waitUntil(t, func() string { // until bob's role has reached node B
+		if st := p.bob.Do("POST", guildB+"/channels", map[string]any{"name": "Beta Cat", "type": 4}, &bcat); st/100 != 2 {
+			return fmt.Sprintf("bob's category: status %d", st)
 		}
-	}
+		return ""
+	})
 	p.bob.Must("POST", guildB+"/channels", map[string]any{"name": "beta-inside", "parent_id": bcat.ID}, nil)
 	find(p.alice, p.g.ID, "beta-inside", "Beta Cat")
 	find(p.bob, p.guildB, "beta-inside", "Beta Cat")
