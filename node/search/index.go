@@ -308,29 +308,8 @@ func readManifest(dir string) (manifest, error) {
 
 // writeManifest durably records the live generation and cleanliness.
 func (ix *Index) writeManifest(clean bool) error {
-	b, err := json.Marshal(manifest{Format: IndexFormat, Generation: ix.gen, Clean: clean})
-	if err != nil {
-		return fmt.Errorf("search: write manifest: %w", err)
-	}
-	tmp := filepath.Join(ix.dir, manifestName+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return fmt.Errorf("search: write manifest: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(ix.dir, manifestName))
-	}
-	if err == nil {
-		err = syncDir(ix.dir)
-	}
-	if err != nil {
+	m := manifest{Format: IndexFormat, Generation: ix.gen, Clean: clean}
+	if err := writeFileSync(filepath.Join(ix.dir, manifestName), m); err != nil {
 		return fmt.Errorf("search: write manifest: %w", err)
 	}
 	return nil

@@ -148,25 +148,15 @@ func (sc *segCache) epochsBefore(e uint32) (*roaring.Bitmap, error) {
 		return bm, nil
 	}
 	if sc.epochs == nil {
-		dict, err := sc.seg.Dictionary(fFilter)
+		terms, err := prefixTerms(sc.seg, fFilter, pEpoch)
 		if err != nil {
-			return nil, fmt.Errorf("search: epochs: %w", err)
+			return nil, err
 		}
-		it := dict.AutomatonIterator(nil, []byte(pEpoch), prefixEnd(pEpoch))
 		sc.epochs = []uint32{}
-		for {
-			d, err := it.Next()
-			if err != nil {
-				return nil, fmt.Errorf("search: epochs: %w", err)
+		for _, t := range terms {
+			if n, err := strconv.ParseUint(t[len(pEpoch):], 16, 32); err == nil {
+				sc.epochs = append(sc.epochs, uint32(n))
 			}
-			if d == nil {
-				break
-			}
-			n, err := strconv.ParseUint(d.Term[len(pEpoch):], 16, 32)
-			if err != nil {
-				continue
-			}
-			sc.epochs = append(sc.epochs, uint32(n))
 		}
 	}
 	var terms []string
@@ -175,12 +165,9 @@ func (sc *segCache) epochsBefore(e uint32) (*roaring.Bitmap, error) {
 			terms = append(terms, epochTerm(n))
 		}
 	}
-	var bm *roaring.Bitmap
-	if len(terms) > 0 {
-		var err error
-		if bm, err = setBitmap(sc.seg, termSet{field: fFilter, terms: terms}); err != nil {
-			return nil, err
-		}
+	bm, err := setBitmap(sc.seg, termSet{field: fFilter, terms: terms})
+	if err != nil {
+		return nil, err
 	}
 	if sc.oldEpochs == nil {
 		sc.oldEpochs = make(map[uint32]*roaring.Bitmap)

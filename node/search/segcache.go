@@ -191,27 +191,36 @@ func (sc *segCache) channelTerms(prefix string) ([]string, error) {
 	if terms, ok := sc.channels[prefix]; ok {
 		return terms, nil
 	}
-	dict, err := sc.seg.Dictionary(fChannel)
+	terms, err := prefixTerms(sc.seg, fChannel, prefix)
 	if err != nil {
 		return nil, err
-	}
-	it := dict.AutomatonIterator(nil, []byte(prefix), prefixEnd(prefix))
-	var terms []string
-	for {
-		e, err := it.Next()
-		if err != nil {
-			return nil, err
-		}
-		if e == nil {
-			break
-		}
-		terms = append(terms, e.Term)
 	}
 	if sc.channels == nil {
 		sc.channels = make(map[string][]string)
 	}
 	sc.channels[prefix] = terms
 	return terms, nil
+}
+
+// prefixTerms returns the terms of field in seg that start with prefix, in
+// order.
+func prefixTerms(seg segment.Segment, field, prefix string) ([]string, error) {
+	dict, err := seg.Dictionary(field)
+	if err != nil {
+		return nil, fmt.Errorf("search: dictionary: %w", err)
+	}
+	it := dict.AutomatonIterator(nil, []byte(prefix), prefixEnd(prefix))
+	var terms []string
+	for {
+		e, err := it.Next()
+		if err != nil {
+			return nil, fmt.Errorf("search: dictionary: %w", err)
+		}
+		if e == nil {
+			return terms, nil
+		}
+		terms = append(terms, e.Term)
+	}
 }
 
 // guildBitmap returns the segment's documents in the channels under prefix
@@ -227,11 +236,9 @@ func (sc *segCache) guildBitmap(prefix string) (*roaring.Bitmap, error) {
 	if bm, ok := sc.guilds[prefix]; ok {
 		return bm, nil
 	}
-	var bm *roaring.Bitmap
-	if len(terms) > 0 {
-		if bm, err = setBitmap(sc.seg, termSet{field: fChannel, terms: terms}); err != nil {
-			return nil, err
-		}
+	bm, err := setBitmap(sc.seg, termSet{field: fChannel, terms: terms})
+	if err != nil {
+		return nil, err
 	}
 	if sc.guilds == nil {
 		sc.guilds = make(map[string]*roaring.Bitmap)
