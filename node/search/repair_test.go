@@ -209,7 +209,7 @@ func TestCleanCloseSkipsRepair(t *testing.T) {
 
 func TestFormatChangeRebuilds(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, manifestName), []byte(`{"format":"hearth-search-index/0","generation":4,"clean":true}`), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, manifestName), []byte(`{"format":"hearth-search-index/4","generation":4,"clean":true}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "gen-000004"), 0o750); err != nil {
