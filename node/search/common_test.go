@@ -3,6 +3,7 @@ package search
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -12,8 +13,9 @@ import (
 )
 
 // commonOpts makes words common after 40 documents, in waves of at least
-// 100 documents, written 100 at a time.
-var commonOpts = Options{BatchSize: 100, commonDF: 40, waveDocs: 100}
+// 100 documents, written 100 at a time. Searches get a minute: a partial
+// answer on a busy machine would not be comparable.
+var commonOpts = Options{BatchSize: 100, commonDF: 40, waveDocs: 100, QueryTimeout: time.Minute}
 
 // indexRounds indexes rounds of 100 documents whose words are drawn from
 // words (skewed towards the first), flushing after each round so that the
@@ -73,7 +75,7 @@ func TestCommonWordsAcrossRestart(t *testing.T) {
 	after := append([]string{"pink", "grey"}, before...)
 	next := 0
 
-	ix, err := Open(dir, Options{BatchSize: commonOpts.BatchSize, commonDF: commonOpts.commonDF, waveDocs: commonOpts.waveDocs, Logger: quiet})
+	ix, err := Open(dir, withLogger(commonOpts, quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +111,7 @@ func TestDamagedCommonWordsRebuild(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	words := []string{"red", "green", "blue"}
 	next := 0
-	ix, err := Open(dir, Options{BatchSize: commonOpts.BatchSize, commonDF: commonOpts.commonDF, waveDocs: commonOpts.waveDocs, Logger: quiet})
+	ix, err := Open(dir, withLogger(commonOpts, quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +142,11 @@ func TestDamagedCommonWordsRebuild(t *testing.T) {
 		t.Errorf("generation %d kept", gen)
 	}
 	checkPhrases(t, ix, docs, words)
+}
+
+func withLogger(o Options, l *slog.Logger) Options {
+	o.Logger = l
+	return o
 }
 
 func TestHasPhrase(t *testing.T) {
