@@ -5,16 +5,6 @@ import (
 	"github.com/hearth-chat/hearth/conformance/harness"
 )
 
-// joinRequestHave is a join-request with have-sn (field 5).
-type joinRequestHave struct {
-	Guild    []byte   `cbor:"0,keyasint"`
-	Code     string   `cbor:"1,keyasint"`
-	Name     string   `cbor:"2,keyasint"`
-	NodeName string   `cbor:"3,keyasint"`
-	Addrs    [][]byte `cbor:"4,keyasint"`
-	Have     uint64   `cbor:"5,keyasint,omitempty"`
-}
-
 // FED-053: "when the request carries have-sn (field 5), field 2 MUST carry the state
 // events with sn above it instead of all." FED-068: a member node joining a further user
 // gets only what it lacks. A member node joins a second user with have-sn set to the
@@ -26,7 +16,7 @@ func joinTail(t *T) {
 	c, cancel := ctx(t)
 	defer cancel()
 	join := func(name string, have uint64) fedpeer.JoinResponse {
-		frame, err := m.Request(c, m.Home, fedpeer.ProtoJoin, joinRequestHave{Guild: inv.Guild, Code: inv.Code, Name: name,
+		frame, err := m.Request(c, m.Home, fedpeer.ProtoJoin, fedpeer.JoinRequest{Guild: inv.Guild, Code: inv.Code, Name: name,
 			NodeName: m.NodeName, Addrs: m.AddrBytes(), Have: have})
 		if err != nil {
 			t.Fatalf("join of %s: %v", name, err)

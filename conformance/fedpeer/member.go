@@ -11,13 +11,15 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// JoinRequest is {0: guild, 1: code, 2: name, 3: node-name, 4: [addrs]}.
+// JoinRequest is {0: guild, 1: code, 2: name, 3: node-name, 4: [addrs], ? 5: have-sn}.
 type JoinRequest struct {
 	Guild    []byte   `cbor:"0,keyasint"`
 	Code     string   `cbor:"1,keyasint"`
 	Name     string   `cbor:"2,keyasint"`
 	NodeName string   `cbor:"3,keyasint"`
 	Addrs    [][]byte `cbor:"4,keyasint"`
+	// Have is the state head the joining node holds (have-sn, field 5); 0 leaves it out.
+	Have uint64 `cbor:"5,keyasint,omitempty"`
 }
 
 // PeerAddrs is {0: peer-id, 1: [addrs]}.
