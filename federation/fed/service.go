@@ -338,9 +338,9 @@ func (s *Service) Vector(guild event.ID) (map[event.Node]uint64, error) {
 
 // maintain keeps the node connected to the member nodes of its guilds, so that gossip
 // continues when the home node is unreachable [FED-055]: every sync interval, and, while
-// some are unreachable, again after 250 ms doubling up to 1 s for the first redialWindow
+// some are unreachable, again after 250 ms doubling up to 500 ms for the first redialWindow
 // after a member node's connection dropped, and then up to the interval. A healed
-// partition is so noticed within about a second; the on-connect catch-up (sync) then
+// partition is so noticed within half a second; the on-connect catch-up (sync) then
 // fetches what was missed [FED-036].
 func (s *Service) maintain(ctx context.Context) {
 	s.connectBootstrap(ctx)
@@ -350,7 +350,7 @@ func (s *Service) maintain(ctx context.Context) {
 	}
 	const (
 		first        = 250 * time.Millisecond
-		fastCap      = time.Second
+		fastCap      = 500 * time.Millisecond
 		redialWindow = 2 * time.Minute
 	)
 	lastDrop := time.Now()
