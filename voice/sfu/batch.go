@@ -26,7 +26,8 @@ import (
 type batchConn struct {
 	*net.UDPConn
 	pc     *ipv4.PacketConn
-	active atomic.Int32 // fan-outs running
+	active atomic.Int32  // fan-outs running
+	sends  atomic.Uint64 // batches sent, for OnForward's timing
 
 	mu    sync.Mutex
 	queue []ipv4.Message
@@ -34,8 +35,10 @@ type batchConn struct {
 	addrs map[netip.AddrPort]*net.UDPAddr // WriteBatch wants net.Addr; cached per peer
 }
 
-// maxBatch bounds a queue: a fan-out to more subscribers flushes on the way.
-const maxBatch = 64
+// maxBatch bounds a queue: a fan-out to more subscribers flushes on the way,
+// so that the first copies do not wait for the last (16 of 49 copies: four
+// sends instead of 49).
+const maxBatch = 16
 
 func newBatchConn(c *net.UDPConn) *batchConn {
 	return &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), addrs: map[netip.AddrPort]*net.UDPAddr{}}
@@ -104,6 +107,10 @@ func (b *batchConn) flush() {
 // sendLocked sends the queue. A failed send drops what is left, as a
 // congested UDP socket would.
 func (b *batchConn) sendLocked() {
+	if len(b.queue) == 0 {
+		return
+	}
+	defer b.sends.Add(1)
 	for q := b.queue; len(q) > 0; {
 		n, err := b.pc.WriteBatch(q, 0)
 		if err != nil || n <= 0 {

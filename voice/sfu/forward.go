@@ -249,23 +249,41 @@ func (f *forwarder) forward(pkt []byte, now time.Time) {
 	}
 	subs := u.loadSubs()
 	hook, batch := u.owner.sfu.cfg.OnForward, u.owner.sfu.batch
-	if batch != nil {
-		batch.begin()
-	}
-	for _, d := range subs {
-		d.write(layer, &f.h, payload, key, now)
-		if hook != nil && batch == nil {
-			hook(time.Since(now))
-		}
-	}
-	if batch != nil {
-		batch.end() // the copies leave here, in one sendmmsg
-		if hook != nil {
-			el := time.Since(now)
-			for range subs {
-				hook(el)
+	if batch == nil {
+		for _, d := range subs {
+			d.write(layer, &f.h, payload, key, now)
+			if hook != nil {
+				hook(time.Since(now))
 			}
 		}
+		return
+	}
+	batch.begin()
+	if hook == nil {
+		for _, d := range subs {
+			d.write(layer, &f.h, payload, key, now)
+		}
+		batch.end() // the copies leave in sendmmsg calls of up to maxBatch
+		return
+	}
+	// OnForward: a copy counts as sent when a batch went out after it was
+	// queued (ours at maxBatch or at the end, or another fan-out's).
+	pending, sends := 0, batch.sends.Load()
+	for _, d := range subs {
+		d.write(layer, &f.h, payload, key, now)
+		pending++
+		if s := batch.sends.Load(); s != sends {
+			el := time.Since(now)
+			for ; pending > 0; pending-- {
+				hook(el)
+			}
+			sends = s
+		}
+	}
+	batch.end()
+	el := time.Since(now)
+	for ; pending > 0; pending-- {
+		hook(el)
 	}
 }
 
