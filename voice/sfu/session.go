@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -403,7 +404,7 @@ func (s *Session) renegotiate() bool {
 	}
 	if err != nil {
 		lvl := slog.LevelWarn
-		if s.pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
+		if errors.Is(err, webrtc.ErrConnectionClosed) || s.pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
 			lvl = slog.LevelDebug // the session is closing
 		}
 		s.sfu.log.Log(context.Background(), lvl, "sfu: renegotiate", "user", s.userID, "err", err)
