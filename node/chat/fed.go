@@ -401,10 +401,18 @@ func (s *Service) ApplyRemoteMessages(rms []RemoteMessage) error {
 		batch = append(batch, applied{rm: rm, c: c, gs: s.guilds[c.GuildID], msg: msg})
 	}
 	var done []applied // stored by the last attempt of the transaction
+	// Remote users this call introduced: remoteUser records them in memory at once, so a
+	// retried transaction (a conflict) must write them again.
+	var created []*model.User
 	// The federation store holds the events durably and replays them at start, so the node's
 	// copy need not wait for an fsync of its own.
 	err := s.db.UpdateLazy(func(tx *store.Tx) error {
 		done = done[:0]
+		for _, u := range created {
+			if err := tx.Put(store.Key(store.PrefixUser, uint64(u.ID)), u); err != nil {
+				return err
+			}
+		}
 		seen := map[string]bool{}           // event IDs of this batch
 		joined := map[[2]ID]*model.Member{} // (guild, user) members added by this batch
 		for _, a := range batch {
@@ -420,9 +428,13 @@ func (s *Service) ApplyRemoteMessages(rms []RemoteMessage) error {
 			} else if ok {
 				continue // a replay
 			}
+			_, known := s.remotes[rm.Author]
 			author, err := s.remoteUser(tx, rm.Author)
 			if err != nil {
 				return err
+			}
+			if !known {
+				created = append(created, s.users[author])
 			}
 			msg.AuthorID = author
 			if gs != nil && gs.members[author] == nil && joined[[2]ID{gs.g.ID, author}] == nil {
