@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"sync"
 	"testing"
 	"time"
 
@@ -56,29 +55,8 @@ func TestVoiceUnpublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	sending := []*voiceclient.VideoTrack{cam}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for seq := uint16(0); ; seq++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			mu.Lock()
-			for _, v := range sending {
-				_ = v.WriteVP8(seq, seq%10 == 0, 0)
-			}
-			mu.Unlock()
-		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+	pump := voiceclient.PumpVP8(cam)
+	defer pump.Stop()
 
 	camera := func() int64 { return bc.ReceivedFromSource(alice.UserID, "camera") }
 	alicesCamera := func(on bool) func(voiceState) bool {
@@ -158,9 +136,7 @@ func TestVoiceUnpublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	sending = append(sending, screen)
-	mu.Unlock()
+	pump.Add(screen)
 	waitVoiceState(t, cg, "alice sharing", func(vs voiceState) bool { return vs.UserID == alice.UserID && vs.SelfStream })
 	if err := ac.RemoveVideo(screen); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package signal
 
 import (
-	"sync"
 	"testing"
 	"time"
 
@@ -23,29 +22,8 @@ func TestUnpublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	tracks := []*voiceclient.VideoTrack{cam}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for seq := uint16(0); ; seq++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			mu.Lock()
-			for _, v := range tracks {
-				_ = v.WriteVP8(seq, seq%10 == 0, 0)
-			}
-			mu.Unlock()
-		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+	pump := voiceclient.PumpVP8(cam)
+	defer pump.Stop()
 	camera := func() int64 { return b.ReceivedFromSource("1", "camera") }
 	waitFor(t, 10*time.Second, func() string {
 		if camera() < 10 {
@@ -104,9 +82,7 @@ func TestUnpublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	tracks = append(tracks, screen)
-	mu.Unlock()
+	pump.Add(screen)
 	waitFor(t, 10*time.Second, func() string {
 		if st, _ := e.events.last("1"); !st.SelfStream {
 			return "A's state lacks self_stream"
@@ -126,9 +102,7 @@ func TestUnpublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	tracks = append(tracks, screen2)
-	mu.Unlock()
+	pump.Add(screen2)
 	b.Send(OpWatch, watch{UserID: "1", Watch: true})
 	waitFor(t, 10*time.Second, func() string {
 		if st, _ := e.events.last("1"); !st.SelfStream {
@@ -149,9 +123,7 @@ func TestUnpublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	tracks = append(tracks, layers...)
-	mu.Unlock()
+	pump.Add(layers...)
 	waitFor(t, 10*time.Second, func() string {
 		m := b.TrackMid("1", "camera")
 		if m == "" || !b.ServerSends(m) {

@@ -27,25 +27,8 @@ func TestScreenShareIsOptIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(30 * time.Millisecond)
-		defer tick.Stop()
-		for seq := uint16(0); ; seq++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			key := seq%10 == 0
-			_ = screen.WriteVP8(seq, key, 0)
-			_ = camera.WriteVP8(seq, key, 0)
-		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+	pump := voiceclient.PumpVP8(screen, camera)
+	defer pump.Stop()
 
 	waitFor(t, 10*time.Second, func() string {
 		if b.ReceivedFromSource("1", "camera") < 10 {

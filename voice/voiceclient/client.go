@@ -681,6 +681,53 @@ type VideoTrack struct {
 // Mid is the m-line that carries the track.
 func (v *VideoTrack) Mid() string { return v.mid }
 
+// VideoPump writes VP8 packets on a changing set of video tracks: one
+// packet per track every 20 ms, a key frame every tenth, until Stop.
+type VideoPump struct {
+	mu     sync.Mutex
+	tracks []*VideoTrack
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// PumpVP8 starts a VideoPump on tracks.
+func PumpVP8(tracks ...*VideoTrack) *VideoPump {
+	p := &VideoPump{tracks: tracks, stop: make(chan struct{}), done: make(chan struct{})}
+	go p.run()
+	return p
+}
+
+// Add makes the pump write on more tracks too.
+func (p *VideoPump) Add(tracks ...*VideoTrack) {
+	p.mu.Lock()
+	p.tracks = append(p.tracks, tracks...)
+	p.mu.Unlock()
+}
+
+// Stop ends the pump and waits for it.
+func (p *VideoPump) Stop() {
+	close(p.stop)
+	<-p.done
+}
+
+func (p *VideoPump) run() {
+	defer close(p.done)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for seq := uint16(0); ; seq++ {
+		select {
+		case <-p.stop:
+			return
+		case <-tick.C:
+		}
+		p.mu.Lock()
+		for _, v := range p.tracks {
+			_ = v.WriteVP8(seq, seq%10 == 0, 0)
+		}
+		p.mu.Unlock()
+	}
+}
+
 // WriteVP8 sends one VP8 packet: a key frame or a delta frame. The last
 // payload byte is mark, so a receiver can tell simulcast layers apart.
 // Simulcast layers carry the mid and RID header extensions, as browsers
