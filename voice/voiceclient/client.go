@@ -468,18 +468,7 @@ func (c *Client) addVideo(source string, rids ...string) ([]*VideoTrack, error) 
 			}
 		}
 	}()
-	c.mu.Lock()
-	c.pending, c.pendingSr = sender, source
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.pending = nil
-		c.mu.Unlock()
-	}()
-	if err := c.sendOffer(); err != nil {
-		return nil, err
-	}
-	if err := c.waitAnswer(); err != nil {
+	if err := c.offerFor(sender, source); err != nil {
 		return nil, err
 	}
 	{
