@@ -215,6 +215,8 @@ test("two users chat on one node", async (t) => {
     await p.keyboard.press("Tab");
     assert.equal(await p.evaluate(() => document.activeElement.getAttribute("aria-label")), "Add reaction");
     await p.keyboard.press("Enter");
+    // The picker focuses its search box in an effect, after a frame: type once it has.
+    await p.locator('input[aria-label="Search emoji"]:focus').waitFor();
     await p.keyboard.type("tada");
     await p.keyboard.press("Enter");
     await msg(bob.page, text.trim()).locator(".reaction", { hasText: "🎉" }).waitFor({ timeout: T });
