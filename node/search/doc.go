@@ -62,7 +62,7 @@
 // segment (segcache.go, bounded by Options.IDCacheSize). The index keeps no
 // word positions: a phrase takes the documents holding all its words,
 // narrowed by the pair terms of common words, and confirms the rest against
-// each document's stored word sequence (phrase.go, common.go).
+// each document's stored word sequence (phrase.go, commonwords.go).
 //
 // Resolver is implemented by the node over guild members (from:, mentions:)
 // and channels (in:); the client usually sends IDs (<@id>, <#id>), which need

@@ -34,7 +34,7 @@ const textAnalyzer = "hearth_text"
 // Field names inside the index. They are short because every document
 // carries them.
 const (
-	fContent = "content" // analyzed words, pairs of common words (common.go); stored: the word sequence
+	fContent = "content" // analyzed words, pairs of common words (commonwords.go); stored: the word sequence
 	fChannel = "ch"      // pair16(guild, channel), doc values: the readable check
 	fFilter  = "f"       // every filter value, as prefix + value (below)
 )
@@ -48,7 +48,7 @@ const (
 	pHas     = "h" // has: names
 	pPinned  = "p" // "t" for pinned messages; others have none
 	pTime    = "t" // day buckets (see bucketTerm)
-	pEpoch   = "e" // hex(epoch of the common words, common.go)
+	pEpoch   = "e" // hex(epoch of the common words, commonwords.go)
 )
 
 func newMapping() (*mapping.IndexMappingImpl, error) {

@@ -14,7 +14,7 @@ import (
 // occur adjacent and in order. cand holds documents of seg that hold every
 // one of terms; it is not modified.
 //
-// An adjacent pair of common words (common.go) narrows cand to the
+// An adjacent pair of common words (commonwords.go) narrows cand to the
 // documents holding the pair term or indexed before the pair was (older
 // epochs). A two-word phrase of common words is then exact for the
 // documents holding the pair term; every other candidate is confirmed
