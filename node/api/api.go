@@ -100,20 +100,89 @@ type req struct {
 	w     http.ResponseWriter
 	actor snowflake.ID
 	token string
+	path  pathIDs
+}
+
+// pathIDs holds the snowflakes of a route's path parameters, parsed before its handler
+// runs (see pathParams); a route without a parameter leaves its field zero.
+type pathIDs struct {
+	guild, channel, message, user, role, target snowflake.ID
+}
+
+// pathParam says how one snowflake path parameter is parsed. A value that is not a
+// snowflake is answered with the resource's own unknown-resource error, so clients see the
+// same 404 as for an ID that does not exist; me says whether "@me" stands for the caller.
+type pathParam struct {
+	name    string
+	unknown error
+	me      bool
+	slot    func(*pathIDs) *snowflake.ID
+}
+
+// pathParams are the snowflake parameters that route patterns may hold. The name picks the
+// error: {member} and {ban} are users too, answered as Unknown Member and Unknown Ban.
+var pathParams = []pathParam{
+	{"guild", chat.ErrUnknownGuild, false, func(p *pathIDs) *snowflake.ID { return &p.guild }},
+	{"channel", chat.ErrUnknownChannel, false, func(p *pathIDs) *snowflake.ID { return &p.channel }},
+	{"message", chat.ErrUnknownMessage, false, func(p *pathIDs) *snowflake.ID { return &p.message }},
+	{"user", chat.ErrUnknownUser, true, func(p *pathIDs) *snowflake.ID { return &p.user }},
+	{"member", chat.ErrUnknownMember, true, func(p *pathIDs) *snowflake.ID { return &p.user }},
+	{"ban", chat.ErrUnknownBan, false, func(p *pathIDs) *snowflake.ID { return &p.user }},
+	{"role", chat.ErrUnknownRole, false, func(p *pathIDs) *snowflake.ID { return &p.role }},
+	{"target", chat.ErrUnknownRole, false, func(p *pathIDs) *snowflake.ID { return &p.target }},
+}
+
+// snowflakeParams returns the pathParams that path holds, in order.
+func snowflakeParams(path string) []pathParam {
+	var out []pathParam
+	for _, p := range pathParams {
+		if strings.Contains(path, "{"+p.name+"}") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parsePath fills r.path from the request's path parameters.
+func (r *req) parsePath(params []pathParam) error {
+	for _, p := range params {
+		v := r.PathValue(p.name)
+		id := r.actor
+		if !p.me || v != "@me" {
+			var err error
+			if id, err = snowflake.Parse(v); err != nil {
+				return p.unknown
+			}
+		}
+		*p.slot(&r.path) = id
+	}
+	return nil
 }
 
 // handler serves a request and returns the status, the body to encode (nil for none), or
 // an error.
 type handler func(r *req) (int, any, error)
 
+// withBody adapts a handler that takes the request's JSON body, decoded into a T first.
+func withBody[T any](f func(r *req, body T) (int, any, error)) handler {
+	return func(r *req) (int, any, error) {
+		var body T
+		if err := r.decode(&body); err != nil {
+			return 0, nil, err
+		}
+		return f(r, body)
+	}
+}
+
 // route registers h for method and path under every API prefix. auth says whether a token is
 // required.
 func (a *API) route(method, path string, needAuth bool, h handler) {
+	params := snowflakeParams(path)
 	for _, prefix := range []string{"/api/v10", "/api/v9", "/api"} {
 		pattern := method + " " + prefix + path
 		a.mux.HandleFunc(pattern, func(w http.ResponseWriter, hr *http.Request) {
 			start := time.Now()
-			status := a.serve(w, hr, needAuth, path, h)
+			status := a.serve(w, hr, needAuth, path, params, h)
 			if a.opts.Observe != nil {
 				a.opts.Observe(method+" "+path, status, time.Since(start))
 			}
@@ -121,7 +190,7 @@ func (a *API) route(method, path string, needAuth bool, h handler) {
 	}
 }
 
-func (a *API) serve(w http.ResponseWriter, hr *http.Request, needAuth bool, path string, h handler) int {
+func (a *API) serve(w http.ResponseWriter, hr *http.Request, needAuth bool, path string, params []pathParam, h handler) int {
 	r := &req{Request: hr, w: w}
 	if needAuth {
 		r.token = auth.ParseAuthorization(hr.Header.Get("Authorization"))
@@ -139,6 +208,9 @@ func (a *API) serve(w http.ResponseWriter, hr *http.Request, needAuth bool, path
 			return a.writeError(w, hr, errTooLarge)
 		}
 		hr.Body = http.MaxBytesReader(w, hr.Body, MaxBody)
+	}
+	if err := r.parsePath(params); err != nil {
+		return a.writeError(w, hr, err)
 	}
 	status, body, err := h(r)
 	if err != nil {
@@ -230,33 +302,6 @@ func (r *req) decode(v any) error {
 			Fields: map[string][2]string{"_body": {"BASE_TYPE_INVALID", err.Error()}}}
 	}
 	return nil
-}
-
-// id parses a snowflake path parameter; an invalid one is a 404 as for an unknown resource,
-// with the resource's error so clients see the same answer as for a missing ID.
-func (r *req) id(name string, unknown error) (snowflake.ID, error) {
-	v := r.PathValue(name)
-	if v == "@me" && name == "user" {
-		return r.actor, nil
-	}
-	id, err := snowflake.Parse(v)
-	if err != nil {
-		return 0, unknown
-	}
-	return id, nil
-}
-
-// ids parses several path parameters with their unknown-resource errors.
-func (r *req) ids(pairs ...any) ([]snowflake.ID, error) {
-	out := make([]snowflake.ID, 0, len(pairs)/2)
-	for i := 0; i < len(pairs); i += 2 {
-		id, err := r.id(pairs[i].(string), pairs[i+1].(error))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, nil
 }
 
 // queryID parses an optional snowflake query parameter.

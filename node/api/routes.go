@@ -10,37 +10,26 @@ import (
 	"github.com/hearth-chat/hearth/node/model"
 )
 
-// Shorthands for the unknown-resource errors of path parameters.
-var (
-	uGuild   = chat.ErrUnknownGuild
-	uChannel = chat.ErrUnknownChannel
-	uMessage = chat.ErrUnknownMessage
-	uUser    = chat.ErrUnknownUser
-	uRole    = chat.ErrUnknownRole
-)
+// Path parameters named guild, channel, message, user, member, ban, role and target are
+// parsed before a handler runs (pathParams) and reach it in r.path.
+
+const ok = http.StatusOK
+
+// noContent answers 204 unless err is set.
+func noContent(err error) (int, any, error) { return http.StatusNoContent, nil, err }
 
 func (a *API) routes() {
 	c := a.chat
-	ok := http.StatusOK
-	noContent := func(err error) (int, any, error) { return http.StatusNoContent, nil, err }
 
 	// Authentication.
-	a.route("POST", "/auth/register", false, func(r *req) (int, any, error) {
-		var body struct{ Username, Password string }
-		if err := r.decode(&body); err != nil {
-			return 0, nil, err
-		}
+	a.route("POST", "/auth/register", false, withBody(func(r *req, body struct{ Username, Password string }) (int, any, error) {
 		token, uid, err := c.Register(r.Context(), body.Username, body.Password)
 		return http.StatusCreated, map[string]any{"token": token, "user_id": uid}, err
-	})
-	a.route("POST", "/auth/login", false, func(r *req) (int, any, error) {
-		var body struct{ Login, Password string }
-		if err := r.decode(&body); err != nil {
-			return 0, nil, err
-		}
+	}))
+	a.route("POST", "/auth/login", false, withBody(func(r *req, body struct{ Login, Password string }) (int, any, error) {
 		token, uid, err := c.Login(r.Context(), body.Login, body.Password, clientAddr(r.Request))
 		return ok, map[string]any{"token": token, "user_id": uid}, err
-	})
+	}))
 	a.route("POST", "/auth/logout", true, func(r *req) (int, any, error) {
 		return noContent(c.Logout(r.Context(), r.token))
 	})
@@ -61,173 +50,81 @@ func (a *API) routes() {
 
 	// Users.
 	a.route("GET", "/users/@me", true, func(r *req) (int, any, error) { return ok, c.Me(r.actor), nil })
-	a.route("PATCH", "/users/@me", true, func(r *req) (int, any, error) {
-		var p chat.UserPatch
-		if err := r.decode(&p); err != nil {
-			return 0, nil, err
-		}
+	a.route("PATCH", "/users/@me", true, withBody(func(r *req, p chat.UserPatch) (int, any, error) {
 		if err := a.storeImage(r, "avatar", p.Avatar.Val); err != nil {
 			return 0, nil, err
 		}
 		u, err := c.UpdateMe(r.Context(), r.actor, p)
 		return ok, u, err
-	})
+	}))
 	a.route("GET", "/users/{user}", true, func(r *req) (int, any, error) {
-		id, err := r.id("user", uUser)
-		if err != nil {
-			return 0, nil, err
-		}
-		u, err := c.VisibleUser(r.actor, id)
+		u, err := c.VisibleUser(r.actor, r.path.user)
 		return ok, u, err
 	})
 	a.route("GET", "/users/@me/guilds", true, func(r *req) (int, any, error) { return ok, c.MyGuilds(r.actor), nil })
 	a.route("DELETE", "/users/@me/guilds/{guild}", true, func(r *req) (int, any, error) {
-		id, err := r.id("guild", uGuild)
-		if err != nil {
-			return 0, nil, err
-		}
-		return noContent(c.LeaveGuild(r.Context(), r.actor, id))
+		return noContent(c.LeaveGuild(r.Context(), r.actor, r.path.guild))
 	})
 	a.route("GET", "/users/@me/channels", true, func(r *req) (int, any, error) { return ok, c.PrivateChannels(r.actor), nil })
-	a.route("POST", "/users/@me/channels", true, func(r *req) (int, any, error) {
-		var body chat.OpenDMRequest
-		if err := r.decode(&body); err != nil {
-			return 0, nil, err
-		}
+	a.route("POST", "/users/@me/channels", true, withBody(func(r *req, body chat.OpenDMRequest) (int, any, error) {
 		ch, err := c.OpenDM(r.Context(), r.actor, body)
 		return ok, ch, err
-	})
+	}))
 
 	// Guilds.
-	a.route("POST", "/guilds", true, func(r *req) (int, any, error) {
-		var body struct{ Name string }
-		if err := r.decode(&body); err != nil {
-			return 0, nil, err
-		}
+	a.route("POST", "/guilds", true, withBody(func(r *req, body struct{ Name string }) (int, any, error) {
 		g, err := c.CreateGuild(r.Context(), r.actor, body.Name)
 		return http.StatusCreated, g, err
-	})
+	}))
 	a.route("GET", "/guilds/{guild}", true, func(r *req) (int, any, error) {
-		id, err := r.id("guild", uGuild)
-		if err != nil {
-			return 0, nil, err
-		}
-		g, err := c.Guild(r.actor, id)
+		g, err := c.Guild(r.actor, r.path.guild)
 		return ok, g, err
 	})
-	a.route("PATCH", "/guilds/{guild}", true, func(r *req) (int, any, error) {
-		id, err := r.id("guild", uGuild)
-		if err != nil {
-			return 0, nil, err
-		}
-		var p chat.GuildPatch
-		if err := r.decode(&p); err != nil {
-			return 0, nil, err
-		}
+	a.route("PATCH", "/guilds/{guild}", true, withBody(func(r *req, p chat.GuildPatch) (int, any, error) {
 		if err := a.storeImage(r, "icon", p.Icon.Val); err != nil {
 			return 0, nil, err
 		}
-		g, err := c.ModifyGuild(r.Context(), r.actor, id, p)
+		g, err := c.ModifyGuild(r.Context(), r.actor, r.path.guild, p)
 		return ok, g, err
-	})
+	}))
 	a.route("DELETE", "/guilds/{guild}", true, func(r *req) (int, any, error) {
-		id, err := r.id("guild", uGuild)
-		if err != nil {
-			return 0, nil, err
-		}
-		return noContent(c.DeleteGuild(r.Context(), r.actor, id))
+		return noContent(c.DeleteGuild(r.Context(), r.actor, r.path.guild))
 	})
 	a.route("GET", "/guilds/{guild}/channels", true, func(r *req) (int, any, error) {
-		id, err := r.id("guild", uGuild)
-		if err != nil {
-			return 0, nil, err
-		}
-		chs, err := c.Channels(r.actor, id)
+		chs, err := c.Channels(r.actor, r.path.guild)
 		return ok, chs, err
 	})
-	a.route("POST", "/guilds/{guild}/channels", true, func(r *req) (int, any, error) {
-		id, err := r.id("guild", uGuild)
-		if err != nil {
-			return 0, nil, err
-		}
-		var spec chat.ChannelSpec
-		if err := r.decode(&spec); err != nil {
-			return 0, nil, err
-		}
-		ch, err := c.CreateChannel(r.Context(), r.actor, id, spec)
+	a.route("POST", "/guilds/{guild}/channels", true, withBody(func(r *req, spec chat.ChannelSpec) (int, any, error) {
+		ch, err := c.CreateChannel(r.Context(), r.actor, r.path.guild, spec)
 		return http.StatusCreated, ch, err
-	})
-	a.route("PATCH", "/guilds/{guild}/channels", true, func(r *req) (int, any, error) {
-		id, err := r.id("guild", uGuild)
-		if err != nil {
-			return 0, nil, err
-		}
-		var moves []chat.ChannelPosition
-		if err := r.decode(&moves); err != nil {
-			return 0, nil, err
-		}
-		return noContent(c.ReorderChannels(r.Context(), r.actor, id, moves))
-	})
+	}))
+	a.route("PATCH", "/guilds/{guild}/channels", true, withBody(func(r *req, moves []chat.ChannelPosition) (int, any, error) {
+		return noContent(c.ReorderChannels(r.Context(), r.actor, r.path.guild, moves))
+	}))
 
 	// Roles.
 	a.route("GET", "/guilds/{guild}/roles", true, func(r *req) (int, any, error) {
-		id, err := r.id("guild", uGuild)
-		if err != nil {
-			return 0, nil, err
-		}
-		roles, err := c.Roles(r.actor, id)
+		roles, err := c.Roles(r.actor, r.path.guild)
 		return ok, roles, err
 	})
-	a.route("POST", "/guilds/{guild}/roles", true, func(r *req) (int, any, error) {
-		id, err := r.id("guild", uGuild)
-		if err != nil {
-			return 0, nil, err
-		}
-		var spec chat.RoleSpec
-		if err := r.decode(&spec); err != nil {
-			return 0, nil, err
-		}
-		role, err := c.CreateRole(r.Context(), r.actor, id, spec)
+	a.route("POST", "/guilds/{guild}/roles", true, withBody(func(r *req, spec chat.RoleSpec) (int, any, error) {
+		role, err := c.CreateRole(r.Context(), r.actor, r.path.guild, spec)
 		return ok, role, err
-	})
-	a.route("PATCH", "/guilds/{guild}/roles", true, func(r *req) (int, any, error) {
-		id, err := r.id("guild", uGuild)
-		if err != nil {
-			return 0, nil, err
-		}
-		var moves []chat.RolePosition
-		if err := r.decode(&moves); err != nil {
-			return 0, nil, err
-		}
-		roles, err := c.ReorderRoles(r.Context(), r.actor, id, moves)
+	}))
+	a.route("PATCH", "/guilds/{guild}/roles", true, withBody(func(r *req, moves []chat.RolePosition) (int, any, error) {
+		roles, err := c.ReorderRoles(r.Context(), r.actor, r.path.guild, moves)
 		return ok, roles, err
-	})
-	a.route("PATCH", "/guilds/{guild}/roles/{role}", true, func(r *req) (int, any, error) {
-		ids, err := r.ids("guild", uGuild, "role", uRole)
-		if err != nil {
-			return 0, nil, err
-		}
-		var spec chat.RoleSpec
-		if err := r.decode(&spec); err != nil {
-			return 0, nil, err
-		}
-		role, err := c.ModifyRole(r.Context(), r.actor, ids[0], ids[1], spec)
+	}))
+	a.route("PATCH", "/guilds/{guild}/roles/{role}", true, withBody(func(r *req, spec chat.RoleSpec) (int, any, error) {
+		role, err := c.ModifyRole(r.Context(), r.actor, r.path.guild, r.path.role, spec)
 		return ok, role, err
-	})
+	}))
 	a.route("DELETE", "/guilds/{guild}/roles/{role}", true, func(r *req) (int, any, error) {
-		ids, err := r.ids("guild", uGuild, "role", uRole)
-		if err != nil {
-			return 0, nil, err
-		}
-		return noContent(c.DeleteRole(r.Context(), r.actor, ids[0], ids[1]))
+		return noContent(c.DeleteRole(r.Context(), r.actor, r.path.guild, r.path.role))
 	})
 
 	// Members and bans.
 	a.route("GET", "/guilds/{guild}/members", true, func(r *req) (int, any, error) {
-		id, err := r.id("guild", uGuild)
-		if err != nil {
-			return 0, nil, err
-		}
 		limit, err := r.queryInt("limit", 1)
 		if err != nil {
 			return 0, nil, err
@@ -236,108 +133,57 @@ func (a *API) routes() {
 		if err != nil {
 			return 0, nil, err
 		}
-		ms, err := c.Members(r.actor, id, limit, after)
+		ms, err := c.Members(r.actor, r.path.guild, limit, after)
 		return ok, ms, err
 	})
-	a.route("GET", "/guilds/{guild}/members/{user}", true, func(r *req) (int, any, error) {
-		ids, err := r.ids("guild", uGuild, "user", chat.ErrUnknownMember)
-		if err != nil {
-			return 0, nil, err
-		}
-		m, err := c.Member(r.actor, ids[0], ids[1])
+	a.route("GET", "/guilds/{guild}/members/{member}", true, func(r *req) (int, any, error) {
+		m, err := c.Member(r.actor, r.path.guild, r.path.user)
 		return ok, m, err
 	})
-	a.route("PATCH", "/guilds/{guild}/members/{user}", true, func(r *req) (int, any, error) {
-		ids, err := r.ids("guild", uGuild, "user", chat.ErrUnknownMember)
-		if err != nil {
-			return 0, nil, err
-		}
-		var p chat.MemberPatch
-		if err := r.decode(&p); err != nil {
-			return 0, nil, err
-		}
-		m, err := c.ModifyMember(r.Context(), r.actor, ids[0], ids[1], p)
+	a.route("PATCH", "/guilds/{guild}/members/{member}", true, withBody(func(r *req, p chat.MemberPatch) (int, any, error) {
+		m, err := c.ModifyMember(r.Context(), r.actor, r.path.guild, r.path.user, p)
 		return ok, m, err
-	})
-	a.route("DELETE", "/guilds/{guild}/members/{user}", true, func(r *req) (int, any, error) {
-		ids, err := r.ids("guild", uGuild, "user", chat.ErrUnknownMember)
-		if err != nil {
-			return 0, nil, err
-		}
-		return noContent(c.Kick(r.Context(), r.actor, ids[0], ids[1]))
+	}))
+	a.route("DELETE", "/guilds/{guild}/members/{member}", true, func(r *req) (int, any, error) {
+		return noContent(c.Kick(r.Context(), r.actor, r.path.guild, r.path.user))
 	})
 	memberRole := func(add bool) handler {
 		return func(r *req) (int, any, error) {
-			ids, err := r.ids("guild", uGuild, "user", chat.ErrUnknownMember, "role", uRole)
-			if err != nil {
-				return 0, nil, err
-			}
-			return noContent(c.SetMemberRole(r.Context(), r.actor, ids[0], ids[1], ids[2], add))
+			return noContent(c.SetMemberRole(r.Context(), r.actor, r.path.guild, r.path.user, r.path.role, add))
 		}
 	}
-	a.route("PUT", "/guilds/{guild}/members/{user}/roles/{role}", true, memberRole(true))
-	a.route("DELETE", "/guilds/{guild}/members/{user}/roles/{role}", true, memberRole(false))
+	a.route("PUT", "/guilds/{guild}/members/{member}/roles/{role}", true, memberRole(true))
+	a.route("DELETE", "/guilds/{guild}/members/{member}/roles/{role}", true, memberRole(false))
 	a.route("GET", "/guilds/{guild}/bans", true, func(r *req) (int, any, error) {
-		id, err := r.id("guild", uGuild)
-		if err != nil {
-			return 0, nil, err
-		}
-		bans, err := c.Bans(r.actor, id)
+		bans, err := c.Bans(r.actor, r.path.guild)
 		return ok, bans, err
 	})
-	a.route("PUT", "/guilds/{guild}/bans/{user}", true, func(r *req) (int, any, error) {
-		ids, err := r.ids("guild", uGuild, "user", uUser)
-		if err != nil {
-			return 0, nil, err
-		}
-		var body struct {
-			DeleteMessageSeconds int     `json:"delete_message_seconds"`
-			Reason               *string `json:"reason"`
-		}
-		if err := r.decode(&body); err != nil {
-			return 0, nil, err
-		}
+	type banBody struct {
+		DeleteMessageSeconds int     `json:"delete_message_seconds"`
+		Reason               *string `json:"reason"`
+	}
+	a.route("PUT", "/guilds/{guild}/bans/{user}", true, withBody(func(r *req, body banBody) (int, any, error) {
 		reason := body.Reason
 		if h := r.Header.Get("X-Audit-Log-Reason"); reason == nil && h != "" {
 			reason = &h
 		}
-		return noContent(c.Ban(r.Context(), r.actor, ids[0], ids[1], reason, body.DeleteMessageSeconds))
-	})
-	a.route("DELETE", "/guilds/{guild}/bans/{user}", true, func(r *req) (int, any, error) {
-		ids, err := r.ids("guild", uGuild, "user", chat.ErrUnknownBan)
-		if err != nil {
-			return 0, nil, err
-		}
-		return noContent(c.Unban(r.Context(), r.actor, ids[0], ids[1]))
+		return noContent(c.Ban(r.Context(), r.actor, r.path.guild, r.path.user, reason, body.DeleteMessageSeconds))
+	}))
+	a.route("DELETE", "/guilds/{guild}/bans/{ban}", true, func(r *req) (int, any, error) {
+		return noContent(c.Unban(r.Context(), r.actor, r.path.guild, r.path.user))
 	})
 
 	// Invites.
-	a.route("POST", "/channels/{channel}/invites", true, func(r *req) (int, any, error) {
-		id, err := r.id("channel", uChannel)
-		if err != nil {
-			return 0, nil, err
-		}
-		var spec chat.InviteSpec
-		if err := r.decode(&spec); err != nil {
-			return 0, nil, err
-		}
-		inv, err := c.CreateInvite(r.Context(), r.actor, id, spec)
+	a.route("POST", "/channels/{channel}/invites", true, withBody(func(r *req, spec chat.InviteSpec) (int, any, error) {
+		inv, err := c.CreateInvite(r.Context(), r.actor, r.path.channel, spec)
 		return ok, inv, err
-	})
+	}))
 	a.route("GET", "/channels/{channel}/invites", true, func(r *req) (int, any, error) {
-		id, err := r.id("channel", uChannel)
-		if err != nil {
-			return 0, nil, err
-		}
-		invs, err := c.Invites(r.actor, 0, id)
+		invs, err := c.Invites(r.actor, 0, r.path.channel)
 		return ok, invs, err
 	})
 	a.route("GET", "/guilds/{guild}/invites", true, func(r *req) (int, any, error) {
-		id, err := r.id("guild", uGuild)
-		if err != nil {
-			return 0, nil, err
-		}
-		invs, err := c.Invites(r.actor, id, 0)
+		invs, err := c.Invites(r.actor, r.path.guild, 0)
 		return ok, invs, err
 	})
 	a.route("GET", "/invites/{code}", false, func(r *req) (int, any, error) {
@@ -367,72 +213,33 @@ func (a *API) routes() {
 
 func (a *API) channelRoutes() {
 	c := a.chat
-	ok := http.StatusOK
 	a.route("GET", "/channels/{channel}", true, func(r *req) (int, any, error) {
-		id, err := r.id("channel", uChannel)
-		if err != nil {
-			return 0, nil, err
-		}
-		ch, err := c.Channel(r.actor, id)
+		ch, err := c.Channel(r.actor, r.path.channel)
 		return ok, ch, err
 	})
-	a.route("PATCH", "/channels/{channel}", true, func(r *req) (int, any, error) {
-		id, err := r.id("channel", uChannel)
-		if err != nil {
-			return 0, nil, err
-		}
-		var spec chat.ChannelSpec
-		if err := r.decode(&spec); err != nil {
-			return 0, nil, err
-		}
-		ch, err := c.ModifyChannel(r.Context(), r.actor, id, spec)
+	a.route("PATCH", "/channels/{channel}", true, withBody(func(r *req, spec chat.ChannelSpec) (int, any, error) {
+		ch, err := c.ModifyChannel(r.Context(), r.actor, r.path.channel, spec)
 		return ok, ch, err
-	})
+	}))
 	a.route("DELETE", "/channels/{channel}", true, func(r *req) (int, any, error) {
-		id, err := r.id("channel", uChannel)
-		if err != nil {
-			return 0, nil, err
-		}
-		ch, err := c.DeleteChannel(r.Context(), r.actor, id)
+		ch, err := c.DeleteChannel(r.Context(), r.actor, r.path.channel)
 		return ok, ch, err
 	})
-	a.route("PUT", "/channels/{channel}/permissions/{target}", true, func(r *req) (int, any, error) {
-		ids, err := r.ids("channel", uChannel, "target", uRole)
-		if err != nil {
-			return 0, nil, err
-		}
-		var ow model.Overwrite
-		if err := r.decode(&ow); err != nil {
-			return 0, nil, err
-		}
-		ow.ID = ids[1]
-		return http.StatusNoContent, nil, c.PutOverwrite(r.Context(), r.actor, ids[0], ow)
-	})
+	a.route("PUT", "/channels/{channel}/permissions/{target}", true, withBody(func(r *req, ow model.Overwrite) (int, any, error) {
+		ow.ID = r.path.target
+		return noContent(c.PutOverwrite(r.Context(), r.actor, r.path.channel, ow))
+	}))
 	a.route("DELETE", "/channels/{channel}/permissions/{target}", true, func(r *req) (int, any, error) {
-		ids, err := r.ids("channel", uChannel, "target", uRole)
-		if err != nil {
-			return 0, nil, err
-		}
-		return http.StatusNoContent, nil, c.DeleteOverwrite(r.Context(), r.actor, ids[0], ids[1])
+		return noContent(c.DeleteOverwrite(r.Context(), r.actor, r.path.channel, r.path.target))
 	})
 	a.route("POST", "/channels/{channel}/typing", true, func(r *req) (int, any, error) {
-		id, err := r.id("channel", uChannel)
-		if err != nil {
-			return 0, nil, err
-		}
-		return http.StatusNoContent, nil, c.Typing(r.Context(), r.actor, id)
+		return noContent(c.Typing(r.Context(), r.actor, r.path.channel))
 	})
 }
 
 func (a *API) messageRoutes() {
 	c := a.chat
-	ok := http.StatusOK
-	chMsg := func(r *req) ([]chat.ID, error) { return r.ids("channel", uChannel, "message", uMessage) }
 	a.route("GET", "/channels/{channel}/messages", true, func(r *req) (int, any, error) {
-		id, err := r.id("channel", uChannel)
-		if err != nil {
-			return 0, nil, err
-		}
 		var q chat.HistoryQuery
 		var errs [4]error
 		q.Before, errs[0] = r.queryID("before")
@@ -445,22 +252,15 @@ func (a *API) messageRoutes() {
 				return 0, nil, err
 			}
 		}
-		msgs, err := c.Messages(r.actor, id, q)
+		msgs, err := c.Messages(r.actor, r.path.channel, q)
 		return ok, msgs, err
 	})
 	a.route("GET", "/channels/{channel}/messages/{message}", true, func(r *req) (int, any, error) {
-		ids, err := chMsg(r)
-		if err != nil {
-			return 0, nil, err
-		}
-		m, err := c.Message(r.actor, ids[0], ids[1])
+		m, err := c.Message(r.actor, r.path.channel, r.path.message)
 		return ok, m, err
 	})
 	a.route("POST", "/channels/{channel}/messages", true, func(r *req) (int, any, error) {
-		id, err := r.id("channel", uChannel)
-		if err != nil {
-			return 0, nil, err
-		}
+		id := r.path.channel
 		if err := a.rl.allow(r.w, "msg:"+r.actor.String()+":"+id.String(), float64(a.opts.RateMessages)/2, a.opts.RateMessages, "messages:"+id.String()); err != nil {
 			return 0, nil, err
 		}
@@ -509,94 +309,55 @@ func (a *API) messageRoutes() {
 		}
 		return ok, m, err
 	})
-	a.route("PATCH", "/channels/{channel}/messages/{message}", true, func(r *req) (int, any, error) {
-		ids, err := chMsg(r)
-		if err != nil {
-			return 0, nil, err
-		}
-		var body struct {
-			Content *string `json:"content"`
-		}
-		if err := r.decode(&body); err != nil {
-			return 0, nil, err
-		}
-		m, err := c.EditMessage(r.Context(), r.actor, ids[0], ids[1], body.Content)
+	type editBody struct {
+		Content *string `json:"content"`
+	}
+	a.route("PATCH", "/channels/{channel}/messages/{message}", true, withBody(func(r *req, body editBody) (int, any, error) {
+		m, err := c.EditMessage(r.Context(), r.actor, r.path.channel, r.path.message, body.Content)
 		return ok, m, err
-	})
+	}))
 	a.route("DELETE", "/channels/{channel}/messages/{message}", true, func(r *req) (int, any, error) {
-		ids, err := chMsg(r)
-		if err != nil {
-			return 0, nil, err
-		}
-		return http.StatusNoContent, nil, c.DeleteMessage(r.Context(), r.actor, ids[0], ids[1])
+		return noContent(c.DeleteMessage(r.Context(), r.actor, r.path.channel, r.path.message))
 	})
-	a.route("POST", "/channels/{channel}/messages/bulk-delete", true, func(r *req) (int, any, error) {
-		id, err := r.id("channel", uChannel)
-		if err != nil {
-			return 0, nil, err
-		}
-		var body struct {
-			Messages []chat.ID `json:"messages"`
-		}
-		if err := r.decode(&body); err != nil {
-			return 0, nil, err
-		}
-		return http.StatusNoContent, nil, c.BulkDelete(r.Context(), r.actor, id, body.Messages)
-	})
+	type bulkBody struct {
+		Messages []chat.ID `json:"messages"`
+	}
+	a.route("POST", "/channels/{channel}/messages/bulk-delete", true, withBody(func(r *req, body bulkBody) (int, any, error) {
+		return noContent(c.BulkDelete(r.Context(), r.actor, r.path.channel, body.Messages))
+	}))
 	a.route("POST", "/channels/{channel}/messages/{message}/ack", true, func(r *req) (int, any, error) {
-		ids, err := chMsg(r)
-		if err != nil {
-			return 0, nil, err
-		}
-		return ok, map[string]any{"token": nil}, c.Ack(r.Context(), r.actor, ids[0], ids[1])
+		return ok, map[string]any{"token": nil}, c.Ack(r.Context(), r.actor, r.path.channel, r.path.message)
 	})
 	a.route("GET", "/channels/{channel}/pins", true, func(r *req) (int, any, error) {
-		id, err := r.id("channel", uChannel)
-		if err != nil {
-			return 0, nil, err
-		}
-		msgs, err := c.Pins(r.actor, id)
+		msgs, err := c.Pins(r.actor, r.path.channel)
 		return ok, msgs, err
 	})
 	pin := func(pinned bool) handler {
 		return func(r *req) (int, any, error) {
-			ids, err := chMsg(r)
-			if err != nil {
-				return 0, nil, err
-			}
-			return http.StatusNoContent, nil, c.SetPin(r.Context(), r.actor, ids[0], ids[1], pinned)
+			return noContent(c.SetPin(r.Context(), r.actor, r.path.channel, r.path.message, pinned))
 		}
 	}
 	a.route("PUT", "/channels/{channel}/pins/{message}", true, pin(true))
 	a.route("DELETE", "/channels/{channel}/pins/{message}", true, pin(false))
 
-	react := func(add bool, self bool) handler {
+	// react adds or removes a reaction: the caller's own (self), else {user}'s.
+	react := func(add, self bool) handler {
 		return func(r *req) (int, any, error) {
-			ids, err := chMsg(r)
-			if err != nil {
-				return 0, nil, err
-			}
 			emoji, err := chat.ParseEmoji(r.PathValue("emoji"))
 			if err != nil {
 				return 0, nil, err
 			}
-			user := r.actor
-			if !self {
-				if user, err = r.id("user", uUser); err != nil {
-					return 0, nil, err
-				}
+			user := r.path.user
+			if self {
+				user = r.actor
 			}
-			return http.StatusNoContent, nil, c.React(r.Context(), r.actor, ids[0], ids[1], emoji, user, add)
+			return noContent(c.React(r.Context(), r.actor, r.path.channel, r.path.message, emoji, user, add))
 		}
 	}
 	a.route("PUT", "/channels/{channel}/messages/{message}/reactions/{emoji}/@me", true, react(true, true))
 	a.route("DELETE", "/channels/{channel}/messages/{message}/reactions/{emoji}/@me", true, react(false, true))
 	a.route("DELETE", "/channels/{channel}/messages/{message}/reactions/{emoji}/{user}", true, react(false, false))
 	a.route("GET", "/channels/{channel}/messages/{message}/reactions/{emoji}", true, func(r *req) (int, any, error) {
-		ids, err := chMsg(r)
-		if err != nil {
-			return 0, nil, err
-		}
 		emoji, err := chat.ParseEmoji(r.PathValue("emoji"))
 		if err != nil {
 			return 0, nil, err
@@ -609,15 +370,11 @@ func (a *API) messageRoutes() {
 		if err != nil {
 			return 0, nil, err
 		}
-		users, err := c.Reactors(r.actor, ids[0], ids[1], emoji, limit, after)
+		users, err := c.Reactors(r.actor, r.path.channel, r.path.message, emoji, limit, after)
 		return ok, users, err
 	})
 	a.route("DELETE", "/channels/{channel}/messages/{message}/reactions", true, func(r *req) (int, any, error) {
-		ids, err := chMsg(r)
-		if err != nil {
-			return 0, nil, err
-		}
-		return http.StatusNoContent, nil, c.ClearReactions(r.Context(), r.actor, ids[0], ids[1])
+		return noContent(c.ClearReactions(r.Context(), r.actor, r.path.channel, r.path.message))
 	})
 }
 

@@ -21,22 +21,14 @@ func (a *API) searchRoutes() {
 		return
 	}
 	a.route("GET", "/guilds/{guild}/messages/search", true, func(r *req) (int, any, error) {
-		id, err := r.id("guild", uGuild)
-		if err != nil {
-			return 0, nil, err
-		}
-		return a.search(r, id, 0)
+		return a.search(r, r.path.guild, 0)
 	})
 	a.route("GET", "/channels/{channel}/messages/search", true, func(r *req) (int, any, error) {
-		id, err := r.id("channel", uChannel)
+		ch, err := a.chat.Channel(r.actor, r.path.channel)
 		if err != nil {
 			return 0, nil, err
 		}
-		ch, err := a.chat.Channel(r.actor, id)
-		if err != nil {
-			return 0, nil, err
-		}
-		return a.search(r, ch.GuildID, id)
+		return a.search(r, ch.GuildID, r.path.channel)
 	})
 }
 
