@@ -779,8 +779,10 @@ func oneScreen(t *T) {
 
 // The network settings voice/network starts its node with: the reference
 // node's serve flags for one UDP port, ICE-TCP, a public IP and a TURN server.
+// The public IP is IPv4 only, so that the node must announce none of its
+// IPv6 addresses (VOICE-124).
 var networkArgs = []string{"--voice-udp-port", "{free_port}", "--voice-tcp-port", "{free_port}",
-	"--voice-public-ip", "127.0.0.1,::1", "--voice-turn-urls", "turn:turn.conformance.invalid:3478?transport=udp",
+	"--voice-public-ip", "127.0.0.1", "--voice-turn-urls", "turn:turn.conformance.invalid:3478?transport=udp",
 	"--voice-turn-username", "cf-user", "--voice-turn-credential", "cf-secret"}
 
 // serverCandidates lists the candidates the server gave c: in its answers
@@ -807,8 +809,9 @@ func serverCandidates(c *mediaClient) []string {
 // VOICE-120: with one UDP port configured, every session's UDP candidates
 // use that port (ICE UDP mux) and media flows. VOICE-121: ICE-TCP candidates
 // on the configured TCP port. VOICE-122: the configured public IP replaces
-// the local addresses in host candidates. VOICE-123: the TURN server goes to
-// clients in Ready (2) with its credentials.
+// the local addresses in host candidates. VOICE-124: the public IP is IPv4
+// only, and no other address (no IPv6 one) is announced. VOICE-123: the TURN
+// server goes to clients in Ready (2) with its credentials.
 func network(t *T) {
 	udp, tcp := t.Node.Arg("--voice-udp-port"), t.Node.Arg("--voice-tcp-port")
 	_, g, so := setup(t)
@@ -839,7 +842,11 @@ func network(t *T) {
 					t.Errorf("VOICE-121: an ICE-TCP candidate on port %s, the node's TCP port is %s: %q", port, tcp, cand)
 				}
 			}
-			if typ == "host" && ip != "127.0.0.1" && ip != "::1" {
+			switch {
+			case ip == "127.0.0.1":
+			case strings.Contains(ip, ":"):
+				t.Errorf("VOICE-124: an IPv6 candidate %s from a node whose only public IP is 127.0.0.1: %q", ip, cand)
+			case typ == "host":
 				t.Errorf("VOICE-122: a host candidate with address %s, the node's public IP is 127.0.0.1: %q", ip, cand)
 			}
 		}

@@ -33,7 +33,10 @@ type Config struct {
 	// interfaces.
 	ListenIP string
 	// PublicIPs are announced as host candidates instead of local addresses
-	// (--voice-public-ip, VOICE-122). Empty announces local addresses.
+	// (--voice-public-ip, VOICE-122). Empty announces local addresses. Each
+	// replaces the local addresses of its own family, and a family without
+	// one is not announced at all (VOICE-124): with only an IPv4 address
+	// configured, the SFU gathers no IPv6 candidates.
 	PublicIPs []string
 	// Loopback gathers loopback candidates; tests on 127.0.0.1 need it.
 	Loopback bool
@@ -201,7 +204,7 @@ func newAPIs(cfg *Config, sink *estimatorSink) (audio, video *webrtc.API, batch 
 			pc = batch
 		}
 		mux := webrtc.NewICEUDPMux(logf.NewLogger("udpmux"), pc)
-		se.SetICEUDPMux(mux)
+		se.SetICEUDPMux(familyMux{mux, announce(cfg)})
 		closers = append(closers, mux.Close)
 	} else if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
@@ -222,6 +225,9 @@ func newAPIs(cfg *Config, sink *estimatorSink) (audio, video *webrtc.API, batch 
 	}
 	se.SetNetworkTypes(networks)
 	if len(cfg.PublicIPs) > 0 {
+		// pion rewrites only the local addresses of a configured family and
+		// would announce the others as they are (VOICE-124).
+		se.SetIPFilter(announce(cfg))
 		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
 			External: cfg.PublicIPs, AsCandidateType: webrtc.ICECandidateTypeHost,
 			Mode: webrtc.ICEAddressRewriteReplace,
@@ -238,6 +244,50 @@ func newAPIs(cfg *Config, sink *estimatorSink) (audio, video *webrtc.API, batch 
 		return nil, nil, nil, nil, err
 	}
 	return audio, video, batch, closers, nil
+}
+
+// announce returns which local addresses the SFU gathers candidates on:
+// loopback only with cfg.Loopback, and with public IPs configured only
+// addresses of a family that has one, which the rewrite replaces (VOICE-122,
+// VOICE-124).
+func announce(cfg *Config) func(net.IP) bool {
+	var v4, v6 bool
+	for _, s := range cfg.PublicIPs {
+		if ip := net.ParseIP(s); ip != nil {
+			v4 = v4 || ip.To4() != nil
+			v6 = v6 || ip.To4() == nil
+		}
+	}
+	all := len(cfg.PublicIPs) == 0
+	return func(ip net.IP) bool {
+		if ip.IsLoopback() && !cfg.Loopback {
+			return false
+		}
+		if ip.To4() != nil {
+			return all || v4
+		}
+		return all || v6
+	}
+}
+
+// familyMux is the shared UDP port's mux with its listen addresses (on
+// which pion gathers host candidates, ignoring SetIPFilter and the network
+// types) filtered by keep. It drops loopback addresses itself, which pion
+// does only for an unwrapped ice.UDPMuxDefault.
+type familyMux struct {
+	ice.UDPMux
+	keep func(net.IP) bool
+}
+
+// GetListenAddresses implements ice.UDPMux.
+func (m familyMux) GetListenAddresses() []net.Addr {
+	var out []net.Addr
+	for _, a := range m.UDPMux.GetListenAddresses() {
+		if ua, ok := a.(*net.UDPAddr); !ok || m.keep(ua.IP) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func closeAll(cs []func() error) {
