@@ -59,6 +59,7 @@ var Tests = []harness.Test{
 	{IDs: []string{"FED-039", "FED-041", "FED-042", "FED-043", "EVT-076"}, Name: "fed/leave-and-after", Needs: p2p, Run: leaveAndAfter},
 	{IDs: []string{"FED-041", "FED-042", "FED-044"}, Name: "fed/mod-request-checks", Needs: p2p, Run: modChecks},
 	{IDs: []string{"FED-051", "EVT-061"}, Name: "fed/banned-user-join-refused", Needs: p2p, Run: bannedJoin},
+	{IDs: []string{"FED-082", "FED-051"}, Name: "fed/revoked-invite-refused", Needs: p2p, Run: revokedInvite},
 	{IDs: []string{"FED-053", "FED-068"}, Name: "fed/join-tail", Needs: p2p, Run: joinTail},
 	{IDs: []string{"FED-018"}, Name: "fed/author-rate-limit", Needs: p2p, Run: authorRate},
 	{IDs: []string{"FED-022"}, Name: "fed/stream-deadline", Needs: p2p, Run: streamDeadline},

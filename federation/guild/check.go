@@ -131,8 +131,17 @@ func (g *Guild) Authorize(actor event.User, kind event.Kind, channel event.ID, b
 	}
 	var need uint64
 	switch kind {
-	case event.KindGuildUpdate, event.KindInviteRevoke:
+	case event.KindGuildUpdate:
 		need = PermManageGuild
+	case event.KindInviteRevoke:
+		r, ok := body.(*event.InviteRevoke)
+		if !ok {
+			return fmt.Errorf("%w: body", ErrInvalid)
+		}
+		if inv := g.invites[r.Code]; inv != nil && inv.Creator == actor {
+			return nil // an inviter MAY always withdraw their own invite
+		}
+		need = PermManageChannels
 	case event.KindChannelCreate, event.KindChannelUpdate, event.KindChannelDelete:
 		need = PermManageChannels
 	case event.KindRoleCreate, event.KindRoleUpdate, event.KindRoleDelete, event.KindMemberRoles, event.KindChannelOverwrite:

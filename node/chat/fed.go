@@ -25,6 +25,10 @@ type Federator interface {
 	CreateInvite(ctx context.Context, guild, actor string, maxUses int, expires time.Time) (string, error)
 	// IsInvite reports whether code is a federation invite.
 	IsInvite(code string) bool
+	// RevokeInvite withdraws a federation invite of a guild for actor (its creator, or a
+	// member with MANAGE_CHANNELS): issued here for a guild homed here, else asked of the
+	// home node (ErrMissingPerms, ErrHomeUnreachable as for CreateChannel).
+	RevokeInvite(ctx context.Context, guild, actor, code string) error
 	// Join joins the guild of a federation invite for a local user.
 	Join(ctx context.Context, code, user string) (*RemoteGuild, error)
 	// PublishMessage sends a message of a federated channel to the guild before the node

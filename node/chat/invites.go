@@ -212,29 +212,56 @@ func (s *Service) JoinInvite(ctx context.Context, actor ID, code string) (Invite
 	return out, nil
 }
 
-// DeleteInvite revokes an invite (MANAGE_CHANNELS, or the inviter).
+// DeleteInvite revokes an invite (MANAGE_CHANNELS, or the inviter). A federation invite is
+// revoked in the guild's federated state first (by its home node, or asked of it), so that
+// no node admits anyone with it any more; when that fails nothing is deleted.
 func (s *Service) DeleteInvite(ctx context.Context, actor ID, code string) (InviteOut, error) {
+	s.mu.RLock()
+	inv, fedGuild, err := s.deletableInvite(actor, code)
+	name := s.user(actor).Username
+	s.mu.RUnlock()
+	if err != nil {
+		return InviteOut{}, err
+	}
+	if fedGuild != "" && s.fed.IsInvite(code) {
+		if err := s.fed.RevokeInvite(ctx, fedGuild, name, code); err != nil {
+			return InviteOut{}, err
+		}
+	}
 	s.lock()
 	defer s.mu.Unlock()
-	inv := s.invites[code]
-	if inv == nil {
-		return InviteOut{}, ErrUnknownInvite
-	}
-	c, _, p, err := s.channelAccess(actor, inv.ChannelID)
-	if err != nil {
-		return InviteOut{}, ErrUnknownInvite
-	}
-	if !p.Has(perm.ManageChannels) && inv.InviterID != actor {
-		return InviteOut{}, ErrMissingPerms
+	if s.invites[code] != inv {
+		return InviteOut{}, ErrUnknownInvite // deleted (or used) meanwhile
 	}
 	if err := s.db.Update(func(tx *store.Tx) error { return tx.Delete(store.KeyString(store.PrefixInvite, code)) }); err != nil {
 		return InviteOut{}, fmt.Errorf("chat: delete invite: %w", err)
 	}
 	out := s.inviteOut(inv)
 	delete(s.invites, code)
-	s.pub.Publish(&fanout.Event{Type: "INVITE_DELETE", Data: encode(map[string]any{"channel_id": c.ID, "guild_id": c.GuildID, "code": code}),
-		Intent: IntentGuildInvites, GuildID: uint64(c.GuildID), Visible: s.managers(c.GuildID, perm.ManageChannels)})
+	s.pub.Publish(&fanout.Event{Type: "INVITE_DELETE", Data: encode(map[string]any{"channel_id": inv.ChannelID, "guild_id": inv.GuildID, "code": code}),
+		Intent: IntentGuildInvites, GuildID: uint64(inv.GuildID), Visible: s.managers(inv.GuildID, perm.ManageChannels)})
 	return out, nil
+}
+
+// deletableInvite returns the invite code names if actor may delete it, and the federation
+// ID of its guild ("" when not federated). Callers hold s.mu.
+func (s *Service) deletableInvite(actor ID, code string) (*model.Invite, string, error) {
+	inv := s.invites[code]
+	if inv == nil {
+		return nil, "", ErrUnknownInvite
+	}
+	_, _, p, err := s.channelAccess(actor, inv.ChannelID)
+	if err != nil {
+		return nil, "", ErrUnknownInvite
+	}
+	if !p.Has(perm.ManageChannels) && inv.InviterID != actor {
+		return nil, "", ErrMissingPerms
+	}
+	var fedGuild string
+	if gs := s.guilds[inv.GuildID]; gs != nil && s.fed != nil {
+		fedGuild = gs.g.FedID
+	}
+	return inv, fedGuild, nil
 }
 
 // fedInviteCode returns a federation invite for the guild of a channel, or "" when the

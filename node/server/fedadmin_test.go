@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -307,4 +308,40 @@ func TestFederatedCategories(t *testing.T) {
 	p.bob.Must("POST", guildB+"/channels", map[string]any{"name": "beta-inside", "parent_id": bcat.ID}, nil)
 	find(p.alice, p.g.ID, "beta-inside", "Beta Cat")
 	find(p.bob, p.guildB, "beta-inside", "Beta Cat")
+}
+
+// TestFederatedInviteRevoke: deleting a federation invite revokes it in the guild's
+// federated state [FED-082], so no node admits anyone with it afterwards [FED-051]: one
+// deleted on the home node, and one that a member of another node created and deleted from
+// their own node (through the home node, as its creator [FED-042]).
+func TestFederatedInviteRevoke(t *testing.T) {
+	p := startPair(t, "Revokes")
+	carol := p.b.Register(t, "carol")
+	dave := p.a.Register(t, "dave")
+
+	// Alice's invite, deleted on node A, no longer admits carol of node B.
+	code := fedInvite(t, p.alice, p.g.text(t))
+	p.alice.Must("DELETE", "/invites/"+url.PathEscape(code), nil, nil)
+	if st := carol.Do("POST", "/invites/"+url.PathEscape(code), nil, nil); st != 404 {
+		t.Fatalf("join with an invite revoked on the home node: status %d, want 404", st)
+	}
+
+	// Bob's invite, made and deleted on node B, no longer admits dave of node A.
+	var chans []struct{ ID, Name string }
+	p.bob.Must("GET", "/guilds/"+p.guildB+"/channels", nil, &chans)
+	var textB string
+	for _, c := range chans {
+		if c.Name == "general" {
+			textB = c.ID
+		}
+	}
+	mine := fedInvite(t, p.bob, textB)
+	p.bob.Must("DELETE", "/invites/"+url.PathEscape(mine), nil, nil)
+	if st := dave.Do("POST", "/invites/"+url.PathEscape(mine), nil, nil); st != 404 {
+		t.Fatalf("join with an invite its creator revoked on a member node: status %d, want 404", st)
+	}
+
+	// An invite still in force admits as before.
+	live := fedInvite(t, p.alice, p.g.text(t))
+	carol.Must("POST", "/invites/"+url.PathEscape(live), nil, nil)
 }

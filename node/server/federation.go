@@ -532,6 +532,16 @@ func (f *federation) IsInvite(code string) bool {
 	return err == nil
 }
 
+// RevokeInvite implements chat.Federator.
+func (f *federation) RevokeInvite(ctx context.Context, guild, actor, code string) error {
+	inv, err := fed.ParseInvite(code)
+	if err != nil {
+		return fmt.Errorf("server: revoke invite: %w", err)
+	}
+	_, err = f.stateChange(ctx, fedID(guild), actor, event.KindInviteRevoke, "", &event.InviteRevoke{Code: inv.Code})
+	return err
+}
+
 // Join implements chat.Federator.
 func (f *federation) Join(ctx context.Context, code, user string) (*chat.RemoteGuild, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
