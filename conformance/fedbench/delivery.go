@@ -61,6 +61,7 @@ func delivery(o options) error {
 	interval := time.Second / time.Duration(o.rate)
 	var mu sync.Mutex
 	sentAt := make(map[string]time.Time, total)
+	answered := make(map[string]answer, total)
 	var failed atomic.Int64
 	var wg sync.WaitGroup
 	profA, profB := a.profile(o.profile, "delivery", o.duration), b.profile(o.profile, "delivery", o.duration)
@@ -78,9 +79,15 @@ func delivery(o options) error {
 		wg.Add(1)
 		go func(u *user) {
 			defer wg.Done()
-			if _, err := u.send(fg.channels[a], content); err != nil {
+			id, err := u.send(fg.channels[a], content)
+			if err != nil {
 				failed.Add(1)
+				return
 			}
+			at := time.Now()
+			mu.Lock()
+			answered[content] = answer{id: id, at: at}
+			mu.Unlock()
 		}(authors[i%len(authors)])
 	}
 	wg.Wait()
@@ -93,9 +100,14 @@ func delivery(o options) error {
 	})
 	got.mu.Lock()
 	var lat []time.Duration
+	var st stages
 	for content, at := range sentAt {
-		if r, ok := got.at[content]; ok {
+		r, ok := got.at[content]
+		if ok {
 			lat = append(lat, r.Sub(at))
+		}
+		if ans, answered := answered[content]; answered && ok {
+			st.add(at, ans, r)
 		}
 	}
 	got.mu.Unlock()
@@ -103,9 +115,48 @@ func delivery(o options) error {
 	fmt.Printf("delivery: %d messages at %d/s from %d authors on %s (sent in %v): %d delivered on %s, %d REST failures; p50 %s, p99 %s, max %s\n",
 		total, o.rate, len(authors), a.name, sendTime.Round(time.Millisecond), len(lat), b.name, failed.Load(),
 		ms(percentile(lat, 50)), ms(percentile(lat, 99)), ms(percentile(lat, 100)))
+	st.print(a.name, b.name)
 	if len(lat)+int(failed.Load()) < total {
 		fmt.Printf("delivery: %s logged: %s\n", b.name, b.logSummary())
 		return fmt.Errorf("%d messages never reached %s", total-len(lat)-int(failed.Load()), b.name)
 	}
 	return nil
+}
+
+// answer is node A's answer to one REST create: the message ID and when it arrived.
+type answer struct {
+	id string
+	at time.Time
+}
+
+// stages splits each delivery at the moment node A signed the event, which the message ID
+// tells (a federated message's ID carries its event's millisecond, spec/federation.md
+// [FED-066]; same clock, since the nodes run on this machine), and at A's REST answer.
+type stages struct {
+	toSigned, toAnswer, signedToB []time.Duration
+}
+
+func (s *stages) add(sent time.Time, ans answer, delivered time.Time) {
+	id, err := strconv.ParseUint(ans.id, 10, 64)
+	if err != nil {
+		return
+	}
+	signed := time.UnixMilli(int64(id>>22) + discordEpoch)
+	s.toSigned = append(s.toSigned, signed.Sub(sent))
+	s.toAnswer = append(s.toAnswer, ans.at.Sub(sent))
+	s.signedToB = append(s.signedToB, delivered.Sub(signed))
+}
+
+// discordEpoch is the snowflake epoch in Unix milliseconds.
+const discordEpoch = 1420070400000
+
+func (s *stages) print(a, b string) {
+	for _, st := range []struct {
+		name string
+		d    []time.Duration
+	}{{"sent → signed on " + a + " (1 ms resolution)", s.toSigned}, {"sent → REST answer from " + a, s.toAnswer},
+		{"signed on " + a + " → MESSAGE_CREATE on " + b + " (1 ms resolution)", s.signedToB}} {
+		sortDurations(st.d)
+		fmt.Printf("delivery:   %s: p50 %s, p90 %s, p99 %s\n", st.name, ms(percentile(st.d, 50)), ms(percentile(st.d, 90)), ms(percentile(st.d, 99)))
+	}
 }

@@ -10,16 +10,21 @@ import (
 
 // Group commit. Validation of a guild's events is serialised under rt.mu,
 // but the durable write is not: validated events are queued, and whichever
-// caller next takes rt.commitMu writes everything queued so far in one
-// Badger transaction (one fsync with SyncWrites), delivers the events to
-// OnEvent in queue order once committed (before the node's group sync, if
-// any, so that the application's work overlaps it), and answers the callers
-// once they are durable. Until then the events sit in an overlay that
-// validation consults, so duplicates and equivocations are still caught.
+// waiting caller next takes rt.commitSem writes everything queued so far in
+// one Badger transaction, delivers the events to OnEvent in queue order once
+// committed, and releases rt.commitSem before the node's group sync (if any)
+// that makes them durable: the next batch is written while this one syncs, and
+// the syncs of both may be one. A caller is answered once its event is durable,
+// whoever committed it; it does not wait for later batches. Until an event is
+// committed it sits in an overlay that validation consults, so duplicates and
+// equivocations are still caught.
 
 type pending struct {
 	ev   *event.Event
 	done chan error
+	// taken is set, under rt.mu, once a committer has taken the event from
+	// the queue.
+	taken bool
 }
 
 type seqKey struct {
@@ -41,41 +46,84 @@ func (rt *guildRT) enqueue(ev *event.Event) *pending {
 	return p
 }
 
-// await makes sure p is durable (committing the queue if nobody else is)
-// and returns the outcome of its commit. The caller must not hold rt.mu.
+// take removes and returns the queue. The caller holds rt.mu.
+func (rt *guildRT) take() []*pending {
+	batch := rt.queue
+	rt.queue = nil
+	for _, p := range batch {
+		p.taken = true
+	}
+	return batch
+}
+
+// await returns the outcome of p's commit once p is durable (or failed),
+// committing the queue itself when p is still in it and no other caller is
+// committing. The caller must not hold rt.mu.
 func (s *Service) await(rt *guildRT, p *pending) error {
-	s.flush(rt)
-	return <-p.done
+	for {
+		select {
+		case err := <-p.done:
+			return err
+		case rt.commitSem <- struct{}{}:
+		}
+		rt.mu.Lock()
+		var batch []*pending
+		if !p.taken {
+			batch = rt.take()
+		}
+		rt.mu.Unlock()
+		if len(batch) == 0 {
+			// Another caller's batch holds p and answers it once durable.
+			<-rt.commitSem
+			return <-p.done
+		}
+		s.commitBatch(rt, batch)
+	}
 }
 
 // flush commits everything queued so far; when it returns, every event
 // that was queued or being committed before the call is durable (or failed).
 // The caller must not hold rt.mu.
 func (s *Service) flush(rt *guildRT) {
-	rt.commitMu.Lock()
-	defer rt.commitMu.Unlock()
+	rt.commitSem <- struct{}{}
 	rt.mu.Lock()
-	batch := rt.queue
-	rt.queue = nil
+	batch := rt.take()
 	rt.mu.Unlock()
 	if len(batch) > 0 {
 		s.commitBatch(rt, batch)
+		return
+	}
+	<-rt.commitSem
+	// Batches committed before we took the semaphore may still be syncing.
+	if err := s.store.Sync(); err != nil {
+		s.log.Error("fed: sync failed", "guild", rt.id, "err", err)
 	}
 }
 
-// commitBatch writes and delivers one batch. The caller holds rt.commitMu.
+// commitBatch writes and delivers one batch, releases rt.commitSem (which
+// the caller took) once the batch is committed, and answers the batch's
+// callers once it is durable.
 func (s *Service) commitBatch(rt *guildRT, batch []*pending) {
 	evs := make([]*event.Event, len(batch))
 	for i, p := range batch {
 		evs[i] = p.ev
 	}
+	released := false
+	release := func() {
+		rt.mu.Lock()
+		for _, ev := range evs {
+			delete(rt.overlay, ev.ID)
+			delete(rt.overlaySeq, seqKey{ev.Origin, ev.Seq})
+		}
+		rt.mu.Unlock()
+		released = true
+		<-rt.commitSem
+	}
 	// The application hears of the events once they are committed, while the sync that
 	// makes them durable runs: a crash of the process keeps them, and a power loss before
 	// the sync loses them here and in the vector alike, so catch-up fetches them again.
 	// Peers still hear of them only after the sync (the callers await it) [FED-019].
-	delivered := false
 	fresh, err := s.store.PutThen(func(fresh []bool) {
-		delivered = true
 		for i, p := range batch {
 			if fresh[i] {
 				s.clock.Observe(p.ev.TS)
@@ -84,15 +132,13 @@ func (s *Service) commitBatch(rt *guildRT, batch []*pending) {
 				}
 			}
 		}
+		release()
 	}, evs...)
-	rt.mu.Lock()
-	for _, ev := range evs {
-		delete(rt.overlay, ev.ID)
-		delete(rt.overlaySeq, seqKey{ev.Origin, ev.Seq})
+	if !released {
+		release()
 	}
-	rt.mu.Unlock()
 	if err != nil {
-		s.log.Error("fed: commit failed; in-memory state may be ahead of the store", "guild", rt.id, "delivered", delivered, "err", err)
+		s.log.Error("fed: commit failed; in-memory state may be ahead of the store", "guild", rt.id, "err", err)
 		for _, p := range batch {
 			p.done <- fmt.Errorf("fed: commit: %w", err)
 		}

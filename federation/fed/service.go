@@ -130,11 +130,12 @@ type guildRT struct {
 	held map[uint64]*event.Event
 
 	// Group commit (commit.go): queue and overlay are guarded by mu;
-	// commitMu is held by the one caller writing a batch.
+	// commitSem (capacity 1) is held by the one caller writing a batch,
+	// until the batch is committed (not synced).
 	queue      []*pending
 	overlay    map[event.ID]*event.Event
 	overlaySeq map[seqKey]event.ID
-	commitMu   sync.Mutex
+	commitSem  chan struct{}
 }
 
 // New starts the service: the host, gossip, stream handlers, sync and
@@ -238,7 +239,7 @@ func (s *Service) addGuild(st *guild.Guild) error {
 	if err != nil {
 		return fmt.Errorf("fed: %w", err)
 	}
-	rt := &guildRT{id: id, st: st, localSeq: seq, limiters: map[event.User]*rate.Limiter{}}
+	rt := &guildRT{id: id, st: st, localSeq: seq, limiters: map[event.User]*rate.Limiter{}, commitSem: make(chan struct{}, 1)}
 	s.mu.Lock()
 	if _, ok := s.guilds[id]; ok {
 		s.mu.Unlock()

@@ -50,6 +50,17 @@ type Store struct {
 // as the Hearth node does).
 func New(db *badger.DB, sync func() error) *Store { return &Store{db: db, sync: sync} }
 
+// Sync returns once everything committed before the call is durable.
+func (s *Store) Sync() error {
+	if s.sync == nil {
+		return nil
+	}
+	if err := s.sync(); err != nil {
+		return fmt.Errorf("store: sync: %w", err)
+	}
+	return nil
+}
+
 // update runs fn in a read-write transaction and returns once the commit is
 // durable.
 func (s *Store) update(fn func(txn *badger.Txn) error) error {
@@ -65,12 +76,7 @@ func (s *Store) updateThen(committed func(), fn func(txn *badger.Txn) error) err
 	if committed != nil {
 		committed()
 	}
-	if s.sync != nil {
-		if err := s.sync(); err != nil {
-			return fmt.Errorf("sync: %w", err)
-		}
-	}
-	return nil
+	return s.Sync()
 }
 
 func originKey(prefix string, guild event.ID, origin event.Node) []byte {
