@@ -54,6 +54,8 @@ var Tests = []harness.Test{
 	{IDs: []string{"MEDIA-046"}, Name: "media/cache-control", Run: cacheControl},
 	{IDs: []string{"MEDIA-050"}, Name: "media/thumbnail", Run: thumbnail},
 	{IDs: []string{"MEDIA-051", "MEDIA-053"}, Name: "media/image-bomb-no-thumbnail", Run: bomb},
+	{IDs: []string{"MEDIA-016", "MEDIA-032", "MEDIA-060", "MEDIA-061"}, Name: "media/quota-and-collection",
+		Needs: harness.Needs{OwnNode: true, Managed: true, Args: collectionArgs}, Run: quotaAndCollection},
 }
 
 // file is one files[n] part.
@@ -112,13 +114,19 @@ func do(t *T, req *http.Request) *harness.Response {
 
 // upload posts a message with files and returns its attachments.
 func upload(t *T, u *harness.User, channel string, files ...file) []Obj {
-	body, ct := form(Obj{"content": "files"}, files...)
-	r := post(t, u, "/channels/"+channel+"/messages", ct, bytes.NewReader(body), int64(len(body)))
+	_, att := uploadMessage(t, u, channel, files...)
+	return att
+}
+
+// uploadMessage posts a message with files and returns its ID and attachments.
+func uploadMessage(t *T, u *harness.User, channel string, files ...file) (id string, attachments []Obj) {
+	r := postFiles(t, u, channel, files...)
 	if r.Status != 200 {
 		t.Fatalf("upload: expected 200, got %s", r)
 	}
 	var m struct {
-		Attachments []Obj `json:"attachments"`
+		ID          string `json:"id"`
+		Attachments []Obj  `json:"attachments"`
 	}
 	if err := r.JSON(&m); err != nil {
 		t.Fatalf("%v", err)
@@ -126,7 +134,13 @@ func upload(t *T, u *harness.User, channel string, files ...file) []Obj {
 	if len(m.Attachments) != len(files) {
 		t.Fatalf("upload of %d files answered %d attachments: %s", len(files), len(m.Attachments), r)
 	}
-	return m.Attachments
+	return m.ID, m.Attachments
+}
+
+// postFiles posts a message with files and returns the answer, whatever it is.
+func postFiles(t *T, u *harness.User, channel string, files ...file) *harness.Response {
+	body, ct := form(Obj{"content": "files"}, files...)
+	return post(t, u, "/channels/"+channel+"/messages", ct, bytes.NewReader(body), int64(len(body)))
 }
 
 // get fetches a media URL (absolute, or relative to the node) with extra headers.

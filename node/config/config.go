@@ -49,6 +49,17 @@ type Config struct {
 	Peers []string `toml:"peers"`
 	// NodeName is how this node's users appear elsewhere (name@node-name).
 	NodeName string `toml:"node_name"`
+	// MediaQuota is how many bytes of distinct files one user may have uploaded (a file is
+	// charged once however often it is uploaded again); negative means unlimited.
+	MediaQuota int64 `toml:"media_quota"`
+	// MediaGCInterval is how often the media garbage collector runs.
+	MediaGCInterval time.Duration `toml:"media_gc_interval"`
+	// MediaGCGrace is how long an unreferenced file is kept after its last upload or
+	// announcement, so that a message being composed does not lose its files.
+	MediaGCGrace time.Duration `toml:"media_gc_grace"`
+	// SearchTimeout bounds one search; a search that reaches it answers with the results
+	// found so far and "partial": true.
+	SearchTimeout time.Duration `toml:"search_timeout"`
 	// Pprof serves net/http/pprof under /debug/pprof/ on the listen address. Off by default:
 	// profiles reveal internals, so enable it only on a trusted address.
 	Pprof bool `toml:"pprof"`
@@ -112,7 +123,8 @@ func Default() Config {
 	return Config{
 		DataDir: "./hearth-data", Listen: "127.0.0.1:8080", LogLevel: "info", LogFormat: "text",
 		RateGlobal: 50, RateMessages: 10, HeartbeatInterval: 41250 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
-		GatewayMaxQueue: 500,
+		GatewayMaxQueue: 500, MediaQuota: 1 << 30, MediaGCInterval: time.Hour, MediaGCGrace: time.Hour,
+		SearchTimeout: 2 * time.Second,
 	}
 }
 
@@ -149,21 +161,28 @@ func Load(args []string, env []string) (Config, error) {
 		cfg.RateMessages = n
 		return err
 	})
-	num("heartbeat_interval", "gateway heartbeat interval (e.g. 41.25s)", func(v string) error {
-		d, err := time.ParseDuration(v)
-		cfg.HeartbeatInterval = d
-		return err
-	})
-	num("shutdown_timeout", "graceful shutdown limit", func(v string) error {
-		d, err := time.ParseDuration(v)
-		cfg.ShutdownTimeout = d
-		return err
-	})
+	duration := func(p *time.Duration, key, help string) {
+		num(key, help, func(v string) error {
+			d, err := time.ParseDuration(v)
+			*p = d
+			return err
+		})
+	}
+	duration(&cfg.HeartbeatInterval, "heartbeat_interval", "gateway heartbeat interval (e.g. 41.25s)")
+	duration(&cfg.ShutdownTimeout, "shutdown_timeout", "graceful shutdown limit")
 	num("gateway_max_queue", "dispatches a gateway connection may fall behind before close 4000", func(v string) error {
 		n, err := strconv.Atoi(v)
 		cfg.GatewayMaxQueue = n
 		return err
 	})
+	num("media_quota", "bytes of distinct files one user may upload (negative: unlimited)", func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		cfg.MediaQuota = n
+		return err
+	})
+	duration(&cfg.MediaGCInterval, "media_gc_interval", "how often unreferenced media files are collected")
+	duration(&cfg.MediaGCGrace, "media_gc_grace", "how long an unreferenced media file is kept after its upload")
+	duration(&cfg.SearchTimeout, "search_timeout", "bound of one search (partial results past it)")
 	list := func(p *[]string, key, help string) {
 		bindings = append(bindings, binding{key, func(v string) error { *p = splitList(v); return nil }, help})
 	}
@@ -242,6 +261,12 @@ func (c Config) validate() error {
 	}
 	if c.RateGlobal <= 0 || c.RateMessages <= 0 {
 		errs = append(errs, errors.New("config: rate limits must be positive"))
+	}
+	if c.MediaQuota == 0 {
+		errs = append(errs, errors.New("config: media_quota must not be 0 (negative: unlimited)"))
+	}
+	if c.MediaGCInterval < 10*time.Millisecond || c.MediaGCGrace <= 0 || c.SearchTimeout <= 0 {
+		errs = append(errs, errors.New("config: media_gc_interval must be at least 10ms, media_gc_grace and search_timeout positive"))
 	}
 	if c.HeartbeatInterval < 100*time.Millisecond {
 		errs = append(errs, errors.New("config: heartbeat_interval must be at least 100ms"))

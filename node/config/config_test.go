@@ -45,6 +45,11 @@ func TestErrors(t *testing.T) {
 		"bad voice range":           {"-voice-udp-range", "9-3"},
 		"voice port and range":      {"-voice-udp-port", "5000", "-voice-udp-range", "6000-6100"},
 		"voice public ip not an ip": {"-voice-public-ip", "example.org"},
+		"zero media quota":          {"-media-quota", "0"},
+		"media quota not a number":  {"-media-quota", "1GiB"},
+		"tiny gc interval":          {"-media-gc-interval", "1ms"},
+		"zero gc grace":             {"-media-gc-grace", "0s"},
+		"negative search timeout":   {"-search-timeout", "-1s"},
 	} {
 		if _, err := Load(args, nil); err == nil {
 			t.Errorf("%s: no error", name)
@@ -70,6 +75,21 @@ func TestVoice(t *testing.T) {
 		t.Errorf("TURN = %q", got)
 	}
 	if cfg.VoiceTCPPort != 3479 || cfg.VoiceTURNUsername != "u" || !cfg.VoiceLoopback {
+		t.Errorf("cfg = %+v", cfg)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	def := Default()
+	if def.MediaQuota != 1<<30 || def.MediaGCInterval != time.Hour || def.MediaGCGrace != time.Hour || def.SearchTimeout != 2*time.Second {
+		t.Errorf("defaults = %+v", def)
+	}
+	cfg, err := Load([]string{"-media-quota", "65536", "-media-gc-interval", "100ms", "-search-timeout", "1ns"},
+		[]string{"HEARTH_MEDIA_GC_GRACE=3s", "HEARTH_MEDIA_QUOTA=-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MediaQuota != 65536 || cfg.MediaGCInterval != 100*time.Millisecond || cfg.MediaGCGrace != 3*time.Second || cfg.SearchTimeout != time.Nanosecond {
 		t.Errorf("cfg = %+v", cfg)
 	}
 }

@@ -66,7 +66,8 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log, db: db, hub: fanout.NewHub(), reg: prometheus.NewRegistry(), stop: make(chan struct{})}
 	fetch := &mediaFetcher{}
-	n.media, err = media.Open(path.Join(cfg.DataDir, "media"), media.Options{DB: db.Badger(), Logger: log, Fetcher: fetch})
+	n.media, err = media.Open(path.Join(cfg.DataDir, "media"), media.Options{DB: db.Badger(), Logger: log, Fetcher: fetch,
+		OwnerQuota: cfg.MediaQuota, GCGrace: cfg.MediaGCGrace})
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -77,7 +78,8 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 		db.Close()
 		return nil, err
 	}
-	n.index, err = search.Open(path.Join(cfg.DataDir, "search"), search.Options{Logger: log, Registerer: n.reg, Source: searchSource{n.chat}})
+	n.index, err = search.Open(path.Join(cfg.DataDir, "search"), search.Options{Logger: log, Registerer: n.reg, Source: searchSource{n.chat},
+		QueryTimeout: cfg.SearchTimeout})
 	if err != nil {
 		n.media.Close()
 		db.Close()
@@ -234,7 +236,7 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.chat.RunPresence(n.stop, time.Second) }()
-	go func() { defer n.wg.Done(); n.collectMedia(n.stop, time.Hour) }()
+	go func() { defer n.wg.Done(); n.collectMedia(n.stop, n.cfg.MediaGCInterval) }()
 	go func() {
 		defer n.wg.Done()
 		t := time.NewTicker(10 * time.Minute)
