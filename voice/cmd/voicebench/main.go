@@ -18,6 +18,14 @@
 // report counts UDP receive drops per side from /proc/net/udp, and the
 // SFU's own forwarding latency: from reading a publisher's packet to
 // handing it to each subscriber's socket (sfu.Config.OnForward).
+//
+// The clients and the SFU share the machine's cores; these options stand in
+// for an SFU on cores of its own: -sfu-rt P runs the SFU process with
+// SCHED_FIFO priority P (chrt -f: its threads preempt every normal thread
+// the moment they are runnable), -sfu-cpus and -client-cpus pin the two
+// processes to CPU lists (taskset), -sfu-procs sets the SFU's GOMAXPROCS,
+// and -client-nice lowers the clients' priority. -sfu-trace writes a
+// runtime/trace of the SFU over the window.
 package main
 
 import (
@@ -37,6 +45,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,6 +67,11 @@ var (
 	talkers    int
 	lean       bool
 	clientNice int
+	sfuRT      int
+	sfuCPUs    string
+	clientCPUs string
+	sfuProcs   int
+	sfuTrace   string
 )
 
 func main() {
@@ -70,6 +84,11 @@ func main() {
 	flag.IntVar(&talkers, "talkers", 0, "publishers that talk continuously; the others send DTX (a packet every 400 ms); 0: all talk")
 	flag.BoolVar(&lean, "lean", false, "clients without interceptors (cheaper load generator)")
 	flag.IntVar(&clientNice, "client-nice", 0, "nice value for the client process (the SFU keeps 0): gives the SFU the CPU first, as a server that does not share its machine with its clients would have it")
+	flag.IntVar(&sfuRT, "sfu-rt", 0, "run the SFU process with real-time scheduling (SCHED_FIFO, chrt -f) at this priority (1-99; 0: normal): its threads run as soon as they are runnable, standing in for an SFU with cores of its own; needs root or CAP_SYS_NICE")
+	flag.StringVar(&sfuCPUs, "sfu-cpus", "", "CPU list the SFU process runs on (taskset -c), e.g. 1; empty: any")
+	flag.StringVar(&clientCPUs, "client-cpus", "", "CPU list the client process runs on (taskset -a -c), e.g. 0; empty: any")
+	flag.StringVar(&sfuTrace, "sfu-trace", "", "write a runtime/trace of the SFU process over the window to this file (go tool trace -pprof=sched FILE: where its goroutines waited for a thread)")
+	flag.IntVar(&sfuProcs, "sfu-procs", 0, "GOMAXPROCS of the SFU process (0: Go's default, one per CPU it may use)")
 	flag.Parse()
 	if *pubs <= 0 || *pubs > *n {
 		*pubs = *n
@@ -112,8 +131,21 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 	if err != nil {
 		return err
 	}
-	child := exec.Command(os.Args[0], "-serve", "-udp-port", strconv.Itoa(udpPort), "-cpuprofile", profile)
+	child := exec.Command(os.Args[0], "-serve", "-udp-port", strconv.Itoa(udpPort), "-cpuprofile", profile, "-sfu-trace", sfuTrace)
+	// chrt and taskset exec the SFU in place: the child's PID stays the SFU's.
+	if sfuRT != 0 {
+		child.Args = append([]string{"chrt", "-f", strconv.Itoa(sfuRT)}, child.Args...)
+	}
+	if sfuCPUs != "" {
+		child.Args = append([]string{"taskset", "-c", sfuCPUs}, child.Args...)
+	}
+	if child.Path, err = exec.LookPath(child.Args[0]); err != nil {
+		return err
+	}
 	child.Env = append(os.Environ(), "VOICEBENCH_KEY="+hex.EncodeToString(key))
+	if sfuProcs > 0 {
+		child.Env = append(child.Env, "GOMAXPROCS="+strconv.Itoa(sfuProcs))
+	}
 	child.Stderr = os.Stderr
 	stdin, err := child.StdinPipe()
 	if err != nil {
@@ -137,6 +169,12 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 	if clientNice != 0 {
 		if err := reniceSelf(clientNice); err != nil {
 			return err
+		}
+	}
+	if clientCPUs != "" {
+		// -a: every thread; threads started later inherit the mask.
+		if out, err := exec.Command("taskset", "-a", "-p", "-c", clientCPUs, strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
+			return fmt.Errorf("taskset the clients: %w: %s", err, out)
 		}
 	}
 	var closers []io.Closer
@@ -335,6 +373,12 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano()) * time.Nanosecond
 	fmt.Printf("participants %d, publishers %d (%d talking, %d silent with DTX), forwarded audio tracks %d, window %v, lean clients %v\n",
 		n, pubs, talkers, pubs-talkers, pubs*(n-1), window, lean)
+	sched := "normal"
+	if sfuRT != 0 {
+		sched = fmt.Sprintf("SCHED_FIFO %d", sfuRT)
+	}
+	fmt.Printf("SFU process: %s scheduling, CPUs %q, GOMAXPROCS %d (0: default); client process: nice %d, CPUs %q\n",
+		sched, sfuCPUs, sfuProcs, clientNice, clientCPUs)
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Printf("load average at the end: %s", la)
 	}
@@ -510,6 +554,13 @@ func serveSFU(udpPort int) error {
 		}
 		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
 	}
+	var traceFile *os.File
+	if sfuTrace != "" {
+		if traceFile, err = os.Create(sfuTrace); err != nil {
+			return err
+		}
+		defer traceFile.Close()
+	}
 	fmt.Println("ws" + strings.TrimPrefix(srv.URL, "http") + "/voice")
 	// The parent says "start" and "stop" around its window; "stop" is
 	// answered with the forwarding latency seen in between. EOF ends.
@@ -518,8 +569,16 @@ func serveSFU(udpPort int) error {
 		switch in.Text() {
 		case "start":
 			measuring.Store(true)
+			if traceFile != nil {
+				if err := trace.Start(traceFile); err != nil {
+					return err
+				}
+			}
 		case "stop":
 			measuring.Store(false)
+			if traceFile != nil {
+				trace.Stop()
+			}
 			fmt.Printf("p50 %v p99 %v p99.9 %v max %v (%d packet writes)\n",
 				lat.pct(50), lat.pct(99), lat.pctMille(999), lat.pct(100), lat.count())
 		}
