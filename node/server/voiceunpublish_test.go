@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -15,7 +16,9 @@ import (
 // turns the camera off (its m-line inactive, announced with a client offer) is shown to
 // the guild without self_video, and the other member's m-line for that camera stops
 // sending after a server offer; the camera comes back on the same m-line. A screen
-// share ended with removeTrack clears self_stream the same way.
+// share ended with removeTrack clears self_stream the same way. A simulcast camera turned
+// off and on again on its m-line comes back each time, though its layers return on their
+// old SSRCs without the mid and rid header extensions, as Chromium sends them.
 func TestVoiceUnpublish(t *testing.T) {
 	n := testnode.Start(t, testnode.Options{Config: func(c *config.Config) { c.VoiceLoopback = true }})
 	alice, bob, carol := n.Register(t, "alice"), n.Register(t, "bob"), n.Register(t, "carol")
@@ -149,6 +152,44 @@ func TestVoiceUnpublish(t *testing.T) {
 		}
 		return "alice's voice state still shows her screen share (or lost her camera)"
 	})
+
+	// A simulcast camera (rids q, h, f) turned off and on again on the same
+	// m-line, as the web client does: bob gets it back each time.
+	if err := ac.RemoveVideo(cam); err != nil {
+		t.Fatal(err)
+	}
+	layers, err := ac.AddSimulcastVideo("camera")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pump.Add(layers...)
+	for i := 0; ; i++ {
+		waitUntil(t, func() string {
+			m := bc.TrackMid(alice.UserID, "camera")
+			if m == "" || !bc.ServerSends(m) {
+				return fmt.Sprintf("bob has no sending m-line for alice's simulcast camera (round %d)", i)
+			}
+			if !waitGrow(camera, camera(), time.Second) {
+				return fmt.Sprintf("bob does not receive alice's simulcast camera (round %d)", i)
+			}
+			return ""
+		})
+		if i == 2 {
+			break
+		}
+		if err := ac.StopVideo(layers[0]); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, func() string {
+			if bc.TrackMid(alice.UserID, "camera") != "" {
+				return fmt.Sprintf("bob's track map still lists alice's stopped simulcast camera (round %d)", i)
+			}
+			return ""
+		})
+		if err := ac.ResumeVideo(layers[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if code := ac.CloseCode(); code != 0 {
 		t.Fatalf("alice's voice WebSocket closed with %d", code)
 	}

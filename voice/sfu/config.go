@@ -117,8 +117,12 @@ var codecs = []struct {
 }
 
 // estimatorSink receives the bandwidth estimator that the CC interceptor
-// creates inside NewPeerConnection, which calls back synchronously.
-type estimatorSink struct{ last cc.BandwidthEstimator }
+// creates inside NewPeerConnection, which calls back synchronously, and the
+// PeerConnection's streamIDs.
+type estimatorSink struct {
+	last cc.BandwidthEstimator
+	ids  *streamIDs
+}
 
 // newMediaAPI builds a pion API: codecs, header extensions (VOICE-061),
 // NACK/PLI/reports/TWCC interceptors (VOICE-062) and, with bwe, a send-side
@@ -147,6 +151,7 @@ func newMediaAPI(se webrtc.SettingEngine, bwe bool, sink *estimatorSink) (*webrt
 		}
 	}
 	reg := &interceptor.Registry{}
+	reg.Add(streamIDFactory{sink})
 	if err := webrtc.ConfigureNack(m, reg); err != nil {
 		return nil, fmt.Errorf("sfu: nack: %w", err)
 	}

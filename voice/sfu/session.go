@@ -31,6 +31,7 @@ type Session struct {
 	sessionID string
 	pc        *webrtc.PeerConnection
 	bwe       cc.BandwidthEstimator // nil if the CC interceptor gave none
+	ids       *streamIDs            // the simulcast layers' SSRCs, for a source that sends again
 
 	// Guarded by sfu.mu.
 	guildID, channelID string
@@ -603,6 +604,7 @@ func (s *Session) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	layer := layerLow
 	if t.RID() != "" {
 		layer = layerOfRID(t.RID())
+		s.ids.remember(uint32(t.SSRC()), mid, t.RID())
 	}
 	up.layers[layer].Store(t)
 	if up.kind == webrtc.RTPCodecTypeVideo {

@@ -120,19 +120,19 @@ func (s *SFU) Join(ctx context.Context, req JoinRequest) (*Session, error) {
 		return nil, fmt.Errorf("sfu: join: incomplete request")
 	}
 	s.pcMu.Lock()
-	s.sink.last = nil
+	s.sink.last, s.sink.ids = nil, nil
 	api := s.api
 	if req.Video {
 		api = s.apiBWE
 	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	bwe := s.sink.last
+	bwe, ids := s.sink.last, s.sink.ids
 	s.pcMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("sfu: join: %w", err)
 	}
 	se := &Session{
-		sfu: s, userID: req.UserID, sessionID: req.SessionID, pc: pc, bwe: bwe,
+		sfu: s, userID: req.UserID, sessionID: req.SessionID, pc: pc, bwe: bwe, ids: ids,
 		published: map[string]*upTrack{}, down: map[*upTrack]*slot{},
 		watching: map[string]bool{}, wanted: map[string]int{}, sources: map[string]Source{},
 		peer: req.Peer, limiter: rate.NewLimiter(1, 10), closed: make(chan struct{}),

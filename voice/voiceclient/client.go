@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,6 +111,7 @@ type Options struct {
 type Client struct {
 	UserID string
 	opts   Options
+	api    *webrtc.API
 	ws     *websocket.Conn
 	wsMu   sync.Mutex
 	pc     *webrtc.PeerConnection
@@ -154,7 +156,7 @@ func Dial(ctx context.Context, url string, api *webrtc.API, userID, guildID, tok
 	if err != nil {
 		return nil, fmt.Errorf("voiceclient: dial: %w", err)
 	}
-	c := &Client{UserID: userID, opts: opts, ws: ws, answered: make(chan error, 16), iceStarted: make(chan struct{}),
+	c := &Client{UserID: userID, opts: opts, api: api, ws: ws, answered: make(chan error, 16), iceStarted: make(chan struct{}),
 		speaking: map[string][]bool{}, received: map[string]*atomic.Int64{},
 		closed: make(chan struct{})}
 	fail := func(err error) (*Client, error) {
@@ -183,14 +185,7 @@ func Dial(ctx context.Context, url string, api *webrtc.API, userID, guildID, tok
 	if err != nil {
 		return fail(err)
 	}
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			if _, _, err := sender.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
+	drainRTCP(sender)
 	c.pc.OnTrack(c.onTrack)
 	var once sync.Once
 	c.pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
@@ -428,18 +423,9 @@ func (c *Client) AddSimulcastVideo(source string) ([]*VideoTrack, error) {
 }
 
 func (c *Client) addVideo(source string, rids ...string) ([]*VideoTrack, error) {
-	var trs []*webrtc.TrackLocalStaticRTP
-	for _, rid := range rids {
-		var opts []func(*webrtc.TrackLocalStaticRTP)
-		if rid != "" {
-			opts = append(opts, webrtc.WithRTPStreamID(rid))
-		}
-		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
-			source, c.UserID, opts...)
-		if err != nil {
-			return nil, err
-		}
-		trs = append(trs, tr)
+	trs := make([]*VideoTrack, len(rids))
+	for i, rid := range rids {
+		trs[i] = &VideoTrack{id: source, streamID: c.UserID, rid: rid}
 	}
 	var sender *webrtc.RTPSender
 	if len(trs) == 1 {
@@ -460,6 +446,35 @@ func (c *Client) addVideo(source string, rids ...string) ([]*VideoTrack, error) 
 			}
 		}
 	}
+	drainRTCP(sender)
+	if err := c.offerFor(sender, source); err != nil {
+		return nil, err
+	}
+	pub := &publication{source: source, sender: sender, tracks: trs}
+	mid := ""
+	for _, t := range c.pc.GetTransceivers() {
+		if t.Sender() == sender {
+			mid, pub.xcv = t.Mid(), t
+		}
+	}
+	var midID, ridID uint8
+	for _, e := range sender.GetParameters().HeaderExtensions {
+		switch e.URI {
+		case sdp.SDESMidURI:
+			midID = uint8(e.ID)
+		case sdp.SDESRTPStreamIDURI:
+			ridID = uint8(e.ID)
+		}
+	}
+	for _, v := range trs {
+		v.mid, v.midID, v.ridID, v.pub = mid, midID, ridID, pub
+	}
+	return trs, nil
+}
+
+// drainRTCP reads a sender's RTCP until the sender stops, as its
+// interceptors (NACK, reports) need.
+func drainRTCP(sender *webrtc.RTPSender) {
 	go func() {
 		buf := make([]byte, 1500)
 		for {
@@ -468,38 +483,6 @@ func (c *Client) addVideo(source string, rids ...string) ([]*VideoTrack, error) 
 			}
 		}
 	}()
-	if err := c.offerFor(sender, source); err != nil {
-		return nil, err
-	}
-	{
-		mid := ""
-		for _, t := range c.pc.GetTransceivers() {
-			if t.Sender() == sender {
-				mid = t.Mid()
-			}
-		}
-		var midID, ridID uint8
-		for _, e := range sender.GetParameters().HeaderExtensions {
-			switch e.URI {
-			case sdp.SDESMidURI:
-				midID = uint8(e.ID)
-			case sdp.SDESRTPStreamIDURI:
-				ridID = uint8(e.ID)
-			}
-		}
-		var xcv *webrtc.RTPTransceiver
-		for _, t := range c.pc.GetTransceivers() {
-			if t.Sender() == sender {
-				xcv = t
-			}
-		}
-		vts := make([]*VideoTrack, len(trs))
-		for i, tr := range trs {
-			vts[i] = &VideoTrack{tr: tr, mid: mid, rid: rids[i], midID: midID, ridID: ridID,
-				source: source, sender: sender, xcv: xcv}
-		}
-		return vts, nil
-	}
 }
 
 // waitAnswer waits for the answer to a client offer (op 102).
@@ -514,31 +497,49 @@ func (c *Client) waitAnswer() error {
 	}
 }
 
-// StopVideo stops publishing v's track, as a browser does when the
-// transceiver's direction is set to "inactive" (spec/voice.md, VOICE-068):
-// the m-line stops sending and a client offer (op 102) says so. The sender
-// and the m-line stay, for ResumeVideo.
+// StopVideo stops publishing v's track (every layer of a simulcast
+// track), as a browser does when the transceiver's direction is set to
+// "inactive" (spec/voice.md, VOICE-068): the m-line stops sending and a
+// client offer (op 102) says so. The m-line stays, for ResumeVideo.
 func (c *Client) StopVideo(v *VideoTrack) error {
-	if err := v.xcv.SetSender(v.sender, nil); err != nil {
+	if err := v.pub.xcv.SetSender(v.pub.sender, nil); err != nil {
 		return fmt.Errorf("voiceclient: stop video: %w", err)
 	}
 	return c.offerFor(nil, "")
 }
 
-// ResumeVideo publishes a stopped single-layer track again on the same
-// m-line (direction back to "sendonly"), with a client offer.
+// ResumeVideo publishes a stopped track again on the same m-line
+// (direction back to "sendonly"), with a client offer. A simulcast track
+// comes back with all its layers on a new sender, since pion cannot put
+// tracks back into a simulcast sender; its layers get new SSRCs, as a
+// browser's do when a transceiver sends again.
 func (c *Client) ResumeVideo(v *VideoTrack) error {
-	if err := v.xcv.SetSender(v.sender, v.tr); err != nil {
+	p := v.pub
+	if len(p.tracks) > 1 {
+		snd, err := c.api.NewRTPSender(p.tracks[0], c.pc.SCTP().Transport())
+		if err != nil {
+			return fmt.Errorf("voiceclient: resume video: %w", err)
+		}
+		_ = p.sender.Stop()
+		p.sender = snd
+		drainRTCP(snd)
+	}
+	if err := p.xcv.SetSender(p.sender, p.tracks[0]); err != nil {
 		return fmt.Errorf("voiceclient: resume video: %w", err)
 	}
-	return c.offerFor(v.sender, v.source)
+	for _, tr := range p.tracks[1:] {
+		if err := p.sender.AddEncoding(tr); err != nil {
+			return fmt.Errorf("voiceclient: resume video: %w", err)
+		}
+	}
+	return c.offerFor(p.sender, p.source)
 }
 
 // RemoveVideo stops publishing v's track with RemoveTrack, as a browser's
 // removeTrack does: the m-line stops sending for good, and publishing the
 // source again takes a new m-line (AddVideo).
 func (c *Client) RemoveVideo(v *VideoTrack) error {
-	if err := c.pc.RemoveTrack(v.sender); err != nil {
+	if err := c.pc.RemoveTrack(v.pub.sender); err != nil {
 		return fmt.Errorf("voiceclient: remove video: %w", err)
 	}
 	return c.offerFor(nil, "")
@@ -657,14 +658,69 @@ func (c *Client) sendOffer() error {
 	return nil
 }
 
-// VideoTrack is one published video track or simulcast layer.
+// VideoTrack is one published video track or simulcast layer, sent as a
+// browser sends it: on the SSRC of its first binding for good (a browser's
+// transceiver keeps its SSRCs when it sends again after "inactive"), and a
+// simulcast layer with the mid and RID header extensions during its first
+// publication only (libwebrtc stops sending them once the receiver has
+// acknowledged the SSRC, and does not start again when the layer resumes).
 type VideoTrack struct {
-	tr           *webrtc.TrackLocalStaticRTP
-	mid, rid     string
+	id, streamID, rid string
+	// Set by addVideo before the track is handed out.
+	mid          string
 	midID, ridID uint8
-	source       string
-	sender       *webrtc.RTPSender
-	xcv          *webrtc.RTPTransceiver
+	pub          *publication
+
+	mu      sync.Mutex
+	ssrc    uint32
+	pt      uint8
+	w       webrtc.TrackLocalWriter // nil while unbound
+	unbound bool                    // it has been unbound once: no more mid and rid
+}
+
+// Bind implements webrtc.TrackLocal.
+func (v *VideoTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	for _, c := range ctx.CodecParameters() {
+		if strings.EqualFold(c.MimeType, webrtc.MimeTypeVP8) {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			if v.ssrc == 0 {
+				v.ssrc = uint32(ctx.SSRC())
+			}
+			v.pt, v.w = uint8(c.PayloadType), ctx.WriteStream()
+			return c, nil
+		}
+	}
+	return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+}
+
+// Unbind implements webrtc.TrackLocal.
+func (v *VideoTrack) Unbind(webrtc.TrackLocalContext) error {
+	v.mu.Lock()
+	v.w, v.unbound = nil, true
+	v.mu.Unlock()
+	return nil
+}
+
+// ID implements webrtc.TrackLocal.
+func (v *VideoTrack) ID() string { return v.id }
+
+// RID implements webrtc.TrackLocal.
+func (v *VideoTrack) RID() string { return v.rid }
+
+// StreamID implements webrtc.TrackLocal.
+func (v *VideoTrack) StreamID() string { return v.streamID }
+
+// Kind implements webrtc.TrackLocal.
+func (v *VideoTrack) Kind() webrtc.RTPCodecType { return webrtc.RTPCodecTypeVideo }
+
+// publication is one video m-line the client publishes on, shared by the
+// VideoTracks of its layers. Only the test goroutine that publishes uses it.
+type publication struct {
+	source string
+	xcv    *webrtc.RTPTransceiver
+	sender *webrtc.RTPSender // replaced when a simulcast track resumes
+	tracks []*VideoTrack
 }
 
 // Mid is the m-line that carries the track.
@@ -718,25 +774,31 @@ func (p *VideoPump) run() {
 }
 
 // WriteVP8 sends one VP8 packet: a key frame or a delta frame. The last
-// payload byte is mark, so a receiver can tell simulcast layers apart.
-// Simulcast layers carry the mid and RID header extensions, as browsers
-// send them.
+// payload byte is mark, so a receiver can tell simulcast layers apart. It
+// sends nothing while the track is not bound (not negotiated yet, or
+// stopped).
 func (v *VideoTrack) WriteVP8(seq uint16, key bool, mark byte) error {
 	payload := []byte{0x10, 0x01, 0, 0, 0, 0, 0, mark} // S=1, PID=0; P=1: delta
 	if key {
 		payload = []byte{0x10, 0x00, 0x9d, 0x01, 0x2a, 0, 0, mark} // P=0: key frame
 	}
-	p := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq,
-		Timestamp: uint32(seq) * 3000, Marker: true, SSRC: 2}, Payload: payload}
-	if v.rid != "" && v.midID != 0 && v.ridID != 0 {
-		if err := p.Header.SetExtension(v.midID, []byte(v.mid)); err != nil {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.w == nil {
+		return nil
+	}
+	h := rtp.Header{Version: 2, PayloadType: v.pt, SequenceNumber: seq,
+		Timestamp: uint32(seq) * 3000, Marker: true, SSRC: v.ssrc}
+	if v.rid != "" && !v.unbound && v.midID != 0 && v.ridID != 0 {
+		if err := h.SetExtension(v.midID, []byte(v.mid)); err != nil {
 			return err
 		}
-		if err := p.Header.SetExtension(v.ridID, []byte(v.rid)); err != nil {
+		if err := h.SetExtension(v.ridID, []byte(v.rid)); err != nil {
 			return err
 		}
 	}
-	return v.tr.WriteRTP(p)
+	_, err := v.w.WriteRTP(&h, payload)
+	return err
 }
 
 // Speaking returns the speaking changes reported for userID, in order.
