@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,6 +127,9 @@ func runTest(ctx context.Context, env *harness.Env, tc harness.Test, opts Option
 	}
 	if tc.Needs.Managed && opts.Binary == "" {
 		res.Reason = "needs a node started by the suite (--binary)"
+		if len(tc.Needs.Args) > 0 {
+			res.Reason += " with " + strings.Join(tc.Needs.Args, " ")
+		}
 		return finish(Skip)
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.TestTimeout)

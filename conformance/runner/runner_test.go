@@ -20,7 +20,7 @@ func TestRun(t *testing.T) {
 		{Name: "skip", Run: func(t *harness.T) { t.Skipf("nope") }},
 		{Name: "panic", Run: func(t *harness.T) { panic("oops") }},
 		{Name: "two nodes", Needs: harness.Needs{Nodes: 2}, Run: func(t *harness.T) { t.Errorf("ran") }},
-		{Name: "managed", Needs: harness.Needs{Managed: true}, Run: func(t *harness.T) { t.Errorf("ran") }},
+		{Name: "managed", Needs: harness.Needs{Managed: true, Args: []string{"--search-timeout", "1ns"}}, Run: func(t *harness.T) { t.Errorf("ran") }},
 		{Name: "alone", Needs: harness.Needs{OwnNode: true}, Run: func(t *harness.T) {}},
 	}
 	res := Run(context.Background(), env, tests, Options{Parallel: 2, Progress: func(r Result) { order = append(order, r.Name) }})
@@ -32,6 +32,9 @@ func TestRun(t *testing.T) {
 	}
 	if len(res[1].Failures) != 1 || res[1].Failures[0] != "boom" {
 		t.Errorf("fail recorded %q", res[1].Failures)
+	}
+	if want := "needs a node started by the suite (--binary) with --search-timeout 1ns"; res[5].Reason != want {
+		t.Errorf("managed test skipped because %q, want %q", res[5].Reason, want)
 	}
 	if order[len(order)-1] != "alone" {
 		t.Errorf("OwnNode test in target mode did not run last: %v", order)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/hearth-chat/hearth/conformance/harness"
 )
 
 var digits = regexp.MustCompile(`\d`)
@@ -40,4 +42,54 @@ func repairAfterKill(t *T) {
 	}
 	after := send(t, a, g.Text, mk+" after restart")
 	expect(t, a, g, q("content", mk), false, append(ids, after)...)
+}
+
+// SRCH-080: "A node MUST bound the time a search may take." SRCH-081: "A search that
+// reaches the bound MUST stop and return the results found so far with "partial":
+// true rather than fail." SRCH-061: "partial": true when the results may be
+// incomplete. The node runs with a bound of 1 ns (--search-timeout): every kind of
+// query must answer 200 with either all the matching messages (once they are
+// indexed) or "partial": true, never other messages, and a total_results that counts
+// at least what it returned; and at least one of them must show that the bound cut it.
+func timeBound(t *T) {
+	a := t.NewUser()
+	g := t.NewGuild(a)
+	mk := marker()
+	want := map[string]bool{}
+	for i := range 5 {
+		want[send(t, a, g.Text, fmt.Sprintf("%s bound words %d", mk, i))] = true
+	}
+	cut := 0
+	for _, query := range []string{
+		q("content", mk),
+		q("content", mk+" words", "sort_by", "relevance"),
+		q("content", `"`+mk+` bound"`),
+		q("author_id", a.ID, "channel_id", g.Text),
+	} {
+		t.Eventually("search "+query+" under a 1 ns bound answers all 5 messages or \"partial\": true", func() error {
+			r, res := search(t, a.Client, g, query)
+			if r.Status != 200 {
+				return harness.Permanent(fmt.Errorf("expected 200 with partial results, got %s", r))
+			}
+			ids := res.ids()
+			for _, id := range ids {
+				if !want[id] {
+					return harness.Permanent(fmt.Errorf("returned %s, which does not match: %s", id, r))
+				}
+			}
+			if res.Total < len(ids) {
+				return harness.Permanent(fmt.Errorf("total_results %d below the %d results returned: %s", res.Total, len(ids), r))
+			}
+			switch {
+			case res.Partial != nil && *res.Partial:
+				cut++
+			case len(ids) < len(want) || res.Total != len(want):
+				return fmt.Errorf("incomplete and not flagged partial: %s", r)
+			}
+			return nil
+		})
+	}
+	if cut == 0 {
+		t.Errorf("no search was cut by a 1 ns bound: every one answered complete results without \"partial\": true")
+	}
 }
