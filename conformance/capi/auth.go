@@ -15,6 +15,7 @@ var auth = []Test{
 	{IDs: []string{"CAPI-016"}, Name: "auth/authorization-forms", Run: authForms},
 	{IDs: []string{"CAPI-017"}, Name: "auth/unauthorized", Run: unauthorized},
 	{IDs: []string{"CAPI-018"}, Name: "auth/logout-revokes", Run: logoutRevokes},
+	{IDs: []string{"CAPI-012", "CAPI-013"}, Name: "auth/secrets-at-rest", Needs: harness.Needs{OwnNode: true, Managed: true}, Run: secretsAtRest},
 }
 
 // CAPI-010: "A node MUST reject a register request that violates these rules with

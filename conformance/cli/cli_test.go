@@ -35,8 +35,8 @@ func TestMainAgainstBrokenNode(t *testing.T) {
 	if !strings.Contains(stdout.String(), "FAIL        CAPI-006") {
 		t.Errorf("CAPI-006 (healthz) not reported failing:\n%s", stdout.String())
 	}
-	if !strings.Contains(stdout.String(), "NOT-COVERED CAPI-012") {
-		t.Errorf("CAPI-012 not reported as not covered")
+	if !strings.Contains(stdout.String(), "NOT-COVERED CAPI-150") {
+		t.Errorf("CAPI-150 not reported as not covered")
 	}
 	for _, f := range []string{"report.json", "report.md", "run.jsonl"} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
