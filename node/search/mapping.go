@@ -6,7 +6,6 @@ import (
 	"hash/fnv"
 	"slices"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis"
@@ -90,7 +89,8 @@ type analyzers struct {
 }
 
 // newAnalyzers returns the mapping's text analyzer with its last filter,
-// the stemmer, remembering its stems (stemCache).
+// the stemmer, remembering its stems (stemCache), and with fast paths for
+// ASCII text (ascii.go) that give the same tokens.
 func newAnalyzers(m mapping.IndexMapping) (analyzers, error) {
 	da, ok := m.AnalyzerNamed(textAnalyzer).(*analysis.DefaultAnalyzer)
 	if ok && len(da.TokenFilters) > 0 {
@@ -100,26 +100,18 @@ func newAnalyzers(m mapping.IndexMapping) (analyzers, error) {
 		return analyzers{}, fmt.Errorf("search: text analyzer missing from mapping")
 	}
 	filters := slices.Clone(da.TokenFilters)
+	for i, tf := range filters {
+		switch tf.(type) {
+		case *cjk.CJKWidthFilter, *cjk.CJKBigramFilter:
+			filters[i] = asciiTokensSkipped{tf}
+		}
+	}
 	filters[len(filters)-1] = newStemCache(filters[len(filters)-1])
 	chars := make([]analysis.CharFilter, len(da.CharFilters))
 	for i, cf := range da.CharFilters {
 		chars[i] = asciiSkipped{cf}
 	}
-	return analyzers{text: &analysis.DefaultAnalyzer{CharFilters: chars, Tokenizer: da.Tokenizer, TokenFilters: filters}}, nil
-}
-
-// asciiSkipped is a character filter that leaves ASCII text alone: the
-// text analyzer's one character filter folds accented letters to ASCII,
-// which does nothing to ASCII text but still copied it twice.
-type asciiSkipped struct{ analysis.CharFilter }
-
-func (f asciiSkipped) Filter(input []byte) []byte {
-	for _, c := range input {
-		if c >= utf8.RuneSelf {
-			return f.CharFilter.Filter(input)
-		}
-	}
-	return input
+	return analyzers{text: &analysis.DefaultAnalyzer{CharFilters: chars, Tokenizer: asciiTokenizer{da.Tokenizer}, TokenFilters: filters}}, nil
 }
 
 func hex16(v uint64) string {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/document"
 	index "github.com/blevesearch/bleve_index_api"
 )
@@ -173,4 +174,58 @@ func fmtTerms(terms []string) string {
 		tf[t].SetFrequency(tf[t].Frequency() + 1)
 	}
 	return fmtFreqs(tf)
+}
+
+// FuzzASCIITokenizer checks that asciiTokenizer gives exactly the tokens
+// (terms, offsets, positions and types) of Bleve's Unicode tokenizer.
+func FuzzASCIITokenizer(f *testing.F) {
+	for _, s := range []string{
+		"", "hello world", "a:b 1:2 a.b 1.2 1,2 a,b a'b 1'2 a.1 1.a a1 1a _ __ _1 1_ a_b_1 a;b 1;2",
+		"a..b a. .a x' 'x \"a\" a\"b", "a\r\nb\tc\vd\fe", "http://example.com/a?b=c&d=1.5 foo:bar",
+		"it's 3.14, or 1,000,000; isn't it?", "...!!! ???", "東京 café", "x:", ":x", "1.", "1'",
+	} {
+		f.Add(s)
+	}
+	m, err := newMapping()
+	if err != nil {
+		f.Fatal(err)
+	}
+	an := m.AnalyzerNamed(textAnalyzer).(*analysis.DefaultAnalyzer)
+	fast := asciiTokenizer{an.Tokenizer}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, want := fast.Tokenize([]byte(s)), an.Tokenizer.Tokenize([]byte(s))
+		if g, w := fmtTokens(got), fmtTokens(want); g != w {
+			t.Errorf("%q:\n got  %s\n want %s", s, g, w)
+		}
+	})
+}
+
+func fmtTokens(ts analysis.TokenStream) string {
+	var b strings.Builder
+	for _, tok := range ts {
+		fmt.Fprintf(&b, "%q/%d[%d:%d]@%d ", tok.Term, tok.Type, tok.Start, tok.End, tok.Position)
+	}
+	return b.String()
+}
+
+// TestASCIITokenizerRandom compares asciiTokenizer with Bleve's Unicode
+// tokenizer on random strings over the characters whose rules differ.
+func TestASCIITokenizerRandom(t *testing.T) {
+	m, err := newMapping()
+	if err != nil {
+		t.Fatal(err)
+	}
+	an := m.AnalyzerNamed(textAnalyzer).(*analysis.DefaultAnalyzer)
+	fast := asciiTokenizer{an.Tokenizer}
+	const alphabet = "aZ09_:.,;' \"\r\n\t-/?!@#$%&*()[]{}<>=+~`^|\\\x00\x1f\x7f"
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		b := make([]byte, rng.IntN(12))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		if g, w := fmtTokens(fast.Tokenize(b)), fmtTokens(an.Tokenizer.Tokenize(b)); g != w {
+			t.Fatalf("%q:\n got  %s\n want %s", b, g, w)
+		}
+	}
 }

@@ -37,18 +37,19 @@ func main() {
 
 func run() error {
 	var (
-		dir      = flag.String("dir", filepath.Join(os.TempDir(), "hearth-searchbench"), "index directory")
-		n        = flag.Int("n", 1_000_000, "messages")
-		guilds   = flag.Int("guilds", 1, "guilds the messages are spread over")
-		channels = flag.Int("channels", 50, "channels per guild")
-		queries  = flag.Int("queries", 5000, "queries to time")
-		reuse    = flag.Bool("reuse", false, "reuse an index already built in -dir with the same flags")
-		sortBy   = flag.String("sort", "timestamp", "sort_by of the queries: timestamp or relevance")
-		hidden   = flag.Int("unreadable", 0, "channels of the guild the searcher may not read (the permission filter's cost)")
-		flushAt  = flag.Int("flush", 20_000, "flush the queue after this many Index calls (backpressure)")
-		batch    = flag.Int("batch", 0, "Options.BatchSize (0: the default)")
-		cpuprof  = flag.String("cpuprofile", "", "write a CPU profile of the queries to this file")
-		idxprof  = flag.String("indexprofile", "", "write a CPU profile of indexing to this file")
+		dir       = flag.String("dir", filepath.Join(os.TempDir(), "hearth-searchbench"), "index directory")
+		n         = flag.Int("n", 1_000_000, "messages")
+		guilds    = flag.Int("guilds", 1, "guilds the messages are spread over")
+		channels  = flag.Int("channels", 50, "channels per guild")
+		queries   = flag.Int("queries", 5000, "queries to time")
+		reuse     = flag.Bool("reuse", false, "reuse an index already built in -dir with the same flags")
+		sortBy    = flag.String("sort", "timestamp", "sort_by of the queries: timestamp or relevance")
+		hidden    = flag.Int("unreadable", 0, "channels of the guild the searcher may not read (the permission filter's cost)")
+		flushAt   = flag.Int("flush", 20_000, "flush the queue after this many Index calls (backpressure)")
+		batch     = flag.Int("batch", 0, "Options.BatchSize (0: the default)")
+		cpuprof   = flag.String("cpuprofile", "", "write a CPU profile of the queries to this file")
+		idxprof   = flag.String("indexprofile", "", "write a CPU profile of indexing to this file")
+		allocprof = flag.String("allocprofile", "", "write a profile of the memory allocated while indexing to this file")
 	)
 	flag.Parse()
 	c := corpus.New(corpus.Config{Messages: *n, Guilds: *guilds, ChannelsPerGuild: *channels})
@@ -88,6 +89,9 @@ func run() error {
 		el := time.Since(start)
 		cpu := cpuTime() - cpu0
 		stopProfile()
+		if err := writeAllocProfile(*allocprof); err != nil {
+			return err
+		}
 		fmt.Printf("indexing: %d messages in %s = %.0f msgs/s, %.1f µs wall per message (Index + Flush every %d)\n",
 			c.Len(), el.Round(time.Millisecond), float64(c.Len())/el.Seconds(), float64(el.Microseconds())/float64(c.Len()), *flushAt)
 		fmt.Printf("indexing CPU: %s = %.1f µs per message = %.0f msgs per CPU-second (%d cores: at most %.0f msgs/s with them all free)\n",
@@ -208,6 +212,23 @@ func startProfile(path string) (func(), error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// writeAllocProfile writes the allocations made so far (pprof's allocs
+// profile: sample_index=alloc_space for bytes) to path, if path is set.
+func writeAllocProfile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // loadavg returns the 1, 5 and 15 minute load averages ("?" where
