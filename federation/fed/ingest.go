@@ -79,11 +79,54 @@ func (s *Service) ingest(guildID event.ID, from peer.ID, raw []byte, live bool) 
 	return ev, nil
 }
 
-// checkGap asks from for the events below ev when we lack some [FED-036].
+// GapGrace is how long a gap below an accepted event is left to close before the node
+// fetches it (it fetches after one to two GapGrace) [FED-036]: gossip does not keep order
+// (validators run concurrently), so at a high rate gaps open all the time and close within
+// milliseconds, and fetching each would verify its events twice and load both nodes.
+const GapGrace = 500 * time.Millisecond
+
+// checkGap asks from for the events below ev when we lack some, once they have been missing
+// for GapGrace [FED-036]. One wait per guild and origin runs at a time: a gap seen during it
+// (rt.gapWait holds the highest seq seen above one) is checked after a further GapGrace.
 func (s *Service) checkGap(rt *guildRT, ev *event.Event, from peer.ID) {
-	if have, err := s.store.VectorEntry(rt.id, ev.Origin); err == nil && have < ev.Seq {
-		s.syncLater(rt.id, from)
+	if have, err := s.store.VectorEntry(rt.id, ev.Origin); err != nil || have >= ev.Seq {
+		return
 	}
+	rt.mu.Lock()
+	top, waiting := rt.gapWait[ev.Origin]
+	if rt.gapWait == nil {
+		rt.gapWait = map[event.Node]uint64{}
+	}
+	rt.gapWait[ev.Origin] = max(top, ev.Seq)
+	rt.mu.Unlock()
+	if waiting {
+		return
+	}
+	s.goOwned(func() {
+		t := time.NewTimer(GapGrace)
+		defer t.Stop()
+		for target := ev.Seq; ; {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-t.C:
+			}
+			have, err := s.store.VectorEntry(rt.id, ev.Origin)
+			rt.mu.Lock()
+			top := rt.gapWait[ev.Origin]
+			if err != nil || have < target || have >= top {
+				delete(rt.gapWait, ev.Origin)
+				rt.mu.Unlock()
+				if err == nil && have < target {
+					s.syncLater(rt.id, from)
+				}
+				return
+			}
+			rt.mu.Unlock()
+			target = top
+			t.Reset(GapGrace)
+		}
+	})
 }
 
 // prepare runs the checks that need no lock: decoding, guild, clock window

@@ -181,8 +181,7 @@ func (s *Service) Join(ctx context.Context, invite, name string) (*Snapshot, err
 			s.h.Peerstore().AddAddrs(pid, fsync.ParseAddrBytes(p.Addrs), peerstore.PermanentAddrTTL)
 		}
 	}
-	s.wg.Add(1)
-	go func() { defer s.wg.Done(); s.connectMembers(s.ctx) }()
+	s.goOwned(func() { s.connectMembers(s.ctx) })
 	s.syncer.Trigger(inv.Guild, home)
 	return &Snapshot{Info: rt.st.Info(), Channels: rt.st.Channels(), Roles: rt.st.Roles(),
 		Members: rt.st.Members(event.User{}, SnapshotMembers), Recent: recent}, nil

@@ -112,6 +112,9 @@ type Service struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// goMu guards closing, which Close sets before it waits for wg (go).
+	goMu    sync.Mutex
+	closing bool
 
 	mu     sync.RWMutex
 	guilds map[event.ID]*guildRT
@@ -128,6 +131,9 @@ type guildRT struct {
 	limiters map[event.User]*rate.Limiter
 	// held are verified state events waiting for their predecessor, by sn.
 	held map[uint64]*event.Event
+	// gapWait holds, for each origin below whose events a gap is being given
+	// GapGrace to close (checkGap), the highest seq seen above a gap.
+	gapWait map[event.Node]uint64
 
 	// Group commit (commit.go): queue and overlay are guarded by mu;
 	// commitSem (capacity 1) is held by the one caller writing a batch,
@@ -265,8 +271,26 @@ func (s *Service) guild(id event.ID) *guildRT {
 // ErrUnknownGuild is returned for guilds this node does not take part in.
 var ErrUnknownGuild = errors.New("fed: unknown guild")
 
+// goOwned runs fn in a goroutine that Close waits for, unless Close has begun. fn must
+// return once s.ctx is done.
+func (s *Service) goOwned(fn func()) {
+	s.goMu.Lock()
+	defer s.goMu.Unlock()
+	if s.closing {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn()
+	}()
+}
+
 // Close stops every loop and the host. The database stays open.
 func (s *Service) Close() error {
+	s.goMu.Lock()
+	s.closing = true
+	s.goMu.Unlock()
 	s.cancel()
 	for _, p := range []protocol.ID{proto.Join, proto.Sync, proto.Mod} {
 		s.h.RemoveStreamHandler(p)

@@ -346,7 +346,9 @@ type Syncer struct {
 
 	mu      gosync.Mutex
 	pending map[job]bool
-	fails   map[job]int // failed catch-ups in a row, for the retry backoff
+	running map[job]bool // catch-ups under way, by guild and peer
+	again   map[job]bool // jobs triggered while they ran
+	fails   map[job]int  // failed catch-ups in a row, for the retry backoff
 	wake    chan struct{}
 }
 
@@ -363,7 +365,8 @@ func NewSyncer(h host.Host, a Applier, interval time.Duration, log *slog.Logger)
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Syncer{h: h, a: a, interval: interval, log: log, pending: map[job]bool{}, fails: map[job]int{}, wake: make(chan struct{}, 1)}
+	return &Syncer{h: h, a: a, interval: interval, log: log, pending: map[job]bool{}, running: map[job]bool{}, again: map[job]bool{},
+		fails: map[job]int{}, wake: make(chan struct{}, 1)}
 }
 
 // Trigger asks for a catch-up of guild with p soon; duplicate requests
@@ -423,6 +426,20 @@ func (s *Syncer) Run(ctx context.Context) {
 				if p == s.h.ID() {
 					continue
 				}
+				pj := job{j.guild, p}
+				s.mu.Lock()
+				busy := s.running[pj]
+				if busy {
+					// One catch-up per guild and peer at a time: a second one would fetch
+					// and verify the same events again. It runs once this one is over.
+					s.again[pj] = true
+				} else {
+					s.running[pj] = true
+				}
+				s.mu.Unlock()
+				if busy {
+					continue
+				}
 				select {
 				case sem <- struct{}{}:
 				case <-ctx.Done():
@@ -432,6 +449,7 @@ func (s *Syncer) Run(ctx context.Context) {
 				go func() {
 					defer wg.Done()
 					defer func() { <-sem }()
+					defer s.finished(pj)
 					n, err := CatchUp(ctx, s.h, p, j.guild, s.a)
 					if err != nil && ctx.Err() == nil {
 						s.log.Debug("sync: catch-up", "guild", j.guild, "peer", p, "err", err)
@@ -447,6 +465,18 @@ func (s *Syncer) Run(ctx context.Context) {
 				}()
 			}
 		}
+	}
+}
+
+// finished ends a catch-up of j, and triggers j again if that was asked meanwhile.
+func (s *Syncer) finished(j job) {
+	s.mu.Lock()
+	delete(s.running, j)
+	again := s.again[j]
+	delete(s.again, j)
+	s.mu.Unlock()
+	if again {
+		s.Trigger(j.guild, j.peer)
 	}
 }
 
