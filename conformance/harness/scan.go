@@ -17,10 +17,11 @@ const (
 	seekHole = 4
 )
 
-// FindInDir reports which of needles occur in the bytes of any regular file under
-// dir. Holes of sparse files are skipped where the file system tells them apart.
-func FindInDir(dir string, needles [][]byte) (found []bool, err error) {
-	found = make([]bool, len(needles))
+// CountInDir counts the occurrences of each of needles in the bytes of the regular
+// files under dir (overlapping occurrences of one needle count once). Holes of
+// sparse files are skipped where the file system tells them apart.
+func CountInDir(dir string, needles [][]byte) (counts []int, err error) {
+	counts = make([]int, len(needles))
 	longest := 0
 	for _, n := range needles {
 		longest = max(longest, len(n))
@@ -34,14 +35,15 @@ func FindInDir(dir string, needles [][]byte) (found []bool, err error) {
 			return err
 		}
 		defer f.Close()
-		return scanFile(f, needles, found, longest)
+		return scanFile(f, needles, counts, longest)
 	})
-	return found, err
+	return counts, err
 }
 
-// scanFile marks in found the needles that occur in f's data extents, reading
-// them in chunks that overlap by the longest needle.
-func scanFile(f *os.File, needles [][]byte, found []bool, longest int) error {
+// scanFile adds to counts the needles' occurrences in f's data extents, reading
+// them in chunks that overlap by the longest needle; an occurrence is counted in
+// the chunk where it ends.
+func scanFile(f *os.File, needles [][]byte, counts []int, longest int) error {
 	buf := make([]byte, 1<<20+longest)
 	var off int64
 	for {
@@ -69,8 +71,15 @@ func scanFile(f *os.File, needles [][]byte, found []bool, longest int) error {
 			n, err := io.ReadFull(f, buf[keep:keep+want])
 			chunk := buf[:keep+n]
 			for i, nd := range needles {
-				if !found[i] && bytes.Contains(chunk, nd) {
-					found[i] = true
+				for at := 0; ; {
+					j := bytes.Index(chunk[at:], nd)
+					if j < 0 {
+						break
+					}
+					if at+j+len(nd) > keep {
+						counts[i]++
+					}
+					at += j + len(nd)
 				}
 			}
 			pos += int64(n)

@@ -12,10 +12,12 @@ import (
 // media/quota-and-collection.
 const collectionGrace = 4 * time.Second
 
-// collectionArgs give that node a 64 KiB quota, the grace above and a collection
-// every 100 ms (README's configuration table), and rate limits the test stays under.
-var collectionArgs = []string{"--media-quota", "65536", "--media-gc-interval", "100ms",
-	"--media-gc-grace", collectionGrace.String(), "--rate-messages", "1000", "--rate-global", "1000"}
+// gcArgs make a node collect every 100 ms with the grace above (README's
+// configuration table).
+var gcArgs = []string{"--media-gc-interval", "100ms", "--media-gc-grace", collectionGrace.String()}
+
+// collectionArgs add a 64 KiB quota and rate limits the test stays under.
+var collectionArgs = append([]string{"--media-quota", "65536", "--rate-messages", "1000", "--rate-global", "1000"}, gcArgs...)
 
 // MEDIA-016: per-owner quota accounting, a blob charged once however often it is
 // uploaded again, and 413 for an upload past the quota. MEDIA-060: a blob no message

@@ -56,6 +56,8 @@ var Tests = []harness.Test{
 	{IDs: []string{"MEDIA-051", "MEDIA-053"}, Name: "media/image-bomb-no-thumbnail", Run: bomb},
 	{IDs: []string{"MEDIA-016", "MEDIA-032", "MEDIA-060", "MEDIA-061"}, Name: "media/quota-and-collection",
 		Needs: harness.Needs{OwnNode: true, Managed: true, Args: collectionArgs}, Run: quotaAndCollection},
+	{IDs: []string{"MEDIA-002", "MEDIA-019"}, Name: "media/stored-once-not-by-name", Needs: harness.Needs{OwnNode: true, Managed: true}, Run: storedOnce},
+	{IDs: []string{"MEDIA-063"}, Name: "media/crash-leftovers-collected", Needs: harness.Needs{OwnNode: true, Managed: true, Args: gcArgs}, Run: crashLeftovers},
 }
 
 // file is one files[n] part.
