@@ -342,6 +342,27 @@ func (n *Node) Stop(grace time.Duration) {
 // DataDir is the node's data directory ("" for an unmanaged node).
 func (n *Node) DataDir() string { return n.dataDir }
 
+// Binary is the node's program ("" for an unmanaged node), for tests of its
+// administration commands.
+func (n *Node) Binary() string { return n.binary }
+
+// LogOffset is how many bytes the node (all its runs) has written to its output;
+// LogSince(LogOffset()) later returns only what came after.
+func (n *Node) LogOffset() int64 {
+	if n.logs == nil {
+		return 0
+	}
+	return n.logs.written()
+}
+
+// LogSince returns the node's output after offset bytes, as far as it is still held.
+func (n *Node) LogSince(offset int64) string {
+	if n.logs == nil {
+		return ""
+	}
+	return n.logs.since(offset)
+}
+
 // LogTail returns at most the last max bytes of the node's stdout and stderr.
 func (n *Node) LogTail(max int) string {
 	if n.logs == nil {

@@ -2,6 +2,9 @@ package srch
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
 	"regexp"
 	"time"
 
@@ -93,3 +96,77 @@ func timeBound(t *T) {
 		t.Errorf("no search was cut by a 1 ns bound: every one answered complete results without \"partial\": true")
 	}
 }
+
+// SRCH-091: "A node SHOULD report repair progress in its log and in its metrics
+// (hearth_search_repair_progress_ratio)." After kill -9 and a restart (which makes
+// the node repair its index) the log must name the repair and GET /metrics must
+// carry the gauge.
+func repairReported(t *T) {
+	a := t.NewUser()
+	g := t.NewGuild(a)
+	send(t, a, g.Text, marker()+" before the crash")
+	logged := t.Node.LogOffset()
+	if err := t.Node.Kill(); err != nil {
+		t.Fatalf("kill -9: %v", err)
+	}
+	if err := t.Node.Restart(t.Ctx, 60*time.Second); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	t.Eventually("the log reports the index repair", func() error {
+		if !repairLine.MatchString(t.Node.LogSince(logged)) {
+			return fmt.Errorf("since the restart, no log line names a search index repair with its progress")
+		}
+		return nil
+	})
+	resp, err := http.Get(t.Node.BaseURL + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if !metricLine.Match(body) {
+		t.Errorf("GET /metrics (%d) has no hearth_search_repair_progress_ratio sample", resp.StatusCode)
+	}
+}
+
+var (
+	repairLine = regexp.MustCompile(`(?i)repair.*\d`)
+	metricLine = regexp.MustCompile(`(?m)^hearth_search_repair_progress_ratio(\{[^}]*\})? [0-9.e+-]+$`)
+)
+
+// SRCH-093: "An administrator MUST be able to rebuild the index from the store
+// (hearth admin reindex), with progress reported as messages done and total." The
+// node is stopped, `BINARY admin reindex --data-dir DIR` must exit 0 and print
+// "done/total" with the number of messages, and after a restart the messages are
+// found.
+func adminReindex(t *T) {
+	a := t.NewUser()
+	g := t.NewGuild(a)
+	mk := marker()
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, send(t, a, g.Text, fmt.Sprintf("%s reindexed %d", mk, i)))
+	}
+	expect(t, a, g, q("content", mk), false, ids...)
+	if err := t.Node.Terminate(); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	select {
+	case <-t.Node.Exited():
+	case <-t.Ctx.Done():
+		t.Fatalf("the node did not exit on SIGTERM")
+	}
+	out, err := exec.CommandContext(t.Ctx, t.Node.Binary(), "admin", "reindex", "--data-dir", t.Node.DataDir()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("admin reindex: %v\n%s", err, out)
+	}
+	if m := progressLine.FindAllSubmatch(out, -1); len(m) == 0 || string(m[len(m)-1][1]) != string(m[len(m)-1][2]) {
+		t.Errorf("admin reindex reported no final progress as done/total:\n%s", out)
+	}
+	if err := t.Node.Restart(t.Ctx, 60*time.Second); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	expect(t, a, g, q("content", mk), false, ids...)
+}
+
+var progressLine = regexp.MustCompile(`(\d+)/(\d+)`)

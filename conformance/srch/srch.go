@@ -41,6 +41,8 @@ var Tests = []harness.Test{
 	{IDs: []string{"SRCH-072"}, Name: "search/syntax-error-offset", Run: syntaxOffset},
 	{IDs: []string{"SRCH-061", "SRCH-080", "SRCH-081"}, Name: "search/time-bound",
 		Needs: harness.Needs{OwnNode: true, Managed: true, Args: []string{"--search-timeout", "1ns"}}, Run: timeBound},
+	{IDs: []string{"SRCH-091"}, Name: "search/repair-progress-reported", Needs: harness.Needs{OwnNode: true, Managed: true}, Run: repairReported},
+	{IDs: []string{"SRCH-093"}, Name: "search/admin-reindex", Needs: harness.Needs{OwnNode: true, Managed: true}, Run: adminReindex},
 	{IDs: []string{"SRCH-090"}, Name: "search/repair-after-kill-9", Needs: harness.Needs{OwnNode: true, Managed: true}, Run: repairAfterKill},
 }
 
