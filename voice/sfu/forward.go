@@ -234,11 +234,6 @@ func (f *forwarder) forward(pkt []byte, now time.Time) {
 	if u.owner.serverMute.Load() && !f.isVideo {
 		return // VOICE-081, VOICE-074: drop at the SFU, never speaking
 	}
-	if f.audioLevelID != 0 && u.source == SourceMicrophone {
-		if ext := f.h.GetExtension(f.audioLevelID); len(ext) > 0 {
-			u.speaking.observe(ext[0]&0x7f, now)
-		}
-	}
 	key := true
 	if f.isVideo {
 		if f.isH264 {
@@ -247,6 +242,19 @@ func (f *forwarder) forward(pkt []byte, now time.Time) {
 			key = isVP8Keyframe(payload)
 		}
 	}
+	f.fanOut(payload, key, now)
+	// Speaking detection once the copies are out: a change is sent to the
+	// whole room under the SFU lock, which this packet must not wait for.
+	if f.audioLevelID != 0 && u.source == SourceMicrophone {
+		if ext := f.h.GetExtension(f.audioLevelID); len(ext) > 0 {
+			u.speaking.observe(ext[0]&0x7f, now)
+		}
+	}
+}
+
+// fanOut writes the packet whose header is f.h to every subscriber.
+func (f *forwarder) fanOut(payload []byte, key bool, now time.Time) {
+	u, layer := f.u, f.layer
 	subs := u.loadSubs()
 	hook, batch := u.owner.sfu.cfg.OnForward, u.owner.sfu.batch
 	if batch == nil {

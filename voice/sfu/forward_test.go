@@ -1,6 +1,8 @@
 package sfu
 
 import (
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -242,5 +244,50 @@ func TestValidateOffer(t *testing.T) {
 				t.Fatalf("validateOffer = %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+// recordWriter notes each packet written to one subscriber in a shared log.
+type recordWriter struct {
+	log *[]string
+	to  string
+}
+
+func (w recordWriter) WriteRTP(*rtp.Header, []byte) (int, error) {
+	*w.log = append(*w.log, "copy to "+w.to)
+	return 0, nil
+}
+func (w recordWriter) Write(b []byte) (int, error) { return len(b), nil }
+
+// TestSpeakingAfterCopies checks that the packet that starts speaking
+// reaches every subscriber before the speaking change is sent to the room:
+// that change goes to every member under the SFU lock, and the packet's
+// copies must not wait for it.
+func TestSpeakingAfterCopies(t *testing.T) {
+	var log []string
+	up, ds := newFanout(3)
+	up.owner.sfu = &SFU{}
+	up.source = SourceMicrophone
+	up.speaking.onChange = func(on bool) { log = append(log, "speaking") }
+	for i, d := range ds {
+		d.writer = recordWriter{&log, strconv.Itoa(i)}
+	}
+	f := up.newForwarder(layerLow, 1)
+	now := time.Now()
+	for seq := range uint16(2) { // two loud packets start speaking
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: seq, SSRC: 5},
+			Payload: make([]byte, 80)}
+		if err := p.Header.SetExtension(1, []byte{10}); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.forward(raw, now)
+	}
+	want := []string{"copy to 0", "copy to 1", "copy to 2", "copy to 0", "copy to 1", "copy to 2", "speaking"}
+	if !slices.Equal(log, want) {
+		t.Fatalf("order %q, want %q", log, want)
 	}
 }
