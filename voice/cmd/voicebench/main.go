@@ -271,8 +271,8 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 				}
 				level := uint8(20)
 				q := quiet[i].Load()
-				if q {
-					level = 127
+				if q || i >= talkers {
+					level = 127 // silence; DTX packets carry a silent level too
 				} else if wasQuiet && i == 0 {
 					b.speakAt.CompareAndSwap(0, int64(time.Since(b.base)))
 				}
