@@ -1,7 +1,11 @@
 package conformance
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/hearth-chat/hearth/conformance/spec"
@@ -43,13 +47,21 @@ func TestCoverage(t *testing.T) {
 		if tests, ok := tested[id]; ok {
 			t.Errorf("uncovered.txt lists %s, but %v test it (remove the line)", id, tests)
 		}
+		if r, ok := set.Get(id); ok && r.Class != spec.Node {
+			t.Errorf("uncovered.txt lists %s, which spec/README.md classes as %s (remove the line)", id, r.Class)
+		}
+	}
+	for _, r := range set.List {
+		if r.Class == spec.Implementation {
+			checkUnitTests(t, r)
+		}
 	}
 	var missing []string
 	for _, r := range set.List {
 		if r.Level == spec.Withdrawn {
 			continue
 		}
-		if _, ok := tested[r.ID]; !ok {
+		if _, ok := tested[r.ID]; !ok && r.Class == spec.Node {
 			if _, ok := uncovered[r.ID]; !ok {
 				missing = append(missing, r.ID+" ("+r.Doc+")")
 			}
@@ -61,16 +73,52 @@ func TestCoverage(t *testing.T) {
 	}
 
 	var must, mustTested int
+	other := map[spec.Class]int{}
 	for _, r := range set.List {
-		if r.Level == spec.Must || r.Level == spec.Unmarked {
+		if r.Level != spec.Must && r.Level != spec.Unmarked {
+			continue
+		}
+		_, ok := tested[r.ID]
+		switch {
+		case r.Class == spec.Node || ok:
 			must++
-			if _, ok := tested[r.ID]; ok {
+			if ok {
 				mustTested++
 			}
+		default:
+			other[r.Class]++
 		}
 	}
-	t.Logf("%d requirements, %d tested; MUST (incl. unmarked): %d of %d tested", len(set.List), len(tested), mustTested, must)
+	t.Logf("%d requirements, %d tested; node MUST (incl. unmarked): %d of %d tested; not counted: %d client and %d implementation MUSTs",
+		len(set.List), len(tested), mustTested, must, other[spec.Client], other[spec.Implementation])
 }
+
+// checkUnitTests fails unless every unit test an implementation requirement names
+// ("node/media TestA, TestB (note)") is a test function in that package.
+func checkUnitTests(t *testing.T, r spec.Requirement) {
+	pkg, rest, _ := strings.Cut(r.CheckedBy, " ")
+	rest, _, _ = strings.Cut(rest, "(")
+	names := testName.FindAllString(rest, -1)
+	if len(names) == 0 {
+		t.Errorf("%s: spec/README.md names no unit test (%q)", r.ID, r.CheckedBy)
+	}
+	files, _ := filepath.Glob(filepath.Join("..", pkg, "*_test.go"))
+	var src []byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src = append(src, b...)
+	}
+	for _, name := range names {
+		if !strings.Contains(string(src), "func "+name+"(t *testing.T)") {
+			t.Errorf("%s: spec/README.md names %s in %s, which is not a test there", r.ID, name, pkg)
+		}
+	}
+}
+
+var testName = regexp.MustCompile(`\bTest\w+`)
 
 func TestParseUncovered(t *testing.T) {
 	good := "# comment\n\nCAPI-012  not observable\nFED-001 needs a peer\n"

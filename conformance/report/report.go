@@ -27,12 +27,24 @@ type Requirement struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// Statuses of requirements outside the node class (spec/README.md) that no test
+// checks: a client requirement is out of scope for a node, an implementation
+// requirement is checked by the implementation's unit tests.
+const (
+	Client     runner.Status = "client"
+	UnitTested runner.Status = "unit-tested"
+)
+
 // Counts summarise a report.
 type Counts struct {
 	Passed     int `json:"passed"`
 	Failed     int `json:"failed"`
 	Skipped    int `json:"skipped"`
 	NotCovered int `json:"not_covered"`
+	// Client and UnitTested count the requirements of those statuses; they are
+	// outside the passed, failed and skipped counts and the coverage figure.
+	Client     int `json:"client"`
+	UnitTested int `json:"unit_tested"`
 	// MustFailed counts failed requirements of level MUST or UNMARKED.
 	MustFailed int `json:"must_failed"`
 }
@@ -48,8 +60,11 @@ type Report struct {
 	// Unknown lists requirement IDs named by tests or the uncovered list that the
 	// spec does not define.
 	Unknown []string `json:"unknown,omitempty"`
-	// Coverage per level: covered (has a test) over total.
+	// Coverage per level of node requirements: covered (has a test) over total.
 	Coverage map[spec.Level][2]int `json:"coverage"`
+	// Excluded counts, per level, the requirements of other classes without a
+	// test, which the coverage leaves out.
+	Excluded map[spec.Class]map[spec.Level]int `json:"excluded,omitempty"`
 }
 
 // Fatal reports whether a requirement failure makes the run fail: MUST, and
@@ -58,7 +73,7 @@ func Fatal(l spec.Level) bool { return l == spec.Must || l == spec.Unmarked }
 
 // Build combines the spec, the results and the uncovered list (ID -> reason).
 func Build(set *spec.Set, results []runner.Result, uncovered map[string]string) *Report {
-	rep := &Report{Tests: results, Coverage: map[spec.Level][2]int{}}
+	rep := &Report{Tests: results, Coverage: map[spec.Level][2]int{}, Excluded: map[spec.Class]map[spec.Level]int{}}
 	byID := map[string][]runner.Result{}
 	unknown := map[string]bool{}
 	for _, r := range results {
@@ -82,6 +97,21 @@ func Build(set *spec.Set, results []runner.Result, uncovered map[string]string) 
 	for _, sr := range set.List {
 		req := Requirement{Requirement: sr}
 		rs := byID[sr.ID]
+		if len(rs) == 0 && sr.Class != spec.Node && sr.Class != "" {
+			if rep.Excluded[sr.Class] == nil {
+				rep.Excluded[sr.Class] = map[spec.Level]int{}
+			}
+			rep.Excluded[sr.Class][sr.Level]++
+			req.Status, req.Reason = Client, "a rule for clients: out of scope for nodes"
+			if sr.Class == spec.Implementation {
+				req.Status, req.Reason = UnitTested, "an implementation requirement, checked by unit tests: "+sr.CheckedBy
+				rep.Counts.UnitTested++
+			} else {
+				rep.Counts.Client++
+			}
+			rep.Requirements = append(rep.Requirements, req)
+			continue
+		}
 		cov := rep.Coverage[sr.Level]
 		cov[1]++
 		if len(rs) > 0 {
@@ -164,8 +194,9 @@ func (rep *Report) Summary() string {
 		rep.Counts.Skipped+rep.Counts.NotCovered)
 }
 
-// CoverageLine says how many MUST requirements (unmarked ones included, since
-// the suite treats them as MUST) have a test, and how many requirements do.
+// CoverageLine says how many node MUST requirements (unmarked ones included,
+// since the suite treats them as MUST) have a test, which other classes it leaves
+// out, and how many node requirements in all have a test.
 func (rep *Report) CoverageLine() string {
 	var must, mustAll, all, total int
 	for l, c := range rep.Coverage {
@@ -180,8 +211,20 @@ func (rep *Report) CoverageLine() string {
 		}
 	}
 	pct := func(a, b int) float64 { return 100 * float64(a) / float64(max(b, 1)) }
-	return fmt.Sprintf("coverage: %d of %d MUST requirements have a test (%.0f%%); %d of %d requirements in all (%.0f%%)",
-		must, mustAll, pct(must, mustAll), all, total, pct(all, total))
+	line := fmt.Sprintf("coverage: %d of %d node MUST requirements have a test (%.0f%%)", must, mustAll, pct(must, mustAll))
+	var out []string
+	for _, c := range []struct {
+		class spec.Class
+		what  string
+	}{{spec.Client, "client MUSTs (out of scope for nodes)"}, {spec.Implementation, "implementation MUSTs (checked by unit tests)"}} {
+		if n := rep.Excluded[c.class][spec.Must] + rep.Excluded[c.class][spec.Unmarked]; n > 0 {
+			out = append(out, fmt.Sprintf("%d %s", n, c.what))
+		}
+	}
+	if len(out) > 0 {
+		line += "; not counted: " + strings.Join(out, ", ")
+	}
+	return line + fmt.Sprintf("; %d of %d node requirements in all (%.0f%%)", all, total, pct(all, total))
 }
 
 // WriteLines prints one line per requirement, the coverage, then the summary.
@@ -193,7 +236,8 @@ func (rep *Report) WriteLines(w io.Writer) error {
 	for _, id := range rep.Unknown {
 		fmt.Fprintf(bw, "UNKNOWN     %-10s named by a test or uncovered.txt but not defined in spec/\n", id)
 	}
-	fmt.Fprintf(bw, "(%d not covered count as skipped; %d MUST failures)\n", rep.Counts.NotCovered, rep.Counts.MustFailed)
+	fmt.Fprintf(bw, "(%d not covered count as skipped; %d MUST failures; %d client requirements and %d unit-tested implementation requirements are not counted)\n",
+		rep.Counts.NotCovered, rep.Counts.MustFailed, rep.Counts.Client, rep.Counts.UnitTested)
 	fmt.Fprintln(bw, rep.CoverageLine())
 	fmt.Fprintln(bw, rep.Summary())
 	return bw.Flush()
@@ -237,6 +281,18 @@ func (rep *Report) WriteMarkdown(w io.Writer) error {
 		p("| %s | %d | %d (%.0f%%) |\n", l, c[1], c[0], 100*float64(c[0])/float64(max(c[1], 1)))
 	}
 	p("\nUNMARKED: the sentence carrying the tag has no RFC 2119 keyword; the suite treats it as MUST.\n")
+	for _, c := range []spec.Class{spec.Client, spec.Implementation} {
+		if len(rep.Excluded[c]) == 0 {
+			continue
+		}
+		var ids []string
+		for _, r := range rep.Requirements {
+			if r.Class == c && len(r.Tests) == 0 {
+				ids = append(ids, r.ID)
+			}
+		}
+		p("\nNot counted, %s requirements (spec/README.md): %s.\n", c, strings.Join(ids, ", "))
+	}
 	p("\n## Failures\n\n")
 	any := false
 	for _, r := range rep.Requirements {

@@ -31,10 +31,28 @@ const (
 	Withdrawn Level = "WITHDRAWN"
 )
 
+// Class says whom a requirement binds and how it is checked; spec/README.md lists
+// every requirement that is not a node requirement.
+type Class string
+
+// Classes. Node requirements are what the suite tests and counts; client
+// requirements bind clients, so a node cannot fail them; implementation
+// requirements bind how a node works inside, where no protocol and no file the
+// node writes shows them, and the reference node checks them with unit tests.
+const (
+	Node           Class = "node"
+	Client         Class = "client"
+	Implementation Class = "implementation"
+)
+
 // Requirement is one tagged rule.
 type Requirement struct {
 	ID    string `json:"id"`
 	Level Level  `json:"level"`
+	Class Class  `json:"class"`
+	// CheckedBy names, for an implementation requirement, the unit tests of the
+	// reference node that check it ("node/media TestGC").
+	CheckedBy string `json:"checked_by,omitempty"`
 	// Doc is the file name relative to the spec folder, e.g. "client-api.md".
 	Doc string `json:"doc"`
 	// Line is the 1-based line of the tag.
@@ -133,6 +151,7 @@ func Parse(doc string, r io.Reader) ([]Requirement, error) {
 			reqs = append(reqs, Requirement{
 				ID:    text[m[2]:m[3]],
 				Level: classify(sent),
+				Class: Node,
 				Doc:   doc,
 				Line:  b.lineAt(m[0]),
 				Text:  strings.Join(strings.Fields(b.text[m[0]-len(sent):m[1]]), " "),
@@ -270,5 +289,59 @@ func LoadDir(dir string) (*Set, error) {
 		}
 		all = append(all, reqs...)
 	}
-	return NewSet(all), nil
+	set := NewSet(all)
+	fh, err := os.Open(filepath.Join(dir, "README.md"))
+	if os.IsNotExist(err) {
+		return set, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("spec: %w", err)
+	}
+	defer fh.Close()
+	classes, err := ParseClasses(fh)
+	if err != nil {
+		return nil, err
+	}
+	return set, set.setClasses(classes)
+}
+
+// classRow is a row of the class table in spec/README.md:
+// "| ID | client or implementation | checked by |".
+var classRow = regexp.MustCompile(`^\|\s*([A-Z]+-\d{3})\s*\|\s*(client|implementation)\s*\|\s*(.*?)\s*\|\s*$`)
+
+// ParseClasses reads the rows of the requirement class table: ID -> class and,
+// for implementation requirements, the unit tests that check them (required).
+func ParseClasses(r io.Reader) (map[string]Requirement, error) {
+	out := map[string]Requirement{}
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		m := classRow.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		c := Requirement{ID: m[1], Class: Class(m[2]), CheckedBy: m[3]}
+		if _, dup := out[c.ID]; dup {
+			return nil, fmt.Errorf("spec: README.md line %d: %s classed twice", n, c.ID)
+		}
+		if (c.Class == Implementation) != (c.CheckedBy != "") {
+			return nil, fmt.Errorf("spec: README.md line %d: an implementation requirement, and only one, names the unit tests that check it", n)
+		}
+		out[c.ID] = c
+	}
+	return out, sc.Err()
+}
+
+// setClasses applies classes (from ParseClasses) to the set's requirements.
+func (s *Set) setClasses(classes map[string]Requirement) error {
+	for id, c := range classes {
+		r, ok := s.byID[id]
+		if !ok {
+			return fmt.Errorf("spec: README.md classes %s, which no document defines", id)
+		}
+		r.Class, r.CheckedBy = c.Class, c.CheckedBy
+		s.byID[id] = r
+	}
+	for i, r := range s.List {
+		s.List[i] = s.byID[r.ID]
+	}
+	return nil
 }

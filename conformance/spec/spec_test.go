@@ -105,3 +105,32 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseClasses(t *testing.T) {
+	good := "| requirement | class | checked by |\n|---|---|---|\n" +
+		"| SRCH-016 | client | |\n| VOICE-013 | implementation | voice/token TestNew |\n| CAPI-001 | node | |\n"
+	got, err := ParseClasses(strings.NewReader(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["SRCH-016"].Class != Client || got["VOICE-013"].CheckedBy != "voice/token TestNew" {
+		t.Errorf("ParseClasses = %+v", got)
+	}
+	for _, bad := range []string{
+		"| SRCH-016 | client | |\n| SRCH-016 | client | |\n",
+		"| VOICE-013 | implementation | |\n",
+		"| SRCH-016 | client | node/x TestY |\n",
+	} {
+		if _, err := ParseClasses(strings.NewReader(bad)); err == nil {
+			t.Errorf("ParseClasses(%q) accepted", bad)
+		}
+	}
+	set := NewSet([]Requirement{{ID: "SRCH-016", Doc: "search.md", Class: Node}})
+	if err := set.setClasses(got); err == nil {
+		t.Errorf("a class for an undefined ID accepted")
+	}
+	delete(got, "VOICE-013")
+	if err := set.setClasses(got); err != nil || set.List[0].Class != Client {
+		t.Errorf("setClasses: %v, %+v", err, set.List)
+	}
+}
