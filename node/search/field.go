@@ -18,13 +18,13 @@ import (
 // analysis, and all filter terms go in as one field instead of one Bleve
 // field each.
 type lazyField struct {
-	name    string
-	opts    index.FieldIndexingOptions
-	plain   uint64
-	analyze func(f *lazyField)
-	length  int
-	freqs   index.TokenFrequencies
-	value   []byte // stored value, for a stored field
+	src    *docSource // the message, and its other fields
+	name   string
+	opts   index.FieldIndexingOptions
+	plain  uint64
+	length int
+	freqs  index.TokenFrequencies
+	value  []byte // stored value, for a stored field
 }
 
 var lazyFieldSize = int(reflect.TypeFor[lazyField]().Size())
@@ -43,7 +43,17 @@ func (f *lazyField) AnalyzedTokenFrequencies() index.TokenFrequencies {
 // Analyze computes the field's terms (and stored value); the engine calls
 // it once, before it reads AnalyzedLength, AnalyzedTokenFrequencies and
 // Value.
-func (f *lazyField) Analyze() { f.analyze(f) }
+func (f *lazyField) Analyze() {
+	s := f.src
+	switch f.name {
+	case fContent:
+		s.a.analyzeContent(f, s.d.Content, fingerprint(s.d), s.set, s.v)
+	case fChannel:
+		f.length, f.freqs = keywordFreqs([]string{channelTerm(s.d.GuildID, s.d.ChannelID)})
+	case fFilter:
+		f.length, f.freqs = keywordFreqs(filterTerms(s.d, s.set.Epoch))
+	}
+}
 
 // Size estimates the field's memory, for the engine's statistics: a rough
 // figure per term, because an exact one costs a walk over every term.
@@ -130,11 +140,17 @@ func (a *analyzers) analyzeContent(f *lazyField, content string, fp uint64, set 
 func keywordFreqs(terms []string) (int, index.TokenFrequencies) {
 	freqs := make(index.TokenFrequencies, len(terms))
 	slab := make([]index.TokenFreq, len(terms)) // one allocation for all
+	size := 0
+	for _, t := range terms {
+		size += len(t)
+	}
+	bytes := make([]byte, 0, size) // the terms' bytes, one allocation
 	for i, t := range terms {
 		tf := freqs[t]
 		if tf == nil {
 			tf = &slab[i]
-			tf.Term = []byte(t)
+			bytes = append(bytes, t...)
+			tf.Term = bytes[len(bytes)-len(t):]
 			freqs[t] = tf
 		}
 		tf.SetFrequency(tf.Frequency() + 1)

@@ -114,10 +114,12 @@ func newAnalyzers(m mapping.IndexMapping) (analyzers, error) {
 	return analyzers{text: &analysis.DefaultAnalyzer{CharFilters: chars, Tokenizer: asciiTokenizer{da.Tokenizer}, TokenFilters: filters}}, nil
 }
 
-func hex16(v uint64) string {
-	var b [16]byte
-	putHex(b[:], v)
-	return string(b[:])
+func hex16(v uint64) string { return string(appendHex16(nil, v)) }
+
+func appendHex16(b []byte, v uint64) []byte {
+	var h [16]byte
+	putHex(h[:], v)
+	return append(b, h[:]...)
 }
 
 const hexDigits = "0123456789abcdef"
@@ -189,47 +191,82 @@ func fingerprint(d Doc) uint64 {
 // lazyField): the content is analysed once for its words, the pairs of
 // words common in set, and the stored word sequence, and every filter value
 // (with set's epoch) is one term of a single field. v (nil for none) counts
-// the words' document frequencies.
+// the words' document frequencies. The document, its fields and what they
+// need are one allocation.
 func (a *analyzers) buildDocument(d Doc, set *commonSet, v *vocab) *document.Document {
-	doc := document.NewDocument(docID(d.ID))
-	doc.AddField(&lazyField{name: fContent, opts: index.IndexField | index.StoreField, plain: uint64(len(d.Content)),
-		analyze: func(f *lazyField) { a.analyzeContent(f, d.Content, fingerprint(d), set, v) }})
-	doc.AddField(&lazyField{name: fChannel, opts: index.IndexField | index.DocValues, analyze: func(f *lazyField) {
-		f.length, f.freqs = keywordFreqs([]string{channelTerm(d.GuildID, d.ChannelID)})
-	}})
-	doc.AddField(&lazyField{name: fFilter, opts: index.IndexField, analyze: func(f *lazyField) {
-		f.length, f.freqs = keywordFreqs(filterTerms(d, set.Epoch))
-	}})
-	return doc
+	src := &docSource{a: a, d: d, set: set, v: v}
+	src.doc.SetID(docID(d.ID))
+	src.fields = [3]lazyField{
+		{src: src, name: fContent, opts: index.IndexField | index.StoreField, plain: uint64(len(d.Content))},
+		{src: src, name: fChannel, opts: index.IndexField | index.DocValues},
+		{src: src, name: fFilter, opts: index.IndexField},
+	}
+	// Room for the ID field the engine adds.
+	src.doc.Fields = append(src.fieldList[:0], &src.fields[0], &src.fields[1], &src.fields[2])
+	return &src.doc
+}
+
+// docSource is a message being indexed: its document, fields, and what
+// they are computed from.
+type docSource struct {
+	a         *analyzers
+	d         Doc
+	set       *commonSet
+	v         *vocab
+	doc       document.Document
+	fields    [3]lazyField
+	fieldList [4]document.Field
 }
 
 // pinnedTerm is the filter term of pinned messages.
 const pinnedTerm = pPinned + "t"
 
 // epochTerm is the filter term of documents indexed at epoch e.
-func epochTerm(e uint32) string { return pEpoch + strconv.FormatUint(uint64(e), 16) }
+func epochTerm(e uint32) string { return string(appendEpochTerm(nil, e)) }
 
-// filterTerms returns the terms of fFilter for d, indexed at epoch.
+func appendEpochTerm(b []byte, e uint32) []byte {
+	return strconv.AppendUint(append(b, pEpoch...), uint64(e), 16)
+}
+
+// filterTerms returns the terms of fFilter for d, indexed at epoch. They
+// are substrings of one string, built in one buffer.
 func filterTerms(d Doc, epoch uint32) []string {
-	terms := make([]string, 0, 7+len(d.Mentions))
-	terms = append(terms, pAuthor+hex16(d.AuthorID))
+	var arr [160]byte
+	b := arr[:0]
+	ends := make([]int, 0, 8+len(d.Mentions))
+	b = appendHex16(append(b, pAuthor...), d.AuthorID)
+	ends = append(ends, len(b))
 	for _, m := range d.Mentions {
-		terms = append(terms, pMention+hex16(m))
+		b = appendHex16(append(b, pMention...), m)
+		ends = append(ends, len(b))
 	}
 	if d.MentionsEveryone {
-		terms = append(terms, pMention+everyoneMentionID)
+		b = append(b, pMention+everyoneMentionID...)
+		ends = append(ends, len(b))
 	}
 	for _, h := range d.Has.names() {
-		terms = append(terms, pHas+h)
+		b = append(append(b, pHas...), h...)
+		ends = append(ends, len(b))
 	}
 	if d.Pinned {
-		terms = append(terms, pinnedTerm)
+		b = append(b, pinnedTerm...)
+		ends = append(ends, len(b))
 	}
 	day := snowflakeDay(d.ID)
 	for level := range bucketLevels {
-		terms = append(terms, bucketTerm(level, day>>(3*level)))
+		b = appendBucketTerm(b, level, day>>(3*level))
+		ends = append(ends, len(b))
 	}
-	return append(terms, epochTerm(epoch))
+	b = appendEpochTerm(b, epoch)
+	ends = append(ends, len(b))
+	all := string(b)
+	terms := make([]string, len(ends))
+	start := 0
+	for i, end := range ends {
+		terms[i] = all[start:end]
+		start = end
+	}
+	return terms
 }
 
 // channelTerm is the indexed channel value: the guild first, so that the
@@ -295,8 +332,10 @@ func snowflakeDay(id uint64) uint64 { return (id >> 22) / dayMillis }
 // firstID returns the smallest snowflake of day.
 func firstID(day uint64) uint64 { return day * dayMillis << 22 }
 
-func bucketTerm(level int, n uint64) string {
-	return pTime + string(rune('a'+level)) + strconv.FormatUint(n, 16)
+func bucketTerm(level int, n uint64) string { return string(appendBucketTerm(nil, level, n)) }
+
+func appendBucketTerm(b []byte, level int, n uint64) []byte {
+	return strconv.AppendUint(append(append(b, pTime...), byte('a'+level)), n, 16)
 }
 
 // coverDays returns the bucket terms whose union is exactly the days
