@@ -165,7 +165,6 @@ type tracer struct {
 	mu   sync.Mutex
 	recv map[string]int
 	sent map[string]int
-	ids  map[string]bool // message IDs named in received IHAVE and IDONTWANT
 }
 
 func (tr *tracer) count(m map[string]int, rpc *pubsub.RPC) {
@@ -180,31 +179,6 @@ func (tr *tracer) count(m map[string]int, rpc *pubsub.RPC) {
 	m["ihave"] += len(c.Ihave)
 	m["iwant"] += len(c.Iwant)
 	m["idontwant"] += len(c.Idontwant)
-	if tr.ids == nil {
-		tr.ids = map[string]bool{}
-	}
-	for _, ih := range c.Ihave {
-		for _, id := range ih.MessageIDs {
-			tr.ids[id] = true
-		}
-	}
-	for _, dw := range c.Idontwant {
-		for _, id := range dw.MessageIDs {
-			tr.ids[id] = true
-		}
-	}
-}
-
-// ControlIDs returns the message IDs named in the IHAVE and IDONTWANT control
-// messages received so far (a peer names gossipsub message IDs only there).
-func (g *Gossip) ControlIDs() map[string]bool {
-	g.tr.mu.Lock()
-	defer g.tr.mu.Unlock()
-	out := make(map[string]bool, len(g.tr.ids))
-	for id := range g.tr.ids {
-		out[id] = true
-	}
-	return out
 }
 
 func (tr *tracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
@@ -219,25 +193,10 @@ func (tr *tracer) RejectMessage(*pubsub.Message, string)                {}
 func (tr *tracer) DuplicateMessage(*pubsub.Message)                     {}
 func (tr *tracer) ThrottlePeer(peer.ID)                                 {}
 func (tr *tracer) RecvRPC(rpc *pubsub.RPC)                              { tr.count(tr.recv, rpc) }
-func (tr *tracer) SendRPC(rpc *pubsub.RPC, _ peer.ID)                   { tr.countSent(rpc) }
+func (tr *tracer) SendRPC(rpc *pubsub.RPC, _ peer.ID)                   { tr.count(tr.sent, rpc) }
 func (tr *tracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
 func (tr *tracer) DropRPC(*pubsub.RPC, peer.ID)                         {}
 func (tr *tracer) UndeliverableMessage(*pubsub.Message)                 {}
-
-// countSent counts sent control messages without recording their IDs.
-func (tr *tracer) countSent(rpc *pubsub.RPC) {
-	if rpc == nil || rpc.Control == nil {
-		return
-	}
-	c := rpc.Control
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	tr.sent["graft"] += len(c.Graft)
-	tr.sent["prune"] += len(c.Prune)
-	tr.sent["ihave"] += len(c.Ihave)
-	tr.sent["iwant"] += len(c.Iwant)
-	tr.sent["idontwant"] += len(c.Idontwant)
-}
 
 // Control summarises the gossipsub control messages received and sent.
 func (g *Gossip) Control() string {
