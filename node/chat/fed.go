@@ -65,9 +65,12 @@ type Federator interface {
 	// actor (target, or a moderator changing target's nickname).
 	PublishProfile(ctx context.Context, guild, actor, target string, p RemoteProfile) error
 	// OpenDM opens a direct conversation between the local user from and the remote user to
-	// (name@node) and returns the federation IDs of the conversation and its channel, once
-	// to's node has joined it. ErrUnknownUser means to's node has no such user.
-	OpenDM(ctx context.Context, from, to string) (guild, channel string, err error)
+	// (name@node, where node is a node name, a peer ID or a multiaddr [CAPI-033]) and returns
+	// the federation IDs of the conversation and its channel, once to's node has joined it,
+	// and to as this node shows them (name@node-name). ErrUnknownUser means to's node has no
+	// such user, ErrDMRefused that it refuses, ErrNodeUnreachable that it cannot be reached
+	// or is busy, *UnknownNodeError that node names no node this node can reach.
+	OpenDM(ctx context.Context, from, to string) (guild, channel, user string, err error)
 	// Moderate bans, unbans, kicks or removes target (a local username or a remote user's
 	// name@node) in a guild. In a guild homed here the change is issued at once: this node
 	// has authorised it. Elsewhere the home node checks actor's permissions and answers

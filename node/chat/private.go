@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 
 	"github.com/hearth-chat/hearth/node/model"
@@ -11,51 +12,50 @@ import (
 	"github.com/hearth-chat/hearth/node/store"
 )
 
-// OpenDMRequest is the body of POST /users/@me/channels.
+// OpenDMRequest is the body of POST /users/@me/channels: one of RecipientID,
+// RecipientUsername (a Hearth extension [CAPI-033]) or Recipients.
 type OpenDMRequest struct {
-	RecipientID ID   `json:"recipient_id"`
-	Recipients  []ID `json:"recipients"`
+	RecipientID ID `json:"recipient_id"`
+	// RecipientUsername is a username as this node shows it: a local user's, or name@node
+	// for a user of another node, where node may also be a peer ID or a multiaddr.
+	RecipientUsername string `json:"recipient_username"`
+	Recipients        []ID   `json:"recipients"`
 }
 
+// Errors of a DM with a user of another node.
+var (
+	// ErrDMRefused: the user's node takes no conversation from the actor [FED-090].
+	ErrDMRefused = newErr(http.StatusForbidden, 50007, "Cannot send messages to this user")
+	// ErrNodeUnreachable: the user's node could not be reached, or is busy [FED-091].
+	ErrNodeUnreachable = newErr(http.StatusServiceUnavailable, 0, "The user's node could not be reached; try again later.")
+)
+
+// UnknownNodeError is what the Federator returns when the node part of name@node names
+// no node it can reach, or several; Reason tells the user which and what to give instead.
+type UnknownNodeError struct{ Reason string }
+
+func (e *UnknownNodeError) Error() string { return "chat: unknown node: " + e.Reason }
+
 // OpenDM returns the DM channel with one recipient (creating it once), or creates a group DM.
-// The recipients must share a guild with the actor.
+// The recipients must share a guild with the actor, except a user of another node named by
+// RecipientUsername, whose node decides.
 func (s *Service) OpenDM(ctx context.Context, actor ID, req OpenDMRequest) (ChannelOut, error) {
 	s.lock()
 	defer s.mu.Unlock()
 	if req.RecipientID != 0 {
-		to := req.RecipientID
-		if to == actor {
-			return ChannelOut{}, ErrCannotDMSelf
+		return s.openDM(ctx, actor, req.RecipientID)
+	}
+	if name := req.RecipientUsername; name != "" {
+		if !isRemoteName(name) {
+			return s.openDM(ctx, actor, s.usernames[name])
 		}
-		if s.users[to] == nil || !s.sharesSomething(actor, to) {
+		if id, ok := s.remotes[name]; ok && s.sharesSomething(actor, id) {
+			return s.openDM(ctx, actor, id)
+		}
+		if s.fed == nil {
 			return ChannelOut{}, ErrUnknownUser
 		}
-		if id, ok := s.dms[pair(actor, to)]; ok {
-			return s.channelOut(s.channels[id]), nil
-		}
-		c := &model.Channel{ID: s.ids.Next(), Type: model.ChannelDM, RecipientIDs: []ID{actor, to}}
-		if name := s.user(to).Username; isRemoteName(name) {
-			if s.fed == nil {
-				return ChannelOut{}, ErrUnknownUser
-			}
-			// The conversation lives in federation: open it there first, unlocked, since
-			// the other node answers only once it has joined.
-			from := s.user(actor).Username
-			s.mu.Unlock()
-			fg, fc, err := s.fed.OpenDM(ctx, from, name)
-			s.lock()
-			if err != nil {
-				if errors.Is(err, ErrUnknownUser) {
-					return ChannelOut{}, err
-				}
-				return ChannelOut{}, fmt.Errorf("chat: open a DM with %s: %w", name, err)
-			}
-			if id, ok := s.dms[pair(actor, to)]; ok { // opened meanwhile
-				return s.channelOut(s.channels[id]), nil
-			}
-			c.FedID, c.FedGuild = fc, fg
-		}
-		return s.createPrivate(c)
+		return s.openRemoteDM(ctx, actor, name)
 	}
 	members := []ID{actor}
 	for _, u := range req.Recipients {
@@ -73,6 +73,58 @@ func (s *Service) OpenDM(ctx context.Context, actor ID, req OpenDMRequest) (Chan
 		return ChannelOut{}, invalid("recipients", "BASE_TYPE_MIN_LENGTH", "Must have at least 1 recipient.")
 	}
 	return s.createPrivate(&model.Channel{ID: s.ids.Next(), Type: model.ChannelGroupDM, RecipientIDs: members, OwnerID: actor})
+}
+
+// openDM returns the DM channel between actor and a user they share a guild or DM with,
+// creating it once. Callers hold s.mu for writing.
+func (s *Service) openDM(ctx context.Context, actor, to ID) (ChannelOut, error) {
+	if to == actor {
+		return ChannelOut{}, ErrCannotDMSelf
+	}
+	if s.users[to] == nil || !s.sharesSomething(actor, to) {
+		return ChannelOut{}, ErrUnknownUser
+	}
+	if id, ok := s.dms[pair(actor, to)]; ok {
+		return s.channelOut(s.channels[id]), nil
+	}
+	if name := s.user(to).Username; isRemoteName(name) {
+		if s.fed == nil {
+			return ChannelOut{}, ErrUnknownUser
+		}
+		return s.openRemoteDM(ctx, actor, name)
+	}
+	return s.createPrivate(&model.Channel{ID: s.ids.Next(), Type: model.ChannelDM, RecipientIDs: []ID{actor, to}})
+}
+
+// openRemoteDM opens a DM with the user of another node that name (name@node) names. The
+// conversation lives in federation: it is opened there first, with s.mu (held for writing
+// by the caller) released, since the other node answers only once it has joined.
+func (s *Service) openRemoteDM(ctx context.Context, actor ID, name string) (ChannelOut, error) {
+	from := s.user(actor).Username
+	s.mu.Unlock()
+	fg, fc, display, err := s.fed.OpenDM(ctx, from, name)
+	s.lock()
+	var unknownNode *UnknownNodeError
+	switch {
+	case errors.As(err, &unknownNode):
+		return ChannelOut{}, invalid("recipient_username", "UNKNOWN_NODE", unknownNode.Reason)
+	case errors.Is(err, ErrNodeUnreachable):
+		s.log.Info("opening a DM with a user of another node failed", "user", name, "err", err)
+		return ChannelOut{}, ErrNodeUnreachable
+	case errors.Is(err, ErrUnknownUser), errors.Is(err, ErrDMRefused):
+		return ChannelOut{}, err
+	case err != nil:
+		return ChannelOut{}, fmt.Errorf("chat: open a DM with %s: %w", name, err)
+	}
+	to, err := s.storeRemoteUser(display)
+	if err != nil {
+		return ChannelOut{}, fmt.Errorf("chat: open a DM with %s: %w", name, err)
+	}
+	if id, ok := s.dms[pair(actor, to)]; ok { // opened meanwhile, or by another name of the user
+		return s.channelOut(s.channels[id]), nil
+	}
+	return s.createPrivate(&model.Channel{ID: s.ids.Next(), Type: model.ChannelDM, RecipientIDs: []ID{actor, to},
+		FedID: fc, FedGuild: fg})
 }
 
 // HasUser reports whether a local user (not a remote one) has this username.

@@ -49,6 +49,10 @@ type Config struct {
 	Peers []string `toml:"peers"`
 	// NodeName is how this node's users appear elsewhere (name@node-name).
 	NodeName string `toml:"node_name"`
+	// DMFromStrangers accepts direct conversations that users of other nodes open with a
+	// local user they share no guild with (at most 10, then one per 6 minutes, per node);
+	// false refuses them (spec/federation.md §6.1).
+	DMFromStrangers bool `toml:"dm_from_strangers"`
 	// MediaQuota is how many bytes of distinct files one user may have uploaded (a file is
 	// charged once however often it is uploaded again); negative means unlimited.
 	MediaQuota int64 `toml:"media_quota"`
@@ -124,7 +128,7 @@ func Default() Config {
 		DataDir: "./hearth-data", Listen: "127.0.0.1:8080", LogLevel: "info", LogFormat: "text",
 		RateGlobal: 50, RateMessages: 10, HeartbeatInterval: 41250 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
 		GatewayMaxQueue: 500, MediaQuota: 1 << 30, MediaGCInterval: time.Hour, MediaGCGrace: time.Hour,
-		SearchTimeout: 2 * time.Second,
+		SearchTimeout: 2 * time.Second, DMFromStrangers: true,
 	}
 }
 
@@ -190,11 +194,15 @@ func Load(args []string, env []string) (Config, error) {
 	list(&cfg.P2PAnnounce, "p2p_announce", "comma-separated multiaddrs announced to other nodes")
 	list(&cfg.Peers, "peers", "comma-separated multiaddrs of nodes to connect to at start")
 	str(&cfg.NodeName, "node_name", "how this node's users appear on other nodes (name@node-name)")
-	num("pprof", "serve /debug/pprof/ (true or false)", func(v string) error {
-		b, err := strconv.ParseBool(v)
-		cfg.Pprof = b
-		return err
-	})
+	boolean := func(p *bool, key, help string) {
+		num(key, help+" (true or false)", func(v string) error {
+			b, err := strconv.ParseBool(v)
+			*p = b
+			return err
+		})
+	}
+	boolean(&cfg.DMFromStrangers, "dm_from_strangers", "accept direct messages from users of other nodes who share no guild with the recipient")
+	boolean(&cfg.Pprof, "pprof", "serve /debug/pprof/")
 	port := func(p *int, key, help string) {
 		num(key, help, func(v string) error {
 			n, err := strconv.Atoi(v)
@@ -206,11 +214,7 @@ func Load(args []string, env []string) (Config, error) {
 	str(&cfg.VoiceUDPRange, "voice_udp_range", "range of ephemeral voice UDP ports, MIN-MAX (default: any)")
 	port(&cfg.VoiceTCPPort, "voice_tcp_port", "ICE-TCP port for voice clients without UDP (0: off)")
 	str(&cfg.VoicePublicIP, "voice_public_ip", "comma-separated addresses announced to voice clients (default: local addresses)")
-	num("voice_loopback", "offer loopback addresses to voice clients (true or false)", func(v string) error {
-		b, err := strconv.ParseBool(v)
-		cfg.VoiceLoopback = b
-		return err
-	})
+	boolean(&cfg.VoiceLoopback, "voice_loopback", "offer loopback addresses to voice clients")
 	str(&cfg.VoiceTURNURLs, "voice_turn_urls", "comma-separated STUN/TURN URLs for voice clients")
 	str(&cfg.VoiceTURNUsername, "voice_turn_username", "TURN username")
 	str(&cfg.VoiceTURNCredential, "voice_turn_credential", "TURN credential")

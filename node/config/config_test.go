@@ -93,3 +93,23 @@ func TestLimits(t *testing.T) {
 		t.Errorf("cfg = %+v", cfg)
 	}
 }
+
+func TestDMFromStrangers(t *testing.T) {
+	for _, c := range []struct {
+		args, env []string
+		want      bool
+	}{
+		{nil, nil, true},
+		{[]string{"-dm-from-strangers=false"}, nil, false},
+		{nil, []string{"HEARTH_DM_FROM_STRANGERS=false"}, false},
+		{[]string{"-dm-from-strangers", "true"}, []string{"HEARTH_DM_FROM_STRANGERS=false"}, true},
+	} {
+		cfg, err := Load(c.args, c.env)
+		if err != nil || cfg.DMFromStrangers != c.want {
+			t.Errorf("Load(%q, %q): dm_from_strangers %v, %v; want %v", c.args, c.env, cfg.DMFromStrangers, err, c.want)
+		}
+	}
+	if _, err := Load([]string{"-dm-from-strangers=maybe"}, nil); err == nil {
+		t.Error("dm_from_strangers=maybe accepted")
+	}
+}

@@ -30,6 +30,7 @@ type federation struct {
 	media  *media.Store
 	log    *slog.Logger
 	events *eventQueue // remote events, applied in order by one worker
+	dms    *dmPolicy
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
@@ -40,7 +41,8 @@ func newFederation(cfg config.Config, db *store.DB, svc *chat.Service, ms *media
 	if len(cfg.P2PListen) == 0 {
 		return nil, nil
 	}
-	f := &federation{chat: svc, media: ms, log: log, events: newEventQueue(), stop: make(chan struct{})}
+	f := &federation{chat: svc, media: ms, log: log, events: newEventQueue(), stop: make(chan struct{}),
+		dms: &dmPolicy{strangers: cfg.DMFromStrangers}}
 	name := cfg.NodeName
 	if name == "" {
 		name = "hearth"
@@ -827,37 +829,30 @@ func sameSet(a, b []string) bool {
 	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
 }
 
-// OpenDM implements chat.Federator: it finds the remote user in the guilds this node
-// federates and opens the conversation on this node, which the user's node joins.
-func (f *federation) OpenDM(ctx context.Context, from, to string) (string, string, error) {
-	var u event.User
-	for _, g := range f.svc.Guilds() {
-		if found, err := f.fedUser(g, to); err == nil && found.Node != f.svc.Node() {
-			u = found
-			break
+// OpenDM implements chat.Federator: it finds the remote user (dmRecipient) and opens the
+// conversation on this node, which the user's node joins, unless the two have one already.
+func (f *federation) OpenDM(ctx context.Context, from, to string) (string, string, string, error) {
+	u, err := f.dmRecipient(to)
+	if err != nil {
+		return "", "", "", err
+	}
+	gid, ok := f.existingDM(from, u)
+	if !ok {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if gid, err = f.svc.CreateDM(ctx, from, u); err != nil {
+			return "", "", "", dmError(err)
 		}
 	}
-	if u.Node == "" {
-		return "", "", chat.ErrUnknownUser
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	gid, err := f.svc.CreateDM(ctx, from, u)
-	if errors.Is(err, fed.ErrUnknownUser) {
-		return "", "", chat.ErrUnknownUser
-	}
-	if err != nil {
-		return "", "", err
-	}
 	ch, err := f.dmChannel(gid)
-	return gid.String(), ch, err
+	return gid.String(), ch, f.display(gid, u), err
 }
 
-// onDM accepts a direct conversation opened on another node with a local user: it joins it
-// for them and shows it as a DM channel.
+// onDM accepts a direct conversation opened on another node with a local user (admitDM): it
+// joins it for them and shows it as a DM channel.
 func (f *federation) onDM(ctx context.Context, from event.User, to, invite string) error {
-	if !f.chat.HasUser(to) {
-		return fed.ErrUnknownUser
+	if err := f.admitDM(from, to); err != nil {
+		return err
 	}
 	snap, err := f.svc.Join(ctx, invite, to)
 	if err != nil {
