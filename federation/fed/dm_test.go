@@ -53,3 +53,52 @@ func TestDirectConversation(t *testing.T) {
 		t.Fatalf("DM with an unknown user: %v, want ErrUnknownUser", err)
 	}
 }
+
+// TestResolveNode: the node part of name@node is a node name met in a guild (a member node's
+// or the home node's), a peer ID with a known address, or a multiaddr with /p2p/; a name two
+// nodes share, a peer ID without an address and a multiaddr without /p2p/ are refused. A node
+// found by its multiaddr is dialled there, and its refusal reaches CreateDM as ErrRefused.
+func TestResolveNode(t *testing.T) {
+	alice, bob := startNode(t, "alice"), startNode(t, "bob")
+	twin1, twin2 := startNode(t, "twin"), startNode(t, "twin")
+	loner := startNode(t, "loner") // in no guild; takes no DMs (OnDM nil)
+	guildOf(t, alice, bob, twin1, twin2)
+	lonerAddr := loner.svc.Addrs()[0].String() + "/p2p/" + loner.svc.ID().String()
+
+	for _, c := range []struct {
+		name string
+		on   *tnode
+		ref  string
+		want *tnode // nil: ErrUnknownNode
+	}{
+		{"member node by name", alice, "bob", bob},
+		{"home node by name", bob, "alice", alice},
+		{"itself by name", alice, "alice", alice},
+		{"peer ID of a member node", alice, twin1.svc.ID().String(), twin1},
+		{"multiaddr", alice, lonerAddr, loner},
+		{"name of two nodes", alice, "twin", nil},
+		{"unknown name", alice, "nobody", nil},
+		{"peer ID without an address", bob, loner.svc.ID().String(), nil},
+		{"multiaddr without /p2p/", alice, "/ip4/127.0.0.1/tcp/1", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := c.on.svc.ResolveNode(c.ref)
+			switch {
+			case c.want == nil && !errors.Is(err, ErrUnknownNode):
+				t.Fatalf("ResolveNode(%q) = %v, %v; want ErrUnknownNode", c.ref, got, err)
+			case c.want != nil && (err != nil || got != c.want.svc.Node()):
+				t.Fatalf("ResolveNode(%q) = %v, %v; want %s's node", c.ref, got, err, c.want.name)
+			}
+		})
+	}
+
+	// alice resolved loner by its multiaddr above, so she can dial it.
+	lonerUser := event.User{Node: loner.svc.Node(), Name: "loner"}
+	if _, err := alice.svc.CreateDM(ctx(t), "alice", lonerUser); !errors.Is(err, ErrRefused) {
+		t.Fatalf("DM with a node that takes none: %v, want ErrRefused", err)
+	}
+	loner.stop()
+	if _, err := alice.svc.CreateDM(ctx(t), "alice", lonerUser); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("DM with a node that is down: %v, want ErrUnreachable", err)
+	}
+}
