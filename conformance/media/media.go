@@ -54,6 +54,8 @@ var Tests = []harness.Test{
 	{IDs: []string{"MEDIA-046"}, Name: "media/cache-control", Run: cacheControl},
 	{IDs: []string{"MEDIA-050"}, Name: "media/thumbnail", Run: thumbnail},
 	{IDs: []string{"MEDIA-051", "MEDIA-053"}, Name: "media/image-bomb-no-thumbnail", Run: bomb},
+	{IDs: []string{"MEDIA-052", "MEDIA-053"}, Name: "media/render-time-bound",
+		Needs: harness.Needs{OwnNode: true, Managed: true, Args: []string{"--media-thumb-timeout", "1ns"}}, Run: renderBound},
 	{IDs: []string{"MEDIA-016", "MEDIA-032", "MEDIA-060", "MEDIA-061"}, Name: "media/quota-and-collection",
 		Needs: harness.Needs{OwnNode: true, Managed: true, Args: collectionArgs}, Run: quotaAndCollection},
 	{IDs: []string{"MEDIA-002", "MEDIA-019"}, Name: "media/stored-once-not-by-name", Needs: harness.Needs{OwnNode: true, Managed: true}, Run: storedOnce},

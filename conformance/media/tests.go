@@ -502,3 +502,28 @@ func bomb(t *T) {
 		return fmt.Errorf("%s", r)
 	})
 }
+
+// MEDIA-052: "it MUST bound the time of one rendering (default 10 s)". MEDIA-053: an
+// image that fails the bounds is not retried and its thumbnail URL answers 404. The
+// node runs with a bound of 1 ns (--media-thumb-timeout), which no rendering meets:
+// a small PNG must get no thumbnail, now or on later requests, while the blob is
+// served. (The bound on renderings at once is not observed.)
+func renderBound(t *T) {
+	u, g := setup(t)
+	att := upload(t, u, g.Text, file{"slow.png", "image/png", pngBytes(64, 48)})
+	if r := get(t, "GET", str(att[0]["url"])); r.Status != 200 {
+		t.Errorf("the blob itself: expected 200, got %s", r)
+	}
+	for i := range 3 {
+		t.Eventually(fmt.Sprintf("thumbnail request %d of an image no rendering finishes within 1 ns answers 404", i+1), func() error {
+			r := get(t, "GET", str(att[0]["proxy_url"]))
+			switch r.Status {
+			case 404:
+				return nil
+			case 200:
+				return harness.Permanent(fmt.Errorf("a thumbnail was served although rendering is bounded to 1 ns"))
+			}
+			return fmt.Errorf("%s", r)
+		})
+	}
+}

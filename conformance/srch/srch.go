@@ -35,6 +35,7 @@ var Tests = []harness.Test{
 	{IDs: []string{"SRCH-034"}, Name: "search/no-wildcards", Run: noWildcards},
 	{IDs: []string{"SRCH-040", "SRCH-041", "SRCH-042"}, Name: "search/access-control", Run: accessControl},
 	{IDs: []string{"SRCH-043", "SRCH-045", "SRCH-046"}, Name: "search/freshness", Run: freshness},
+	{IDs: []string{"SRCH-044"}, Name: "search/send-does-not-wait", Run: sendDoesNotWait},
 	{IDs: []string{"SRCH-050", "SRCH-054"}, Name: "search/order-and-paging", Run: orderPaging},
 	{IDs: []string{"SRCH-051", "SRCH-053"}, Name: "search/relevance", Run: relevance},
 	{IDs: []string{"SRCH-060"}, Name: "search/response-shape", Run: responseShape},

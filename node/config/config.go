@@ -61,6 +61,9 @@ type Config struct {
 	// MediaGCGrace is how long an unreferenced file is kept after its last upload or
 	// announcement, so that a message being composed does not lose its files.
 	MediaGCGrace time.Duration `toml:"media_gc_grace"`
+	// MediaThumbTimeout bounds the rendering of one thumbnail; an image that takes longer
+	// gets none.
+	MediaThumbTimeout time.Duration `toml:"media_thumb_timeout"`
 	// SearchTimeout bounds one search; a search that reaches it answers with the results
 	// found so far and "partial": true.
 	SearchTimeout time.Duration `toml:"search_timeout"`
@@ -128,7 +131,7 @@ func Default() Config {
 		DataDir: "./hearth-data", Listen: "127.0.0.1:8080", LogLevel: "info", LogFormat: "text",
 		RateGlobal: 50, RateMessages: 10, HeartbeatInterval: 41250 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
 		GatewayMaxQueue: 500, MediaQuota: 1 << 30, MediaGCInterval: time.Hour, MediaGCGrace: time.Hour,
-		SearchTimeout: 2 * time.Second, DMFromStrangers: true,
+		MediaThumbTimeout: 10 * time.Second, SearchTimeout: 2 * time.Second, DMFromStrangers: true,
 	}
 }
 
@@ -186,6 +189,7 @@ func Load(args []string, env []string) (Config, error) {
 	})
 	duration(&cfg.MediaGCInterval, "media_gc_interval", "how often unreferenced media files are collected")
 	duration(&cfg.MediaGCGrace, "media_gc_grace", "how long an unreferenced media file is kept after its upload")
+	duration(&cfg.MediaThumbTimeout, "media_thumb_timeout", "bound of one thumbnail rendering (no thumbnail past it)")
 	duration(&cfg.SearchTimeout, "search_timeout", "bound of one search (partial results past it)")
 	list := func(p *[]string, key, help string) {
 		bindings = append(bindings, binding{key, func(v string) error { *p = splitList(v); return nil }, help})
@@ -269,8 +273,8 @@ func (c Config) validate() error {
 	if c.MediaQuota == 0 {
 		errs = append(errs, errors.New("config: media_quota must not be 0 (negative: unlimited)"))
 	}
-	if c.MediaGCInterval < 10*time.Millisecond || c.MediaGCGrace <= 0 || c.SearchTimeout <= 0 {
-		errs = append(errs, errors.New("config: media_gc_interval must be at least 10ms, media_gc_grace and search_timeout positive"))
+	if c.MediaGCInterval < 10*time.Millisecond || c.MediaGCGrace <= 0 || c.MediaThumbTimeout <= 0 || c.SearchTimeout <= 0 {
+		errs = append(errs, errors.New("config: media_gc_interval must be at least 10ms, media_gc_grace, media_thumb_timeout and search_timeout positive"))
 	}
 	if c.HeartbeatInterval < 100*time.Millisecond {
 		errs = append(errs, errors.New("config: heartbeat_interval must be at least 100ms"))

@@ -49,6 +49,7 @@ func TestErrors(t *testing.T) {
 		"media quota not a number":  {"-media-quota", "1GiB"},
 		"tiny gc interval":          {"-media-gc-interval", "1ms"},
 		"zero gc grace":             {"-media-gc-grace", "0s"},
+		"zero thumb timeout":        {"-media-thumb-timeout", "0s"},
 		"negative search timeout":   {"-search-timeout", "-1s"},
 	} {
 		if _, err := Load(args, nil); err == nil {
@@ -81,15 +82,15 @@ func TestVoice(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	def := Default()
-	if def.MediaQuota != 1<<30 || def.MediaGCInterval != time.Hour || def.MediaGCGrace != time.Hour || def.SearchTimeout != 2*time.Second {
+	if def.MediaQuota != 1<<30 || def.MediaGCInterval != time.Hour || def.MediaGCGrace != time.Hour || def.SearchTimeout != 2*time.Second || def.MediaThumbTimeout != 10*time.Second {
 		t.Errorf("defaults = %+v", def)
 	}
-	cfg, err := Load([]string{"-media-quota", "65536", "-media-gc-interval", "100ms", "-search-timeout", "1ns"},
+	cfg, err := Load([]string{"-media-quota", "65536", "-media-gc-interval", "100ms", "-search-timeout", "1ns", "-media-thumb-timeout", "5s"},
 		[]string{"HEARTH_MEDIA_GC_GRACE=3s", "HEARTH_MEDIA_QUOTA=-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.MediaQuota != 65536 || cfg.MediaGCInterval != 100*time.Millisecond || cfg.MediaGCGrace != 3*time.Second || cfg.SearchTimeout != time.Nanosecond {
+	if cfg.MediaQuota != 65536 || cfg.MediaGCInterval != 100*time.Millisecond || cfg.MediaGCGrace != 3*time.Second || cfg.SearchTimeout != time.Nanosecond || cfg.MediaThumbTimeout != 5*time.Second {
 		t.Errorf("cfg = %+v", cfg)
 	}
 }

@@ -67,7 +67,7 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	n := &Node{cfg: cfg, log: log, db: db, hub: fanout.NewHub(), reg: prometheus.NewRegistry(), stop: make(chan struct{})}
 	fetch := &mediaFetcher{}
 	n.media, err = media.Open(path.Join(cfg.DataDir, "media"), media.Options{DB: db.Badger(), Logger: log, Fetcher: fetch,
-		OwnerQuota: cfg.MediaQuota, GCGrace: cfg.MediaGCGrace})
+		OwnerQuota: cfg.MediaQuota, GCGrace: cfg.MediaGCGrace, ThumbTimeout: cfg.MediaThumbTimeout})
 	if err != nil {
 		db.Close()
 		return nil, err
