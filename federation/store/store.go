@@ -22,6 +22,7 @@ import (
 //	f/v/<guild><olen><origin>              seq:8, version vector entry
 //	f/g/<guild>                            empty, the guilds this node takes part in
 //	f/h/<guild>                            CBOR [* multiaddr bstr], the home node's last known addresses
+//	f/n/<guild>                            the state snapshot the node joined from, if any
 const (
 	pEvent   = "f/e/"
 	pOrigin  = "f/o/"
@@ -30,6 +31,7 @@ const (
 	pVector  = "f/v/"
 	pGuild   = "f/g/"
 	pHome    = "f/h/"
+	pSnap    = "f/n/"
 )
 
 // ErrNotFound means the event is not stored.
@@ -507,6 +509,36 @@ func (s *Store) HomeAddrs(guild event.ID) ([][]byte, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: home addrs: %w", err)
+	}
+	return out, nil
+}
+
+// SetSnapshot keeps the verified state snapshot a guild was joined from, which
+// stands for the state events below its head (spec/federation.md §6.2).
+func (s *Store) SetSnapshot(guild event.ID, snap []byte) error {
+	if err := s.update(func(txn *badger.Txn) error { return txn.Set(append([]byte(pSnap), guild...), snap) }); err != nil {
+		return fmt.Errorf("store: snapshot: %w", err)
+	}
+	return nil
+}
+
+// Snapshot returns what SetSnapshot kept for guild; nil when the guild was
+// joined from its whole state chain.
+func (s *Store) Snapshot(guild event.ID) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(append([]byte(pSnap), guild...))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out, err = it.ValueCopy(nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: snapshot: %w", err)
 	}
 	return out, nil
 }
