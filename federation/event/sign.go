@@ -76,6 +76,29 @@ func (s *Signer) Sign(env Envelope, b any) (*Event, error) {
 	return ev, nil
 }
 
+// SignDetached signs msg, which is not an event, with Ed25519ctx under the
+// context ctx (1..255 bytes, never SigContext, so that no such signature can
+// pass for an event's): a home node's signature over a guild state snapshot
+// (spec/federation.md §6.2).
+func (s *Signer) SignDetached(ctx string, msg []byte) []byte {
+	if ctx == SigContext {
+		panic("event: SignDetached with the event signature context")
+	}
+	return ed25519.SignWithCtx(s.priv, msg, ctx)
+}
+
+// VerifyDetached checks a SignDetached signature of origin n over msg under ctx.
+func VerifyDetached(n Node, ctx string, msg, sig []byte) error {
+	key, err := publicKey(n)
+	if err != nil {
+		return err
+	}
+	if ctx == SigContext || len(sig) != ed25519.SignatureSize || !ed25519.VerifyWithCtx(key, msg, sig, ctx) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
 // keyCache maps origin Node to its Ed25519 public key, because extracting the
 // key from a peer ID costs more than the signature check itself.
 var keyCache sync.Map

@@ -136,6 +136,10 @@ type Guild struct {
 	nodes    map[event.Node]*Node
 	// former holds nodes that had members once but have none now.
 	former map[event.Node]bool
+	// baseSN and baseHead name the snapshot the guild started from
+	// (FromSnapshot); baseSN is 0 for a guild started from its genesis.
+	baseSN   uint64
+	baseHead event.ID
 }
 
 // New starts a guild from its genesis event, which must be a decoded,

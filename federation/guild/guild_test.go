@@ -10,15 +10,16 @@ import (
 )
 
 type chain struct {
-	t     *testing.T
+	t     testing.TB
 	home  *event.Signer
 	g     *Guild
+	gen   *event.Event
 	gid   event.ID
 	seq   uint64
 	owner event.User
 }
 
-func signer(t *testing.T) *event.Signer {
+func signer(t testing.TB) *event.Signer {
 	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +31,7 @@ func signer(t *testing.T) *event.Signer {
 	return s
 }
 
-func newChain(t *testing.T) *chain {
+func newChain(t testing.TB) *chain {
 	c := &chain{t: t, home: signer(t)}
 	c.owner = event.User{Node: c.home.Origin(), Name: "alice"}
 	gen, err := c.home.Sign(event.Envelope{Kind: event.KindGuildCreate, Author: c.owner, Seq: 1, TS: 100, SN: 1},
@@ -42,7 +43,7 @@ func newChain(t *testing.T) *chain {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.gid, c.seq = gen.ID, 1
+	c.gen, c.gid, c.seq = gen, gen.ID, 1
 	return c
 }
 
