@@ -86,8 +86,9 @@ func (s *Service) ResolveNode(ref string) (event.Node, error) {
 // request sent over /hearth/dm/1.0.0 [FED-063]. It returns the guild ID once
 // to has joined. to's node must be reachable: a member node of a guild the
 // two share is, another one once ResolveNode has found it. The other node's
-// refusals are ErrUnknownUser, ErrRefused and ErrBusy; a failed dial or
-// stream is ErrUnreachable.
+// refusals are ErrUnknownUser, ErrRefused and ErrBusy, after which the
+// conversation is deleted (guild.delete); a failed dial or stream is
+// ErrUnreachable, and the conversation is kept.
 func (s *Service) CreateDM(ctx context.Context, owner string, to event.User) (event.ID, error) {
 	if to.Node == s.self {
 		return "", errors.New("fed: create dm: the user is local")
@@ -107,12 +108,21 @@ func (s *Service) CreateDM(ctx context.Context, owner string, to event.User) (ev
 	case err == nil:
 		return gid, nil
 	case !errors.As(err, &perr):
+		// Kept: the other node may have joined before the answer was lost, and the
+		// next attempt finds the conversation.
 		return "", fmt.Errorf("%w: create dm: %v", ErrUnreachable, err)
-	case perr.Status == proto.NotFound:
+	}
+	// A refusal comes before the other node joins: the conversation is deleted, so that
+	// refused attempts leave no guilds behind.
+	if _, derr := s.Issue(ctx, gid, owner, event.KindGuildDelete, "", &event.Empty{}); derr != nil {
+		s.log.Warn("fed: deleting a refused conversation", "guild", gid.String(), "err", derr)
+	}
+	switch perr.Status {
+	case proto.NotFound:
 		return "", fmt.Errorf("%w: %s", ErrUnknownUser, perr.Msg)
-	case perr.Status == proto.Forbidden:
+	case proto.Forbidden:
 		return "", fmt.Errorf("%w: %s", ErrRefused, perr.Msg)
-	case perr.Status == proto.Unavailable:
+	case proto.Unavailable:
 		return "", fmt.Errorf("%w: %s", ErrBusy, perr.Msg)
 	}
 	return "", fmt.Errorf("fed: create dm: %w", err)

@@ -97,8 +97,25 @@ func TestResolveNode(t *testing.T) {
 	if _, err := alice.svc.CreateDM(ctx(t), "alice", lonerUser); !errors.Is(err, ErrRefused) {
 		t.Fatalf("DM with a node that takes none: %v, want ErrRefused", err)
 	}
+	if live := liveDMs(alice); live != 0 {
+		t.Fatalf("%d conversations live after the refusal, want it deleted", live)
+	}
 	loner.stop()
 	if _, err := alice.svc.CreateDM(ctx(t), "alice", lonerUser); !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("DM with a node that is down: %v, want ErrUnreachable", err)
 	}
+	if live := liveDMs(alice); live != 1 {
+		t.Fatalf("%d conversations live after a failed dial, want it kept", live)
+	}
+}
+
+// liveDMs counts n's conversations that are not deleted.
+func liveDMs(n *tnode) int {
+	live := 0
+	for _, id := range n.svc.Guilds() {
+		if g, ok := n.svc.Guild(id); ok && g.Info().DM && g.Info().Deleted == 0 {
+			live++
+		}
+	}
+	return live
 }
