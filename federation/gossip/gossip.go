@@ -46,6 +46,9 @@ func EphemeralTopic(guild event.ID) string { return "/hearth/guild/" + guild.Str
 // MaxMessageSize bounds pubsub messages [FED-070].
 const MaxMessageSize = 131072
 
+// QueueSize bounds the messages queued for each peer and those waiting for validation.
+const QueueSize = 1024
+
 // SeenTTL outlives the live clock window of [EVT-032] [FED-015].
 const SeenTTL = 11 * time.Minute
 
@@ -108,6 +111,11 @@ func New(h host.Host, log *slog.Logger) (*Gossip, error) {
 		pubsub.WithSeenMessagesTTL(SeenTTL),
 		pubsub.WithPeerExchange(false),
 		pubsub.WithFloodPublish(true),
+		// Room for a second of traffic at 1,000 events/s: the defaults (32) drop what a busy
+		// machine does not write or validate within some 30 ms, and a dropped event then
+		// comes only by sync, after the gap grace of [FED-036].
+		pubsub.WithPeerOutboundQueueSize(QueueSize),
+		pubsub.WithValidateQueueSize(QueueSize),
 		pubsub.WithPeerScore(g.scoreParams(), &pubsub.PeerScoreThresholds{
 			GossipThreshold: GossipThreshold, PublishThreshold: PublishThreshold, GraylistThreshold: GraylistThreshold,
 			AcceptPXThreshold: 100, OpportunisticGraftThreshold: 5,
