@@ -119,3 +119,18 @@ func liveDMs(n *tnode) int {
 	}
 	return live
 }
+
+// FuzzResolveNode: whatever a client writes after the @ of name@node, ResolveNode answers a
+// node or ErrUnknownNode, without panicking.
+func FuzzResolveNode(f *testing.F) {
+	n := startNode(f, "alpha")
+	for _, seed := range []string{"alpha", "", "/", "/p2p/", "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWBmwkafWE2fqfzS96VoTZQnJj8pLDGGRbsy1nKV6zrLZE",
+		"12D3KooWBmwkafWE2fqfzS96VoTZQnJj8pLDGGRbsy1nKV6zrLZE", "/dns4/example.org/tcp/4001", "Qm", n.svc.ID().String()} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, ref string) {
+		if _, err := n.svc.ResolveNode(ref); err != nil && !errors.Is(err, ErrUnknownNode) {
+			t.Fatalf("ResolveNode(%q): %v, want ErrUnknownNode", ref, err)
+		}
+	})
+}
