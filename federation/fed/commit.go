@@ -127,7 +127,7 @@ func (s *Service) commitBatch(rt *guildRT, batch []*pending) {
 		for i, p := range batch {
 			if fresh[i] {
 				s.clock.Observe(p.ev.TS)
-				if s.cfg.OnEvent != nil {
+				if s.cfg.OnEvent != nil && !rt.st.Historical(p.ev) { // [FED-104]
 					s.cfg.OnEvent(p.ev)
 				}
 			}

@@ -179,6 +179,9 @@ func (s *Service) validateLocked(rt *guildRT, ev *event.Event, from peer.ID, liv
 	}
 	switch ev.Kind.Class() {
 	case event.ClassState:
+		if rt.st.Historical(ev) {
+			break // stored so that the vector closes, not applied: the snapshot holds it [FED-104]
+		}
 		err := rt.st.Apply(ev)
 		if errors.Is(err, guild.ErrNotYet) {
 			// Gossip does not keep order: hold the event until its

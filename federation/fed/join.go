@@ -110,7 +110,9 @@ func b32(b []byte) string {
 
 // Snapshot is what Join returns: enough to show the guild at once
 // (spec/federation.md §6). Members holds the first page only; read more from
-// the Guild state.
+// the Guild state. When the home node answered with a state snapshot
+// [FED-102], Members holds every current member: no member.join before the
+// snapshot reaches OnEvent.
 type Snapshot struct {
 	Info     guild.Info
 	Channels []guild.Channel
@@ -155,7 +157,7 @@ func (s *Service) Join(ctx context.Context, invite, name string) (*Snapshot, err
 		}
 		return nil, fmt.Errorf("fed: join: %w", err)
 	}
-	if err := s.adoptState(inv.Guild, inv.Home, resp.State); err != nil {
+	if err := s.adoptState(inv.Guild, inv.Home, resp.State, resp.Snapshot); err != nil {
 		return nil, err
 	}
 	if err := s.store.SetHomeAddrs(inv.Guild, fsync.AddrBytes(inv.addrs)); err != nil {
@@ -183,8 +185,12 @@ func (s *Service) Join(ctx context.Context, invite, name string) (*Snapshot, err
 	}
 	s.goOwned(func() { s.connectMembers(s.ctx) })
 	s.syncer.Trigger(inv.Guild, home)
+	members := SnapshotMembers
+	if resp.Snapshot != nil {
+		members = 0 // all
+	}
 	return &Snapshot{Info: rt.st.Info(), Channels: rt.st.Channels(), Roles: rt.st.Roles(),
-		Members: rt.st.Members(event.User{}, SnapshotMembers), Recent: recent}, nil
+		Members: rt.st.Members(event.User{}, members), Recent: recent}, nil
 }
 
 // joinHere admits a local user to a guild homed on this node [FED-056].
@@ -211,35 +217,15 @@ func (s *Service) joinHere(ctx context.Context, inv Invite, name string) (*Snaps
 }
 
 // adoptState verifies a state chain from the home node and applies what is
-// new: all of it for a guild we did not hold; for one we hold, the chain may
-// be the tail above our state head [FED-068].
-func (s *Service) adoptState(guildID event.ID, home event.Node, chain [][]byte) error {
-	rt := s.guild(guildID)
-	if rt == nil && len(chain) == 0 {
-		return errors.New("fed: join: empty state chain")
-	}
-	if rt == nil {
-		gen, err := event.Decode(chain[0])
-		if err != nil {
-			return fmt.Errorf("fed: join: genesis: %w", err)
+// new: all of it for a guild we did not hold, starting from snap when the home
+// node sent one [FED-103]; for one we hold, the chain may be the tail above our
+// state head [FED-068] (and a snapshot is not needed).
+func (s *Service) adoptState(guildID event.ID, home event.Node, chain [][]byte, snap *proto.SignedSnapshot) error {
+	if s.guild(guildID) == nil {
+		if len(chain) == 0 {
+			return errors.New("fed: join: empty state chain")
 		}
-		if err := gen.Verify(); err != nil {
-			return fmt.Errorf("fed: join: genesis: %w", err)
-		}
-		if gen.ID != guildID || gen.Origin != home {
-			return errors.New("fed: join: genesis does not match the invite") // [FED-054]
-		}
-		st, err := guild.New(gen)
-		if err != nil {
-			return fmt.Errorf("fed: join: %w", err)
-		}
-		if _, err := s.store.Put(gen); err != nil {
-			return fmt.Errorf("fed: join: %w", err)
-		}
-		if s.cfg.OnEvent != nil {
-			s.cfg.OnEvent(gen)
-		}
-		if err := s.addGuild(st); err != nil {
+		if err := s.startGuild(guildID, home, chain[0], snap); err != nil {
 			return err
 		}
 		chain = chain[1:]
@@ -306,13 +292,23 @@ func (s *Service) admit(ctx context.Context, rt *guildRT, user event.User, req *
 const RecentPerChannel = 50
 
 // joinResponse answers a join of a node that holds the state up to sn have (0: none): the
-// state events above it [FED-053] [FED-068], recent messages and the member nodes.
+// state events above it [FED-053] [FED-068], or for a node new to a guild with a long chain
+// the genesis event and a signed snapshot [FED-102]; recent messages and the member nodes.
 func (s *Service) joinResponse(rt *guildRT, to peer.ID, have uint64) *proto.JoinResponse {
-	chain, err := s.store.StateChain(rt.id, have+1)
+	resp := &proto.JoinResponse{}
+	var err error
+	if have == 0 && rt.st.Info().SN > SnapshotAbove {
+		var gen []byte
+		if gen, err = s.store.Raw(rt.id); err == nil {
+			resp.State = [][]byte{gen}
+			resp.Snapshot, err = s.signedSnapshot(rt)
+		}
+	} else {
+		resp.State, err = s.store.StateChain(rt.id, have+1)
+	}
 	if err != nil {
 		return &proto.JoinResponse{Status: proto.Unavailable, Error: "state unavailable"}
 	}
-	resp := &proto.JoinResponse{State: chain}
 	for _, c := range rt.st.Channels() {
 		evs, err := s.store.History(rt.id, c.ID, 0, RecentPerChannel)
 		if err != nil {

@@ -201,35 +201,17 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-// load rebuilds every stored guild's state from its state chain.
+// load rebuilds every stored guild's state from its state chain, or from the
+// snapshot it was joined from and the chain above it.
 func (s *Service) load() error {
 	ids, err := s.store.Guilds()
 	if err != nil {
 		return fmt.Errorf("fed: load: %w", err)
 	}
 	for _, id := range ids {
-		chain, err := s.store.StateChain(id, 1)
+		st, err := s.loadState(id)
 		if err != nil {
 			return fmt.Errorf("fed: load %s: %w", id, err)
-		}
-		if len(chain) == 0 {
-			return fmt.Errorf("fed: load %s: no genesis", id)
-		}
-		var st *guild.Guild
-		for i, raw := range chain {
-			ev, err := event.Decode(raw)
-			if err != nil {
-				return fmt.Errorf("fed: load %s: %w", id, err)
-			}
-			s.clock.Observe(ev.TS)
-			if i == 0 {
-				st, err = guild.New(ev)
-			} else {
-				err = st.Apply(ev)
-			}
-			if err != nil {
-				return fmt.Errorf("fed: load %s at sn %d: %w", id, i+1, err)
-			}
 		}
 		if err := s.addGuild(st); err != nil {
 			return err
@@ -347,10 +329,14 @@ func (s *Service) Event(id event.ID) (*event.Event, error) { return s.store.Get(
 // order). The node calls it at start to rebuild anything an OnEvent missed
 // because of a crash; fn must be idempotent by event ID.
 func (s *Service) Replay(guild event.ID, fn func(*event.Event) error) error {
+	rt := s.guild(guild)
 	return s.store.Each(guild, func(raw []byte) error {
 		ev, err := event.Decode(raw)
 		if err != nil {
 			return err
+		}
+		if rt != nil && rt.st.Historical(ev) {
+			return nil // never delivered: the snapshot holds its effect [FED-104]
 		}
 		return fn(ev)
 	})

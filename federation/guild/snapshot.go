@@ -13,7 +13,7 @@ import (
 // SnapshotVersion is the version of the snapshot encoding (spec/federation.md §6.2).
 const SnapshotVersion = 1
 
-// The wire form of a snapshot [FED-083]: every list sorted by its key, strictly
+// The wire form of a snapshot [FED-100]: every list sorted by its key, strictly
 // ascending, so that one state has exactly one encoding.
 type snapshot struct {
 	V        uint64        `cbor:"0,keyasint"`
@@ -95,7 +95,7 @@ type snapNode struct {
 }
 
 // Snapshot encodes the folded state at the current head in deterministic CBOR
-// [FED-083]: what a node needs to validate the events that follow the head
+// [FED-100]: what a node needs to validate the events that follow the head
 // without the state events before it. Members who left stay in it, so that their
 // earlier messages still validate.
 func (g *Guild) Snapshot() ([]byte, error) {
@@ -183,7 +183,7 @@ func init() {
 }
 
 // FromSnapshot starts a guild from its genesis event (decoded and verified)
-// and a snapshot whose home signature the caller has checked [FED-084]. It
+// and a snapshot whose home signature the caller has checked [FED-103]. It
 // refuses a snapshot that is not in its one canonical encoding, does not
 // belong to genesis, or is inconsistent in itself (unknown roles or parents,
 // member nodes that do not match the members). The guild then applies the
@@ -329,7 +329,7 @@ func FromSnapshot(genesis *event.Event, data []byte) (*Guild, error) {
 // this guild, and, at the snapshot's own sn, the event it names as head. A
 // node stores such events when catch-up brings them, so that its version
 // vector closes, but does not apply them: the snapshot holds their effect
-// [FED-085]. A guild started from its genesis has none.
+// [FED-104]. A guild started from its genesis has none.
 func (g *Guild) Historical(ev *event.Event) bool {
 	g.mu.RLock()
 	defer g.mu.RUnlock()

@@ -125,12 +125,22 @@ type PeerAddrs struct {
 }
 
 // JoinResponse carries the state chain, recent messages and member nodes.
+// With Snapshot set, State holds the genesis event only and the snapshot
+// stands for the state events up to its head [FED-102].
 type JoinResponse struct {
-	Status Status      `cbor:"0,keyasint"`
-	Error  string      `cbor:"1,keyasint"`
-	State  [][]byte    `cbor:"2,keyasint,omitempty"`
-	Recent [][]byte    `cbor:"3,keyasint,omitempty"`
-	Peers  []PeerAddrs `cbor:"4,keyasint,omitempty"`
+	Status   Status          `cbor:"0,keyasint"`
+	Error    string          `cbor:"1,keyasint"`
+	State    [][]byte        `cbor:"2,keyasint,omitempty"`
+	Recent   [][]byte        `cbor:"3,keyasint,omitempty"`
+	Peers    []PeerAddrs     `cbor:"4,keyasint,omitempty"`
+	Snapshot *SignedSnapshot `cbor:"5,keyasint,omitempty"`
+}
+
+// SignedSnapshot is a guild state snapshot (guild.Guild.Snapshot) and the
+// home node's detached signature over it [FED-101].
+type SignedSnapshot struct {
+	State []byte `cbor:"0,keyasint"`
+	Sig   []byte `cbor:"1,keyasint"`
 }
 
 // ModRequest asks the home node to issue a state event for the actor

@@ -1,0 +1,201 @@
+package fed
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/hearth-chat/hearth/conformance/fedpeer"
+	"github.com/hearth-chat/hearth/conformance/harness"
+)
+
+// The snapshot of spec/federation.md §6.2, as far as the test reads it.
+type snapUser struct {
+	Node []byte `cbor:"0,keyasint"`
+	Name string `cbor:"1,keyasint"`
+}
+
+type snapState struct {
+	V    uint64 `cbor:"0,keyasint"`
+	Info struct {
+		Guild []byte   `cbor:"0,keyasint"`
+		Home  []byte   `cbor:"2,keyasint"`
+		Owner snapUser `cbor:"4,keyasint"`
+		SN    uint64   `cbor:"7,keyasint"`
+		Head  []byte   `cbor:"8,keyasint"`
+	} `cbor:"1,keyasint"`
+	Channels []struct {
+		ID []byte `cbor:"0,keyasint"`
+	} `cbor:"2,keyasint"`
+	Roles []struct {
+		ID []byte `cbor:"0,keyasint"`
+	} `cbor:"3,keyasint"`
+	Members []struct {
+		User snapUser `cbor:"0,keyasint"`
+		Left uint64   `cbor:"4,keyasint"`
+	} `cbor:"4,keyasint"`
+	Nodes []struct {
+		ID []byte `cbor:"0,keyasint"`
+	} `cbor:"7,keyasint"`
+}
+
+// FED-100..FED-102: a node new to a guild whose state head is above 64 is answered with
+// the genesis event only and a snapshot at the head, in its one canonical encoding, signed
+// by the home node with Ed25519ctx under "hearth-snapshot-v1". A fake member node makes
+// the chain long by joining 64 further users (asking each time for the tail only), then
+// joins one more as a node new to the guild, and checks the snapshot: its guild, home and
+// head (the last member.join, which a further join with have-sn shows), the members, the
+// text channel, @everyone, the fake node, and strictly ascending lists.
+func snapshotJoin(t *T) {
+	w := newWorld(t)
+	m := w.M
+	inv, _ := fedpeer.ParseInvite(w.Code)
+	c, cancel := ctx(t)
+	defer cancel()
+	join := func(name string, have uint64) (fedpeer.JoinResponse, map[uint64]cbor.RawMessage) {
+		frame, err := m.Request(c, m.Home, fedpeer.ProtoJoin, fedpeer.JoinRequest{Guild: inv.Guild, Code: inv.Code, Name: name,
+			NodeName: m.NodeName, Addrs: m.AddrBytes(), Have: have})
+		if err != nil {
+			t.Fatalf("join of %s: %v", name, err)
+		}
+		var resp fedpeer.JoinResponse
+		if err := fedpeer.Unmarshal(frame, &resp); err != nil {
+			t.Fatalf("join of %s: %v", name, err)
+		}
+		if resp.Status != 0 {
+			t.Fatalf("join of %s: status %d (%q)", name, resp.Status, resp.Error)
+		}
+		_, fields, err := fedpeer.DecodeResponse(frame)
+		if err != nil {
+			t.Fatalf("join of %s: %v", name, err)
+		}
+		return resp, fields
+	}
+	decode := func(raw []byte) *fedpeer.Event {
+		ev, err := fedpeer.DecodeEvent(raw)
+		if err != nil {
+			t.Fatalf("an event of a join response: %v", err)
+		}
+		return ev
+	}
+	head := decode(m.Join.State[len(m.Join.State)-1]).Env.SN
+	var names []string
+	for head <= 64 {
+		names = append(names, harness.RandName())
+		resp, _ := join(names[len(names)-1], head)
+		if len(resp.State) == 0 {
+			t.Fatalf("FED-053: a join with have-sn %d carries no state event", head)
+		}
+		head = decode(resp.State[len(resp.State)-1]).Env.SN
+	}
+	name := harness.RandName()
+	resp, fields := join(name, 0)
+	raw, ok := fields[5]
+	if !ok {
+		t.Fatalf("FED-102: the join of a node new to a guild at state head %d carries no snapshot (field 5)", head+1)
+	}
+	if len(resp.State) != 1 {
+		t.Fatalf("FED-053: a join answered with a snapshot carries %d state events, want the genesis event only", len(resp.State))
+	}
+	gen := decode(resp.State[0])
+	if gen.Env.Kind != "guild.create" || gen.Env.SN != 1 || gen.Verify() != nil {
+		t.Fatalf("FED-053: the state event of a join answered with a snapshot is %s at sn %d, want the genesis event", gen.Env.Kind, gen.Env.SN)
+	}
+	var signed struct {
+		State []byte `cbor:"0,keyasint"`
+		Sig   []byte `cbor:"1,keyasint"`
+	}
+	if err := fedpeer.Unmarshal(raw, &signed); err != nil {
+		t.Fatalf("FED-102: field 5: %v", err)
+	}
+	home, err := peer.IDFromBytes(gen.Env.Origin)
+	if err != nil || home != m.Home {
+		t.Fatalf("FED-053: the genesis event's origin is not the home node")
+	}
+	pub, err := home.ExtractPublicKey()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	key, err := pub.Raw()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	if err := ed25519.VerifyWithOptions(key, signed.State, signed.Sig, &ed25519.Options{Context: "hearth-snapshot-v1"}); err != nil {
+		t.Fatalf("FED-101: the snapshot's signature does not verify with the home node's key: %v", err)
+	}
+	if err := fedpeer.Canonical(signed.State); err != nil {
+		t.Fatalf("FED-100: %v", err)
+	}
+	var st snapState
+	if err := fedpeer.Unmarshal(signed.State, &st); err != nil {
+		t.Fatalf("FED-100: the snapshot: %v", err)
+	}
+	switch {
+	case st.V != 1:
+		t.Fatalf("FED-100: snapshot version %d", st.V)
+	case !bytes.Equal(st.Info.Guild, gen.ID), !bytes.Equal(st.Info.Home, gen.Env.Origin):
+		t.Fatalf("FED-100: the snapshot's guild or home node is not the genesis event's")
+	case st.Info.SN != head+1:
+		t.Fatalf("FED-102: the snapshot is at sn %d, want the head %d (with the joiner's member.join)", st.Info.SN, head+1)
+	}
+	// Joined already, the same user asking for the tail above the previous head gets the
+	// member.join the snapshot names as its head.
+	tail, _ := join(name, head)
+	if len(tail.State) != 1 || !bytes.Equal(decode(tail.State[0]).ID, st.Info.Head) {
+		t.Fatalf("FED-100: the snapshot's head is not the event at its sn")
+	}
+	members := map[string]uint64{}
+	for i, mb := range st.Members {
+		members[fmt.Sprintf("%x/%s", mb.User.Node, mb.User.Name)] = mb.Left
+		if i > 0 {
+			prev := st.Members[i-1].User
+			if d := bytes.Compare(prev.Node, mb.User.Node); d > 0 || d == 0 && prev.Name >= mb.User.Name {
+				t.Fatalf("FED-100: the snapshot's members are not strictly ascending by node, then name")
+			}
+		}
+	}
+	want := []snapUser{{m.Signer.Origin, name}, {m.Signer.Origin, m.Name}, st.Info.Owner}
+	for _, n := range names {
+		want = append(want, snapUser{m.Signer.Origin, n})
+	}
+	for _, u := range want {
+		if left, ok := members[fmt.Sprintf("%x/%s", u.Node, u.Name)]; !ok || left != 0 {
+			t.Fatalf("FED-100: %s is not a current member in the snapshot", u.Name)
+		}
+	}
+	ascending := func(what string, keys [][]byte) {
+		for i := 1; i < len(keys); i++ {
+			if bytes.Compare(keys[i-1], keys[i]) >= 0 {
+				t.Fatalf("FED-100: the snapshot's %s are not strictly ascending", what)
+			}
+		}
+	}
+	var roles, chans, nodes [][]byte
+	for _, r := range st.Roles {
+		roles = append(roles, r.ID)
+	}
+	for _, ch := range st.Channels {
+		chans = append(chans, ch.ID)
+	}
+	for _, n := range st.Nodes {
+		nodes = append(nodes, n.ID)
+	}
+	ascending("roles", roles)
+	ascending("channels", chans)
+	ascending("nodes", nodes)
+	for what, want := range map[string]struct {
+		in  [][]byte
+		has []byte
+	}{"the @everyone role": {roles, gen.ID}, "the text channel": {chans, w.Chan}, "the fake member node": {nodes, m.Signer.Origin}} {
+		found := false
+		for _, k := range want.in {
+			found = found || bytes.Equal(k, want.has)
+		}
+		if !found {
+			t.Fatalf("FED-100: the snapshot lacks %s", what)
+		}
+	}
+}
