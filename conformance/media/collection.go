@@ -12,9 +12,9 @@ import (
 // media/quota-and-collection.
 const collectionGrace = 4 * time.Second
 
-// gcArgs make a node collect every 100 ms with the grace above (README's
+// gcArgs make a node collect every 250 ms (a pass may take half of that) with the grace above (README's
 // configuration table).
-var gcArgs = []string{"--media-gc-interval", "100ms", "--media-gc-grace", collectionGrace.String()}
+var gcArgs = []string{"--media-gc-interval", "250ms", "--media-gc-grace", collectionGrace.String()}
 
 // collectionArgs add a 64 KiB quota and rate limits the test stays under.
 var collectionArgs = append([]string{"--media-quota", "65536", "--rate-messages", "1000", "--rate-global", "1000"}, gcArgs...)

@@ -50,7 +50,7 @@ func storedOnce(t *T) {
 
 // MEDIA-063: "A node SHOULD also delete temporary files and unindexed blob files
 // older than the grace period (what a crash leaves behind)." The node runs with a
-// 4 s grace and a collection every 100 ms (gcArgs). An upload stalls after 2 MiB;
+// 4 s grace and a collection every 250 ms (gcArgs). An upload stalls after 2 MiB;
 // once its bytes show in the data dir the node is killed with -9 and restarted, and
 // the bytes must then disappear.
 func crashLeftovers(t *T) {
