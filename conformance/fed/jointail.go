@@ -1,6 +1,8 @@
 package fed
 
 import (
+	"github.com/fxamacker/cbor/v2"
+
 	"github.com/hearth-chat/hearth/conformance/fedpeer"
 	"github.com/hearth-chat/hearth/conformance/harness"
 )
@@ -13,21 +15,8 @@ func joinTail(t *T) {
 	w := newWorld(t)
 	m := w.join(t, "")
 	inv, _ := fedpeer.ParseInvite(w.Code)
-	c, cancel := ctx(t)
-	defer cancel()
 	join := func(name string, have uint64) fedpeer.JoinResponse {
-		frame, err := m.Request(c, m.Home, fedpeer.ProtoJoin, fedpeer.JoinRequest{Guild: inv.Guild, Code: inv.Code, Name: name,
-			NodeName: m.NodeName, Addrs: m.AddrBytes(), Have: have})
-		if err != nil {
-			t.Fatalf("join of %s: %v", name, err)
-		}
-		var resp fedpeer.JoinResponse
-		if err := fedpeer.Unmarshal(frame, &resp); err != nil {
-			t.Fatalf("join of %s: %v", name, err)
-		}
-		if resp.Status != 0 {
-			t.Fatalf("join of %s: status %d (%q)", name, resp.Status, resp.Error)
-		}
+		resp, _ := joinAs(t, m, inv, name, have)
 		return resp
 	}
 	sn := func(raw []byte) uint64 {
@@ -51,4 +40,28 @@ func joinTail(t *T) {
 			t.Errorf("FED-053: state event %d of the join with have-sn %d has sn %d, want %d", i, head, got, head+1+uint64(i))
 		}
 	}
+}
+
+// joinAs makes member node m join a further user name with have-sn have, and returns the
+// response and its fields by key.
+func joinAs(t *T, m *fedpeer.Member, inv fedpeer.Invite, name string, have uint64) (fedpeer.JoinResponse, map[uint64]cbor.RawMessage) {
+	c, cancel := ctx(t)
+	defer cancel()
+	frame, err := m.Request(c, m.Home, fedpeer.ProtoJoin, fedpeer.JoinRequest{Guild: inv.Guild, Code: inv.Code, Name: name,
+		NodeName: m.NodeName, Addrs: m.AddrBytes(), Have: have})
+	if err != nil {
+		t.Fatalf("join of %s: %v", name, err)
+	}
+	var resp fedpeer.JoinResponse
+	if err := fedpeer.Unmarshal(frame, &resp); err != nil {
+		t.Fatalf("join of %s: %v", name, err)
+	}
+	if resp.Status != 0 {
+		t.Fatalf("join of %s: status %d (%q)", name, resp.Status, resp.Error)
+	}
+	_, fields, err := fedpeer.DecodeResponse(frame)
+	if err != nil {
+		t.Fatalf("join of %s: %v", name, err)
+	}
+	return resp, fields
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"fmt"
 
-	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/hearth-chat/hearth/conformance/fedpeer"
@@ -53,27 +52,6 @@ func snapshotJoin(t *T) {
 	w := newWorld(t)
 	m := w.M
 	inv, _ := fedpeer.ParseInvite(w.Code)
-	c, cancel := ctx(t)
-	defer cancel()
-	join := func(name string, have uint64) (fedpeer.JoinResponse, map[uint64]cbor.RawMessage) {
-		frame, err := m.Request(c, m.Home, fedpeer.ProtoJoin, fedpeer.JoinRequest{Guild: inv.Guild, Code: inv.Code, Name: name,
-			NodeName: m.NodeName, Addrs: m.AddrBytes(), Have: have})
-		if err != nil {
-			t.Fatalf("join of %s: %v", name, err)
-		}
-		var resp fedpeer.JoinResponse
-		if err := fedpeer.Unmarshal(frame, &resp); err != nil {
-			t.Fatalf("join of %s: %v", name, err)
-		}
-		if resp.Status != 0 {
-			t.Fatalf("join of %s: status %d (%q)", name, resp.Status, resp.Error)
-		}
-		_, fields, err := fedpeer.DecodeResponse(frame)
-		if err != nil {
-			t.Fatalf("join of %s: %v", name, err)
-		}
-		return resp, fields
-	}
 	decode := func(raw []byte) *fedpeer.Event {
 		ev, err := fedpeer.DecodeEvent(raw)
 		if err != nil {
@@ -85,14 +63,14 @@ func snapshotJoin(t *T) {
 	var names []string
 	for head <= 64 {
 		names = append(names, harness.RandName())
-		resp, _ := join(names[len(names)-1], head)
+		resp, _ := joinAs(t, m, inv, names[len(names)-1], head)
 		if len(resp.State) == 0 {
 			t.Fatalf("FED-053: a join with have-sn %d carries no state event", head)
 		}
 		head = decode(resp.State[len(resp.State)-1]).Env.SN
 	}
 	name := harness.RandName()
-	resp, fields := join(name, 0)
+	resp, fields := joinAs(t, m, inv, name, 0)
 	raw, ok := fields[5]
 	if !ok {
 		t.Fatalf("FED-102: the join of a node new to a guild at state head %d carries no snapshot (field 5)", head+1)
@@ -143,7 +121,7 @@ func snapshotJoin(t *T) {
 	}
 	// Joined already, the same user asking for the tail above the previous head gets the
 	// member.join the snapshot names as its head.
-	tail, _ := join(name, head)
+	tail, _ := joinAs(t, m, inv, name, head)
 	if len(tail.State) != 1 || !bytes.Equal(decode(tail.State[0]).ID, st.Info.Head) {
 		t.Fatalf("FED-100: the snapshot's head is not the event at its sn")
 	}

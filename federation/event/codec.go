@@ -21,18 +21,25 @@ func init() {
 	if err != nil {
 		panic(err)
 	}
-	decMode, err = cbor.DecOptions{
+	decMode, err = StrictDecOptions(4096).DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// StrictDecOptions are the options of the strict decoder [EVT-002] with room
+// for maxArray elements per array: for packages that decode larger untrusted
+// structures (a guild state snapshot) as strictly as events.
+func StrictDecOptions(maxArray int) cbor.DecOptions {
+	return cbor.DecOptions{
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		UTF8:              cbor.UTF8RejectInvalid,
 		MaxNestedLevels:   16,
-		MaxArrayElements:  4096,
+		MaxArrayElements:  maxArray,
 		MaxMapPairs:       64,
-	}.DecMode()
-	if err != nil {
-		panic(err)
 	}
 }
 

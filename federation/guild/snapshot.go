@@ -163,24 +163,13 @@ func compareOverwrite(a, b snapOverwrite) int {
 
 // snapDec decodes snapshots: as strict as events, with room for the member
 // list of a large guild.
-var snapDec cbor.DecMode
-
-func init() {
-	var err error
-	snapDec, err = cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-		MaxNestedLevels:   16,
-		MaxArrayElements:  1 << 20,
-		MaxMapPairs:       64,
-	}.DecMode()
+var snapDec = func() cbor.DecMode {
+	dm, err := event.StrictDecOptions(1 << 20).DecMode()
 	if err != nil {
 		panic(err)
 	}
-}
+	return dm
+}()
 
 // FromSnapshot starts a guild from its genesis event (decoded and verified)
 // and a snapshot whose home signature the caller has checked [FED-103]. It

@@ -155,7 +155,13 @@ func TestSnapshotRefused(t *testing.T) {
 				}
 			}
 		},
-		"owner left":      func(s *snapshot) { s.Members = s.Members[1:] },
+		"owner left": func(s *snapshot) {
+			for i := range s.Members {
+				if s.Members[i].User == c.owner {
+					s.Members[i].Left = s.Members[i].Joined + 1
+				}
+			}
+		},
 		"duplicate node":  func(s *snapshot) { s.Nodes = append(s.Nodes, s.Nodes[0]) },
 		"missing node":    func(s *snapshot) { s.Nodes = s.Nodes[1:] },
 		"banned member":   func(s *snapshot) { s.Bans = append(s.Bans, snapBan{User: c.owner}) },
