@@ -82,8 +82,9 @@ func (s *Service) await(rt *guildRT, p *pending) error {
 }
 
 // flush commits everything queued so far; when it returns, every event
-// that was queued or being committed before the call is durable (or failed).
-// The caller must not hold rt.mu.
+// that was queued or being committed before the call is committed (or
+// failed), though perhaps not synced yet (store.Sync does that). The caller
+// must not hold rt.mu.
 func (s *Service) flush(rt *guildRT) {
 	rt.commitSem <- struct{}{}
 	rt.mu.Lock()
@@ -94,10 +95,6 @@ func (s *Service) flush(rt *guildRT) {
 		return
 	}
 	<-rt.commitSem
-	// Batches committed before we took the semaphore may still be syncing.
-	if err := s.store.Sync(); err != nil {
-		s.log.Error("fed: sync failed", "guild", rt.id, "err", err)
-	}
 }
 
 // commitBatch writes and delivers one batch, releases rt.commitSem (which

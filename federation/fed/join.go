@@ -170,6 +170,9 @@ func (s *Service) Join(ctx context.Context, invite, name string) (*Snapshot, err
 	// Sync may have queued some of them first: make those durable too, then
 	// return everything that is now held.
 	s.flush(rt)
+	if err := s.store.Sync(); err != nil {
+		return nil, fmt.Errorf("fed: join: %w", err)
+	}
 	var recent []*event.Event
 	for _, raw := range resp.Recent {
 		if id, ok := event.PeekID(raw); ok {
