@@ -176,6 +176,15 @@ func (s *Signer) SignPayload(payload []byte) []byte {
 	return sig
 }
 
+// SnapshotContext is the Ed25519ctx context of a state snapshot's signature (FED-101).
+const SnapshotContext = "hearth-snapshot-v1"
+
+// SignSnapshot signs the bytes of a guild state snapshot as a home node does.
+func (s *Signer) SignSnapshot(state []byte) []byte {
+	sig, _ := s.priv.Sign(nil, state, &ed25519.Options{Context: SnapshotContext})
+	return sig
+}
+
 // Seal wraps a payload and signatures in the wire form.
 func Seal(payload []byte, sigs ...Signature) []byte {
 	b, _ := Marshal(Signed{Payload: payload, Sigs: sigs})

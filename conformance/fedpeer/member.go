@@ -35,6 +35,15 @@ type JoinResponse struct {
 	State  [][]byte    `cbor:"2,keyasint,omitempty"`
 	Recent [][]byte    `cbor:"3,keyasint,omitempty"`
 	Peers  []PeerAddrs `cbor:"4,keyasint,omitempty"`
+	// Snapshot is a signed state snapshot (spec/federation.md §6.2).
+	Snapshot *SignedSnapshot `cbor:"5,keyasint,omitempty"`
+}
+
+// SignedSnapshot is {0: state, 1: sig}: the CBOR of a guild state snapshot and
+// the home node's Ed25519ctx signature over it (FED-101).
+type SignedSnapshot struct {
+	State []byte `cbor:"0,keyasint"`
+	Sig   []byte `cbor:"1,keyasint"`
 }
 
 // Range is {0: origin, 1: from, 2: to}.
