@@ -622,7 +622,8 @@ func sendsOn(s, mid string) (sends, found bool) {
 // m-line unpublishes it: out of the Track Map, a speaking microphone
 // reported not speaking, self_video cleared. VOICE-076: each subscriber gets
 // a Server Offer in which that m-line no longer sends, and a Track Map
-// without it.
+// without it. VOICE-077: the camera published again reaches B on a new
+// SSRC if it comes on B's stopped m-line.
 func stopSource(t *T) {
 	_, g, so := setup(t)
 	sb := members(t, g, 1)[0]
@@ -675,6 +676,14 @@ func stopSource(t *T) {
 		} else {
 			b.waitSpeaking("VOICE-069: a speaking microphone that stops is reported not speaking", a.User.ID, false, on+1)
 		}
+	}
+	since := time.Now()
+	a.publishVideo("camera", camBase, false, 0)
+	again := b.waitReceive("A's camera, published again, reaches B", func(r rx) bool {
+		return videoOf(a, camBase, -1)(r) && r.At.After(since)
+	})
+	if again.Mid == e.Mid && again.SSRC == e.SSRC {
+		t.Fatalf("VOICE-077: A's camera comes back to B on m-line %s with its earlier SSRC %d", e.Mid, e.SSRC)
 	}
 }
 

@@ -71,7 +71,7 @@ var Tests = []harness.Test{
 	{IDs: []string{"VOICE-050", "VOICE-057", "VOICE-058", "VOICE-092"}, Name: "voice/channel-switch-media", Run: switchMedia},
 	{IDs: []string{"VOICE-041", "VOICE-051", "VOICE-052", "VOICE-053"}, Name: "voice/renegotiation", Run: renegotiation},
 	{IDs: []string{"VOICE-039"}, Name: "voice/heartbeat-timeout", Run: heartbeatTimeout},
-	{IDs: []string{"VOICE-069", "VOICE-076"}, Name: "voice/stop-source", Run: stopSource},
+	{IDs: []string{"VOICE-069", "VOICE-076", "VOICE-077"}, Name: "voice/stop-source", Run: stopSource},
 	{IDs: []string{"VOICE-110"}, Name: "voice/floods-closed", Run: floods},
 	{IDs: []string{"VOICE-111"}, Name: "voice/bad-input-ends-one-session", Run: badInputEndsOneSession},
 	{IDs: []string{"VOICE-065"}, Name: "voice/one-screen-share", Run: oneScreen},

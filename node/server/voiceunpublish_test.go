@@ -76,6 +76,7 @@ func TestVoiceUnpublish(t *testing.T) {
 	if mid == "" || !bc.ServerSends(mid) {
 		t.Fatalf("bob's m-line for alice's camera %q is not sending", mid)
 	}
+	ssrc := bc.ServerSSRC(mid)
 
 	// Camera off: self_video false to the guild, bob's m-line stops sending, no packets.
 	if err := ac.StopVideo(cam); err != nil {
@@ -127,6 +128,9 @@ func TestVoiceUnpublish(t *testing.T) {
 		m := bc.TrackMid(alice.UserID, "camera")
 		if m == "" || !bc.ServerSends(m) {
 			return "bob has no sending m-line for alice's camera again"
+		}
+		if bc.ServerSSRC(m) == ssrc {
+			return fmt.Sprintf("alice's camera comes back to bob on SSRC %d, which m-line %s had (VOICE-077)", ssrc, m)
 		}
 		if !waitGrow(camera, camera(), time.Second) {
 			return "bob does not receive alice's camera again"

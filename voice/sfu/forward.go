@@ -356,10 +356,24 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 			d.writer, d.ssrc, d.pt = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType)
 			d.mu.Unlock()
 			d.bound.Store(true)
+			if d.up.kind == webrtc.RTPCodecTypeVideo {
+				// A new sender binds once the subscriber's answer is in: the key
+				// frames asked for when the track was published have gone by, and
+				// a screen sends no other unless asked.
+				d.up.requestKeyframe(int(d.target.Load()))
+			}
 			return c, nil
 		}
 	}
 	return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+}
+
+// awaitsKeyframe reports whether the bound track waits for a key frame on
+// its target layer before it can forward it.
+func (d *downTrack) awaitsKeyframe() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.writer != nil && int32(d.current) != d.target.Load()
 }
 
 // Unbind implements webrtc.TrackLocal.

@@ -51,10 +51,12 @@ func (s *SFU) allocateLocked(se *Session, now time.Time) {
 		}
 		next := pickLayer(d.up, int(d.maxLayer.Load()), share, now)
 		cur := int(d.target.Load())
-		if next == cur || next < 0 {
-			continue
-		}
-		if next > cur && now.Sub(d.lastUpgrade) < upgradeEvery {
+		if next == cur || next < 0 || (next > cur && now.Sub(d.lastUpgrade) < upgradeEvery) {
+			if d.awaitsKeyframe() {
+				// The key frame asked for has not come (lost, or asked for
+				// before the publisher's layer started): ask again.
+				d.up.requestKeyframe(cur)
+			}
 			continue
 		}
 		if next > cur {

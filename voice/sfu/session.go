@@ -115,7 +115,7 @@ func (s *Session) track() bool {
 // another track when a subscription ends, so channel switches rarely need
 // new m-lines.
 type slot struct {
-	sender *webrtc.RTPSender
+	sender *webrtc.RTPSender      // guarded by sfu.mu; replaced when a detached slot sends again
 	tr     *webrtc.RTPTransceiver // the sender's transceiver, kept while detached
 	kind   webrtc.RTPCodecType
 	cur    atomic.Pointer[downTrack]
@@ -123,7 +123,8 @@ type slot struct {
 	// detached is set, under sfu.mu, once an idle slot's sender has been
 	// taken off its transceiver, which then stops sending: the next offer
 	// tells the client that the m-line's track ended (VOICE-076). A new
-	// subscription puts the sender back and renegotiates.
+	// subscription may give the m-line a new sender, with a new SSRC
+	// (VOICE-077), and renegotiates.
 	detached bool
 }
 
@@ -621,10 +622,10 @@ func (s *Session) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 
 // rtcpLoop reads the subscriber's RTCP on one sender (which also feeds the
 // NACK responder) and turns PLI/FIR into key-frame requests upstream.
-func (sl *slot) rtcpLoop() {
+func (sl *slot) rtcpLoop(sender *webrtc.RTPSender) {
 	buf := make([]byte, 1500)
 	for {
-		n, _, err := sl.sender.Read(buf)
+		n, _, err := sender.Read(buf)
 		if err != nil {
 			return
 		}

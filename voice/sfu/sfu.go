@@ -309,44 +309,53 @@ func (s *SFU) subscribeLocked(sub *Session, up *upTrack) {
 	}
 	var sl *slot
 	for _, x := range sub.slots {
-		if x.kind == up.kind && x.cur.Load() == nil {
+		if x.kind == up.kind && x.cur.Load() == nil && !x.detached {
 			sl = x
 			break
 		}
 	}
-	d := newDownTrack(up, sub, nil)
-	switch {
-	case sl != nil && sl.detached:
-		// The m-line stopped sending when its last track ended: put the
-		// sender back and tell the client it sends again.
-		d = newDownTrack(up, sub, sl.last)
-		if err := sl.tr.SetSender(sl.sender, d); err != nil {
-			s.log.Warn("sfu: reattach sender", "user", sub.userID, "err", err)
-			return
-		}
-		sl.detached = false
-		sub.needNeg.Store(true)
-	case sl != nil:
+	var d *downTrack
+	if sl != nil {
 		d = newDownTrack(up, sub, sl.last)
 		if err := sl.sender.ReplaceTrack(d); err != nil {
 			s.log.Warn("sfu: reuse sender", "user", sub.userID, "err", err)
 			return
 		}
-	default:
+	} else {
+		// A new sender, on a new m-line or on one that stopped sending when
+		// its last track ended (pion's AddTrack reuses such a transceiver
+		// once that was negotiated). A stopped m-line must send again on a
+		// new SSRC (VOICE-077): Chromium does not connect its track again to
+		// a stream that comes back on the SSRC the m-line had, and the video
+		// would decode without ever playing.
+		d = newDownTrack(up, sub, nil)
 		sender, err := sub.pc.AddTrack(d)
 		if err != nil {
 			s.log.Warn("sfu: add track", "user", sub.userID, "err", err)
 			return
 		}
 		sub.needNeg.Store(true)
-		sl = &slot{sender: sender, kind: up.kind}
+		var tr *webrtc.RTPTransceiver
 		for _, t := range sub.pc.GetTransceivers() {
 			if t.Sender() == sender {
-				sl.tr = t
+				tr = t
 			}
 		}
-		sub.slots = append(sub.slots, sl)
-		sub.goFn(sl.rtcpLoop)
+		for _, x := range sub.slots {
+			if x.detached && x.tr == tr {
+				sl = x
+			}
+		}
+		if sl != nil {
+			if err := sl.sender.Stop(); err != nil {
+				s.log.Debug("sfu: stop detached sender", "user", sub.userID, "err", err)
+			}
+			sl.sender, sl.detached = sender, false
+		} else {
+			sl = &slot{sender: sender, tr: tr, kind: up.kind}
+			sub.slots = append(sub.slots, sl)
+		}
+		sub.goFn(func() { sl.rtcpLoop(sender) })
 	}
 	sl.cur.Store(d)
 	sl.last = d

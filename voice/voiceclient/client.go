@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -578,31 +579,50 @@ func (c *Client) TrackMid(userID, source string) string {
 // ServerSends reports whether the server's current description sends on
 // mid (sendrecv or sendonly from the server's side).
 func (c *Client) ServerSends(mid string) bool {
+	m := c.serverSection(mid)
+	if m == nil || m.MediaName.Port.Value == 0 {
+		return false
+	}
+	for _, dir := range []string{"recvonly", "inactive"} {
+		if _, ok := m.Attribute(dir); ok {
+			return false
+		}
+	}
+	return true
+}
+
+// ServerSSRC returns the first SSRC the server's current description
+// declares on mid, or 0.
+func (c *Client) ServerSSRC(mid string) uint32 {
+	m := c.serverSection(mid)
+	if m == nil {
+		return 0
+	}
+	v, _ := m.Attribute("ssrc")
+	first, _, _ := strings.Cut(v, " ")
+	n, _ := strconv.ParseUint(first, 10, 32)
+	return uint32(n)
+}
+
+// serverSection returns the m-line mid of the server's current
+// description, or nil.
+func (c *Client) serverSection(mid string) *sdp.MediaDescription {
 	c.sigMu.Lock()
 	rd := c.pc.CurrentRemoteDescription()
 	c.sigMu.Unlock()
 	if rd == nil {
-		return false
+		return nil
 	}
 	var d sdp.SessionDescription
 	if d.UnmarshalString(rd.SDP) != nil {
-		return false
+		return nil
 	}
 	for _, m := range d.MediaDescriptions {
-		if v, ok := m.Attribute("mid"); !ok || v != mid {
-			continue
+		if v, ok := m.Attribute("mid"); ok && v == mid {
+			return m
 		}
-		if m.MediaName.Port.Value == 0 {
-			return false
-		}
-		for _, dir := range []string{"recvonly", "inactive"} {
-			if _, ok := m.Attribute(dir); ok {
-				return false
-			}
-		}
-		return true
 	}
-	return false
+	return nil
 }
 
 // answerOffer answers a server offer, rolling back a pending client offer
