@@ -40,7 +40,7 @@ func TestGapGrace(t *testing.T) {
 		}
 		evs = append(evs, ev)
 	}
-	relay := startRelay(t, alice, g)
+	relay := startRelay(t, alice, g, nil)
 	bob.svc.Host().Peerstore().AddAddrs(relay.h.ID(), relay.h.Addrs(), peerstore.PermanentAddrTTL)
 	ingest := func(i int) {
 		if _, err := bob.svc.ingest(g, relay.h.ID(), evs[i].Raw, true); err != nil {
@@ -50,7 +50,7 @@ func TestGapGrace(t *testing.T) {
 	// m2 opens a gap that m1 closes within GapGrace: nobody is asked for m1 meanwhile.
 	ingest(1)
 	for deadline := time.Now().Add(GapGrace / 2); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if n := relay.requests(); n > 0 {
+		if n, _ := relay.requests(); n > 0 {
 			t.Fatalf("bob asked the relay %d times within %v of the gap", n, GapGrace/2)
 		}
 	}
@@ -70,23 +70,63 @@ func TestGapGrace(t *testing.T) {
 	}
 }
 
+// TestOneCatchUpPerPeer checks that a catch-up asked for while one with the same peer runs
+// waits for it and then runs once, instead of fetching the same events alongside it.
+func TestOneCatchUpPerPeer(t *testing.T) {
+	alice, bob := startNode(t, "alice"), startNode(t, "bob")
+	g, _ := guildOf(t, alice, bob)
+	gate := make(chan struct{})
+	relay := startRelay(t, alice, g, gate)
+	bob.svc.Host().Peerstore().AddAddrs(relay.h.ID(), relay.h.Addrs(), peerstore.PermanentAddrTTL)
+	bob.svc.syncer.Trigger(g, relay.h.ID())
+	waitFor(t, 10*time.Second, func() string {
+		if n, _ := relay.requests(); n == 0 {
+			return "no catch-up with the relay yet"
+		}
+		return ""
+	})
+	for range 3 {
+		bob.svc.syncer.Trigger(g, relay.h.ID())
+	}
+	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, most := relay.requests(); most > 1 {
+			t.Fatalf("%d catch-ups with one peer ran at once", most)
+		}
+	}
+	close(gate)
+	// The relay holds what bob holds: each catch-up is one heads request.
+	waitFor(t, 10*time.Second, func() string {
+		if n, _ := relay.requests(); n < 2 {
+			return "the catch-up asked for meanwhile did not run after the first"
+		}
+		return ""
+	})
+	if n, most := relay.requests(); n != 2 || most != 1 {
+		t.Errorf("%d requests, at most %d at once; want 2, one at a time", n, most)
+	}
+}
+
 // relay serves sync (heads and fetch) for one guild from a node's store, as a peer that is
 // not a member node, and records the seqs it is asked for.
 type relay struct {
-	h   host.Host
-	mu  gosync.Mutex
-	n   int      // requests
-	seq []uint64 // seqs of the node's origin asked for
+	h host.Host
+	// gate, when not nil, holds every request until it is closed.
+	gate     chan struct{}
+	mu       gosync.Mutex
+	n        int      // requests
+	inflight int      // requests being served
+	most     int      // the most served at once
+	seq      []uint64 // seqs of the node's origin asked for
 }
 
-func startRelay(t *testing.T, from *tnode, g event.ID) *relay {
+func startRelay(t *testing.T, from *tnode, g event.ID, gate chan struct{}) *relay {
 	t.Helper()
 	h, _, err := fhost.New(fhost.Config{DataDir: t.TempDir(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	r := &relay{h: h}
+	r := &relay{h: h, gate: gate}
 	c, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	fail := func(e *proto.Error) *proto.SyncResponse { return &proto.SyncResponse{Status: e.Status, Error: e.Msg} }
@@ -96,7 +136,17 @@ func startRelay(t *testing.T, from *tnode, g event.ID) *relay {
 		}
 		r.mu.Lock()
 		r.n++
+		r.inflight++
+		r.most = max(r.most, r.inflight)
 		r.mu.Unlock()
+		defer func() {
+			r.mu.Lock()
+			r.inflight--
+			r.mu.Unlock()
+		}()
+		if r.gate != nil {
+			<-r.gate
+		}
 		src := (*source)(from.svc)
 		switch req.Op {
 		case proto.OpHeads:
@@ -132,11 +182,11 @@ func startRelay(t *testing.T, from *tnode, g event.ID) *relay {
 	return r
 }
 
-// requests counts the requests served.
-func (r *relay) requests() int {
+// requests counts the requests served, and the most served at once.
+func (r *relay) requests() (n, most int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.n
+	return r.n, r.most
 }
 
 // fetched lists the seqs of the node's origin that were asked for.
