@@ -64,6 +64,7 @@ var Tests = []harness.Test{
 	{IDs: []string{"FED-053", "FED-068"}, Name: "fed/join-tail", Needs: p2p, Run: joinTail},
 	{IDs: []string{"FED-100", "FED-101", "FED-102"}, Name: "fed/snapshot-join", Needs: p2p, Run: snapshotJoin},
 	{IDs: []string{"FED-103"}, Name: "fed/snapshot-joiner", Needs: p2p, Run: snapshotJoiner},
+	{IDs: []string{"FED-104"}, Name: "fed/snapshot-history", Needs: ownP2P, Run: snapshotHistory},
 	{IDs: []string{"FED-018"}, Name: "fed/author-rate-limit", Needs: p2p, Run: authorRate},
 	{IDs: []string{"FED-022"}, Name: "fed/stream-deadline", Needs: p2p, Run: streamDeadline},
 	{IDs: []string{"FED-060", "FED-061", "EVT-015", "EVT-085"}, Name: "fed/node-presence-and-typing", Needs: p2p, Run: nodePresence},

@@ -58,6 +58,12 @@ func foldFake(chain [][]byte) (snapState, error) {
 			}
 			err = fedpeer.Unmarshal(ev.Env.Body, &b)
 			st.Channels = append(st.Channels, snapChannel{ID: ev.ID, Name: b.Name, Type: b.Type, Topic: b.Topic, Position: b.Position})
+		case "guild.update":
+			var b struct {
+				Name string `cbor:"0,keyasint"`
+			}
+			err = fedpeer.Unmarshal(ev.Env.Body, &b)
+			st.Info.Name = b.Name
 		case "invite.create":
 			var b struct {
 				Code string `cbor:"0,keyasint"`
@@ -138,37 +144,13 @@ func snapshotJoiner(t *T) {
 	for _, tc := range cases {
 		h := newHome(t)
 		snapOnly := randomGuild()
-		var foldErr error
-		h.TamperJoin = func(resp *fedpeer.JoinResponse) {
-			st, err := foldFake(resp.State)
-			if err != nil {
-				foldErr = err
-				return
-			}
+		u, r, guilds := joinFromSnapshot(t, h, func(st *snapState) {
 			st.Channels = append(st.Channels, snapChannel{ID: snapOnly, Name: "from-snapshot"})
-			sortSnapshot(&st)
+			sortSnapshot(st)
 			if tc.change != nil {
-				tc.change(&st)
+				tc.change(st)
 			}
-			state, err := fedpeer.Marshal(&st)
-			if err != nil {
-				foldErr = err
-				return
-			}
-			sig := h.Signer.SignSnapshot(state)
-			if tc.sign != nil {
-				sig = tc.sign(h, state)
-			}
-			resp.State = resp.State[:1]
-			resp.Snapshot = &fedpeer.SignedSnapshot{State: state, Sig: sig}
-		}
-		u := t.NewUser()
-		r := t.Call(u.Client, "POST", "/invites/"+inviteCode(h.Invite()), harness.Obj{})
-		if foldErr != nil {
-			t.Fatalf("%s: %v", tc.name, foldErr)
-		}
-		var guilds []harness.Obj
-		_ = t.Call(u.Client, "GET", "/users/@me/guilds", nil).JSON(&guilds)
+		}, tc.sign)
 		if !tc.ok {
 			if r.Status == 200 || len(guilds) != 0 {
 				t.Fatalf("FED-103: a join answered with a snapshot with %s succeeded (%s; %d guilds)", tc.name, r, len(guilds))
@@ -203,5 +185,80 @@ func snapshotJoiner(t *T) {
 			}
 			return nil
 		})
+	}
+}
+
+// joinFromSnapshot makes a new user of the node join the fake home's guild, answered with
+// the genesis event and a snapshot folded from the fake's chain, changed by change and
+// signed by sign (nil: the home's key). It returns the user, the join's answer and the
+// user's guilds afterwards.
+func joinFromSnapshot(t *T, h *fedpeer.Home, change func(*snapState), sign func(*fedpeer.Home, []byte) []byte) (*harness.User, *harness.Response, []harness.Obj) {
+	var foldErr error
+	h.TamperJoin = func(resp *fedpeer.JoinResponse) {
+		st, err := foldFake(resp.State)
+		if err != nil {
+			foldErr = err
+			return
+		}
+		change(&st)
+		state, err := fedpeer.Marshal(&st)
+		if err != nil {
+			foldErr = err
+			return
+		}
+		sig := h.Signer.SignSnapshot(state)
+		if sign != nil {
+			sig = sign(h, state)
+		}
+		resp.State = resp.State[:1]
+		resp.Snapshot = &fedpeer.SignedSnapshot{State: state, Sig: sig}
+	}
+	u := t.NewUser()
+	r := t.Call(u.Client, "POST", "/invites/"+inviteCode(h.Invite()), harness.Obj{})
+	if foldErr != nil {
+		t.Fatalf("folding the fake home's chain: %v", foldErr)
+	}
+	var guilds []harness.Obj
+	_ = t.Call(u.Client, "GET", "/users/@me/guilds", nil).JSON(&guilds)
+	return u, r, guilds
+}
+
+// FED-104: a node that joined from a snapshot stores the state events below it when
+// catch-up brings them, so that its vector for the home node closes (the fake home asks
+// the node for its heads), and does not apply them: the guild keeps the name of the
+// snapshot, not that of an older guild.update below it.
+func snapshotHistory(t *T) {
+	h := newHome(t)
+	c, cancel := ctx(t)
+	defer cancel()
+	if _, err := h.Issue(c, "guild.update", nil, fedpeer.Body(0, "renamed-before-the-snapshot")); err != nil {
+		t.Fatalf("%v", err)
+	}
+	u, r, guilds := joinFromSnapshot(t, h, func(st *snapState) { st.Info.Name = "named-by-the-snapshot" }, nil)
+	if r.Status != 200 || len(guilds) != 1 {
+		t.Fatalf("FED-103: a join answered with a valid snapshot failed: %s", r)
+	}
+	gid := harness.Str(guilds[0]["id"])
+	node := nodeID(t)
+	t.Eventually("the node's vector holding every event of the fake home", func() error {
+		frame, err := h.Request(c, node, fedpeer.ProtoSync, fedpeer.SyncRequest{Op: fedpeer.OpHeads, Guild: h.Guild})
+		if err != nil {
+			return err
+		}
+		var resp fedpeer.SyncResponse
+		if err := fedpeer.Unmarshal(frame, &resp); err != nil {
+			return err
+		}
+		for _, hd := range resp.Vector {
+			if bytes.Equal(hd.Origin, h.Signer.Origin) && hd.Seq == h.Head() {
+				return nil
+			}
+		}
+		return fmt.Errorf("FED-104: the node's vector is %+v, the fake home is at seq %d", resp.Vector, h.Head())
+	})
+	var g harness.Obj
+	t.Must(u.Client, 200, "GET", "/guilds/"+gid, nil, &g)
+	if name := harness.Str(g["name"]); name != "named-by-the-snapshot" {
+		t.Fatalf("FED-104: after catch-up the guild is called %q, want the snapshot's name (a state event below the snapshot was applied)", name)
 	}
 }
