@@ -99,8 +99,8 @@ class Connection {
   screenAudioTr: RTCRtpTransceiver | null = null;
   cam: MediaStream | null = null;
   /** camTr is the camera's transceiver, kept for the session once created: turning the camera
-   * off and on swaps its track without renegotiating, so the m-line (and its "camera" source)
-   * stays the same (VOICE-064 allows one camera per session). */
+   * off makes it inactive and on sendonly again, each with a Client Offer (spec/voice.md 3.4.1),
+   * so the camera keeps its m-line (and its "camera" source). */
   camTr: RTCRtpTransceiver | null = null;
   audioCtx: AudioContext | null = null;
   analyser: AnalyserNode | null = null;
@@ -111,7 +111,12 @@ class Connection {
   /** micOpen is whether the sent microphone track is open (see gate). */
   micOpen = false;
   trackMap: Array<{ user_id: string; stream_id: string; track_id: string; kind: string; source: string; mid: string }> = [];
+  /** pendingTracks holds the latest track event of each receiving transceiver. */
   pendingTracks: RTCTrackEvent[] = [];
+  /** streams gives each track event, per Track Map entry, its own MediaStream (see mapTracks). */
+  streams = new WeakMap<RTCTrackEvent, { key: string; stream: MediaStream }>();
+  /** offerAgain is set when a Client Offer was wanted while ours awaited its answer. */
+  offerAgain = false;
   audioEls = new Map<string, HTMLAudioElement>();
   closed = false;
   queue: Promise<void> = Promise.resolve();
@@ -207,6 +212,7 @@ class Connection {
           this.ready = true;
           voice.status = "connected";
           emit();
+          if (this.offerAgain) await this.clientOffer();
         }
         break;
       case 100:
@@ -269,6 +275,8 @@ class Connection {
       this.send(103, e.candidate ? { candidate: e.candidate.candidate, sdp_mid: e.candidate.sdpMid, sdp_mline_index: e.candidate.sdpMLineIndex } : { candidate: "" });
     };
     pc.ontrack = (e) => {
+      // An m-line the SFU sends on again fires ontrack again (3.4.1): its new event replaces the old.
+      this.pendingTracks = this.pendingTracks.filter((p) => p.transceiver !== e.transceiver);
       this.pendingTracks.push(e);
       this.mapTracks();
     };
@@ -324,13 +332,20 @@ class Connection {
 
   async clientOffer() {
     const pc = this.pc;
-    if (!pc || pc.signalingState !== "stable") return;
+    if (!pc) return;
+    // An offer of ours awaits its answer: offer again once it is in (case 4), with what changed since.
+    this.offerAgain = pc.signalingState === "have-local-offer";
+    if (pc.signalingState !== "stable") return;
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     this.send(102, { type: "offer", sdp: pc.localDescription!.sdp, sources: this.sources() });
   }
 
-  /** mapTracks pairs received tracks with the Track Map to know whose voice or screen each one is. */
+  /** mapTracks pairs received tracks with the Track Map to know whose voice or screen each one is.
+   * Each track event gets a MediaStream of its own, and a new one when the Track Map gives its
+   * m-line another track: the SFU reuses m-lines (3.4.1), and a <video> left on the stream of an
+   * earlier track (from which the browser removed the track when the m-line stopped) stays at
+   * readyState 0 even though the track decodes again. */
   mapTracks() {
     const remote: RemoteTrack[] = [];
     for (const e of this.pendingTracks) {
@@ -338,7 +353,13 @@ class Connection {
       const mid = e.transceiver?.mid;
       const info = this.trackMap.find((t) => (mid && t.mid === mid) || t.track_id === e.track.id);
       if (!info) continue;
-      remote.push({ userId: info.user_id, source: info.source, stream: e.streams[0] ?? new MediaStream([e.track]), track: e.track });
+      const key = [info.user_id, info.source, info.track_id].join("/");
+      let s = this.streams.get(e);
+      if (s?.key !== key) {
+        s = { key, stream: new MediaStream([e.track]) };
+        this.streams.set(e, s);
+      }
+      remote.push({ userId: info.user_id, source: info.source, stream: s.stream, track: e.track });
     }
     voice.remote = remote;
     for (const r of remote) {
@@ -350,7 +371,7 @@ class Connection {
         el.autoplay = true;
         this.audioEls.set(key, el);
       }
-      if (el.srcObject !== r.stream) el.srcObject = new MediaStream([r.track]);
+      if (el.srcObject !== r.stream) el.srcObject = r.stream;
       void el.play().catch(() => {});
     }
     applyVolumes();
@@ -417,9 +438,9 @@ class Connection {
   }
 
   /** startShare shares the screen: simulcast video in three layers and, when the browser gives
-   * it, the screen's audio. Like the camera's, the share's transceivers are created (and
-   * negotiated) once per session and reused by later shares, so the "screen" and "screen_audio"
-   * sources stay on the same m-lines (naming one again on a new m-line closes the session, 4102). */
+   * it, the screen's audio. Like the camera's, the share's transceivers are created once per
+   * session; a later share makes them send again (spec/voice.md 3.4.1), so the "screen" and
+   * "screen_audio" sources keep their m-lines. */
   async startShare() {
     if (!this.pc) return;
     const s = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 30, width: { max: 1920 }, height: { max: 1080 } }, audio: true });
@@ -429,6 +450,7 @@ class Connection {
     let negotiate = false;
     if (this.screenTr) {
       await this.screenTr.sender.replaceTrack(v);
+      negotiate = setSending(this.screenTr, true);
     } else {
       this.screenTr = this.pc.addTransceiver(v, {
         direction: "sendonly",
@@ -443,6 +465,7 @@ class Connection {
     }
     if (this.screenAudioTr) {
       await this.screenAudioTr.sender.replaceTrack(a ?? null);
+      negotiate = setSending(this.screenAudioTr, !!a) || negotiate;
     } else if (a) {
       this.screenAudioTr = this.pc.addTransceiver(a, { direction: "sendonly", streams: [s] });
       negotiate = true;
@@ -453,19 +476,26 @@ class Connection {
     if (negotiate) await this.enqueueOffer();
   }
 
-  /** stopShare ends the share: the capture stops and the share's senders send nothing. */
+  /** stopShare ends the share: the capture stops, and the share's m-lines stop sending with a
+   * Client Offer, which unpublishes the share (VOICE-068, VOICE-069: self_stream goes false). */
   async stopShare() {
     if (!this.pc || !this.screen) return;
     this.screen.getTracks().forEach((t) => t.stop());
     this.screen = null;
     voice.sharing = false;
     emit();
-    await this.screenTr?.sender.replaceTrack(null);
-    await this.screenAudioTr?.sender.replaceTrack(null);
+    let negotiate = false;
+    for (const tr of [this.screenTr, this.screenAudioTr]) {
+      if (!tr) continue;
+      await tr.sender.replaceTrack(null);
+      negotiate = setSending(tr, false) || negotiate;
+    }
+    if (negotiate) await this.enqueueOffer();
   }
 
-  /** startCamera turns the camera on: simulcast VP8 in three layers (VOICE-066), sent on the
-   * camera transceiver (created, and negotiated, the first time only). */
+  /** startCamera turns the camera on (or, while it is on, switches to the chosen camera):
+   * simulcast VP8 in three layers (VOICE-066) on the camera transceiver, created the first time
+   * and made to send again later, each time with a Client Offer. */
   async startCamera() {
     if (!this.pc) return;
     const cam = await navigator.mediaDevices.getUserMedia({
@@ -485,6 +515,7 @@ class Connection {
     emit();
     if (this.camTr) {
       await this.camTr.sender.replaceTrack(track);
+      if (setSending(this.camTr, true)) await this.enqueueOffer();
       return;
     }
     this.camTr = this.pc.addTransceiver(track, {
@@ -499,14 +530,18 @@ class Connection {
     await this.enqueueOffer();
   }
 
-  /** stopCamera turns the camera off: the device is released and the sender sends nothing. */
+  /** stopCamera turns the camera off: the device is released, and the camera's m-line stops
+   * sending with a Client Offer, which unpublishes the camera (VOICE-068, VOICE-069: self_video
+   * goes false and the other members' tiles go). */
   async stopCamera() {
     this.cam?.getTracks().forEach((t) => t.stop());
     this.cam = null;
     voice.camera = false;
     voice.localCamera = null;
     emit();
-    await this.camTr?.sender.replaceTrack(null);
+    if (!this.camTr) return;
+    await this.camTr.sender.replaceTrack(null);
+    if (setSending(this.camTr, false)) await this.enqueueOffer();
   }
 
   close() {
@@ -522,6 +557,17 @@ class Connection {
     this.audioEls.forEach((el) => (el.srcObject = null));
     void this.audioCtx?.close();
   }
+}
+
+/** setSending makes a transceiver of ours send or stop sending, keeping its receiving half (the
+ * microphone's is sendrecv, the others sendonly), and reports whether its direction changed, which
+ * takes a Client Offer to tell the SFU (spec/voice.md 3.4.1). */
+function setSending(tr: RTCRtpTransceiver, on: boolean): boolean {
+  const recv = tr.direction === "sendrecv" || tr.direction === "recvonly";
+  const dir: RTCRtpTransceiverDirection = on ? (recv ? "sendrecv" : "sendonly") : recv ? "recvonly" : "inactive";
+  if (tr.direction === dir) return false;
+  tr.direction = dir;
+  return true;
 }
 
 let conn: Connection | null = null;

@@ -193,16 +193,26 @@ export function ScreenShares() {
   const who = sharers();
   if (!who.length && !voice.watching) return null;
   const watched = voice.remote.find((r) => r.userId === voice.watching && r.source === "screen");
+  // A watched share that ended (unpublished, spec/voice.md 3.4.1) keeps its button, to stop
+  // watching; a new share by the same member then shows without another click.
+  const ended = !!voice.watching && !who.includes(voice.watching);
   return (
     <section class="screens" aria-label="Screen shares">
       <div class="screen-list">
-        {who.map((u) => (
+        {(ended ? [...who, voice.watching] : who).map((u) => (
           <button type="button" key={u} aria-pressed={voice.watching === u} onClick={() => watch(voice.watching === u ? "" : u)}>
             {voice.watching === u ? "Stop watching" : "Watch"} {store.displayName(u, voice.guildId)}’s screen
           </button>
         ))}
       </div>
-      {voice.watching && (watched ? <ShareVideo stream={watched.stream} /> : <p role="status" class="muted">Waiting for the stream…</p>)}
+      {voice.watching &&
+        (watched ? (
+          <ShareVideo stream={watched.stream} />
+        ) : (
+          <p role="status" class="muted">
+            {ended ? `${store.displayName(voice.watching, voice.guildId)}’s share has ended.` : "Waiting for the stream…"}
+          </p>
+        ))}
     </section>
   );
 }
