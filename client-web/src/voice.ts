@@ -343,9 +343,9 @@ class Connection {
 
   /** mapTracks pairs received tracks with the Track Map to know whose voice or screen each one is.
    * Each track event gets a MediaStream of its own, and a new one when the Track Map gives its
-   * m-line another track: the SFU reuses m-lines (3.4.1), and a <video> left on the stream of an
-   * earlier track (from which the browser removed the track when the m-line stopped) stays at
-   * readyState 0 even though the track decodes again. */
+   * m-line another track, so that every <video> or <audio> starts afresh on it, rather than the
+   * stream named in the SDP, from which the browser removes the track when the SFU stops the
+   * m-line (3.4.1). */
   mapTracks() {
     const remote: RemoteTrack[] = [];
     for (const e of this.pendingTracks) {
