@@ -300,7 +300,7 @@ const RecentPerChannel = 50
 func (s *Service) joinResponse(rt *guildRT, to peer.ID, have uint64) *proto.JoinResponse {
 	resp := &proto.JoinResponse{}
 	var err error
-	if have == 0 && rt.st.Info().SN > SnapshotAbove {
+	if have == 0 && rt.st.Info().SN > snapshotAbove {
 		var gen []byte
 		if gen, err = s.store.Raw(rt.id); err == nil {
 			resp.State = [][]byte{gen}

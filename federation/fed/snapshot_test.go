@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -196,12 +197,13 @@ func TestSnapshotTampered(t *testing.T) {
 	}
 }
 
-// BenchmarkJoinAnswer measures the home node's answer to the join of a node new
-// to a guild of 10,000 members, as a chain of state events (every one but the
-// genesis event: a join with have-sn 1, what every such join carried before
-// snapshots) and as a snapshot [FED-102], and what the joining node does with
-// it before storing: verify and fold the chain, or verify and load the
-// snapshot. bytes/answer is the encoded join-response.
+// BenchmarkJoinAnswer compares, for a node new to a guild of 10,000 members, the
+// join with the whole state chain (what every such join did before snapshots)
+// and with a snapshot [FED-102]: the whole join until Join returns (the guild
+// can be shown); the home node's answer (for the chain: a join with have-sn 1,
+// every state event but genesis), with bytes/answer its encoded size; and what
+// the joining node does with the answer before storing it (verify and fold the
+// chain, or verify and load the snapshot).
 func BenchmarkJoinAnswer(b *testing.B) {
 	alice := startNode(b, "alice", func(c *Config) { c.OnEvent = nil })
 	g, err := alice.svc.CreateGuild(ctx(b), "alice", "g")
@@ -235,6 +237,30 @@ func BenchmarkJoinAnswer(b *testing.B) {
 		b.Fatal(err)
 	}
 	genesis, _ := event.Decode(gen)
+	// A whole join of a new node, until Join returns (the guild can be shown): with the
+	// chain, the node verifies, applies and stores every state event first.
+	for _, name := range []string{"chain", "snapshot"} {
+		b.Run("join/"+name, func(b *testing.B) {
+			if name == "chain" {
+				snapshotAbove = math.MaxUint64
+				defer func() { snapshotAbove = SnapshotAbove }()
+			}
+			for i := range b.N {
+				b.StopTimer()
+				bob := startNode(b, fmt.Sprintf("bob%d", i), func(c *Config) { c.OnEvent = nil })
+				inv, err := alice.svc.CreateInvite(ctx(b), g, "alice", 0, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if _, err := bob.svc.Join(ctx(b), inv, "bob"); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				bob.stop()
+			}
+		})
+	}
 	for _, have := range []uint64{1, 0} {
 		name := map[uint64]string{1: "chain", 0: "snapshot"}[have]
 		var resp *proto.JoinResponse
