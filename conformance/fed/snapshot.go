@@ -20,7 +20,7 @@ type snapState struct {
 	Info     snapInfo      `cbor:"1,keyasint"`
 	Channels []snapChannel `cbor:"2,keyasint,omitempty"`
 	Roles    []snapRole    `cbor:"3,keyasint"`
-	Members  []snapMember  `cbor:"4,keyasint"`
+	Members  []snapUsers   `cbor:"4,keyasint"`
 	Bans     []struct {
 		User snapUser `cbor:"0,keyasint"`
 		TS   uint64   `cbor:"1,keyasint"`
@@ -56,11 +56,17 @@ type snapRole struct {
 	Permissions uint64 `cbor:"2,keyasint,omitempty"`
 }
 
+// snapUsers are the members of one node.
+type snapUsers struct {
+	Node    []byte       `cbor:"0,keyasint"`
+	Members []snapMember `cbor:"1,keyasint"`
+}
+
 type snapMember struct {
-	User     snapUser `cbor:"0,keyasint"`
-	NodeName string   `cbor:"2,keyasint,omitempty"`
-	Joined   uint64   `cbor:"3,keyasint"`
-	Left     uint64   `cbor:"4,keyasint,omitempty"`
+	Name     string `cbor:"0,keyasint"`
+	NodeName string `cbor:"2,keyasint,omitempty"`
+	Joined   uint64 `cbor:"3,keyasint"`
+	Left     uint64 `cbor:"4,keyasint,omitempty"`
 }
 
 type snapInvite struct {
@@ -153,12 +159,13 @@ func snapshotJoin(t *T) {
 		t.Fatalf("FED-100: the snapshot's head is not the event at its sn")
 	}
 	members := map[string]uint64{}
-	for i, mb := range st.Members {
-		members[fmt.Sprintf("%x/%s", mb.User.Node, mb.User.Name)] = mb.Left
-		if i > 0 {
-			prev := st.Members[i-1].User
-			if d := bytes.Compare(prev.Node, mb.User.Node); d > 0 || d == 0 && prev.Name >= mb.User.Name {
-				t.Fatalf("FED-100: the snapshot's members are not strictly ascending by node, then name")
+	var memberNodes [][]byte
+	for _, users := range st.Members {
+		memberNodes = append(memberNodes, users.Node)
+		for i, mb := range users.Members {
+			members[fmt.Sprintf("%x/%s", users.Node, mb.Name)] = mb.Left
+			if i > 0 && users.Members[i-1].Name >= mb.Name {
+				t.Fatalf("FED-100: the members of a node in the snapshot are not strictly ascending by name")
 			}
 		}
 	}
@@ -191,6 +198,7 @@ func snapshotJoin(t *T) {
 	ascending("roles", roles)
 	ascending("channels", chans)
 	ascending("nodes", nodes)
+	ascending("node-members", memberNodes)
 	for what, want := range map[string]struct {
 		in  [][]byte
 		has []byte

@@ -20,7 +20,12 @@ func foldFake(chain [][]byte) (snapState, error) {
 	st := snapState{V: 1}
 	nodes := map[string]*snapNode{}
 	member := func(u snapUser, nodeName string, addrs [][]byte, ts uint64) {
-		st.Members = append(st.Members, snapMember{User: u, NodeName: nodeName, Joined: ts})
+		i := slices.IndexFunc(st.Members, func(us snapUsers) bool { return bytes.Equal(us.Node, u.Node) })
+		if i < 0 {
+			i = len(st.Members)
+			st.Members = append(st.Members, snapUsers{Node: u.Node})
+		}
+		st.Members[i].Members = append(st.Members[i].Members, snapMember{Name: u.Name, NodeName: nodeName, Joined: ts})
 		n := nodes[string(u.Node)]
 		if n == nil {
 			n = &snapNode{ID: u.Node}
@@ -102,12 +107,10 @@ func foldFake(chain [][]byte) (snapState, error) {
 // sortSnapshot puts a snapshot's lists in the order FED-100 asks for.
 func sortSnapshot(st *snapState) {
 	slices.SortFunc(st.Channels, func(a, b snapChannel) int { return bytes.Compare(a.ID, b.ID) })
-	slices.SortFunc(st.Members, func(a, b snapMember) int {
-		if d := bytes.Compare(a.User.Node, b.User.Node); d != 0 {
-			return d
-		}
-		return cmp.Compare(a.User.Name, b.User.Name)
-	})
+	slices.SortFunc(st.Members, func(a, b snapUsers) int { return bytes.Compare(a.Node, b.Node) })
+	for _, us := range st.Members {
+		slices.SortFunc(us.Members, func(a, b snapMember) int { return cmp.Compare(a.Name, b.Name) })
+	}
 	slices.SortFunc(st.Nodes, func(a, b snapNode) int { return bytes.Compare(a.ID, b.ID) })
 }
 

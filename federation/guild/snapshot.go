@@ -20,7 +20,7 @@ type snapshot struct {
 	Info     snapInfo      `cbor:"1,keyasint"`
 	Channels []snapChannel `cbor:"2,keyasint,omitempty"`
 	Roles    []snapRole    `cbor:"3,keyasint"`
-	Members  []snapMember  `cbor:"4,keyasint"`
+	Members  []snapUsers   `cbor:"4,keyasint"`
 	Bans     []snapBan     `cbor:"5,keyasint,omitempty"`
 	Invites  []snapInvite  `cbor:"6,keyasint,omitempty"`
 	Nodes    []snapNode    `cbor:"7,keyasint"`
@@ -66,13 +66,26 @@ type snapRole struct {
 	Mentionable bool     `cbor:"6,keyasint,omitempty"`
 }
 
+// snapUsers are the members of one node: the node's peer ID is written once,
+// not with every member (a third of a member's bytes).
+type snapUsers struct {
+	Node    event.Node   `cbor:"0,keyasint"`
+	Members []snapMember `cbor:"1,keyasint"`
+}
+
 type snapMember struct {
-	User     event.User           `cbor:"0,keyasint"`
-	Roles    []event.ID           `cbor:"1,keyasint,omitempty"`
-	NodeName string               `cbor:"2,keyasint,omitempty"`
-	Joined   event.HLC            `cbor:"3,keyasint"`
-	Left     event.HLC            `cbor:"4,keyasint,omitempty"`
-	Profile  *event.MemberProfile `cbor:"5,keyasint,omitempty"`
+	Name     string       `cbor:"0,keyasint"`
+	Roles    []event.ID   `cbor:"1,keyasint,omitempty"`
+	NodeName string       `cbor:"2,keyasint,omitempty"`
+	Joined   event.HLC    `cbor:"3,keyasint"`
+	Left     event.HLC    `cbor:"4,keyasint,omitempty"`
+	Profile  *snapProfile `cbor:"5,keyasint,omitempty"`
+}
+
+type snapProfile struct {
+	Nick       string          `cbor:"1,keyasint,omitempty"`
+	GlobalName string          `cbor:"2,keyasint,omitempty"`
+	Avatar     *event.ImageRef `cbor:"3,keyasint,omitempty"`
 }
 
 type snapBan struct {
@@ -115,14 +128,21 @@ func (g *Guild) Snapshot() ([]byte, error) {
 		sn.Roles = append(sn.Roles, snapRole{ID: r.ID, Name: r.Name, Permissions: r.Permissions, Position: r.Position,
 			Color: r.Color, Hoist: r.Hoist, Mentionable: r.Mentionable})
 	}
-	sn.Members = make([]snapMember, 0, len(g.members))
+	members := make([]*Member, 0, len(g.members))
 	for _, m := range g.members {
-		sm := snapMember{User: m.User, Roles: slices.Clone(m.Roles), NodeName: m.NodeName, Joined: m.Joined, Left: m.Left}
-		if m.Profile != nil {
-			p := *m.Profile
-			sm.Profile = &p
+		members = append(members, m)
+	}
+	slices.SortFunc(members, func(a, b *Member) int { return compareUser(a.User, b.User) })
+	for _, m := range members {
+		if k := len(sn.Members); k == 0 || sn.Members[k-1].Node != m.User.Node {
+			sn.Members = append(sn.Members, snapUsers{Node: m.User.Node})
 		}
-		sn.Members = append(sn.Members, sm)
+		sm := snapMember{Name: m.User.Name, Roles: slices.Clone(m.Roles), NodeName: m.NodeName, Joined: m.Joined, Left: m.Left}
+		if p := m.Profile; p != nil {
+			sm.Profile = &snapProfile{Nick: p.Nick, GlobalName: p.GlobalName, Avatar: p.Avatar}
+		}
+		last := &sn.Members[len(sn.Members)-1]
+		last.Members = append(last.Members, sm)
 	}
 	for u, ts := range g.bans {
 		sn.Bans = append(sn.Bans, snapBan{User: u, TS: ts})
@@ -141,7 +161,6 @@ func (g *Guild) Snapshot() ([]byte, error) {
 	g.mu.RUnlock()
 	slices.SortFunc(sn.Channels, func(a, b snapChannel) int { return cmp.Compare(a.ID, b.ID) })
 	slices.SortFunc(sn.Roles, func(a, b snapRole) int { return cmp.Compare(a.ID, b.ID) })
-	slices.SortFunc(sn.Members, func(a, b snapMember) int { return compareUser(a.User, b.User) })
 	slices.SortFunc(sn.Bans, func(a, b snapBan) int { return compareUser(a.User, b.User) })
 	slices.SortFunc(sn.Invites, func(a, b snapInvite) int { return cmp.Compare(a.Code, b.Code) })
 	slices.SortFunc(sn.Nodes, func(a, b snapNode) int { return cmp.Compare(a.ID, b.ID) })
@@ -252,26 +271,33 @@ func FromSnapshot(genesis *event.Event, data []byte) (*Guild, error) {
 			return bad("channel parent") // [EVT-063]
 		}
 	}
-	if !ascending(len(sn.Members), func(k int) int { return compareUser(sn.Members[k-1].User, sn.Members[k].User) }) {
-		return bad("members out of order")
+	if !ascending(len(sn.Members), func(k int) int { return cmp.Compare(sn.Members[k-1].Node, sn.Members[k].Node) }) {
+		return bad("member nodes out of order")
 	}
 	current := map[event.Node]int{}
-	for _, m := range sn.Members {
-		switch {
-		case !event.ValidName(m.User.Name), m.Left != 0 && m.Left < m.Joined:
-			return bad("member")
-		case m.Profile != nil && m.Profile.User != m.User:
-			return bad("member profile")
+	for _, users := range sn.Members {
+		ms := users.Members
+		if len(ms) == 0 || !ascending(len(ms), func(k int) int { return cmp.Compare(ms[k-1].Name, ms[k].Name) }) {
+			return bad("members of a node empty or out of order")
 		}
-		for _, r := range m.Roles {
-			if g.roles[r] == nil {
-				return bad("member role")
+		for _, m := range ms {
+			if !event.ValidName(m.Name) || m.Left != 0 && m.Left < m.Joined {
+				return bad("member")
 			}
-		}
-		mm := &Member{User: m.User, Roles: m.Roles, NodeName: m.NodeName, Joined: m.Joined, Left: m.Left, Profile: m.Profile}
-		g.members[m.User] = mm
-		if m.Left == 0 {
-			current[m.User.Node]++
+			for _, r := range m.Roles {
+				if g.roles[r] == nil {
+					return bad("member role")
+				}
+			}
+			u := event.User{Node: users.Node, Name: m.Name}
+			mm := &Member{User: u, Roles: m.Roles, NodeName: m.NodeName, Joined: m.Joined, Left: m.Left}
+			if p := m.Profile; p != nil {
+				mm.Profile = &event.MemberProfile{User: u, Nick: p.Nick, GlobalName: p.GlobalName, Avatar: p.Avatar}
+			}
+			g.members[u] = mm
+			if m.Left == 0 {
+				current[u.Node]++
+			}
 		}
 	}
 	if !g.IsMember(i.Owner) {

@@ -149,18 +149,29 @@ func TestSnapshotRefused(t *testing.T) {
 		"no everyone":        func(s *snapshot) { s.Roles = s.Roles[1:] },
 		"roles out of order": func(s *snapshot) { s.Roles[0], s.Roles[1] = s.Roles[1], s.Roles[0] },
 		"unknown member role": func(s *snapshot) {
+			member(s, func(m *snapMember, _ event.User) {
+				if len(m.Roles) > 0 {
+					m.Roles[0] = other.gid
+				}
+			})
+		},
+		"owner left": func(s *snapshot) {
+			member(s, func(m *snapMember, u event.User) {
+				if u == c.owner {
+					m.Left = m.Joined + 1
+				}
+			})
+		},
+		"members of a node out of order": func(s *snapshot) {
 			for i := range s.Members {
-				if len(s.Members[i].Roles) > 0 {
-					s.Members[i].Roles[0] = other.gid
+				if ms := s.Members[i].Members; len(ms) > 1 {
+					ms[0], ms[1] = ms[1], ms[0]
 				}
 			}
 		},
-		"owner left": func(s *snapshot) {
-			for i := range s.Members {
-				if s.Members[i].User == c.owner {
-					s.Members[i].Left = s.Members[i].Joined + 1
-				}
-			}
+		"node without members": func(s *snapshot) { s.Members[0].Members = nil },
+		"member nodes out of order": func(s *snapshot) {
+			s.Members[0], s.Members[1] = s.Members[1], s.Members[0]
 		},
 		"duplicate node":  func(s *snapshot) { s.Nodes = append(s.Nodes, s.Nodes[0]) },
 		"missing node":    func(s *snapshot) { s.Nodes = s.Nodes[1:] },
@@ -195,6 +206,16 @@ func TestSnapshotRefused(t *testing.T) {
 			t.Fatalf("accepted: %v", err)
 		}
 	})
+}
+
+// member calls fn with every member of a decoded snapshot.
+func member(s *snapshot, fn func(m *snapMember, u event.User)) {
+	for i := range s.Members {
+		for j := range s.Members[i].Members {
+			m := &s.Members[i].Members[j]
+			fn(m, event.User{Node: s.Members[i].Node, Name: m.Name})
+		}
+	}
 }
 
 // FuzzFromSnapshot: snapshots come from the network; decoding must never
