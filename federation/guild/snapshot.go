@@ -293,6 +293,9 @@ func FromSnapshot(genesis *event.Event, data []byte) (*Guild, error) {
 			mm := &Member{User: u, Roles: m.Roles, NodeName: m.NodeName, Joined: m.Joined, Left: m.Left}
 			if p := m.Profile; p != nil {
 				mm.Profile = &event.MemberProfile{User: u, Nick: p.Nick, GlobalName: p.GlobalName, Avatar: p.Avatar}
+				if len(p.Nick) > event.MaxNickLen || len(p.GlobalName) > event.MaxNickLen || p.Avatar != nil && len(p.Avatar.Hash) != 32 {
+					return bad("member profile") // as member.profile allows
+				}
 			}
 			g.members[u] = mm
 			if m.Left == 0 {

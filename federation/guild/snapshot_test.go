@@ -170,6 +170,13 @@ func TestSnapshotRefused(t *testing.T) {
 			}
 		},
 		"node without members": func(s *snapshot) { s.Members[0].Members = nil },
+		"short avatar hash": func(s *snapshot) {
+			member(s, func(m *snapMember, _ event.User) {
+				if m.Profile != nil {
+					m.Profile.Avatar = &event.ImageRef{Hash: []byte{1, 2, 3}, Size: 3}
+				}
+			})
+		},
 		"member nodes out of order": func(s *snapshot) {
 			s.Members[0], s.Members[1] = s.Members[1], s.Members[0]
 		},
