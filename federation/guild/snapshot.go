@@ -217,6 +217,8 @@ func FromSnapshot(genesis *event.Event, data []byte) (*Guild, error) {
 		return bad("does not match the genesis event")
 	case i.SN == 0, i.SN == 1 && i.Head != genesis.ID, i.SN > 1 && i.Head == genesis.ID:
 		return bad("head")
+	case !sized(i.Name, 1, event.MaxNameLen):
+		return bad("guild name")
 	}
 	g := &Guild{
 		info: Info{ID: i.Guild, Name: i.Name, Home: i.Home, HomeName: i.HomeName, Owner: i.Owner, DM: i.DM,
@@ -244,6 +246,9 @@ func FromSnapshot(genesis *event.Event, data []byte) (*Guild, error) {
 		return bad("roles out of order")
 	}
 	for _, r := range sn.Roles {
+		if !sized(r.Name, 1, event.MaxNameLen) {
+			return bad("role name")
+		}
 		g.roles[r.ID] = &Role{ID: r.ID, Name: r.Name, Permissions: r.Permissions, Position: r.Position, Color: r.Color,
 			Hoist: r.Hoist, Mentionable: r.Mentionable}
 	}
@@ -254,6 +259,10 @@ func FromSnapshot(genesis *event.Event, data []byte) (*Guild, error) {
 		return bad("channels out of order")
 	}
 	for _, c := range sn.Channels {
+		known := c.Type == event.ChannelText || c.Type == event.ChannelVoice || c.Type == event.ChannelCategory
+		if !known || !sized(c.Name, 1, event.MaxNameLen) || !sized(c.Topic, 0, event.MaxTopicLen) {
+			return bad("channel")
+		}
 		ch := &Channel{ID: c.ID, Name: c.Name, Type: c.Type, Topic: c.Topic, Position: c.Position, Parent: c.Parent}
 		if !ascending(len(c.Overwrites), func(k int) int { return compareOverwrite(c.Overwrites[k-1], c.Overwrites[k]) }) {
 			return bad("overwrites out of order")
@@ -281,7 +290,7 @@ func FromSnapshot(genesis *event.Event, data []byte) (*Guild, error) {
 			return bad("members of a node empty or out of order")
 		}
 		for _, m := range ms {
-			if !event.ValidName(m.Name) || m.Left != 0 && m.Left < m.Joined {
+			if !event.ValidName(m.Name) || !sized(m.NodeName, 0, event.MaxNodeNameLen) || m.Left != 0 && m.Left < m.Joined {
 				return bad("member")
 			}
 			for _, r := range m.Roles {
@@ -310,7 +319,7 @@ func FromSnapshot(genesis *event.Event, data []byte) (*Guild, error) {
 		return bad("member nodes do not match the members")
 	}
 	for _, n := range sn.Nodes {
-		if current[n.ID] == 0 || len(n.Addrs) > event.MaxAddrs {
+		if current[n.ID] == 0 || len(n.Addrs) > event.MaxAddrs || !sized(n.Name, 0, event.MaxNodeNameLen) {
 			return bad("member nodes do not match the members")
 		}
 		g.nodes[n.ID] = &Node{ID: n.ID, Name: n.Name, Addrs: n.Addrs, Members: current[n.ID]}
@@ -341,6 +350,10 @@ func FromSnapshot(genesis *event.Event, data []byte) (*Guild, error) {
 	}
 	return g, nil
 }
+
+// sized reports whether s has min..max bytes, as the event that set it had to
+// (spec/events.md §6).
+func sized(s string, min, max int) bool { return len(s) >= min && len(s) <= max }
 
 // Historical reports whether ev is one of the state events at or below the
 // snapshot the guild started from (FromSnapshot): signed by the home node for

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/hearth-chat/hearth/federation/event"
@@ -170,6 +171,9 @@ func TestSnapshotRefused(t *testing.T) {
 			}
 		},
 		"node without members": func(s *snapshot) { s.Members[0].Members = nil },
+		"unknown channel type": func(s *snapshot) { s.Channels[0].Type = 1 },
+		"empty role name":      func(s *snapshot) { s.Roles[0].Name = "" },
+		"long node name":       func(s *snapshot) { s.Nodes[0].Name = strings.Repeat("n", event.MaxNodeNameLen+1) },
 		"short avatar hash": func(s *snapshot) {
 			member(s, func(m *snapMember, _ event.User) {
 				if m.Profile != nil {
