@@ -1,10 +1,12 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/ipv4"
 )
@@ -25,6 +27,7 @@ import (
 // ice.UDPMuxDefault uses it through AddrPortReaderWriter.
 type batchConn struct {
 	*net.UDPConn
+	arr    *arrivals // set for Config.OnReceive; nil otherwise
 	pc     *ipv4.PacketConn
 	active atomic.Int32  // fan-outs running
 	sends  atomic.Uint64 // batches sent, for OnForward's timing
@@ -55,7 +58,52 @@ func (b *batchConn) end() {
 
 // ReadFromAddrPort implements ice.AddrPortReaderWriter.
 func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	return b.UDPConn.ReadFromUDPAddrPort(p)
+	n, addr, err := b.UDPConn.ReadFromUDPAddrPort(p)
+	if b.arr != nil && err == nil {
+		b.arr.note(p[:n], time.Now())
+	}
+	return n, addr, err
+}
+
+// arrivals remembers when the shared socket returned recent RTP packets,
+// by SSRC and sequence number (SRTP leaves the header in clear), so that
+// Config.OnReceive can time a packet's way from the socket to its read
+// loop. Slots are overwritten as packets come; a packet whose slot another
+// took is not reported. One goroutine (the mux's reader) notes.
+type arrivals struct {
+	base  time.Time
+	slots [4096]struct{ key, at atomic.Int64 }
+}
+
+func newArrivals() *arrivals { return &arrivals{base: time.Now()} }
+
+func (a *arrivals) slot(ssrc uint32, seq uint16) (*struct{ key, at atomic.Int64 }, int64) {
+	key := 1<<62 | int64(ssrc)<<16 | int64(seq) // never 0, the mark of a slot being written
+	return &a.slots[(ssrc*2654435761+uint32(seq))%uint32(len(a.slots))], key
+}
+
+// note records p's arrival if p is RTP (version 2, not RTCP: RFC 5761).
+func (a *arrivals) note(p []byte, now time.Time) {
+	if len(p) < 12 || p[0]>>6 != 2 || (p[1] >= 192 && p[1] <= 223) {
+		return
+	}
+	s, key := a.slot(binary.BigEndian.Uint32(p[8:]), binary.BigEndian.Uint16(p[2:]))
+	s.key.Store(0)
+	s.at.Store(int64(now.Sub(a.base)))
+	s.key.Store(key)
+}
+
+// since returns how long before now the packet arrived, if it is known.
+func (a *arrivals) since(ssrc uint32, seq uint16, now time.Time) (time.Duration, bool) {
+	s, key := a.slot(ssrc, seq)
+	if s.key.Load() != key {
+		return 0, false
+	}
+	at := s.at.Load()
+	if s.key.Load() != key {
+		return 0, false
+	}
+	return now.Sub(a.base) - time.Duration(at), true
 }
 
 // WriteToAddrPort implements ice.AddrPortReaderWriter: it queues p while a

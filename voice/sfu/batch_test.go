@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"testing"
@@ -69,5 +70,53 @@ func TestBatchConn(t *testing.T) {
 	b.end()
 	for i := range maxBatch {
 		recv(fmt.Sprint("big", i))
+	}
+}
+
+// TestArrivals checks which packets the shared socket's arrival log keeps
+// for OnReceive: RTP by SSRC and sequence number, nothing else, and a
+// packet whose slot a later one took is not reported.
+func TestArrivals(t *testing.T) {
+	rtpPkt := func(ssrc uint32, seq uint16) []byte {
+		p := make([]byte, 12)
+		p[0], p[1] = 0x80, 111
+		binary.BigEndian.PutUint16(p[2:], seq)
+		binary.BigEndian.PutUint32(p[8:], ssrc)
+		return p
+	}
+	rtcp := rtpPkt(5, 1)
+	rtcp[1] = 200 // sender report
+	stun := rtpPkt(5, 2)
+	stun[0] = 0x00
+	tests := []struct {
+		name      string
+		noted     [][]byte
+		ssrc      uint32
+		seq       uint16
+		wantFound bool
+	}{
+		{"rtp", [][]byte{rtpPkt(5, 7)}, 5, 7, true},
+		{"other sequence number", [][]byte{rtpPkt(5, 7)}, 5, 8, false},
+		{"other ssrc", [][]byte{rtpPkt(5, 7)}, 6, 7, false},
+		{"rtcp is not rtp", [][]byte{rtcp}, 5, 1, false},
+		{"stun is not rtp", [][]byte{stun}, 5, 2, false},
+		{"too short", [][]byte{rtpPkt(5, 7)[:11]}, 5, 7, false},
+		{"slot taken by a later packet", [][]byte{rtpPkt(5, 7), rtpPkt(5, 7+4096)}, 5, 7, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newArrivals()
+			at := a.base.Add(time.Second)
+			for _, p := range tt.noted {
+				a.note(p, at)
+			}
+			d, ok := a.since(tt.ssrc, tt.seq, at.Add(3*time.Millisecond))
+			if ok != tt.wantFound {
+				t.Fatalf("found %v, want %v", ok, tt.wantFound)
+			}
+			if ok && d != 3*time.Millisecond {
+				t.Fatalf("since %v, want 3ms", d)
+			}
+		})
 	}
 }

@@ -58,6 +58,12 @@ type Config struct {
 	// SFU adds, fan-out order and SRTP included. It runs on the forwarding
 	// path and must be quick. Benchmarks set it; nil costs nothing.
 	OnForward func(time.Duration)
+	// OnReceive, if set with UDPPort, is called once for each packet a
+	// publisher's read loop gets, with the time since the shared UDP socket
+	// returned it: pion's UDP mux, SRTP decryption and the track's buffer,
+	// the part of the SFU's latency before what OnForward times. It runs on
+	// the forwarding path. Benchmarks set it; nil costs nothing.
+	OnReceive func(time.Duration)
 	// Logger receives the SFU's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -206,6 +212,9 @@ func newAPIs(cfg *Config, sink *estimatorSink) (audio, video *webrtc.API, batch 
 			_ = uc.SetReadBuffer(udpBuffer)
 			_ = uc.SetWriteBuffer(udpBuffer)
 			batch = newBatchConn(uc)
+			if cfg.OnReceive != nil {
+				batch.arr = newArrivals()
+			}
 			pc = batch
 		}
 		mux := webrtc.NewICEUDPMux(logf.NewLogger("udpmux"), pc)

@@ -227,6 +227,11 @@ func (f *forwarder) forward(pkt []byte, now time.Time) {
 		}
 		end -= pad
 	}
+	if b := u.owner.sfu.batch; b != nil && b.arr != nil {
+		if d, ok := b.arr.since(f.h.SSRC, f.h.SequenceNumber, now); ok {
+			u.owner.sfu.cfg.OnReceive(d)
+		}
+	}
 	payload := pkt[hl:end]
 	if len(payload) == 0 {
 		return // padding-only probe

@@ -528,12 +528,17 @@ func serveSFU(udpPort int) error {
 	if err != nil {
 		return err
 	}
-	var lat histogram
+	var lat, recv histogram
 	var measuring atomic.Bool
 	s, err := sfu.New(sfu.Config{Loopback: true, UDPPort: udpPort, ListenIP: "127.0.0.1",
 		OnForward: func(d time.Duration) {
 			if measuring.Load() {
 				lat.add(d)
+			}
+		},
+		OnReceive: func(d time.Duration) {
+			if measuring.Load() {
+				recv.add(d)
 			}
 		}})
 	if err != nil {
@@ -579,8 +584,9 @@ func serveSFU(udpPort int) error {
 			if traceFile != nil {
 				trace.Stop()
 			}
-			fmt.Printf("p50 %v p99 %v p99.9 %v max %v (%d packet writes)\n",
-				lat.pct(50), lat.pct(99), lat.pctMille(999), lat.pct(100), lat.count())
+			fmt.Printf("p50 %v p99 %v p99.9 %v max %v (%d packet writes); before it, socket read to read loop (-udp-port only): p50 %v p99 %v p99.9 %v max %v (%d packets)\n",
+				lat.pct(50), lat.pct(99), lat.pctMille(999), lat.pct(100), lat.count(),
+				recv.pct(50), recv.pct(99), recv.pctMille(999), recv.pct(100), recv.count())
 		}
 	}
 	return nil
