@@ -210,15 +210,7 @@ func benchCatchUp(b *testing.B, durable bool) {
 		bob.startDurable(count)
 	}
 	g, ch := guildOf(b, alice, bob)
-	bob.gater.block(alice.svc.ID())
-	alice.gater.block(bob.svc.ID())
-	_ = bob.svc.Host().Network().ClosePeer(alice.svc.ID())
-	waitFor(b, 5*time.Second, func() string {
-		if len(bob.svc.Host().Network().Peers()) != 0 {
-			return "bob still connected"
-		}
-		return ""
-	})
+	cutOff(b, bob, alice)
 	for i := 0; i < b.N; i++ {
 		if _, err := alice.svc.Publish(ctx(b), g, ch, "alice", event.KindMessageCreate, &event.MessageCreate{Content: fmt.Sprintf("a chat message of ordinary length %d", i)}); err != nil {
 			b.Fatal(err)

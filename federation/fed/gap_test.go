@@ -23,15 +23,7 @@ import (
 func TestGapGrace(t *testing.T) {
 	alice, bob := startNode(t, "alice"), startNode(t, "bob")
 	g, ch := guildOf(t, alice, bob)
-	alice.gater.block(bob.svc.ID())
-	bob.gater.block(alice.svc.ID())
-	_ = bob.svc.Host().Network().ClosePeer(alice.svc.ID())
-	waitFor(t, 5*time.Second, func() string {
-		if len(bob.svc.Host().Network().Peers()) != 0 {
-			return "bob still connected"
-		}
-		return ""
-	})
+	cutOff(t, bob, alice)
 	var evs []*event.Event
 	for i := range 4 {
 		ev, err := alice.svc.Publish(ctx(t), g, ch, "alice", event.KindMessageCreate, &event.MessageCreate{Content: fmt.Sprintf("m%d", i+1)})

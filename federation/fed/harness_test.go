@@ -236,6 +236,21 @@ func guildOf(t testing.TB, home *tnode, others ...*tnode) (event.ID, event.ID) {
 	return g, general(t, home, g)
 }
 
+// cutOff partitions n from other (and other from n) and waits until n has no connection
+// left; n must have no other peer.
+func cutOff(t testing.TB, n, other *tnode) {
+	t.Helper()
+	n.gater.block(other.svc.ID())
+	other.gater.block(n.svc.ID())
+	_ = n.svc.Host().Network().ClosePeer(other.svc.ID())
+	waitFor(t, 5*time.Second, func() string {
+		if len(n.svc.Host().Network().Peers()) != 0 {
+			return n.name + " still connected"
+		}
+		return ""
+	})
+}
+
 // converged reports why the nodes do not hold the same messages in channel.
 func converged(channel event.ID, want int, nodes ...*tnode) string {
 	ref := nodes[0].messages(channel)
