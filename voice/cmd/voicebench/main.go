@@ -252,6 +252,9 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 		go func() {
 			defer wg.Done()
 			payload := make([]byte, 80) // about a 32 kbit/s Opus frame
+			// Spread the publishers' 20 ms frames evenly: real talkers start at
+			// random moments, and tickers started together would send in bursts.
+			time.Sleep(time.Duration(i) * 20 * time.Millisecond / time.Duration(pubs))
 			t := time.NewTicker(20 * time.Millisecond)
 			defer t.Stop()
 			wasQuiet := false
