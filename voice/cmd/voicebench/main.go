@@ -17,7 +17,9 @@
 // -udp-port gives the SFU one shared socket, also with 4 MiB buffers. The
 // report counts UDP receive drops per side from /proc/net/udp, and the
 // SFU's own forwarding latency: from reading a publisher's packet to
-// handing it to each subscriber's socket (sfu.Config.OnForward).
+// handing it to each subscriber's socket (sfu.Config.OnForward), and, with
+// -udp-port, the part before it: from the SFU's socket read to the read loop
+// (sfu.Config.OnReceive).
 //
 // The clients and the SFU share the machine's cores; these options stand in
 // for an SFU on cores of its own: -sfu-rt P runs the SFU process with
