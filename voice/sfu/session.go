@@ -294,6 +294,7 @@ func (s *Session) HandleOffer(ctx context.Context, offer webrtc.SessionDescripti
 	if err := s.pc.SetLocalDescription(answer); err != nil {
 		return webrtc.SessionDescription{}, s.closingOr(fmt.Errorf("%w: set answer: %v", ErrBadSDP, err))
 	}
+	s.ids.setSending(sending)
 	if s.unnegotiatedLocked() {
 		s.needNeg.Store(true)
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
 )
 
 // streamIDProbe is how many packets of a stream streamIDs marks: pion
@@ -23,11 +24,16 @@ type streamID struct{ mid, rid string }
 // extensions alone (the SDP declares RIDs, not SSRCs). So the session
 // remembers each layer's SSRC (remember, from onTrack), and the interceptor
 // writes the extensions into the first packets of such a stream when they
-// lack them. One per PeerConnection; streams it does not know pass untouched.
+// lack them. Packets of such a stream that arrive while its m-line does not
+// send (in flight when the client stopped it) are dropped: marked, they would
+// make pion look for a receiver the m-line no longer has, fail, and ignore
+// the SSRC for good; unmarked, pion's probe waits for the layer to come back.
+// One per PeerConnection; streams it does not know pass untouched.
 type streamIDs struct {
 	interceptor.NoOp
-	mu  sync.Mutex
-	ids map[uint32]streamID // by SSRC
+	mu      sync.Mutex
+	ids     map[uint32]streamID // by SSRC
+	sending map[string]bool     // the mids the last client offer sends on
 }
 
 // streamIDFactory makes a PeerConnection's streamIDs and hands it to sink,
@@ -36,7 +42,7 @@ type streamIDs struct {
 type streamIDFactory struct{ sink *estimatorSink }
 
 func (f streamIDFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	ids := &streamIDs{ids: map[uint32]streamID{}}
+	ids := &streamIDs{ids: map[uint32]streamID{}, sending: map[string]bool{}}
 	f.sink.ids = ids
 	return ids, nil
 }
@@ -49,6 +55,26 @@ func (s *streamIDs) remember(ssrc uint32, mid, rid string) {
 	s.mu.Lock()
 	s.ids[ssrc] = streamID{mid, rid}
 	s.mu.Unlock()
+}
+
+// setSending records the mids a client offer sends on, once the session has
+// applied it.
+func (s *streamIDs) setSending(sending map[string]webrtc.RTPCodecType) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.sending)
+	for mid := range sending {
+		s.sending[mid] = true
+	}
+}
+
+func (s *streamIDs) sends(mid string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sending[mid]
 }
 
 // BindRemoteStream marks the first packets of a known SSRC with its mid and
@@ -71,12 +97,17 @@ func (s *streamIDs) BindRemoteStream(info *interceptor.StreamInfo, r interceptor
 	}
 	n := 0
 	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
-		i, a, err := r.Read(b, a)
-		if err != nil || n >= streamIDProbe {
-			return i, a, err
+		for {
+			i, a, err := r.Read(b, a)
+			if err != nil || n >= streamIDProbe {
+				return i, a, err
+			}
+			if !s.sends(id.mid) {
+				continue // in flight when the m-line stopped
+			}
+			n++
+			return markStream(b, i, midExt, ridExt, id), a, nil
 		}
-		n++
-		return markStream(b, i, midExt, ridExt, id), a, nil
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
 )
 
 func rtpBytes(t testing.TB, ssrc uint32, exts map[uint8]string) []byte {
@@ -29,7 +30,8 @@ func rtpBytes(t testing.TB, ssrc uint32, exts map[uint8]string) []byte {
 func TestStreamIDs(t *testing.T) {
 	const midExt, ridExt = 4, 10
 	exts := []interceptor.RTPHeaderExtension{{URI: sdp.SDESMidURI, ID: midExt}, {URI: sdp.SDESRTPStreamIDURI, ID: ridExt}}
-	ids := &streamIDs{ids: map[uint32]streamID{}}
+	ids := &streamIDs{ids: map[uint32]streamID{}, sending: map[string]bool{}}
+	ids.setSending(map[string]webrtc.RTPCodecType{"1": webrtc.RTPCodecTypeVideo})
 	ids.remember(1111, "1", "h")
 	ids.remember(3333, "2", "") // no RID: not simulcast, not remembered
 	for _, tc := range []struct {
@@ -75,6 +77,36 @@ func TestStreamIDs(t *testing.T) {
 				t.Errorf("packet changed: %+v", p)
 			}
 		})
+	}
+}
+
+// TestStreamIDsWhileStopped checks that packets of a known SSRC that arrive
+// while its m-line does not send are dropped, and the first one after the
+// m-line sends again comes out marked.
+func TestStreamIDsWhileStopped(t *testing.T) {
+	ids := &streamIDs{ids: map[uint32]streamID{}, sending: map[string]bool{}}
+	ids.remember(1111, "1", "q")
+	pkt := rtpBytes(t, 1111, nil)
+	reads := 0
+	r := ids.BindRemoteStream(&interceptor.StreamInfo{SSRC: 1111, RTPHeaderExtensions: []interceptor.RTPHeaderExtension{
+		{URI: sdp.SDESMidURI, ID: 4}, {URI: sdp.SDESRTPStreamIDURI, ID: 10}}},
+		interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+			if reads++; reads == 3 { // two packets in flight, then the client sends again
+				ids.setSending(map[string]webrtc.RTPCodecType{"1": webrtc.RTPCodecTypeVideo})
+			}
+			return copy(b, pkt), a, nil
+		}))
+	buf := make([]byte, 1500)
+	n, _, err := r.Read(buf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p rtp.Packet
+	if err := p.Unmarshal(buf[:n]); err != nil {
+		t.Fatal(err)
+	}
+	if reads != 3 || string(p.GetExtension(4)) != "1" || string(p.GetExtension(10)) != "q" {
+		t.Fatalf("after %d reads: mid %q rid %q, want the third packet marked 1/q", reads, p.GetExtension(4), p.GetExtension(10))
 	}
 }
 
