@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hearth-chat/hearth/conformance/cli"
@@ -45,7 +46,14 @@ func TestSuiteAgainstReferenceNode(t *testing.T) {
 	switch code {
 	case cli.ExitOK:
 	case cli.ExitFailed:
-		t.Errorf("MUST requirements fail (report in %s)", out)
+		// The failing rows again, last, where a truncated CI log still shows them.
+		var failed []string
+		for line := range strings.Lines(stdout.String()) {
+			if strings.HasPrefix(line, "FAIL ") {
+				failed = append(failed, line)
+			}
+		}
+		t.Errorf("MUST requirements fail (report in %s):\n%s", out, strings.Join(failed, ""))
 	default:
 		t.Fatalf("the suite could not run (exit %d)", code)
 	}
