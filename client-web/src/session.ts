@@ -20,6 +20,7 @@ export type Dialog =
   | { kind: "profile"; userId: string; guildId?: string }
   | { kind: "image"; attachment: Attachment }
   | { kind: "new-group" }
+  | { kind: "new-dm" }
   | { kind: "guild-settings"; guildId: string };
 
 /** UI state; "" selection means none; guildId HOME is the direct messages view. */
@@ -236,6 +237,15 @@ export async function openDM(userId: string) {
     return;
   }
   const c = await api.post<Channel>("/users/@me/channels", { recipient_id: userId });
+  store.addPrivate(c);
+  selectChannel(c.id);
+}
+
+/** openDMByName opens the DM with a user named as the node shows usernames: a local name, or
+ * `name@node` for someone on another node, who need not share a server with the user
+ * (POST /users/@me/channels {"recipient_username"}, spec/client-api.md CAPI-033). */
+export async function openDMByName(username: string) {
+  const c = await api.post<Channel>("/users/@me/channels", { recipient_username: username });
   store.addPrivate(c);
   selectChannel(c.id);
 }

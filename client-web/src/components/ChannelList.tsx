@@ -69,12 +69,15 @@ function DMList() {
     <div class="channels">
       <div class="guild-head">
         <h2>Direct Messages</h2>
+        <button type="button" class="icon" aria-label="Message someone by username" title="Message someone by username" onClick={() => setUI({ dialog: { kind: "new-dm" } })}>
+          <Icon name="at" />
+        </button>
         <button type="button" class="icon" aria-label="Create a group DM" title="Create a group DM" onClick={() => setUI({ dialog: { kind: "new-group" } })}>
           <Icon name="plus" />
         </button>
       </div>
       <div class="chan-scroll">
-        {dms.length === 0 && <p class="muted small dm-empty">No direct messages yet. Open a member's profile in a server's member list and choose Message.</p>}
+        {dms.length === 0 && <p class="muted small dm-empty">No direct messages yet. Open a member's profile in a server's member list and choose Message, or message someone on any node by username (@).</p>}
         <ul role="list" class="chan-list" aria-label="Direct messages">
           {dms.map((c) => {
             const peers = store.dmPeers(c);

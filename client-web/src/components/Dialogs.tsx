@@ -2,7 +2,7 @@ import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, type Attachment, type Channel, type Guild, type Invite, type Message, type Role } from "../api";
 import { store, useTopics } from "../store";
-import { api, deleteMessage, fmtSize, jumpTo, logout, MAX_GROUP, openDM, openGroup, selectChannel, selectGuild, setTheme, setUI, ui } from "../session";
+import { api, deleteMessage, fmtSize, jumpTo, logout, MAX_GROUP, openDM, openDMByName, openGroup, selectChannel, selectGuild, setTheme, setUI, ui } from "../session";
 import { preview } from "../render";
 import { Modal } from "./Modal";
 import { Avatar, iconURL } from "./Avatar";
@@ -599,6 +599,31 @@ function Profile({ userId, guildId }: { userId: string; guildId?: string }) {
   );
 }
 
+/** NewDM opens a DM by username: someone on this node, or `name@node` on another node, whom
+ * the user need not share a server with (the other node decides whether to accept strangers). */
+function NewDM() {
+  const [name, setName] = useState("");
+  return (
+    <Modal title="Message someone" onClose={close}>
+      <Form
+        submit="Message"
+        onSubmit={async () => {
+          const n = name.trim();
+          if (!n) throw new Error("Enter a username.");
+          await openDMByName(n);
+          close();
+        }}
+      >
+        <label>
+          Username
+          <input value={name} required autofocus placeholder="name@node" autocomplete="off" spellcheck={false} onInput={(e) => setName(e.currentTarget.value)} />
+        </label>
+        <p class="muted small">Someone on another node: their name, then @ and their node's name or address.</p>
+      </Form>
+    </Modal>
+  );
+}
+
 /** NewGroup picks people who share a server with the user for a group DM (or a DM with one).
  * Members of other nodes are left out: a conversation across nodes has two members. */
 function NewGroup() {
@@ -700,6 +725,8 @@ export function Dialogs() {
       return <ImageViewer a={d.attachment} />;
     case "new-group":
       return <NewGroup />;
+    case "new-dm":
+      return <NewDM />;
     case "guild-settings":
       return <GuildSettings guildId={d.guildId} />;
   }

@@ -1,7 +1,7 @@
 // Two nodes: alice on node A creates a guild and an invite; bob, registered on node B, pastes the
 // link into node B's client and joins over federation; then they chat both ways, see each other's
 // presence, an image alice sends shows on node B (which fetches it from node A), so does the
-// avatar alice then sets, and bob opens a DM with alice across the nodes. Both nodes run federation (--p2p-listen on loopback).
+// avatar alice then sets, bob opens a DM with alice across the nodes, and one by name (carol@alpha) with a user of node A he shares no server with. Both nodes run federation (--p2p-listen on loopback).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { launch } from "../lib/browser.mjs";
@@ -93,5 +93,32 @@ test("two nodes: join by pasting a link from another node, chat both ways", asyn
   await send(alice.page, "and one back");
   await msg(bob.page, "and one back").waitFor({ timeout: T });
   await shot(alice.page, "38-federated-dm");
-  assert.deepEqual([...alice.errors, ...bob.errors], []);
+
+  // A DM by name with someone on the other node who shares no server with bob (CAPI-033):
+  // carol is on node A and in no guild; bob types carol@alpha.
+  const carol = await newUser(br.browser, a.url, "carol");
+  await bob.page.getByRole("button", { name: /^Direct messages/ }).click();
+  const byName = async (name) => {
+    await bob.page.getByRole("button", { name: "Message someone by username" }).click();
+    const dlg = bob.page.getByRole("dialog", { name: "Message someone" });
+    await dlg.getByLabel("Username").fill(name);
+    await dlg.getByRole("button", { name: "Message", exact: true }).click();
+    return dlg;
+  };
+  // Nobody of that name on node A: the dialog says so and stays open.
+  const dlg = await byName("nobody@alpha");
+  await dlg.getByRole("alert").waitFor({ timeout: T });
+  assert.match(await dlg.getByRole("alert").textContent(), /unknown user/i);
+  await shot(bob.page, "52-dm-by-name-unknown");
+  await bob.page.keyboard.press("Escape");
+  await byName("carol@alpha");
+  await bob.page.locator(".chat-head h2", { hasText: "carol@" }).waitFor({ timeout: T });
+  await send(bob.page, "hello carol, we share no server");
+  await carol.page.getByRole("button", { name: /^Direct messages, \d+ unread/ }).click({ timeout: 2 * T });
+  await carol.page.getByRole("list", { name: "Direct messages" }).getByRole("button", { name: /^bob@/ }).click({ timeout: T });
+  await msg(carol.page, "hello carol, we share no server").waitFor({ timeout: T });
+  await send(carol.page, "hi bob");
+  await msg(bob.page, "hi bob").waitFor({ timeout: T });
+  await shot(bob.page, "53-dm-by-name");
+  assert.deepEqual([...alice.errors, ...bob.errors, ...carol.errors], []);
 });
