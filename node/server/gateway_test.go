@@ -322,7 +322,10 @@ func TestZlibStream(t *testing.T) {
 // it is more than the queue bound behind, while another session of the same guild receives
 // everything.
 func TestSlowSessionIsClosedNotWaitedFor(t *testing.T) {
-	n := testnode.Start(t, testnode.Options{Heartbeat: time.Minute, Config: func(c *config.Config) { c.GatewayMaxQueue = 20 }})
+	// A queue of 200 dispatches (400 KB here) is far less than the 6 MB the slow client leaves
+	// unread, and enough that the fast client's reader, descheduled for a moment on a busy
+	// machine, is not cut off too.
+	n := testnode.Start(t, testnode.Options{Heartbeat: time.Minute, Config: func(c *config.Config) { c.GatewayMaxQueue = 200 }})
 	alice, bob := n.Register(t, "alice"), n.Register(t, "bob")
 	var g guild
 	alice.Must("POST", "/guilds", map[string]string{"name": "Slow"}, &g)
