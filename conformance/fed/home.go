@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -77,9 +78,19 @@ func channelNames(t *T, u *harness.User, gid string) []string {
 // FED-054: "A joining node MUST verify every event in the response as in
 // events.md; the response grants no trust beyond the signatures." The fake home
 // answers a join with a state chain whose channel.create has a broken signature.
+//
+// The hook is installed once, before the join, and switched off through an atomic
+// flag: the fake reads h.TamperJoin on the goroutine that answers the join, and
+// nothing in this process orders that read before a later write (the order runs
+// through the node, another process), so assigning the field again is a data race.
 func tamperedJoin(t *T) {
 	h := newHome(t)
+	var tamper atomic.Bool
+	tamper.Store(true)
 	h.TamperJoin = func(r *fedpeer.JoinResponse) {
+		if !tamper.Load() {
+			return
+		}
 		broken := slices.Clone(r.State[1])
 		broken[len(broken)-1] ^= 1
 		r.State[1] = broken
@@ -95,7 +106,7 @@ func tamperedJoin(t *T) {
 	}
 	// The same join with an intact chain works, so the refusal above was about
 	// the signature.
-	h.TamperJoin = nil
+	tamper.Store(false)
 	u2, gid := joinHome(t, h)
 	t.Eventually("the intact join shows the channel", func() error {
 		if names := channelNames(t, u2, gid); !slices.Contains(names, "general") {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
@@ -196,17 +197,26 @@ func snapshotJoiner(t *T) {
 // signed by sign (nil: the home's key). It returns the user, the join's answer and the
 // user's guilds afterwards.
 func joinFromSnapshot(t *T, h *fedpeer.Home, change func(*snapState), sign func(*fedpeer.Home, []byte) []byte) (*harness.User, *harness.Response, []harness.Obj) {
-	var foldErr error
+	// The fake answers the join on a goroutine of its own: foldErr is shared with it.
+	var (
+		mu      sync.Mutex
+		foldErr error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		foldErr = err
+	}
 	h.TamperJoin = func(resp *fedpeer.JoinResponse) {
 		st, err := foldFake(resp.State)
 		if err != nil {
-			foldErr = err
+			fail(err)
 			return
 		}
 		change(&st)
 		state, err := fedpeer.Marshal(&st)
 		if err != nil {
-			foldErr = err
+			fail(err)
 			return
 		}
 		sig := h.Signer.SignSnapshot(state)
@@ -218,8 +228,11 @@ func joinFromSnapshot(t *T, h *fedpeer.Home, change func(*snapState), sign func(
 	}
 	u := t.NewUser()
 	r := t.Call(u.Client, "POST", "/invites/"+inviteCode(h.Invite()), harness.Obj{})
-	if foldErr != nil {
-		t.Fatalf("folding the fake home's chain: %v", foldErr)
+	mu.Lock()
+	err := foldErr
+	mu.Unlock()
+	if err != nil {
+		t.Fatalf("folding the fake home's chain: %v", err)
 	}
 	var guilds []harness.Obj
 	_ = t.Call(u.Client, "GET", "/users/@me/guilds", nil).JSON(&guilds)
