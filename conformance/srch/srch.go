@@ -29,6 +29,7 @@ var Tests = []harness.Test{
 	{IDs: []string{"SRCH-004", "SRCH-052", "SRCH-070", "SRCH-071"}, Name: "search/invalid-values", Run: invalidValues},
 	{IDs: []string{"SRCH-005", "SRCH-014", "SRCH-015", "SRCH-017", "SRCH-020"}, Name: "search/filters-in-text", Run: filtersInText},
 	{IDs: []string{"SRCH-011", "SRCH-013"}, Name: "search/text-form-words", Run: textFormWords},
+	{IDs: []string{"SRCH-012"}, Name: "search/quote-escapes", Run: quoteEscapes},
 	{IDs: []string{"SRCH-018"}, Name: "search/dates", Run: dates},
 	{IDs: []string{"SRCH-030", "SRCH-031"}, Name: "search/analysis", Run: analysis},
 	{IDs: []string{"SRCH-032", "SRCH-033"}, Name: "search/phrases", Run: phrases},

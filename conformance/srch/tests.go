@@ -130,6 +130,32 @@ func textFormWords(t *T) {
 	expect(t, a, g, q("content", mk+` "   "`), false, id, other)
 }
 
+// SRCH-012: "Inside quotes, \" stands for a quote and \\ for a backslash; any other
+// backslash is itself." Analysis drops quotes and backslashes, but the escapes decide
+// where a phrase ends, and a phrase matches only adjacent words (SRCH-033), so each
+// reading of the escapes selects other messages:
+//   - "alpha \"bravo\" charlie" is one phrase of three words; a parser that ended the
+//     phrase at \" would find the three words anywhere (the reversed message too);
+//   - "delta\\" echo is the phrase delta and the word echo, anywhere; a parser that
+//     did not read \\ as a backslash would take the second backslash and the quote
+//     for \" and find the quote unterminated;
+//   - "foxtrot\golf" is the phrase foxtrot golf (UAX #29 splits at the backslash); a
+//     parser that dropped the backslash or read \g as g would search for foxtrotgolf.
+func quoteEscapes(t *T) {
+	a := t.NewUser()
+	g := t.NewGuild(a)
+	mk := marker()
+	inOrder := send(t, a, g.Text, mk+" alpha bravo charlie")
+	quoted := send(t, a, g.Text, mk+` alpha "bravo" charlie`)
+	send(t, a, g.Text, mk+" charlie bravo alpha")
+	apart := send(t, a, g.Text, mk+" echo comes before delta")
+	split := send(t, a, g.Text, mk+" foxtrot golf")
+	send(t, a, g.Text, mk+" foxtrotgolf")
+	expect(t, a, g, q("content", mk+` "alpha \"bravo\" charlie"`), false, inOrder, quoted)
+	expect(t, a, g, q("content", mk+` "delta\\" echo`), false, apart)
+	expect(t, a, g, q("content", mk+` "foxtrot\golf"`), false, split)
+}
+
 // SRCH-018: before: selects messages before the start of the date's interval,
 // after: at or after its end, during: within it.
 func dates(t *T) {
