@@ -66,13 +66,14 @@ func (l *link) control(typ byte, body any) {
 // behind.
 func (l *link) rtp(id uint64, h *rtp.Header, payload []byte) {
 	size := h.MarshalSize() + len(payload)
+	n := 1 + uvarintLen(id) + size
 	l.mu.Lock()
-	if l.closed || len(l.buf) > l.c.cfg.MaxQueue {
+	// The frame is queued only if the queue stays within MaxQueue with it [VOICE-133].
+	if l.closed || len(l.buf)+uvarintLen(uint64(n))+n > l.c.cfg.MaxQueue {
 		l.mu.Unlock()
 		l.dropped.Add(1)
 		return
 	}
-	n := 1 + uvarintLen(id) + size
 	l.buf = binary.AppendUvarint(l.buf, uint64(n))
 	l.buf = append(l.buf, typeRTP)
 	l.buf = binary.AppendUvarint(l.buf, id)
