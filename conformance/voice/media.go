@@ -2,11 +2,13 @@ package voice
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"net"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
@@ -61,6 +64,13 @@ type rx struct {
 	N     uint32 // sender's packet counter
 	Key   bool   // a VP8 key frame
 	At    time.Time
+	// Video only: the marker bit; the VP8 payload after the payload
+	// descriptor, its size and CRC-32; the dimensions a key frame's first
+	// packet declares (else 0).
+	Marker bool
+	Size   int
+	Sum    uint32
+	W, H   int
 }
 
 // speakEvent is one Speaking (5) received.
@@ -96,6 +106,7 @@ type mediaClient struct {
 	vg   *harness.Gateway // replaced by reconnect
 	hb   time.Duration
 
+	api      *webrtc.API
 	pc       *webrtc.PeerConnection
 	mic      *webrtc.TrackLocalStaticRTP
 	micSSRC  atomic.Uint32
@@ -219,7 +230,8 @@ func enterVoice(t *T, s *harness.Session, guild, channel string, o mediaOpts) *m
 	if f, err := vg.WaitOp(t.Timeout(), opReady); err != nil {
 		t.Fatalf("voice Identify of %s: expected Ready (2), got %v (%s)", s.User.Name, err, f)
 	}
-	pc, err := newAPI(t).NewPeerConnection(webrtc.Configuration{})
+	c.api = newAPI(t)
+	pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatalf("pion: %v", err)
 	}
@@ -618,6 +630,13 @@ func (c *mediaClient) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		e.From, e.Phase, e.N, _ = parseTrailer(p.Payload)
 		if video && len(p.Payload) > 1 {
 			e.Key = p.Payload[1]&1 == 0
+			var vp codecs.VP8Packet
+			if _, err := vp.Unmarshal(p.Payload); err == nil {
+				e.Marker, e.Size, e.Sum = p.Marker, len(vp.Payload), crc32.ChecksumIEEE(vp.Payload)
+				if vp.S == 1 && vp.PID == 0 {
+					e.W, e.H = vp8Size(vp.Payload)
+				}
+			}
 		}
 		c.mu.Lock()
 		if len(c.rxs) < 200000 {
@@ -858,6 +877,32 @@ func (c *mediaClient) debug() string {
 // Layers of simulcast video: RIDs q, h, f (spec/voice.md VOICE-066).
 var rids = []string{"q", "h", "f"}
 
+// layerShape is what one video layer sends. The zero value is the suite's
+// usual small stream: 15 frames a second, one packet a frame, key frames
+// that declare 1920×1080.
+type layerShape struct {
+	// FPS is the frame rate; 0 is 15.
+	FPS int
+	// FrameBytes is the RTP payload of one frame in all, split into packets
+	// of at most maxVideoPayload bytes, each with its VP8 payload descriptor
+	// and the trailer; 0 sends one small packet a frame.
+	FrameBytes int
+	// W and H are the dimensions key frames declare; 0 is 1920×1080.
+	W, H int
+}
+
+// maxVideoPayload bounds the RTP payload of a video packet, as encoders
+// keep packets under the path MTU.
+const maxVideoPayload = 1200
+
+// packets is how many packets one frame of the layer takes.
+func (s layerShape) packets() int {
+	if s.FrameBytes == 0 {
+		return 1
+	}
+	return (s.FrameBytes + maxVideoPayload - 1) / maxVideoPayload
+}
+
 // videoPub is one published video source: one VP8 stream per layer.
 type videoPub struct {
 	c      *mediaClient
@@ -866,8 +911,12 @@ type videoPub struct {
 	// Base is added to the layer index in the phase byte of its packets, so
 	// that a receiver tells sources apart.
 	Base   byte
-	tracks []*webrtc.TrackLocalStaticRTP
-	ssrc   []uint32 // by layer
+	layers []string // RIDs, by layer ("" without simulcast)
+	shapes []layerShape
+	tracks []*layerTrack
+	sender *webrtc.RTPSender // the m-line's sender, kept while stopped
+	ssrc   []uint32          // by layer
+	mid    string
 	midID  uint8
 	ridID  uint8
 	n      atomic.Uint32
@@ -876,25 +925,21 @@ type videoPub struct {
 
 // publishVideo adds a VP8 source (camera or screen) with the three simulcast
 // layers, or one stream with simulcast false, through a Client Offer (102),
-// and sends 15 frames per second on each layer until the client closes. A
-// layer starts with a key frame and sends another keyLag frames after each
-// PLI or FIR for it.
-func (c *mediaClient) publishVideo(source string, base byte, simulcast bool, keyLag int) *videoPub {
-	v := &videoPub{c: c, Source: source, Base: base, keyLag: keyLag}
-	layers := []string{""}
+// and sends on each layer until the client closes, shaped by shapes (by
+// layer; a missing one is the zero layerShape). A layer starts with a key
+// frame and sends another keyLag frames after each PLI or FIR for it.
+func (c *mediaClient) publishVideo(source string, base byte, simulcast bool, keyLag int, shapes ...layerShape) *videoPub {
+	v := &videoPub{c: c, Source: source, Base: base, keyLag: keyLag, layers: []string{""}}
 	if simulcast {
-		layers = rids
+		v.layers = rids
 	}
-	for _, rid := range layers {
-		var opts []func(*webrtc.TrackLocalStaticRTP)
-		if rid != "" {
-			opts = append(opts, webrtc.WithRTPStreamID(rid))
+	for i, rid := range v.layers {
+		v.tracks = append(v.tracks, &layerTrack{id: source, streamID: "cf-" + c.Tag, rid: rid})
+		sh := layerShape{}
+		if i < len(shapes) {
+			sh = shapes[i]
 		}
-		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, source, "cf-"+c.Tag, opts...)
-		if err != nil {
-			c.t.Fatalf("pion: %v", err)
-		}
-		v.tracks = append(v.tracks, tr)
+		v.shapes = append(v.shapes, sh)
 	}
 	x, err := c.pc.AddTransceiverFromTrack(v.tracks[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err != nil {
@@ -905,21 +950,11 @@ func (c *mediaClient) publishVideo(source string, base byte, simulcast bool, key
 			c.t.Fatalf("pion: %v", err)
 		}
 	}
-	v.Tr = x
-	for _, rid := range layers {
+	v.Tr, v.sender = x, x.Sender()
+	for _, rid := range v.layers {
 		c.readRTCP(x.Sender(), rid)
 	}
-	answers := c.answerCount()
-	c.clientOffer(map[*webrtc.RTPTransceiver]string{x: source}, false)
-	c.t.Eventually("the answer to "+c.User.Name+"'s "+source+" offer", func() error {
-		if c.answerCount() > answers && c.pc.SignalingState() == webrtc.SignalingStateStable {
-			return nil
-		}
-		if code, err := c.gw().WaitClose(0); err == nil {
-			return harness.Permanent(fmt.Errorf("the voice WebSocket closed with %d", code))
-		}
-		return fmt.Errorf("no Session Description (4) yet")
-	})
+	c.offerAndWait(map[*webrtc.RTPTransceiver]string{x: source}, c.User.Name+"'s "+source+" offer")
 	params := x.Sender().GetParameters()
 	for _, e := range params.HeaderExtensions {
 		switch e.URI {
@@ -929,6 +964,7 @@ func (c *mediaClient) publishVideo(source string, base byte, simulcast bool, key
 			v.ridID = uint8(e.ID)
 		}
 	}
+	v.mid = x.Mid()
 	v.ssrc = make([]uint32, len(v.tracks))
 	for i, enc := range params.Encodings {
 		if i < len(v.ssrc) {
@@ -938,61 +974,272 @@ func (c *mediaClient) publishVideo(source string, base byte, simulcast bool, key
 			c.mu.Unlock()
 		}
 	}
-	c.wg.Add(1)
-	go v.run(layers)
+	for i := range v.layers {
+		c.wg.Add(1)
+		go v.run(i)
+	}
 	return v
 }
 
-func (v *videoPub) run(layers []string) {
+// offerAndWait sends a Client Offer (102) naming sources and waits until
+// its answer (4) is applied.
+func (c *mediaClient) offerAndWait(sources map[*webrtc.RTPTransceiver]string, what string) {
+	answers := c.answerCount()
+	c.clientOffer(sources, false)
+	c.t.Eventually("the answer to "+what, func() error {
+		if c.answerCount() > answers && c.pc.SignalingState() == webrtc.SignalingStateStable {
+			return nil
+		}
+		if code, err := c.gw().WaitClose(0); err == nil {
+			return harness.Permanent(fmt.Errorf("the voice WebSocket closed with %d", code))
+		}
+		return fmt.Errorf("no Session Description (4) yet")
+	})
+}
+
+// stop turns the source off as a browser does when the transceiver's
+// direction becomes "inactive" (spec/voice.md 3.4.1, VOICE-068): the m-line
+// stays but no longer sends, its layers are unbound, and a Client Offer
+// (102) says so. It returns once the answer is applied.
+func (v *videoPub) stop() {
+	if err := v.Tr.SetSender(v.sender, nil); err != nil {
+		v.c.t.Fatalf("pion: stop the %s: %v", v.Source, err)
+	}
+	v.c.offerAndWait(nil, v.c.User.Name+"'s offer stopping the "+v.Source)
+}
+
+// resume publishes the stopped source again on its m-line, as a browser does
+// when the direction goes back to "sendonly", with a Client Offer naming the
+// m-line's source, and returns once the answer is applied. A simulcast
+// source comes back on a new sender (pion cannot put layers back into one),
+// but its layers keep their earlier SSRCs and send without the mid and rid
+// header extensions, as a browser's do (VOICE-078); the SDP declares the new
+// sender's SSRCs, which carry nothing.
+func (v *videoPub) resume() {
+	c := v.c
+	if len(v.tracks) > 1 {
+		s, err := c.api.NewRTPSender(v.tracks[0], c.pc.SCTP().Transport())
+		if err != nil {
+			c.t.Fatalf("pion: resume the %s: %v", v.Source, err)
+		}
+		_ = v.sender.Stop()
+		v.sender = s
+	}
+	if err := v.Tr.SetSender(v.sender, v.tracks[0]); err != nil {
+		c.t.Fatalf("pion: resume the %s: %v", v.Source, err)
+	}
+	for _, tr := range v.tracks[1:] {
+		if err := v.sender.AddEncoding(tr); err != nil {
+			c.t.Fatalf("pion: resume the %s: %v", v.Source, err)
+		}
+	}
+	if len(v.tracks) > 1 {
+		for _, rid := range v.layers {
+			c.readRTCP(v.sender, rid)
+		}
+	}
+	c.mu.Lock()
+	for _, s := range v.ssrc {
+		c.keyWanted[s] = true
+	}
+	c.mu.Unlock()
+	c.offerAndWait(map[*webrtc.RTPTransceiver]string{v.Tr: v.Source}, c.User.Name+"'s offer resuming the "+v.Source)
+}
+
+// run sends layer i's frames until the client closes.
+func (v *videoPub) run(i int) {
 	c := v.c
 	defer c.wg.Done()
-	tk := time.NewTicker(66 * time.Millisecond)
+	sh, tr := v.shapes[i], v.tracks[i]
+	fps := cmp.Or(sh.FPS, 15)
+	tk := time.NewTicker(time.Second / time.Duration(fps))
 	defer tk.Stop()
-	lag := make([]int, len(layers)) // delta frames still to send before a requested key frame
-	for seq := uint16(1); ; seq++ {
+	lag := 0 // delta frames still to send before a requested key frame
+	seq := uint16(0)
+	for frame := uint32(1); ; frame++ {
 		select {
 		case <-c.stop:
 			return
 		case <-tk.C:
 		}
-		for i, rid := range layers {
-			c.mu.Lock()
-			want := c.keyWanted[v.ssrc[i]]
-			if want && lag[i] == 0 {
-				lag[i] = v.keyLag + 1
+		c.mu.Lock()
+		if c.keyWanted[v.ssrc[i]] && lag == 0 {
+			lag = v.keyLag + 1
+		}
+		key := false
+		if lag > 0 {
+			lag--
+			if key = lag == 0; key {
+				c.keyWanted[v.ssrc[i]] = false
 			}
-			key := false
-			if lag[i] > 0 {
-				lag[i]--
-				if key = lag[i] == 0; key {
-					c.keyWanted[v.ssrc[i]] = false
-				}
-			}
-			c.mu.Unlock()
-			payload := []byte{0x10, 0x01, 0x00, 0x00} // descriptor S=1; frame tag P=1: a delta frame
-			if key {
-				payload = []byte{0x10, 0x00, 0x00, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x07, 0x38, 0x04} // a key frame, 1920×1080
-			}
+		}
+		c.mu.Unlock()
+		// The SFU's key-frame requests name the SSRC it sees, which a
+		// resumed layer's new sender does not read: a key frame every second
+		// instead.
+		key = key || (tr.resumed() && frame%uint32(fps) == 0)
+		payloads := framePayloads(sh, key, func() (uint32, []byte) {
 			n := v.n.Add(1)
-			payload = append(payload, c.trailer(v.Base+byte(i), n)...)
-			p := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: uint32(seq) * 6000, Marker: true}, Payload: payload}
-			if rid != "" && v.midID != 0 && v.ridID != 0 {
-				_ = p.Header.SetExtension(v.midID, []byte(v.Tr.Mid()))
-				_ = p.Header.SetExtension(v.ridID, []byte(rid))
-			}
+			return n, c.trailer(v.Base+byte(i), n)
+		})
+		for j, pl := range payloads {
+			seq++
+			p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: frame * uint32(90000/fps), Marker: j == len(payloads)-1}, Payload: pl.b}
 			c.mu.Lock()
-			c.vwrites = append(c.vwrites, vwrite{src: v.Base, n: n, at: time.Now()})
+			c.vwrites = append(c.vwrites, vwrite{src: v.Base, n: pl.n, at: time.Now(), size: len(pl.b) - 1, sum: crc32.ChecksumIEEE(pl.b[1:])})
 			c.mu.Unlock()
-			_ = v.tracks[i].WriteRTP(p)
+			tr.write(p, v.mid, v.midID, v.ridID)
 		}
 	}
 }
 
+// payload is one packet's RTP payload and the counter in its trailer.
+type payload struct {
+	n uint32
+	b []byte
+}
+
+// framePayloads builds the RTP payloads of one VP8 frame of shape sh: a
+// one-byte payload descriptor (S set on the first packet), the frame
+// header (a key frame's with its dimensions), filler and, at the end of
+// each, the trailer next returns with its counter.
+func framePayloads(sh layerShape, key bool, next func() (uint32, []byte)) []payload {
+	w, h := cmp.Or(sh.W, 1920), cmp.Or(sh.H, 1080)
+	hdr := []byte{0x11, 0x00, 0x00} // frame tag: an inter frame, shown
+	if key {
+		hdr = []byte{0x10, 0x00, 0x00, 0x9d, 0x01, 0x2a, byte(w), byte(w >> 8), byte(h), byte(h >> 8)}
+	}
+	k := sh.packets()
+	out := make([]payload, k)
+	for j := range k {
+		n, tr := next()
+		size := 0 // FrameBytes 0: no filler
+		if sh.FrameBytes > 0 {
+			size = sh.FrameBytes / k
+			if j < sh.FrameBytes%k {
+				size++
+			}
+		}
+		b := make([]byte, 0, max(size, 1+len(hdr)+len(tr)))
+		if j == 0 {
+			b = append(b, 0x10)
+			b = append(b, hdr...)
+		} else {
+			b = append(b, 0x00)
+		}
+		for len(b) < size-len(tr) {
+			b = append(b, byte(len(b)*7)+byte(n))
+		}
+		out[j] = payload{n, append(b, tr...)}
+	}
+	return out
+}
+
+// vp8Size returns the dimensions a VP8 key frame's header declares, or 0, 0
+// if b (a frame's first bytes, after the payload descriptor) is no key frame.
+func vp8Size(b []byte) (w, h int) {
+	if len(b) < 10 || b[0]&1 != 0 || b[3] != 0x9d || b[4] != 0x01 || b[5] != 0x2a {
+		return 0, 0
+	}
+	return int(binary.LittleEndian.Uint16(b[6:]) & 0x3fff), int(binary.LittleEndian.Uint16(b[8:]) & 0x3fff)
+}
+
+// layerTrack is one video stream (one simulcast layer) sent as a browser
+// sends it: on the SSRC of its first binding for good (a transceiver keeps
+// its SSRCs when it sends again after "inactive"), and a simulcast layer
+// with the mid and rid header extensions during its first binding only
+// (libwebrtc stops sending them once the receiver has acknowledged the
+// SSRC, and does not start again when the layer resumes).
+type layerTrack struct {
+	id, streamID, rid string
+
+	mu    sync.Mutex
+	ssrc  uint32
+	pt    uint8
+	w     webrtc.TrackLocalWriter // nil while unbound
+	binds int
+}
+
+// Bind implements webrtc.TrackLocal.
+func (l *layerTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	for _, p := range ctx.CodecParameters() {
+		if strings.EqualFold(p.MimeType, webrtc.MimeTypeVP8) {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if l.ssrc == 0 {
+				l.ssrc = uint32(ctx.SSRC())
+			}
+			l.pt, l.w = uint8(p.PayloadType), ctx.WriteStream()
+			l.binds++
+			return p, nil
+		}
+	}
+	return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+}
+
+// Unbind implements webrtc.TrackLocal.
+func (l *layerTrack) Unbind(webrtc.TrackLocalContext) error {
+	l.mu.Lock()
+	l.w = nil
+	l.mu.Unlock()
+	return nil
+}
+
+// ID implements webrtc.TrackLocal.
+func (l *layerTrack) ID() string { return l.id }
+
+// RID implements webrtc.TrackLocal.
+func (l *layerTrack) RID() string { return l.rid }
+
+// StreamID implements webrtc.TrackLocal.
+func (l *layerTrack) StreamID() string { return l.streamID }
+
+// Kind implements webrtc.TrackLocal.
+func (l *layerTrack) Kind() webrtc.RTPCodecType { return webrtc.RTPCodecTypeVideo }
+
+// resumed reports whether the layer was bound again after it stopped.
+func (l *layerTrack) resumed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.binds > 1
+}
+
+// write sends p on the layer's SSRC, a simulcast layer's first binding
+// with the mid and rid extensions; nothing while the layer is unbound.
+func (l *layerTrack) write(p *rtp.Packet, mid string, midID, ridID uint8) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.w == nil {
+		return
+	}
+	p.SSRC, p.PayloadType = l.ssrc, l.pt
+	if l.rid != "" && l.binds == 1 && midID != 0 && ridID != 0 {
+		_ = p.Header.SetExtension(midID, []byte(mid))
+		_ = p.Header.SetExtension(ridID, []byte(l.rid))
+	}
+	_, _ = l.w.WriteRTP(&p.Header, p.Payload)
+}
+
 // vwrite is one video packet written.
 type vwrite struct {
-	src byte
-	n   uint32
-	at  time.Time
+	src  byte
+	n    uint32
+	at   time.Time
+	size int    // VP8 payload bytes after the descriptor
+	sum  uint32 // their CRC-32
+}
+
+// written returns v's packets written so far, by counter.
+func (v *videoPub) written() map[uint32]vwrite {
+	v.c.mu.Lock()
+	defer v.c.mu.Unlock()
+	out := map[uint32]vwrite{}
+	for _, w := range v.c.vwrites {
+		if w.src == v.Base {
+			out[w.n] = w
+		}
+	}
+	return out
 }
 
 // plisFor is how many key-frame requests the SFU sent for layer of v.

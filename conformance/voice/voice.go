@@ -75,6 +75,8 @@ var Tests = []harness.Test{
 	{IDs: []string{"VOICE-110"}, Name: "voice/floods-closed", Run: floods},
 	{IDs: []string{"VOICE-111"}, Name: "voice/bad-input-ends-one-session", Run: badInputEndsOneSession},
 	{IDs: []string{"VOICE-065"}, Name: "voice/one-screen-share", Run: oneScreen},
+	{IDs: []string{"VOICE-106"}, Name: "voice/screen-1080p", Run: screen1080p},
+	{IDs: []string{"VOICE-078", "VOICE-077"}, Name: "voice/simulcast-resume", Run: simulcastResume},
 	{IDs: []string{"VOICE-120", "VOICE-121", "VOICE-122", "VOICE-123", "VOICE-124"}, Name: "voice/network", Needs: harness.Needs{OwnNode: true, Managed: true, Args: networkArgs}, Run: network},
 	{IDs: []string{"VOICE-062", "VOICE-100", "VOICE-101", "VOICE-102", "VOICE-103", "VOICE-104", "VOICE-105"}, Name: "voice/video-layers", Run: video},
 	{IDs: []string{"VOICE-135", "VOICE-137", "VOICE-138", "VOICE-140", "VOICE-141"}, Name: "voice/cascade", Needs: harness.Needs{P2P: true, Nodes: 2}, Run: cascade},

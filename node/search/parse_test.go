@@ -279,3 +279,74 @@ func FuzzFromParams(f *testing.F) {
 		}
 	})
 }
+
+// TestQueryRefusedBeforeSearch checks SRCH-073: "A node MUST detect all of these
+// [the refusals of spec/search.md §6] before searching, so that a bad query never
+// costs a search." Every case of the section's table is refused by FromParams,
+// which the route runs on the query string before it resolves names or searches
+// (doc.go), with the table's code. A Query built by other means that breaks a limit
+// is refused by Search before it reads the index: a closed index answers the
+// refusal, not ErrClosed.
+func TestQueryRefusedBeforeSearch(t *testing.T) {
+	froms := strings.Repeat("from:x ", MaxFilterValues+1)
+	tests := []struct {
+		name, query string
+		code        Code
+	}{
+		{"unterminated quote", "content=%22open", CodeSyntax},
+		{"filter without a value", "content=from:", CodeSyntax},
+		{"invalid UTF-8", "content=caf%E9", CodeSyntax},
+		{"unknown has", "has=nothing", CodeValue},
+		{"unknown has: typed", "content=has:nothing", CodeValue},
+		{"bad snowflake", "author_id=abc", CodeValue},
+		{"bad date", "content=before:2026-13-01", CodeValue},
+		{"bad boolean", "pinned=maybe", CodeValue},
+		{"bad sort_by", "content=x&sort_by=date", CodeValue},
+		{"bad sort_order", "content=x&sort_order=up", CodeValue},
+		{"repeated single-valued parameter", "content=x&limit=5&limit=6", CodeValue},
+		{"date before 2015", "content=before:2014-12-31", CodeRange},
+		{"date after 2154", "content=after:2155-01-01", CodeRange},
+		{"ID range holding no message", "min_id=20&max_id=21", CodeRange},
+		{"after: later than before:", "content=after:2026-02-01+before:2026-01-01", CodeRange},
+		{"offset out of range", "content=x&offset=9976", CodeLimit},
+		{"limit out of range", "content=x&limit=26", CodeLimit},
+		{"content over 1,024 characters", "content=" + strings.Repeat("a", MaxQueryRunes+1), CodeLimit},
+		{"more than 32 words and phrases", "content=" + url.QueryEscape(strings.Repeat("w ", MaxClauses+1)), CodeLimit},
+		{"more than 100 values of one filter kind", "content=" + url.QueryEscape(froms), CodeLimit},
+		{"nothing at all", "", CodeEmpty},
+		{"only spaces", "content=+++", CodeEmpty},
+		{"only an order", "sort_by=relevance", CodeEmpty},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := url.ParseQuery(tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = FromParams(v)
+			var qe *QueryError
+			if !errors.As(err, &qe) || qe.Code != tc.code || !errors.Is(err, ErrBadQuery) {
+				t.Errorf("FromParams(%.60q) = %v, want a refusal with code %s before any search", tc.query, err, tc.code)
+			}
+		})
+	}
+
+	ix, err := Open(t.TempDir(), Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []Query{
+		{GuildID: guildA, Words: []string{"x"}, Limit: MaxLimit + 1},
+		{GuildID: guildA, Words: []string{"x"}, Offset: MaxOffset + 1},
+		{GuildID: guildA, MinID: 20, MaxID: 21},
+		{GuildID: guildA, Words: strings.Fields(strings.Repeat("w ", MaxClauses+1))},
+		{GuildID: guildA},
+	} {
+		if _, err := ix.Search(context.Background(), q, []uint64{general}); !errors.Is(err, ErrBadQuery) {
+			t.Errorf("Search(%+v) on a closed index = %v, want the refusal (before the index is read)", q, err)
+		}
+	}
+}

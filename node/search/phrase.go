@@ -60,7 +60,9 @@ func phraseBits(ctx context.Context, seg segment.Segment, sc *segCache, cand *ro
 	}
 	out := roaring.New()
 	it := check.Iterator()
-	for k := 0; it.HasNext(); k++ {
+	k := 0
+	defer func() { sc.storedRead.Add(int64(k)) }()
+	for ; it.HasNext(); k++ {
 		if k%checkEvery == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err

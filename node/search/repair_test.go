@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -388,4 +389,74 @@ func waitConsistent(t *testing.T, ix *Index) {
 		}
 		return ""
 	})
+}
+
+// TestRebuildSearchIsPartial checks SRCH-082: "While a node rebuilds its index, it
+// MUST set "partial": true on every search response." The route sets it from
+// Result.Partial (doc.go). Both ways a rebuild starts are held in the middle of
+// their scan of the store: `hearth admin reindex` (Rebuild on an open index) and
+// Open of an index in an older format. A search then is partial; once the rebuild
+// is done, the same search is complete and not partial.
+func TestRebuildSearchIsPartial(t *testing.T) {
+	tests := []struct {
+		name  string
+		start func(t *testing.T, src Source) (*Index, <-chan error)
+	}{
+		{"Rebuild of an open index", func(t *testing.T, src Source) (*Index, <-chan error) {
+			ix := fixtureIndex(t)
+			done := make(chan error, 1)
+			go func() {
+				_, err := ix.Rebuild(context.Background(), src, nil)
+				done <- err
+			}()
+			return ix, done
+		}},
+		{"Open of an index in an older format", func(t *testing.T, src Source) (*Index, <-chan error) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, manifestName), []byte(`{"format":"hearth-search-index/4","generation":4,"clean":true}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return openAt(t, dir, Options{Source: src}), nil
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newMemSource(fixture...)
+			entered, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			src.hook = func(Doc) {
+				once.Do(func() {
+					close(entered)
+					<-release
+				})
+			}
+			ix, done := tc.start(t, src)
+			select {
+			case <-entered:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the rebuild did not start scanning the store")
+			}
+			res, err := ix.Search(context.Background(), mustParse(t, "fox"), readAlice)
+			close(release)
+			if err != nil || !res.Partial {
+				t.Errorf("search during the rebuild: %+v, %v; want partial", res, err)
+			}
+			if done != nil {
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitFor(t, 10*time.Second, func() string {
+				if ix.rebuilding.Load() {
+					return "still rebuilding"
+				}
+				return ""
+			})
+			flush(t, ix)
+			res, err = ix.Search(context.Background(), mustParse(t, "fox"), readAlice)
+			if err != nil || res.Partial || !slices.Equal(ids(res.Hits), []uint64{m7.ID, m6.ID}) {
+				t.Errorf("search after the rebuild: %+v, %v; want m7 and m6, not partial", res, err)
+			}
+		})
+	}
 }

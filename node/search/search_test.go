@@ -326,3 +326,84 @@ func TestClosed(t *testing.T) {
 		t.Errorf("Flush after Close: %v", err)
 	}
 }
+
+// TestQueriesReadFewDocuments checks SRCH-083: "A node MUST NOT evaluate a query
+// by reading every stored message: every query is answered from an index over the
+// words, the filters and the time of messages." On an index of 20,000 messages
+// over 400 days, each kind of query (words, phrases of rare and of common words,
+// each filter alone, dates, both orders, relevance, a deep page) must read the
+// stored words of fewer than a tenth of them (only phrases read any, to confirm
+// candidates the index cannot decide): the rest is answered from the index's
+// posting bitmaps and its columns of message IDs and channels.
+func TestQueriesReadFewDocuments(t *testing.T) {
+	const days, perDay = 400, 50
+	ix, _ := openTest(t, Options{commonDF: 300, waveDocs: 600, QueryTimeout: time.Minute})
+	vocab := []string{"alpha", "bravo", "charlie", "delta", "echo", "foxtrot"}
+	n := 0
+	for day := range days {
+		for k := range perDay {
+			n++
+			d := Doc{ID: sf(day, uint64(k+1)), GuildID: guildA, ChannelID: []uint64{general, random}[n%2],
+				AuthorID: uint64(1 + n%5), Content: vocab[n%6] + " " + vocab[(n/6)%6] + " " + vocab[(n/36)%6]}
+			if k == 7 && day%80 == 40 { // five rare messages, one every 80 days
+				d.Content, d.ChannelID, d.AuthorID = "zulu yankee "+d.Content, secret, 9
+				d.Mentions, d.Pinned, d.Has = []uint64{8}, true, HasFile
+			}
+			if err := ix.Index(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	flush(t, ix)
+	readable := []uint64{general, secret, random}
+	for _, tc := range []struct {
+		name, text string
+		params     string // REST form, used instead of text when set
+		min        int    // results at least
+	}{
+		{name: "rare word", text: "zulu", min: 5},
+		{name: "common word", text: "alpha", min: 25},
+		{name: "common word, oldest first", params: "content=alpha&sort_order=asc", min: 25},
+		{name: "common words by relevance", params: "content=alpha+bravo&sort_by=relevance", min: 25},
+		{name: "rare word by relevance", params: "content=zulu&sort_by=relevance", min: 5},
+		{name: "common word, deep page", params: "content=alpha&offset=8400", min: 25},
+		{name: "phrase of rare words", text: `"zulu yankee"`, min: 5},
+		{name: "phrase of common words", text: `"alpha bravo"`, min: 25},
+		{name: "author", params: "author_id=9", min: 5},
+		{name: "channel", params: "channel_id=" + strconv.Itoa(secret), min: 5},
+		{name: "mention", params: "mentions=8", min: 5},
+		{name: "has", text: "has:file", min: 5},
+		{name: "pinned", text: "pinned:true", min: 5},
+		{name: "date range", text: "after:2026-03-01 before:2026-03-03", min: 25},
+		{name: "everything", text: "during:2026", min: 25},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var q Query
+			if tc.params != "" {
+				v, err := url.ParseQuery(tc.params)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if q, err = FromParams(v); err != nil {
+					t.Fatal(err)
+				}
+				q.GuildID = guildA
+			} else {
+				q = mustParse(t, tc.text)
+			}
+			before := ix.cache.storedRead.Load()
+			res, err := ix.Search(context.Background(), q, readable)
+			if err != nil {
+				t.Fatal(err)
+			}
+			read := ix.cache.storedRead.Load() - before
+			t.Logf("%d results of %d; stored words of %d documents read", len(res.Hits), res.Total, read)
+			if len(res.Hits) < tc.min || res.Partial {
+				t.Fatalf("%d results (partial %v), want at least %d", len(res.Hits), res.Partial, tc.min)
+			}
+			if read >= int64(n/10) {
+				t.Errorf("the query read the stored words of %d of %d documents", read, n)
+			}
+		})
+	}
+}

@@ -33,6 +33,11 @@ type segCaches struct {
 	mu     sync.Mutex
 	segs   map[segment.Segment]*segCache
 	ids    atomic.Int64 // IDs cached over all segments
+	// storedRead counts the documents whose stored words queries read (a
+	// phrase confirming candidates, phrase.go): the only place a query reads
+	// a message's content rather than the index. A test holds it far below
+	// the number of documents [SRCH-083].
+	storedRead atomic.Int64
 }
 
 func newSegCaches(maxIDs int) *segCaches {
@@ -54,6 +59,8 @@ type segCache struct {
 	// oldEpochs[e] holds the documents of epochs before e (phrase.go).
 	epochs    []uint32
 	oldEpochs map[uint32]*roaring.Bitmap
+	// storedRead is the owner's storedRead.
+	storedRead *atomic.Int64
 }
 
 // idBlock is what the cache knows of idChunk consecutive documents.
@@ -75,7 +82,7 @@ func (c *segCaches) get(segs []segment.Segment, current bool) []*segCache {
 		sc := c.segs[s]
 		if sc == nil {
 			n := (s.Count() + idChunk - 1) / idChunk
-			sc = &segCache{seg: s, chunks: make([]atomic.Pointer[idBlock], n)}
+			sc = &segCache{seg: s, chunks: make([]atomic.Pointer[idBlock], n), storedRead: &c.storedRead}
 			c.segs[s] = sc
 		}
 		out[i] = sc
