@@ -118,6 +118,9 @@ type RemoteGuild struct {
 	Owner    string // display name of the owner (name@node)
 	Channels []RemoteChannel
 	Members  []string // display names of remote members
+	// Profiles are the nicknames, display names and avatars members set before this node
+	// joined, by display name; later changes arrive as events.
+	Profiles map[string]RemoteProfile
 	Messages []RemoteMessage
 	Perms    *RemotePerms // roles, member roles and overwrites
 }
@@ -323,6 +326,11 @@ func (s *Service) joinRemote(ctx context.Context, actor ID, code string) (Invite
 	if rg.Perms != nil {
 		if err := s.ApplyRemotePerms(rg.FedID, rg.Perms); err != nil {
 			s.log.Warn("applying the permissions of a joined guild", "guild", gid, "err", err)
+		}
+	}
+	for display, p := range rg.Profiles {
+		if err := s.ApplyRemoteProfile(rg.FedID, display, p); err != nil {
+			s.log.Warn("applying a member's profile of a joined guild", "guild", gid, "member", display, "err", err)
 		}
 	}
 	s.lock()

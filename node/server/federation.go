@@ -560,8 +560,18 @@ func (f *federation) Join(ctx context.Context, code, user string) (*chat.RemoteG
 	}
 	self := f.svc.Node()
 	for _, m := range snap.Members {
-		if m.User.Node != self && m.User != info.Owner {
-			rg.Members = append(rg.Members, f.display(info.ID, m.User))
+		if m.User.Node == self {
+			continue
+		}
+		display := f.display(info.ID, m.User)
+		if m.User != info.Owner {
+			rg.Members = append(rg.Members, display)
+		}
+		if m.Profile != nil {
+			if rg.Profiles == nil {
+				rg.Profiles = map[string]chat.RemoteProfile{}
+			}
+			rg.Profiles[display] = f.remoteProfile(m.Profile)
 		}
 	}
 	for _, ev := range snap.Recent {

@@ -846,8 +846,9 @@ func memberID(t *testing.T, c *testnode.Client, guild, username string) string {
 	return ""
 }
 
-// TestFederatedProfiles: display names, avatars and nicknames of members cross nodes; an
-// avatar's bytes come from the user's own node when another node's client asks for them.
+// TestFederatedProfiles: display names, avatars and nicknames of members cross nodes, also
+// to a node that joins after they were set; an avatar's bytes come from the user's own node
+// when another node's client asks for them.
 func TestFederatedProfiles(t *testing.T) {
 	a, b := testnode.Start(t, federated("alpha")), testnode.Start(t, federated("beta"))
 	alice, bob := a.Register(t, "alice"), b.Register(t, "bob")
@@ -899,6 +900,23 @@ func TestFederatedProfiles(t *testing.T) {
 	}
 	if am.User.Username != "alice@alpha" {
 		t.Fatalf("alice on node B = %+v", am.User)
+	}
+
+	// A node that joins afterwards shows the profiles set before it joined.
+	carol := testnode.Start(t, federated("gamma")).Register(t, "carol")
+	cg := carol.Connect(-1)
+	carol.Must("POST", "/invites/"+url.PathEscape(code), nil, nil)
+	var gc struct{ Members []member }
+	cg.Wait("GUILD_CREATE").Decode(t, &gc)
+	shown := map[string]member{}
+	for _, m := range gc.Members {
+		shown[m.User.Username] = m
+	}
+	if m := shown["bob@beta"]; m.Nick == nil || *m.Nick != "Bob the Builder" || m.User.GlobalName == nil || *m.User.GlobalName != "Bobby" || m.User.Avatar == nil {
+		t.Errorf("bob on node C, which joined after he set his profile: nick %v, %+v", m.Nick, m.User)
+	}
+	if m := shown["alice@alpha"]; m.User.GlobalName == nil || *m.User.GlobalName != "Alice A." {
+		t.Errorf("alice on node C: %+v", m.User)
 	}
 }
 
