@@ -278,30 +278,54 @@ func (s *Service) joinRemote(ctx context.Context, actor ID, code string) (Invite
 		c.ID = local[rc.FedID]
 		chans = append(chans, c)
 	}
-	var members []*model.Member
-	err = s.db.Update(func(tx *store.Tx) error {
-		members = members[:0]
-		owner, err := s.remoteUser(tx, rg.Owner)
-		if err != nil {
-			return err
-		}
-		gs.g.OwnerID = owner
+	// The members (a guild may have tens of thousands) go in a batch first: nothing refers to
+	// them until the guild record, written after them, makes them reachable.
+	members := make([]*model.Member, 0, 1+len(rg.Members))
+	newUsers := map[string]*model.User{}
+	var known []string // members this node knew before, with a profile to apply
+	err = s.db.Batch(func(b *store.Batch) error {
 		for _, name := range append([]string{rg.Owner}, rg.Members...) {
-			uid, err := s.remoteUser(tx, name)
-			if err != nil {
+			p, hasProfile := rg.Profiles[name]
+			uid, ok := s.remotes[name]
+			if u := newUsers[name]; u != nil {
+				uid, ok = u.ID, true
+			}
+			if !ok {
+				u := &model.User{ID: s.ids.Next(), Username: name, Discriminator: "0"}
+				if hasProfile {
+					u.GlobalName, u.Avatar = optString(p.GlobalName), optString(p.Avatar)
+				}
+				if err := errors.Join(b.Put(store.Key(store.PrefixUser, uint64(u.ID)), u), moveImageRef(b, imageUser, u.ID, nil, u.Avatar)); err != nil {
+					return err
+				}
+				newUsers[name], uid = u, u.ID
+			} else if hasProfile {
+				known = append(known, name)
+			}
+			m := &model.Member{GuildID: gid, UserID: uid, Roles: []ID{}, JoinedAt: now}
+			if hasProfile {
+				m.Nick = optString(p.Nick)
+			}
+			if err := b.Put(store.Key(store.PrefixMember, uint64(gid), uint64(uid)), m); err != nil {
 				return err
 			}
-			members = append(members, &model.Member{GuildID: gid, UserID: uid, Roles: []ID{}, JoinedAt: now})
+			members = append(members, m)
 		}
-		errs := []error{tx.Put(store.Key(store.PrefixGuild, uint64(gid)), &gs.g), tx.Put(store.Key(store.PrefixRole, uint64(gid), uint64(gid)), gs.roles[gid])}
-		for _, c := range chans {
-			errs = append(errs, tx.Put(store.Key(store.PrefixChannel, uint64(c.ID)), c))
-		}
-		for _, m := range members {
-			errs = append(errs, tx.Put(store.Key(store.PrefixMember, uint64(gid), uint64(m.UserID)), m))
-		}
-		return errors.Join(errs...)
+		return nil
 	})
+	if err == nil {
+		for name, u := range newUsers {
+			s.users[u.ID], s.remotes[name] = u, u.ID
+		}
+		gs.g.OwnerID = members[0].UserID
+		err = s.db.Update(func(tx *store.Tx) error {
+			errs := []error{tx.Put(store.Key(store.PrefixGuild, uint64(gid)), &gs.g), tx.Put(store.Key(store.PrefixRole, uint64(gid), uint64(gid)), gs.roles[gid])}
+			for _, c := range chans {
+				errs = append(errs, tx.Put(store.Key(store.PrefixChannel, uint64(c.ID)), c))
+			}
+			return errors.Join(errs...)
+		})
+	}
 	if err != nil {
 		return InviteOut{}, fmt.Errorf("chat: materialise remote guild: %w", err)
 	}
@@ -328,8 +352,8 @@ func (s *Service) joinRemote(ctx context.Context, actor ID, code string) (Invite
 			s.log.Warn("applying the permissions of a joined guild", "guild", gid, "err", err)
 		}
 	}
-	for display, p := range rg.Profiles {
-		if err := s.ApplyRemoteProfile(rg.FedID, display, p); err != nil {
+	for _, display := range known { // the profiles of the others were stored with them
+		if err := s.ApplyRemoteProfile(rg.FedID, display, rg.Profiles[display]); err != nil {
 			s.log.Warn("applying a member's profile of a joined guild", "guild", gid, "member", display, "err", err)
 		}
 	}

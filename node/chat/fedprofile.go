@@ -69,15 +69,9 @@ func (s *Service) ApplyRemoteProfile(guildFedID, display string, p RemoteProfile
 	if gs == nil || !ok || gs.members[uid] == nil {
 		return nil // not shown here (yet): the profile is applied again when it changes
 	}
-	opt := func(v string) *string {
-		if v == "" {
-			return nil
-		}
-		return &v
-	}
 	u, m := *s.users[uid], *gs.members[uid]
 	old := u.Avatar
-	u.GlobalName, u.Avatar, m.Nick = opt(p.GlobalName), opt(p.Avatar), opt(p.Nick)
+	u.GlobalName, u.Avatar, m.Nick = optString(p.GlobalName), optString(p.Avatar), optString(p.Nick)
 	if s.profileOf(gs.members[uid]) == p {
 		return nil
 	}
@@ -89,4 +83,12 @@ func (s *Service) ApplyRemoteProfile(guildFedID, display string, p RemoteProfile
 	s.users[uid] = &u
 	_, err := s.saveMember(&m) // GUILD_MEMBER_UPDATE, with the user as changed
 	return err
+}
+
+// optString is v, or nil for "" (a profile field that is not set).
+func optString(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return &v
 }

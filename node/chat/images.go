@@ -14,9 +14,15 @@ func imageRefPrefix(hash string, kind byte) []byte {
 	return []byte(store.PrefixImageRef + hash + "/" + string(kind))
 }
 
+// writer is what writes records: a transaction (*store.Tx) or a batch (*store.Batch).
+type writer interface {
+	Put(key []byte, v any) error
+	Delete(key []byte) error
+}
+
 // moveImageRef records that the avatar or icon of id changed from old to new (hex hashes;
 // nil is none), so that media GC keeps the image in use and BlobGuilds finds who uses it.
-func moveImageRef(tx *store.Tx, kind byte, id ID, old, new *string) error {
+func moveImageRef(tx writer, kind byte, id ID, old, new *string) error {
 	if old != nil && (new == nil || *old != *new) {
 		if err := tx.Delete(append(imageRefPrefix(*old, kind), store.Key("", uint64(id))...)); err != nil {
 			return err

@@ -147,6 +147,48 @@ func (d *DB) Sync() error {
 	return nil
 }
 
+// Batch runs fn to write more keys than one transaction holds (a Badger transaction is
+// bounded by the memtable's size): its writes are committed in as many commits as they need,
+// and Batch returns once they are on disk. It is not atomic: a crash may keep some of the
+// writes and not others, so callers write only records that nothing refers to until a later
+// Update (which makes them reachable) has committed.
+func (d *DB) Batch(fn func(*Batch) error) error {
+	wb := d.db.NewWriteBatch()
+	defer wb.Cancel()
+	if err := fn(&Batch{wb: wb}); err != nil {
+		return err
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("store: batch: %w", err)
+	}
+	return d.Sync()
+}
+
+// Batch collects the writes of DB.Batch.
+type Batch struct {
+	wb *badger.WriteBatch
+}
+
+// Put encodes v as JSON at key.
+func (b *Batch) Put(key []byte, v any) error {
+	enc, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("store: encode %q: %w", key, err)
+	}
+	if err := b.wb.Set(key, enc); err != nil {
+		return fmt.Errorf("store: batch set: %w", err)
+	}
+	return nil
+}
+
+// Delete removes key; deleting a missing key is not an error.
+func (b *Batch) Delete(key []byte) error {
+	if err := b.wb.Delete(key); err != nil {
+		return fmt.Errorf("store: batch delete: %w", err)
+	}
+	return nil
+}
+
 // View runs fn in a read-only transaction.
 func (d *DB) View(fn func(*Tx) error) error {
 	return d.db.View(func(txn *badger.Txn) error { return fn(&Tx{txn: txn}) })
