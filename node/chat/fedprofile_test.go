@@ -1,0 +1,70 @@
+package chat
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/hearth-chat/hearth/node/fanout"
+)
+
+// slowProfileFed records the profiles published to federation and holds each publication
+// until release is closed, as a home node that answers slowly would.
+type slowProfileFed struct {
+	bigGuildFed
+	release chan struct{}
+
+	mu                    sync.Mutex
+	published             []RemoteProfile
+	inFlight, maxInFlight int
+}
+
+func (f *slowProfileFed) PublishProfile(_ context.Context, _, _, _ string, p RemoteProfile) error {
+	f.mu.Lock()
+	f.inFlight++
+	f.maxInFlight = max(f.maxInFlight, f.inFlight)
+	f.mu.Unlock()
+	<-f.release
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inFlight--
+	f.published = append(f.published, p)
+	return nil
+}
+
+// TestProfileChangesPublishedInOrder: profile changes of a member of a federated guild made
+// while an earlier one is still being published go out one at a time, the newest last, and
+// of those waiting only the newest (each carries the whole profile); published at once, the
+// home node could take them in any order and keep an older profile.
+func TestProfileChangesPublishedInOrder(t *testing.T) {
+	ctx := context.Background()
+	s, db := openTestService(t, t.TempDir(), fanout.NewHub())
+	defer db.Close()
+	f := &slowProfileFed{bigGuildFed: bigGuildFed{n: 1}, release: make(chan struct{})}
+	s.SetFederator(f)
+	_, me, err := s.Register(ctx, "me", "my password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.JoinInvite(ctx, me, "hearth:faces")
+	if err != nil {
+		t.Fatal(err)
+	}
+	str := func(v string) *string { return &v }
+	if _, err := s.ModifyMember(ctx, me, out.GuildID, me, MemberPatch{Nick: str("one")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateMe(ctx, me, UserPatch{GlobalName: str("Two")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ModifyMember(ctx, me, out.GuildID, me, MemberPatch{Nick: str("three")}); err != nil {
+		t.Fatal(err)
+	}
+	close(f.release)
+	s.Close() // waits for the publications
+	want := []RemoteProfile{{Nick: "one"}, {Nick: "three", GlobalName: "Two"}}
+	if !slices.Equal(f.published, want) || f.maxInFlight != 1 {
+		t.Fatalf("published %+v with up to %d at once, want %+v one at a time", f.published, f.maxInFlight, want)
+	}
+}
