@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"sync"
 	"time"
 
 	"github.com/hearth-chat/hearth/node/fanout"
@@ -936,28 +937,88 @@ func (s *Service) moderateHome(ctx context.Context, guildFedID string, actor ID,
 }
 
 // federateModeration publishes a membership change made here to the other nodes, in the
-// background: for a guild homed here every change, and for a guild homed elsewhere a user's
-// own leave (which needs no permission). Callers hold s.mu.
-func (s *Service) federateModeration(gs *guildState, actor ID, action ModAction, target ID, reason *string) {
+// background and in order: for a guild homed here every change, and for a guild homed
+// elsewhere a user's own leave (which needs no permission). For a guild homed here, the
+// channel it returns closes once the change is published (nil otherwise); callers hold s.mu
+// and wait for it with awaitFederated once they have released it.
+func (s *Service) federateModeration(gs *guildState, actor ID, action ModAction, target ID, reason *string) <-chan struct{} {
 	if s.fed == nil || gs.g.FedID == "" {
-		return
+		return nil
 	}
 	elsewhere := s.fedElsewhere(gs) != ""
 	actorName, targetName := s.user(actor).Username, s.user(target).Username
 	if (elsewhere && action != ModLeave) || isRemoteName(actorName) {
-		return
+		return nil
 	}
 	fg, gid, why := gs.g.FedID, gs.g.ID, ""
 	if reason != nil {
 		why = *reason
 	}
+	done := make(chan struct{})
+	// In order: a ban and an unban published the other way round would leave the user banned.
+	s.publishInOrder("moderation "+fg, func(ctx context.Context) {
+		defer close(done)
+		if err := s.fed.Moderate(ctx, fg, actorName, action, targetName, why); err != nil {
+			s.log.Warn("publishing a membership change to other nodes", "guild", gid, "action", action, "err", err)
+		}
+	})
+	if elsewhere {
+		return nil // a leave asked of another node: the user need not wait for it
+	}
+	return done
+}
+
+// awaitFederated waits, without s.mu, until a change federateModeration queued is published
+// (or ctx ends), so that the caller's next request sees it on every node: a user unbanned on
+// the home node can join from another at once.
+func awaitFederated(ctx context.Context, published <-chan struct{}) {
+	if published == nil {
+		return
+	}
+	select {
+	case <-published:
+	case <-ctx.Done():
+	}
+}
+
+// fedQueue runs the federation publications of each key (a guild, a member of a guild) one at
+// a time, in the order they were queued, on a goroutine that lasts while the key has work.
+type fedQueue struct {
+	mu sync.Mutex
+	// pending has a key while its goroutine runs, with the work waiting behind it.
+	pending map[string][]func(context.Context)
+}
+
+// publishInOrder queues f, a publication to federation, behind those queued before under the
+// same key. f runs with a 10 s timeout; Close waits for the queues to drain.
+func (s *Service) publishInOrder(key string, f func(context.Context)) {
+	q := &s.fedQueue
+	q.mu.Lock()
+	if waiting, running := q.pending[key]; running {
+		q.pending[key] = append(waiting, f)
+		q.mu.Unlock()
+		return
+	}
+	if q.pending == nil {
+		q.pending = map[string][]func(context.Context){}
+	}
+	q.pending[key] = nil
+	q.mu.Unlock()
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.fed.Moderate(ctx, fg, actorName, action, targetName, why); err != nil {
-			s.log.Warn("publishing a membership change to other nodes", "guild", gid, "action", action, "err", err)
+		for f != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			f(ctx)
+			cancel()
+			q.mu.Lock()
+			if waiting := q.pending[key]; len(waiting) > 0 {
+				f, q.pending[key] = waiting[0], waiting[1:]
+			} else {
+				f = nil
+				delete(q.pending, key)
+			}
+			q.mu.Unlock()
 		}
 	}()
 }

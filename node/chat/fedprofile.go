@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/hearth-chat/hearth/node/model"
 	"github.com/hearth-chat/hearth/node/store"
@@ -48,69 +46,13 @@ func (s *Service) federateProfile(gs *guildState, actor, target ID, joined bool)
 		return
 	}
 	fg, gid := gs.g.FedID, gs.g.ID
-	k, c := profileKey{guild: fg, user: targetName}, &profileChange{actor: actorName, p: p}
-	if !s.profiles.push(k, c) {
-		return // the running publisher takes it next
-	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		for ; c != nil; c = s.profiles.next(k) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			err := s.fed.PublishProfile(ctx, fg, c.actor, targetName, c.p)
-			cancel()
-			if err != nil {
-				s.log.Warn("publishing a member's profile to other nodes", "guild", gid, "user", targetName, "err", err)
-			}
+	// In order, so that a nickname and a display name set in quick succession do not reach
+	// the home node the other way round, and the older profile win.
+	s.publishInOrder("profile "+fg+" "+targetName, func(ctx context.Context) {
+		if err := s.fed.PublishProfile(ctx, fg, actorName, targetName, p); err != nil {
+			s.log.Warn("publishing a member's profile to other nodes", "guild", gid, "user", targetName, "err", err)
 		}
-	}()
-}
-
-// profileQueue publishes the profile changes of each member of a federated guild one at a
-// time, in order. Each change carries the whole profile, so when several are made while one is
-// being published only the newest is published next: without the queue, a nickname and a
-// display name set in quick succession could reach the home node in the wrong order, and the
-// older profile would win.
-type profileQueue struct {
-	mu sync.Mutex
-	// pending has a key while a publisher runs for it; its value is the change waiting for
-	// that publisher, nil if none.
-	pending map[profileKey]*profileChange
-}
-
-type profileKey struct{ guild, user string }
-
-type profileChange struct {
-	actor string
-	p     RemoteProfile
-}
-
-// push queues c and reports whether the caller must start a publisher for k (none runs).
-func (q *profileQueue) push(k profileKey, c *profileChange) (start bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if _, running := q.pending[k]; running {
-		q.pending[k] = c
-		return false
-	}
-	if q.pending == nil {
-		q.pending = map[profileKey]*profileChange{}
-	}
-	q.pending[k] = nil
-	return true
-}
-
-// next returns the change waiting for k's publisher, or nil, and then the publisher stops.
-func (q *profileQueue) next(k profileKey) *profileChange {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	c := q.pending[k]
-	if c == nil {
-		delete(q.pending, k)
-	} else {
-		q.pending[k] = nil
-	}
-	return c
+	})
 }
 
 // ApplyRemoteProfile shows a remote member (name@node) of a federated guild as the federated

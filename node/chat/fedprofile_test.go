@@ -34,9 +34,9 @@ func (f *slowProfileFed) PublishProfile(_ context.Context, _, _, _ string, p Rem
 }
 
 // TestProfileChangesPublishedInOrder: profile changes of a member of a federated guild made
-// while an earlier one is still being published go out one at a time, the newest last, and
-// of those waiting only the newest (each carries the whole profile); published at once, the
-// home node could take them in any order and keep an older profile.
+// while an earlier one is still being published go out one at a time, in order (each carries
+// the whole profile, so the last one published is the newest); published at once, the home
+// node could take them in any order and keep an older profile.
 func TestProfileChangesPublishedInOrder(t *testing.T) {
 	ctx := context.Background()
 	s, db := openTestService(t, t.TempDir(), fanout.NewHub())
@@ -63,7 +63,7 @@ func TestProfileChangesPublishedInOrder(t *testing.T) {
 	}
 	close(f.release)
 	s.Close() // waits for the publications
-	want := []RemoteProfile{{Nick: "one"}, {Nick: "three", GlobalName: "Two"}}
+	want := []RemoteProfile{{Nick: "one"}, {Nick: "one", GlobalName: "Two"}, {Nick: "three", GlobalName: "Two"}}
 	if !slices.Equal(f.published, want) || f.maxInFlight != 1 {
 		t.Fatalf("published %+v with up to %d at once, want %+v one at a time", f.published, f.maxInFlight, want)
 	}

@@ -290,6 +290,8 @@ func (s *Service) Kick(ctx context.Context, actor, guildID, userID ID) error {
 	if done, err := s.forwardModeration(ctx, actor, guildID, userID, ModKick, nil); done {
 		return err
 	}
+	var published <-chan struct{}
+	defer func() { awaitFederated(ctx, published) }() // after the unlock
 	s.lock()
 	defer s.mu.Unlock()
 	gs, am, err := s.guild(actor, guildID)
@@ -306,12 +308,14 @@ func (s *Service) Kick(ctx context.Context, actor, guildID, userID ID) error {
 	if err := s.removeMember(gs, userID, nil); err != nil {
 		return err
 	}
-	s.federateModeration(gs, actor, ModKick, userID, nil)
+	published = s.federateModeration(gs, actor, ModKick, userID, nil)
 	return nil
 }
 
 // LeaveGuild removes the actor from a guild; the owner cannot leave.
 func (s *Service) LeaveGuild(ctx context.Context, actor, guildID ID) error {
+	var published <-chan struct{}
+	defer func() { awaitFederated(ctx, published) }() // after the unlock
 	s.lock()
 	defer s.mu.Unlock()
 	gs, _, err := s.guild(actor, guildID)
@@ -324,7 +328,7 @@ func (s *Service) LeaveGuild(ctx context.Context, actor, guildID ID) error {
 	if err := s.removeMember(gs, actor, nil); err != nil {
 		return err
 	}
-	s.federateModeration(gs, actor, ModLeave, actor, nil)
+	published = s.federateModeration(gs, actor, ModLeave, actor, nil)
 	return nil
 }
 
@@ -422,10 +426,12 @@ func (s *Service) Ban(ctx context.Context, actor, guildID, userID ID, reason *st
 		}
 	}
 	err = s.removeMember(gs, userID, &model.Ban{GuildID: guildID, UserID: userID, Reason: reason})
+	var published <-chan struct{}
 	if err == nil {
-		s.federateModeration(gs, actor, ModBan, userID, reason)
+		published = s.federateModeration(gs, actor, ModBan, userID, reason)
 	}
 	s.mu.Unlock()
+	awaitFederated(ctx, published)
 	if err != nil || deleteSeconds == 0 {
 		return err
 	}
@@ -437,6 +443,8 @@ func (s *Service) Unban(ctx context.Context, actor, guildID, userID ID) error {
 	if done, err := s.forwardModeration(ctx, actor, guildID, userID, ModUnban, nil); done {
 		return err
 	}
+	var published <-chan struct{}
+	defer func() { awaitFederated(ctx, published) }() // after the unlock
 	s.lock()
 	defer s.mu.Unlock()
 	gs, am, err := s.guild(actor, guildID)
@@ -452,7 +460,7 @@ func (s *Service) Unban(ctx context.Context, actor, guildID, userID ID) error {
 	if err := s.liftBan(gs, userID); err != nil {
 		return err
 	}
-	s.federateModeration(gs, actor, ModUnban, userID, nil)
+	published = s.federateModeration(gs, actor, ModUnban, userID, nil)
 	return nil
 }
 

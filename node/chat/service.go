@@ -88,7 +88,7 @@ type Service struct {
 	permSync      sync.Mutex      // serialises publishing guilds' permissions to federation
 	permDefer     permDeferrals   // federated permission states to apply when permSync is free
 	fedChans      sync.Map        // federation channel ID → channel ID: channelByFedID's cache
-	profiles      profileQueue    // local members' profile changes on their way to federation
+	fedQueue      fedQueue        // publications to federation that must keep their order
 
 	// gen counts write locks of mu: any change of guild state invalidates viewCache.
 	gen       atomic.Uint64
