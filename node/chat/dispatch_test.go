@@ -67,16 +67,7 @@ func TestCallerDispatchNotLater(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := s.CreateGuild(ctx, owner, "guild")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var text ID
-	for _, c := range g.Channels {
-		if c.Type == 0 {
-			text = c.ID
-		}
-	}
+	g, text := newTestGuild(t, s, owner)
 	inv, err := s.CreateInvite(ctx, owner, text, InviteSpec{})
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,22 @@ func newTestService(t *testing.T, pub Publisher) *Service {
 	return s
 }
 
+// newTestGuild creates a guild of owner and returns it with its text channel.
+func newTestGuild(t *testing.T, s *Service, owner ID) (GuildOut, ID) {
+	t.Helper()
+	g, err := s.CreateGuild(context.Background(), owner, "guild")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range g.Channels {
+		if c.Type == 0 {
+			return g, c.ID
+		}
+	}
+	t.Fatal("a new guild has no text channel")
+	return g, 0
+}
+
 // TestMessagesByIDSkipsUnstored checks SRCH-047: "a node MUST drop from the
 // response any hit whose message it no longer stores, even if the index still
 // holds it". The search route loads its hits with MessagesByID (node/api); hits
@@ -39,16 +55,7 @@ func TestMessagesByIDSkipsUnstored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := s.CreateGuild(ctx, owner, "guild")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var text ID
-	for _, c := range g.Channels {
-		if c.Type == 0 {
-			text = c.ID
-		}
-	}
+	g, text := newTestGuild(t, s, owner)
 	name := "doomed"
 	doomed, err := s.CreateChannel(ctx, owner, g.ID, ChannelSpec{Name: &name})
 	if err != nil {

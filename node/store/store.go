@@ -171,9 +171,9 @@ type Batch struct {
 
 // Put encodes v as JSON at key.
 func (b *Batch) Put(key []byte, v any) error {
-	enc, err := json.Marshal(v)
+	enc, err := encode(key, v)
 	if err != nil {
-		return fmt.Errorf("store: encode %q: %w", key, err)
+		return err
 	}
 	if err := b.wb.Set(key, enc); err != nil {
 		return fmt.Errorf("store: batch set: %w", err)
@@ -227,11 +227,20 @@ func (t *Tx) Has(key []byte) (bool, error) {
 
 // Put encodes v as JSON at key.
 func (t *Tx) Put(key []byte, v any) error {
-	b, err := json.Marshal(v)
+	b, err := encode(key, v)
 	if err != nil {
-		return fmt.Errorf("store: encode %q: %w", key, err)
+		return err
 	}
 	return t.PutRaw(key, b)
+}
+
+// encode is how Put stores values: JSON.
+func encode(key []byte, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("store: encode %q: %w", key, err)
+	}
+	return b, nil
 }
 
 // PutRaw stores b at key as is.

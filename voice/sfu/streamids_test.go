@@ -59,14 +59,7 @@ func TestStreamIDs(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			n, _, err := r.Read(buf, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var p rtp.Packet
-			if err := p.Unmarshal(buf[:n]); err != nil {
-				t.Fatal(err)
-			}
+			p := readPacket(t, r, buf)
 			if got := string(p.GetExtension(midExt)); got != tc.wantMid {
 				t.Errorf("mid %q, want %q", got, tc.wantMid)
 			}
@@ -96,15 +89,7 @@ func TestStreamIDsWhileStopped(t *testing.T) {
 			}
 			return copy(b, pkt), a, nil
 		}))
-	buf := make([]byte, 1500)
-	n, _, err := r.Read(buf, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p rtp.Packet
-	if err := p.Unmarshal(buf[:n]); err != nil {
-		t.Fatal(err)
-	}
+	p := readPacket(t, r, make([]byte, 1500))
 	if reads != 3 || string(p.GetExtension(4)) != "1" || string(p.GetExtension(10)) != "q" {
 		t.Fatalf("after %d reads: mid %q rid %q, want the third packet marked 1/q", reads, p.GetExtension(4), p.GetExtension(10))
 	}
@@ -141,4 +126,18 @@ func FuzzMarkStream(f *testing.F) {
 			t.Fatalf("marked packet: mid %q rid %q payload %x, want payload %x", out.GetExtension(4), out.GetExtension(10), out.Payload, in.Payload)
 		}
 	})
+}
+
+// readPacket reads one RTP packet from r into buf and parses it.
+func readPacket(t *testing.T, r interceptor.RTPReader, buf []byte) rtp.Packet {
+	t.Helper()
+	n, _, err := r.Read(buf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p rtp.Packet
+	if err := p.Unmarshal(buf[:n]); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
