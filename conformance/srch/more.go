@@ -33,10 +33,7 @@ func repairAfterKill(t *T) {
 	a := t.NewUser()
 	g := t.NewGuild(a)
 	mk := marker()
-	var ids []string
-	for i := range 8 {
-		ids = append(ids, send(t, a, g.Text, fmt.Sprintf("%s crash %d", mk, i)))
-	}
+	ids := sendNumbered(t, a, g.Text, mk+" crash", 8)
 	if err := t.Node.Kill(); err != nil {
 		t.Fatalf("kill -9: %v", err)
 	}
@@ -143,10 +140,7 @@ func adminReindex(t *T) {
 	a := t.NewUser()
 	g := t.NewGuild(a)
 	mk := marker()
-	var ids []string
-	for i := range 3 {
-		ids = append(ids, send(t, a, g.Text, fmt.Sprintf("%s reindexed %d", mk, i)))
-	}
+	ids := sendNumbered(t, a, g.Text, mk+" reindexed", 3)
 	expect(t, a, g, q("content", mk), false, ids...)
 	if err := t.Node.Terminate(); err != nil {
 		t.Fatalf("SIGTERM: %v", err)

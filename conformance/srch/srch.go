@@ -117,6 +117,16 @@ func send(t *T, u *harness.User, channel, content string) string {
 	return str(t.Send(u, channel, content)["id"])
 }
 
+// sendNumbered sends n messages "prefix 0" … "prefix n-1" to a channel and returns
+// their IDs in that order.
+func sendNumbered(t *T, u *harness.User, channel, prefix string, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = send(t, u, channel, fmt.Sprintf("%s %d", prefix, i))
+	}
+	return ids
+}
+
 // marker is a word unique to one test, so that results never mix across tests
 // even against a shared node.
 func marker() string { return "mk" + strings.TrimPrefix(harness.RandName(), "cf_") }

@@ -279,10 +279,7 @@ func orderPaging(t *T) {
 	a := t.NewUser()
 	g := t.NewGuild(a)
 	mk := marker()
-	var ids []string
-	for i := range 6 {
-		ids = append(ids, send(t, a, g.Text, fmt.Sprintf("%s number %d", mk, i)))
-	}
+	ids := sendNumbered(t, a, g.Text, mk+" number", 6)
 	desc := slices.Clone(ids)
 	slices.Reverse(desc)
 	expect(t, a, g, q("content", mk), true, desc...)
