@@ -356,6 +356,11 @@ func (a *applier) Guilds() []event.ID { return (*Service)(a).Guilds() }
 
 func (a *applier) Peers(guildID event.ID) []peer.ID { return (*Service)(a).syncPeers(guildID) }
 
+func (a *applier) Syncs(guildID event.ID, p peer.ID) bool {
+	rt := (*Service)(a).guild(guildID)
+	return rt != nil && rt.st.HasNode(event.Node(p))
+}
+
 func (a *applier) Home(guildID event.ID) event.Node {
 	if rt := (*Service)(a).guild(guildID); rt != nil {
 		return rt.st.Info().Home

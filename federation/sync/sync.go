@@ -205,6 +205,8 @@ type Applier interface {
 	Guilds() []event.ID
 	// Peers lists the connected peers worth syncing guild with.
 	Peers(guild event.ID) []peer.ID
+	// Syncs reports whether p is worth syncing guild with: a node of its members.
+	Syncs(guild event.ID, p peer.ID) bool
 	// Home is the guild's home node.
 	Home(guild event.ID) event.Node
 	Vector(guild event.ID) (map[event.Node]uint64, error)
@@ -381,15 +383,21 @@ func (s *Syncer) Trigger(guild event.ID, p peer.ID) {
 	}
 }
 
-// notifiee triggers a catch-up of every guild with each newly connected peer.
+// notifiee triggers a catch-up with each newly connected peer of the guilds it is a member
+// node of. Only those: a node that holds many guilds and meets many peers (fake ones of a
+// test suite, nodes of DMs) would otherwise queue a heads exchange per guild and peer, and a
+// catch-up a gap needs would wait behind them all.
 type notifiee struct {
 	network.NoopNotifiee
 	s *Syncer
 }
 
 func (n *notifiee) Connected(_ network.Network, c network.Conn) {
+	p := c.RemotePeer()
 	for _, g := range n.s.a.Guilds() {
-		n.s.Trigger(g, c.RemotePeer())
+		if n.s.a.Syncs(g, p) {
+			n.s.Trigger(g, p)
+		}
 	}
 }
 
