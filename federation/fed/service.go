@@ -342,6 +342,33 @@ func (s *Service) Replay(guild event.ID, fn func(*event.Event) error) error {
 	})
 }
 
+// Latest returns up to n of the stored events of origin in guild with the highest seqs,
+// in seq order. The node reads its own latest events at start to restore messages it
+// published but had not stored in its own copy when it stopped.
+func (s *Service) Latest(guild event.ID, origin event.Node, n int) ([]*event.Event, error) {
+	last, err := s.store.MaxSeq(guild, origin)
+	if err != nil || last == 0 {
+		return nil, err
+	}
+	from := uint64(1)
+	if last > uint64(n) {
+		from = last - uint64(n) + 1
+	}
+	raws, _, err := s.store.Range(guild, origin, from, last, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*event.Event, 0, len(raws))
+	for _, raw := range raws {
+		ev, err := event.Decode(raw)
+		if err != nil {
+			return nil, fmt.Errorf("fed: latest: %w", err)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
 // Vector returns the guild's version vector (origin → contiguous seq).
 func (s *Service) Vector(guild event.ID) (map[event.Node]uint64, error) {
 	return s.store.Vector(guild)

@@ -154,9 +154,11 @@ type RemoteAttachment struct {
 // RemoteMessage is a message event from another node.
 type RemoteMessage struct {
 	FedMessage
-	EventID  string
-	Channel  string // federation channel ID
-	Author   string // display name (name@node)
+	EventID string
+	Channel string // federation channel ID
+	// Author is the display name (name@node) of a remote user, or the username of a local
+	// one for a message of this node's own that federation holds and the node's store lacks.
+	Author   string
 	TS       uint64 // the event's HLC timestamp
 	Snapshot bool   // part of a join snapshot: stored, not dispatched
 }
@@ -468,22 +470,31 @@ func (s *Service) ApplyRemoteMessages(rms []RemoteMessage) error {
 			} else if ok {
 				continue // a replay
 			}
-			_, known := s.remotes[rm.Author]
-			author, err := s.remoteUser(tx, rm.Author)
-			if err != nil {
-				return err
-			}
-			if !known {
-				created = append(created, s.users[author])
+			local := !isRemoteName(rm.Author) // a message of this node's own, restored at start
+			var author ID
+			if local {
+				if author = s.usernames[rm.Author]; author == 0 {
+					continue
+				}
+			} else {
+				_, known := s.remotes[rm.Author]
+				var err error
+				if author, err = s.remoteUser(tx, rm.Author); err != nil {
+					return err
+				}
+				if !known {
+					created = append(created, s.users[author])
+				}
 			}
 			msg.AuthorID = author
-			if gs != nil && gs.members[author] == nil && joined[[2]ID{gs.g.ID, author}] == nil {
+			if !local && gs != nil && gs.members[author] == nil && joined[[2]ID{gs.g.ID, author}] == nil {
 				a.newMember = &model.Member{GuildID: gs.g.ID, UserID: author, Roles: []ID{}, JoinedAt: s.now().UTC()}
 				joined[[2]ID{gs.g.ID, author}] = a.newMember
 				if err := tx.Put(store.Key(store.PrefixMember, uint64(gs.g.ID), uint64(author)), a.newMember); err != nil {
 					return err
 				}
 			}
+			var err error
 			if msg.ID, err = freeMessageID(tx, a.c.ID, FedMessageID(rm.TS, rm.EventID)); err != nil {
 				return err
 			}

@@ -216,7 +216,14 @@ func (s *Service) CreateMessage(ctx context.Context, actor, channelID ID, req Me
 			msg.Attachments = append(msg.Attachments, f)
 		}
 	})
-	err = s.db.Update(func(tx *store.Tx) error {
+	// A published message is durable in the federation store already, and the node restores
+	// it from there at start if a crash kept this write from the disk (server restoreOwn), so
+	// the write need not wait for an fsync of its own.
+	write := s.db.Update
+	if eventID != "" {
+		write = s.db.UpdateLazy
+	}
+	err = write(func(tx *store.Tx) error {
 		if eventID != "" {
 			var err error
 			if msg.ID, err = freeMessageID(tx, channelID, msg.ID); err != nil {

@@ -70,10 +70,48 @@ func newFederation(cfg config.Config, db *store.DB, svc *chat.Service, ms *media
 	log.Info("federation listening", "peer_id", f.svc.ID().String(), "node_name", name, "addrs", strings.Join(addrs, ","))
 	svc.SetFederator(f)
 	f.svc.ServeMedia(f)
+	f.restoreOwn()
 	f.wg.Add(2)
 	go f.apply()
 	go f.replay()
 	return f, nil
+}
+
+// restoreWindow is how many of its latest events per guild a node looks through at start for
+// messages of its own that its store lacks: those a crash caught between publishing and the
+// node's own write, which concurrent requests may have left a few apart.
+const restoreWindow = 512
+
+// restoreOwn gives the node's store the messages its users sent that federation holds and
+// the store lacks. A message of a federated channel is published (durably) before the node
+// writes its own copy, without an fsync of its own (chat CreateMessage), so a crash between
+// the two would otherwise lose it here while other nodes show it. It runs at start, before
+// the node serves, so no request is writing such a message meanwhile.
+func (f *federation) restoreOwn() {
+	self := f.svc.Node()
+	for _, g := range f.svc.Guilds() {
+		evs, err := f.svc.Latest(g, self, restoreWindow)
+		if err != nil {
+			f.log.Error("federation: reading the node's own latest events", "guild", g.String(), "err", err)
+			continue
+		}
+		var lost []chat.RemoteMessage
+		for _, ev := range evs {
+			if ev.Kind == event.KindMessageCreate && !f.chat.Applied(ev.ID.String()) {
+				rm := f.remoteMessage(ev)
+				rm.Author = ev.Author.Name // a user of this node
+				lost = append(lost, rm)
+			}
+		}
+		if len(lost) == 0 {
+			continue
+		}
+		if err := f.chat.ApplyRemoteMessages(lost); err != nil {
+			f.log.Error("federation: restoring the node's own messages", "guild", g.String(), "count", len(lost), "err", err)
+			continue
+		}
+		f.log.Warn("federation: restored messages of this node that its store lacked after a stop", "guild", g.String(), "count", len(lost))
+	}
 }
 
 // errStopped ends a replay cut short by close.
