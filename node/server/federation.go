@@ -82,6 +82,10 @@ func newFederation(cfg config.Config, db *store.DB, svc *chat.Service, ms *media
 // node's own write, which concurrent requests may have left a few apart.
 const restoreWindow = 512
 
+// restoreStop ends the look back at that many messages in a row that the store holds: a
+// crash catches only the messages then in flight, and a guild rarely has that many at once.
+const restoreStop = 256
+
 // restoreOwn gives the node's store the messages its users sent that federation holds and
 // the store lacks. A message of a federated channel is published (durably) before the node
 // writes its own copy, without an fsync of its own (chat CreateMessage), so a crash between
@@ -96,13 +100,21 @@ func (f *federation) restoreOwn() {
 			continue
 		}
 		var lost []chat.RemoteMessage
-		for _, ev := range evs {
-			if ev.Kind == event.KindMessageCreate && !f.chat.Applied(ev.ID.String()) {
+		stored := 0 // messages in a row, newest first, that the store holds
+		for i := len(evs) - 1; i >= 0 && stored < restoreStop; i-- {
+			ev := evs[i]
+			switch {
+			case ev.Kind != event.KindMessageCreate:
+			case f.chat.Applied(ev.ID.String()):
+				stored++
+			default:
+				stored = 0
 				rm := f.remoteMessage(ev)
 				rm.Author = ev.Author.Name // a user of this node
 				lost = append(lost, rm)
 			}
 		}
+		slices.Reverse(lost) // oldest first, as they were sent
 		if len(lost) == 0 {
 			continue
 		}
