@@ -151,7 +151,9 @@ export function Composer({ channelId, canSend }: { channelId: string; canSend: b
     setText(v);
     setSugg(null);
     const pos = sugg.from + s.insert.length;
-    requestAnimationFrame(() => el.setSelectionRange(pos, pos));
+    // After the render; not if the user typed on meanwhile (a fast typist, a slow machine):
+    // the caret would jump back into what they typed.
+    requestAnimationFrame(() => el.value === v && el.setSelectionRange(pos, pos));
   };
   const send = () => {
     const v = text.trim();

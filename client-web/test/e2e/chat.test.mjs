@@ -75,9 +75,18 @@ test("two users chat on one node", async (t) => {
     await alice.page.getByText("bob is typing…").waitFor({ timeout: T });
     await shot(alice.page, "04-typing");
     await bob.page.getByRole("option", { name: /alice/ }).waitFor();
+    // Frames come late on a busy machine: the caret placed after the completion must not
+    // jump back into what bob types meanwhile (it did, and "look at this" went out garbled).
+    await bob.page.evaluate(() => {
+      const raf = window.requestAnimationFrame.bind(window);
+      window.__raf = raf;
+      window.requestAnimationFrame = (f) => setTimeout(() => raf(f), 60);
+    });
     await bob.page.locator("#composer-input").press("Tab");
     assert.equal(await bob.page.locator("#composer-input").inputValue(), "hey @alice ");
-    await bob.page.locator("#composer-input").pressSequentially("look at this");
+    await bob.page.locator("#composer-input").pressSequentially("look at this", { delay: 25 });
+    await bob.page.evaluate(() => (window.requestAnimationFrame = window.__raf));
+    assert.equal(await bob.page.locator("#composer-input").inputValue(), "hey @alice look at this");
     await bob.page.locator("#composer-input").press("Enter");
     const mention = msg(alice.page, "look at this");
     await mention.waitFor({ timeout: T });
