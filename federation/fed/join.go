@@ -368,13 +368,5 @@ func (s *Service) History(ctx context.Context, guildID, channel event.ID, before
 			}
 		}
 	}
-	out := make([]*event.Event, 0, len(raws))
-	for _, raw := range raws {
-		ev, err := event.Decode(raw)
-		if err != nil {
-			return nil, fmt.Errorf("fed: history: %w", err)
-		}
-		out = append(out, ev)
-	}
-	return out, nil
+	return decodeAll(raws, "history")
 }

@@ -358,11 +358,16 @@ func (s *Service) Latest(guild event.ID, origin event.Node, n int) ([]*event.Eve
 	if err != nil {
 		return nil, err
 	}
+	return decodeAll(raws, "latest")
+}
+
+// decodeAll decodes stored events; what names the caller in the error.
+func decodeAll(raws [][]byte, what string) ([]*event.Event, error) {
 	out := make([]*event.Event, 0, len(raws))
 	for _, raw := range raws {
 		ev, err := event.Decode(raw)
 		if err != nil {
-			return nil, fmt.Errorf("fed: latest: %w", err)
+			return nil, fmt.Errorf("fed: %s: %w", what, err)
 		}
 		out = append(out, ev)
 	}
