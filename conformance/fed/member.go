@@ -56,10 +56,15 @@ func (w *world) join(t *T, name string) *fedpeer.Member {
 		t.Fatalf("a fake node joining with the node's invite: %v", err)
 	}
 	t.Cleanup(func() { _ = m.Close() })
+	// A node forwards other members' events only to its mesh peers, so a member
+	// that is merely subscribed can miss one sent right after it joined.
+	if err := m.WaitMesh(c, m.Home); err != nil {
+		t.Fatalf("the node and a fake member node joined to its guild: %v", err)
+	}
 	if w.Chan != nil {
 		// The node handles one peer's gossipsub messages in order, so once it
-		// shows a message the member sent after subscribing, it knows the
-		// subscription and publishes to the member too.
+		// shows a message the member sent after the graft, the mesh link
+		// stands on both sides.
 		w.sentinel(t, m)
 	}
 	return m

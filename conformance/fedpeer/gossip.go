@@ -57,7 +57,7 @@ func messageID(m *pb.Message) string {
 // spec's, so that oversize messages can be sent [FED-070].
 func (p *Peer) StartGossip() (*Gossip, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	tr := &tracer{recv: map[string]int{}, sent: map[string]int{}}
+	tr := &tracer{recv: map[string]int{}, sent: map[string]int{}, mesh: map[string]map[peer.ID]bool{}}
 	ps, err := pubsub.NewGossipSub(ctx, p.Host,
 		pubsub.WithRawTracer(tr),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
@@ -139,6 +139,16 @@ func (g *Gossip) Publish(ctx context.Context, name string, data []byte) error {
 	return nil
 }
 
+// InMesh reports whether the fake and pid are mesh peers on a topic: one of
+// them grafted the other and neither pruned since. Only mesh peers are sent
+// the events a node forwards; a subscriber outside the mesh learns of them
+// from the gossip of a later heartbeat, if at all.
+func (g *Gossip) InMesh(topic string, pid peer.ID) bool {
+	g.tr.mu.Lock()
+	defer g.tr.mu.Unlock()
+	return g.tr.mesh[topic][pid]
+}
+
 // Received returns what has arrived so far.
 func (g *Gossip) Received() []Received {
 	g.mu.Lock()
@@ -165,6 +175,16 @@ type tracer struct {
 	mu   sync.Mutex
 	recv map[string]int
 	sent map[string]int
+	mesh map[string]map[peer.ID]bool // topic → the fake's mesh peers
+}
+
+func (tr *tracer) setMesh(p peer.ID, topic string, in bool) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.mesh[topic] == nil {
+		tr.mesh[topic] = map[peer.ID]bool{}
+	}
+	tr.mesh[topic][p] = in
 }
 
 func (tr *tracer) count(m map[string]int, rpc *pubsub.RPC) {
@@ -185,8 +205,8 @@ func (tr *tracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
 func (tr *tracer) OnClosedOutboundStream(peer.ID)                       {}
 func (tr *tracer) Join(string)                                          {}
 func (tr *tracer) Leave(string)                                         {}
-func (tr *tracer) Graft(peer.ID, string)                                {}
-func (tr *tracer) Prune(peer.ID, string)                                {}
+func (tr *tracer) Graft(p peer.ID, topic string)                        { tr.setMesh(p, topic, true) }
+func (tr *tracer) Prune(p peer.ID, topic string)                        { tr.setMesh(p, topic, false) }
 func (tr *tracer) ValidateMessage(*pubsub.Message)                      {}
 func (tr *tracer) DeliverMessage(*pubsub.Message)                       {}
 func (tr *tracer) RejectMessage(*pubsub.Message, string)                {}

@@ -260,18 +260,23 @@ func (m *Member) serveSync(_ peer.ID, frame []byte) any {
 // WaitTopicPeer waits until pid is subscribed to the guild's event topic as
 // the fake sees it, so that a publication reaches it.
 func (m *Member) WaitTopicPeer(ctx context.Context, pid peer.ID) error {
+	return m.waitTopics(ctx, "subscribed to", func(t string) bool { return slices.Contains(m.Gossip.Peers(t), pid) }, pid)
+}
+
+// WaitMesh waits until the fake and pid are mesh peers on both of the guild's
+// topics, so that what pid forwards from other peers reaches the fake too.
+// gossipsub grafts a new subscriber at the next heartbeat (every second).
+func (m *Member) WaitMesh(ctx context.Context, pid peer.ID) error {
+	return m.waitTopics(ctx, "in the mesh of", func(t string) bool { return m.Gossip.InMesh(t, pid) }, pid)
+}
+
+// waitTopics polls until ok holds for both of the guild's topics.
+func (m *Member) waitTopics(ctx context.Context, what string, ok func(topic string) bool, pid peer.ID) error {
 	for _, t := range []string{Topic(m.Guild), EphemeralTopic(m.Guild)} {
-		for delay := 10 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
-			found := false
-			for _, q := range m.Gossip.Peers(t) {
-				found = found || q == pid
-			}
-			if found {
-				break
-			}
+		for delay := 10 * time.Millisecond; !ok(t); delay = min(2*delay, 200*time.Millisecond) {
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("fedpeer: %s never appeared on topic %s: %w", pid, t, ctx.Err())
+				return fmt.Errorf("fedpeer: %s never %s topic %s: %w", pid, what, t, ctx.Err())
 			case <-time.After(delay):
 			}
 		}
