@@ -998,10 +998,24 @@ type fedQueue struct {
 	mu sync.Mutex
 	// pending has a key while its goroutine runs, with the work waiting behind it.
 	pending map[string][]func(context.Context)
+	// ctx is the parent of every publication's context; Close cancels it, with
+	// errShuttingDown, shutdownGrace after it starts waiting for the queues.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 }
 
+// publishTimeout bounds one publication to federation.
+const publishTimeout = 10 * time.Second
+
+// shutdownGrace is how long Close lets queued publications run before it gives them up. A
+// variable so that tests need not wait for it.
+var shutdownGrace = publishTimeout
+
+// errShuttingDown is the cause of the context of publications that Close gave up.
+var errShuttingDown = errors.New("chat: shutting down")
+
 // publishInOrder queues f, a publication to federation, behind those queued before under the
-// same key. f runs with a 10 s timeout; Close waits for the queues to drain.
+// same key. f runs with a timeout of publishTimeout; Close waits for the queues to drain.
 func (s *Service) publishInOrder(key string, f func(context.Context)) {
 	q := &s.fedQueue
 	q.mu.Lock()
@@ -1019,8 +1033,11 @@ func (s *Service) publishInOrder(key string, f func(context.Context)) {
 	go func() {
 		defer s.bg.Done()
 		for f != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(q.ctx, publishTimeout)
 			f(ctx)
+			if errors.Is(context.Cause(ctx), errShuttingDown) {
+				s.log.Warn("gave up a publication to federation at shutdown", "what", key)
+			}
 			cancel()
 			q.mu.Lock()
 			if waiting := q.pending[key]; len(waiting) > 0 {

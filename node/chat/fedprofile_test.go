@@ -2,9 +2,11 @@ package chat
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hearth-chat/hearth/node/fanout"
 )
@@ -66,5 +68,58 @@ func TestProfileChangesPublishedInOrder(t *testing.T) {
 	want := []RemoteProfile{{Nick: "one"}, {Nick: "one", GlobalName: "Two"}, {Nick: "three", GlobalName: "Two"}}
 	if !slices.Equal(f.published, want) || f.maxInFlight != 1 {
 		t.Fatalf("published %+v with up to %d at once, want %+v one at a time", f.published, f.maxInFlight, want)
+	}
+}
+
+// unreachableFed is a federation that never answers: each profile publication waits until its
+// context ends, and the cause is recorded.
+type unreachableFed struct {
+	bigGuildFed
+	mu     sync.Mutex
+	causes []error
+}
+
+func (f *unreachableFed) PublishProfile(ctx context.Context, _, _, _ string, _ RemoteProfile) error {
+	<-ctx.Done()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.causes = append(f.causes, context.Cause(ctx))
+	return ctx.Err()
+}
+
+// TestCloseGivesUpQueuedPublications: Close lets queued publications to federation run for
+// shutdownGrace, then gives up the rest, so that a node whose federation is unreachable does
+// not wait out each one's own timeout (10 s) in turn.
+func TestCloseGivesUpQueuedPublications(t *testing.T) {
+	defer func(g time.Duration) { shutdownGrace = g }(shutdownGrace)
+	shutdownGrace = 0
+	ctx := context.Background()
+	s, db := openTestService(t, t.TempDir(), fanout.NewHub())
+	defer db.Close()
+	f := &unreachableFed{bigGuildFed: bigGuildFed{n: 1}}
+	s.SetFederator(f)
+	_, me, err := s.Register(ctx, "me", "my password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.JoinInvite(ctx, me, "hearth:faces")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nick := range []string{"one", "two", "three"} {
+		if _, err := s.ModifyMember(ctx, me, out.GuildID, me, MemberPatch{Nick: &nick}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.causes) != 3 {
+		t.Fatalf("%d publications ran before Close returned, want all 3 (given up)", len(f.causes))
+	}
+	for i, c := range f.causes {
+		if !errors.Is(c, errShuttingDown) {
+			t.Errorf("publication %d ended with %v, want %v", i, c, errShuttingDown)
+		}
 	}
 }

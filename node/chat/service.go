@@ -9,6 +9,7 @@
 package chat
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -131,6 +132,7 @@ func New(db *store.DB, pub Publisher, opts Options) (*Service, error) {
 		s.now = time.Now
 	}
 	s.ord.pub = pub
+	s.fedQueue.ctx, s.fedQueue.cancel = context.WithCancelCause(context.Background())
 	if err := s.load(); err != nil {
 		return nil, fmt.Errorf("chat: load: %w", err)
 	}
@@ -499,5 +501,12 @@ func (o *orderer) complete(ch ID, sl *slot, events ...*fanout.Event) {
 	}
 }
 
-// Close waits for background work (purges of deleted channels' messages) to finish.
-func (s *Service) Close() { s.bg.Wait() }
+// Close waits for background work (purges of deleted channels' messages, publications to
+// federation) to finish. Publications still queued after shutdownGrace are given up, so that
+// a node whose federation is unreachable stops in seconds, not 10 s per queued change.
+func (s *Service) Close() {
+	t := time.AfterFunc(shutdownGrace, func() { s.fedQueue.cancel(errShuttingDown) })
+	defer t.Stop()
+	s.bg.Wait()
+	s.fedQueue.cancel(errShuttingDown)
+}
