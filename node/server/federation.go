@@ -109,9 +109,7 @@ func (f *federation) restoreOwn() {
 				stored++
 			default:
 				stored = 0
-				rm := f.remoteMessage(ev)
-				rm.Author = ev.Author.Name // a user of this node
-				lost = append(lost, rm)
+				lost = append(lost, f.remoteMessage(ev))
 			}
 		}
 		slices.Reverse(lost) // oldest first, as they were sent
@@ -283,7 +281,7 @@ func (f *federation) applyOne(ev *event.Event) {
 // of its attachments are (the event's origin), so that they are fetched on first use.
 func (f *federation) remoteMessage(ev *event.Event) chat.RemoteMessage {
 	body, _ := ev.Body.(*event.MessageCreate)
-	rm := chat.RemoteMessage{EventID: ev.ID.String(), Channel: ev.Channel.String(), Author: f.display(ev.Guild, ev.Author), TS: uint64(ev.TS)}
+	rm := chat.RemoteMessage{EventID: ev.ID.String(), Channel: ev.Channel.String(), Author: f.userName(ev.Guild, ev.Author), TS: uint64(ev.TS)}
 	if body == nil {
 		return rm
 	}
