@@ -35,15 +35,13 @@ func (f *slowProfileFed) PublishProfile(_ context.Context, _, _, _ string, p Rem
 	return nil
 }
 
-// TestProfileChangesPublishedInOrder: profile changes of a member of a federated guild made
-// while an earlier one is still being published go out one at a time, in order (each carries
-// the whole profile, so the last one published is the newest); published at once, the home
-// node could take them in any order and keep an older profile.
-func TestProfileChangesPublishedInOrder(t *testing.T) {
+// joinRemoteAs opens a service federated through f, registers "me" and joins it to the
+// remote guild behind f's invite.
+func joinRemoteAs(t *testing.T, f Federator) (*Service, ID, ID) {
+	t.Helper()
 	ctx := context.Background()
 	s, db := openTestService(t, t.TempDir(), fanout.NewHub())
-	defer db.Close()
-	f := &slowProfileFed{bigGuildFed: bigGuildFed{n: 1}, release: make(chan struct{})}
+	t.Cleanup(func() { db.Close() })
 	s.SetFederator(f)
 	_, me, err := s.Register(ctx, "me", "my password")
 	if err != nil {
@@ -53,14 +51,25 @@ func TestProfileChangesPublishedInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, me, out.GuildID
+}
+
+// TestProfileChangesPublishedInOrder: profile changes of a member of a federated guild made
+// while an earlier one is still being published go out one at a time, in order (each carries
+// the whole profile, so the last one published is the newest); published at once, the home
+// node could take them in any order and keep an older profile.
+func TestProfileChangesPublishedInOrder(t *testing.T) {
+	ctx := context.Background()
+	f := &slowProfileFed{bigGuildFed: bigGuildFed{n: 1}, release: make(chan struct{})}
+	s, me, guildID := joinRemoteAs(t, f)
 	str := func(v string) *string { return &v }
-	if _, err := s.ModifyMember(ctx, me, out.GuildID, me, MemberPatch{Nick: str("one")}); err != nil {
+	if _, err := s.ModifyMember(ctx, me, guildID, me, MemberPatch{Nick: str("one")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.UpdateMe(ctx, me, UserPatch{GlobalName: str("Two")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ModifyMember(ctx, me, out.GuildID, me, MemberPatch{Nick: str("three")}); err != nil {
+	if _, err := s.ModifyMember(ctx, me, guildID, me, MemberPatch{Nick: str("three")}); err != nil {
 		t.Fatal(err)
 	}
 	close(f.release)
@@ -94,20 +103,10 @@ func TestCloseGivesUpQueuedPublications(t *testing.T) {
 	defer func(g time.Duration) { shutdownGrace = g }(shutdownGrace)
 	shutdownGrace = 0
 	ctx := context.Background()
-	s, db := openTestService(t, t.TempDir(), fanout.NewHub())
-	defer db.Close()
 	f := &unreachableFed{bigGuildFed: bigGuildFed{n: 1}}
-	s.SetFederator(f)
-	_, me, err := s.Register(ctx, "me", "my password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := s.JoinInvite(ctx, me, "hearth:faces")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, me, guildID := joinRemoteAs(t, f)
 	for _, nick := range []string{"one", "two", "three"} {
-		if _, err := s.ModifyMember(ctx, me, out.GuildID, me, MemberPatch{Nick: &nick}); err != nil {
+		if _, err := s.ModifyMember(ctx, me, guildID, me, MemberPatch{Nick: &nick}); err != nil {
 			t.Fatal(err)
 		}
 	}
