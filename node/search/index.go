@@ -487,15 +487,36 @@ func (ix *Index) applyPending() bool {
 // splits a queue to build segments on several cores at once.
 const minParallelBatch = 1000
 
-// writeOps writes ops as Bleve batches. The engine analyses a batch's
-// documents on all cores but builds its segment on the calling goroutine,
-// which is most of the cost, so writeOps splits the queue into batches (at
-// most BatchSize each, and at least one per core when there are enough
-// operations) and writes up to GOMAXPROCS of them at once. The batches hold
-// disjoint IDs (ops is keyed by ID), so their order does not matter.
+// writeOps writes ops in rounds of at most waveDocs operations, each indexed
+// with the common words current at its start (see commonwords.go). The set
+// moves on between rounds, so a long queue (a burst, a catch-up, a repair)
+// does not index thousands of documents past a word's becoming common
+// without its pairs, which phrases of common words would then have to
+// confirm by reading their stored words.
 func (ix *Index) writeOps(ops map[uint64]op) {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
+	round := make([]op, 0, min(len(ops), ix.opts.waveDocs))
+	for _, o := range ops {
+		round = append(round, o)
+		if len(round) == ix.opts.waveDocs {
+			ix.writeRound(round)
+			round = round[:0]
+		}
+	}
+	if len(round) > 0 {
+		ix.writeRound(round)
+	}
+}
+
+// writeRound writes ops as Bleve batches. The engine analyses a batch's
+// documents on all cores but builds its segment on the calling goroutine,
+// which is most of the cost, so writeRound splits the round into batches (at
+// most BatchSize each, and at least one per core when there are enough
+// operations) and writes up to GOMAXPROCS of them at once. The batches hold
+// disjoint IDs (ops come from a map keyed by ID), so their order does not
+// matter. The caller holds ix.mu for reading.
+func (ix *Index) writeRound(ops []op) {
 	par := runtime.GOMAXPROCS(0)
 	n := len(ops)
 	parts := max((n+ix.opts.BatchSize-1)/ix.opts.BatchSize, min(par, n/minParallelBatch), 1)
