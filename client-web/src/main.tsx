@@ -2,8 +2,10 @@
 import { render } from "preact";
 import { App, boot } from "./components/App";
 import { ui } from "./session";
+import { startNotifications } from "./notify";
 import "./styles.css";
 
 document.documentElement.dataset.theme = ui.theme;
 boot();
+startNotifications();
 render(<App />, document.getElementById("app")!);

@@ -354,6 +354,14 @@ export function referenced(m: Message): Message | undefined {
 
 let ackTimer: number | undefined;
 
+// A message that arrived in the open channel while the window was in the background is read
+// once the user comes back to it.
+if (typeof window !== "undefined") {
+  window.addEventListener("focus", () => {
+    if (ui.channelId) scheduleAck(ui.channelId);
+  });
+}
+
 function scheduleAck(cid: string) {
   clearTimeout(ackTimer);
   ackTimer = window.setTimeout(() => void ack(cid), 300);

@@ -58,6 +58,9 @@ export class Store {
 
   /** lastPost maps "channel:user" to when that user's latest message there arrived (ms). */
   private lastPost = new Map<string, number>();
+  /** lastPing is the latest message for the user (a mention, or a DM from someone else); the
+   * "ping" topic is emitted for each. */
+  lastPing: Message | null = null;
   private listeners = new Map<string, Set<Listener>>();
   private pending = new Set<string>();
   private scheduled = false;
@@ -193,6 +196,14 @@ export class Store {
     if (!this.privateChannels.includes(c.id)) this.privateChannels.push(c.id);
     for (const u of c.recipients ?? []) this.putUser(u);
     this.emit("channels");
+  }
+
+  /** pingCount counts what waits for the user everywhere: mentions in guilds and unread DMs
+   * (the count the tab's title shows). */
+  pingCount(): number {
+    let n = this.homeUnread();
+    for (const c of this.channels.values()) if (c.guild_id && c.type === 0) n += this.mentions(c.id);
+    return n;
   }
 
   guildUnread(gid: string): { unread: boolean; mentions: number } {
@@ -438,6 +449,8 @@ export class Store {
       // In a DM every message from the other side is for the user, as a mention is.
       const r = this.reads.get(m.channel_id) ?? { lastRead: "", mentions: 0 };
       this.reads.set(m.channel_id, { ...r, mentions: r.mentions + 1 });
+      this.lastPing = m;
+      this.emit("ping");
     }
     this.emit("messages:" + m.channel_id, "channels", "reads", "newmessage");
   }

@@ -11,6 +11,7 @@ import type { User } from "../api";
 import { parseInvite } from "../invite";
 import { QuickSwitcher } from "./QuickSwitcher";
 import { VoiceSettings } from "./Voice";
+import * as notify from "../notify";
 
 const close = () => setUI({ dialog: null });
 
@@ -457,6 +458,32 @@ function GuildSettings({ guildId }: { guildId: string }) {
   );
 }
 
+/** NotificationSettings asks the browser for desktop notifications (it asks only in answer to a
+ * click) and turns them on and off. */
+function NotificationSettings() {
+  useTopics("notify");
+  const perm = notify.permission();
+  return (
+    <section aria-labelledby="set-notify">
+      <h3 id="set-notify">Notifications</h3>
+      {!notify.supported() ? (
+        <p class="muted">This browser cannot show desktop notifications.</p>
+      ) : perm === "denied" ? (
+        <p class="muted">Desktop notifications are blocked in this browser's settings for this site.</p>
+      ) : perm === "default" ? (
+        <button type="button" onClick={() => void notify.setEnabled(true)}>
+          Enable desktop notifications
+        </button>
+      ) : (
+        <label class="check">
+          <input type="checkbox" checked={notify.enabled()} onChange={(e) => void notify.setEnabled(e.currentTarget.checked)} /> Desktop notifications
+          for mentions and direct messages while Hearth is in the background
+        </label>
+      )}
+    </section>
+  );
+}
+
 function Settings() {
   useTopics("ui", "me");
   return (
@@ -474,6 +501,7 @@ function Settings() {
         </fieldset>
       </section>
       <VoiceSettings />
+      <NotificationSettings />
       <section aria-labelledby="set-account">
         <h3 id="set-account">Account</h3>
         <p>

@@ -195,3 +195,95 @@ test("group DMs: create with two people, everyone chats, one leaves", async () =
   await dora.page.locator(".chat-head h2", { hasText: /^ed$/ }).waitFor({ timeout: T });
   assert.deepEqual([...dora.errors, ...ed.errors, ...fay.errors], []);
 });
+
+// notifyStubs lets the test put the page in the background (document.hasFocus answers
+// window.__focused) and records every desktop notification the page creates (the browser's own
+// Notification, wrapped) in window.__notes.
+const notifyStubs = (ctx) =>
+  ctx.addInitScript(() => {
+    window.__focused = true;
+    Document.prototype.hasFocus = function () {
+      return window.__focused;
+    };
+    window.__notes = [];
+    const Real = window.Notification;
+    window.Notification = new Proxy(Real, {
+      construct(target, args) {
+        const n = new target(...args);
+        window.__notes.push({ title: args[0], body: args[1]?.body, n });
+        return n;
+      },
+      get(target, k) {
+        const v = target[k];
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+  });
+
+test("notifications: the title counts mentions, a mention in the background is a desktop notification", async () => {
+  // No permission overrides for gus, so that the browser has not answered yet ("default"); the
+  // usual context grants microphone and camera, which denies everything else, as hana's shows.
+  const gus = await newUser(b.browser, node.url, "gus", { init: notifyStubs, contextOptions: { permissions: undefined } });
+  await createGuild(gus.page, "Ping Club");
+  const link = await inviteLink(gus.page);
+  const hana = await newUser(b.browser, node.url, "hana");
+  await joinGuild(hana.page, link);
+  await hana.page.getByRole("button", { name: /^general/ }).waitFor({ timeout: T });
+  assert.equal(await gus.page.title(), "Hearth");
+  await hana.page.getByRole("button", { name: "Settings", exact: true }).click();
+  await hana.page.getByText("Desktop notifications are blocked in this browser's settings for this site.").waitFor({ timeout: T });
+  await hana.page.keyboard.press("Escape");
+
+  // Desktop notifications are asked for from Settings: the browser answers only a click.
+  await gus.page.getByRole("button", { name: "Settings", exact: true }).click();
+  const settings = gus.page.getByRole("dialog", { name: "Settings" });
+  const enable = settings.getByRole("button", { name: "Enable desktop notifications" });
+  await enable.waitFor({ timeout: T });
+  await gus.ctx.grantPermissions(["notifications"], { origin: node.url });
+  await enable.click();
+  const toggle = settings.getByRole("checkbox", { name: /^Desktop notifications for mentions and direct messages/ });
+  await toggle.waitFor({ timeout: T });
+  assert.equal(await toggle.isChecked(), true);
+  await settings.getByRole("heading", { name: "Notifications" }).scrollIntoViewIfNeeded();
+  await shot(gus.page, "54-notification-settings");
+  await gus.page.keyboard.press("Escape");
+  await settings.waitFor({ state: "detached", timeout: T });
+
+  // Gus looks at his direct messages, then leaves the window: hana mentions him in #general.
+  await gus.page.getByRole("button", { name: /^Direct messages/ }).click();
+  await gus.page.evaluate(() => (window.__focused = false));
+  // A message that does not mention him first: it counts in neither the title nor notifications
+  // (the mention after it arrives after it, so the checks below see it too).
+  await send(hana.page, "just chatting");
+  await hana.page.locator("#composer-input").pressSequentially("ping @gu", { delay: 20 });
+  await hana.page.getByRole("option", { name: /gus/ }).waitFor({ timeout: T });
+  await hana.page.locator("#composer-input").press("Tab");
+  await hana.page.locator("#composer-input").press("Enter");
+  await gus.page.waitForFunction(() => window.__notes.length === 1, null, { timeout: T });
+  const note = await gus.page.evaluate(() => ({ title: window.__notes[0].title, body: window.__notes[0].body }));
+  assert.deepEqual(note, { title: "hana (#general, Ping Club)", body: "ping @gus" });
+  await gus.page.waitForFunction(() => document.title === "(1) Hearth", null, { timeout: T });
+
+  // Clicking the notification opens the channel; back in the window, it is read.
+  await gus.page.evaluate(() => {
+    window.__focused = true;
+    window.__notes[0].n.onclick();
+  });
+  await msg(gus.page, "ping").waitFor({ timeout: T });
+  await gus.page.locator(".chat-head h2", { hasText: "general" }).waitFor({ timeout: T });
+  await gus.page.waitForFunction(() => document.title === "Hearth", null, { timeout: T });
+  await shot(gus.page, "55-notification-read");
+
+  // With notifications switched off in Settings, a mention in the background shows none.
+  await gus.page.getByRole("button", { name: "Settings", exact: true }).click();
+  await toggle.uncheck();
+  await gus.page.keyboard.press("Escape");
+  await gus.page.evaluate(() => (window.__focused = false));
+  await hana.page.locator("#composer-input").pressSequentially("again @gu", { delay: 20 });
+  await hana.page.getByRole("option", { name: /gus/ }).waitFor({ timeout: T });
+  await hana.page.locator("#composer-input").press("Tab");
+  await hana.page.locator("#composer-input").press("Enter");
+  await gus.page.waitForFunction(() => document.title === "(1) Hearth", null, { timeout: T });
+  assert.equal(await gus.page.evaluate(() => window.__notes.length), 1);
+  assert.deepEqual([...gus.errors, ...hana.errors], []);
+});
