@@ -220,6 +220,15 @@ const notifyStubs = (ctx) =>
     });
   });
 
+// mentionGus sends "<text> @gus" with the mention completed from the autocomplete.
+async function mentionGus(page, text) {
+  const box = page.locator("#composer-input");
+  await box.pressSequentially(text + " @gu", { delay: 20 });
+  await page.getByRole("option", { name: /gus/ }).waitFor({ timeout: T });
+  await box.press("Tab");
+  await box.press("Enter");
+}
+
 test("notifications: the title counts mentions, a mention in the background is a desktop notification", async () => {
   // No permission overrides for gus, so that the browser has not answered yet ("default"); the
   // usual context grants microphone and camera, which denies everything else, as hana's shows.
@@ -255,10 +264,7 @@ test("notifications: the title counts mentions, a mention in the background is a
   // A message that does not mention him first: it counts in neither the title nor notifications
   // (the mention after it arrives after it, so the checks below see it too).
   await send(hana.page, "just chatting");
-  await hana.page.locator("#composer-input").pressSequentially("ping @gu", { delay: 20 });
-  await hana.page.getByRole("option", { name: /gus/ }).waitFor({ timeout: T });
-  await hana.page.locator("#composer-input").press("Tab");
-  await hana.page.locator("#composer-input").press("Enter");
+  await mentionGus(hana.page, "ping");
   await gus.page.waitForFunction(() => window.__notes.length === 1, null, { timeout: T });
   const note = await gus.page.evaluate(() => ({ title: window.__notes[0].title, body: window.__notes[0].body }));
   assert.deepEqual(note, { title: "hana (#general, Ping Club)", body: "ping @gus" });
@@ -279,10 +285,7 @@ test("notifications: the title counts mentions, a mention in the background is a
   await toggle.uncheck();
   await gus.page.keyboard.press("Escape");
   await gus.page.evaluate(() => (window.__focused = false));
-  await hana.page.locator("#composer-input").pressSequentially("again @gu", { delay: 20 });
-  await hana.page.getByRole("option", { name: /gus/ }).waitFor({ timeout: T });
-  await hana.page.locator("#composer-input").press("Tab");
-  await hana.page.locator("#composer-input").press("Enter");
+  await mentionGus(hana.page, "again");
   await gus.page.waitForFunction(() => document.title === "(1) Hearth", null, { timeout: T });
   assert.equal(await gus.page.evaluate(() => window.__notes.length), 1);
   assert.deepEqual([...gus.errors, ...hana.errors], []);
