@@ -32,12 +32,22 @@ step "go test (everything)"
 go test -count=1 -timeout 20m ./...
 
 step "fuzz (${HEARTH_FUZZTIME:-3s} per target)"
+fuzz() { go test -run '^$' -fuzz "^${2}\$" -fuzztime "${HEARTH_FUZZTIME:-3s}" "$1" 2>&1; }
 for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
     echo "-- $pkg $target"
-    if ! out=$(go test -run '^$' -fuzz "^${target}\$" -fuzztime "${HEARTH_FUZZTIME:-3s}" "$pkg" 2>&1); then
-      echo "$out"; exit 1
+    if ! out=$(fuzz "$pkg" "$target"); then
+      # Go 1.26's fuzz coordinator can fail a target with a bare "context deadline exceeded"
+      # as -fuzztime ends, when a worker is slow to stop (golang/go#75804, fixed in Go 1.27).
+      # That run writes no failing input; it is repeated once. A real failure writes its
+      # input under testdata/fuzz ("Failing input written to") and is not repeated.
+      if grep -q '^    context deadline exceeded$' <<<"$out" && ! grep -q 'Failing input written' <<<"$out"; then
+        echo "(the fuzz coordinator's deadline race, golang/go#75804: $target again)"
+        out=$(fuzz "$pkg" "$target") || { echo "$out"; exit 1; }
+      else
+        echo "$out"; exit 1
+      fi
     fi
   done
 done
