@@ -40,7 +40,7 @@ function updateTitle() {
 }
 
 /** describe is a notification's title and body for a message. */
-export function describe(m: Message): { title: string; body: string } {
+function describe(m: Message): { title: string; body: string } {
   const c = store.channels.get(m.channel_id);
   const gid = m.guild_id ?? c?.guild_id;
   const who = store.displayName(m.author.id, gid);
