@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,9 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,61 +85,6 @@ func (u *user) call(method, path string, body, out any) error {
 	}
 	return nil
 }
-
-// poster sends JSON POSTs to one path over its own keep-alive HTTP/1.1 connection, one at a
-// time. It writes each request with one system call and reads the answer from a buffered
-// reader, without net/http's transport goroutines: the throughput scenario's writers share
-// the machine's cores with the node, so what they cost per request is taken from the node.
-type poster struct {
-	conn net.Conn
-	br   *bufio.Reader
-	head []byte // request line and headers up to the Content-Length value
-	buf  []byte
-}
-
-func newPoster(u *user, path string) (*poster, error) {
-	bu, err := url.Parse(u.base)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := net.Dial("tcp", bu.Host)
-	if err != nil {
-		return nil, err
-	}
-	head := "POST /api/v10" + path + " HTTP/1.1\r\nHost: " + bu.Host + "\r\nAuthorization: " + u.token +
-		"\r\nContent-Type: application/json\r\nContent-Length: "
-	return &poster{conn: conn, br: bufio.NewReaderSize(conn, 4096), head: []byte(head)}, nil
-}
-
-// post sends body and fails unless the node answers 2xx.
-func (p *poster) post(body []byte) error {
-	b := append(p.buf[:0], p.head...)
-	b = strconv.AppendInt(b, int64(len(body)), 10)
-	b = append(b, "\r\n\r\n"...)
-	b = append(b, body...)
-	p.buf = b
-	if err := p.conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
-		return err
-	}
-	if _, err := p.conn.Write(b); err != nil {
-		return err
-	}
-	resp, err := http.ReadResponse(p.br, nil)
-	if err != nil {
-		return err
-	}
-	data, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("POST: %d %s", resp.StatusCode, data)
-	}
-	return nil
-}
-
-func (p *poster) close() { p.conn.Close() }
 
 // newGuild creates a guild owned by u and returns its ID and its text channel.
 func newGuild(u *user) (guildID, channelID string, err error) {

@@ -30,6 +30,10 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Micros
 
 // latency sends rate messages per second from one user and measures, per message, the time
 // from sending the REST request to the MESSAGE_CREATE frame at another user's gateway.
+// latencyConns is how many keep-alive connections the latency scenario's open-loop sender
+// spreads its requests over; a request waits for a free one, and that wait counts.
+const latencyConns = 32
+
 func latency(ctx context.Context, base string, rate int, dur time.Duration) error {
 	sender, err := register(base)
 	if err != nil {
@@ -68,6 +72,11 @@ func latency(ctx context.Context, base string, rate int, dur time.Duration) erro
 	defer sess.close()
 	total := int(dur.Seconds() * float64(rate))
 	interval := time.Second / time.Duration(rate)
+	pool, err := loadwire.NewPosterPool(latencyConns, sender.base, sender.token, "/channels/"+ch+"/messages")
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
 	u0 := takeUsage(base)
 	var wg sync.WaitGroup
 	var failed atomic.Int64
@@ -85,7 +94,7 @@ func latency(ctx context.Context, base string, rate int, dur time.Duration) erro
 		go func() {
 			defer wg.Done()
 			t0 := time.Now()
-			if err := sender.call("POST", "/channels/"+ch+"/messages", map[string]string{"content": content}, nil); err != nil {
+			if _, err := pool.Post([]byte(`{"content":"` + content + `"}`)); err != nil {
 				failed.Add(1)
 				return
 			}
@@ -174,19 +183,19 @@ func throughput(ctx context.Context, base string, dur time.Duration) error {
 	body := []byte(`{"content":"tp"}`)
 	for _, st := range setups {
 		for w := 0; w < writersPerChannel; w++ {
-			p, err := newPoster(st.owner, "/channels/"+st.ch+"/messages")
+			p, err := loadwire.DialPoster(st.owner.base, st.owner.token, "/channels/"+st.ch+"/messages")
 			if err != nil {
 				return err
 			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer func() { p.close() }()
+				defer func() { p.Close() }()
 				for time.Now().Before(stop) {
-					if err := p.post(body); err != nil {
+					if _, err := p.Post(body); err != nil {
 						failed.Add(1)
-						p.close()
-						if p, err = newPoster(st.owner, "/channels/"+st.ch+"/messages"); err != nil {
+						p.Close()
+						if p, err = loadwire.DialPoster(st.owner.base, st.owner.token, "/channels/"+st.ch+"/messages"); err != nil {
 							return
 						}
 						continue
