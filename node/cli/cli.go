@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/hearth-chat/hearth/node/config"
@@ -54,6 +56,7 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(cfg, stderr)
+	log.Info("garbage collector", "gc_percent", setGC(cfg, os.Getenv))
 	n, err := server.New(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
@@ -66,6 +69,23 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// setGC sets the garbage collector's target from cfg.GCPercent, or for 0 leaves Go's GOGC
+// when getenv finds it and sets config.DefaultGCPercent otherwise; it returns the target in
+// effect (-1 for GOGC=off).
+func setGC(cfg config.Config, getenv func(string) string) int {
+	p := cfg.GCPercent
+	if p == 0 && getenv("GOGC") != "" {
+		p = debug.SetGCPercent(100) // read the value GOGC set, then put it back
+		debug.SetGCPercent(p)
+		return p
+	}
+	if p == 0 {
+		p = config.DefaultGCPercent
+	}
+	debug.SetGCPercent(p)
+	return p
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

@@ -51,6 +51,8 @@ func TestErrors(t *testing.T) {
 		"zero gc grace":             {"-media-gc-grace", "0s"},
 		"zero thumb timeout":        {"-media-thumb-timeout", "0s"},
 		"negative search timeout":   {"-search-timeout", "-1s"},
+		"negative gc percent":       {"-gc-percent", "-1"},
+		"gc percent not a number":   {"-gc-percent", "off"},
 	} {
 		if _, err := Load(args, nil); err == nil {
 			t.Errorf("%s: no error", name)
@@ -92,6 +94,23 @@ func TestLimits(t *testing.T) {
 	}
 	if cfg.MediaQuota != 65536 || cfg.MediaGCInterval != 100*time.Millisecond || cfg.MediaGCGrace != 3*time.Second || cfg.SearchTimeout != time.Nanosecond || cfg.MediaThumbTimeout != 5*time.Second {
 		t.Errorf("cfg = %+v", cfg)
+	}
+}
+
+func TestGCPercent(t *testing.T) {
+	for _, c := range []struct {
+		args, env []string
+		want      int
+	}{
+		{nil, nil, 0},
+		{[]string{"-gc-percent", "150"}, nil, 150},
+		{nil, []string{"HEARTH_GC_PERCENT=400"}, 400},
+		{[]string{"-gc-percent", "100"}, []string{"HEARTH_GC_PERCENT=400"}, 100},
+	} {
+		cfg, err := Load(c.args, c.env)
+		if err != nil || cfg.GCPercent != c.want {
+			t.Errorf("Load(%q, %q): gc_percent %d, %v; want %d", c.args, c.env, cfg.GCPercent, err, c.want)
+		}
 	}
 }
 

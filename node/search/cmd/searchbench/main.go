@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hearth-chat/hearth/node/config"
 	"github.com/hearth-chat/hearth/node/search"
 	"github.com/hearth-chat/hearth/node/search/internal/corpus"
 	"golang.org/x/sys/unix"
@@ -50,8 +51,13 @@ func run() error {
 		cpuprof   = flag.String("cpuprofile", "", "write a CPU profile of the queries to this file")
 		idxprof   = flag.String("indexprofile", "", "write a CPU profile of indexing to this file")
 		allocprof = flag.String("allocprofile", "", "write a profile of the memory allocated while indexing to this file")
+		gcPercent = flag.Int("gc-percent", config.DefaultGCPercent, "garbage collector target, the node's default unless set (hearth --gc-percent); 0: Go's GOGC")
 	)
 	flag.Parse()
+	if *gcPercent > 0 {
+		debug.SetGCPercent(*gcPercent)
+	}
+	fmt.Printf("garbage collector target (GOGC): %d\n", gcTarget())
 	c := corpus.New(corpus.Config{Messages: *n, Guilds: *guilds, ChannelsPerGuild: *channels})
 	ctx := context.Background()
 	opts := search.Options{BatchSize: *batch, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
@@ -303,4 +309,11 @@ func rss() int64 {
 		}
 	}
 	return 0
+}
+
+// gcTarget reads the garbage collector's target (-1: off).
+func gcTarget() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
 }
