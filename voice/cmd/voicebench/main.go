@@ -92,6 +92,13 @@ func main() {
 	flag.StringVar(&sfuTrace, "sfu-trace", "", "write a runtime/trace of the SFU process over the window to this file (go tool trace -pprof=sched FILE: where its goroutines waited for a thread)")
 	flag.IntVar(&sfuProcs, "sfu-procs", 0, "GOMAXPROCS of the SFU process (0: Go's default, one per CPU it may use)")
 	flag.Parse()
+	if sfuRT != 0 && sfuProcs > 0 && sfuCPUs != "" && sfuProcs > cpuCount(sfuCPUs) {
+		// Real-time threads of one priority do not preempt each other, and the Go runtime's
+		// spinning threads do not yield: more of them than CPUs starves the whole machine.
+		fmt.Fprintf(os.Stderr, "voicebench: -sfu-rt with -sfu-procs %d above the %d CPUs of -sfu-cpus %q would starve the machine\n",
+			sfuProcs, cpuCount(sfuCPUs), sfuCPUs)
+		os.Exit(2)
+	}
 	if *pubs <= 0 || *pubs > *n {
 		*pubs = *n
 	}
@@ -658,4 +665,25 @@ func procCPU(pid int) (time.Duration, error) {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
+// cpuCount counts the CPUs of a taskset list such as "1", "0-3" or "0,2-3" (0 for a list it
+// cannot read).
+func cpuCount(list string) int {
+	n := 0
+	for _, part := range strings.Split(list, ",") {
+		lo, hi, isRange := strings.Cut(strings.TrimSpace(part), "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return 0
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return 0
+			}
+		}
+		n += b - a + 1
+	}
+	return n
 }
