@@ -49,6 +49,15 @@ const MaxMessageSize = 131072
 // QueueSize bounds the messages queued for each peer and those waiting for validation.
 const QueueSize = 1024
 
+// ValidateWorkers is how many gossiped messages are validated at once. Validators run
+// inline in these long-lived workers: pubsub's default starts a goroutine per message,
+// whose small stack then grows (copied each time) through decoding, the signature check
+// and the store, which took 7% of a receiving node's CPU, and each start is one more
+// hand-off on the delivery path. A worker blocks while its event is made durable
+// [FED-019], so there are many; a full queue drops messages (QueueSize), which catch-up
+// fetches later.
+const ValidateWorkers = 64
+
 // SeenTTL outlives the live clock window of [EVT-032] [FED-015].
 const SeenTTL = 11 * time.Minute
 
@@ -116,6 +125,7 @@ func New(h host.Host, log *slog.Logger) (*Gossip, error) {
 		// comes only by sync, after the gap grace of [FED-036].
 		pubsub.WithPeerOutboundQueueSize(QueueSize),
 		pubsub.WithValidateQueueSize(QueueSize),
+		pubsub.WithValidateWorkers(ValidateWorkers),
 		pubsub.WithPeerScore(g.scoreParams(), &pubsub.PeerScoreThresholds{
 			GossipThreshold: GossipThreshold, PublishThreshold: PublishThreshold, GraylistThreshold: GraylistThreshold,
 			AcceptPXThreshold: 100, OpportunisticGraftThreshold: 5,
@@ -228,7 +238,7 @@ func (g *Gossip) Join(guild event.ID, handle Handler) error {
 			default:
 				return pubsub.ValidationReject
 			}
-		}, pubsub.WithValidatorTimeout(10*time.Second))
+		}, pubsub.WithValidatorTimeout(10*time.Second), pubsub.WithValidatorInline(true))
 		if err != nil {
 			g.closeTopics(gt)
 			return fmt.Errorf("gossip: validator %s: %w", name, err)
