@@ -28,12 +28,12 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
 
-// latency sends rate messages per second from one user and measures, per message, the time
-// from sending the REST request to the MESSAGE_CREATE frame at another user's gateway.
 // latencyConns is how many keep-alive connections the latency scenario's open-loop sender
 // spreads its requests over; a request waits for a free one, and that wait counts.
 const latencyConns = 32
 
+// latency sends rate messages per second from one user and measures, per message, the time
+// from sending the REST request to the MESSAGE_CREATE frame at another user's gateway.
 func latency(ctx context.Context, base string, rate int, dur time.Duration) error {
 	sender, err := register(base)
 	if err != nil {
