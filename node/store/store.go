@@ -92,7 +92,40 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
-	return &DB{db: db}, nil
+	d := &DB{db: db}
+	if err := d.checkFormat(); err != nil {
+		return nil, errors.Join(fmt.Errorf("store: open %s: %w", dir, err), db.Close())
+	}
+	return d, nil
+}
+
+// Format is the version of the database's layout that this build writes: the record kinds
+// and encodings listed under the key prefixes, and the federation store's records beside
+// them. A change that an older build would misread raises it, and Open then upgrades older
+// databases; a database of a newer format is refused, so that a downgraded node never
+// misreads or overwrites what a newer one wrote.
+const Format = 1
+
+// keyFormat holds the database's Format (a JSON number).
+const keyFormat = "meta/format"
+
+// ErrNewerFormat is returned by Open for a database written by a newer build.
+var ErrNewerFormat = errors.New("database written by a newer Hearth")
+
+// checkFormat records Format in a database that has none (a new one, or one written before
+// the format was recorded, which is format 1) and refuses a newer one.
+func (d *DB) checkFormat() error {
+	var f int
+	err := d.View(func(tx *Tx) error { return tx.Get([]byte(keyFormat), &f) })
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return d.Update(func(tx *Tx) error { return tx.Put([]byte(keyFormat), Format) })
+	case err != nil:
+		return fmt.Errorf("read the database format: %w", err)
+	case f > Format:
+		return fmt.Errorf("%w (format %d; this build reads format %d): run that version or newer, or restore the backup taken before the upgrade", ErrNewerFormat, f, Format)
+	}
+	return nil
 }
 
 // Close flushes and closes the database.

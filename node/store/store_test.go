@@ -2,10 +2,14 @@ package store
 
 import (
 	"errors"
+	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 func TestPutGetScanDelete(t *testing.T) {
@@ -89,5 +93,63 @@ func TestGroupSyncSharesFsyncs(t *testing.T) {
 	}
 	if err := g.wait(func() error { return errors.New("disk on fire") }); err == nil {
 		t.Fatal("sync error not returned")
+	}
+}
+
+func TestFormat(t *testing.T) {
+	dir := t.TempDir()
+	reopen := func() (*DB, error) { return Open(dir, Options{}) }
+
+	// A new database records the format.
+	db, err := reopen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f int
+	if err := db.View(func(tx *Tx) error { return tx.Get([]byte(keyFormat), &f) }); err != nil || f != Format {
+		t.Fatalf("format = %d, %v; want %d", f, err, Format)
+	}
+	// One written before the format was recorded is format 1 and gets the record.
+	if err := db.Update(func(tx *Tx) error {
+		return errors.Join(tx.Delete([]byte(keyFormat)), tx.Put(Key(PrefixUser, 1), "kept"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if db, err = reopen(); err != nil {
+		t.Fatalf("database without a format record: %v", err)
+	}
+	var kept string
+	if err := db.View(func(tx *Tx) error {
+		return errors.Join(tx.Get([]byte(keyFormat), &f), tx.Get(Key(PrefixUser, 1), &kept))
+	}); err != nil || f != Format || kept != "kept" {
+		t.Fatalf("after reopen: format %d, record %q, %v", f, kept, err)
+	}
+	// A newer format is refused, and the database is left as it was.
+	if err := db.Update(func(tx *Tx) error { return tx.Put([]byte(keyFormat), Format+1) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := reopen(); !errors.Is(err, ErrNewerFormat) {
+		t.Fatalf("newer format: err = %v, want ErrNewerFormat", err)
+	}
+	raw, err := badger.Open(badger.DefaultOptions(dir).WithLogger(nil))
+	if err != nil {
+		t.Fatalf("the refused database was left locked or broken: %v", err)
+	}
+	defer raw.Close()
+	if err := raw.View(func(txn *badger.Txn) error {
+		it, err := txn.Get([]byte(keyFormat))
+		if err != nil {
+			return err
+		}
+		return it.Value(func(v []byte) error {
+			if string(v) != strconv.Itoa(Format+1) {
+				return fmt.Errorf("format record rewritten to %s", v)
+			}
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
