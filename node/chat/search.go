@@ -116,17 +116,24 @@ func (s *Service) MessagesByID(actor ID, hits [][2]uint64) ([]MessageOut, error)
 	return out, nil
 }
 
-// CountMessages returns about how many messages are stored (for reindex progress).
+// CountMessages returns how many messages are stored (for reindex progress).
 func (s *Service) CountMessages(ctx context.Context) (int, error) {
 	n := 0
 	err := s.db.View(func(tx *store.Tx) error {
-		return tx.Scan([]byte(store.PrefixMessage), nil, false, func(_, _ []byte) (bool, error) {
-			n++
+		return tx.Scan([]byte(store.PrefixMessage), nil, false, func(k, _ []byte) (bool, error) {
+			// The media index shares the prefix's first letters ("m/b/", "m/r/",
+			// "m/u/"); a message key is the prefix and two IDs.
+			if len(k) == messageKeyLen {
+				n++
+			}
 			return ctx.Err() == nil, ctx.Err()
 		})
 	})
 	return n, err
 }
+
+// messageKeyLen is the length of a message's key: the prefix, the channel and the message.
+var messageKeyLen = len(store.Key(store.PrefixMessage, 0, 0))
 
 // ScanMessages calls fn for every stored message in ascending ID order across all
 // channels (a k-way merge of the per-channel key ranges).

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
@@ -107,5 +108,32 @@ func TestMessagesByIDSkipsUnstored(t *testing.T) {
 				t.Errorf("MessagesByID(%v) = %v, want %v", tc.hits, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestCountMessagesOnlyMessages checks that the reindex total counts messages only, not
+// the media index's records, whose keys share the message prefix's first letters.
+func TestCountMessagesOnlyMessages(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t, fanout.NewHub())
+	_, owner, err := s.Register(ctx, "owner", "owner password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, text := newTestGuild(t, s, owner)
+	for _, c := range []string{"one", "two", "three"} {
+		if _, err := s.CreateMessage(ctx, owner, text, MessageCreate{Content: c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Records as node/media keeps them in the same database.
+	if err := s.db.Update(func(tx *store.Tx) error {
+		return errors.Join(tx.PutRaw([]byte("m/b/0123456789abcdef0123456789abcdef"), []byte("{}")),
+			tx.PutRaw([]byte("m/u/\x00\x00\x00\x00\x00\x00\x00\x01"), []byte("1")))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CountMessages(ctx); err != nil || n != 3 {
+		t.Fatalf("CountMessages = %d, %v; want 3", n, err)
 	}
 }

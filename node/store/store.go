@@ -349,6 +349,8 @@ func IDAt(key []byte, off int) uint64 {
 }
 
 // Key prefixes. Each names one kind of record; the IDs that follow are listed beside it.
+// Beside them live node/media's index ("m/b/", "m/r/", "m/u/": a scan of PrefixMessage
+// meets those too), the federation store ("f/") and the format record (keyFormat).
 const (
 	PrefixUser          = "u/"   // user → model.User
 	PrefixUsername      = "un/"  // lower-case username → user ID (JSON number)
