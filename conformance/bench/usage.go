@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/hearth-chat/hearth/conformance/loadwire"
 )
 
 // usage is a snapshot of what the node and the generator have consumed, to report the cost
@@ -23,17 +22,7 @@ type usage struct {
 }
 
 func takeUsage(base string) usage {
-	u := usage{at: time.Now(), nodeSysW: -1}
-	if resp, err := http.Get(base + "/metrics"); err == nil {
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "process_cpu_seconds_total "); ok {
-				u.nodeCPU, _ = strconv.ParseFloat(v, 64)
-			}
-		}
-		resp.Body.Close()
-	}
+	u := usage{at: time.Now(), nodeSysW: -1, nodeCPU: loadwire.NodeCPU(base), selfCPU: loadwire.SelfCPU()}
 	if nodePID != 0 {
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", nodePID)); err == nil {
 			for _, line := range strings.Split(string(b), "\n") {
@@ -42,10 +31,6 @@ func takeUsage(base string) usage {
 				}
 			}
 		}
-	}
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		u.selfCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	}
 	return u
 }

@@ -80,6 +80,7 @@ func delivery(o options) error {
 	profA, profB := a.profile(o.profile, "delivery", o.duration), b.profile(o.profile, "delivery", o.duration)
 	defer profA()
 	defer profB()
+	cpuA, cpuB, cpuSelf := loadwire.NodeCPU(a.base), loadwire.NodeCPU(b.base), loadwire.SelfCPU()
 	start := time.Now()
 	for i := range total {
 		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
@@ -111,6 +112,9 @@ func delivery(o options) error {
 	}
 	wg.Wait()
 	sendTime := time.Since(start)
+	cores := func(cpu0, cpu1 float64) float64 { return (cpu1 - cpu0) / sendTime.Seconds() }
+	cpuLine := fmt.Sprintf("delivery:   CPU while sending: %s %.2f cores, %s %.2f cores, fedbench %.2f cores",
+		a.name, cores(cpuA, loadwire.NodeCPU(a.base)), b.name, cores(cpuB, loadwire.NodeCPU(b.base)), cores(cpuSelf, loadwire.SelfCPU()))
 	_ = waitFor(30*time.Second, func() string {
 		if n := got.count() - len(authors); n+int(failed.Load()) < total {
 			return fmt.Sprintf("%d of %d", n, total)
@@ -135,6 +139,7 @@ func delivery(o options) error {
 		total, o.rate, len(authors), a.name, sendTime.Round(time.Millisecond), len(lat), b.name, failed.Load(),
 		ms(percentile(lat, 50)), ms(percentile(lat, 99)), ms(percentile(lat, 100)))
 	st.print(a.name, b.name)
+	fmt.Println(cpuLine)
 	if len(lat)+int(failed.Load()) < total {
 		fmt.Printf("delivery: %s logged: %s\n", b.name, b.logSummary())
 		return fmt.Errorf("%d messages never reached %s", total-len(lat)-int(failed.Load()), b.name)
