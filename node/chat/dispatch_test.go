@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/hearth-chat/hearth/node/fanout"
+	"github.com/hearth-chat/hearth/node/model"
+	"github.com/hearth-chat/hearth/node/perm"
 )
 
 // passes is a Publisher over a fanout.Hub that numbers its Publish calls: one
@@ -207,5 +209,82 @@ func TestCallerDispatchNotLater(t *testing.T) {
 				t.Errorf("the action dispatched nothing to the other member: %v", fmt.Sprint(log))
 			}
 		})
+	}
+}
+
+// TestViewersCacheFollowsAudience checks that a channel's cached audience survives the
+// writes that happen once per message (a message, an ack, a presence) and is rebuilt when
+// who may view the channel changes: an overwrite that hides the channel from a member stops
+// the next MESSAGE_CREATE reaching them, and removing it lets the one after through.
+func TestViewersCacheFollowsAudience(t *testing.T) {
+	ctx := context.Background()
+	p := &passes{Hub: fanout.NewHub()}
+	s := newTestService(t, p)
+	_, owner, err := s.Register(ctx, "owner", "owner password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other, err := s.Register(ctx, "other", "other password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, text := newTestGuild(t, s, owner)
+	inv, err := s.CreateInvite(ctx, owner, text, InviteSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.JoinInvite(ctx, other, inv.Code); err != nil {
+		t.Fatal(err)
+	}
+	for _, ss := range []*session{{"owner", owner, p}, {"other", other, p}} {
+		p.Add(ss, []uint64{uint64(g.ID)})
+	}
+	// received sends a message and reports who got its MESSAGE_CREATE.
+	received := func() map[string]bool {
+		t.Helper()
+		p.mu.Lock()
+		p.log = nil
+		p.mu.Unlock()
+		if _, err := s.CreateMessage(ctx, owner, text, MessageCreate{Content: "hello"}); err != nil {
+			t.Fatal(err)
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		got := map[string]bool{}
+		for _, d := range p.log {
+			if d.typ == "MESSAGE_CREATE" {
+				got[d.session] = true
+			}
+		}
+		return got
+	}
+	if got := received(); !got["owner"] || !got["other"] {
+		t.Fatalf("before the overwrite: MESSAGE_CREATE reached %v, want owner and other", got)
+	}
+	gen := s.gen.Load()
+	m, err := s.CreateMessage(ctx, other, text, MessageCreate{Content: "a reply"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ack(ctx, owner, text, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.SetPresence(other, Presence{Status: "idle"})
+	if s.gen.Load() != gen {
+		t.Errorf("a message, an ack and a presence invalidated the viewers cache (generation %d → %d)", gen, s.gen.Load())
+	}
+
+	hide := model.Overwrite{ID: other, Type: 1, Deny: perm.ViewChannel}
+	if err := s.PutOverwrite(ctx, owner, text, hide); err != nil {
+		t.Fatal(err)
+	}
+	if got := received(); !got["owner"] || got["other"] {
+		t.Fatalf("with ViewChannel denied to other: MESSAGE_CREATE reached %v, want owner only", got)
+	}
+	if err := s.DeleteOverwrite(ctx, owner, text, other); err != nil {
+		t.Fatal(err)
+	}
+	if got := received(); !got["owner"] || !got["other"] {
+		t.Fatalf("after the overwrite was removed: MESSAGE_CREATE reached %v, want owner and other", got)
 	}
 }

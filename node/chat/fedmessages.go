@@ -31,7 +31,7 @@ func (s *Service) ApplyRemoteMessages(rms []RemoteMessage) error {
 		msg       *model.Message
 		newMember *model.Member
 	}
-	s.lock()
+	s.lockKeepViews()
 	var batch []applied
 	for i := range rms {
 		rm := &rms[i]
@@ -130,6 +130,7 @@ func (s *Service) ApplyRemoteMessages(rms []RemoteMessage) error {
 		if a.newMember != nil {
 			a.gs.members[a.newMember.UserID] = a.newMember
 			addTo(s.userGuilds, a.newMember.UserID, a.gs.g.ID)
+			s.gen.Add(1)
 		}
 		if id := a.msg.ID; a.c.LastMessageID == nil || *a.c.LastMessageID < id {
 			a.c.LastMessageID = &id
@@ -293,7 +294,7 @@ func (s *Service) ApplyRemoteChange(rc RemoteChange) error {
 	}); err != nil {
 		return nil // a message this node does not hold
 	}
-	s.lock()
+	s.lockKeepViews()
 	c := s.channelByFedID(rc.Channel)
 	if c == nil {
 		s.mu.Unlock()
@@ -316,6 +317,7 @@ func (s *Service) ApplyRemoteChange(rc RemoteChange) error {
 	if err == nil && member != nil {
 		gs.members[author] = member
 		addTo(s.userGuilds, author, gs.g.ID)
+		s.gen.Add(1)
 	}
 	s.mu.Unlock()
 	if err != nil {

@@ -261,7 +261,7 @@ func (s *Service) CreateMessage(ctx context.Context, actor, channelID ID, req Me
 	}
 
 	s.stored(msg)
-	s.lock()
+	s.lockKeepViews()
 	if cur := s.channels[channelID]; cur != nil {
 		id := msg.ID
 		cur.LastMessageID = &id

@@ -64,7 +64,7 @@ func (s *Service) SetPresence(uid ID, p Presence) {
 	if p.Activities == nil {
 		p.Activities = []json.RawMessage{}
 	}
-	s.lock()
+	s.lockKeepViews()
 	remote := isRemoteName(s.user(uid).Username)
 	old, had := s.presence[uid]
 	if p.Status == "offline" {

@@ -233,7 +233,7 @@ func (s *Service) Ack(ctx context.Context, actor, channelID, messageID ID) error
 	}); err != nil {
 		return fmt.Errorf("chat: ack: %w", err)
 	}
-	s.lock()
+	s.lockKeepViews()
 	*s.readState(actor, channelID) = rs
 	s.mu.Unlock()
 	s.publishUsers([]ID{actor}, "MESSAGE_ACK", 0, map[string]any{"channel_id": channelID, "message_id": messageID, "version": 1})

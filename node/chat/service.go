@@ -97,10 +97,20 @@ type Service struct {
 	viewCache map[ID]viewEntry
 }
 
-// lock takes the state lock for writing and invalidates derived caches.
+// lock takes the state lock for writing and invalidates derived caches. Use it for any
+// change that may change who sees a channel: members, roles, channels, overwrites.
 func (s *Service) lock() {
 	s.mu.Lock()
 	s.gen.Add(1)
+}
+
+// lockKeepViews takes the state lock for writing a change that leaves every channel's
+// audience as it is (a channel's last message, mention counts, read states, presences), so
+// the viewers cache stays valid: with lock, every message would rebuild its channel's
+// audience from the guild's member list. A caller that changes membership after all calls
+// s.gen.Add(1) before it unlocks.
+func (s *Service) lockKeepViews() {
+	s.mu.Lock()
 }
 
 type guildState struct {
