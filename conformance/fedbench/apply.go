@@ -12,7 +12,7 @@ import (
 // written while B is cut off (B applies from catch-up after the heal). The rate is taken
 // between the first and the last MESSAGE_CREATE on B's gateway client.
 func apply(o options) error {
-	c, err := startCluster(o, 2)
+	c, err := startCluster(o, 2, false)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ import (
 )
 
 // node is one hearth process started by the tool, with the proxy in front of its libp2p
-// listener.
+// listener (none in a direct cluster).
 type node struct {
 	name    string
 	binary  string
@@ -32,7 +32,8 @@ type node struct {
 	pprof   bool // serve /debug/pprof/ (for -profile)
 }
 
-// cluster is a set of nodes whose libp2p links all pass through the tool's proxies.
+// cluster is a set of nodes whose libp2p links all pass through the tool's proxies, unless
+// it was started direct.
 type cluster struct {
 	nodes []*node
 	root  string
@@ -48,8 +49,10 @@ func freePort() (int, error) {
 }
 
 // startCluster starts n nodes of o.binary named node0, node1, … with federation on, each
-// announcing its proxy's address.
-func startCluster(o options, n int) (*cluster, error) {
+// announcing its proxy's address; with direct, the nodes have no proxies and dial each
+// other's own listeners (for scenarios that cut no link and count no bytes, so that the
+// tool's forwarding is not part of what they time).
+func startCluster(o options, n int, direct bool) (*cluster, error) {
 	binary, logLevel := o.binary, o.logLevel
 	root, err := os.MkdirTemp("", "hearth-fedbench")
 	if err != nil {
@@ -75,6 +78,10 @@ func startCluster(o options, n int) (*cluster, error) {
 			pprof:   o.profile != "",
 		}
 		byAddr[nd.p2pAddr] = nd.name
+		if direct {
+			c.nodes = append(c.nodes, nd)
+			continue
+		}
 		if nd.proxy, err = newProxy(nd.name, "127.0.0.1:"+strconv.Itoa(ports[2]), nd.p2pAddr, whoIs); err != nil {
 			c.stop()
 			return nil, err
@@ -109,11 +116,14 @@ func (nd *node) start(logLevel string) error {
 	defer logf.Close()
 	u, _ := url.Parse(nd.base)
 	_, p2pPort, _ := net.SplitHostPort(nd.p2pAddr)
-	_, proxyPort, _ := net.SplitHostPort(nd.proxy.ln.Addr().String())
+	announce := p2pPort
+	if nd.proxy != nil {
+		_, announce, _ = net.SplitHostPort(nd.proxy.ln.Addr().String())
+	}
 	cmd := exec.Command(nd.binary, "serve",
 		"--data-dir", filepath.Join(nd.dir, "data"), "--listen", u.Host,
 		"--p2p-listen", "/ip4/127.0.0.1/tcp/"+p2pPort,
-		"--p2p-announce", "/ip4/127.0.0.1/tcp/"+proxyPort,
+		"--p2p-announce", "/ip4/127.0.0.1/tcp/"+announce,
 		"--node-name", nd.name,
 		"--rate-global", "1000000", "--rate-messages", "1000000", "--heartbeat-interval", "10m",
 		// The tool's gateway clients share the cores with the nodes: a burst of 10,000

@@ -14,7 +14,7 @@ import (
 // delivery measures REST create on node A → MESSAGE_CREATE on a gateway client of node B,
 // open loop at o.rate messages per second from o.authors writers.
 func delivery(o options) error {
-	c, err := startCluster(o, 2)
+	c, err := startCluster(o, 2, true)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,8 @@
 // Scenarios:
 //
 //	delivery   REST create on node A → MESSAGE_CREATE on a gateway client of node B, open
-//	           loop at -rate msg/s for -duration: p50, p99
+//	           loop at -rate msg/s for -duration: p50, p99; the nodes dial each other
+//	           directly (no proxy: no link is cut)
 //	apply      signed events verified and applied per second by node B: -burst messages
 //	           written on A as fast as A takes them (live gossip), then the same number
 //	           written while B is cut off and fetched by B's catch-up after the heal

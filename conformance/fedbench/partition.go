@@ -12,7 +12,7 @@ import (
 // are written on each side, heals, and measures the time until every node holds every
 // message; then it compares the histories the nodes serve.
 func partition(o options) error {
-	c, err := startCluster(o, 3)
+	c, err := startCluster(o, 3, false)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ import (
 // per second of every node, counted by the proxies while nothing changes and while
 // statuses change.
 func presence(o options) error {
-	c, err := startCluster(o, 3)
+	c, err := startCluster(o, 3, false)
 	if err != nil {
 		return err
 	}
