@@ -58,9 +58,20 @@ func (b *batchConn) end() {
 
 // ReadFromAddrPort implements ice.AddrPortReaderWriter.
 func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	n, addr, err := b.UDPConn.ReadFromUDPAddrPort(p)
-	if b.arr != nil && err == nil {
-		b.arr.note(p[:n], time.Now())
+	if b.arr == nil {
+		return b.UDPConn.ReadFromUDPAddrPort(p)
+	}
+	// Timed: the packet's arrival is the kernel's receive timestamp, so that the
+	// wait in the socket's buffer (while the reader waits for a CPU) counts too.
+	var oob [64]byte
+	n, oobn, _, addr, err := b.UDPConn.ReadMsgUDPAddrPort(p, oob[:])
+	if err == nil {
+		now := time.Now()
+		at := now
+		if ts, ok := kernelTimestamp(oob[:oobn]); ok && ts.Before(now) {
+			at = now.Add(-now.Sub(ts)) // keeps now's monotonic reading
+		}
+		b.arr.note(p[:n], at)
 	}
 	return n, addr, err
 }

@@ -59,11 +59,19 @@ type Config struct {
 	// path and must be quick. Benchmarks set it; nil costs nothing.
 	OnForward func(time.Duration)
 	// OnReceive, if set with UDPPort, is called once for each packet a
-	// publisher's read loop gets, with the time since the shared UDP socket
-	// returned it: pion's UDP mux, SRTP decryption and the track's buffer,
-	// the part of the SFU's latency before what OnForward times. It runs on
-	// the forwarding path. Benchmarks set it; nil costs nothing.
+	// publisher's read loop gets, with the time since the packet reached the
+	// shared UDP socket (the kernel's receive timestamp, on Linux): the wait
+	// in the socket's buffer, pion's UDP mux, SRTP decryption and the
+	// track's buffer, the part of the SFU's latency before what OnForward
+	// times. It runs on the forwarding path. Benchmarks set it; nil costs
+	// nothing.
 	OnReceive func(time.Duration)
+	// OnTransit, if set with UDPPort, is called after each packet written to
+	// a subscriber with the time since the packet reached the shared UDP
+	// socket: OnReceive's part and OnForward's together, per copy, the whole
+	// latency the SFU adds. It runs on the forwarding path. Benchmarks set
+	// it; nil costs nothing.
+	OnTransit func(time.Duration)
 	// Logger receives the SFU's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -212,8 +220,12 @@ func newAPIs(cfg *Config, sink *estimatorSink) (audio, video *webrtc.API, batch 
 			_ = uc.SetReadBuffer(udpBuffer)
 			_ = uc.SetWriteBuffer(udpBuffer)
 			batch = newBatchConn(uc)
-			if cfg.OnReceive != nil {
+			if cfg.OnReceive != nil || cfg.OnTransit != nil {
 				batch.arr = newArrivals()
+				if err := enableTimestamps(uc); err != nil {
+					// Arrivals are then stamped when the socket is read.
+					cfg.Logger.Warn("sfu: no kernel receive timestamps for OnReceive and OnTransit", "err", err)
+				}
 			}
 			pc = batch
 		}

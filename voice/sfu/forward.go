@@ -227,9 +227,13 @@ func (f *forwarder) forward(pkt []byte, now time.Time) {
 		}
 		end -= pad
 	}
+	recv := time.Duration(-1) // since the packet reached the socket, when timed
 	if b := u.owner.sfu.batch; b != nil && b.arr != nil {
 		if d, ok := b.arr.since(f.h.SSRC, f.h.SequenceNumber, now); ok {
-			u.owner.sfu.cfg.OnReceive(d)
+			recv = d
+			if on := u.owner.sfu.cfg.OnReceive; on != nil {
+				on(d)
+			}
 		}
 	}
 	payload := pkt[hl:end]
@@ -247,7 +251,7 @@ func (f *forwarder) forward(pkt []byte, now time.Time) {
 			key = isVP8Keyframe(payload)
 		}
 	}
-	f.fanOut(payload, key, now)
+	f.fanOut(payload, key, now, recv)
 	// Speaking detection once the copies are out: a change is sent to the
 	// whole room under the SFU lock, which this packet must not wait for.
 	if f.audioLevelID != 0 && u.source == SourceMicrophone {
@@ -257,47 +261,55 @@ func (f *forwarder) forward(pkt []byte, now time.Time) {
 	}
 }
 
-// fanOut writes the packet whose header is f.h to every subscriber.
-func (f *forwarder) fanOut(payload []byte, key bool, now time.Time) {
+// fanOut writes the packet whose header is f.h to every subscriber. recv
+// is the time from the packet's arrival at the socket to now, or negative
+// when unknown (for Config.OnTransit).
+func (f *forwarder) fanOut(payload []byte, key bool, now time.Time, recv time.Duration) {
 	u, layer := f.u, f.layer
 	subs := u.loadSubs()
-	hook, batch := u.owner.sfu.cfg.OnForward, u.owner.sfu.batch
+	cfg, batch := &u.owner.sfu.cfg, u.owner.sfu.batch
+	timed := cfg.OnForward != nil || (cfg.OnTransit != nil && recv >= 0)
+	// sent reports n copies sent el after the read loop got the packet.
+	sent := func(n int, el time.Duration) {
+		for range n {
+			if cfg.OnForward != nil {
+				cfg.OnForward(el)
+			}
+			if cfg.OnTransit != nil && recv >= 0 {
+				cfg.OnTransit(recv + el)
+			}
+		}
+	}
 	if batch == nil {
 		for _, d := range subs {
 			d.write(layer, &f.h, payload, key, now)
-			if hook != nil {
-				hook(time.Since(now))
+			if timed {
+				sent(1, time.Since(now))
 			}
 		}
 		return
 	}
 	batch.begin()
-	if hook == nil {
+	if !timed {
 		for _, d := range subs {
 			d.write(layer, &f.h, payload, key, now)
 		}
 		batch.end() // the copies leave in sendmmsg calls of up to maxBatch
 		return
 	}
-	// OnForward: a copy counts as sent when a batch went out after it was
-	// queued (ours at maxBatch or at the end, or another fan-out's).
+	// A copy counts as sent when a batch went out after it was queued (ours
+	// at maxBatch or at the end, or another fan-out's).
 	pending, sends := 0, batch.sends.Load()
 	for _, d := range subs {
 		d.write(layer, &f.h, payload, key, now)
 		pending++
 		if s := batch.sends.Load(); s != sends {
-			el := time.Since(now)
-			for ; pending > 0; pending-- {
-				hook(el)
-			}
-			sends = s
+			sent(pending, time.Since(now))
+			pending, sends = 0, s
 		}
 	}
 	batch.end()
-	el := time.Since(now)
-	for ; pending > 0; pending-- {
-		hook(el)
-	}
+	sent(pending, time.Since(now))
 }
 
 // downTrack is one upTrack as one subscriber receives it. It implements

@@ -18,8 +18,10 @@
 // report counts UDP receive drops per side from /proc/net/udp, and the
 // SFU's own forwarding latency: from reading a publisher's packet to
 // handing it to each subscriber's socket (sfu.Config.OnForward), and, with
-// -udp-port, the part before it: from the SFU's socket read to the read loop
-// (sfu.Config.OnReceive).
+// -udp-port, the part before it: from the packet's arrival at the SFU's
+// socket (the kernel's receive timestamp) to the read loop
+// (sfu.Config.OnReceive), and the two together per copy, the SFU as a whole
+// (sfu.Config.OnTransit).
 //
 // The clients and the SFU share the machine's cores; these options stand in
 // for an SFU on cores of its own: -sfu-rt P runs the SFU process with
@@ -351,6 +353,10 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 	if err != nil {
 		return fmt.Errorf("read the SFU's latency: %w", err)
 	}
+	sfuTransit, err := childOut.ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("read the SFU's latency: %w", err)
+	}
 
 	// Speaking detection: participant 0 goes quiet, then loud again.
 	var speak []time.Duration
@@ -399,6 +405,7 @@ func run(n, pubs int, duration time.Duration, udpPort int) error {
 	fmt.Printf("end-to-end latency (client write to client read, incl. both pion stacks): p50 %v p99 %v max %v\n",
 		b.lat.pct(50), b.lat.pct(99), b.lat.pct(100))
 	fmt.Printf("SFU forwarding latency (publisher packet read to subscriber socket write): %s", sfuLat)
+	fmt.Print(sfuTransit)
 	var atClients, atSFU, elsewhere int64
 	for port, d := range drops1 {
 		d -= drops0[port]
@@ -540,7 +547,7 @@ func serveSFU(udpPort int) error {
 	if err != nil {
 		return err
 	}
-	var lat, recv histogram
+	var lat, recv, transit histogram
 	var measuring atomic.Bool
 	s, err := sfu.New(sfu.Config{Loopback: true, UDPPort: udpPort, ListenIP: "127.0.0.1",
 		OnForward: func(d time.Duration) {
@@ -551,6 +558,11 @@ func serveSFU(udpPort int) error {
 		OnReceive: func(d time.Duration) {
 			if measuring.Load() {
 				recv.add(d)
+			}
+		},
+		OnTransit: func(d time.Duration) {
+			if measuring.Load() {
+				transit.add(d)
 			}
 		}})
 	if err != nil {
@@ -596,9 +608,11 @@ func serveSFU(udpPort int) error {
 			if traceFile != nil {
 				trace.Stop()
 			}
-			fmt.Printf("p50 %v p99 %v p99.9 %v max %v (%d packet writes); before it, socket read to read loop (-udp-port only): p50 %v p99 %v p99.9 %v max %v (%d packets)\n",
+			fmt.Printf("p50 %v p99 %v p99.9 %v max %v (%d packet writes); before it, arrival at the socket to read loop (-udp-port only): p50 %v p99 %v p99.9 %v max %v (%d packets)\n",
 				lat.pct(50), lat.pct(99), lat.pctMille(999), lat.pct(100), lat.count(),
 				recv.pct(50), recv.pct(99), recv.pctMille(999), recv.pct(100), recv.count())
+			fmt.Printf("SFU as a whole (arrival at the SFU's socket, kernel timestamp, to the send of each copy; -udp-port only): p50 %v p99 %v p99.9 %v max %v (%d packet writes)\n",
+				transit.pct(50), transit.pct(99), transit.pctMille(999), transit.pct(100), transit.count())
 		}
 	}
 	return nil
