@@ -56,25 +56,13 @@ func (s *session) Deliver(ev *fanout.Event) {
 func TestCallerDispatchNotLater(t *testing.T) {
 	ctx := context.Background()
 	p := &passes{Hub: fanout.NewHub()}
-	s := newTestService(t, p)
-	_, owner, err := s.Register(ctx, "owner", "owner password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, other, err := s.Register(ctx, "other", "other password")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, g, text, owner, other := guildOfTwo(t, p)
 	_, third, err := s.Register(ctx, "third", "third password")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, text := newTestGuild(t, s, owner)
 	inv, err := s.CreateInvite(ctx, owner, text, InviteSpec{})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.JoinInvite(ctx, other, inv.Code); err != nil {
 		t.Fatal(err)
 	}
 	for _, ss := range []*session{{"caller 1", owner, p}, {"caller 2", owner, p}, {"other", other, p}} {
@@ -219,23 +207,7 @@ func TestCallerDispatchNotLater(t *testing.T) {
 func TestViewersCacheFollowsAudience(t *testing.T) {
 	ctx := context.Background()
 	p := &passes{Hub: fanout.NewHub()}
-	s := newTestService(t, p)
-	_, owner, err := s.Register(ctx, "owner", "owner password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, other, err := s.Register(ctx, "other", "other password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, text := newTestGuild(t, s, owner)
-	inv, err := s.CreateInvite(ctx, owner, text, InviteSpec{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.JoinInvite(ctx, other, inv.Code); err != nil {
-		t.Fatal(err)
-	}
+	s, g, text, owner, other := guildOfTwo(t, p)
 	for _, ss := range []*session{{"owner", owner, p}, {"other", other, p}} {
 		p.Add(ss, []uint64{uint64(g.ID)})
 	}
@@ -287,4 +259,29 @@ func TestViewersCacheFollowsAudience(t *testing.T) {
 	if got := received(); !got["owner"] || !got["other"] {
 		t.Fatalf("after the overwrite was removed: MESSAGE_CREATE reached %v, want owner and other", got)
 	}
+}
+
+// guildOfTwo returns a service that publishes through p, with a guild of two members,
+// "owner" and "other", and the guild's text channel.
+func guildOfTwo(t *testing.T, p *passes) (s *Service, g GuildOut, text, owner, other ID) {
+	t.Helper()
+	ctx := context.Background()
+	s = newTestService(t, p)
+	_, owner, err := s.Register(ctx, "owner", "owner password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other, err = s.Register(ctx, "other", "other password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, text = newTestGuild(t, s, owner)
+	inv, err := s.CreateInvite(ctx, owner, text, InviteSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.JoinInvite(ctx, other, inv.Code); err != nil {
+		t.Fatal(err)
+	}
+	return s, g, text, owner, other
 }
