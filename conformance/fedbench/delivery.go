@@ -124,10 +124,14 @@ func delivery(o options) error {
 	got.mu.Lock()
 	var lat []time.Duration
 	var st stages
+	slow := make([]int, int(sendTime/time.Second)+1) // deliveries over the goal, by second sent
 	for content, at := range sentAt {
 		r, ok := got.at[content]
 		if ok {
 			lat = append(lat, r.Sub(at))
+			if r.Sub(at) > deliveryGoal {
+				slow[min(int(at.Sub(start)/time.Second), len(slow)-1)]++
+			}
 		}
 		if ans, answered := answered[content]; answered && ok {
 			st.add(at, ans, r)
@@ -139,12 +143,39 @@ func delivery(o options) error {
 		total, o.rate, len(authors), a.name, sendTime.Round(time.Millisecond), len(lat), b.name, failed.Load(),
 		ms(percentile(lat, 50)), ms(percentile(lat, 99)), ms(percentile(lat, 100)))
 	st.print(a.name, b.name)
+	printSlow(slow, start)
 	fmt.Println(cpuLine)
 	if len(lat)+int(failed.Load()) < total {
 		fmt.Printf("delivery: %s logged: %s\n", b.name, b.logSummary())
 		return fmt.Errorf("%d messages never reached %s", total-len(lat)-int(failed.Load()), b.name)
 	}
 	return nil
+}
+
+// deliveryGoal is the delivery scenario's goal for p99 (the federation issue's).
+const deliveryGoal = 15 * time.Millisecond
+
+// printSlow tells how the deliveries over the goal spread over the run: over every second
+// (the machine) or in a few (a stall of the nodes, such as a flush or a collection). The
+// worst second's clock time lines it up with what the nodes did then (their logs, the times
+// of their database files).
+func printSlow(bySecond []int, start time.Time) {
+	total, seconds, worst := 0, 0, 0
+	for i, n := range bySecond {
+		total += n
+		if n > 0 {
+			seconds++
+		}
+		if n > bySecond[worst] {
+			worst = i
+		}
+	}
+	fmt.Printf("delivery:   over %v: %d, sent in %d of %d seconds", deliveryGoal, total, seconds, len(bySecond))
+	if total > 0 {
+		fmt.Printf("; most in second %d (%d), from %s", worst, bySecond[worst],
+			start.Add(time.Duration(worst)*time.Second).UTC().Format("15:04:05"))
+	}
+	fmt.Println()
 }
 
 // answer is node A's answer to one REST create: the message ID and when it arrived.
