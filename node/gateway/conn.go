@@ -548,21 +548,34 @@ func (c *conn) writeLoop() {
 		}
 		*bp = b
 		if len(b) == 0 {
-			c.mu.Lock()
-			// Re-check under the lock so a wake between the reads above and here is not lost.
-			if len(c.control) == 0 && len(c.pongs) == 0 && (c.sess == nil || !c.sess.hasUnsent(c)) {
-				c.writing = false
-				c.mu.Unlock()
+			if c.finishIfIdle() {
 				return
 			}
-			c.mu.Unlock()
 			continue
 		}
 		if err := c.writeRaw(b, c.gw.writeTimeout()); err != nil {
 			c.fail(err)
 			return
 		}
+		// Most writes empty the queue (a fanout queues one frame per connection): stop now
+		// rather than after another pass that yields and collects nothing.
+		if c.finishIfIdle() {
+			return
+		}
 	}
+}
+
+// finishIfIdle ends the writer, clearing c.writing, when nothing waits to be written. It
+// checks under c.mu, which wake takes, so a wake between the writer's last look and its
+// return is not lost.
+func (c *conn) finishIfIdle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.control) == 0 && len(c.pongs) == 0 && c.lateClose == 0 && (c.sess == nil || !c.sess.hasUnsent(c)) {
+		c.writing = false
+		return true
+	}
+	return false
 }
 
 // appendPending appends frames for s's dispatches that c has not written, up to maxBatch
