@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -289,5 +290,63 @@ func TestSpeakingAfterCopies(t *testing.T) {
 	want := []string{"copy to 0", "copy to 1", "copy to 2", "copy to 0", "copy to 1", "copy to 2", "speaking"}
 	if !slices.Equal(log, want) {
 		t.Fatalf("order %q, want %q", log, want)
+	}
+}
+
+// TestFanOutTiming checks the benchmark hooks of a fan-out: OnForward once per copy with the
+// time since the read loop got the packet, and OnTransit once per copy with that time plus
+// the packet's wait before the read loop, when that is known, and not at all otherwise.
+func TestFanOutTiming(t *testing.T) {
+	const subs = 49
+	const recv = 2 * time.Millisecond
+	tests := []struct {
+		name        string
+		batched     bool
+		recv        time.Duration
+		wantTransit int
+	}{
+		{"unbatched, arrival known", false, recv, subs},
+		{"batched, arrival known", true, recv, subs},
+		{"batched, arrival unknown", true, -1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var forward, transit []time.Duration
+			s := &SFU{cfg: Config{
+				OnForward: func(d time.Duration) { forward = append(forward, d) },
+				OnTransit: func(d time.Duration) { transit = append(transit, d) },
+			}}
+			if tt.batched {
+				c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				s.batch = newBatchConn(c)
+			}
+			up, _ := newFanout(subs)
+			up.owner.sfu = s
+			f := up.newForwarder(layerLow, 0)
+			f.h = rtp.Header{Version: 2, PayloadType: 111, SequenceNumber: 1, SSRC: 5}
+			start := time.Now()
+			f.fanOut(make([]byte, 80), true, start, tt.recv)
+			took := time.Since(start)
+			if len(forward) != subs {
+				t.Fatalf("OnForward called %d times, want %d", len(forward), subs)
+			}
+			if len(transit) != tt.wantTransit {
+				t.Fatalf("OnTransit called %d times, want %d", len(transit), tt.wantTransit)
+			}
+			for i, d := range forward {
+				if d < 0 || d > took {
+					t.Errorf("copy %d: OnForward %v, want within the fan-out's %v", i, d, took)
+				}
+			}
+			for i, d := range transit {
+				if d < tt.recv || d > tt.recv+took {
+					t.Errorf("copy %d: OnTransit %v, want the %v before the read loop plus at most %v", i, d, tt.recv, took)
+				}
+			}
+		})
 	}
 }
