@@ -31,6 +31,14 @@ func ignore(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errIgnore, fmt.Sprintf(format, args...))
 }
 
+// space returns the node's free-space refusal (Config.Space), if any.
+func (s *Service) space() error {
+	if s.cfg.Space == nil {
+		return nil
+	}
+	return s.cfg.Space()
+}
+
 // handleGossip is the topic validator: it validates, stores and delivers
 // persistent events, and validates and delivers ephemeral ones [FED-013].
 func (s *Service) handleGossip(ctx context.Context, guildID event.ID, from peer.ID, raw []byte, ephemeral bool) gossip.Verdict {
@@ -62,6 +70,9 @@ func (s *Service) handleGossip(ctx context.Context, guildID event.ID, from peer.
 // path: the past clock window and per-author rate limits apply only there.
 // It returns the event when it was newly stored.
 func (s *Service) ingest(guildID event.ID, from peer.ID, raw []byte, live bool) (*event.Event, error) {
+	if err := s.space(); err != nil {
+		return nil, ignore("%v", err) // not the sender's fault: catch-up fetches it later
+	}
 	ev, rt, err := s.prepare(guildID, raw, live)
 	if err != nil {
 		return nil, err
@@ -376,6 +387,9 @@ func (a *applier) Vector(guildID event.ID) (map[event.Node]uint64, error) {
 // them, since it must have validated them itself.
 func (a *applier) Apply(ctx context.Context, guildID event.ID, from peer.ID, raws [][]byte) (int, error) {
 	s := (*Service)(a)
+	if err := s.space(); err != nil {
+		return 0, err // the catch-up fails without blaming the peer, and is retried
+	}
 	// Decode and verify in parallel, then validate in order under one lock
 	// and commit as one batch.
 	type prepared struct {

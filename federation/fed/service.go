@@ -48,6 +48,10 @@ type Config struct {
 	// so that an event delivered to OnEvent or acknowledged to a peer
 	// survives kill -9. Nil means DB syncs its own writes (SyncWrites).
 	Sync func() error
+	// Space, if set, is asked before each write to the store; its error refuses the
+	// write (the node's free-space reserve): a gossiped event is then ignored, to be
+	// fetched by catch-up once space is back.
+	Space func() error
 	// Host configures the libp2p host (data dir for the key, addresses).
 	Host fhost.Config
 	// NodeName is this node's display name, shown as name@NodeName.
@@ -174,7 +178,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("fed: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{cfg: cfg, log: cfg.Log, h: h, signer: signer, self: signer.Origin(), store: store.New(cfg.DB, cfg.Sync),
+	s := &Service{cfg: cfg, log: cfg.Log, h: h, signer: signer, self: signer.Origin(), store: store.New(cfg.DB, cfg.Sync, cfg.Space),
 		gossip: g, ctx: ctx, cancel: cancel, guilds: map[event.ID]*guildRT{}}
 	s.clock.Now = cfg.Now
 	s.pres = newPresence(s)

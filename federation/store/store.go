@@ -41,16 +41,20 @@ var ErrNotFound = errors.New("store: not found")
 // must be serialised by the caller (the federation service holds a per-guild
 // lock); reads may run concurrently.
 type Store struct {
-	db   *badger.DB
-	sync func() error
+	db    *badger.DB
+	sync  func() error
+	space func() error
 }
 
 // New wraps db. The node owns db and closes it after the federation service
 // has stopped. Every write must survive kill -9 once it returns: either db
 // is opened with SyncWrites and sync is nil, or sync makes everything
 // committed before the call durable (for a node that batches fsyncs itself,
-// as the Hearth node does).
-func New(db *badger.DB, sync func() error) *Store { return &Store{db: db, sync: sync} }
+// as the Hearth node does). space, when not nil, is asked before each write,
+// and its error refuses the write (the node's free-space reserve).
+func New(db *badger.DB, sync, space func() error) *Store {
+	return &Store{db: db, sync: sync, space: space}
+}
 
 // Sync returns once everything committed before the call is durable.
 func (s *Store) Sync() error {
@@ -72,6 +76,11 @@ func (s *Store) update(fn func(txn *badger.Txn) error) error {
 // updateThen is update that calls committed, when not nil, between the commit
 // and the sync.
 func (s *Store) updateThen(committed func(), fn func(txn *badger.Txn) error) error {
+	if s.space != nil {
+		if err := s.space(); err != nil {
+			return err
+		}
+	}
 	if err := s.db.Update(fn); err != nil {
 		return err
 	}

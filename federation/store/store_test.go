@@ -29,7 +29,7 @@ func signer(t testing.TB) *event.Signer {
 }
 
 func TestVectorAndRanges(t *testing.T) {
-	s := New(openDB(t), nil)
+	s := New(openDB(t), nil, nil)
 	sg := signer(t)
 	u := event.User{Node: sg.Origin(), Name: "alice"}
 	gen, err := sg.Sign(event.Envelope{Kind: event.KindGuildCreate, Author: u, Seq: 1, TS: 1, SN: 1}, &event.GuildCreate{Name: "g", Owner: u})
@@ -90,7 +90,7 @@ func TestVectorAndRanges(t *testing.T) {
 func TestWritesSync(t *testing.T) {
 	var calls int
 	var fail error
-	s := New(openDB(t), func() error { calls++; return fail })
+	s := New(openDB(t), func() error { calls++; return fail }, nil)
 	sg := signer(t)
 	u := event.User{Node: sg.Origin(), Name: "alice"}
 	gen, err := sg.Sign(event.Envelope{Kind: event.KindGuildCreate, Author: u, Seq: 1, TS: 1, SN: 1}, &event.GuildCreate{Name: "g", Owner: u})
@@ -111,7 +111,7 @@ func TestWritesSync(t *testing.T) {
 
 // TestHomeAddrs: the home node's addresses round-trip; a guild without any has none.
 func TestHomeAddrs(t *testing.T) {
-	s := New(openDB(t), nil)
+	s := New(openDB(t), nil, nil)
 	if got, err := s.HomeAddrs("g1"); err != nil || got != nil {
 		t.Fatalf("HomeAddrs of an unknown guild = %v, %v", got, err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/hearth-chat/hearth/node/chat"
 	"github.com/hearth-chat/hearth/node/model"
 	"github.com/hearth-chat/hearth/node/snowflake"
+	"github.com/hearth-chat/hearth/node/store"
 )
 
 // MaxBody is the largest JSON request body accepted.
@@ -229,9 +230,11 @@ func (a *API) serve(w http.ResponseWriter, hr *http.Request, needAuth bool, path
 }
 
 var (
-	errTooLarge   = &chat.Error{Status: http.StatusRequestEntityTooLarge, Code: 40005, Message: "Request entity too large"}
-	errBadJSON    = &chat.Error{Status: http.StatusBadRequest, Code: 50109, Message: "The request body contains invalid JSON."}
-	errNotFound   = &chat.Error{Status: http.StatusNotFound, Code: 0, Message: "404: Not Found"}
+	errTooLarge = &chat.Error{Status: http.StatusRequestEntityTooLarge, Code: 40005, Message: "Request entity too large"}
+	errBadJSON  = &chat.Error{Status: http.StatusBadRequest, Code: 50109, Message: "The request body contains invalid JSON."}
+	errNotFound = &chat.Error{Status: http.StatusNotFound, Code: 0, Message: "404: Not Found"}
+	errNoSpace  = &chat.Error{Status: http.StatusInsufficientStorage, Code: 0,
+		Message: "The node's disk is nearly full: it accepts no changes until its operator frees space."}
 	errBadSnowflk = func(field string) *chat.Error {
 		return &chat.Error{Status: http.StatusBadRequest, Code: 50035, Message: "Invalid Form Body",
 			Fields: map[string][2]string{field: {"NUMBER_TYPE_COERCE", "Value is not snowflake."}}}
@@ -244,9 +247,12 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) int 
 	var ce *chat.Error
 	if !errors.As(err, &ce) {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			ce = errTooLarge
-		} else {
+		case errors.Is(err, store.ErrNoSpace): // logged once by the store when it began [CAPI-095]
+			ce = errNoSpace
+		default:
 			a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			ce = &chat.Error{Status: http.StatusInternalServerError, Code: 0, Message: "500: Internal Server Error"}
 		}

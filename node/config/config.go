@@ -56,6 +56,10 @@ type Config struct {
 	// MediaQuota is how many bytes of distinct files one user may have uploaded (a file is
 	// charged once however often it is uploaded again); negative means unlimited.
 	MediaQuota int64 `toml:"media_quota"`
+	// MinFreeDisk is the free space, in bytes, the data directory's file system must keep:
+	// below it the node refuses writes (507) and goes on serving reads, where a full disk
+	// would kill it (the database writes through memory maps). 0 turns the check off.
+	MinFreeDisk int64 `toml:"min_free_disk"`
 	// MediaGCInterval is how often the media garbage collector runs.
 	MediaGCInterval time.Duration `toml:"media_gc_interval"`
 	// MediaGCGrace is how long an unreferenced file is kept after its last upload or
@@ -136,12 +140,17 @@ func splitList(v string) []string {
 // which is cheaper on the small machines nodes run on (docs/benchmarks.md, session 7).
 const DefaultGCPercent = 200
 
+// DefaultMinFreeDisk is the free space the node keeps by default: room for the database to
+// finish what it has started (its memtable's log, 64 MiB, a flush, a compaction) and for
+// the search index's merges.
+const DefaultMinFreeDisk = 256 << 20
+
 // Default returns the built-in defaults.
 func Default() Config {
 	return Config{
 		DataDir: "./hearth-data", Listen: "127.0.0.1:8080", LogLevel: "info", LogFormat: "text",
 		RateGlobal: 50, RateMessages: 10, HeartbeatInterval: 41250 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
-		GatewayMaxQueue: 500, MediaQuota: 1 << 30, MediaGCInterval: time.Hour, MediaGCGrace: time.Hour,
+		GatewayMaxQueue: 500, MediaQuota: 1 << 30, MinFreeDisk: DefaultMinFreeDisk, MediaGCInterval: time.Hour, MediaGCGrace: time.Hour,
 		MediaThumbTimeout: 10 * time.Second, SearchTimeout: 2 * time.Second, DMFromStrangers: true,
 	}
 }
@@ -196,6 +205,11 @@ func Load(args []string, env []string) (Config, error) {
 	num("media_quota", "bytes of distinct files one user may upload (negative: unlimited)", func(v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		cfg.MediaQuota = n
+		return err
+	})
+	num("min_free_disk", "bytes the data directory's disk must keep free; below, writes are refused (0: no check)", func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		cfg.MinFreeDisk = n
 		return err
 	})
 	duration(&cfg.MediaGCInterval, "media_gc_interval", "how often unreferenced media files are collected")
@@ -291,6 +305,9 @@ func (c Config) validate() error {
 	}
 	if c.MediaGCInterval < 10*time.Millisecond || c.MediaGCGrace <= 0 || c.MediaThumbTimeout <= 0 || c.SearchTimeout <= 0 {
 		errs = append(errs, errors.New("config: media_gc_interval must be at least 10ms, media_gc_grace, media_thumb_timeout and search_timeout positive"))
+	}
+	if c.MinFreeDisk < 0 {
+		errs = append(errs, errors.New("config: min_free_disk must not be negative (0: no check)"))
 	}
 	if c.GCPercent < 0 {
 		errs = append(errs, errors.New("config: gc_percent must not be negative (0: GOGC if set, else the default)"))

@@ -53,6 +53,7 @@ func TestErrors(t *testing.T) {
 		"negative search timeout":   {"-search-timeout", "-1s"},
 		"negative gc percent":       {"-gc-percent", "-1"},
 		"gc percent not a number":   {"-gc-percent", "off"},
+		"negative min free disk":    {"-min-free-disk", "-1"},
 	} {
 		if _, err := Load(args, nil); err == nil {
 			t.Errorf("%s: no error", name)
@@ -84,15 +85,15 @@ func TestVoice(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	def := Default()
-	if def.MediaQuota != 1<<30 || def.MediaGCInterval != time.Hour || def.MediaGCGrace != time.Hour || def.SearchTimeout != 2*time.Second || def.MediaThumbTimeout != 10*time.Second {
+	if def.MinFreeDisk != 256<<20 || def.MediaQuota != 1<<30 || def.MediaGCInterval != time.Hour || def.MediaGCGrace != time.Hour || def.SearchTimeout != 2*time.Second || def.MediaThumbTimeout != 10*time.Second {
 		t.Errorf("defaults = %+v", def)
 	}
 	cfg, err := Load([]string{"-media-quota", "65536", "-media-gc-interval", "100ms", "-search-timeout", "1ns", "-media-thumb-timeout", "5s"},
-		[]string{"HEARTH_MEDIA_GC_GRACE=3s", "HEARTH_MEDIA_QUOTA=-1"})
+		[]string{"HEARTH_MEDIA_GC_GRACE=3s", "HEARTH_MEDIA_QUOTA=-1", "HEARTH_MIN_FREE_DISK=0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.MediaQuota != 65536 || cfg.MediaGCInterval != 100*time.Millisecond || cfg.MediaGCGrace != 3*time.Second || cfg.SearchTimeout != time.Nanosecond || cfg.MediaThumbTimeout != 5*time.Second {
+	if cfg.MinFreeDisk != 0 || cfg.MediaQuota != 65536 || cfg.MediaGCInterval != 100*time.Millisecond || cfg.MediaGCGrace != 3*time.Second || cfg.SearchTimeout != time.Nanosecond || cfg.MediaThumbTimeout != 5*time.Second {
 		t.Errorf("cfg = %+v", cfg)
 	}
 }

@@ -18,6 +18,9 @@ type Options struct {
 	// upload survives a crash; the Store never closes it. If nil, Open
 	// opens a private database in dir/index and Close closes it.
 	DB *badger.DB
+	// Space, if set, is asked before each upload and fetch is stored; its error
+	// refuses it (the node's free-space reserve, node/store.DB.Space).
+	Space func() error
 	// SigningKey is the HMAC key for media URLs, at least MinKeySize bytes.
 	// If nil, Open loads dir/url.key, creating it with 32 random bytes
 	// (mode 0600) on first use, so signed URLs survive restarts.

@@ -334,6 +334,11 @@ func (s *Store) put(ctx context.Context, r io.Reader, filename, declaredType str
 	if s.ctx.Err() != nil {
 		return Blob{}, false, ErrClosed
 	}
+	if s.opts.Space != nil {
+		if err := s.opts.Space(); err != nil {
+			return Blob{}, false, fmt.Errorf("media: put: %w", err)
+		}
+	}
 	if owner != 0 && s.opts.OwnerQuota >= 0 {
 		used, err := s.Usage(owner)
 		if err != nil {

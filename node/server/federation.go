@@ -51,6 +51,7 @@ func newFederation(cfg config.Config, db *store.DB, svc *chat.Service, ms *media
 	f.svc, err = fed.New(fed.Config{
 		DB:         db.Badger(),
 		Sync:       db.Sync,
+		Space:      db.Space,
 		Host:       fhost.Config{DataDir: path.Join(cfg.DataDir, "federation"), ListenAddrs: cfg.P2PListen, AnnounceAddrs: cfg.P2PAnnounce},
 		NodeName:   name,
 		Bootstrap:  cfg.Peers,

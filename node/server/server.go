@@ -60,13 +60,13 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: data dir: %w", err)
 	}
-	db, err := store.Open(path.Join(cfg.DataDir, "db"), store.Options{Logger: log})
+	db, err := store.Open(path.Join(cfg.DataDir, "db"), store.Options{Logger: log, MinFree: uint64(cfg.MinFreeDisk)})
 	if err != nil {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log, db: db, hub: fanout.NewHub(), reg: prometheus.NewRegistry(), stop: make(chan struct{})}
 	fetch := &mediaFetcher{}
-	n.media, err = media.Open(path.Join(cfg.DataDir, "media"), media.Options{DB: db.Badger(), Logger: log, Fetcher: fetch,
+	n.media, err = media.Open(path.Join(cfg.DataDir, "media"), media.Options{DB: db.Badger(), Space: db.Space, Logger: log, Fetcher: fetch,
 		OwnerQuota: cfg.MediaQuota, GCGrace: cfg.MediaGCGrace, ThumbTimeout: cfg.MediaThumbTimeout})
 	if err != nil {
 		db.Close()

@@ -28,12 +28,22 @@ type Options struct {
 	InMemory bool
 	// Logger receives Badger's warnings and errors. Nil means slog.Default().
 	Logger *slog.Logger
+	// MinFree is the free space, in bytes, that the database's file system must keep: below
+	// it writes fail with ErrNoSpace (reads go on) until space is freed. Badger writes
+	// through memory maps, and a write into a map on a full disk kills the process
+	// (SIGBUS), so the reserve must hold a memtable's log and its flush. 0 means no check.
+	MinFree uint64
 }
+
+// ErrNoSpace is returned by writes while the database's file system has less free space
+// than Options.MinFree.
+var ErrNoSpace = errors.New("store: the disk is nearly full")
 
 // DB is the node's database.
 type DB struct {
-	db *badger.DB
-	gs groupSync
+	db    *badger.DB
+	gs    groupSync
+	space *spaceGuard // nil without a reserve
 }
 
 // groupSync lets concurrent writers share fsyncs: a writer takes a ticket after its commit and
@@ -93,6 +103,9 @@ func Open(dir string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
 	d := &DB{db: db}
+	if opts.MinFree > 0 && !opts.InMemory {
+		d.space = &spaceGuard{dir: dir, min: opts.MinFree, log: logger(opts.Logger)}
+	}
 	if err := d.checkFormat(); err != nil {
 		return nil, errors.Join(fmt.Errorf("store: open %s: %w", dir, err), db.Close())
 	}
@@ -136,6 +149,11 @@ func (d *DB) Close() error {
 	return nil
 }
 
+// Space returns ErrNoSpace while the database's file system is below its reserve
+// (Options.MinFree). Components that write through Badger directly call it before they
+// write.
+func (d *DB) Space() error { return d.space.check() }
+
 // Badger exposes the underlying database for components that keep their own keys under
 // their own prefix (federation, media). They must not write keys of this package's prefixes,
 // and they call Sync after a commit that must be durable.
@@ -161,6 +179,9 @@ func (d *DB) Update(fn func(*Tx) error) error {
 // writes that can be redone from another durable source, such as federation events the
 // federation store holds and replays at start.
 func (d *DB) UpdateLazy(fn func(*Tx) error) error {
+	if err := d.Space(); err != nil {
+		return err
+	}
 	for attempt := 0; ; attempt++ {
 		err := d.db.Update(func(txn *badger.Txn) error { return fn(&Tx{txn: txn}) })
 		if errors.Is(err, badger.ErrConflict) && attempt < 5 {
@@ -186,6 +207,9 @@ func (d *DB) Sync() error {
 // writes and not others, so callers write only records that nothing refers to until a later
 // Update (which makes them reachable) has committed.
 func (d *DB) Batch(fn func(*Batch) error) error {
+	if err := d.Space(); err != nil {
+		return err
+	}
 	wb := d.db.NewWriteBatch()
 	defer wb.Cancel()
 	if err := fn(&Batch{wb: wb}); err != nil {
