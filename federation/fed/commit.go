@@ -135,7 +135,9 @@ func (s *Service) commitBatch(rt *guildRT, batch []*pending) {
 		release()
 	}
 	if err != nil {
-		s.log.Error("fed: commit failed; in-memory state may be ahead of the store", "guild", rt.id, "err", err)
+		if !errors.Is(err, errIgnore) { // a free-space refusal is logged by the node once
+			s.log.Error("fed: commit failed; in-memory state may be ahead of the store", "guild", rt.id, "err", err)
+		}
 		for _, p := range batch {
 			p.done <- fmt.Errorf("fed: commit: %w", err)
 		}

@@ -39,6 +39,16 @@ func (s *Service) space() error {
 	return s.cfg.Space()
 }
 
+// refuse is the store's free-space check. Its refusal is errIgnore as well, so that a
+// gossiped event the store refuses (the disk filled between the checks) is ignored, not
+// held against the peer that sent it.
+func (s *Service) refuse() error {
+	if err := s.space(); err != nil {
+		return fmt.Errorf("%w: %w", errIgnore, err)
+	}
+	return nil
+}
+
 // handleGossip is the topic validator: it validates, stores and delivers
 // persistent events, and validates and delivers ephemeral ones [FED-013].
 func (s *Service) handleGossip(ctx context.Context, guildID event.ID, from peer.ID, raw []byte, ephemeral bool) gossip.Verdict {
@@ -70,8 +80,8 @@ func (s *Service) handleGossip(ctx context.Context, guildID event.ID, from peer.
 // path: the past clock window and per-author rate limits apply only there.
 // It returns the event when it was newly stored.
 func (s *Service) ingest(guildID event.ID, from peer.ID, raw []byte, live bool) (*event.Event, error) {
-	if err := s.space(); err != nil {
-		return nil, ignore("%v", err) // not the sender's fault: catch-up fetches it later
+	if err := s.refuse(); err != nil {
+		return nil, err // not the sender's fault: catch-up fetches it later
 	}
 	ev, rt, err := s.prepare(guildID, raw, live)
 	if err != nil {

@@ -59,6 +59,11 @@ func (s *Service) Publish(ctx context.Context, guildID, channel event.ID, author
 	if rt == nil {
 		return nil, ErrUnknownGuild
 	}
+	// Refused before a sequence number is spent: one spent on an event that is never stored
+	// would leave peers a gap that nothing fills.
+	if err := s.space(); err != nil {
+		return nil, fmt.Errorf("fed: publish: %w", err)
+	}
 	var p *pending
 	rt.mu.Lock()
 	ev, err := s.signer.Sign(event.Envelope{Kind: kind, Guild: guildID, Channel: channel,
@@ -161,6 +166,10 @@ func (s *Service) authorizeAndIssue(ctx context.Context, rt *guildRT, actor even
 func (s *Service) issue(ctx context.Context, rt *guildRT, actor event.User, kind event.Kind, channel event.ID, body any) (*event.Event, error) {
 	if kind.Class() != event.ClassState || kind == event.KindGuildCreate {
 		return nil, fmt.Errorf("fed: issue: %s is not a state change", kind)
+	}
+	// Refused before the state or the sequence moves (as Publish).
+	if err := s.space(); err != nil {
+		return nil, fmt.Errorf("fed: issue %s: %w", kind, err)
 	}
 	var p *pending
 	rt.mu.Lock()

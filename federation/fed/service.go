@@ -178,8 +178,9 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("fed: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Service{cfg: cfg, log: cfg.Log, h: h, signer: signer, self: signer.Origin(), store: store.New(cfg.DB, cfg.Sync, cfg.Space),
+	s := &Service{cfg: cfg, log: cfg.Log, h: h, signer: signer, self: signer.Origin(),
 		gossip: g, ctx: ctx, cancel: cancel, guilds: map[event.ID]*guildRT{}}
+	s.store = store.New(cfg.DB, cfg.Sync, s.refuse)
 	s.clock.Now = cfg.Now
 	s.pres = newPresence(s)
 	if err := s.load(); err != nil {

@@ -165,6 +165,11 @@ func (s *Service) CreateMessage(ctx context.Context, actor, channelID ID, req Me
 	if err != nil {
 		return MessageOut{}, err
 	}
+	// Refused before federation publishes it: a message the node cannot store must not
+	// reach other nodes.
+	if err := s.db.Space(); err != nil {
+		return MessageOut{}, fmt.Errorf("chat: create message: %w", err)
+	}
 	msg := &model.Message{ChannelID: channelID, AuthorID: actor, Content: req.Content, Nonce: nonce, TTS: req.TTS, Type: model.MessageDefault}
 
 	s.mu.RLock()
